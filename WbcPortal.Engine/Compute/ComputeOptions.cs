@@ -1,0 +1,19 @@
+namespace WbcPortal.Engine.Compute;
+
+/// <summary>Where training and inference run. Bound from the <c>Compute</c> section of appsettings.json.</summary>
+public sealed class ComputeOptions
+{
+    public const string Section = "Compute";
+
+    /// <summary><c>auto</c> (CUDA when TorchSharp sees a GPU, else CPU), <c>cpu</c> or <c>cuda</c>.</summary>
+    public string Device { get; set; } = "auto";
+
+    /// <summary>TorchSharp intra-op threads; 0 means one per core.</summary>
+    public int TorchThreads { get; set; }
+
+    /// <summary>ONNX Runtime intra-op threads; 0 means one per core.</summary>
+    public int OnnxThreads { get; set; }
+
+    /// <summary>Try ONNX Runtime's CUDA provider (needs CUDA 13 libraries); falls back to CPU when it cannot load.</summary>
+    public bool OnnxUseCuda { get; set; } = true;
+}

@@ -1,0 +1,100 @@
+using System.Buffers;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
+using SixLabors.ImageSharp.Processing;
+
+namespace WbcPortal.Engine.Imaging;
+
+/// <summary>
+/// Turns an RGB image into the backbone's input: resized to Height x Width, channels reordered to
+/// BGR, the per-pixel mean image subtracted, no scaling (the original ML.NET preprocessing graph).
+/// One instance per input size; thread-safe.
+/// </summary>
+public sealed class BackbonePreprocessor
+{
+    private readonly MeanImage mean;
+
+    public BackbonePreprocessor(MeanImage mean224, int height, int width)
+    {
+        if (height < 32 || width < 32) throw new ArgumentOutOfRangeException(nameof(height), "Input size must be at least 32x32.");
+        Height = height;
+        Width = width;
+        mean = mean224.ResizeTo(height, width);
+    }
+
+    public int Height { get; }
+    public int Width { get; }
+    public int Length => 3 * Height * Width;
+
+    /// <summary>Resizes (if needed) and normalises <paramref name="image"/> into <paramref name="destination"/> ([3, H, W]).</summary>
+    public void Prepare(Image<Rgb24> image, Span<float> destination)
+    {
+        if (image.Width == Width && image.Height == Height)
+        {
+            Normalize(image, destination);
+            return;
+        }
+        using var resized = image.Clone(c => c.Resize(new ResizeOptions
+        {
+            Size = new Size(Width, Height),
+            Mode = ResizeMode.Stretch,
+            Sampler = KnownResamplers.Triangle,
+        }));
+        Normalize(resized, destination);
+    }
+
+    /// <summary>Normalises an image already at the input size.</summary>
+    public void Normalize(Image<Rgb24> image, Span<float> destination)
+    {
+        if (image.Width != Width || image.Height != Height) throw new ArgumentException($"Image must be {Width}x{Height}.", nameof(image));
+        if (destination.Length < Length) throw new ArgumentException("Destination too small.", nameof(destination));
+        int plane = Height * Width;
+        var meanPlanes = mean.Planes;
+        var pixels = ArrayPool<Rgb24>.Shared.Rent(plane);
+        try
+        {
+            image.CopyPixelDataTo(pixels.AsSpan(0, plane));
+            for (int i = 0; i < plane; i++)
+            {
+                var p = pixels[i];
+                destination[i] = p.B - meanPlanes[i];
+                destination[plane + i] = p.G - meanPlanes[plane + i];
+                destination[2 * plane + i] = p.R - meanPlanes[2 * plane + i];
+            }
+        }
+        finally
+        {
+            ArrayPool<Rgb24>.Shared.Return(pixels);
+        }
+    }
+
+    /// <summary>Normalises planar RGB values (0-255, [3, H, W]).</summary>
+    public void NormalizeRgbPlanes(ReadOnlySpan<float> rgb, Span<float> destination)
+    {
+        if (rgb.Length != Length || destination.Length < Length) throw new ArgumentException("Buffers must hold 3 x H x W values.");
+        int plane = Height * Width;
+        var meanPlanes = mean.Planes;
+        for (int i = 0; i < plane; i++)
+        {
+            destination[i] = rgb[2 * plane + i] - meanPlanes[i];
+            destination[plane + i] = rgb[plane + i] - meanPlanes[plane + i];
+            destination[2 * plane + i] = rgb[i] - meanPlanes[2 * plane + i];
+        }
+    }
+
+    /// <summary>Planar RGB 0-255 values of an image, [3, H, W].</summary>
+    public static float[] ToRgbPlanes(Image<Rgb24> image)
+    {
+        int plane = image.Width * image.Height;
+        var result = new float[3 * plane];
+        var pixels = new Rgb24[plane];
+        image.CopyPixelDataTo(pixels);
+        for (int i = 0; i < plane; i++)
+        {
+            result[i] = pixels[i].R;
+            result[plane + i] = pixels[i].G;
+            result[2 * plane + i] = pixels[i].B;
+        }
+        return result;
+    }
+}

@@ -1,0 +1,57 @@
+using Microsoft.ML.OnnxRuntime;
+using WbcPortal.Engine.Compute;
+
+namespace WbcPortal.Engine.Inference;
+
+/// <summary>
+/// Creates ONNX Runtime sessions on the best provider that actually loads: CUDA when its libraries
+/// (CUDA 13) are present, else CPU. <c>GetAvailableProviders()</c> lists CUDA even where it cannot
+/// load, so usability is found by trying.
+/// </summary>
+public sealed class OnnxSessionFactory
+{
+    public const string Cuda = "CUDAExecutionProvider";
+    public const string Cpu = "CPUExecutionProvider";
+
+    private readonly ComputeOptions options;
+    private readonly Lazy<bool> cudaUsable;
+
+    public OnnxSessionFactory(ComputeOptions options)
+    {
+        this.options = options;
+        cudaUsable = new(ProbeCuda);
+    }
+
+    /// <summary>Providers that load on this machine, best first.</summary>
+    public IReadOnlyList<string> UsableProviders => cudaUsable.Value ? [Cuda, Cpu] : [Cpu];
+
+    public InferenceSession Create(string modelPath) => new(modelPath, CreateOptions());
+
+    public InferenceSession Create(byte[] model) => new(model, CreateOptions());
+
+    private SessionOptions CreateOptions()
+    {
+        var so = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            IntraOpNumThreads = options.OnnxThreads > 0 ? options.OnnxThreads : Environment.ProcessorCount,
+        };
+        if (cudaUsable.Value) so.AppendExecutionProvider_CUDA(0);
+        return so;
+    }
+
+    private bool ProbeCuda()
+    {
+        if (!options.OnnxUseCuda || !OrtEnv.Instance().GetAvailableProviders().Contains(Cuda)) return false;
+        try
+        {
+            using var so = new SessionOptions();
+            so.AppendExecutionProvider_CUDA(0);
+            return true;
+        }
+        catch (OnnxRuntimeException)
+        {
+            return false;
+        }
+    }
+}
