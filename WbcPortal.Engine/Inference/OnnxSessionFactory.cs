@@ -43,6 +43,9 @@ public sealed class OnnxSessionFactory
     private bool ProbeCuda()
     {
         if (!options.OnnxUseCuda || !OrtEnv.Instance().GetAvailableProviders().Contains(Cuda)) return false;
+        // The CUDA provider needs CUDA 13's cuBLASLt; without it ORT would log an error on every probe.
+        if (!System.Runtime.InteropServices.NativeLibrary.TryLoad("libcublasLt.so.13", out var cublas)) return false;
+        System.Runtime.InteropServices.NativeLibrary.Free(cublas);
         try
         {
             using var so = new SessionOptions();

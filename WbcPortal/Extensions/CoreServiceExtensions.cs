@@ -1,0 +1,58 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using WbcPortal.Engine.Benchmarks;
+using WbcPortal.Engine.Compute;
+using WbcPortal.Engine.Inference;
+using WbcPortal.Engine.Models.Backbones;
+using WbcPortal.Options;
+using WbcPortal.Services;
+using WbcPortal.Storage;
+
+namespace WbcPortal.Extensions;
+
+/// <summary>The services both the web host and the headless verbs use.</summary>
+public static class CoreServiceExtensions
+{
+    public static IServiceCollection AddWbcCore(this IServiceCollection services)
+    {
+        services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ComputeOptions>().BindConfiguration(ComputeOptions.Section)
+            .Validate(o => o.Device is "auto" or "cpu" or "cuda", "Compute:Device must be auto, cpu or cuda.")
+            .Validate(o => o.TorchThreads >= 0 && o.OnnxThreads >= 0, "Compute thread counts must be 0 (all cores) or more.")
+            .ValidateOnStart();
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<StorageOptions>>().Value);
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<ComputeOptions>>().Value);
+
+        services.AddDbContextFactory<WbcDbContext>((sp, db) =>
+        {
+            var storage = sp.GetRequiredService<StorageOptions>();
+            switch (storage.Provider)
+            {
+                case StorageProvider.Sqlite:
+                    db.UseSqlite(storage.EffectiveConnectionString);
+                    break;
+                default:
+                    throw new InvalidOperationException($"Storage:Provider '{storage.Provider}' is not supported.");
+            }
+        });
+        services.AddSingleton<DatabaseMigrator>();
+
+        services.AddSingleton<TorchRuntime>();
+        services.AddSingleton<OnnxSessionFactory>();
+        services.AddSingleton(PretrainedModelFiles.Default);
+        services.AddSingleton<ResNet18Backbone>();
+        services.AddSingleton<IBackboneFactory>(sp => sp.GetRequiredService<ResNet18Backbone>());
+        services.AddSingleton<BackboneRegistry>();
+
+        services.AddSingleton<SystemStatusService>();
+
+        services.AddSingleton<IBenchmark, BackboneForwardBenchmark>();
+        return services;
+    }
+
+    /// <summary><c>--data-dir</c> on the command line sets <c>Storage:DataDirectory</c>, for the web host and the verbs alike.</summary>
+    public static IReadOnlyDictionary<string, string> SwitchMappings { get; } = new Dictionary<string, string>
+    {
+        ["--data-dir"] = $"{StorageOptions.Section}:{nameof(StorageOptions.DataDirectory)}",
+    };
+}

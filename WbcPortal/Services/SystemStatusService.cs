@@ -1,0 +1,38 @@
+using System.Reflection;
+using Microsoft.EntityFrameworkCore;
+using WbcPortal.Engine.Compute;
+using WbcPortal.Engine.Inference;
+using WbcPortal.Options;
+using WbcPortal.Storage;
+
+namespace WbcPortal.Services;
+
+/// <summary>What this installation runs on: version, compute device, usable ONNX providers, data folder, active model.</summary>
+public sealed record SystemStatus(
+    string Version,
+    string Device,
+    int TorchThreads,
+    IReadOnlyList<string> OnnxProviders,
+    string DataDirectory,
+    string Database,
+    string? ActiveModel);
+
+public sealed class SystemStatusService(
+    TorchRuntime torch,
+    OnnxSessionFactory onnx,
+    StorageOptions storage,
+    IDbContextFactory<WbcDbContext> contexts)
+{
+    public static string Version { get; } =
+        typeof(SystemStatusService).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0]
+        ?? "0.0.0";
+
+    public async Task<SystemStatus> GetAsync(CancellationToken cancellationToken = default)
+    {
+        // Probing TorchSharp and ONNX Runtime loads native libraries: keep it off the caller's thread.
+        var (device, threads, providers) = await Task.Run(() => (torch.DefaultDeviceName, torch.Threads, onnx.UsableProviders), cancellationToken);
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var active = await db.Models.Where(m => m.IsActive).Select(m => m.Name).FirstOrDefaultAsync(cancellationToken);
+        return new SystemStatus(Version, device, threads, providers, storage.DataDirectoryFullPath, storage.DatabaseDescription, active);
+    }
+}
