@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using WbcPortal;
 using WbcPortal.Cli;
 
@@ -6,8 +7,16 @@ if (CliApp.IsVerbInvocation(args))
     return await CliApp.RunAsync(args);
 }
 
-var app = await PortalHost.BuildAsync(args);
-app.Lifetime.ApplicationStarted.Register(() =>
-    Console.WriteLine($"WbcPortal is running at {string.Join(", ", app.Urls)} (Ctrl+C to stop)"));
-await app.RunAsync();
-return 0;
+try
+{
+    var app = await PortalHost.BuildAsync(args);
+    app.Lifetime.ApplicationStarted.Register(() =>
+        Console.WriteLine($"WbcPortal is running at {string.Join(", ", app.Urls)} (Ctrl+C to stop)"));
+    await app.RunAsync();
+    return 0;
+}
+catch (OptionsValidationException ex)
+{
+    Console.Error.WriteLine($"WbcPortal: configuration error: {string.Join(" ", ex.Failures)}");
+    return 2;
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what building and testing WbcPortal needs beyond the .NET 10 SDK, once, from Debian/Ubuntu packages:
+#   gcc + patchelf  the TorchSharp fix for libstdc++ older than GLIBCXX_3.4.32 (see .build/TorchSharpDebian12.targets)
+#   chromium        the browser tests (driven by Playwright; no browser download)
+# Usage: .build/prerequisites.sh [--browser]
+set -euo pipefail
+
+need=()
+command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+command -v patchelf >/dev/null 2>&1 || need+=(patchelf)
+if [[ "${1:-}" == "--browser" ]]; then
+  [[ -x /usr/bin/chromium ]] || need+=(chromium)
+  fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
+fi
+
+if ((${#need[@]})); then
+  sudo=""
+  [[ "$(id -u)" -eq 0 ]] || sudo="sudo"
+  echo "Installing: ${need[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+command -v dotnet >/dev/null 2>&1 || { echo "The .NET 10 SDK is required: https://dot.net" >&2; exit 1; }

@@ -1,0 +1,73 @@
+using System.Text.Json;
+using WbcPortal.Cli;
+using WbcPortal.Tests.Support;
+
+namespace WbcPortal.Tests.Integration;
+
+/// <summary>The headless verbs, run in-process through the same entry point as the executable.</summary>
+public class CliTests
+{
+    private static async Task<(int Code, string Stdout, string Stderr)> Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = await CliApp.RunAsync(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    [Fact]
+    public async Task Info_json_prints_the_contract_keys()
+    {
+        using var data = new TempDirectory();
+        var (code, stdout, stderr) = await Run("info", "--json", "--data-dir", data.Path);
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        var root = doc.RootElement;
+        foreach (var key in new[] { "version", "device", "torchThreads", "onnxProviders", "dataDir", "database" })
+        {
+            Assert.True(root.TryGetProperty(key, out _), $"missing key {key} in {stdout}");
+        }
+        Assert.Contains(root.GetProperty("device").GetString(), new[] { "cpu", "cuda" });
+        Assert.Contains("CPUExecutionProvider", root.GetProperty("onnxProviders").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(data.Path, root.GetProperty("dataDir").GetString());
+        Assert.True(root.GetProperty("torchThreads").GetInt32() >= 1);
+        Assert.True(File.Exists(Path.Combine(data.Path, "wbcportal.db")));
+    }
+
+    [Fact]
+    public async Task Global_options_work_before_the_verb_too()
+    {
+        using var data = new TempDirectory();
+        var (code, stdout, _) = await Run("--json", "--data-dir", data.Path, "info");
+        Assert.Equal(0, code);
+        Assert.Equal(data.Path, JsonDocument.Parse(stdout).RootElement.GetProperty("dataDir").GetString());
+    }
+
+    [Fact]
+    public async Task An_unknown_benchmark_fails_with_a_one_line_reason()
+    {
+        using var data = new TempDirectory();
+        var (code, stdout, stderr) = await Run("bench", "--only", "nope", "--data-dir", data.Path, "--json");
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal("bench: no benchmark named 'nope'; available: backbone", stderr.Trim().Split('\n').Last().Trim());
+    }
+
+    [Fact]
+    public async Task Help_lists_the_verbs()
+    {
+        var (code, stdout, _) = await Run("--help");
+        Assert.Equal(0, code);
+        Assert.Contains("info", stdout);
+        Assert.Contains("bench", stdout);
+        Assert.Contains("--data-dir", stdout);
+    }
+
+    [Fact]
+    public void Web_server_arguments_are_not_taken_for_verbs()
+    {
+        Assert.False(CliApp.IsVerbInvocation(["--urls", "http://127.0.0.1:5000", "--data-dir", "x"]));
+        Assert.True(CliApp.IsVerbInvocation(["--data-dir", "x", "info"]));
+        Assert.True(CliApp.IsVerbInvocation(["-h"]));
+    }
+}

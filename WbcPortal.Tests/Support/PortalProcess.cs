@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Reflection;
+using System.Text;
+
+namespace WbcPortal.Tests.Support;
+
+/// <summary>
+/// The real portal, started as its own process from its build output on a free loopback port with a
+/// temporary data folder: what a user runs, not an in-memory test host.
+/// </summary>
+public sealed class PortalProcess : IAsyncDisposable
+{
+    private readonly Process process;
+    private readonly StringBuilder log = new();
+    private readonly TempDirectory data;
+
+    private PortalProcess(Process process, TempDirectory data, Uri baseAddress)
+    {
+        this.process = process;
+        this.data = data;
+        BaseAddress = baseAddress;
+    }
+
+    public Uri BaseAddress { get; }
+    public string DataDirectory => data.Path;
+    public string Log { get { lock (log) return log.ToString(); } }
+
+    public static string PortalDll
+    {
+        get
+        {
+            string configuration = typeof(PortalProcess).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
+            string root = RepositoryRoot();
+            return Path.Combine(root, "WbcPortal", "bin", configuration, "net10.0", "linux-x64", "WbcPortal.dll");
+        }
+    }
+
+    public static async Task<PortalProcess> StartAsync(params string[] extraArgs)
+    {
+        var data = new TempDirectory("wbc-portal");
+        int port = FreePort();
+        var baseAddress = new Uri($"http://127.0.0.1:{port}/");
+        var process = Start(["--urls", baseAddress.ToString().TrimEnd('/'), "--data-dir", data.Path, .. extraArgs]);
+        var portal = new PortalProcess(process, data, baseAddress);
+        process.OutputDataReceived += (_, e) => portal.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => portal.Append(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        using var http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(5) };
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"The portal exited with code {process.ExitCode} before it answered:\n{portal.Log}");
+            }
+            try
+            {
+                using var response = await http.GetAsync("/");
+                if (response.StatusCode == HttpStatusCode.OK) return portal;
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException)
+            {
+            }
+            await Task.Delay(250);
+        }
+        await portal.DisposeAsync();
+        throw new TimeoutException($"The portal did not answer within 60 s:\n{portal.Log}");
+    }
+
+    /// <summary>Runs the portal executable to completion (for start-up failures and verbs run as a user would).</summary>
+    public static async Task<(int ExitCode, string Output)> RunToExitAsync(params string[] args)
+    {
+        using var process = Start(args);
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(cts.Token);
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
+    private static Process Start(string[] args)
+    {
+        string dll = PortalDll;
+        if (!File.Exists(dll)) throw new FileNotFoundException($"Build the portal first: {dll} is missing.", dll);
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = Path.GetDirectoryName(dll)!,
+        };
+        info.ArgumentList.Add(dll);
+        foreach (var a in args) info.ArgumentList.Add(a);
+        info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        return Process.Start(info) ?? throw new InvalidOperationException("Could not start the portal.");
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null) return;
+        lock (log) log.AppendLine(line);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    internal static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "WbcPortal.sln"))) return dir.FullName;
+        }
+        throw new DirectoryNotFoundException("WbcPortal.sln not found above the test output.");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!process.HasExited)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+        process.Dispose();
+        data.Dispose();
+    }
+}
