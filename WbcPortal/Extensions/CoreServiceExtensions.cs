@@ -2,6 +2,10 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using WbcPortal.Engine.Benchmarks;
 using WbcPortal.Engine.Compute;
+using WbcPortal.Engine.Datasets.Import;
+using WbcPortal.Engine.Datasets.Storage;
+using WbcPortal.Engine.Imaging;
+using WbcPortal.Services.Datasets;
 using WbcPortal.Engine.Inference;
 using WbcPortal.Engine.Models.Backbones;
 using WbcPortal.Options;
@@ -45,6 +49,19 @@ public static class CoreServiceExtensions
         services.AddSingleton<BackboneRegistry>();
 
         services.AddSingleton<SystemStatusService>();
+
+        services.AddOptions<ImportOptions>().BindConfiguration(ImportOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<ImportOptions>>().Value;
+            return new ImageLimits(o.MaxFileBytes, o.MaxWidth, o.MaxHeight, o.MaxPixels);
+        });
+        services.AddSingleton(sp => new ImportLimits { MaxFiles = sp.GetRequiredService<IOptions<ImportOptions>>().Value.MaxFiles });
+        services.AddSingleton<ImageDecoding>();
+        services.AddSingleton<ImageImporter>();
+        services.AddSingleton(sp => new ImageStore(sp.GetRequiredService<StorageOptions>().DataDirectoryFullPath));
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<DatasetService>();
 
         services.AddSingleton<IBenchmark, BackboneForwardBenchmark>();
         return services;

@@ -6,6 +6,14 @@ namespace WbcPortal.Storage;
 public sealed class WbcDbContext(DbContextOptions<WbcDbContext> options) : DbContext(options)
 {
     public DbSet<RegisteredModel> Models => Set<RegisteredModel>();
+    public DbSet<Dataset> Datasets => Set<Dataset>();
+    public DbSet<StoredImage> StoredImages => Set<StoredImage>();
+    public DbSet<DatasetImage> DatasetImages => Set<DatasetImage>();
+    public DbSet<ImportRecord> Imports => Set<ImportRecord>();
+    public DbSet<ImportOutcomeRow> ImportOutcomes => Set<ImportOutcomeRow>();
+    public DbSet<NearDuplicateEdge> NearDuplicateEdges => Set<NearDuplicateEdge>();
+    public DbSet<Split> Splits => Set<Split>();
+    public DbSet<SplitMember> SplitMembers => Set<SplitMember>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -16,6 +24,57 @@ public sealed class WbcDbContext(DbContextOptions<WbcDbContext> options) : DbCon
             e.HasIndex(m => m.Name).IsUnique();
             e.Property(m => m.OnnxPath).HasMaxLength(1000);
             e.Property(m => m.Labels).HasMaxLength(2000);
+        });
+        modelBuilder.Entity<Dataset>(e =>
+        {
+            e.ToTable("datasets");
+            e.Property(d => d.Name).HasMaxLength(200);
+            e.HasIndex(d => d.Name).IsUnique();
+            e.HasMany(d => d.Images).WithOne().HasForeignKey(i => i.DatasetId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<StoredImage>(e =>
+        {
+            e.ToTable("stored_images");
+            e.HasKey(s => s.Sha256);
+            e.Property(s => s.Sha256).HasMaxLength(64);
+            e.Property(s => s.Format).HasMaxLength(8);
+        });
+        modelBuilder.Entity<DatasetImage>(e =>
+        {
+            e.ToTable("dataset_images");
+            e.Property(i => i.ClassName).HasMaxLength(64);
+            e.Property(i => i.RelativePath).HasMaxLength(1000);
+            e.Property(i => i.FolderPart).HasMaxLength(200);
+            e.HasOne(i => i.Stored).WithMany().HasForeignKey(i => i.Sha256).OnDelete(DeleteBehavior.Restrict);
+            e.HasIndex(i => new { i.DatasetId, i.ClassName });
+            e.HasIndex(i => new { i.DatasetId, i.Sha256 }).IsUnique();
+            e.HasIndex(i => new { i.DatasetId, i.SourceGroup });
+        });
+        modelBuilder.Entity<ImportRecord>(e =>
+        {
+            e.ToTable("imports");
+            e.HasOne<Dataset>().WithMany().HasForeignKey(r => r.DatasetId).OnDelete(DeleteBehavior.Cascade);
+            e.HasMany(r => r.Outcomes).WithOne().HasForeignKey(o => o.ImportRecordId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<ImportOutcomeRow>(e => e.ToTable("import_outcomes"));
+        modelBuilder.Entity<NearDuplicateEdge>(e =>
+        {
+            e.ToTable("near_duplicate_edges");
+            e.HasOne<Dataset>().WithMany().HasForeignKey(p => p.DatasetId).OnDelete(DeleteBehavior.Cascade);
+            e.HasIndex(p => p.DatasetId);
+        });
+        modelBuilder.Entity<Split>(e =>
+        {
+            e.ToTable("splits");
+            e.HasOne(s => s.Dataset).WithMany().HasForeignKey(s => s.DatasetId).OnDelete(DeleteBehavior.Cascade);
+            e.HasIndex(s => s.Name).IsUnique();
+            e.HasMany(s => s.Members).WithOne().HasForeignKey(m => m.SplitId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<SplitMember>(e =>
+        {
+            e.ToTable("split_members");
+            e.HasKey(m => new { m.SplitId, m.DatasetImageId });
+            e.HasOne<DatasetImage>().WithMany().HasForeignKey(m => m.DatasetImageId).OnDelete(DeleteBehavior.Cascade);
         });
     }
 

@@ -16,6 +16,163 @@ namespace WbcPortal.Storage.Migrations
 #pragma warning disable 612, 618
             modelBuilder.HasAnnotation("ProductVersion", "10.0.15");
 
+            modelBuilder.Entity("WbcPortal.Storage.Entities.Dataset", b =>
+                {
+                    b.Property<int>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("GroupCount")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("GroupedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("Name")
+                        .IsUnique();
+
+                    b.ToTable("datasets", (string)null);
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.DatasetImage", b =>
+                {
+                    b.Property<int>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("ClassName")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("DatasetId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("FolderPart")
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("RelativePath")
+                        .IsRequired()
+                        .HasMaxLength(1000)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Sha256")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<int?>("SourceGroup")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("Sha256");
+
+                    b.HasIndex("DatasetId", "ClassName");
+
+                    b.HasIndex("DatasetId", "Sha256")
+                        .IsUnique();
+
+                    b.HasIndex("DatasetId", "SourceGroup");
+
+                    b.ToTable("dataset_images", (string)null);
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.ImportOutcomeRow", b =>
+                {
+                    b.Property<int>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("ClassName")
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("ImportRecordId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Message")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Reason")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("RelativePath")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("ImportRecordId");
+
+                    b.ToTable("import_outcomes", (string)null);
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.ImportRecord", b =>
+                {
+                    b.Property<int>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Accepted")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("At")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("DatasetId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Rejected")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Source")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("DatasetId");
+
+                    b.ToTable("imports", (string)null);
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.NearDuplicateEdge", b =>
+                {
+                    b.Property<int>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("DatasetId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("ImageA")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("ImageB")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<double>("Similarity")
+                        .HasColumnType("REAL");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("DatasetId");
+
+                    b.ToTable("near_duplicate_edges", (string)null);
+                });
+
             modelBuilder.Entity("WbcPortal.Storage.Entities.RegisteredModel", b =>
                 {
                     b.Property<int>("Id")
@@ -55,6 +212,176 @@ namespace WbcPortal.Storage.Migrations
                         .IsUnique();
 
                     b.ToTable("models", (string)null);
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.Split", b =>
+                {
+                    b.Property<int>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("DatasetId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Ratios")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ReportJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Seed")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Strategy")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("DatasetId");
+
+                    b.HasIndex("Name")
+                        .IsUnique();
+
+                    b.ToTable("splits", (string)null);
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.SplitMember", b =>
+                {
+                    b.Property<int>("SplitId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("DatasetImageId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Part")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("SplitId", "DatasetImageId");
+
+                    b.HasIndex("DatasetImageId");
+
+                    b.ToTable("split_members", (string)null);
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.StoredImage", b =>
+                {
+                    b.Property<string>("Sha256")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("Bytes")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Format")
+                        .IsRequired()
+                        .HasMaxLength(8)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Height")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Width")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Sha256");
+
+                    b.ToTable("stored_images", (string)null);
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.DatasetImage", b =>
+                {
+                    b.HasOne("WbcPortal.Storage.Entities.Dataset", null)
+                        .WithMany("Images")
+                        .HasForeignKey("DatasetId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+
+                    b.HasOne("WbcPortal.Storage.Entities.StoredImage", "Stored")
+                        .WithMany()
+                        .HasForeignKey("Sha256")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired();
+
+                    b.Navigation("Stored");
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.ImportOutcomeRow", b =>
+                {
+                    b.HasOne("WbcPortal.Storage.Entities.ImportRecord", null)
+                        .WithMany("Outcomes")
+                        .HasForeignKey("ImportRecordId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.ImportRecord", b =>
+                {
+                    b.HasOne("WbcPortal.Storage.Entities.Dataset", null)
+                        .WithMany()
+                        .HasForeignKey("DatasetId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.NearDuplicateEdge", b =>
+                {
+                    b.HasOne("WbcPortal.Storage.Entities.Dataset", null)
+                        .WithMany()
+                        .HasForeignKey("DatasetId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.Split", b =>
+                {
+                    b.HasOne("WbcPortal.Storage.Entities.Dataset", "Dataset")
+                        .WithMany()
+                        .HasForeignKey("DatasetId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+
+                    b.Navigation("Dataset");
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.SplitMember", b =>
+                {
+                    b.HasOne("WbcPortal.Storage.Entities.DatasetImage", null)
+                        .WithMany()
+                        .HasForeignKey("DatasetImageId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+
+                    b.HasOne("WbcPortal.Storage.Entities.Split", null)
+                        .WithMany("Members")
+                        .HasForeignKey("SplitId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.Dataset", b =>
+                {
+                    b.Navigation("Images");
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.ImportRecord", b =>
+                {
+                    b.Navigation("Outcomes");
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.Split", b =>
+                {
+                    b.Navigation("Members");
                 });
 #pragma warning restore 612, 618
         }

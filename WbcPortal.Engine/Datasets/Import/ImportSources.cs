@@ -1,0 +1,117 @@
+using System.IO.Compression;
+
+namespace WbcPortal.Engine.Datasets.Import;
+
+/// <summary>Turns a folder, a zip or a list of uploaded files into <see cref="ImportEntry"/>s, refusing unsafe zip entries up front.</summary>
+public static class ImportSources
+{
+    public static IReadOnlyList<ImportEntry> FromFolder(string folder, ImportLimits limits)
+    {
+        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"Folder not found: {folder}");
+        var root = Path.GetFullPath(folder);
+        var entries = new List<ImportEntry>();
+        var options = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint, IgnoreInaccessible = true };
+        foreach (var file in Directory.EnumerateFiles(root, "*", options).Order(StringComparer.Ordinal))
+        {
+            if (entries.Count >= limits.MaxFiles) throw new InvalidDataException($"More than {limits.MaxFiles:N0} files: import them in parts.");
+            string relative = Path.GetRelativePath(root, file).Replace('\\', '/');
+            var info = new FileInfo(file);
+            entries.Add(new ImportEntry(relative, null, () => File.OpenRead(file), info.Length));
+        }
+        return entries;
+    }
+
+    /// <summary>
+    /// Reads a zip of class folders. The archive stays open until the returned entries are disposed
+    /// with the <see cref="ZipSource"/>. Entry paths that escape the root, absolute paths, links,
+    /// entries that claim implausible compression and archives over the limits are refused.
+    /// </summary>
+    public static ZipSource FromZip(string zipPath, ImportLimits limits)
+    {
+        ZipArchive archive;
+        try
+        {
+            archive = ZipFile.OpenRead(zipPath);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new InvalidDataException($"Not a readable zip file ({ex.Message}).", ex);
+        }
+        var gate = new object();
+        var entries = new List<ImportEntry>();
+        long total = 0;
+        try
+        {
+            if (archive.Entries.Count > limits.MaxFiles)
+                throw new InvalidDataException($"The zip holds {archive.Entries.Count:N0} entries; the limit is {limits.MaxFiles:N0}.");
+            foreach (var entry in archive.Entries)
+            {
+                if (entry.FullName.EndsWith('/') || entry.FullName.EndsWith('\\')) continue; // folder
+                string name = entry.FullName;
+                if (!ClassPath.TryNormalize(name, out var normalized))
+                {
+                    entries.Add(Rejected(name, "the path escapes the archive or is absolute"));
+                    continue;
+                }
+                // Unix mode bits in the high word of ExternalAttributes: 0xA000 marks a symbolic link.
+                if (((entry.ExternalAttributes >> 16) & 0xF000) == 0xA000)
+                {
+                    entries.Add(Rejected(normalized, "symbolic link"));
+                    continue;
+                }
+                if (entry.Length > 0 && entry.CompressedLength > 0 && entry.Length / Math.Max(1, entry.CompressedLength) > limits.MaxCompressionRatio)
+                {
+                    entries.Add(Rejected(normalized, $"compression ratio over {limits.MaxCompressionRatio}:1 (zip bomb)"));
+                    continue;
+                }
+                total += entry.Length;
+                if (total > limits.MaxTotalBytes)
+                    throw new InvalidDataException($"The zip expands to more than {limits.MaxTotalBytes / (1024 * 1024):N0} MB.");
+                var e = entry;
+                entries.Add(new ImportEntry(normalized, null, () =>
+                {
+                    // ZipArchive is not thread-safe: entries are read whole, one at a time.
+                    lock (gate)
+                    {
+                        using var s = e.Open();
+                        var buffer = new MemoryStream();
+                        CopyBounded(s, buffer, e.Length);
+                        buffer.Position = 0;
+                        return buffer;
+                    }
+                }, e.Length));
+            }
+        }
+        catch
+        {
+            archive.Dispose();
+            throw;
+        }
+        return new ZipSource(archive, entries);
+    }
+
+    /// <summary>Copies at most <paramref name="declared"/> bytes; a stream longer than its header says is an unsafe entry.</summary>
+    private static void CopyBounded(Stream source, Stream destination, long declared)
+    {
+        var buffer = new byte[81920];
+        long copied = 0;
+        int read;
+        while ((read = source.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            copied += read;
+            if (copied > declared) throw new InvalidDataException("the entry is longer than its header declares");
+            destination.Write(buffer, 0, read);
+        }
+    }
+
+    private static ImportEntry Rejected(string path, string why) =>
+        new(path, null, () => Stream.Null, 0, (ImportReason.UnsafeZipEntry, $"unsafe zip entry: {why}"));
+}
+
+/// <summary>The entries of an open zip; dispose after the import.</summary>
+public sealed class ZipSource(ZipArchive archive, IReadOnlyList<ImportEntry> entries) : IDisposable
+{
+    public IReadOnlyList<ImportEntry> Entries { get; } = entries;
+
+    public void Dispose() => archive.Dispose();
+}

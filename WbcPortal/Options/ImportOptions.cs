@@ -1,0 +1,28 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace WbcPortal.Options;
+
+/// <summary>Limits on what an import accepts. Section <c>Import</c>.</summary>
+public sealed class ImportOptions
+{
+    public const string Section = "Import";
+
+    [Range(1024, 1L << 31)]
+    public long MaxFileBytes { get; set; } = 20 * 1024 * 1024;
+
+    [Range(32, 65535)]
+    public int MaxWidth { get; set; } = 8192;
+
+    [Range(32, 65535)]
+    public int MaxHeight { get; set; } = 8192;
+
+    [Range(1024, 1L << 32)]
+    public long MaxPixels { get; set; } = 40_000_000;
+
+    [Range(1, 1_000_000)]
+    public int MaxFiles { get; set; } = 100_000;
+
+    /// <summary>Largest upload (zip or files) the browser may send, in bytes.</summary>
+    [Range(1024, 1L << 40)]
+    public long MaxUploadBytes { get; set; } = 2L * 1024 * 1024 * 1024;
+}

@@ -1,0 +1,93 @@
+namespace WbcPortal.Storage.Entities;
+
+/// <summary>A named collection of labelled images, imported from folders, zips or uploads.</summary>
+public sealed class Dataset
+{
+    public int Id { get; set; }
+    public required string Name { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    /// <summary>When source groups were last computed; null until then. Cleared when images are added.</summary>
+    public DateTimeOffset? GroupedAt { get; set; }
+    public int GroupCount { get; set; }
+    public List<DatasetImage> Images { get; set; } = [];
+}
+
+/// <summary>An image file stored once by content (SHA-256), shared by every dataset that holds it.</summary>
+public sealed class StoredImage
+{
+    public required string Sha256 { get; set; }
+    public required string Format { get; set; }
+    public int Width { get; set; }
+    public int Height { get; set; }
+    public long Bytes { get; set; }
+}
+
+/// <summary>An image in a dataset: its class, where it came from, and its source group once grouping has run.</summary>
+public sealed class DatasetImage
+{
+    public int Id { get; set; }
+    public int DatasetId { get; set; }
+    public required string ClassName { get; set; }
+    /// <summary>The path inside the imported folder or zip, e.g. <c>EOSINOPHIL/_0_123.jpeg</c>.</summary>
+    public required string RelativePath { get; set; }
+    /// <summary>The folder above the class folder (TRAIN, TEST), if any.</summary>
+    public string? FolderPart { get; set; }
+    public required string Sha256 { get; set; }
+    public StoredImage? Stored { get; set; }
+    public int? SourceGroup { get; set; }
+}
+
+/// <summary>One import into a dataset and what happened to each file.</summary>
+public sealed class ImportRecord
+{
+    public int Id { get; set; }
+    public int DatasetId { get; set; }
+    public required string Source { get; set; }
+    public DateTimeOffset At { get; set; }
+    public int Accepted { get; set; }
+    public int Rejected { get; set; }
+    public List<ImportOutcomeRow> Outcomes { get; set; } = [];
+}
+
+public sealed class ImportOutcomeRow
+{
+    public int Id { get; set; }
+    public int ImportRecordId { get; set; }
+    public required string RelativePath { get; set; }
+    public required string Reason { get; set; }
+    public required string Message { get; set; }
+    public string? ClassName { get; set; }
+}
+
+/// <summary>An edge of the near-duplicate graph grouping found: two images that are copies of one original.</summary>
+public sealed class NearDuplicateEdge
+{
+    public int Id { get; set; }
+    public int DatasetId { get; set; }
+    public int ImageA { get; set; }
+    public int ImageB { get; set; }
+    public double Similarity { get; set; }
+}
+
+/// <summary>An immutable, named train/validation/test split of a dataset.</summary>
+public sealed class Split
+{
+    public int Id { get; set; }
+    public int DatasetId { get; set; }
+    public Dataset? Dataset { get; set; }
+    public required string Name { get; set; }
+    public required string Strategy { get; set; }
+    public required string Ratios { get; set; }
+    public int Seed { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    /// <summary>The split report (counts per class per part, groups, leaks) as JSON.</summary>
+    public required string ReportJson { get; set; }
+    public List<SplitMember> Members { get; set; } = [];
+}
+
+public sealed class SplitMember
+{
+    public int SplitId { get; set; }
+    public int DatasetImageId { get; set; }
+    public required string Part { get; set; }
+}
