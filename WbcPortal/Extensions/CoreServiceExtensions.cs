@@ -62,6 +62,7 @@ public static class CoreServiceExtensions
         services.AddSingleton(sp => new ImageStore(sp.GetRequiredService<StorageOptions>().DataDirectoryFullPath));
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<DatasetService>();
+        services.AddSingleton<UploadStaging>();
 
         services.AddSingleton<IBenchmark, BackboneForwardBenchmark>();
         return services;

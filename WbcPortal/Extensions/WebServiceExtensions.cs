@@ -1,5 +1,8 @@
 using MudBlazor.Services;
 using WbcPortal.Components;
+using WbcPortal.Endpoints;
+using WbcPortal.Services.Datasets;
+using WbcPortal.Services.Jobs;
 using WbcPortal.Storage;
 
 namespace WbcPortal.Extensions;
@@ -12,12 +15,16 @@ public static class WebServiceExtensions
         builder.Services.AddWbcCore();
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
         builder.Services.AddMudServices();
+        builder.Services.AddSingleton<ImportJobs>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ImportJobs>());
         return builder;
     }
 
     public static async Task<WebApplication> UseWbcPortalAsync(this WebApplication app)
     {
         await app.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync();
+        int swept = await app.Services.GetRequiredService<DatasetService>().SweepOrphanFilesAsync();
+        if (swept > 0) app.Logger.LogInformation("Removed {Count} stored files no dataset references (left by an interrupted import)", swept);
 
         if (!app.Environment.IsDevelopment())
         {
@@ -26,6 +33,7 @@ public static class WebServiceExtensions
         app.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true);
         app.UseAntiforgery();
         app.MapStaticAssets();
+        app.MapImageEndpoints();
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;
     }

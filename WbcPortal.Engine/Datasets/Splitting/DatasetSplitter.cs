@@ -1,0 +1,194 @@
+namespace WbcPortal.Engine.Datasets.Splitting;
+
+/// <summary>
+/// Splits a dataset into train / validation / test. The grouped strategy keeps every source group on
+/// one side and keeps each part's class shares close to the whole dataset's (a seeded local search
+/// over whole groups: groups are indivisible, so part sizes give a little to keep the class mix).
+/// </summary>
+public sealed class DatasetSplitter
+{
+    /// <param name="items">Every image with its class and source group.</param>
+    /// <param name="nearDuplicatePairs">Near-duplicate image pairs (ids), to count leaks across parts.</param>
+    /// <param name="grouped">Whether source groups have been computed (otherwise each image is its own group).</param>
+    public SplitResult Split(IReadOnlyList<SplitItem> items, SplitStrategy strategy, SplitRatios ratios, int seed,
+        IReadOnlyList<(int A, int B)> nearDuplicatePairs, bool grouped)
+    {
+        ratios.Validate();
+        var classes = items.Select(i => i.ClassName).Distinct().Count();
+        if (items.Count == 0) throw new ArgumentException("The dataset has no images to split.");
+        if (classes < 2) throw new ArgumentException("A split needs at least two classes; this dataset has one.");
+
+        Dictionary<int, string> parts = strategy switch
+        {
+            SplitStrategy.Random => SplitUnits(items.Select(i => new Unit([i.Id], i.ClassName)).ToList(), ratios, seed, optimise: false),
+            SplitStrategy.Grouped => SplitUnits(GroupUnits(items), ratios, seed, optimise: true),
+            SplitStrategy.Folders => SplitByFolders(items, ratios, seed),
+            _ => throw new ArgumentOutOfRangeException(nameof(strategy)),
+        };
+
+        var assignments = items.Select(i => new SplitAssignment(i.Id, parts[i.Id])).ToList();
+        return new SplitResult(assignments, Report(items, parts, strategy, ratios, seed, nearDuplicatePairs, grouped));
+    }
+
+    private sealed record Unit(IReadOnlyList<int> Ids, string ClassName);
+
+    /// <summary>One unit per source group, labelled with its majority class.</summary>
+    private static List<Unit> GroupUnits(IEnumerable<SplitItem> items) =>
+        items.GroupBy(i => i.Group).OrderBy(g => g.Key)
+            .Select(g => new Unit(g.Select(i => i.Id).Order().ToList(),
+                g.GroupBy(i => i.ClassName).OrderByDescending(c => c.Count()).ThenBy(c => c.Key, StringComparer.Ordinal).First().Key))
+            .ToList();
+
+    private static Dictionary<int, string> SplitUnits(List<Unit> units, SplitRatios ratios, int seed, bool optimise)
+    {
+        var rng = new Random(seed);
+        string[] partNames = SplitParts.All.Where(p => ratios[p] > 0).ToArray();
+        var classNames = units.Select(u => u.ClassName).Distinct().Order(StringComparer.Ordinal).ToArray();
+        var classIndex = classNames.Select((c, i) => (c, i)).ToDictionary(x => x.c, x => x.i);
+        int P = partNames.Length, C = classNames.Length;
+        var counts = new double[P, C];
+        var classTotals = new double[C];
+        foreach (var u in units) classTotals[classIndex[u.ClassName]] += u.Ids.Count;
+        double total = classTotals.Sum();
+        var assign = new int[units.Count];
+
+        // Greedy start: per class, shuffled units go to the part furthest below its target.
+        foreach (var cls in classNames)
+        {
+            int c = classIndex[cls];
+            var members = Enumerable.Range(0, units.Count).Where(i => units[i].ClassName == cls).ToArray();
+            rng.Shuffle(members);
+            foreach (var i in members)
+            {
+                int best = 0;
+                double bestDeficit = double.MinValue;
+                for (int p = 0; p < P; p++)
+                {
+                    double deficit = ratios[partNames[p]] * classTotals[c] - counts[p, c];
+                    if (deficit > bestDeficit) { bestDeficit = deficit; best = p; }
+                }
+                assign[i] = best;
+                counts[best, c] += units[i].Ids.Count;
+            }
+        }
+
+        if (optimise && units.Count > 1)
+        {
+            double Objective()
+            {
+                double score = 0;
+                for (int p = 0; p < P; p++)
+                {
+                    double size = 0;
+                    for (int c = 0; c < C; c++) size += counts[p, c];
+                    double partTarget = ratios[partNames[p]] * total;
+                    score += 4 * Math.Pow((size - partTarget) / total, 2);
+                    if (size <= 0) { score += 100; continue; }
+                    for (int c = 0; c < C; c++)
+                    {
+                        double dev = counts[p, c] / size - classTotals[c] / total;
+                        score += dev * dev + (Math.Abs(dev) > 0.03 ? 10 * (Math.Abs(dev) - 0.03) : 0);
+                        if (counts[p, c] == 0 && classTotals[c] > 0) score += 1; // a part without a class
+                    }
+                }
+                return score;
+            }
+
+            double current = Objective();
+            int iterations = Math.Min(200_000, 2_000 + units.Count * 200);
+            for (int it = 0; it < iterations; it++)
+            {
+                int i = rng.Next(units.Count);
+                int c = classIndex[units[i].ClassName];
+                int from = assign[i];
+                if (rng.Next(2) == 0)
+                {
+                    int to = rng.Next(P);
+                    if (to == from) continue;
+                    Move(i, c, from, to);
+                    double score = Objective();
+                    if (score <= current) { current = score; assign[i] = to; }
+                    else Move(i, c, to, from);
+                }
+                else
+                {
+                    int j = rng.Next(units.Count);
+                    if (assign[j] == from || classIndex[units[j].ClassName] != c) continue;
+                    int to = assign[j];
+                    Move(i, c, from, to);
+                    Move(j, c, to, from);
+                    double score = Objective();
+                    if (score <= current) { current = score; assign[i] = to; assign[j] = from; }
+                    else { Move(i, c, to, from); Move(j, c, from, to); }
+                }
+            }
+        }
+
+        var result = new Dictionary<int, string>();
+        for (int i = 0; i < units.Count; i++)
+        {
+            foreach (var id in units[i].Ids) result[id] = partNames[assign[i]];
+        }
+        return result;
+
+        void Move(int i, int c, int from, int to)
+        {
+            counts[from, c] -= units[i].Ids.Count;
+            counts[to, c] += units[i].Ids.Count;
+        }
+    }
+
+    private static Dictionary<int, string> SplitByFolders(IReadOnlyList<SplitItem> items, SplitRatios ratios, int seed)
+    {
+        static string? PartOf(string? folder) => folder?.Trim().ToLowerInvariant() switch
+        {
+            "train" or "training" => SplitParts.Train,
+            "val" or "valid" or "validation" => SplitParts.Val,
+            "test" or "testing" => SplitParts.Test,
+            _ => null,
+        };
+
+        var unknown = items.Where(i => PartOf(i.FolderPart) is null).Select(i => i.FolderPart ?? "(none)").Distinct().Take(5).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new ArgumentException($"The folders strategy needs every image under a TRAIN, VAL or TEST folder; found {string.Join(", ", unknown)}.");
+        }
+        var result = items.ToDictionary(i => i.Id, i => PartOf(i.FolderPart)!);
+        if (!result.Values.Contains(SplitParts.Val) && ratios.Val > 0)
+        {
+            // Carve validation out of TRAIN, whole groups at a time, keeping the class mix.
+            var train = items.Where(i => result[i.Id] == SplitParts.Train).ToList();
+            double valShare = ratios.Val / (ratios.Train + ratios.Val);
+            var carved = SplitUnits(GroupUnits(train), new SplitRatios(1 - valShare, valShare, 0), seed, optimise: true);
+            foreach (var (id, part) in carved) result[id] = part;
+        }
+        if (!result.Values.Contains(SplitParts.Train)) throw new ArgumentException("The folders strategy found no TRAIN folder.");
+        return result;
+    }
+
+    private static SplitReport Report(IReadOnlyList<SplitItem> items, Dictionary<int, string> parts, SplitStrategy strategy, SplitRatios ratios, int seed,
+        IReadOnlyList<(int A, int B)> pairs, bool grouped)
+    {
+        var perPart = SplitParts.All.ToDictionary(p => p, p => (IReadOnlyDictionary<string, int>)items.Where(i => parts[i.Id] == p)
+            .GroupBy(i => i.ClassName).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count()));
+        var groupSides = items.GroupBy(i => i.Group).Select(g => g.Select(i => parts[i.Id]).Distinct().ToList()).ToList();
+        var groupsPerPart = SplitParts.All.ToDictionary(p => p, p => groupSides.Count(s => s.Contains(p)));
+        int leaks = pairs.Count(p => parts.TryGetValue(p.A, out var a) && parts.TryGetValue(p.B, out var b) && a != b);
+
+        var classTotals = items.GroupBy(i => i.ClassName).ToDictionary(g => g.Key, g => (double)g.Count() / items.Count);
+        double maxDev = 0;
+        foreach (var (part, counts) in perPart)
+        {
+            double size = counts.Values.Sum();
+            if (size == 0) continue;
+            foreach (var (cls, share) in classTotals)
+            {
+                maxDev = Math.Max(maxDev, Math.Abs(counts.GetValueOrDefault(cls) / size - share));
+            }
+        }
+        int several = groupSides.Count(s => s.Count > 1);
+        return new SplitReport(strategy.ToString().ToLowerInvariant(), ratios.ToString(), seed, perPart,
+            grouped ? groupSides.Count : 0, groupsPerPart, grouped ? several : 0, leaks,
+            Leaky: grouped && several > 0, Math.Round(maxDev, 4));
+    }
+}
