@@ -42,6 +42,7 @@ public sealed class DatasetService(
         CancellationToken cancellationToken = default)
     {
         datasetName = ValidateName(datasetName);
+        if (entries.Count == 0) throw new ArgumentException("Nothing to import: no files were found.");
         var watch = Stopwatch.StartNew();
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var existing = await db.Datasets.SingleOrDefaultAsync(d => d.Name == datasetName, cancellationToken);
