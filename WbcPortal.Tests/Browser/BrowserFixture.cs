@@ -32,6 +32,27 @@ public sealed class BrowserFixture : IAsyncLifetime
         Directory.CreateDirectory(ScreenshotDirectory);
     }
 
+    /// <summary>Opens a page and waits for its circuit: a prerendered page shows before it is interactive.</summary>
+    public static async Task GotoInteractiveAsync(IPage page, Uri url)
+    {
+        await page.GotoAsync(url.ToString());
+        await page.WaitForFunctionAsync("() => document.querySelector('[data-testid=interactive]') !== null", null, new PageWaitForFunctionOptions { Timeout = 30_000 });
+    }
+
+    /// <summary>Runs <paramref name="body"/>; on failure leaves FAILED-name.png beside the other screenshots, then rethrows.</summary>
+    public static async Task ScreenshotOnFailureAsync(IPage page, string name, Func<Task> body)
+    {
+        try
+        {
+            await body();
+        }
+        catch
+        {
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(ScreenshotDirectory, $"FAILED-{name}.png"), FullPage = true });
+            throw;
+        }
+    }
+
     public IBrowser RequireBrowser()
     {
         if (Browser is null) Assert.Skip($"Browser tests need Debian's Chromium at {ChromiumPath}; the README's test command installs it.");

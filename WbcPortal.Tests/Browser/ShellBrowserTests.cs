@@ -21,7 +21,7 @@ public class ShellBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserFi
     /// <summary>A prerendered page shows before its circuit is live; interactivity starts once Blazor has connected.</summary>
     private static async Task WaitForCircuitAsync(IPage page)
     {
-        await page.WaitForFunctionAsync("() => window.Blazor !== undefined && document.querySelector('[data-testid=status-area] [data-testid=device]') !== null",
+        await page.WaitForFunctionAsync("() => document.querySelector('[data-testid=interactive]') !== null",
             null, new PageWaitForFunctionOptions { Timeout = 30_000 });
     }
 

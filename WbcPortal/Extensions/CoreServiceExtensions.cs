@@ -6,6 +6,10 @@ using WbcPortal.Engine.Datasets.Import;
 using WbcPortal.Engine.Datasets.Storage;
 using WbcPortal.Engine.Imaging;
 using WbcPortal.Services.Datasets;
+using WbcPortal.Services.Grouping;
+using WbcPortal.Services.Splits;
+using WbcPortal.Engine.Datasets.Grouping;
+using WbcPortal.Engine.Datasets.Splitting;
 using WbcPortal.Engine.Inference;
 using WbcPortal.Engine.Models.Backbones;
 using WbcPortal.Options;
@@ -63,8 +67,15 @@ public static class CoreServiceExtensions
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<DatasetService>();
         services.AddSingleton<UploadStaging>();
+        services.AddSingleton(GroupingOptions.Default);
+        services.AddSingleton<SourceGrouper>();
+        services.AddSingleton<GroupingService>();
+        services.AddSingleton<DatasetSplitter>();
+        services.AddSingleton<SplitService>();
 
+        services.AddSingleton(sp => new BenchData(Path.GetFullPath(sp.GetRequiredService<IConfiguration>()["Bench:SharedData"] ?? Path.Combine("..", "shared", "data"))));
         services.AddSingleton<IBenchmark, BackboneForwardBenchmark>();
+        services.AddSingleton<IBenchmark, ImportBenchmark>();
         return services;
     }
 

@@ -15,8 +15,8 @@ public static class WebServiceExtensions
         builder.Services.AddWbcCore();
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
         builder.Services.AddMudServices();
-        builder.Services.AddSingleton<ImportJobs>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<ImportJobs>());
+        builder.Services.AddSingleton<DatasetJobs>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<DatasetJobs>());
         return builder;
     }
 

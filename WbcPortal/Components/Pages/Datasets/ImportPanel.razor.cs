@@ -14,7 +14,7 @@ public enum UploadMode
 /// <summary>Uploads to a staging folder on the circuit (the bytes come over it), then hands the import to a background job.</summary>
 public partial class ImportPanel
 {
-    [Inject] private ImportJobs Jobs { get; set; } = default!;
+    [Inject] private DatasetJobs Jobs { get; set; } = default!;
     [Inject] private DatasetService Datasets { get; set; } = default!;
     [Inject] private UploadStaging Staging { get; set; } = default!;
 
@@ -41,9 +41,6 @@ public partial class ImportPanel
             if (job.Finished) await ImportFinished.InvokeAsync();
         }));
     }
-
-    private Task<IEnumerable<string>> SearchDatasets(string? text, CancellationToken _) =>
-        Task.FromResult(knownDatasets.Where(n => string.IsNullOrEmpty(text) || n.Contains(text, StringComparison.OrdinalIgnoreCase)));
 
     private bool Validate(out string dataset)
     {
@@ -73,8 +70,8 @@ public partial class ImportPanel
         var path = Path.Combine(folder, "upload.zip");
         if (!await StageAsync([file], f => path)) { UploadStaging.Delete(folder); return; }
         string display = file.Name;
-        Jobs.Enqueue(dataset, $"zip {display}",
-            (progress, ct) => Datasets.ImportZipAsync(dataset, path, display, progress, ct),
+        Jobs.Enqueue("import", dataset, $"zip {display}",
+            async (progress, ct) => await Datasets.ImportZipAsync(dataset, path, display, progress.ForImport(), ct),
             () => UploadStaging.Delete(folder));
     }
 
@@ -91,8 +88,8 @@ public partial class ImportPanel
             return Path.Combine(folder, cls, name);
         }
         if (!await StageAsync(files, Target)) { UploadStaging.Delete(folder); return; }
-        Jobs.Enqueue(dataset, $"{files.Count} file(s) into {cls}",
-            (progress, ct) => Datasets.ImportFolderAsync(dataset, folder, progress, ct),
+        Jobs.Enqueue("import", dataset, $"{files.Count} file(s) into {cls}",
+            async (progress, ct) => await Datasets.ImportFolderAsync(dataset, folder, progress.ForImport(), ct),
             () => UploadStaging.Delete(folder));
     }
 

@@ -1,0 +1,107 @@
+using WbcPortal.Engine.Datasets.Splitting;
+
+namespace WbcPortal.Tests.Engine.Datasets;
+
+public class DatasetSplitterTests
+{
+    /// <summary>The shape of the Kaggle TRAIN set: very different numbers of copies per original in each class.</summary>
+    private static (List<SplitItem> Items, List<(int, int)> Pairs) KaggleLike()
+    {
+        var items = new List<SplitItem>();
+        var pairs = new List<(int, int)>();
+        int id = 0, group = 0;
+        foreach (var (cls, groups, copies) in new[] { ("EOSINOPHIL", 75, 33), ("LYMPHOCYTE", 27, 92), ("MONOCYTE", 16, 155), ("NEUTROPHIL", 159, 16) })
+        {
+            for (int g = 0; g < groups; g++, group++)
+            {
+                for (int c = 0; c < copies; c++, id++)
+                {
+                    items.Add(new SplitItem(id, cls, group, null));
+                    if (c > 0) pairs.Add((id - 1, id));
+                }
+            }
+        }
+        return (items, pairs);
+    }
+
+    [Fact]
+    public void Grouped_split_keeps_every_group_on_one_side_and_the_class_mix_within_three_points()
+    {
+        var (items, pairs) = KaggleLike();
+        var result = new DatasetSplitter().Split(items, SplitStrategy.Grouped, SplitRatios.Default, 42, pairs, grouped: true);
+        var part = result.Assignments.ToDictionary(a => a.Id, a => a.Part);
+
+        Assert.All(items.GroupBy(i => i.Group), g => Assert.Single(g.Select(i => part[i.Id]).Distinct()));
+        Assert.Equal(0, result.Report.CrossSplitLeaks);
+        Assert.Equal(0, result.Report.GroupsOnSeveralSides);
+        Assert.False(result.Report.Leaky);
+        Assert.True(result.Report.MaxClassShareDeviation <= 0.03, $"class share gap {result.Report.MaxClassShareDeviation}");
+        foreach (var p in SplitParts.All)
+        {
+            double share = (double)result.Assignments.Count(a => a.Part == p) / items.Count;
+            Assert.InRange(share, SplitRatios.Default[p] - 0.05, SplitRatios.Default[p] + 0.05);
+            Assert.Equal(4, result.Report.Parts[p].Count); // every class in every part
+        }
+        Assert.Equal(277, result.Report.Groups);
+    }
+
+    [Fact]
+    public void The_same_seed_gives_the_same_split_and_another_seed_another()
+    {
+        var (items, pairs) = KaggleLike();
+        var splitter = new DatasetSplitter();
+        var a = splitter.Split(items, SplitStrategy.Grouped, SplitRatios.Default, 7, pairs, true).Assignments;
+        var b = splitter.Split(items, SplitStrategy.Grouped, SplitRatios.Default, 7, pairs, true).Assignments;
+        var c = splitter.Split(items, SplitStrategy.Grouped, SplitRatios.Default, 8, pairs, true).Assignments;
+        Assert.Equal(a, b);
+        Assert.NotEqual(a, c);
+    }
+
+    [Fact]
+    public void Random_split_is_stratified_and_marked_leaky_when_groups_exist()
+    {
+        var (items, pairs) = KaggleLike();
+        var result = new DatasetSplitter().Split(items, SplitStrategy.Random, SplitRatios.Default, 1, pairs, grouped: true);
+        Assert.True(result.Report.Leaky);
+        Assert.True(result.Report.CrossSplitLeaks > 1000, $"{result.Report.CrossSplitLeaks} leaks");
+        Assert.True(result.Report.GroupsOnSeveralSides > 250);
+        foreach (var cls in new[] { "EOSINOPHIL", "MONOCYTE" })
+        {
+            int total = items.Count(i => i.ClassName == cls);
+            Assert.InRange(result.Report.Parts[SplitParts.Test][cls], (int)(total * 0.15) - 1, (int)(total * 0.15) + 1);
+        }
+
+        var ungrouped = new DatasetSplitter().Split(items.Select(i => i with { Group = -i.Id - 1 }).ToList(), SplitStrategy.Random, SplitRatios.Default, 1, [], grouped: false);
+        Assert.False(ungrouped.Report.Leaky);
+        Assert.Equal(0, ungrouped.Report.Groups);
+    }
+
+    [Fact]
+    public void Folders_split_keeps_train_and_test_folders_and_carves_validation_from_train_by_group()
+    {
+        var items = new List<SplitItem>();
+        for (int i = 0; i < 200; i++) items.Add(new SplitItem(i, i % 2 == 0 ? "A" : "B", i / 10, i < 150 ? "TRAIN" : "TEST"));
+        var result = new DatasetSplitter().Split(items, SplitStrategy.Folders, SplitRatios.Default, 3, [], grouped: true);
+        var part = result.Assignments.ToDictionary(a => a.Id, a => a.Part);
+        Assert.All(items.Where(i => i.FolderPart == "TEST"), i => Assert.Equal(SplitParts.Test, part[i.Id]));
+        Assert.All(items.Where(i => i.FolderPart == "TRAIN"), i => Assert.NotEqual(SplitParts.Test, part[i.Id]));
+        Assert.True(result.Report.Parts[SplitParts.Val].Values.Sum() > 0);
+        Assert.Equal(0, result.Report.GroupsOnSeveralSides);
+
+        var loose = items.Select(i => i with { FolderPart = i.Id == 5 ? "EXTRA" : i.FolderPart }).ToList();
+        var ex = Assert.Throws<ArgumentException>(() => new DatasetSplitter().Split(loose, SplitStrategy.Folders, SplitRatios.Default, 3, [], true));
+        Assert.Contains("EXTRA", ex.Message);
+    }
+
+    [Fact]
+    public void Wrong_input_is_refused_with_a_reason()
+    {
+        var splitter = new DatasetSplitter();
+        var oneClass = Enumerable.Range(0, 10).Select(i => new SplitItem(i, "A", i, null)).ToList();
+        Assert.Contains("at least two classes", Assert.Throws<ArgumentException>(() => splitter.Split(oneClass, SplitStrategy.Random, SplitRatios.Default, 1, [], false)).Message);
+        Assert.Contains("no images", Assert.Throws<ArgumentException>(() => splitter.Split([], SplitStrategy.Random, SplitRatios.Default, 1, [], false)).Message);
+        Assert.Contains("sum to 1", Assert.Throws<ArgumentException>(() => SplitRatios.Parse("0.7,0.2,0.2")).Message);
+        Assert.Throws<ArgumentException>(() => SplitRatios.Parse("0.7,x,0.2"));
+        Assert.Equal(new SplitRatios(0.8, 0.1, 0.1), SplitRatios.Parse("0.8, 0.1, 0.1"));
+    }
+}

@@ -1,0 +1,62 @@
+using System.CommandLine;
+using WbcPortal.Engine.Datasets.Splitting;
+using WbcPortal.Services.Splits;
+
+namespace WbcPortal.Cli.Verbs;
+
+/// <summary><c>split DATASET --strategy random|grouped|folders --ratios 0.7,0.15,0.15 --seed N</c>: a new immutable split version.</summary>
+public sealed class SplitVerb : ICliVerb
+{
+    private readonly Argument<string> dataset = new("DATASET") { Description = "Dataset id or name" };
+    private readonly Option<string> strategy = new("--strategy") { Description = "random (leaky when copies exist), grouped (no source group on two sides) or folders (TRAIN/VAL/TEST)", DefaultValueFactory = _ => "grouped" };
+    private readonly Option<string> ratios = new("--ratios") { Description = "train,val,test shares", DefaultValueFactory = _ => "0.7,0.15,0.15" };
+    private readonly Option<int> seed = new("--seed") { Description = "Random seed", DefaultValueFactory = _ => 42 };
+    private readonly Option<string?> name = new("--name") { Description = "Split name (default: DATASET-STRATEGY-sSEED)" };
+
+    public string Name => "split";
+
+    public Command CreateCommand() => new(Name, "Split a dataset into train/validation/test and print the report with each part's members") { dataset, strategy, ratios, seed, name };
+
+    public async Task<int> RunAsync(ParseResult parse, IServiceProvider services, CliOutput output, CancellationToken cancellationToken)
+    {
+        if (!Enum.TryParse<SplitStrategy>(parse.GetValue(strategy), ignoreCase: true, out var chosen) || !Enum.IsDefined(chosen))
+        {
+            throw new CliException($"unknown strategy '{parse.GetValue(strategy)}': use random, grouped or folders", 2);
+        }
+        var splits = services.GetRequiredService<SplitService>();
+        var request = new SplitRequest(parse.GetRequiredValue(dataset), chosen, SplitRatios.Parse(parse.GetValue(ratios)!), parse.GetValue(seed), parse.GetValue(name));
+        var progress = new Progress<double>(p => { if (Math.Abs(p * 10 - Math.Round(p * 10)) < 0.01) output.Error.WriteLine($"  grouping: {p:P0}"); });
+        var split = await splits.CreateAsync(request, progress, cancellationToken);
+        var members = await splits.GetMembersAsync(split.Id, cancellationToken);
+        var r = split.Report;
+        output.WriteResult(new
+        {
+            split = split.Name,
+            id = split.Id,
+            dataset = split.Dataset,
+            strategy = r.Strategy,
+            ratios = r.Ratios,
+            seed = r.Seed,
+            parts = r.Parts,
+            groups = r.Groups,
+            groupsPerPart = r.GroupsPerPart,
+            groupsOnSeveralSides = r.GroupsOnSeveralSides,
+            crossSplitLeaks = r.CrossSplitLeaks,
+            leaky = r.Leaky,
+            maxClassShareDeviation = r.MaxClassShareDeviation,
+            members,
+        }, w =>
+        {
+            w.WriteLine($"Split '{split.Name}' of '{split.Dataset}' ({r.Strategy}, {r.Ratios}, seed {r.Seed})");
+            var classes = r.Parts.Values.SelectMany(p => p.Keys).Distinct().Order(StringComparer.Ordinal).ToList();
+            w.WriteLine($"  {"part",-6} {string.Join(" ", classes.Select(c => $"{c,12}"))} {"total",8} {"groups",7}");
+            foreach (var (part, counts) in r.Parts)
+            {
+                w.WriteLine($"  {part,-6} {string.Join(" ", classes.Select(c => $"{counts.GetValueOrDefault(c),12:N0}"))} {counts.Values.Sum(),8:N0} {r.GroupsPerPart.GetValueOrDefault(part),7:N0}");
+            }
+            w.WriteLine($"  source groups: {r.Groups:N0}; on more than one side: {r.GroupsOnSeveralSides:N0}; near-duplicate pairs across parts: {r.CrossSplitLeaks:N0}{(r.Leaky ? "  ** LEAKY: test figures will be optimistic **" : "")}");
+            w.WriteLine($"  largest class-share gap to the whole dataset: {r.MaxClassShareDeviation:P1}");
+        });
+        return 0;
+    }
+}

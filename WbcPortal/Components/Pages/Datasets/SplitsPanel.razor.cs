@@ -1,0 +1,79 @@
+using Microsoft.AspNetCore.Components;
+using WbcPortal.Engine.Datasets.Splitting;
+using WbcPortal.Services.Datasets;
+using WbcPortal.Services.Grouping;
+using WbcPortal.Services.Jobs;
+using WbcPortal.Services.Splits;
+
+namespace WbcPortal.Components.Pages.Datasets;
+
+/// <summary>Finds source groups and creates split versions as background jobs; lists the dataset's splits.</summary>
+public partial class SplitsPanel
+{
+    [Inject] private DatasetJobs Jobs { get; set; } = default!;
+    [Inject] private GroupingService Grouping { get; set; } = default!;
+    [Inject] private SplitService Splits { get; set; } = default!;
+
+    [Parameter, EditorRequired] public required DatasetSummary Dataset { get; set; }
+
+    /// <summary>Called when a job of this dataset finishes (groups or splits changed).</summary>
+    [Parameter] public EventCallback Changed { get; set; }
+
+    private SplitStrategy strategy = SplitStrategy.Grouped;
+    private double train = 0.7, val = 0.15, test = 0.15;
+    private int seed = 42;
+    private string? name;
+    private string? formError;
+    private IReadOnlyList<SplitSummary> splits = [];
+    private IDisposable? subscription;
+
+    private bool Busy => Jobs.Recent(dataset: Dataset.Name).Any(j => j.Kind != "import" && !j.Finished);
+
+    protected override async Task OnInitializedAsync()
+    {
+        splits = await Splits.ListAsync(Dataset.Id);
+        subscription = Jobs.Subscribe(job =>
+        {
+            if (job.Dataset != Dataset.Name) return;
+            _ = InvokeAsync(async () =>
+            {
+                if (job.Finished)
+                {
+                    splits = await Splits.ListAsync(Dataset.Id);
+                    await Changed.InvokeAsync();
+                }
+                StateHasChanged();
+            });
+        });
+    }
+
+    private void FindGroups()
+    {
+        int id = Dataset.Id;
+        Jobs.Enqueue("grouping", Dataset.Name, "finding source groups",
+            async (progress, ct) => await Grouping.GroupAsync(id, progress.ForFraction("grouping"), ct));
+    }
+
+    private void CreateSplit()
+    {
+        formError = null;
+        var ratios = new SplitRatios(train, val, test);
+        try
+        {
+            ratios.Validate();
+        }
+        catch (ArgumentException ex)
+        {
+            formError = ex.Message;
+            return;
+        }
+        var request = new SplitRequest(Dataset.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), strategy, ratios, seed, name);
+        Jobs.Enqueue("split", Dataset.Name, $"{strategy.ToString().ToLowerInvariant()} split {ratios} seed {seed}",
+            async (progress, ct) => await Splits.CreateAsync(request, progress.ForFraction("grouping"), ct));
+    }
+
+    private static string PartTooltip(SplitSummary split, string part) =>
+        string.Join(", ", split.Report.Parts[part].Select(c => $"{c.Key} {c.Value:N0}")) + $" · {split.Report.GroupsPerPart.GetValueOrDefault(part):N0} groups";
+
+    public void Dispose() => subscription?.Dispose();
+}

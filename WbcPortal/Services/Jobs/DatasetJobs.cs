@@ -1,0 +1,148 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+
+namespace WbcPortal.Services.Jobs;
+
+public enum JobState
+{
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+/// <summary>Progress as a job reports it: a fraction and a line for people.</summary>
+public sealed record JobProgress(double Fraction, string Text);
+
+/// <summary>A background dataset job (import, source grouping, split) as the pages see it. Mutated only by <see cref="DatasetJobs"/>.</summary>
+public sealed class DatasetJob
+{
+    public required Guid Id { get; init; }
+    public required string Kind { get; init; }
+    public required string Dataset { get; init; }
+    public required string Description { get; init; }
+    public DateTimeOffset QueuedAt { get; init; }
+    public JobState State { get; internal set; }
+    public JobProgress Progress { get; internal set; } = new(0, "queued");
+    public object? Result { get; internal set; }
+    public string? Error { get; internal set; }
+    public bool Finished => State is JobState.Succeeded or JobState.Failed;
+}
+
+/// <summary>
+/// Runs dataset jobs one at a time, off the circuit, and tells subscribers when a job changes. The
+/// page that started a job can be closed or refreshed: the job goes on and the page finds it here.
+/// </summary>
+public sealed class DatasetJobs(ILogger<DatasetJobs> logger, TimeProvider clock) : BackgroundService
+{
+    private sealed record Work(DatasetJob Job, Func<IProgress<JobProgress>, CancellationToken, Task<object>> Run, Action? Cleanup);
+
+    private readonly Channel<Work> queue = Channel.CreateUnbounded<Work>();
+    private readonly ConcurrentDictionary<Guid, DatasetJob> jobs = new();
+    private readonly ConcurrentDictionary<Guid, Action<DatasetJob>> subscribers = new();
+
+    public IReadOnlyList<DatasetJob> Recent(string? kind = null, string? dataset = null) =>
+        jobs.Values.Where(j => (kind is null || j.Kind == kind) && (dataset is null || j.Dataset == dataset))
+            .OrderByDescending(j => j.QueuedAt).Take(20).ToList();
+
+    public DatasetJob Enqueue(string kind, string dataset, string description, Func<IProgress<JobProgress>, CancellationToken, Task<object>> run, Action? cleanup = null)
+    {
+        var job = new DatasetJob { Id = Guid.NewGuid(), Kind = kind, Dataset = dataset, Description = description, QueuedAt = clock.GetUtcNow(), State = JobState.Queued };
+        jobs[job.Id] = job;
+        if (!queue.Writer.TryWrite(new Work(job, run, cleanup))) throw new InvalidOperationException("The job queue is closed.");
+        Notify(job);
+        return job;
+    }
+
+    /// <summary>Calls <paramref name="onChange"/> (from a background thread) whenever a job changes; dispose to stop.</summary>
+    public IDisposable Subscribe(Action<DatasetJob> onChange)
+    {
+        var id = Guid.NewGuid();
+        subscribers[id] = onChange;
+        return new Subscription(() => subscribers.TryRemove(id, out _));
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await foreach (var work in queue.Reader.ReadAllAsync(stoppingToken))
+        {
+            var job = work.Job;
+            job.State = JobState.Running;
+            Notify(job);
+            long lastNotified = 0;
+            var progress = new InlineProgress(p =>
+            {
+                job.Progress = p;
+                long now = Environment.TickCount64;
+                if (now - Interlocked.Read(ref lastNotified) > 250 || p.Fraction >= 1)
+                {
+                    Interlocked.Exchange(ref lastNotified, now);
+                    Notify(job);
+                }
+            });
+            try
+            {
+                job.Result = await work.Run(progress, stoppingToken);
+                job.State = JobState.Succeeded;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+            {
+                logger.LogWarning(ex, "{Kind} job on {Dataset} failed", job.Kind, job.Dataset);
+                job.Error = ex.Message;
+                job.State = JobState.Failed;
+            }
+            finally
+            {
+                work.Cleanup?.Invoke();
+            }
+            Notify(job);
+        }
+    }
+
+    private void Notify(DatasetJob job)
+    {
+        foreach (var callback in subscribers.Values)
+        {
+            try
+            {
+                callback(job);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException)
+            {
+                logger.LogDebug(ex, "A job subscriber failed");
+            }
+        }
+    }
+
+    /// <summary>Reports synchronously on the worker thread (Progress&lt;T&gt; would post to a context and reorder).</summary>
+    private sealed class InlineProgress(Action<JobProgress> report) : IProgress<JobProgress>
+    {
+        public void Report(JobProgress value) => report(value);
+    }
+
+    private sealed class Subscription(Action dispose) : IDisposable
+    {
+        private int disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref disposed, 1) == 0) dispose();
+        }
+    }
+}
+
+/// <summary>Adapters from the Engine's progress types to <see cref="JobProgress"/>.</summary>
+public static class JobProgressAdapters
+{
+    public static IProgress<Engine.Datasets.Import.ImportProgress> ForImport(this IProgress<JobProgress> job) =>
+        new Adapter<Engine.Datasets.Import.ImportProgress>(p => job.Report(new JobProgress(
+            p.Total == 0 ? 0 : (double)p.Done / p.Total, $"checked {p.Done:N0} of {p.Total:N0} · {p.Rejected:N0} not imported")));
+
+    public static IProgress<double> ForFraction(this IProgress<JobProgress> job, string what) =>
+        new Adapter<double>(f => job.Report(new JobProgress(f, $"{what}: {f:P0}")));
+
+    private sealed class Adapter<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+}
