@@ -17,7 +17,7 @@ public sealed record GroupingResult(IReadOnlyList<SourceGroup> Groups, IReadOnly
 public sealed record GroupingOptions
 {
     /// <summary>Average-linkage cut: two clusters are copies of one original while their mean pairwise distance is below this.</summary>
-    public double MergeDistance { get; init; } = 1.5;
+    public double MergeDistance { get; init; } = 1.4;
 
     /// <summary>Groups smaller than this after the cut are fragments (copies whose cell was pushed partly out of frame); each joins
     /// its nearest larger group when their mean distance is below <see cref="AbsorbDistance"/>. 0 or 1: off.</summary>
@@ -40,6 +40,10 @@ public sealed record GroupingOptions
 
     /// <summary>Near-duplicate pairs kept per image: its nearest neighbours inside its group.</summary>
     public int PairsPerImage { get; init; } = 3;
+
+    /// <summary>Each descriptor dimension is divided by its spread over the input, but by at least this share of its block's median
+    /// spread, so that dimensions that barely vary (noise) are not magnified.</summary>
+    public double SpreadFloor { get; init; } = 0.5;
 
     /// <summary>Feature-extraction threads (0: one per core).</summary>
     public int Threads { get; init; }

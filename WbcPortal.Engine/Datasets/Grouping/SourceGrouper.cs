@@ -121,15 +121,23 @@ public sealed class SourceGrouper(GroupingOptions options)
         var scale = new float[dim];
         double[] weights = [Options.ShapeWeight, Options.ProfileWeight, Options.HarmonicWeight, Options.ColourWeight];
         var blocks = CellDescriptor.Blocks;
+        var sds = new double[dim];
+        for (int k = 0; k < dim && count > 0; k++)
+        {
+            mean[k] /= count;
+            sds[k] = Math.Sqrt(Math.Max(0, sq[k] / count - mean[k] * mean[k]));
+        }
         for (int b = 0; b < blocks.Count; b++)
         {
             var (_, start, length) = blocks[b];
+            // A dimension that hardly varies over the input (noise only) is not blown up to unit spread: its spread is floored
+            // at a share of the block's median spread.
+            var sorted = sds.AsSpan(start, length).ToArray();
+            Array.Sort(sorted);
+            double floor = Options.SpreadFloor * sorted[length / 2];
             for (int k = start; k < start + length; k++)
             {
-                if (count == 0) continue;
-                mean[k] /= count;
-                double variance = Math.Max(0, sq[k] / count - mean[k] * mean[k]);
-                double sd = Math.Sqrt(variance);
+                double sd = Math.Max(sds[k], floor);
                 scale[k] = sd > 1e-9 ? (float)(weights[b] / Math.Sqrt(length) / sd) : 0f;
             }
         }
