@@ -43,6 +43,7 @@ public sealed class SourceGrouperTests : IDisposable
         var grouper = new SourceGrouper(new GroupingOptions());
         var result = grouper.Group(inputs, cancellationToken: TestContext.Current.CancellationToken);
         var score = GroupingScore.Compute(result, truth);
+        TestContext.Current.TestOutputHelper?.WriteLine(score.ToString());
 
         Assert.True(score.AdjustedRand >= 0.95, score.ToString());
         // Every key in exactly one group; ids 0..n-1.
