@@ -1,0 +1,153 @@
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
+
+namespace WbcPortal.Engine.Datasets.Grouping;
+
+/// <summary>
+/// Recovers which images are augmented copies of the same original ("source groups"). Each image gets a
+/// <see cref="CellDescriptor"/> (invariant to rotation, shift, shear, flips and fill; computed in parallel); the
+/// descriptors are standardised over the input and block-weighted; within each class (or over all images) an
+/// average-linkage dendrogram is cut at <see cref="GroupingOptions.MergeDistance"/>. An optional second level merges
+/// clusters whose nucleus looks the same (the same cell in overlapping fields of view).
+/// </summary>
+public sealed class SourceGrouper(GroupingOptions options)
+{
+    public GroupingOptions Options { get; } = options ?? throw new ArgumentNullException(nameof(options));
+
+    private int Threads => Options.Threads > 0 ? Options.Threads : Environment.ProcessorCount;
+
+    public GroupingResult Group(IReadOnlyList<GroupingInput> images, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        var features = ExtractFeatures(images, progress is null ? null : new Progress<double>(p => progress.Report(p * 0.8)), cancellationToken);
+        var result = GroupFeatures(images, features, cancellationToken);
+        progress?.Report(1);
+        return result;
+    }
+
+    /// <summary>Descriptors of all images, in parallel; null for a file that cannot be decoded (it becomes a singleton).</summary>
+    public float[]?[] ExtractFeatures(IReadOnlyList<GroupingInput> images, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        var descriptor = new CellDescriptor();
+        var result = new float[]?[images.Count];
+        int done = 0;
+        int step = Math.Max(1, images.Count / 100);
+        Parallel.For(0, images.Count, new ParallelOptions { MaxDegreeOfParallelism = Threads, CancellationToken = cancellationToken }, i =>
+        {
+            try
+            {
+                using var image = Image.Load<Rgb24>(images[i].Path);
+                result[i] = descriptor.Compute(image);
+            }
+            catch (Exception ex) when (ex is IOException or UnknownImageFormatException or InvalidImageContentException or ImageFormatException or NotSupportedException or UnauthorizedAccessException)
+            {
+                result[i] = null;
+            }
+            int d = Interlocked.Increment(ref done);
+            if (progress is not null && d % step == 0) progress.Report((double)d / images.Count);
+        });
+        return result;
+    }
+
+    /// <summary>Groups from precomputed descriptors (same order as <paramref name="images"/>).</summary>
+    public GroupingResult GroupFeatures(IReadOnlyList<GroupingInput> images, IReadOnlyList<float[]?> features, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        ArgumentNullException.ThrowIfNull(features);
+        if (features.Count != images.Count) throw new ArgumentException("one descriptor per image", nameof(features));
+        int n = images.Count;
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var image in images)
+        {
+            if (!keys.Add(image.Key)) throw new ArgumentException($"duplicate key '{image.Key}'", nameof(images));
+        }
+
+        return BuildDendrogram(images, features, cancellationToken).Cut(Options.MergeDistance, Options.PairsPerImage, Options.FragmentSize, Options.AbsorbDistance, Options.FragmentFraction, Options.SameCellDistance);
+    }
+
+    /// <summary>The per-partition average-linkage dendrograms; <see cref="GroupingDendrogram.Cut"/> gives groups at any threshold.</summary>
+    public GroupingDendrogram BuildDendrogram(IReadOnlyList<GroupingInput> images, IReadOnlyList<float[]?> features, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        ArgumentNullException.ThrowIfNull(features);
+        if (features.Count != images.Count) throw new ArgumentException("one descriptor per image", nameof(features));
+        int n = images.Count;
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var image in images)
+        {
+            if (!keys.Add(image.Key)) throw new ArgumentException($"duplicate key '{image.Key}'", nameof(images));
+        }
+
+        var (rows, dim) = Standardise(features);
+        var partitions = new Dictionary<string, List<int>>(StringComparer.Ordinal);
+        for (int i = 0; i < n; i++)
+        {
+            if (features[i] is null) continue;
+            string part = Options.WithinClass ? images[i].ClassName ?? "" : "";
+            if (!partitions.TryGetValue(part, out var list)) partitions[part] = list = [];
+            list.Add(i);
+        }
+
+        var parts = new List<GroupingDendrogram.Partition>();
+        foreach (var part in partitions.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var members = part.Value;
+            int m = members.Count;
+            var sub = new float[m * dim];
+            for (int a = 0; a < m; a++) Array.Copy(rows, members[a] * dim, sub, a * dim, dim);
+            var distances = AverageLinkage.Distances(sub, m, dim, Threads, cancellationToken);
+            var pristine = (float[])distances.Clone();
+            var merges = AverageLinkage.Cluster(distances, m, cancellationToken);
+            parts.Add(new GroupingDendrogram.Partition(members.ToArray(), merges, pristine));
+        }
+        return new GroupingDendrogram(images, parts);
+    }
+
+    private (float[] Rows, int Dim) Standardise(IReadOnlyList<float[]?> features)
+    {
+        int dim = CellDescriptor.Dimensions;
+        int n = features.Count;
+        var mean = new double[dim];
+        var sq = new double[dim];
+        int count = 0;
+        foreach (var f in features)
+        {
+            if (f is null) continue;
+            count++;
+            for (int k = 0; k < dim; k++) { mean[k] += f[k]; sq[k] += (double)f[k] * f[k]; }
+        }
+        var scale = new float[dim];
+        double[] weights = [Options.ShapeWeight, Options.ProfileWeight, Options.HarmonicWeight, Options.ColourWeight];
+        var blocks = CellDescriptor.Blocks;
+        var sds = new double[dim];
+        for (int k = 0; k < dim && count > 0; k++)
+        {
+            mean[k] /= count;
+            sds[k] = Math.Sqrt(Math.Max(0, sq[k] / count - mean[k] * mean[k]));
+        }
+        for (int b = 0; b < blocks.Count; b++)
+        {
+            var (_, start, length) = blocks[b];
+            // A dimension that hardly varies over the input (noise only) is not blown up to unit spread: its spread is floored
+            // at a share of the block's median spread.
+            var sorted = sds.AsSpan(start, length).ToArray();
+            Array.Sort(sorted);
+            double floor = Options.SpreadFloor * sorted[length / 2];
+            for (int k = start; k < start + length; k++)
+            {
+                double sd = Math.Max(sds[k], floor);
+                scale[k] = sd > 1e-9 ? (float)(weights[b] / Math.Sqrt(length) / sd) : 0f;
+            }
+        }
+        var rows = new float[n * dim];
+        for (int i = 0; i < n; i++)
+        {
+            var f = features[i];
+            if (f is null) continue;
+            for (int k = 0; k < dim; k++) rows[i * dim + k] = (float)((f[k] - mean[k]) * scale[k]);
+        }
+        return (rows, dim);
+    }
+}
