@@ -10,7 +10,7 @@ namespace WbcPortal.Engine.Benchmarks;
 /// </summary>
 public sealed class GroupingBenchmark(GroupingOptions options) : IBenchmark
 {
-    private static readonly Dictionary<string, int> KnownOriginals = new(StringComparer.Ordinal)
+    private static readonly IReadOnlyDictionary<string, int> KnownOriginals = new Dictionary<string, int>(StringComparer.Ordinal)
     {
         ["EOSINOPHIL"] = 75, ["LYMPHOCYTE"] = 27, ["MONOCYTE"] = 16, ["NEUTROPHIL"] = 159,
     };

@@ -21,7 +21,7 @@ public sealed record BccdOriginal(int Number, string ClassName, Rectangle WbcBox
 /// </summary>
 public static class BccdSyntheticSet
 {
-    public static readonly string[] Classes = ["EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL"];
+    public static IReadOnlyList<string> Classes { get; } = ["EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL"];
 
     /// <summary>Window at BCCD's 640x480 resolution, centred on the WBC, resized to 320x240; the whole smear matches the Kaggle images.</summary>
     public const int CropWidth = 640, CropHeight = 480;

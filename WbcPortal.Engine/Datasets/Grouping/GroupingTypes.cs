@@ -24,7 +24,7 @@ public sealed record GroupingOptions
     public int FragmentSize { get; init; } = 8;
 
     /// <summary>Largest mean distance at which a fragment joins a larger group.</summary>
-    public double AbsorbDistance { get; init; } = 2.5;
+    public double AbsorbDistance { get; init; } = 3;
 
     /// <summary>A group is also a fragment when smaller than this share of the median size of its class's non-fragment groups
     /// (copies per original are about even within a class folder). 0: off.</summary>
