@@ -6,6 +6,7 @@ using WbcPortal.Engine.Datasets.Import;
 using WbcPortal.Engine.Datasets.Storage;
 using WbcPortal.Engine.Imaging;
 using WbcPortal.Services.Datasets;
+using WbcPortal.Services.Exploration;
 using WbcPortal.Engine.Inference;
 using WbcPortal.Engine.Models.Backbones;
 using WbcPortal.Options;
@@ -63,6 +64,7 @@ public static class CoreServiceExtensions
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<DatasetService>();
         services.AddSingleton<UploadStaging>();
+        services.AddSingleton<ExplorationService>();
 
         services.AddSingleton<IBenchmark, BackboneForwardBenchmark>();
         return services;
