@@ -135,6 +135,7 @@ public partial class Explore
     {
         result = measured;
         histogramTraces = ExploreCharts.Histograms(measured);
+        ExploreCharts.FitHistogramRange(histogramLayout, measured);
         borderTraces = ExploreCharts.Borders(measured);
         ExploreCharts.FillThresholds(thresholdTraces, measured, levels);
     }

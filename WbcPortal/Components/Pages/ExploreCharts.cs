@@ -62,6 +62,17 @@ public static class ExploreCharts
         return traces;
     }
 
+    /// <summary>
+    /// A y range that fits the cells, not the spike of black border pixels in the darkest bins
+    /// (those are measured separately, under rotation borders).
+    /// </summary>
+    public static void FitHistogramRange(PlotLayout layout, ExplorationResult result)
+    {
+        double top = result.Classes.Select(c => c.Density).Append(result.AverageDensity)
+            .SelectMany(d => d.Skip(PixelMeasures.DefaultBlackLevel)).DefaultIfEmpty(0).Max();
+        if (top > 0) layout.YAxis[0].Range = new List<object> { 0, Math.Round(top * 1.15, 4) };
+    }
+
     /// <summary>Grouped bars: per class, the mean percentage of pixels darker than each level.</summary>
     public static void FillThresholds(IList<ITrace> traces, ExplorationResult result, IReadOnlyList<int> levels)
     {
