@@ -10,6 +10,9 @@ namespace WbcPortal.Tests.Components;
 
 public class ExploreComponentTests : PortalTestContext
 {
+    /// <summary>Generous: with the browser tests beside it on two cores, the renderer can wait seconds for a thread.</summary>
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
     private async Task<int> ImportAsync()
     {
         await Services.MigrateAsync();
@@ -34,7 +37,7 @@ public class ExploreComponentTests : PortalTestContext
         await Services.MigrateAsync();
         Render<MudBlazor.MudPopoverProvider>();
         var page = Render<Explore>();
-        page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-testid=no-datasets]")));
+        await page.WaitForAssertionAsync(() => Assert.NotNull(page.Find("[data-testid=no-datasets]")), Patience);
         Assert.Equal("Explore", page.Find("[data-testid=page-title]").TextContent.Trim());
         Assert.Empty(page.FindAll("[data-testid=samples]"));
     }
@@ -48,14 +51,14 @@ public class ExploreComponentTests : PortalTestContext
         navigation.NavigateTo($"explore?dataset={id}&gray=true&levels=190,120");
         var page = Render<Explore>();
 
-        page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=sample-class]").Count));
+        await page.WaitForAssertionAsync(() => Assert.Equal(2, page.FindAll("[data-testid=sample-class]").Count), Patience);
         var images = page.FindAll("[data-testid=sample-image]");
         Assert.Equal(6, images.Count);
         Assert.All(images, img => Assert.Contains("/view?mode=gray", img.GetAttribute("src")));
         Assert.Equal(2 * Explore.MasksPerClass * 2, page.FindAll("[data-testid=mask-image]").Count);
         Assert.Contains(page.FindAll("[data-testid=mask-image]"), img => img.GetAttribute("src")!.EndsWith("level=120", StringComparison.Ordinal));
 
-        page.WaitForAssertion(() => Assert.Equal(2, page.FindAll("[data-testid=border-table] tbody tr").Count), TimeSpan.FromSeconds(30));
+        await page.WaitForAssertionAsync(() => Assert.Equal(2, page.FindAll("[data-testid=border-table] tbody tr").Count), Patience);
         var header = page.Find("[data-testid=threshold-table] thead").TextContent;
         Assert.Contains("< 190", header);
         Assert.Contains("< 120", header);
@@ -64,9 +67,9 @@ public class ExploreComponentTests : PortalTestContext
         // the address carries the state: Shuffle draws another seed, the grayscale switch drops back to colour
         page.Find("[data-testid=shuffle]").Click();
         Assert.Matches("seed=[0-9]+", navigation.Uri);
-        page.Find("input[type=checkbox]").Change(false);
+        page.Find("input[data-testid=gray-toggle]").Change(false);
         Assert.DoesNotContain("gray=", navigation.Uri);
-        page.WaitForAssertion(() => Assert.All(page.FindAll("[data-testid=sample-image]"), img => Assert.EndsWith("/thumb", img.GetAttribute("src"))));
+        await page.WaitForAssertionAsync(() => Assert.All(page.FindAll("[data-testid=sample-image]"), img => Assert.EndsWith("/thumb", img.GetAttribute("src"))), Patience);
     }
 
     [Theory]

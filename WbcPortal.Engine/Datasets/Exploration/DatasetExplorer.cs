@@ -18,7 +18,7 @@ public sealed class DatasetExplorer(ImageDecoding decoding)
         var sample = Sampling.PerClass(images, i => i.ClassName, options.SamplePerClass, options.Seed);
         var measures = new ImageMeasure?[sample.Count];
         int done = 0, failed = 0;
-        Parallel.For(0, sample.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.MaxDegreeOfParallelism), CancellationToken = cancellationToken }, i =>
+        RunOnOwnThreads(sample.Count, Math.Max(1, options.MaxDegreeOfParallelism), i =>
         {
             try
             {
@@ -30,7 +30,7 @@ public sealed class DatasetExplorer(ImageDecoding decoding)
                 Interlocked.Increment(ref failed); // a missing or unreadable file is left out, not fatal
             }
             progress?.Report(Interlocked.Increment(ref done) / (double)sample.Count);
-        });
+        }, cancellationToken);
 
         var classes = new List<ClassExploration>();
         var all = new double[256];
@@ -56,5 +56,35 @@ public sealed class DatasetExplorer(ImageDecoding decoding)
             for (int b = 0; b < 256; b++) all[b] /= measured;
         }
         return new ExplorationResult(classes, all, measured, failed, watch.Elapsed);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/> for 0..count-1 on the calling thread and <paramref name="degree"/> - 1
+    /// threads of its own. Not Parallel.For: on a two-core server its pool workers are the ones the
+    /// web circuits need, and a long measurement would starve them.
+    /// </summary>
+    private static void RunOnOwnThreads(int count, int degree, Action<int> body, CancellationToken cancellationToken)
+    {
+        int next = -1;
+        Exception? failure = null;
+        void Work()
+        {
+            try
+            {
+                int i;
+                while (Volatile.Read(ref failure) is null && !cancellationToken.IsCancellationRequested && (i = Interlocked.Increment(ref next)) < count) body(i);
+            }
+            catch (Exception ex)
+            {
+                Interlocked.CompareExchange(ref failure, ex, null);
+            }
+        }
+        var threads = Enumerable.Range(1, Math.Min(degree, count) - 1)
+            .Select(n => new Thread(Work) { IsBackground = true, Name = $"wbc-explore-{n}" }).ToList();
+        threads.ForEach(t => t.Start());
+        Work();
+        threads.ForEach(t => t.Join());
+        if (failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+        cancellationToken.ThrowIfCancellationRequested();
     }
 }

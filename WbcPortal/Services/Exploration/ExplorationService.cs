@@ -57,7 +57,9 @@ public sealed class ExplorationService(
         var images = await LoadImagesAsync(key.DatasetId, run.CancellationToken);
         var items = images.Select(i => new ExplorationImage(i.ClassName, store.ImagePath(i.Sha256, i.Format))).ToList();
         var options = new ExplorationOptions { SamplePerClass = key.SamplePerClass };
-        var result = await Task.Run(() => explorer.Explore(items, options, run, run.CancellationToken), run.CancellationToken);
+        // A thread of its own (and the explorer's own second one): the measurement never holds pool threads the circuits need.
+        var result = await Task.Factory.StartNew(() => explorer.Explore(items, options, run, run.CancellationToken),
+            run.CancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         logger.LogInformation("Explored dataset {Dataset}: {Measured} images measured ({Failed} unreadable) in {Seconds:F1} s",
             key.DatasetId, result.Measured, result.Failed, result.Elapsed.TotalSeconds);
         return result;
