@@ -11,7 +11,8 @@ public static class Sampling
         {
             var members = group.ToArray();
             // A class's own generator: its sample does not change when another class gains images.
-            var rng = new Random(HashCode.Combine(seed, StableHash(group.Key)));
+            // Not HashCode.Combine: it is randomised per process, and a seed must give the same sample after a restart.
+            var rng = new Random(unchecked(seed * 16777619 ^ StableHash(group.Key)));
             int take = Math.Min(perClass, members.Length);
             for (int i = 0; i < take; i++)
             {

@@ -84,6 +84,14 @@ public class DatasetExplorerTests
     }
 
     [Fact]
+    public void A_seed_gives_the_same_sample_in_every_process()
+    {
+        // pinned values: a sample must not depend on per-process hash randomisation
+        var sample = Sampling.PerClass(Enumerable.Range(0, 20), _ => "EOSINOPHIL", 5, seed: 1);
+        Assert.Equal([18, 9, 7, 2, 8], sample);
+    }
+
+    [Fact]
     public void Cancellation_stops_the_measurement()
     {
         using var dir = new TempDirectory();
