@@ -10,6 +10,7 @@ using WbcPortal.Services.Grouping;
 using WbcPortal.Services.Splits;
 using WbcPortal.Engine.Datasets.Grouping;
 using WbcPortal.Engine.Datasets.Splitting;
+using WbcPortal.Services.Exploration;
 using WbcPortal.Engine.Inference;
 using WbcPortal.Engine.Models.Backbones;
 using WbcPortal.Options;
@@ -72,6 +73,7 @@ public static class CoreServiceExtensions
         services.AddSingleton<GroupingService>();
         services.AddSingleton<DatasetSplitter>();
         services.AddSingleton<SplitService>();
+        services.AddSingleton<ExplorationService>();
 
         services.AddSingleton(sp => new BenchData(Path.GetFullPath(sp.GetRequiredService<IConfiguration>()["Bench:SharedData"] ?? Path.Combine("..", "shared", "data"))));
         services.AddSingleton<IBenchmark, BackboneForwardBenchmark>();

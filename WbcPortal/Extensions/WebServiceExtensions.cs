@@ -34,6 +34,7 @@ public static class WebServiceExtensions
         app.UseAntiforgery();
         app.MapStaticAssets();
         app.MapImageEndpoints();
+        app.MapImageViewEndpoints();
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;
     }

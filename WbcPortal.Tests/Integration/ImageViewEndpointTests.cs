@@ -1,0 +1,111 @@
+using System.Net;
+using System.Security.Cryptography;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
+using WbcPortal.Engine.Datasets.Exploration;
+using WbcPortal.Tests.Support;
+
+namespace WbcPortal.Tests.Integration;
+
+/// <summary>The Explore area's grayscale and threshold views, served by the real portal process.</summary>
+public class ImageViewEndpointTests(PortalFixture fixture) : IClassFixture<PortalFixture>
+{
+    private static readonly SemaphoreSlim ImportOnce = new(1, 1);
+    private static string? importedSha;
+
+    /// <summary>Imports one generated smear with the CLI, as a user would, into the running portal's data folder.</summary>
+    private async Task<string> ImportedShaAsync()
+    {
+        await ImportOnce.WaitAsync(TestContext.Current.CancellationToken);
+        try
+        {
+            if (importedSha is not null) return importedSha;
+            using var folder = new TempDirectory("wbc-view");
+            var classFolder = Directory.CreateDirectory(Path.Combine(folder.Path, "EOSINOPHIL")).FullName;
+            var file = Path.Combine(classFolder, "smear.png");
+            using (var smear = TestImages.Smear(seed: 11)) await smear.SaveAsPngAsync(file, TestContext.Current.CancellationToken);
+            var (code, output) = await PortalProcess.RunToExitAsync("import", folder.Path, "--name", "views", "--data-dir", fixture.Portal.DataDirectory);
+            Assert.True(code == 0, output);
+            return importedSha = Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(file, TestContext.Current.CancellationToken)));
+        }
+        finally
+        {
+            ImportOnce.Release();
+        }
+    }
+
+    private HttpClient Client() => new() { BaseAddress = fixture.Portal.BaseAddress };
+
+    [Theory]
+    [InlineData("gray", null)]
+    [InlineData("threshold", 150)]
+    [InlineData("threshold", 0)]
+    [InlineData("threshold", 255)]
+    public async Task A_view_is_a_cacheable_grayscale_png(string mode, int? level)
+    {
+        string sha = await ImportedShaAsync();
+        using var http = Client();
+        string url = $"api/images/{sha}/view?mode={mode}" + (level is null ? "" : $"&level={level}");
+        using var response = await http.GetAsync(url, TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("image/png", response.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("immutable", response.Headers.CacheControl?.ToString());
+        Assert.True(response.Headers.CacheControl?.Public);
+        Assert.NotNull(response.Headers.ETag);
+        var bytes = await response.Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken);
+        using var image = Image.Load<L8>(bytes);
+        Assert.Equal((320, 240), (image.Width, image.Height));
+        if (level == 0) Assert.Equal(255, image[0, 0].PackedValue); // nothing is darker than 0
+        if (level == 255) Assert.Equal(0, image[0, 0].PackedValue);  // the pale background is darker than 255
+
+        using var again = new HttpRequestMessage(HttpMethod.Get, url);
+        again.Headers.IfNoneMatch.Add(response.Headers.ETag!);
+        using var revalidated = await http.SendAsync(again, TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.NotModified, revalidated.StatusCode);
+    }
+
+    [Fact]
+    public async Task The_threshold_mask_marks_the_darker_pixels_black()
+    {
+        string sha = await ImportedShaAsync();
+        using var http = Client();
+        var bytes = await http.GetByteArrayAsync($"api/images/{sha}/view?mode=threshold&level=150", TestContext.Current.CancellationToken);
+        using var mask = Image.Load<L8>(bytes);
+        using var smear = TestImages.Smear(seed: 11);
+        int black = 0;
+        for (int y = 0; y < smear.Height; y++)
+        {
+            for (int x = 0; x < smear.Width; x++)
+            {
+                bool darker = PixelMeasures.Luma(smear[x, y]) < 150;
+                Assert.Equal(darker ? 0 : 255, mask[x, y].PackedValue);
+                if (darker) black++;
+            }
+        }
+        Assert.InRange(black, 1, smear.Width * smear.Height - 1); // the nucleus is darker, the background is not
+    }
+
+    [Theory]
+    [InlineData("not-a-sha")]
+    [InlineData("0000000000000000000000000000000000000000000000000000000000000000")] // well formed, not stored
+    [InlineData("ABCDEF0000000000000000000000000000000000000000000000000000000000")] // upper case is not a stored hash
+    public async Task An_unknown_or_malformed_hash_is_not_found(string sha)
+    {
+        using var http = Client();
+        using var response = await http.GetAsync($"api/images/{sha}/view?mode=gray", TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("mode=threshold&level=256")]
+    [InlineData("mode=threshold&level=-1")]
+    [InlineData("mode=sepia")]
+    public async Task A_bad_level_or_mode_is_a_bad_request(string query)
+    {
+        string sha = await ImportedShaAsync();
+        using var http = Client();
+        using var response = await http.GetAsync($"api/images/{sha}/view?{query}", TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+    }
+}
