@@ -1,0 +1,35 @@
+using System.Text.Json;
+
+namespace WbcPortal.Engine.Training;
+
+/// <summary>
+/// The state after a finished epoch. <c>checkpoint.json</c> is written last (temp file, then rename)
+/// and names the weights file it goes with, so a crash mid-write leaves the previous checkpoint whole.
+/// </summary>
+public sealed record Checkpoint(int Round, int Epoch, string WeightsFile, IReadOnlyList<EpochRecord> History, double BestValAccuracy, int EpochsSinceBest)
+{
+    public const string FileName = "checkpoint.json";
+
+    public static Checkpoint? Load(string directory)
+    {
+        var path = Path.Combine(directory, FileName);
+        if (!File.Exists(path)) return null;
+        var checkpoint = JsonSerializer.Deserialize<Checkpoint>(File.ReadAllText(path), TrainingConfig.Json)
+            ?? throw new InvalidDataException($"Empty checkpoint: {path}");
+        if (!File.Exists(Path.Combine(directory, checkpoint.WeightsFile)))
+            throw new InvalidDataException($"The checkpoint names {checkpoint.WeightsFile}, which is missing.");
+        return checkpoint;
+    }
+
+    public void Save(string directory)
+    {
+        var path = Path.Combine(directory, FileName);
+        var temp = path + ".tmp";
+        File.WriteAllText(temp, JsonSerializer.Serialize(this, TrainingConfig.Json));
+        File.Move(temp, path, overwrite: true);
+        foreach (var old in Directory.EnumerateFiles(directory, "weights-*.bin").Where(f => Path.GetFileName(f) != WeightsFile))
+        {
+            File.Delete(old);
+        }
+    }
+}

@@ -1,0 +1,128 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using WbcPortal.Engine.Models.Classifiers;
+
+namespace WbcPortal.Engine.Training;
+
+public enum OptimizerKind
+{
+    Adam,
+    AdamW,
+    Sgd,
+}
+
+public enum LrSchedule
+{
+    Constant,
+    Cosine,
+}
+
+/// <summary>One training round: the study's round 1 trains the head on a frozen backbone, round 2 fine-tunes at a very low rate.</summary>
+public sealed record RoundConfig
+{
+    public int Epochs { get; init; }
+    public double LearningRate { get; init; }
+    /// <summary>Backbone stages that train in this round (stem, layer1..layer4); empty freezes the backbone.</summary>
+    public IReadOnlyList<string> UnfrozenStages { get; init; } = [];
+}
+
+/// <summary>Augmentation generated at train time.</summary>
+public sealed record AugmentationConfig
+{
+    public bool Flips { get; init; } = true;
+    public double RotationDegrees { get; init; } = 20;
+    public double Shift { get; init; } = 0.1;
+    /// <summary>Brightness and contrast jitter, as a fraction (0.1 = ±10 %).</summary>
+    public double ColorJitter { get; init; } = 0.1;
+}
+
+/// <summary>Everything that defines a run; saved with it, exported and imported as JSON, and taken by <c>train --config</c>.</summary>
+public sealed record TrainingConfig
+{
+    public string Backbone { get; init; } = "resnet18-imagenet";
+    public int InputHeight { get; init; } = 120;
+    public int InputWidth { get; init; } = 160;
+    public HeadSpec Head { get; init; } = HeadSpec.Linear;
+    public RoundConfig Round1 { get; init; } = new() { Epochs = 2, LearningRate = 1e-3 };
+    public RoundConfig Round2 { get; init; } = new() { Epochs = 2, LearningRate = 1e-4, UnfrozenStages = ["stem", "layer1", "layer2", "layer3", "layer4"] };
+    public int BatchSize { get; init; } = 32;
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.Adam;
+    public double WeightDecay { get; init; }
+    public LrSchedule Schedule { get; init; } = LrSchedule.Constant;
+    public AugmentationConfig Augmentation { get; init; } = new();
+    public bool ClassWeighting { get; init; }
+    /// <summary>Stop a round when validation accuracy has not improved for this many epochs (0: never).</summary>
+    public int EarlyStoppingPatience { get; init; }
+    public int Seed { get; init; } = 42;
+    /// <summary>auto, cpu or cuda.</summary>
+    public string Device { get; init; } = "auto";
+
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    public static TrainingConfig FromJson(string json)
+    {
+        TrainingConfig? config;
+        try
+        {
+            config = JsonSerializer.Deserialize<TrainingConfig>(json, Json);
+        }
+        catch (JsonException ex)
+        {
+            throw new ArgumentException($"Not a valid training configuration: {ex.Message}", ex);
+        }
+        if (config is null) throw new ArgumentException("The training configuration is empty.");
+        config.Validate();
+        return config;
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first wrong setting.</summary>
+    public void Validate()
+    {
+        string[] stages = ["stem", "layer1", "layer2", "layer3", "layer4"];
+        if (InputHeight is < 32 or > 1024 || InputWidth is < 32 or > 1024) throw new ArgumentException("Input size must be between 32 and 1024 pixels each way.");
+        Head.Validate();
+        foreach (var (name, round) in new[] { ("Round 1", Round1), ("Round 2", Round2) })
+        {
+            if (round.Epochs is < 0 or > 500) throw new ArgumentException($"{name}: epochs must be 0 to 500.");
+            if (round.Epochs > 0 && round.LearningRate is <= 0 or > 1) throw new ArgumentException($"{name}: the learning rate must be above 0 and at most 1.");
+            var unknown = round.UnfrozenStages.Except(stages).ToList();
+            if (unknown.Count > 0) throw new ArgumentException($"{name}: unknown stage(s) {string.Join(", ", unknown)}; use {string.Join(", ", stages)}.");
+        }
+        if (Round1.Epochs + Round2.Epochs == 0) throw new ArgumentException("At least one epoch is needed.");
+        if (BatchSize is < 1 or > 1024) throw new ArgumentException("Batch size must be 1 to 1024.");
+        if (WeightDecay is < 0 or > 1) throw new ArgumentException("Weight decay must be 0 to 1.");
+        if (Augmentation.RotationDegrees is < 0 or > 180 || Augmentation.Shift is < 0 or > 0.5 || Augmentation.ColorJitter is < 0 or > 1)
+            throw new ArgumentException("Augmentation: rotation 0-180 degrees, shift 0-0.5, colour jitter 0-1.");
+        if (EarlyStoppingPatience is < 0 or > 100) throw new ArgumentException("Early-stopping patience must be 0 to 100.");
+        if (Device is not ("auto" or "cpu" or "cuda")) throw new ArgumentException("Device must be auto, cpu or cuda.");
+    }
+}
+
+/// <summary>Named starting points for the training form and <c>train --preset</c>.</summary>
+public static class TrainingPresets
+{
+    public static IReadOnlyDictionary<string, TrainingConfig> All { get; } = new Dictionary<string, TrainingConfig>(StringComparer.OrdinalIgnoreCase)
+    {
+        // A CPU-friendly recipe: reduced resolution, linear head, short frozen round, full fine-tune with augmentation.
+        ["default"] = new TrainingConfig(),
+        // The study's recipe: native resolution, its dense head, a frozen round then a full fine-tune at a very low rate.
+        ["study"] = new TrainingConfig
+        {
+            InputHeight = 240,
+            InputWidth = 320,
+            Head = HeadSpec.Study,
+            Round1 = new RoundConfig { Epochs = 10, LearningRate = 1e-3 },
+            Round2 = new RoundConfig { Epochs = 10, LearningRate = 1e-5, UnfrozenStages = ["stem", "layer1", "layer2", "layer3", "layer4"] },
+            Augmentation = new AugmentationConfig { Flips = false, RotationDegrees = 0, Shift = 0, ColorJitter = 0 },
+        },
+    };
+
+    public static TrainingConfig Get(string name) =>
+        All.TryGetValue(name, out var c) ? c : throw new ArgumentException($"Unknown preset '{name}'; available: {string.Join(", ", All.Keys)}.");
+}

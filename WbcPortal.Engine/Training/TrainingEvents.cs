@@ -1,0 +1,17 @@
+using WbcPortal.Engine.Evaluation;
+
+namespace WbcPortal.Engine.Training;
+
+/// <summary>What a run reports as it goes, in this order: rounds, their epochs and batches, and evaluations.</summary>
+public abstract record TrainingEvent;
+
+public sealed record BatchCompleted(int Round, int Epoch, int Batch, int Batches, double Loss, double ImagesPerSecond) : TrainingEvent;
+
+public sealed record EpochCompleted(EpochRecord Record) : TrainingEvent;
+
+public sealed record Evaluated(string Stage, ClassificationMetrics Validation, ClassificationMetrics? Test) : TrainingEvent;
+
+public sealed record CheckpointSaved(string Path, int Round, int Epoch) : TrainingEvent;
+
+/// <summary>One finished epoch: the curves are made of these.</summary>
+public sealed record EpochRecord(int Round, int Epoch, double TrainLoss, double TrainAccuracy, double ValLoss, double ValAccuracy, double Seconds, double ImagesPerSecond, double LearningRate);

@@ -1,0 +1,127 @@
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
+using SixLabors.ImageSharp.Processing;
+using WbcPortal.Engine.Compute;
+using WbcPortal.Engine.Models.Backbones;
+using WbcPortal.Engine.Models.Classifiers;
+using WbcPortal.Engine.Training;
+using WbcPortal.Tests.Support;
+
+namespace WbcPortal.Tests.Engine.Training;
+
+/// <summary>The two-round loop on a small task the tests draw: purple nuclei vs teal nuclei.</summary>
+public sealed class TrainerTests : IDisposable
+{
+    private readonly TempDirectory dir = new("wbc-train");
+    private readonly Trainer trainer;
+
+    public TrainerTests()
+    {
+        var backbone = new ResNet18Backbone(PretrainedModelFiles.Default);
+        trainer = new Trainer(new TorchRuntime(new ComputeOptions { Device = "cpu" }), new BackboneRegistry([backbone]));
+    }
+
+    public void Dispose() => dir.Dispose();
+
+    private List<LabeledImage> Images(string part, int perClass, int seed)
+    {
+        var list = new List<LabeledImage>();
+        for (int label = 0; label < 2; label++)
+        {
+            for (int i = 0; i < perClass; i++)
+            {
+                using var image = TestImages.Smear(64, 48, seed + 100 * label + i);
+                if (label == 1) image.Mutate(c => c.Hue(150));
+                var path = Path.Combine(dir.Path, part, $"{label}_{i}.png");
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                image.SaveAsPng(path);
+                list.Add(new LabeledImage($"{part}/{label}/{i}", path, label));
+            }
+        }
+        return list;
+    }
+
+    private TrainingRequest Request(string checkpoints) => new(
+        new TrainingConfig
+        {
+            InputHeight = 48,
+            InputWidth = 64,
+            Head = HeadSpec.Linear with { Dropout = 0 },
+            Round1 = new RoundConfig { Epochs = 3, LearningRate = 3e-3 },
+            Round2 = new RoundConfig { Epochs = 2, LearningRate = 1e-4, UnfrozenStages = ["layer4"] },
+            BatchSize = 8,
+            Augmentation = new AugmentationConfig { Flips = true, RotationDegrees = 10, Shift = 0.05, ColorJitter = 0 },
+            Seed = 5,
+            Device = "cpu",
+        },
+        ["PURPLE", "TEAL"],
+        Images("train", 16, 1),
+        Images("val", 6, 500),
+        Images("test", 6, 900),
+        Path.Combine(dir.Path, checkpoints));
+
+    [Fact]
+    public void Two_rounds_learn_the_task_and_report_every_epoch_and_evaluation()
+    {
+        var events = new List<TrainingEvent>();
+        var outcome = trainer.Train(Request("run"), new SyncProgress(events.Add), TestContext.Current.CancellationToken);
+        using var model = outcome.Model;
+
+        Assert.Equal(["untrained", "round1", "round2"], outcome.Rounds.Select(r => r.Stage));
+        Assert.Equal([(1, 1), (1, 2), (1, 3), (2, 1), (2, 2)], outcome.History.Select(h => (h.Round, h.Epoch)));
+        Assert.True(outcome.Rounds[2].Validation.Accuracy >= 0.9, $"val accuracy {outcome.Rounds[2].Validation.Accuracy}");
+        Assert.NotNull(outcome.Rounds[2].Test);
+        Assert.True(outcome.History[^1].TrainLoss < outcome.History[0].TrainLoss, "train loss should fall");
+        Assert.Equal(5, events.OfType<EpochCompleted>().Count());
+        Assert.Equal(3, events.OfType<Evaluated>().Count());
+        Assert.Contains(events.OfType<BatchCompleted>(), b => b.ImagesPerSecond > 0);
+        Assert.True(File.Exists(Path.Combine(dir.Path, "run", Checkpoint.FileName)));
+        Assert.Single(Directory.GetFiles(Path.Combine(dir.Path, "run"), "weights-*.bin"));
+    }
+
+    [Fact]
+    public void A_run_stopped_after_an_epoch_resumes_with_no_epoch_lost_or_repeated()
+    {
+        var request = Request("resumed");
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        var stopAfter = new SyncProgress(e => { if (e is CheckpointSaved { Round: 1, Epoch: 2 }) cts.Cancel(); });
+        Assert.ThrowsAny<OperationCanceledException>(() => trainer.Train(request, stopAfter, cts.Token));
+        var saved = Checkpoint.Load(request.CheckpointDirectory);
+        Assert.NotNull(saved);
+        Assert.Equal((1, 2), (saved.Round, saved.Epoch));
+
+        var epochs = new List<(int, int)>();
+        var outcome = trainer.Train(request, new SyncProgress(e => { if (e is EpochCompleted c) epochs.Add((c.Record.Round, c.Record.Epoch)); }), TestContext.Current.CancellationToken);
+        using var model = outcome.Model;
+        Assert.Equal([(1, 3), (2, 1), (2, 2)], epochs);
+        Assert.Equal([(1, 1), (1, 2), (1, 3), (2, 1), (2, 2)], outcome.History.Select(h => (h.Round, h.Epoch)));
+    }
+
+    [Fact]
+    public void Wrong_configuration_and_data_are_refused_with_a_reason()
+    {
+        Assert.Contains("epoch", Assert.Throws<ArgumentException>(() => new TrainingConfig { Round1 = new RoundConfig(), Round2 = new RoundConfig() }.Validate()).Message);
+        Assert.Contains("unknown stage", Assert.Throws<ArgumentException>(() => new TrainingConfig { Round2 = new RoundConfig { Epochs = 1, LearningRate = 1e-4, UnfrozenStages = ["layer9"] } }.Validate()).Message);
+        Assert.Contains("Not a valid", Assert.Throws<ArgumentException>(() => TrainingConfig.FromJson("{ nope")).Message);
+        var request = Request("bad");
+        var oneClass = request with { Train = request.Train.Where(i => i.Label == 0).ToList() };
+        Assert.Contains("one class", Assert.Throws<ArgumentException>(() => trainer.Train(oneClass, null, TestContext.Current.CancellationToken)).Message);
+    }
+
+    [Fact]
+    public void Configurations_round_trip_through_json_and_presets_are_valid()
+    {
+        foreach (var (_, preset) in TrainingPresets.All)
+        {
+            preset.Validate();
+            var back = TrainingConfig.FromJson(preset.ToJson());
+            Assert.Equal(preset.ToJson(), back.ToJson());
+        }
+        Assert.Equal([1024, 512, 128, 64, 8], TrainingPresets.Get("study").Head.Hidden);
+    }
+
+    private sealed class SyncProgress(Action<TrainingEvent> report) : IProgress<TrainingEvent>
+    {
+        public void Report(TrainingEvent value) => report(value);
+    }
+}
