@@ -14,6 +14,9 @@ public sealed class WbcDbContext(DbContextOptions<WbcDbContext> options) : DbCon
     public DbSet<NearDuplicateEdge> NearDuplicateEdges => Set<NearDuplicateEdge>();
     public DbSet<Split> Splits => Set<Split>();
     public DbSet<SplitMember> SplitMembers => Set<SplitMember>();
+    public DbSet<Run> Runs => Set<Run>();
+    public DbSet<RunEpoch> RunEpochs => Set<RunEpoch>();
+    public DbSet<RunEvaluation> RunEvaluations => Set<RunEvaluation>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -70,6 +73,22 @@ public sealed class WbcDbContext(DbContextOptions<WbcDbContext> options) : DbCon
             e.HasIndex(s => s.Name).IsUnique();
             e.HasMany(s => s.Members).WithOne().HasForeignKey(m => m.SplitId).OnDelete(DeleteBehavior.Cascade);
         });
+        modelBuilder.Entity<Run>(e =>
+        {
+            e.ToTable("runs");
+            e.Property(r => r.Name).HasMaxLength(200);
+            e.HasIndex(r => r.Name).IsUnique();
+            e.Property(r => r.Status).HasConversion<string>().HasMaxLength(16);
+            e.HasOne(r => r.Split).WithMany().HasForeignKey(r => r.SplitId).OnDelete(DeleteBehavior.Restrict);
+            e.HasMany(r => r.Epochs).WithOne().HasForeignKey(x => x.RunId).OnDelete(DeleteBehavior.Cascade);
+            e.HasMany(r => r.Evaluations).WithOne().HasForeignKey(x => x.RunId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<RunEpoch>(e =>
+        {
+            e.ToTable("run_epochs");
+            e.HasIndex(x => new { x.RunId, x.Round, x.Epoch }).IsUnique();
+        });
+        modelBuilder.Entity<RunEvaluation>(e => e.ToTable("run_evaluations"));
         modelBuilder.Entity<SplitMember>(e =>
         {
             e.ToTable("split_members");

@@ -214,6 +214,151 @@ namespace WbcPortal.Storage.Migrations
                     b.ToTable("models", (string)null);
                 });
 
+            modelBuilder.Entity("WbcPortal.Storage.Entities.Run", b =>
+                {
+                    b.Property<int>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("CheckpointDirectory")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ConfigJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Device")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("EnvironmentJson")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Error")
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("FinishedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("HeartbeatAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("ModelPath")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<double>("Seconds")
+                        .HasColumnType("REAL");
+
+                    b.Property<int>("Seed")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("SplitId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("StartedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("Name")
+                        .IsUnique();
+
+                    b.HasIndex("SplitId");
+
+                    b.ToTable("runs", (string)null);
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.RunEpoch", b =>
+                {
+                    b.Property<int>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Epoch")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<double>("ImagesPerSecond")
+                        .HasColumnType("REAL");
+
+                    b.Property<double>("LearningRate")
+                        .HasColumnType("REAL");
+
+                    b.Property<int>("Round")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("RunId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<double>("Seconds")
+                        .HasColumnType("REAL");
+
+                    b.Property<double>("TrainAccuracy")
+                        .HasColumnType("REAL");
+
+                    b.Property<double>("TrainLoss")
+                        .HasColumnType("REAL");
+
+                    b.Property<double>("ValAccuracy")
+                        .HasColumnType("REAL");
+
+                    b.Property<double>("ValLoss")
+                        .HasColumnType("REAL");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("RunId", "Round", "Epoch")
+                        .IsUnique();
+
+                    b.ToTable("run_epochs", (string)null);
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.RunEvaluation", b =>
+                {
+                    b.Property<int>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<double>("Accuracy")
+                        .HasColumnType("REAL");
+
+                    b.Property<double>("MacroF1")
+                        .HasColumnType("REAL");
+
+                    b.Property<string>("MetricsJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Part")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("RunId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Stage")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("RunId");
+
+                    b.ToTable("run_evaluations", (string)null);
+                });
+
             modelBuilder.Entity("WbcPortal.Storage.Entities.Split", b =>
                 {
                     b.Property<int>("Id")
@@ -343,6 +488,35 @@ namespace WbcPortal.Storage.Migrations
                         .IsRequired();
                 });
 
+            modelBuilder.Entity("WbcPortal.Storage.Entities.Run", b =>
+                {
+                    b.HasOne("WbcPortal.Storage.Entities.Split", "Split")
+                        .WithMany()
+                        .HasForeignKey("SplitId")
+                        .OnDelete(DeleteBehavior.Restrict)
+                        .IsRequired();
+
+                    b.Navigation("Split");
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.RunEpoch", b =>
+                {
+                    b.HasOne("WbcPortal.Storage.Entities.Run", null)
+                        .WithMany("Epochs")
+                        .HasForeignKey("RunId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.RunEvaluation", b =>
+                {
+                    b.HasOne("WbcPortal.Storage.Entities.Run", null)
+                        .WithMany("Evaluations")
+                        .HasForeignKey("RunId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
             modelBuilder.Entity("WbcPortal.Storage.Entities.Split", b =>
                 {
                     b.HasOne("WbcPortal.Storage.Entities.Dataset", "Dataset")
@@ -377,6 +551,13 @@ namespace WbcPortal.Storage.Migrations
             modelBuilder.Entity("WbcPortal.Storage.Entities.ImportRecord", b =>
                 {
                     b.Navigation("Outcomes");
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.Run", b =>
+                {
+                    b.Navigation("Epochs");
+
+                    b.Navigation("Evaluations");
                 });
 
             modelBuilder.Entity("WbcPortal.Storage.Entities.Split", b =>
