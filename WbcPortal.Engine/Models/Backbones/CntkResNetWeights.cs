@@ -21,6 +21,16 @@ public static class CntkResNetWeights
     internal static IReadOnlyList<NamedTensor> Map(GraphProto graph)
     {
         var inits = graph.Initializer.ToDictionary(t => t.Name);
+        return MapNames(graph).Select(m => Tensor(inits, m.Initializer, m.Name)).ToList();
+    }
+
+    /// <summary>
+    /// Pairs each initializer of the graph with the torchvision-style name of the parameter or buffer
+    /// it holds (conv1.weight, layer1.0.bn1.running_var, ...). Every initializer is mapped exactly once.
+    /// </summary>
+    internal static IReadOnlyList<(string Initializer, string Name)> MapNames(GraphProto graph)
+    {
+        var inits = graph.Initializer.ToDictionary(t => t.Name);
         var producer = new Dictionary<string, NodeProto>();
         foreach (var node in graph.Node)
         {
@@ -30,16 +40,16 @@ public static class CntkResNetWeights
             .SelectMany(n => n.Input.Select(i => (i, n)))
             .ToLookup(p => p.i, p => p.n);
 
-        var result = new List<NamedTensor>();
+        var result = new List<(string Initializer, string Name)>();
 
         void AddConvBn(NodeProto conv, string convName, string bnName)
         {
             if (conv.OpType != "Conv") throw Invalid($"expected Conv for {convName}, found {conv.OpType}");
-            result.Add(Tensor(inits, conv.Input[1], convName + ".weight"));
+            result.Add(Entry(inits, conv.Input[1], convName + ".weight"));
             var bn = consumers[conv.Output[0]].SingleOrDefault(n => n.OpType == "BatchNormalization")
                 ?? throw Invalid($"no BatchNormalization after {convName}");
             string[] suffixes = ["weight", "bias", "running_mean", "running_var"];
-            for (int i = 0; i < 4; i++) result.Add(Tensor(inits, bn.Input[i + 1], $"{bnName}.{suffixes[i]}"));
+            for (int i = 0; i < 4; i++) result.Add(Entry(inits, bn.Input[i + 1], $"{bnName}.{suffixes[i]}"));
         }
 
         var stem = graph.Node.First(n => n.OpType == "Conv");
@@ -72,12 +82,15 @@ public static class CntkResNetWeights
                 if (shortcutConv is not null) AddConvBn(shortcutConv, $"{prefix}.downsample.0", $"{prefix}.downsample.1");
             }
         }
-        if (result.Count != inits.Count)
+        if (result.Count != inits.Count || result.Select(r => r.Initializer).Distinct().Count() != inits.Count)
         {
             throw Invalid($"mapped {result.Count} of {inits.Count} initializers");
         }
         return result;
     }
+
+    private static (string Initializer, string Name) Entry(Dictionary<string, TensorProto> inits, string name, string targetName) =>
+        inits.ContainsKey(name) ? (name, targetName) : throw Invalid($"initializer {name} missing");
 
     private static NamedTensor Tensor(Dictionary<string, TensorProto> inits, string name, string targetName)
     {
