@@ -8,6 +8,9 @@ using WbcPortal.Engine.Imaging;
 using WbcPortal.Services.Datasets;
 using WbcPortal.Services.Grouping;
 using WbcPortal.Services.Splits;
+using WbcPortal.Services.Training;
+using WbcPortal.Engine.Training;
+using WbcPortal.Engine.Models.Onnx;
 using WbcPortal.Engine.Datasets.Grouping;
 using WbcPortal.Engine.Datasets.Splitting;
 using WbcPortal.Services.Exploration;
@@ -73,6 +76,9 @@ public static class CoreServiceExtensions
         services.AddSingleton<GroupingService>();
         services.AddSingleton<DatasetSplitter>();
         services.AddSingleton<SplitService>();
+        services.AddSingleton<Trainer>();
+        services.AddSingleton(sp => new ClassifierOnnxExporter(sp.GetRequiredService<PretrainedModelFiles>()));
+        services.AddSingleton<TrainingRunService>();
         services.AddSingleton<ExplorationService>();
 
         services.AddSingleton(sp => new BenchData(Path.GetFullPath(sp.GetRequiredService<IConfiguration>()["Bench:SharedData"] ?? Path.Combine("..", "shared", "data"))));

@@ -23,6 +23,8 @@ public static class WebServiceExtensions
     public static async Task<WebApplication> UseWbcPortalAsync(this WebApplication app)
     {
         await app.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync();
+        int interrupted = await app.Services.GetRequiredService<Services.Training.TrainingRunService>().MarkInterruptedAsync();
+        if (interrupted > 0) app.Logger.LogWarning("{Count} run(s) were training when the portal last stopped; they are marked Interrupted and can be resumed", interrupted);
         int swept = await app.Services.GetRequiredService<DatasetService>().SweepOrphanFilesAsync();
         if (swept > 0) app.Logger.LogInformation("Removed {Count} stored files no dataset references (left by an interrupted import)", swept);
 
