@@ -1,0 +1,82 @@
+using System.Text.Json;
+using WbcPortal.Cli;
+using WbcPortal.Tests.Support;
+
+namespace WbcPortal.Tests.Integration;
+
+/// <summary>import → split → train → resume through the headless verbs, on images the test draws.</summary>
+public sealed class TrainCliTests : IDisposable
+{
+    private readonly TempDirectory data = new("wbc-train-cli");
+    private readonly TempDirectory source = new("wbc-train-src");
+
+    public void Dispose()
+    {
+        data.Dispose();
+        source.Dispose();
+    }
+
+    private async Task<(int Code, string Stdout, string Stderr)> Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = await CliApp.RunAsync([.. args, "--data-dir", data.Path], stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    [Fact]
+    public async Task A_run_trains_two_rounds_exports_onnx_and_prints_the_contract()
+    {
+        ImportFixtures.ClassFolders(source.Path, ["EOS", "NEU"], 12);
+        Assert.Equal(0, (await Run("import", source.Path, "--name", "drawn")).Code);
+        var (splitCode, _, splitErr) = await Run("split", "drawn", "--strategy", "random", "--ratios", "0.5,0.25,0.25", "--name", "drawn-split");
+        Assert.True(splitCode == 0, splitErr);
+
+        var config = Path.Combine(source.Path, "tiny.json");
+        await File.WriteAllTextAsync(config, """
+            { "inputHeight": 48, "inputWidth": 64, "head": { "hidden": [8], "dropout": 0 },
+              "round1": { "epochs": 1, "learningRate": 0.003 },
+              "round2": { "epochs": 1, "learningRate": 0.0001, "unfrozenStages": ["layer4"] },
+              "batchSize": 8, "seed": 3, "device": "cpu" }
+            """, TestContext.Current.CancellationToken);
+        var (code, stdout, stderr) = await Run("train", "--split", "drawn-split", "--config", config, "--name", "tiny-run", "--json");
+        Assert.True(code == 0, stderr);
+        var doc = JsonDocument.Parse(stdout).RootElement;
+        Assert.Equal("tiny-run", doc.GetProperty("run").GetString());
+        Assert.Equal("Succeeded", doc.GetProperty("status").GetString());
+        Assert.Equal("cpu", doc.GetProperty("device").GetString());
+        Assert.True(doc.GetProperty("seconds").GetDouble() > 0);
+        Assert.Equal(["untrained", "round1", "round2"], doc.GetProperty("rounds").EnumerateArray().Select(r => r.GetProperty("name").GetString()));
+        foreach (var round in doc.GetProperty("rounds").EnumerateArray())
+        {
+            Assert.InRange(round.GetProperty("testAccuracy").GetDouble(), 0, 1);
+            Assert.InRange(round.GetProperty("testMacroF1").GetDouble(), 0, 1);
+        }
+        var model = Path.Combine(data.Path, doc.GetProperty("model").GetString()!);
+        Assert.True(File.Exists(model));
+
+        var (resumeCode, _, resumeErr) = await Run("resume", "tiny-run");
+        Assert.Equal(1, resumeCode);
+        Assert.Contains("is Succeeded", resumeErr);
+
+        var (infoCode, info, _) = await Run("info", "--json");
+        Assert.Equal(0, infoCode);
+        Assert.Equal("tiny-run", JsonDocument.Parse(info).RootElement.GetProperty("activeModel").GetString());
+    }
+
+    [Fact]
+    public async Task Train_refuses_a_missing_split_or_a_bad_configuration()
+    {
+        var (code, _, stderr) = await Run("train", "--split", "nope", "--preset", "default");
+        Assert.Equal(1, code);
+        Assert.Contains("No split 'nope'", stderr);
+        var bad = Path.Combine(source.Path, "bad.json");
+        await File.WriteAllTextAsync(bad, """{ "batchSize": 0 }""", TestContext.Current.CancellationToken);
+        (code, _, stderr) = await Run("train", "--split", "nope", "--config", bad);
+        Assert.Equal(1, code);
+        Assert.Contains("Batch size must be 1 to 1024", stderr);
+        (code, _, stderr) = await Run("train", "--split", "nope");
+        Assert.Equal(2, code);
+        Assert.Contains("either --config FILE or --preset NAME", stderr);
+    }
+}
