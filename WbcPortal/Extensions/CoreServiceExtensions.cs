@@ -79,6 +79,7 @@ public static class CoreServiceExtensions
         services.AddSingleton<Trainer>();
         services.AddSingleton(sp => new ClassifierOnnxExporter(sp.GetRequiredService<PretrainedModelFiles>()));
         services.AddSingleton<TrainingRunService>();
+        services.AddSingleton<RunQueries>();
         services.AddSingleton<ExplorationService>();
 
         services.AddSingleton(sp => new BenchData(Path.GetFullPath(sp.GetRequiredService<IConfiguration>()["Bench:SharedData"] ?? Path.Combine("..", "shared", "data"))));

@@ -3,6 +3,9 @@ using WbcPortal.Components;
 using WbcPortal.Endpoints;
 using WbcPortal.Services.Datasets;
 using WbcPortal.Services.Jobs;
+using WbcPortal.Services.Training;
+using Hangfire;
+using Hangfire.Storage.SQLite;
 using WbcPortal.Storage;
 
 namespace WbcPortal.Extensions;
@@ -17,6 +20,26 @@ public static class WebServiceExtensions
         builder.Services.AddMudServices();
         builder.Services.AddSingleton<DatasetJobs>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DatasetJobs>());
+        builder.Services.AddSingleton<RunStopRegistry>();
+        builder.Services.AddSingleton<RunJobs>();
+        builder.Services.AddSingleton<TrainingLauncher>();
+        builder.Services.AddHangfire((sp, config) =>
+        {
+            var storage = sp.GetRequiredService<Options.StorageOptions>();
+            Directory.CreateDirectory(storage.DataDirectoryFullPath);
+            config.SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
+                .UseSimpleAssemblyNameTypeSerializer()
+                .UseRecommendedSerializerSettings()
+                // The SQLite storage does not renew a running job's invisibility timeout: keep it longer than any run;
+                // our run record (an atomic claim) guards against a second start anyway.
+                .UseSQLiteStorage(Path.Combine(storage.DataDirectoryFullPath, "hangfire.db"), new SQLiteStorageOptions { InvisibilityTimeout = TimeSpan.FromDays(7) });
+        });
+        builder.Services.AddHangfireServer(o =>
+        {
+            o.WorkerCount = 1;
+            o.Queues = [RunJobs.Queue];
+            o.ShutdownTimeout = TimeSpan.FromSeconds(30);
+        });
         return builder;
     }
 

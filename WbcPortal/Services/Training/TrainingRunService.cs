@@ -88,14 +88,17 @@ public sealed class TrainingRunService(
         await using (var db = await contexts.CreateDbContextAsync(cancellationToken))
         {
             var run = await db.Runs.SingleOrDefaultAsync(r => r.Id == runId, cancellationToken) ?? throw new ArgumentException($"No run {runId}.");
-            if (run.Status is RunStatus.Succeeded or RunStatus.Running) throw new InvalidOperationException($"Run '{run.Name}' is {run.Status}; only queued, stopped, failed or interrupted runs can start.");
             request = await BuildRequestAsync(db, run, cancellationToken);
-            run.Status = RunStatus.Running;
-            run.StartedAt ??= clock.GetUtcNow();
-            run.HeartbeatAt = clock.GetUtcNow();
-            run.Error = null;
-            run.EnvironmentJson = JsonSerializer.Serialize(RunEnvironment.Capture());
-            await db.SaveChangesAsync(cancellationToken);
+            // An atomic claim: a run never executes twice at once, whoever starts it (job, resume, CLI).
+            var now = clock.GetUtcNow();
+            int claimed = await db.Runs.Where(r => r.Id == runId && r.Status != RunStatus.Running && r.Status != RunStatus.Succeeded)
+                .ExecuteUpdateAsync(s => s
+                    .SetProperty(r => r.Status, RunStatus.Running)
+                    .SetProperty(r => r.StartedAt, r => r.StartedAt ?? now)
+                    .SetProperty(r => r.HeartbeatAt, now)
+                    .SetProperty(r => r.Error, (string?)null)
+                    .SetProperty(r => r.EnvironmentJson, JsonSerializer.Serialize(RunEnvironment.Capture(), (JsonSerializerOptions?)null)), cancellationToken);
+            if (claimed == 0) throw new InvalidOperationException($"Run '{run.Name}' is {run.Status}; only queued, stopped, failed or interrupted runs can start.");
         }
         Notify(runId);
 

@@ -1,0 +1,88 @@
+using System.Globalization;
+using WbcPortal.Engine.Models.Classifiers;
+using WbcPortal.Engine.Training;
+
+namespace WbcPortal.Components.Pages.Training;
+
+/// <summary>The training form's editable state; converts to and from the immutable <see cref="TrainingConfig"/>.</summary>
+public sealed class TrainingForm
+{
+    public static readonly string[] Stages = ["stem", "layer1", "layer2", "layer3", "layer4"];
+
+    public int InputHeight { get; set; }
+    public int InputWidth { get; set; }
+    public string Hidden { get; set; } = "";
+    public double Dropout { get; set; }
+    public int Round1Epochs { get; set; }
+    public double Round1Lr { get; set; }
+    public int Round2Epochs { get; set; }
+    public double Round2Lr { get; set; }
+    public IReadOnlyCollection<string> Round2Stages { get; set; } = [];
+    public int BatchSize { get; set; }
+    public OptimizerKind Optimizer { get; set; }
+    public double WeightDecay { get; set; }
+    public LrSchedule Schedule { get; set; }
+    public bool Flips { get; set; }
+    public double Rotation { get; set; }
+    public double Shift { get; set; }
+    public double ColorJitter { get; set; }
+    public bool ClassWeighting { get; set; }
+    public int Patience { get; set; }
+    public int Seed { get; set; }
+    public string Device { get; set; } = "auto";
+
+    public static TrainingForm From(TrainingConfig c) => new()
+    {
+        InputHeight = c.InputHeight,
+        InputWidth = c.InputWidth,
+        Hidden = string.Join(",", c.Head.Hidden),
+        Dropout = c.Head.Dropout,
+        Round1Epochs = c.Round1.Epochs,
+        Round1Lr = c.Round1.LearningRate,
+        Round2Epochs = c.Round2.Epochs,
+        Round2Lr = c.Round2.LearningRate,
+        Round2Stages = c.Round2.UnfrozenStages.ToList(),
+        BatchSize = c.BatchSize,
+        Optimizer = c.Optimizer,
+        WeightDecay = c.WeightDecay,
+        Schedule = c.Schedule,
+        Flips = c.Augmentation.Flips,
+        Rotation = c.Augmentation.RotationDegrees,
+        Shift = c.Augmentation.Shift,
+        ColorJitter = c.Augmentation.ColorJitter,
+        ClassWeighting = c.ClassWeighting,
+        Patience = c.EarlyStoppingPatience,
+        Seed = c.Seed,
+        Device = c.Device,
+    };
+
+    /// <summary>The configuration this form describes; throws <see cref="ArgumentException"/> naming the first wrong field.</summary>
+    public TrainingConfig ToConfig()
+    {
+        var hidden = new List<int>();
+        foreach (var part in Hidden.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, NumberStyles.Integer, CultureInfo.InvariantCulture, out var width)) throw new ArgumentException($"Head layers: '{part}' is not a whole number.");
+            hidden.Add(width);
+        }
+        var config = new TrainingConfig
+        {
+            InputHeight = InputHeight,
+            InputWidth = InputWidth,
+            Head = new HeadSpec(hidden, Dropout),
+            Round1 = new RoundConfig { Epochs = Round1Epochs, LearningRate = Round1Lr },
+            Round2 = new RoundConfig { Epochs = Round2Epochs, LearningRate = Round2Lr, UnfrozenStages = Stages.Where(Round2Stages.Contains).ToList() },
+            BatchSize = BatchSize,
+            Optimizer = Optimizer,
+            WeightDecay = WeightDecay,
+            Schedule = Schedule,
+            Augmentation = new AugmentationConfig { Flips = Flips, RotationDegrees = Rotation, Shift = Shift, ColorJitter = ColorJitter },
+            ClassWeighting = ClassWeighting,
+            EarlyStoppingPatience = Patience,
+            Seed = Seed,
+            Device = Device,
+        };
+        config.Validate();
+        return config;
+    }
+}

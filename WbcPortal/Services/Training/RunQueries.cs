@@ -1,0 +1,35 @@
+using Microsoft.EntityFrameworkCore;
+using WbcPortal.Storage;
+using WbcPortal.Storage.Entities;
+
+namespace WbcPortal.Services.Training;
+
+public sealed record RunListItem(int Id, string Name, string Split, RunStatus Status, string? Device, DateTimeOffset CreatedAt, double Seconds, double? ValAccuracy, double? TestAccuracy);
+
+public sealed record RunDetail(Run Run, string Split, IReadOnlyList<RunEpoch> Epochs, IReadOnlyList<RunEvaluation> Evaluations);
+
+/// <summary>Read side of runs for the pages.</summary>
+public sealed class RunQueries(IDbContextFactory<WbcDbContext> contexts)
+{
+    public async Task<IReadOnlyList<RunListItem>> ListAsync(CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var runs = await db.Runs.AsNoTracking().Include(r => r.Split).Include(r => r.Evaluations).OrderByDescending(r => r.Id).ToListAsync(cancellationToken);
+        return runs.Select(r =>
+        {
+            var last = r.Evaluations.Where(e => e.Stage != "untrained").OrderByDescending(e => e.Id).ToList();
+            return new RunListItem(r.Id, r.Name, r.Split?.Name ?? "", r.Status, r.Device, r.CreatedAt, r.Seconds,
+                last.FirstOrDefault(e => e.Part == "val")?.Accuracy, last.FirstOrDefault(e => e.Part == "test")?.Accuracy);
+        }).ToList();
+    }
+
+    public async Task<RunDetail?> GetAsync(int id, CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var run = await db.Runs.AsNoTracking().Include(r => r.Split).SingleOrDefaultAsync(r => r.Id == id, cancellationToken);
+        if (run is null) return null;
+        var epochs = await db.RunEpochs.AsNoTracking().Where(e => e.RunId == id).OrderBy(e => e.Round).ThenBy(e => e.Epoch).ToListAsync(cancellationToken);
+        var evaluations = await db.RunEvaluations.AsNoTracking().Where(e => e.RunId == id).OrderBy(e => e.Id).ToListAsync(cancellationToken);
+        return new RunDetail(run, run.Split?.Name ?? "", epochs, evaluations);
+    }
+}
