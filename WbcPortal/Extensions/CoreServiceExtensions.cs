@@ -85,6 +85,7 @@ public static class CoreServiceExtensions
         services.AddSingleton(sp => new BenchData(Path.GetFullPath(sp.GetRequiredService<IConfiguration>()["Bench:SharedData"] ?? Path.Combine("..", "shared", "data"))));
         services.AddSingleton<IBenchmark, BackboneForwardBenchmark>();
         services.AddSingleton<IBenchmark, ImportBenchmark>();
+        services.AddSingleton<IBenchmark, TrainingPipelineBenchmark>();
         services.AddSingleton<IBenchmark>(sp => new GroupingBenchmark(sp.GetRequiredService<GroupingOptions>()));
         return services;
     }
