@@ -133,24 +133,26 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
             progress?.Report(new BatchCompleted(round, epoch, batchIndex, batches, lossSum / seen, seen / watch.Elapsed.TotalSeconds));
         }
         double trainSeconds = watch.Elapsed.TotalSeconds;
-        var (valLoss, valMetrics) = Predict(model, loader, request.Validation, request.Labels, device, cancellationToken);
+        var (valLoss, valMetrics) = Predict(model, loader, request.Validation, request.Labels, device, cancellationToken, b => progress?.Report(new EvaluationProgress($"round{round}", b.Batch, b.Batches)));
         return new EpochRecord(round, epoch, lossSum / seen, (double)correct / seen, valLoss, valMetrics.Accuracy, watch.Elapsed.TotalSeconds, seen / trainSeconds, lr);
     }
 
     private static RoundResult Evaluate(string stage, WbcClassifier model, BatchLoader loader, TrainingRequest request, Device device,
         IProgress<TrainingEvent>? progress, CancellationToken cancellationToken)
     {
-        var (_, val) = Predict(model, loader, request.Validation, request.Labels, device, cancellationToken);
-        ClassificationMetrics? test = request.Test.Count > 0 ? Predict(model, loader, request.Test, request.Labels, device, cancellationToken).Metrics : null;
+        void Report((int Batch, int Batches) b) => progress?.Report(new EvaluationProgress(stage, b.Batch, b.Batches));
+        var (_, val) = Predict(model, loader, request.Validation, request.Labels, device, cancellationToken, Report);
+        ClassificationMetrics? test = request.Test.Count > 0 ? Predict(model, loader, request.Test, request.Labels, device, cancellationToken, Report).Metrics : null;
         progress?.Report(new Evaluated(stage, val, test));
         return new RoundResult(stage, val, test);
     }
 
     /// <summary>Mean loss and metrics on a part, in eval mode without gradients.</summary>
     public static (double Loss, ClassificationMetrics Metrics) Predict(WbcClassifier model, BatchLoader loader, IReadOnlyList<LabeledImage> images,
-        IReadOnlyList<string> labels, Device device, CancellationToken cancellationToken)
+        IReadOnlyList<string> labels, Device device, CancellationToken cancellationToken, Action<(int Batch, int Batches)>? onBatch = null)
     {
         model.eval();
+        int batchIndex = 0, batches = loader.BatchCount(images.Count);
         using var _ = no_grad();
         var pairs = new List<(int, int)>(images.Count);
         double lossSum = 0;
@@ -163,6 +165,7 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
             lossSum += nn.functional.cross_entropy(logits, y).item<float>() * batch.Count;
             var predicted = logits.argmax(1).cpu().data<long>().ToArray();
             for (int i = 0; i < batch.Count; i++) pairs.Add(((int)batch.Labels[i], (int)predicted[i]));
+            onBatch?.Invoke((++batchIndex, batches));
         }
         return (images.Count == 0 ? 0 : lossSum / images.Count, ClassificationMetrics.From(labels, pairs));
     }

@@ -7,6 +7,9 @@ public abstract record TrainingEvent;
 
 public sealed record BatchCompleted(int Round, int Epoch, int Batch, int Batches, double Loss, double ImagesPerSecond) : TrainingEvent;
 
+/// <summary>A batch of an evaluation pass (validation or test) went through the model.</summary>
+public sealed record EvaluationProgress(string Stage, int Batch, int Batches) : TrainingEvent;
+
 public sealed record EpochCompleted(EpochRecord Record) : TrainingEvent;
 
 public sealed record Evaluated(string Stage, ClassificationMetrics Validation, ClassificationMetrics? Test) : TrainingEvent;

@@ -34,6 +34,9 @@ public sealed class TrainingRunService(
     private readonly ConcurrentDictionary<int, RunLiveProgress> live = new();
     private readonly ConcurrentDictionary<int, Action<int>> listeners = new();
 
+    /// <summary>A Running run that has not reported for this long belongs to a process that is gone.</summary>
+    public static readonly TimeSpan HeartbeatTimeout = TimeSpan.FromMinutes(2);
+
     private TimeProvider Clock => clock;
     private IDbContextFactory<WbcDbContext> Contexts => contexts;
 
@@ -73,11 +76,12 @@ public sealed class TrainingRunService(
         return run;
     }
 
-    /// <summary>Marks runs left Running by a process that is gone as Interrupted. Call once at start-up.</summary>
+    /// <summary>Marks runs left Running by a process that is gone (stale heartbeat) as Interrupted. Call at start-up.</summary>
     public async Task<int> MarkInterruptedAsync(CancellationToken cancellationToken = default)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        return await db.Runs.Where(r => r.Status == RunStatus.Running)
+        var stale = clock.GetUtcNow() - HeartbeatTimeout;
+        return await db.Runs.Where(r => r.Status == RunStatus.Running && (r.HeartbeatAt == null || r.HeartbeatAt < stale))
             .ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, RunStatus.Interrupted).SetProperty(r => r.Error, "the portal stopped while this run was training; resume it"), cancellationToken);
     }
 
@@ -91,7 +95,9 @@ public sealed class TrainingRunService(
             request = await BuildRequestAsync(db, run, cancellationToken);
             // An atomic claim: a run never executes twice at once, whoever starts it (job, resume, CLI).
             var now = clock.GetUtcNow();
-            int claimed = await db.Runs.Where(r => r.Id == runId && r.Status != RunStatus.Running && r.Status != RunStatus.Succeeded)
+            var stale = now - HeartbeatTimeout;
+            int claimed = await db.Runs.Where(r => r.Id == runId && r.Status != RunStatus.Succeeded
+                    && (r.Status != RunStatus.Running || r.HeartbeatAt == null || r.HeartbeatAt < stale))
                 .ExecuteUpdateAsync(s => s
                     .SetProperty(r => r.Status, RunStatus.Running)
                     .SetProperty(r => r.StartedAt, r => r.StartedAt ?? now)
@@ -219,9 +225,16 @@ public sealed class TrainingRunService(
     {
         private Task tail = Task.CompletedTask;
         private readonly object gate = new();
+        private long lastBeat = Environment.TickCount64;
 
         public void Report(TrainingEvent value)
         {
+            long now = Environment.TickCount64;
+            if (now - Interlocked.Read(ref lastBeat) > 15_000)
+            {
+                Interlocked.Exchange(ref lastBeat, now);
+                Enqueue(db => db.Runs.Where(r => r.Id == runId).ExecuteUpdateAsync(s => s.SetProperty(r => r.HeartbeatAt, owner.Clock.GetUtcNow())));
+            }
             switch (value)
             {
                 case BatchCompleted b:
