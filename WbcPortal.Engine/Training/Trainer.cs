@@ -60,6 +60,7 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
         int sinceBest = resume?.EpochsSinceBest ?? 0;
 
         if (resume is null) rounds.Add(Evaluate("untrained", model, loader, request, device, progress, cancellationToken));
+        foreach (var done in resume?.History ?? []) progress?.Report(new EpochCompleted(done, Replayed: true));
 
         var roundConfigs = new[] { config.Round1, config.Round2 };
         for (int r = 1; r <= 2; r++)
@@ -84,12 +85,12 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
 
                 var record = TrainEpoch(model, optimizer, loader, request, classWeights, r, epoch, round, lr, device, progress, cancellationToken);
                 history.Add(record);
-                progress?.Report(new EpochCompleted(record));
-
                 if (record.ValAccuracy > best) { best = record.ValAccuracy; sinceBest = 0; } else sinceBest++;
                 string weights = $"weights-r{r}e{epoch}.bin";
                 model.save(Path.Combine(request.CheckpointDirectory, weights));
                 new Checkpoint(r, epoch, weights, history, best, sinceBest).Save(request.CheckpointDirectory);
+                // Reported once the checkpoint holds it: a recorded epoch is never trained again.
+                progress?.Report(new EpochCompleted(record));
                 progress?.Report(new CheckpointSaved(request.CheckpointDirectory, r, epoch));
 
                 if (config.EarlyStoppingPatience > 0 && sinceBest >= config.EarlyStoppingPatience) break;

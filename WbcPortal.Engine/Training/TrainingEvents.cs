@@ -10,7 +10,9 @@ public sealed record BatchCompleted(int Round, int Epoch, int Batch, int Batches
 /// <summary>A batch of an evaluation pass (validation or test) went through the model.</summary>
 public sealed record EvaluationProgress(string Stage, int Batch, int Batches) : TrainingEvent;
 
-public sealed record EpochCompleted(EpochRecord Record) : TrainingEvent;
+/// <summary>An epoch whose checkpoint is saved. <paramref name="Replayed"/>: re-reported from the checkpoint when a run resumes,
+/// so a record lost between checkpoint and listener (a crash) is delivered again; listeners upsert.</summary>
+public sealed record EpochCompleted(EpochRecord Record, bool Replayed = false) : TrainingEvent;
 
 public sealed record Evaluated(string Stage, ClassificationMetrics Validation, ClassificationMetrics? Test) : TrainingEvent;
 

@@ -243,15 +243,16 @@ public sealed class TrainingRunService(
                     owner.Notify(runId);
                     break;
                 case EpochCompleted e:
-                    Enqueue(db =>
+                    Enqueue(async db =>
                     {
+                        await db.RunEpochs.Where(x => x.RunId == runId && x.Round == e.Record.Round && x.Epoch == e.Record.Epoch).ExecuteDeleteAsync();
                         db.RunEpochs.Add(new RunEpoch
                         {
                             RunId = runId, Round = e.Record.Round, Epoch = e.Record.Epoch, TrainLoss = e.Record.TrainLoss, TrainAccuracy = e.Record.TrainAccuracy,
                             ValLoss = e.Record.ValLoss, ValAccuracy = e.Record.ValAccuracy, Seconds = e.Record.Seconds, ImagesPerSecond = e.Record.ImagesPerSecond,
                             LearningRate = e.Record.LearningRate,
                         });
-                        return db.Runs.Where(r => r.Id == runId).ExecuteUpdateAsync(s => s.SetProperty(r => r.HeartbeatAt, owner.Clock.GetUtcNow()));
+                        await db.Runs.Where(r => r.Id == runId).ExecuteUpdateAsync(s => s.SetProperty(r => r.HeartbeatAt, owner.Clock.GetUtcNow()));
                     });
                     break;
                 case Evaluated ev:
