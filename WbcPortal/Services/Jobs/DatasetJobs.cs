@@ -39,7 +39,7 @@ public sealed class DatasetJobs(ILogger<DatasetJobs> logger, TimeProvider clock)
 
     private readonly Channel<Work> queue = Channel.CreateUnbounded<Work>();
     private readonly ConcurrentDictionary<Guid, DatasetJob> jobs = new();
-    private readonly ConcurrentDictionary<Guid, Action<DatasetJob>> subscribers = new();
+    private readonly ChangeNotifier<DatasetJob> changes = new(logger);
 
     public IReadOnlyList<DatasetJob> Recent(string? kind = null, string? dataset = null) =>
         jobs.Values.Where(j => (kind is null || j.Kind == kind) && (dataset is null || j.Dataset == dataset))
@@ -55,12 +55,7 @@ public sealed class DatasetJobs(ILogger<DatasetJobs> logger, TimeProvider clock)
     }
 
     /// <summary>Calls <paramref name="onChange"/> (from a background thread) whenever a job changes; dispose to stop.</summary>
-    public IDisposable Subscribe(Action<DatasetJob> onChange)
-    {
-        var id = Guid.NewGuid();
-        subscribers[id] = onChange;
-        return new Subscription(() => subscribers.TryRemove(id, out _));
-    }
+    public IDisposable Subscribe(Action<DatasetJob> onChange) => changes.Subscribe(onChange);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -99,35 +94,12 @@ public sealed class DatasetJobs(ILogger<DatasetJobs> logger, TimeProvider clock)
         }
     }
 
-    private void Notify(DatasetJob job)
-    {
-        foreach (var callback in subscribers.Values)
-        {
-            try
-            {
-                callback(job);
-            }
-            catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException)
-            {
-                logger.LogDebug(ex, "A job subscriber failed");
-            }
-        }
-    }
+    private void Notify(DatasetJob job) => changes.Notify(job);
 
     /// <summary>Reports synchronously on the worker thread (Progress&lt;T&gt; would post to a context and reorder).</summary>
     private sealed class InlineProgress(Action<JobProgress> report) : IProgress<JobProgress>
     {
         public void Report(JobProgress value) => report(value);
-    }
-
-    private sealed class Subscription(Action dispose) : IDisposable
-    {
-        private int disposed;
-
-        public void Dispose()
-        {
-            if (Interlocked.Exchange(ref disposed, 1) == 0) dispose();
-        }
     }
 }
 

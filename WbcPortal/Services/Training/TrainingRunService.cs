@@ -32,7 +32,7 @@ public sealed class TrainingRunService(
     ILogger<TrainingRunService> logger)
 {
     private readonly ConcurrentDictionary<int, RunLiveProgress> live = new();
-    private readonly ConcurrentDictionary<int, Action<int>> listeners = new();
+    private readonly ChangeNotifier<int> changes = new(logger);
 
     /// <summary>A Running run that has not reported for this long belongs to a process that is gone.</summary>
     public static readonly TimeSpan HeartbeatTimeout = TimeSpan.FromMinutes(2);
@@ -43,12 +43,7 @@ public sealed class TrainingRunService(
     public RunLiveProgress? Live(int runId) => live.GetValueOrDefault(runId);
 
     /// <summary>Called (from a background thread) with a run id whenever that run changes; dispose to stop.</summary>
-    public IDisposable Subscribe(Action<int> onChange)
-    {
-        var id = Guid.NewGuid().GetHashCode();
-        while (!listeners.TryAdd(id, onChange)) id++;
-        return new Unsubscribe(() => listeners.TryRemove(id, out _));
-    }
+    public IDisposable Subscribe(Action<int> onChange) => changes.Subscribe(onChange);
 
     public async Task<Run> CreateAsync(string splitIdOrName, TrainingConfig config, string? name = null, CancellationToken cancellationToken = default)
     {
@@ -205,20 +200,7 @@ public sealed class TrainingRunService(
             ?? throw new ArgumentException($"No run '{idOrName}'.");
     }
 
-    private void Notify(int runId)
-    {
-        foreach (var listener in listeners.Values)
-        {
-            try
-            {
-                listener(runId);
-            }
-            catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException)
-            {
-                logger.LogDebug(ex, "A run listener failed");
-            }
-        }
-    }
+    private void Notify(int runId) => changes.Notify(runId);
 
     /// <summary>Turns trainer events into rows and live numbers; writes go through one queue so they keep their order.</summary>
     private sealed class EventSink(TrainingRunService owner, int runId, TrainingConfig config) : IProgress<TrainingEvent>
@@ -294,11 +276,6 @@ public sealed class TrainingRunService(
         {
             lock (gate) return tail;
         }
-    }
-
-    private sealed class Unsubscribe(Action action) : IDisposable
-    {
-        public void Dispose() => action();
     }
 }
 
