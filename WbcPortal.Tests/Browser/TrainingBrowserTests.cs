@@ -37,6 +37,7 @@ public class TrainingBrowserTests(BrowserFixture fixture) : IClassFixture<Browse
             await Assertions.Expect(page.Locator("[data-testid=run-status]").First).ToHaveTextAsync("Succeeded", new() { Timeout = 180_000 });
             await Assertions.Expect(page.Locator("[data-testid=round-table] tbody tr")).ToHaveCountAsync(3);
             await Assertions.Expect(page.Locator(".js-plotly-plot")).ToHaveCountAsync(2);
+            await Assertions.Expect(page.Locator("[data-testid=active-model]")).ToContainTextAsync("Model: form-split-");
             await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "run-finished.png"), FullPage = true });
 
             await BrowserFixture.GotoInteractiveAsync(page, new Uri(fixture.Portal.BaseAddress, "runs"));
