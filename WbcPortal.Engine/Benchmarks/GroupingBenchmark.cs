@@ -4,46 +4,23 @@ using WbcPortal.Engine.Datasets.Grouping;
 namespace WbcPortal.Engine.Benchmarks;
 
 /// <summary>
-/// Source grouping of the real Kaggle TRAIN set (<c>../shared/data/blood-cell-images/TRAIN</c>, or <c>WBC_SHARED_DATA</c>):
-/// wall time and images/s with the default <see cref="GroupingOptions"/>, and the groups found per class beside the
-/// known originals (EOS 75, LYM 27, MON 16, NEU 159). Reports nothing when the set is absent.
+/// Source grouping of the real Kaggle TRAIN set (found through <see cref="BenchData"/>): wall time and images/s with
+/// the given <see cref="GroupingOptions"/>, and the groups found per class beside the known originals
+/// (EOS 75, LYM 27, MON 16, NEU 159).
 /// </summary>
-public sealed class GroupingBenchmark(GroupingOptions options) : IBenchmark
+public sealed class GroupingBenchmark(GroupingOptions options, BenchData data) : IBenchmark
 {
     private static readonly IReadOnlyDictionary<string, int> KnownOriginals = new Dictionary<string, int>(StringComparer.Ordinal)
     {
         ["EOSINOPHIL"] = 75, ["LYMPHOCYTE"] = 27, ["MONOCYTE"] = 16, ["NEUTROPHIL"] = 159,
     };
 
-    public GroupingBenchmark() : this(GroupingOptions.Default)
-    {
-    }
-
     public string Name => "grouping";
     public string Description => "Source grouping of the Kaggle TRAIN set (9,957 images): seconds, img/s, groups found vs 277 originals";
 
-    /// <summary>Where the TRAIN set is looked for; null when not found.</summary>
-    public static string? FindTrainSet()
-    {
-        var env = Environment.GetEnvironmentVariable("WBC_SHARED_DATA");
-        var roots = new List<string>();
-        if (!string.IsNullOrEmpty(env)) roots.Add(env);
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            roots.Add(Path.Combine(dir.FullName, "..", "shared", "data"));
-        }
-        roots.Add(Path.Combine(Directory.GetCurrentDirectory(), "..", "shared", "data"));
-        return roots.Select(r => Path.GetFullPath(Path.Combine(r, "blood-cell-images", "TRAIN"))).FirstOrDefault(Directory.Exists);
-    }
-
     public IReadOnlyList<BenchResult> Run(IProgress<string>? progress, CancellationToken cancellationToken)
     {
-        string? train = FindTrainSet();
-        if (train is null)
-        {
-            progress?.Report("grouping: the Kaggle TRAIN set is not in ../shared/data; skipped");
-            return [];
-        }
+        string train = data.RequireTrainSet();
         var inputs = new List<GroupingInput>();
         foreach (var classDir in Directory.GetDirectories(train).OrderBy(d => d, StringComparer.Ordinal))
         {

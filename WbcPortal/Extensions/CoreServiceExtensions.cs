@@ -86,7 +86,7 @@ public static class CoreServiceExtensions
         services.AddSingleton<IBenchmark, BackboneForwardBenchmark>();
         services.AddSingleton<IBenchmark, ImportBenchmark>();
         services.AddSingleton<IBenchmark, TrainingPipelineBenchmark>();
-        services.AddSingleton<IBenchmark>(sp => new GroupingBenchmark(sp.GetRequiredService<GroupingOptions>()));
+        services.AddSingleton<IBenchmark, GroupingBenchmark>();
         return services;
     }
 
