@@ -26,6 +26,9 @@ public sealed class BackbonePreprocessor
     public int Width { get; }
     public int Length => 3 * Height * Width;
 
+    /// <summary>The mean image at this size, [3, H, W] in B, G, R plane order (what <see cref="Normalize"/> subtracts).</summary>
+    public ReadOnlySpan<float> MeanPlanes => mean.Planes;
+
     /// <summary>Resizes (if needed) and normalises <paramref name="image"/> into <paramref name="destination"/> ([3, H, W]).</summary>
     public void Prepare(Image<Rgb24> image, Span<float> destination)
     {

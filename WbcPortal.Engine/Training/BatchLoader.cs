@@ -4,6 +4,7 @@ using SixLabors.ImageSharp.PixelFormats;
 using SixLabors.ImageSharp.Processing;
 using WbcPortal.Engine.Imaging;
 using WbcPortal.Engine.Imaging.Augmentation;
+using WbcPortal.Engine.Imaging.CellCrop;
 
 namespace WbcPortal.Engine.Training;
 
@@ -17,28 +18,58 @@ public sealed record Batch(float[] Data, long[] Labels, IReadOnlyList<LabeledIma
 }
 
 /// <summary>
-/// Decodes, augments and batches images on a background thread while the model trains on the
-/// previous batch. Shuffling and augmentation draw from seeds derived from (seed, epoch, position),
-/// so an epoch is the same whichever thread finishes first, and a resumed run sees the same batches.
+/// Decodes, crops, augments and batches images on a background thread while the model trains on the
+/// previous batch. Each image is decoded and cut to its window (<see cref="ModelView"/>) once, then kept in
+/// memory at the model's input scale, so later epochs only augment. Shuffling and augmentation draw from
+/// seeds derived from (seed, epoch, position), so an epoch is the same whichever thread finishes first,
+/// and a resumed run sees the same batches.
 /// </summary>
-public sealed class BatchLoader(BackbonePreprocessor preprocessor, AugmentationConfig augmentation, int batchSize, int seed)
+public sealed class BatchLoader
 {
-    private readonly AffineAugmenter augmenter = new(new AugmentationOptions
-    {
-        RotationDegrees = augmentation.RotationDegrees,
-        WidthShift = augmentation.Shift,
-        HeightShift = augmentation.Shift,
-        Shear = 0,
-        HorizontalFlip = augmentation.Flips,
-        VerticalFlip = augmentation.Flips,
-        Fill = AugmentationFill.Nearest,
-    });
+    private readonly BackbonePreprocessor preprocessor;
+    private readonly ModelView view;
+    private readonly AugmentationConfig augmentation;
+    private readonly int seed;
+    private readonly double margin;
+    private readonly AffineAugmenter augmenter;
+    private readonly ConcurrentDictionary<string, Window> windows = new(StringComparer.Ordinal);
 
-    public int BatchSize => batchSize;
+    private sealed record Window(Rgb24[] Pixels, int Width, int Height);
+
+    public BatchLoader(BackbonePreprocessor preprocessor, AugmentationConfig augmentation, int batchSize, int seed, CellCropSpec? crop = null)
+    {
+        this.preprocessor = preprocessor;
+        this.augmentation = augmentation;
+        this.seed = seed;
+        BatchSize = batchSize;
+        view = new ModelView(crop ?? CellCropSpec.None, preprocessor.Height, preprocessor.Width);
+        bool geometric = augmentation.RotationDegrees > 0 || augmentation.Shift > 0 || augmentation.Scale > 0;
+        // Context around a cropped view, so rotations (up to 45 degrees need sqrt 2), shifts and zoom-outs sample real pixels.
+        double rotation = Math.Min(augmentation.RotationDegrees, 45) / 45 * (Math.Sqrt(2) - 1);
+        margin = view.Crop.Enabled && geometric ? Math.Min(1.6, 1 + rotation + 2 * augmentation.Shift + augmentation.Scale) : 1;
+        augmenter = new AffineAugmenter(new AugmentationOptions
+        {
+            RotationDegrees = augmentation.RotationDegrees,
+            // Shifts are fractions of the view; the augmenter works on the wider window.
+            WidthShift = augmentation.Shift / margin,
+            HeightShift = augmentation.Shift / margin,
+            Shear = 0,
+            Zoom = augmentation.Scale,
+            HorizontalFlip = augmentation.Flips,
+            VerticalFlip = augmentation.Flips,
+            Fill = AugmentationFill.Nearest,
+        });
+    }
+
+    public int BatchSize { get; }
     public int Height => preprocessor.Height;
     public int Width => preprocessor.Width;
+    public BackbonePreprocessor Preprocessor => preprocessor;
 
-    public int BatchCount(int images) => (images + batchSize - 1) / batchSize;
+    /// <summary>Windows held in memory (decoded once per image).</summary>
+    public int CachedImages => windows.Count;
+
+    public int BatchCount(int images) => (images + BatchSize - 1) / BatchSize;
 
     /// <summary>The batches of one epoch, prepared ahead (up to <paramref name="prefetch"/> batches).</summary>
     public IEnumerable<Batch> Epoch(IReadOnlyList<LabeledImage> images, int epoch, bool train, CancellationToken cancellationToken, int prefetch = 3)
@@ -51,9 +82,9 @@ public sealed class BatchLoader(BackbonePreprocessor preprocessor, AugmentationC
         {
             try
             {
-                for (int start = 0; start < order.Length; start += batchSize)
+                for (int start = 0; start < order.Length; start += BatchSize)
                 {
-                    var items = order.Skip(start).Take(batchSize).Select(i => images[i]).ToList();
+                    var items = order.Skip(start).Take(BatchSize).Select(i => images[i]).ToList();
                     queue.Add(Build(items, epoch, start, train), stop.Token);
                 }
             }
@@ -82,28 +113,46 @@ public sealed class BatchLoader(BackbonePreprocessor preprocessor, AugmentationC
         var labels = new long[items.Count];
         for (int i = 0; i < items.Count; i++)
         {
-            using var image = Image.Load<Rgb24>(items[i].Path);
-            var random = new Random(HashCode32(seed, epoch, start + i));
-            if (train) Augment(image, random);
-            preprocessor.Prepare(image, data.AsSpan(i * length, length));
+            var window = windows.GetOrAdd(items[i].Key, static (_, state) => state.Loader.Load(state.Path), (Loader: this, items[i].Path));
+            using var image = Image.LoadPixelData<Rgb24>(window.Pixels, window.Width, window.Height);
+            if (train)
+            {
+                var random = new Random(HashCode32(seed, epoch, start + i));
+                using var augmented = Augment(image, random);
+                preprocessor.Normalize(augmented, data.AsSpan(i * length, length));
+            }
+            else
+            {
+                using var center = view.Center(image);
+                preprocessor.Normalize(center, data.AsSpan(i * length, length));
+            }
             labels[i] = items[i].Label;
         }
         return new Batch(data, labels, items);
     }
 
-    private void Augment(Image<Rgb24> image, Random random)
+    private Window Load(string path)
     {
-        if (augmentation.RotationDegrees > 0 || augmentation.Shift > 0 || augmentation.Flips)
-        {
-            using var moved = augmenter.Augment(image, random);
-            image.Mutate(c => c.DrawImage(moved, 1f));
-        }
+        using var image = Image.Load<Rgb24>(path);
+        using var window = view.Window(image, margin);
+        var pixels = new Rgb24[window.Width * window.Height];
+        window.CopyPixelDataTo(pixels);
+        return new Window(pixels, window.Width, window.Height);
+    }
+
+    private Image<Rgb24> Augment(Image<Rgb24> window, Random random)
+    {
+        bool geometric = augmentation.RotationDegrees > 0 || augmentation.Shift > 0 || augmentation.Scale > 0 || augmentation.Flips;
+        var moved = geometric ? augmenter.Augment(window, random) : window.Clone();
+        var result = view.Center(moved);
+        moved.Dispose();
         if (augmentation.ColorJitter > 0)
         {
-            float brightness = 1 + (float)((random.NextDouble() * 2 - 1) * augmentation.ColorJitter);
-            float contrast = 1 + (float)((random.NextDouble() * 2 - 1) * augmentation.ColorJitter);
-            image.Mutate(c => c.Brightness(brightness).Contrast(contrast));
+            float J() => 1 + (float)((random.NextDouble() * 2 - 1) * augmentation.ColorJitter);
+            float brightness = J(), contrast = J(), saturation = J();
+            result.Mutate(c => c.Brightness(brightness).Contrast(contrast).Saturate(saturation));
         }
+        return result;
     }
 
     /// <summary>A stable (process-independent) 32-bit mix of three integers.</summary>

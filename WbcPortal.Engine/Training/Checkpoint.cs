@@ -10,6 +10,9 @@ public sealed record Checkpoint(int Round, int Epoch, string WeightsFile, IReadO
 {
     public const string FileName = "checkpoint.json";
 
+    /// <summary>The weights of the round's best validation epoch so far (kept for early stopping's restore).</summary>
+    public string? BestWeightsFile { get; init; }
+
     public static Checkpoint? Load(string directory)
     {
         var path = Path.Combine(directory, FileName);
@@ -27,7 +30,7 @@ public sealed record Checkpoint(int Round, int Epoch, string WeightsFile, IReadO
         var temp = path + ".tmp";
         File.WriteAllText(temp, JsonSerializer.Serialize(this, TrainingConfig.Json));
         File.Move(temp, path, overwrite: true);
-        foreach (var old in Directory.EnumerateFiles(directory, "weights-*.bin").Where(f => Path.GetFileName(f) != WeightsFile))
+        foreach (var old in Directory.EnumerateFiles(directory, "weights-*.bin").Where(f => Path.GetFileName(f) != WeightsFile && Path.GetFileName(f) != BestWeightsFile))
         {
             File.Delete(old);
         }

@@ -18,7 +18,12 @@ public sealed record TrainingRequest(
     IReadOnlyList<LabeledImage> Test,
     string CheckpointDirectory);
 
-public sealed record RoundResult(string Stage, ClassificationMetrics Validation, ClassificationMetrics? Test);
+public sealed record RoundResult(string Stage, ClassificationMetrics Validation, ClassificationMetrics? Test)
+{
+    /// <summary>Per-image logits on the validation and test parts (kept for the final model's review and calibration).</summary>
+    public IReadOnlyList<ImagePrediction> ValidationPredictions { get; init; } = [];
+    public IReadOnlyList<ImagePrediction> TestPredictions { get; init; } = [];
+}
 
 /// <summary>The trained model (caller disposes) and what was measured on the way.</summary>
 public sealed record TrainingOutcome(WbcClassifier Model, IReadOnlyList<EpochRecord> History, IReadOnlyList<RoundResult> Rounds, string Device, double Seconds);
@@ -51,7 +56,8 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
         model.to(device);
 
         var preprocessor = factory.CreatePreprocessor(config.InputHeight, config.InputWidth);
-        var loader = new BatchLoader(preprocessor, config.Augmentation, config.BatchSize, config.Seed);
+        var loader = new BatchLoader(preprocessor, config.Augmentation, config.BatchSize, config.Seed, config.Crop);
+        bool tta = config.TestTimeAugmentation;
         using var classWeights = ClassWeights(request, config, device);
 
         var history = new List<EpochRecord>(resume?.History ?? []);
@@ -59,17 +65,33 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
         double best = resume?.BestValAccuracy ?? -1;
         int sinceBest = resume?.EpochsSinceBest ?? 0;
 
-        if (resume is null) rounds.Add(Evaluate("untrained", model, loader, request, device, progress, cancellationToken));
         foreach (var done in resume?.History ?? []) progress?.Report(new EpochCompleted(done, Replayed: true));
 
         var roundConfigs = new[] { config.Round1, config.Round2 };
+        bool keepBest = config.RestoreBestEpoch && config.EarlyStoppingPatience > 0;
+        bool cachedRound1 = config.CacheFrozenFeatures && config.Round1.UnfrozenStages.Count == 0 && config.Round1.Epochs > 0
+            && (resume is null || resume.Round == 1 && resume.Epoch < config.Round1.Epochs);
+        FeatureSet? features = null;
+        if (cachedRound1 || resume is null)
+        {
+            features = cachedRound1 ? ComputeFeatures(model, loader, request, device, tta, progress, cancellationToken) : null;
+            if (resume is null)
+            {
+                rounds.Add(features is not null
+                    ? EvaluateFeatures("untrained", model, features, request, device, progress)
+                    : Evaluate("untrained", model, loader, request, device, tta, progress, cancellationToken));
+            }
+        }
+
         for (int r = 1; r <= 2; r++)
         {
             var round = roundConfigs[r - 1];
             if (round.Epochs == 0) continue;
             if (resume is not null && (r < resume.Round || (r == resume.Round && resume.Epoch >= round.Epochs))) continue;
             int firstEpoch = resume is not null && r == resume.Round ? resume.Epoch + 1 : 1;
+            string? bestWeights = resume is not null && r == resume.Round ? resume.BestWeightsFile : null;
             if (resume is null || r > resume.Round) { best = -1; sinceBest = 0; }
+            bool onFeatures = r == 1 && features is not null;
 
             model.SetTrainableStages(round.UnfrozenStages);
             var parameters = model.parameters().Where(p => p.requires_grad).ToList();
@@ -83,20 +105,32 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
                     : round.LearningRate;
                 foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
 
-                var record = TrainEpoch(model, optimizer, loader, request, classWeights, r, epoch, round, lr, device, progress, cancellationToken);
+                var record = onFeatures
+                    ? TrainHeadEpoch(model, optimizer, features!, request, classWeights, epoch, lr, config, device, progress, cancellationToken)
+                    : TrainEpoch(model, optimizer, loader, request, classWeights, r, epoch, round, lr, device, tta, progress, cancellationToken);
                 history.Add(record);
-                if (record.ValAccuracy > best) { best = record.ValAccuracy; sinceBest = 0; } else sinceBest++;
                 string weights = $"weights-r{r}e{epoch}.bin";
                 model.save(Path.Combine(request.CheckpointDirectory, weights));
-                new Checkpoint(r, epoch, weights, history, best, sinceBest).Save(request.CheckpointDirectory);
+                if (record.ValAccuracy > best) { best = record.ValAccuracy; sinceBest = 0; bestWeights = keepBest ? weights : null; } else sinceBest++;
+                new Checkpoint(r, epoch, weights, history, best, sinceBest) { BestWeightsFile = bestWeights }.Save(request.CheckpointDirectory);
                 // Reported once the checkpoint holds it: a recorded epoch is never trained again.
                 progress?.Report(new EpochCompleted(record));
                 progress?.Report(new CheckpointSaved(request.CheckpointDirectory, r, epoch));
 
                 if (config.EarlyStoppingPatience > 0 && sinceBest >= config.EarlyStoppingPatience) break;
             }
-            rounds.Add(Evaluate($"round{r}", model, loader, request, device, progress, cancellationToken));
+            if (keepBest && bestWeights is not null && history[^1] is var last
+                && $"weights-r{last.Round}e{last.Epoch}.bin" != bestWeights)
+            {
+                model.load(Path.Combine(request.CheckpointDirectory, bestWeights));
+                progress?.Report(new BestEpochRestored(r, EpochOf(bestWeights)));
+            }
+            rounds.Add(onFeatures
+                ? EvaluateFeatures($"round{r}", model, features!, request, device, progress)
+                : Evaluate($"round{r}", model, loader, request, device, tta, progress, cancellationToken));
+            if (onFeatures) { features!.Dispose(); features = null; }
         }
+        features?.Dispose();
 
         model.to(CPU);
         model.eval();
@@ -104,7 +138,7 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
     }
 
     private static EpochRecord TrainEpoch(WbcClassifier model, optim.Optimizer optimizer, BatchLoader loader, TrainingRequest request, Tensor? classWeights,
-        int round, int epoch, RoundConfig roundConfig, double lr, Device device, IProgress<TrainingEvent>? progress, CancellationToken cancellationToken)
+        int round, int epoch, RoundConfig roundConfig, double lr, Device device, bool tta, IProgress<TrainingEvent>? progress, CancellationToken cancellationToken)
     {
         model.train();
         // Frozen stages keep their BatchNorm statistics: they stay in eval mode.
@@ -134,41 +168,178 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
             progress?.Report(new BatchCompleted(round, epoch, batchIndex, batches, lossSum / seen, seen / watch.Elapsed.TotalSeconds));
         }
         double trainSeconds = watch.Elapsed.TotalSeconds;
-        var (valLoss, valMetrics) = Predict(model, loader, request.Validation, request.Labels, device, cancellationToken, b => progress?.Report(new EvaluationProgress($"round{round}", b.Batch, b.Batches)));
+        var (valLoss, valPredictions) = Predict(model, loader, request.Validation, device, tta, cancellationToken, b => progress?.Report(new EvaluationProgress($"round{round}", b.Batch, b.Batches)));
+        var valMetrics = Metrics(request.Labels, valPredictions);
         return new EpochRecord(round, epoch, lossSum / seen, (double)correct / seen, valLoss, valMetrics.Accuracy, watch.Elapsed.TotalSeconds, seen / trainSeconds, lr);
     }
 
-    private static RoundResult Evaluate(string stage, WbcClassifier model, BatchLoader loader, TrainingRequest request, Device device,
+    private static RoundResult Evaluate(string stage, WbcClassifier model, BatchLoader loader, TrainingRequest request, Device device, bool tta,
         IProgress<TrainingEvent>? progress, CancellationToken cancellationToken)
     {
         void Report((int Batch, int Batches) b) => progress?.Report(new EvaluationProgress(stage, b.Batch, b.Batches));
-        var (_, val) = Predict(model, loader, request.Validation, request.Labels, device, cancellationToken, Report);
-        ClassificationMetrics? test = request.Test.Count > 0 ? Predict(model, loader, request.Test, request.Labels, device, cancellationToken, Report).Metrics : null;
-        progress?.Report(new Evaluated(stage, val, test));
-        return new RoundResult(stage, val, test);
+        var (_, val) = Predict(model, loader, request.Validation, device, tta, cancellationToken, Report);
+        var test = request.Test.Count > 0 ? Predict(model, loader, request.Test, device, tta, cancellationToken, Report).Predictions : [];
+        return Reported(stage, request, val, test, progress);
     }
 
-    /// <summary>Mean loss and metrics on a part, in eval mode without gradients.</summary>
-    public static (double Loss, ClassificationMetrics Metrics) Predict(WbcClassifier model, BatchLoader loader, IReadOnlyList<LabeledImage> images,
-        IReadOnlyList<string> labels, Device device, CancellationToken cancellationToken, Action<(int Batch, int Batches)>? onBatch = null)
+    private static RoundResult Reported(string stage, TrainingRequest request, IReadOnlyList<ImagePrediction> val, IReadOnlyList<ImagePrediction> test, IProgress<TrainingEvent>? progress)
+    {
+        var valMetrics = Metrics(request.Labels, val);
+        var testMetrics = request.Test.Count > 0 ? Metrics(request.Labels, test) : null;
+        progress?.Report(new Evaluated(stage, valMetrics, testMetrics));
+        return new RoundResult(stage, valMetrics, testMetrics) { ValidationPredictions = val, TestPredictions = test };
+    }
+
+    private static int EpochOf(string weightsFile) =>
+        int.Parse(System.Text.RegularExpressions.Regex.Match(weightsFile, @"e(\d+)\.bin$").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+
+    public static ClassificationMetrics Metrics(IReadOnlyList<string> labels, IEnumerable<ImagePrediction> predictions) =>
+        ClassificationMetrics.From(labels, predictions.Select(p => (p.Label, p.Predicted)));
+
+    /// <summary>Mean loss and per-image logits on a part, in eval mode without gradients (with <paramref name="tta"/>: mean logits of the image and its flips).</summary>
+    public static (double Loss, IReadOnlyList<ImagePrediction> Predictions) Predict(WbcClassifier model, BatchLoader loader, IReadOnlyList<LabeledImage> images,
+        Device device, bool tta, CancellationToken cancellationToken, Action<(int Batch, int Batches)>? onBatch = null)
     {
         model.eval();
         int batchIndex = 0, batches = loader.BatchCount(images.Count);
         using var _ = no_grad();
-        var pairs = new List<(int, int)>(images.Count);
+        using var mean = tensor(loader.Preprocessor.MeanPlanes.ToArray(), [1, 3, loader.Height, loader.Width]).to(device);
+        var predictions = new List<ImagePrediction>(images.Count);
         double lossSum = 0;
         foreach (var batch in loader.Epoch(images, 0, train: false, cancellationToken))
         {
+            cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
             var x = tensor(batch.Data, [batch.Count, 3, loader.Height, loader.Width]).to(device);
             var y = tensor(batch.Labels).to(device);
-            var logits = model.call(x);
+            var logits = tta ? FlipAveraged(model, x, mean) : model.call(x);
             lossSum += nn.functional.cross_entropy(logits, y).item<float>() * batch.Count;
-            var predicted = logits.argmax(1).cpu().data<long>().ToArray();
-            for (int i = 0; i < batch.Count; i++) pairs.Add(((int)batch.Labels[i], (int)predicted[i]));
+            AddPredictions(predictions, batch.Items, logits);
             onBatch?.Invoke((++batchIndex, batches));
         }
-        return (images.Count == 0 ? 0 : lossSum / images.Count, ClassificationMetrics.From(labels, pairs));
+        return (images.Count == 0 ? 0 : lossSum / images.Count, predictions);
+    }
+
+    /// <summary>Mean logits of the image and its horizontal, vertical and double flips (the mean image is added back before flipping).</summary>
+    public static Tensor FlipAveraged(nn.Module<Tensor, Tensor> model, Tensor x, Tensor mean)
+    {
+        var raw = x + mean;
+        var sum = model.call(x);
+        foreach (long[] dims in new[] { new long[] { 3 }, [2], [2, 3] }) sum += model.call(raw.flip(dims) - mean);
+        return sum / 4;
+    }
+
+    private static void AddPredictions(List<ImagePrediction> predictions, IReadOnlyList<LabeledImage> items, Tensor logits)
+    {
+        var values = logits.detach().cpu().data<float>().ToArray();
+        int classes = (int)logits.shape[1];
+        for (int i = 0; i < items.Count; i++) predictions.Add(new ImagePrediction(items[i].Key, items[i].Label, values.AsSpan(i * classes, classes).ToArray()));
+    }
+
+    /// <summary>Pooled backbone features of every part, computed once for a frozen round (eval mode, no augmentation).</summary>
+    private sealed class FeatureSet : IDisposable
+    {
+        public required Tensor Train { get; init; }
+        public required Tensor TrainLabels { get; init; }
+        public required Tensor Validation { get; init; }
+        public required Tensor ValidationLabels { get; init; }
+        public required Tensor Test { get; init; }
+
+        public void Dispose()
+        {
+            Train.Dispose(); TrainLabels.Dispose(); Validation.Dispose(); ValidationLabels.Dispose(); Test.Dispose();
+        }
+    }
+
+    private static FeatureSet ComputeFeatures(WbcClassifier model, BatchLoader loader, TrainingRequest request, Device device, bool tta,
+        IProgress<TrainingEvent>? progress, CancellationToken cancellationToken)
+    {
+        model.eval();
+        using var _ = no_grad();
+        using var mean = tensor(loader.Preprocessor.MeanPlanes.ToArray(), [1, 3, loader.Height, loader.Width]).to(device);
+        int total = loader.BatchCount(request.Train.Count) + loader.BatchCount(request.Validation.Count) + loader.BatchCount(request.Test.Count), done = 0;
+        Tensor Part(IReadOnlyList<LabeledImage> images, bool flipAverage)
+        {
+            var chunks = new List<Tensor>();
+            foreach (var batch in loader.Epoch(images, 0, train: false, cancellationToken))
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                using var scope = NewDisposeScope();
+                var x = tensor(batch.Data, [batch.Count, 3, loader.Height, loader.Width]).to(device);
+                var f = flipAverage ? FlipAveraged(model.Backbone, x, mean) : model.Features(x);
+                chunks.Add(f.MoveToOuterDisposeScope());
+                progress?.Report(new EvaluationProgress("features", ++done, total));
+            }
+            if (chunks.Count == 0) return zeros(0, CntkResNet18.FeatureDim).to(device);
+            var all = cat(chunks, 0);
+            foreach (var c in chunks) c.Dispose();
+            return all;
+        }
+        // Averaging the head's logits over flips equals the head on averaged features only for a linear head; averaged features are used for every head.
+        return new FeatureSet
+        {
+            Train = Part(request.Train, false),
+            TrainLabels = tensor(request.Train.Select(i => (long)i.Label).ToArray()).to(device),
+            Validation = Part(request.Validation, tta),
+            ValidationLabels = tensor(request.Validation.Select(i => (long)i.Label).ToArray()).to(device),
+            Test = Part(request.Test, tta),
+        };
+    }
+
+    private static EpochRecord TrainHeadEpoch(WbcClassifier model, optim.Optimizer optimizer, FeatureSet features, TrainingRequest request, Tensor? classWeights,
+        int epoch, double lr, TrainingConfig config, Device device, IProgress<TrainingEvent>? progress, CancellationToken cancellationToken)
+    {
+        var watch = Stopwatch.StartNew();
+        model.Head.train();
+        int n = request.Train.Count, batchSize = config.BatchSize, batches = (n + batchSize - 1) / batchSize;
+        var order = Enumerable.Range(0, n).Select(i => (long)i).ToArray();
+        new Random(unchecked(config.Seed * 7919 + epoch)).Shuffle(order);
+        using var orderTensor = tensor(order).to(device);
+        double lossSum = 0;
+        int correct = 0;
+        for (int b = 0; b < batches; b++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            using var scope = NewDisposeScope();
+            var index = orderTensor.narrow(0, b * batchSize, Math.Min(batchSize, n - b * batchSize));
+            var x = features.Train.index_select(0, index);
+            var y = features.TrainLabels.index_select(0, index);
+            optimizer.zero_grad();
+            var logits = model.Head.call(x);
+            var loss = nn.functional.cross_entropy(logits, y, weight: classWeights);
+            loss.backward();
+            optimizer.step();
+            lossSum += loss.item<float>() * x.shape[0];
+            correct += (int)logits.argmax(1).eq(y).sum().item<long>();
+            progress?.Report(new BatchCompleted(1, epoch, b + 1, batches, lossSum / Math.Min(n, (b + 1) * batchSize), Math.Min(n, (b + 1) * batchSize) / watch.Elapsed.TotalSeconds));
+        }
+        double trainSeconds = watch.Elapsed.TotalSeconds;
+        model.Head.eval();
+        double valLoss;
+        double valAccuracy;
+        using (no_grad())
+        using (var scope = NewDisposeScope())
+        {
+            var logits = model.Head.call(features.Validation);
+            valLoss = nn.functional.cross_entropy(logits, features.ValidationLabels).item<float>();
+            valAccuracy = logits.argmax(1).eq(features.ValidationLabels).sum().item<long>() / (double)Math.Max(1, request.Validation.Count);
+        }
+        return new EpochRecord(1, epoch, lossSum / n, (double)correct / n, valLoss, valAccuracy, watch.Elapsed.TotalSeconds, n / trainSeconds, lr);
+    }
+
+    private static RoundResult EvaluateFeatures(string stage, WbcClassifier model, FeatureSet features, TrainingRequest request, Device device, IProgress<TrainingEvent>? progress)
+    {
+        model.eval();
+        using var _ = no_grad();
+        List<ImagePrediction> Run(Tensor f, IReadOnlyList<LabeledImage> images)
+        {
+            var list = new List<ImagePrediction>(images.Count);
+            if (images.Count == 0) return list;
+            using var scope = NewDisposeScope();
+            AddPredictions(list, images, model.Head.call(f));
+            return list;
+        }
+        return Reported(stage, request, Run(features.Validation, request.Validation), Run(features.Test, request.Test), progress);
     }
 
     private static optim.Optimizer CreateOptimizer(TrainingConfig config, IEnumerable<Parameter> parameters, double lr) => config.Optimizer switch

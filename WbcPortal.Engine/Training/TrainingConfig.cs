@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using WbcPortal.Engine.Imaging.CellCrop;
 using WbcPortal.Engine.Models.Classifiers;
 
 namespace WbcPortal.Engine.Training;
@@ -34,6 +35,8 @@ public sealed record AugmentationConfig
     public double Shift { get; init; } = 0.1;
     /// <summary>Brightness and contrast jitter, as a fraction (0.1 = ±10 %).</summary>
     public double ColorJitter { get; init; } = 0.1;
+    /// <summary>Zoom in or out by up to this fraction (0.1 = ±10 %).</summary>
+    public double Scale { get; init; }
 }
 
 /// <summary>Everything that defines a run; saved with it, exported and imported as JSON, and taken by <c>train --config</c>.</summary>
@@ -42,6 +45,8 @@ public sealed record TrainingConfig
     public string Backbone { get; init; } = "resnet18-imagenet";
     public int InputHeight { get; init; } = 120;
     public int InputWidth { get; init; } = 160;
+    /// <summary>Whole image, or a window centred on the white cell (also applied at inference: it travels in the ONNX metadata).</summary>
+    public CellCropSpec Crop { get; init; } = CellCropSpec.None;
     public HeadSpec Head { get; init; } = HeadSpec.Linear;
     public RoundConfig Round1 { get; init; } = new() { Epochs = 2, LearningRate = 1e-3 };
     public RoundConfig Round2 { get; init; } = new() { Epochs = 2, LearningRate = 1e-4, UnfrozenStages = ["stem", "layer1", "layer2", "layer3", "layer4"] };
@@ -53,6 +58,12 @@ public sealed record TrainingConfig
     public bool ClassWeighting { get; init; }
     /// <summary>Stop a round when validation accuracy has not improved for this many epochs (0: never).</summary>
     public int EarlyStoppingPatience { get; init; }
+    /// <summary>Round 1 with a frozen backbone trains the head on features computed once (no augmentation in that round): seconds instead of minutes.</summary>
+    public bool CacheFrozenFeatures { get; init; } = true;
+    /// <summary>At the end of a round with early stopping, go back to the weights of the best validation epoch.</summary>
+    public bool RestoreBestEpoch { get; init; } = true;
+    /// <summary>Evaluate on the image and its three flips, averaging the logits.</summary>
+    public bool TestTimeAugmentation { get; init; }
     public int Seed { get; init; } = 42;
     /// <summary>auto, cpu or cuda.</summary>
     public string Device { get; init; } = "auto";
@@ -87,6 +98,7 @@ public sealed record TrainingConfig
         string[] stages = ["stem", "layer1", "layer2", "layer3", "layer4"];
         if (InputHeight is < 32 or > 1024 || InputWidth is < 32 or > 1024) throw new ArgumentException("Input size must be between 32 and 1024 pixels each way.");
         Head.Validate();
+        (Crop ?? throw new ArgumentException("Cell crop settings are missing.")).Validate();
         foreach (var (name, round) in new[] { ("Round 1", Round1), ("Round 2", Round2) })
         {
             if (round.Epochs is < 0 or > 500) throw new ArgumentException($"{name}: epochs must be 0 to 500.");
@@ -97,8 +109,8 @@ public sealed record TrainingConfig
         if (Round1.Epochs + Round2.Epochs == 0) throw new ArgumentException("At least one epoch is needed.");
         if (BatchSize is < 1 or > 1024) throw new ArgumentException("Batch size must be 1 to 1024.");
         if (WeightDecay is < 0 or > 1) throw new ArgumentException("Weight decay must be 0 to 1.");
-        if (Augmentation.RotationDegrees is < 0 or > 180 || Augmentation.Shift is < 0 or > 0.5 || Augmentation.ColorJitter is < 0 or > 1)
-            throw new ArgumentException("Augmentation: rotation 0-180 degrees, shift 0-0.5, colour jitter 0-1.");
+        if (Augmentation.RotationDegrees is < 0 or > 180 || Augmentation.Shift is < 0 or > 0.5 || Augmentation.ColorJitter is < 0 or > 1 || Augmentation.Scale is < 0 or > 0.5)
+            throw new ArgumentException("Augmentation: rotation 0-180 degrees, shift 0-0.5, colour jitter 0-1, scale 0-0.5.");
         if (EarlyStoppingPatience is < 0 or > 100) throw new ArgumentException("Early-stopping patience must be 0 to 100.");
         if (Device is not ("auto" or "cpu" or "cuda")) throw new ArgumentException("Device must be auto, cpu or cuda.");
     }

@@ -16,6 +16,9 @@ public sealed record EpochCompleted(EpochRecord Record, bool Replayed = false) :
 
 public sealed record Evaluated(string Stage, ClassificationMetrics Validation, ClassificationMetrics? Test) : TrainingEvent;
 
+/// <summary>Early stopping went back to the weights of the round's best validation epoch.</summary>
+public sealed record BestEpochRestored(int Round, int Epoch) : TrainingEvent;
+
 public sealed record CheckpointSaved(string Path, int Round, int Epoch) : TrainingEvent;
 
 /// <summary>One finished epoch: the curves are made of these.</summary>

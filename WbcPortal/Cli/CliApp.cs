@@ -14,7 +14,7 @@ public static class CliApp
 {
     private static readonly string[] HelpTokens = ["-h", "--help", "-?", "--version"];
 
-    public static IReadOnlyList<ICliVerb> Verbs { get; } = [new InfoVerb(), new ImportVerb(), new GroupsVerb(), new SplitVerb(), new TrainVerb(), new ResumeVerb(), new BenchVerb()];
+    public static IReadOnlyList<ICliVerb> Verbs { get; } = [new InfoVerb(), new ImportVerb(), new GroupsVerb(), new SplitVerb(), new TrainVerb(), new ResumeVerb(), new EvaluateVerb(), new BenchVerb()];
 
     /// <summary>True when the arguments name a verb (or ask for help) rather than web-server settings.</summary>
     public static bool IsVerbInvocation(string[] args) =>

@@ -78,6 +78,8 @@ public static class CoreServiceExtensions
         services.AddSingleton<SplitService>();
         services.AddSingleton<Trainer>();
         services.AddSingleton(sp => new ClassifierOnnxExporter(sp.GetRequiredService<PretrainedModelFiles>()));
+        services.AddSingleton<RunChanges>();
+        services.AddSingleton<Services.Evaluation.EvaluationService>();
         services.AddSingleton<TrainingRunService>();
         services.AddSingleton<RunQueries>();
         services.AddSingleton<ExplorationService>();

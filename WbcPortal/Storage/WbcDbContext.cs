@@ -17,6 +17,7 @@ public sealed class WbcDbContext(DbContextOptions<WbcDbContext> options) : DbCon
     public DbSet<Run> Runs => Set<Run>();
     public DbSet<RunEpoch> RunEpochs => Set<RunEpoch>();
     public DbSet<RunEvaluation> RunEvaluations => Set<RunEvaluation>();
+    public DbSet<RunPrediction> RunPredictions => Set<RunPrediction>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -88,7 +89,16 @@ public sealed class WbcDbContext(DbContextOptions<WbcDbContext> options) : DbCon
             e.ToTable("run_epochs");
             e.HasIndex(x => new { x.RunId, x.Round, x.Epoch }).IsUnique();
         });
-        modelBuilder.Entity<RunEvaluation>(e => e.ToTable("run_evaluations"));
+        modelBuilder.Entity<RunEvaluation>(e =>
+        {
+            e.ToTable("run_evaluations");
+            e.HasMany(x => x.Predictions).WithOne().HasForeignKey(p => p.EvaluationId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<RunPrediction>(e =>
+        {
+            e.ToTable("run_predictions");
+            e.HasIndex(x => new { x.EvaluationId, x.Label, x.Predicted });
+        });
         modelBuilder.Entity<SplitMember>(e =>
         {
             e.ToTable("split_members");

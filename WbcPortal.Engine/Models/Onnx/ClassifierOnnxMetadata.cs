@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;
+using WbcPortal.Engine.Imaging.CellCrop;
 
 namespace WbcPortal.Engine.Models.Onnx;
 
@@ -14,12 +15,25 @@ namespace WbcPortal.Engine.Models.Onnx;
 /// <param name="InputHeight">Height of the preprocessed input the model was trained at.</param>
 /// <param name="InputWidth">Width of the preprocessed input the model was trained at.</param>
 /// <param name="Properties">Free-form key/values; null for none.</param>
+/// <param name="Crop">The cell crop the model was trained with; null or disabled for whole images.</param>
+/// <param name="Temperature">Calibration temperature fitted on the validation part: probabilities are softmax(logits / T). The graph's <c>probs</c> output is uncalibrated.</param>
+/// <param name="TestTimeAugmentation">Predictions average the logits of the image and its three flips.</param>
+/// <param name="Backbone">The backbone id, whose preprocessing (mean image) the input needs.</param>
 public sealed record ClassifierOnnxMetadata(
     IReadOnlyList<string> Labels,
     int InputHeight,
     int InputWidth,
-    IReadOnlyDictionary<string, string>? Properties = null)
+    IReadOnlyDictionary<string, string>? Properties = null,
+    CellCropSpec? Crop = null,
+    double Temperature = 1,
+    bool TestTimeAugmentation = false,
+    string Backbone = "resnet18-imagenet")
 {
+    public const string TemperatureKey = "wbc.temperature";
+    public const string TtaKey = "wbc.tta";
+    public const string BackboneKey = "wbc.backbone";
+    /// <summary>The cell crop the model was trained with (inference must cut the same window); absent when it saw whole images.</summary>
+    public const string CropKey = "wbc.crop";
     public const string ReservedPrefix = "wbc.";
     public const string LabelsKey = "wbc.labels";
     public const string InputHeightKey = "wbc.input_height";
@@ -34,6 +48,7 @@ public sealed record ClassifierOnnxMetadata(
         if (Labels.Any(string.IsNullOrWhiteSpace)) throw new ArgumentException("Labels must not be empty.");
         if (Labels.Distinct(StringComparer.Ordinal).Count() != Labels.Count) throw new ArgumentException("Labels must be distinct.");
         if (InputHeight < 1 || InputWidth < 1) throw new ArgumentException("The input size must be positive.");
+        if (!(Temperature > 0) || double.IsInfinity(Temperature)) throw new ArgumentException("The temperature must be a positive number.");
         foreach (var key in Extra.Keys)
         {
             if (string.IsNullOrEmpty(key)) throw new ArgumentException("Metadata keys must not be empty.");
@@ -54,6 +69,10 @@ public sealed record ClassifierOnnxMetadata(
             new(InputHeightKey, InputHeight.ToString(CultureInfo.InvariantCulture)),
             new(InputWidthKey, InputWidth.ToString(CultureInfo.InvariantCulture)),
         };
+        if (Crop is { Enabled: true }) list.Add(new(CropKey, JsonSerializer.Serialize(Crop, CropJson)));
+        list.Add(new(TemperatureKey, Temperature.ToString("R", CultureInfo.InvariantCulture)));
+        if (TestTimeAugmentation) list.Add(new(TtaKey, "flips"));
+        list.Add(new(BackboneKey, Backbone));
         list.AddRange(Extra.OrderBy(p => p.Key, StringComparer.Ordinal));
         return list;
     }
@@ -73,7 +92,14 @@ public sealed record ClassifierOnnxMetadata(
         int width = ParseSize(Require(InputWidthKey), InputWidthKey);
         var extra = map.Where(p => !p.Key.StartsWith(ReservedPrefix, StringComparison.Ordinal))
             .ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
-        return new ClassifierOnnxMetadata(labels, height, width, extra);
+        var crop = map.TryGetValue(CropKey, out var cropJson)
+            ? JsonSerializer.Deserialize<CellCropSpec>(cropJson, CropJson) ?? throw new InvalidDataException($"{CropKey} is empty.")
+            : CellCropSpec.None;
+        double temperature = map.TryGetValue(TemperatureKey, out var t)
+            ? double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out double tv) && tv > 0 ? tv : throw new InvalidDataException($"{TemperatureKey} is not a positive number: {t}.")
+            : 1;
+        return new ClassifierOnnxMetadata(labels, height, width, extra, crop, temperature, map.ContainsKey(TtaKey),
+            map.TryGetValue(BackboneKey, out var backbone) ? backbone : "resnet18-imagenet");
     }
 
     public static ClassifierOnnxMetadata Read(InferenceSession session) =>
@@ -89,6 +115,8 @@ public sealed record ClassifierOnnxMetadata(
 
     public static ClassifierOnnxMetadata Read(ModelProto model) =>
         FromProperties(model.MetadataProps.Select(p => new KeyValuePair<string, string>(p.Key, p.Value)));
+
+    private static readonly JsonSerializerOptions CropJson = new(JsonSerializerDefaults.Web);
 
     private static int ParseSize(string value, string key) =>
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v > 0

@@ -98,6 +98,53 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void The_same_seed_and_data_give_the_same_figures()
+    {
+        var first = Request("seed-a");
+        var config = first.Config with { Round1 = first.Config.Round1 with { Epochs = 2 }, Round2 = first.Config.Round2 with { Epochs = 1 } };
+        var a = trainer.Train(first with { Config = config }, null, TestContext.Current.CancellationToken);
+        var b = trainer.Train(first with { Config = config, CheckpointDirectory = Path.Combine(dir.Path, "seed-b") }, null, TestContext.Current.CancellationToken);
+        using (a.Model)
+        using (b.Model)
+        {
+            Assert.Equal(a.History.Select(h => (h.TrainLoss, h.ValLoss, h.ValAccuracy)), b.History.Select(h => (h.TrainLoss, h.ValLoss, h.ValAccuracy)));
+            Assert.Equal(a.Rounds[^1].TestPredictions.Select(p => p.Logits), b.Rounds[^1].TestPredictions.Select(p => p.Logits));
+        }
+    }
+
+    [Fact]
+    public void Cell_crop_with_test_time_flips_and_early_stopping_ends_each_round_on_its_best_epoch()
+    {
+        var request = Request("crop");
+        var config = request.Config with
+        {
+            Crop = new WbcPortal.Engine.Imaging.CellCrop.CellCropSpec { Enabled = true, Size = 0.8 },
+            InputHeight = 40,
+            InputWidth = 40,
+            Round1 = request.Config.Round1 with { Epochs = 4, LearningRate = 5e-2 },
+            Round2 = request.Config.Round2 with { Epochs = 3, LearningRate = 1e-3 },
+            Augmentation = new AugmentationConfig { Flips = true, RotationDegrees = 180, Shift = 0.05, Scale = 0.1, ColorJitter = 0.1 },
+            EarlyStoppingPatience = 1,
+            TestTimeAugmentation = true,
+        };
+        var events = new List<TrainingEvent>();
+        var outcome = trainer.Train(request with { Config = config }, new SyncProgress(events.Add), TestContext.Current.CancellationToken);
+        using var model = outcome.Model;
+
+        // Each round's final evaluation is the model of its best validation epoch.
+        foreach (var round in new[] { 1, 2 })
+        {
+            var best = outcome.History.Where(h => h.Round == round).Max(h => h.ValAccuracy);
+            Assert.Equal(best, outcome.Rounds.Single(r => r.Stage == $"round{round}").Validation.Accuracy, 6);
+        }
+        Assert.Contains(events, e => e is EvaluationProgress { Stage: "features" });
+        var final = outcome.Rounds[^1];
+        Assert.Equal(request.Test.Count, final.TestPredictions.Count);
+        Assert.All(final.TestPredictions, p => Assert.Equal(2, p.Logits.Length));
+        Assert.Equal(final.Test!.Accuracy, final.TestPredictions.Count(p => p.Predicted == p.Label) / (double)final.TestPredictions.Count, 6);
+    }
+
+    [Fact]
     public void Wrong_configuration_and_data_are_refused_with_a_reason()
     {
         Assert.Contains("epoch", Assert.Throws<ArgumentException>(() => new TrainingConfig { Round1 = new RoundConfig(), Round2 = new RoundConfig() }.Validate()).Message);

@@ -6,12 +6,13 @@ using WbcPortal.Engine.Models.Onnx;
 using WbcPortal.Engine.Training;
 using WbcPortal.Options;
 using WbcPortal.Storage;
+using WbcPortal.Services.Evaluation;
 using WbcPortal.Storage.Entities;
 
 namespace WbcPortal.Services.Training;
 
-/// <summary>Live numbers of a running run (not persisted: epochs are).</summary>
-public sealed record RunLiveProgress(int Round, int Epoch, int EpochsInRound, int Batch, int Batches, double Loss, double ImagesPerSecond, DateTimeOffset At);
+/// <summary>Live numbers of a running run (not persisted: epochs are). Where a running run is. <paramref name="Phase"/>: "training", or what is being evaluated ("features", "untrained", "round1", "round2", "model val", "model test"), with Batch/Batches its progress.</summary>
+public sealed record RunLiveProgress(int Round, int Epoch, int EpochsInRound, int Batch, int Batches, double Loss, double ImagesPerSecond, DateTimeOffset At, string Phase = "training");
 
 public sealed record RunRoundSummary(string Name, double? ValAccuracy, double? TestAccuracy, double? TestMacroF1);
 
@@ -29,10 +30,11 @@ public sealed class TrainingRunService(
     Engine.Datasets.Storage.ImageStore store,
     StorageOptions storage,
     TimeProvider clock,
+    RunChanges changes,
+    Evaluation.EvaluationService evaluations,
     ILogger<TrainingRunService> logger)
 {
     private readonly ConcurrentDictionary<int, RunLiveProgress> live = new();
-    private readonly ChangeNotifier<int> changes = new(logger);
 
     /// <summary>A Running run that has not reported for this long belongs to a process that is gone.</summary>
     public static readonly TimeSpan HeartbeatTimeout = TimeSpan.FromMinutes(2);
@@ -126,15 +128,28 @@ public sealed class TrainingRunService(
             await progress.DrainAsync();
         }
 
-        using (outcome.Model)
+        try
         {
-            string modelRelative = Path.Combine("runs", runId.ToString(System.Globalization.CultureInfo.InvariantCulture), "model.onnx");
-            var metadata = new ClassifierOnnxMetadata(request.Labels, request.Config.InputHeight, request.Config.InputWidth,
-                new Dictionary<string, string> { ["run"] = runId.ToString(System.Globalization.CultureInfo.InvariantCulture), ["config"] = request.Config.ToJson() });
-            exporter.Export(outcome.Model, metadata, Path.Combine(storage.DataDirectoryFullPath, modelRelative));
-            await using var db = await contexts.CreateDbContextAsync(CancellationToken.None);
+            using (outcome.Model)
+            {
+                await FinishModelAsync(runId, request, outcome, cancellationToken);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            await FinishAsync(runId, stopRequested?.Invoke() == true ? RunStatus.Cancelled : RunStatus.Interrupted, null, wall.Elapsed.TotalSeconds, CancellationToken.None);
+            throw;
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidDataException or IOException or InvalidOperationException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+        {
+            logger.LogWarning(ex, "Run {Run}: exporting or evaluating the model failed", runId);
+            await FinishAsync(runId, RunStatus.Failed, $"Exporting or evaluating the model failed: {ex.Message}", wall.Elapsed.TotalSeconds, CancellationToken.None);
+            throw;
+        }
+
+        await using (var db = await contexts.CreateDbContextAsync(CancellationToken.None))
+        {
             var run = await db.Runs.SingleAsync(r => r.Id == runId, CancellationToken.None);
-            run.ModelPath = modelRelative;
             run.Device = outcome.Device;
             run.Seconds += wall.Elapsed.TotalSeconds;
             run.Status = RunStatus.Succeeded;
@@ -142,7 +157,7 @@ public sealed class TrainingRunService(
             db.Models.Add(new RegisteredModel
             {
                 Name = run.Name,
-                OnnxPath = modelRelative,
+                OnnxPath = run.ModelPath!,
                 Labels = string.Join(",", request.Labels),
                 InputHeight = request.Config.InputHeight,
                 InputWidth = request.Config.InputWidth,
@@ -154,6 +169,61 @@ public sealed class TrainingRunService(
         live.TryRemove(runId, out _);
         Notify(runId);
         return await GetSummaryAsync(runId, CancellationToken.None);
+    }
+
+    /// <summary>
+    /// Exports the model, fits the calibration temperature on the validation part with the exported model itself,
+    /// exports again with it, and evaluates the exported model on the validation and test parts through the same
+    /// evaluator as <c>evaluate</c> (so the dashboard and the CLI agree figure for figure).
+    /// </summary>
+    private async Task FinishModelAsync(int runId, TrainingRequest request, TrainingOutcome outcome, CancellationToken cancellationToken)
+    {
+        string modelRelative = Path.Combine("runs", runId.ToString(System.Globalization.CultureInfo.InvariantCulture), "model.onnx");
+        string modelPath = Path.Combine(storage.DataDirectoryFullPath, modelRelative);
+        var metadata = new ClassifierOnnxMetadata(request.Labels, request.Config.InputHeight, request.Config.InputWidth,
+            new Dictionary<string, string> { ["run"] = runId.ToString(System.Globalization.CultureInfo.InvariantCulture), ["config"] = request.Config.ToJson() },
+            request.Config.Crop, 1, request.Config.TestTimeAugmentation, request.Config.Backbone);
+        exporter.Export(outcome.Model, metadata, modelPath);
+        await using (var db = await contexts.CreateDbContextAsync(cancellationToken))
+        {
+            await db.Runs.Where(r => r.Id == runId).ExecuteUpdateAsync(s => s.SetProperty(r => r.ModelPath, modelRelative), cancellationToken);
+        }
+
+        int splitId;
+        await using (var db = await contexts.CreateDbContextAsync(cancellationToken))
+        {
+            splitId = await db.Runs.Where(r => r.Id == runId).Select(r => r.SplitId).SingleAsync(cancellationToken);
+        }
+        string split = splitId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        IProgress<(int Done, int Total)> Phase(string phase) => new Progress<(int Done, int Total)>(p =>
+        {
+            var last = live.GetValueOrDefault(runId);
+            live[runId] = new RunLiveProgress(last?.Round ?? 2, last?.Epoch ?? 0, last?.EpochsInRound ?? 0, p.Done, p.Total, last?.Loss ?? 0, last?.ImagesPerSecond ?? 0, clock.GetUtcNow(), phase);
+            Notify(runId);
+        });
+
+        double temperature;
+        EvaluationImages valImages;
+        IReadOnlyList<ImagePrediction> valPredictions;
+        using (var classifier = await evaluations.OpenAsync(runId, cancellationToken))
+        {
+            valImages = await evaluations.ResolveAsync(classifier.Labels, new EvaluationTarget.SplitPart(split, "val"), cancellationToken);
+            valPredictions = await evaluations.PredictAsync(classifier, valImages, Phase("model val"), cancellationToken);
+            temperature = Calibration.FitTemperature(valPredictions);
+        }
+        exporter.Export(outcome.Model, metadata with { Temperature = temperature }, modelPath);
+        await using (var db = await contexts.CreateDbContextAsync(cancellationToken))
+        {
+            await db.Runs.Where(r => r.Id == runId).ExecuteUpdateAsync(s => s.SetProperty(r => r.Temperature, temperature), cancellationToken);
+        }
+        await evaluations.StoreAsync(runId, valImages, valPredictions, temperature, cancellationToken);
+        if (request.Test.Count > 0)
+        {
+            using var classifier = await evaluations.OpenAsync(runId, cancellationToken);
+            var testImages = await evaluations.ResolveAsync(classifier.Labels, new EvaluationTarget.SplitPart(split, "test"), cancellationToken);
+            var testPredictions = await evaluations.PredictAsync(classifier, testImages, Phase("model test"), cancellationToken);
+            await evaluations.StoreAsync(runId, testImages, testPredictions, classifier.Metadata.Temperature, cancellationToken);
+        }
     }
 
     private async Task<TrainingRequest> BuildRequestAsync(WbcDbContext db, Run run, CancellationToken cancellationToken)
@@ -236,6 +306,11 @@ public sealed class TrainingRunService(
                         });
                         await db.Runs.Where(r => r.Id == runId).ExecuteUpdateAsync(s => s.SetProperty(r => r.HeartbeatAt, owner.Clock.GetUtcNow()));
                     });
+                    break;
+                case EvaluationProgress p:
+                    var last = owner.live.GetValueOrDefault(runId);
+                    owner.live[runId] = new RunLiveProgress(last?.Round ?? 0, last?.Epoch ?? 0, last?.EpochsInRound ?? 0, p.Batch, p.Batches, last?.Loss ?? 0, last?.ImagesPerSecond ?? 0, owner.Clock.GetUtcNow(), p.Stage);
+                    owner.Notify(runId);
                     break;
                 case Evaluated ev:
                     Enqueue(db =>

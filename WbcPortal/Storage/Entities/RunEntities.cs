@@ -34,6 +34,8 @@ public sealed class Run
     public string? ModelPath { get; set; }
     /// <summary>Versions and machine facts recorded so the run can be repeated.</summary>
     public string? EnvironmentJson { get; set; }
+    /// <summary>Calibration temperature fitted on the validation part; every later probability is softmax(logits / T).</summary>
+    public double? Temperature { get; set; }
     public List<RunEpoch> Epochs { get; set; } = [];
     public List<RunEvaluation> Evaluations { get; set; } = [];
 }
@@ -53,9 +55,16 @@ public sealed class RunEpoch
     public double LearningRate { get; set; }
 }
 
-/// <summary>Metrics of one stage (untrained, round1, round2) on one part (val, test).</summary>
+/// <summary>
+/// Metrics of one stage on one part. Stages untrained, round1 and round2 are the trainer's own figures;
+/// stage <see cref="ModelStage"/> is the exported ONNX model evaluated by the evaluator the CLI's
+/// <c>evaluate</c> uses, on the run's own validation/test parts or elsewhere (<see cref="Source"/>), with its
+/// full report and per-image predictions.
+/// </summary>
 public sealed class RunEvaluation
 {
+    public const string ModelStage = "model";
+
     public int Id { get; set; }
     public int RunId { get; set; }
     public required string Stage { get; set; }
@@ -64,4 +73,32 @@ public sealed class RunEvaluation
     public double MacroF1 { get; set; }
     /// <summary>Per-class metrics and the confusion matrix as JSON.</summary>
     public required string MetricsJson { get; set; }
+    /// <summary>What was evaluated, for the model stage: "split NAME / PART" or "folder PATH".</summary>
+    public string? Source { get; set; }
+    /// <summary>ECE after temperature scaling, and before it.</summary>
+    public double? Ece { get; set; }
+    public double? EceUncalibrated { get; set; }
+    /// <summary>The full <c>EvaluationReport</c> as JSON (model stage).</summary>
+    public string? ReportJson { get; set; }
+    public DateTimeOffset? CreatedAt { get; set; }
+    public List<RunPrediction> Predictions { get; set; } = [];
+}
+
+/// <summary>One image's prediction in a model-stage evaluation: the review gallery and the calibration are built from these.</summary>
+public sealed class RunPrediction
+{
+    public long Id { get; set; }
+    public int EvaluationId { get; set; }
+    /// <summary>The dataset image, when the evaluation ran on a split.</summary>
+    public int? DatasetImageId { get; set; }
+    /// <summary>The stored image's SHA-256 (for thumbnails), when known.</summary>
+    public string? Sha256 { get; set; }
+    /// <summary>File path relative to the evaluated folder, when the evaluation ran on a folder.</summary>
+    public string? File { get; set; }
+    public int Label { get; set; }
+    public int Predicted { get; set; }
+    /// <summary>Calibrated probability of the predicted class.</summary>
+    public double Confidence { get; set; }
+    /// <summary>Raw logits, JSON array in label order.</summary>
+    public required string LogitsJson { get; set; }
 }

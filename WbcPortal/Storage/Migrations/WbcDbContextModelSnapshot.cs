@@ -271,6 +271,9 @@ namespace WbcPortal.Storage.Migrations
                         .HasMaxLength(16)
                         .HasColumnType("TEXT");
 
+                    b.Property<double?>("Temperature")
+                        .HasColumnType("REAL");
+
                     b.HasKey("Id");
 
                     b.HasIndex("Name")
@@ -334,6 +337,15 @@ namespace WbcPortal.Storage.Migrations
                     b.Property<double>("Accuracy")
                         .HasColumnType("REAL");
 
+                    b.Property<long?>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<double?>("Ece")
+                        .HasColumnType("REAL");
+
+                    b.Property<double?>("EceUncalibrated")
+                        .HasColumnType("REAL");
+
                     b.Property<double>("MacroF1")
                         .HasColumnType("REAL");
 
@@ -345,8 +357,14 @@ namespace WbcPortal.Storage.Migrations
                         .IsRequired()
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("ReportJson")
+                        .HasColumnType("TEXT");
+
                     b.Property<int>("RunId")
                         .HasColumnType("INTEGER");
+
+                    b.Property<string>("Source")
+                        .HasColumnType("TEXT");
 
                     b.Property<string>("Stage")
                         .IsRequired()
@@ -357,6 +375,44 @@ namespace WbcPortal.Storage.Migrations
                     b.HasIndex("RunId");
 
                     b.ToTable("run_evaluations", (string)null);
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.RunPrediction", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<double>("Confidence")
+                        .HasColumnType("REAL");
+
+                    b.Property<int?>("DatasetImageId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("EvaluationId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("File")
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Label")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("LogitsJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Predicted")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Sha256")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("EvaluationId", "Label", "Predicted");
+
+                    b.ToTable("run_predictions", (string)null);
                 });
 
             modelBuilder.Entity("WbcPortal.Storage.Entities.Split", b =>
@@ -517,6 +573,15 @@ namespace WbcPortal.Storage.Migrations
                         .IsRequired();
                 });
 
+            modelBuilder.Entity("WbcPortal.Storage.Entities.RunPrediction", b =>
+                {
+                    b.HasOne("WbcPortal.Storage.Entities.RunEvaluation", null)
+                        .WithMany("Predictions")
+                        .HasForeignKey("EvaluationId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
             modelBuilder.Entity("WbcPortal.Storage.Entities.Split", b =>
                 {
                     b.HasOne("WbcPortal.Storage.Entities.Dataset", "Dataset")
@@ -558,6 +623,11 @@ namespace WbcPortal.Storage.Migrations
                     b.Navigation("Epochs");
 
                     b.Navigation("Evaluations");
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.RunEvaluation", b =>
+                {
+                    b.Navigation("Predictions");
                 });
 
             modelBuilder.Entity("WbcPortal.Storage.Entities.Split", b =>

@@ -1,0 +1,104 @@
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
+using SixLabors.ImageSharp.Processing;
+
+namespace WbcPortal.Engine.Imaging.CellCrop;
+
+/// <summary>
+/// Cuts what the model sees out of a source image, at the model's input scale. With a crop, the view is the
+/// window of <see cref="CellCropSpec.Size"/> centred on the cell (kept inside the image); a margin widens it
+/// around the same centre so rotations during training have real pixels in the corners (edge pixels repeat
+/// where the margin leaves the image). Without a crop, the view is the whole image resized. The view is
+/// always the centre <c>Width x Height</c> of the returned window. Thread-safe.
+/// </summary>
+public sealed class ModelView(CellCropSpec crop, int height, int width)
+{
+    public CellCropSpec Crop { get; } = crop;
+    public int Height { get; } = height;
+    public int Width { get; } = width;
+
+    /// <summary>The window for <paramref name="image"/>: the view, widened by <paramref name="margin"/> (≥ 1) when cropping.</summary>
+    public Image<Rgb24> Window(Image<Rgb24> image, double margin = 1)
+    {
+        if (!Crop.Enabled)
+        {
+            return image.Width == Width && image.Height == Height
+                ? image.Clone()
+                : image.Clone(c => c.Resize(new ResizeOptions { Size = new Size(Width, Height), Mode = ResizeMode.Stretch, Sampler = KnownResamplers.Triangle }));
+        }
+        var location = CellLocator.Locate(image, Crop.Threshold);
+        return Window(image, location, margin);
+    }
+
+    /// <summary>The window around a known location.</summary>
+    public Image<Rgb24> Window(Image<Rgb24> image, CellLocation location, double margin)
+    {
+        if (margin < 1) throw new ArgumentOutOfRangeException(nameof(margin));
+        double viewH = Crop.Size * Math.Min(image.Width, image.Height);
+        double viewW = viewH * Width / Height;
+        // Keep the view inside the image where it fits.
+        double cx = Math.Clamp(location.CenterX, Math.Min(viewW / 2, image.Width / 2.0), Math.Max(image.Width - viewW / 2, image.Width / 2.0));
+        double cy = Math.Clamp(location.CenterY, Math.Min(viewH / 2, image.Height / 2.0), Math.Max(image.Height - viewH / 2, image.Height / 2.0));
+        int outW = Width + 2 * (int)Math.Round(Width * (margin - 1) / 2);
+        int outH = Height + 2 * (int)Math.Round(Height * (margin - 1) / 2);
+        double scale = Width / viewW; // output pixels per source pixel
+
+        // Bilinear sampling is fine down to half scale; below that, shrink the source first.
+        Image<Rgb24>? shrunk = null;
+        var source = image;
+        if (scale < 0.67)
+        {
+            int sw = Math.Max(1, (int)Math.Round(image.Width * scale)), sh = Math.Max(1, (int)Math.Round(image.Height * scale));
+            shrunk = image.Clone(c => c.Resize(new ResizeOptions { Size = new Size(sw, sh), Mode = ResizeMode.Stretch, Sampler = KnownResamplers.Triangle }));
+            cx *= (double)sw / image.Width;
+            cy *= (double)sh / image.Height;
+            scale = (double)Width / (viewW * sw / image.Width);
+            source = shrunk;
+        }
+        try
+        {
+            int w = source.Width, h = source.Height;
+            var src = new Rgb24[w * h];
+            source.CopyPixelDataTo(src);
+            var dst = new Rgb24[outW * outH];
+            double step = 1 / scale;
+            double left = cx - outW / 2.0 * step, top = cy - outH / 2.0 * step;
+            for (int y = 0; y < outH; y++)
+            {
+                double sy = Math.Clamp(top + (y + 0.5) * step - 0.5, 0, h - 1);
+                int y0 = (int)sy, y1 = Math.Min(y0 + 1, h - 1);
+                double fy = sy - y0;
+                for (int x = 0; x < outW; x++)
+                {
+                    double sx = Math.Clamp(left + (x + 0.5) * step - 0.5, 0, w - 1);
+                    int x0 = (int)sx, x1 = Math.Min(x0 + 1, w - 1);
+                    double fx = sx - x0;
+                    Rgb24 a = src[y0 * w + x0], b = src[y0 * w + x1], c = src[y1 * w + x0], d = src[y1 * w + x1];
+                    dst[y * outW + x] = new Rgb24(
+                        Lerp(a.R, b.R, c.R, d.R, fx, fy),
+                        Lerp(a.G, b.G, c.G, d.G, fx, fy),
+                        Lerp(a.B, b.B, c.B, d.B, fx, fy));
+                }
+            }
+            return Image.LoadPixelData<Rgb24>(dst, outW, outH);
+        }
+        finally
+        {
+            shrunk?.Dispose();
+        }
+    }
+
+    /// <summary>The centre <c>Width x Height</c> of a window (the view itself).</summary>
+    public Image<Rgb24> Center(Image<Rgb24> window)
+    {
+        if (window.Width == Width && window.Height == Height) return window.Clone();
+        int x = (window.Width - Width) / 2, y = (window.Height - Height) / 2;
+        return window.Clone(c => c.Crop(new Rectangle(x, y, Width, Height)));
+    }
+
+    private static byte Lerp(byte a, byte b, byte c, byte d, double fx, double fy)
+    {
+        double top = a + (b - a) * fx, bottom = c + (d - c) * fx;
+        return (byte)Math.Clamp(Math.Round(top + (bottom - top) * fy), 0, 255);
+    }
+}

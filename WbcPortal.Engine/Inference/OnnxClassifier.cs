@@ -1,0 +1,117 @@
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
+using SixLabors.ImageSharp.Processing;
+using WbcPortal.Engine.Evaluation;
+using WbcPortal.Engine.Imaging;
+using WbcPortal.Engine.Imaging.CellCrop;
+using WbcPortal.Engine.Models.Backbones;
+using WbcPortal.Engine.Models.Onnx;
+using WbcPortal.Engine.Training;
+
+namespace WbcPortal.Engine.Inference;
+
+/// <summary>
+/// An exported classifier run by ONNX Runtime, preparing images exactly as training evaluated them: the
+/// cell crop and input size from the model's metadata, the backbone's mean image, the flips when the model
+/// was evaluated with test-time augmentation. Probabilities use the model's calibration temperature.
+/// One session per instance; <see cref="InferenceSession.Run(IReadOnlyCollection{NamedOnnxValue})"/> is thread-safe.
+/// </summary>
+public sealed class OnnxClassifier : IDisposable
+{
+    private readonly InferenceSession session;
+    private readonly BackbonePreprocessor preprocessor;
+    private readonly ModelView view;
+
+    public OnnxClassifier(InferenceSession session, BackboneRegistry backbones)
+    {
+        this.session = session;
+        Metadata = ClassifierOnnxMetadata.Read(session);
+        preprocessor = backbones.Get(Metadata.Backbone).CreatePreprocessor(Metadata.InputHeight, Metadata.InputWidth);
+        view = new ModelView(Metadata.Crop ?? CellCropSpec.None, Metadata.InputHeight, Metadata.InputWidth);
+    }
+
+    public static OnnxClassifier Load(string path, OnnxSessionFactory sessions, BackboneRegistry backbones)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"No model at {path}.", path);
+        var session = sessions.Create(path);
+        try
+        {
+            return new OnnxClassifier(session, backbones);
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+    }
+
+    public ClassifierOnnxMetadata Metadata { get; }
+    public IReadOnlyList<string> Labels => Metadata.Labels;
+
+    /// <summary>Raw logits per image (averaged over flips when the model was evaluated so).</summary>
+    public float[][] Logits(IReadOnlyList<Image<Rgb24>> images)
+    {
+        if (images.Count == 0) return [];
+        int length = preprocessor.Length, views = Metadata.TestTimeAugmentation ? 4 : 1;
+        var data = new float[images.Count * views * length];
+        for (int i = 0; i < images.Count; i++)
+        {
+            using var cut = view.Window(images[i]);
+            using var centre = view.Center(cut);
+            preprocessor.Normalize(centre, data.AsSpan((i * views) * length, length));
+            if (views == 1) continue;
+            var flips = new[] { FlipMode.Horizontal, FlipMode.Vertical };
+            int k = 1;
+            foreach (var flip in new[] { new[] { FlipMode.Horizontal }, [FlipMode.Vertical], flips })
+            {
+                using var flipped = centre.Clone(c => { foreach (var f in flip) c.Flip(f); });
+                preprocessor.Normalize(flipped, data.AsSpan((i * views + k++) * length, length));
+            }
+        }
+        var input = new DenseTensor<float>(data, [images.Count * views, 3, Metadata.InputHeight, Metadata.InputWidth]);
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor(ClassifierOnnxExporter.InputName, input)], [ClassifierOnnxExporter.LogitsName]);
+        var logits = results.First().AsTensor<float>().ToArray();
+        int classes = Labels.Count;
+        var output = new float[images.Count][];
+        for (int i = 0; i < images.Count; i++)
+        {
+            output[i] = new float[classes];
+            for (int v = 0; v < views; v++)
+                for (int c = 0; c < classes; c++) output[i][c] += logits[(i * views + v) * classes + c] / views;
+        }
+        return output;
+    }
+
+    /// <summary>Calibrated probabilities, softmax(logits / T).</summary>
+    public double[] Probabilities(float[] logits) => Calibration.Softmax(logits, Metadata.Temperature);
+
+    /// <summary>Logits for labelled images read from disk, in batches; labels must be in the model's class order.</summary>
+    public IReadOnlyList<ImagePrediction> Predict(IReadOnlyList<LabeledImage> images, IProgress<(int Done, int Total)>? progress, CancellationToken cancellationToken,
+        int batchSize = 32, Func<string, Image<Rgb24>>? decode = null)
+    {
+        decode ??= Image.Load<Rgb24>;
+        var result = new List<ImagePrediction>(images.Count);
+        for (int start = 0; start < images.Count; start += batchSize)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var batch = images.Skip(start).Take(batchSize).ToList();
+            var decoded = new Image<Rgb24>[batch.Count];
+            try
+            {
+                Parallel.For(0, batch.Count, new ParallelOptions { CancellationToken = cancellationToken }, i => decoded[i] = decode(batch[i].Path));
+                var logits = Logits(decoded);
+                for (int i = 0; i < batch.Count; i++) result.Add(new ImagePrediction(batch[i].Key, batch[i].Label, logits[i]));
+            }
+            finally
+            {
+                foreach (var image in decoded) image?.Dispose();
+            }
+            progress?.Report((result.Count, images.Count));
+        }
+        return result;
+    }
+
+    public void Dispose() => session.Dispose();
+}

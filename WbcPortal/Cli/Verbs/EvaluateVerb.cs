@@ -1,0 +1,74 @@
+using System.CommandLine;
+using WbcPortal.Engine.Evaluation;
+using WbcPortal.Services.Evaluation;
+using WbcPortal.Services.Training;
+
+namespace WbcPortal.Cli.Verbs;
+
+/// <summary>
+/// <c>evaluate --run RUN (--split SPLIT [--part test] | --folder PATH)</c>: the run's exported model on a split part
+/// or on class folders never imported; stored with the run, so the dashboard lists it with the same figures.
+/// </summary>
+public sealed class EvaluateVerb : ICliVerb
+{
+    private readonly Option<string> run = new("--run") { Description = "Run id or name", Required = true };
+    private readonly Option<string?> split = new("--split") { Description = "Split id or name" };
+    private readonly Option<string> part = new("--part") { Description = "train, val or test", DefaultValueFactory = _ => "test" };
+    private readonly Option<string?> folder = new("--folder") { Description = "A folder of class folders (not imported)" };
+
+    public string Name => "evaluate";
+
+    public Command CreateCommand() => new(Name, "Evaluate a run's exported model on a split part or a folder of class folders") { run, split, part, folder };
+
+    public async Task<int> RunAsync(ParseResult parse, IServiceProvider services, CliOutput output, CancellationToken cancellationToken)
+    {
+        string? splitName = parse.GetValue(split), folderPath = parse.GetValue(folder);
+        if ((splitName is null) == (folderPath is null)) throw new CliException("give either --split SPLIT [--part PART] or --folder PATH", 2);
+        int runId = await services.GetRequiredService<TrainingRunService>().ResolveAsync(parse.GetRequiredValue(run), cancellationToken);
+        EvaluationTarget target = splitName is not null ? new EvaluationTarget.SplitPart(splitName, parse.GetRequiredValue(part)) : new EvaluationTarget.Folder(folderPath!);
+        var last = DateTime.MinValue;
+        var progress = new Progress<(int Done, int Total)>(p =>
+        {
+            if (DateTime.UtcNow - last < TimeSpan.FromSeconds(5) && p.Done < p.Total) return;
+            last = DateTime.UtcNow;
+            output.Error.WriteLine($"  {p.Done}/{p.Total} images");
+        });
+        var result = await services.GetRequiredService<EvaluationService>().EvaluateAsync(runId, target, progress, cancellationToken);
+        output.WriteResult(ToJson(result), w => WriteHuman(w, result));
+        return 0;
+    }
+
+    /// <summary>The CLI.md shape (accuracy, macroF1, ece, perClass, confusion) plus the intervals and calibration details.</summary>
+    public static object ToJson(EvaluationResult result)
+    {
+        var r = result.Report;
+        return new
+        {
+            evaluation = result.EvaluationId,
+            run = result.RunId,
+            source = result.Source,
+            images = r.Total,
+            accuracy = r.Accuracy,
+            accuracyCi95 = new[] { r.AccuracyCi.Low, r.AccuracyCi.High },
+            macroF1 = r.MacroF1,
+            weightedF1 = r.WeightedF1,
+            ece = r.Calibrated.Ece,
+            eceUncalibrated = r.Uncalibrated.Ece,
+            temperature = r.Temperature,
+            perClass = r.PerClass.ToDictionary(c => c.Label, c => new { precision = c.Precision, recall = c.Recall, recallCi95 = new[] { c.RecallCi.Low, c.RecallCi.High }, f1 = c.F1, support = c.Support }),
+            confusion = new { labels = r.Labels, matrix = r.Confusion },
+            rejected = result.Rejected.Select(x => new { file = x.File, reason = x.Reason }),
+        };
+    }
+
+    private static void WriteHuman(TextWriter w, EvaluationResult result)
+    {
+        var r = result.Report;
+        w.WriteLine($"Evaluation {result.EvaluationId} of run {result.RunId} on {result.Source}: {r.Total} images");
+        w.WriteLine($"  {"class",-12} {"precision",9} {"recall",7} {"recall 95% CI",15} {"f1",6} {"support",7}");
+        foreach (var c in r.PerClass) w.WriteLine($"  {c.Label,-12} {c.Precision,9:0.000} {c.Recall,7:0.000} {$"{c.RecallCi.Low:0.000}-{c.RecallCi.High:0.000}",15} {c.F1,6:0.000} {c.Support,7}");
+        w.WriteLine($"  accuracy {r.Accuracy:0.000} (95% Wilson {r.AccuracyCi.Low:0.000}-{r.AccuracyCi.High:0.000}), macro F1 {r.MacroF1:0.000}, weighted F1 {r.WeightedF1:0.000}");
+        w.WriteLine($"  ECE {r.Uncalibrated.Ece:0.000} raw -> {r.Calibrated.Ece:0.000} at temperature {r.Temperature:0.00}");
+        foreach (var (file, reason) in result.Rejected) w.WriteLine($"  skipped {file}: {reason}");
+    }
+}

@@ -1,0 +1,217 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
+using WbcPortal.Engine.Datasets.Storage;
+using WbcPortal.Engine.Evaluation;
+using WbcPortal.Engine.Imaging;
+using WbcPortal.Engine.Inference;
+using WbcPortal.Engine.Models.Backbones;
+using WbcPortal.Engine.Training;
+using WbcPortal.Options;
+using WbcPortal.Storage;
+using WbcPortal.Storage.Entities;
+
+namespace WbcPortal.Services.Evaluation;
+
+/// <summary>What to evaluate a run's model on: a part of a split, or a folder of class folders that was never imported.</summary>
+public abstract record EvaluationTarget
+{
+    public sealed record SplitPart(string Split, string Part) : EvaluationTarget;
+    public sealed record Folder(string Path) : EvaluationTarget;
+}
+
+/// <summary>Labelled images to evaluate on, with where they came from.</summary>
+public sealed record EvaluationImages(IReadOnlyList<string> Labels, IReadOnlyList<LabeledImage> Images, string Source, string Part,
+    IReadOnlyDictionary<int, string> ShaById, IReadOnlyList<(string File, string Reason)> Rejected);
+
+/// <summary>A stored model-stage evaluation with its report; <paramref name="Rejected"/> lists folder files that could not be read.</summary>
+public sealed record EvaluationResult(int EvaluationId, int RunId, string Source, EvaluationReport Report, IReadOnlyList<(string File, string Reason)> Rejected);
+
+/// <summary>
+/// Evaluates a run's exported ONNX model (the artifact users classify with) on labelled images and stores
+/// the report and every prediction. Training ends by calling it on the run's validation and test parts, and the
+/// CLI's <c>evaluate</c> and the dashboard call the same code, so their figures agree exactly.
+/// </summary>
+public sealed class EvaluationService(
+    IDbContextFactory<WbcDbContext> contexts,
+    StorageOptions storage,
+    ImageStore store,
+    OnnxSessionFactory sessions,
+    BackboneRegistry backbones,
+    ImageDecoding decoding,
+    Training.RunChanges changes,
+    TimeProvider clock)
+{
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    private static readonly string[] ImageExtensions = [".jpg", ".jpeg", ".png"];
+
+    /// <summary>Evaluates the run's exported model on <paramref name="target"/> and stores the report and predictions.</summary>
+    public async Task<EvaluationResult> EvaluateAsync(int runId, EvaluationTarget target, IProgress<(int Done, int Total)>? progress, CancellationToken cancellationToken)
+    {
+        using var classifier = await OpenAsync(runId, cancellationToken);
+        var images = await ResolveAsync(classifier.Labels, target, cancellationToken);
+        var predictions = await PredictAsync(classifier, images, progress, cancellationToken);
+        return await StoreAsync(runId, images, predictions, classifier.Metadata.Temperature, cancellationToken);
+    }
+
+    /// <summary>The run's exported model, ready to predict.</summary>
+    public async Task<OnnxClassifier> OpenAsync(int runId, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var run = await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == runId, cancellationToken)
+            ?? throw new ArgumentException($"No run {runId}.");
+        if (run.ModelPath is null) throw new InvalidOperationException($"Run '{run.Name}' has no exported model yet (it is {run.Status}).");
+        return OnnxClassifier.Load(Path.Combine(storage.DataDirectoryFullPath, run.ModelPath), sessions, backbones);
+    }
+
+    /// <summary>Logits of every image, decoded with the hardened limits.</summary>
+    public Task<IReadOnlyList<ImagePrediction>> PredictAsync(OnnxClassifier classifier, EvaluationImages images, IProgress<(int Done, int Total)>? progress, CancellationToken cancellationToken) =>
+        Task.Run(() => classifier.Predict(images.Images, progress, cancellationToken, decode: decoding.DecodeRgb), cancellationToken);
+
+    /// <summary>The labelled images of a target, in the model's class order; folder files that do not decode are set aside in <see cref="EvaluationImages.Rejected"/>.</summary>
+    public async Task<EvaluationImages> ResolveAsync(IReadOnlyList<string> labels, EvaluationTarget target, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        List<LabeledImage> images;
+        var rejected = new List<(string, string)>();
+        string source, part;
+        var shaById = new Dictionary<int, string>();
+        switch (target)
+        {
+            case EvaluationTarget.SplitPart sp:
+            {
+                if (sp.Part is not ("train" or "val" or "test")) throw new ArgumentException($"Unknown part '{sp.Part}'; use train, val or test.");
+                var split = await db.Splits.AsNoTracking().Where(s => s.Name == sp.Split || s.Id.ToString() == sp.Split).SingleOrDefaultAsync(cancellationToken)
+                    ?? throw new ArgumentException($"No split '{sp.Split}'.");
+                var members = await (from m in db.SplitMembers.AsNoTracking()
+                                     join i in db.DatasetImages.AsNoTracking() on m.DatasetImageId equals i.Id
+                                     where m.SplitId == split.Id && m.Part == sp.Part
+                                     orderby i.Id
+                                     select new { i.Id, i.ClassName, i.Sha256, i.Stored!.Format }).ToListAsync(cancellationToken);
+                var unknown = members.Select(m => m.ClassName).Distinct().Where(c => !labels.Contains(c)).ToList();
+                if (unknown.Count > 0) throw new ArgumentException($"The model does not know class(es) {string.Join(", ", unknown)}; it was trained on {string.Join(", ", labels)}.");
+                images = members.Select(m => new LabeledImage(m.Id.ToString(CultureInfo.InvariantCulture), store.ImagePath(m.Sha256, m.Format), IndexOf(labels, m.ClassName))).ToList();
+                foreach (var m in members) shaById[m.Id] = m.Sha256;
+                source = $"split {split.Name} / {sp.Part}";
+                part = sp.Part;
+                break;
+            }
+            case EvaluationTarget.Folder folder:
+            {
+                var root = Path.GetFullPath(folder.Path);
+                if (!Directory.Exists(root)) throw new ArgumentException($"No folder {folder.Path}.");
+                images = [];
+                var classDirs = Directory.GetDirectories(root).Order(StringComparer.Ordinal).ToList();
+                if (classDirs.Count == 0) throw new ArgumentException($"{folder.Path} holds no class folders (expected one folder per class: {string.Join(", ", labels)}).");
+                foreach (var dir in classDirs)
+                {
+                    var name = Path.GetFileName(dir);
+                    int label = labels.ToList().FindIndex(l => string.Equals(l, name, StringComparison.OrdinalIgnoreCase));
+                    if (label < 0) throw new ArgumentException($"Folder '{name}' is not a class the model knows ({string.Join(", ", labels)}).");
+                    foreach (var file in Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+                    {
+                        var relative = Path.GetRelativePath(root, file);
+                        if (Path.GetFileName(file).StartsWith('.')) continue;
+                        if (!ImageExtensions.Contains(Path.GetExtension(file).ToLowerInvariant())) { rejected.Add((relative, "not a JPEG or PNG file")); continue; }
+                        images.Add(new LabeledImage(relative, file, label));
+                    }
+                }
+                source = $"folder {root}";
+                part = "folder";
+                break;
+            }
+            default:
+                throw new ArgumentOutOfRangeException(nameof(target));
+        }
+        if (images.Count == 0) throw new ArgumentException($"Nothing to evaluate in {DescribeTarget(target)}.");
+
+        // Folders come from outside: decode with the hardened limits and set aside what does not decode.
+        if (target is EvaluationTarget.Folder)
+        {
+            var readable = new List<LabeledImage>(images.Count);
+            foreach (var image in images)
+            {
+                try
+                {
+                    using var _ = decoding.DecodeRgb(image.Path);
+                    readable.Add(image);
+                }
+                catch (Exception ex) when (ex is ImageRejectedException or IOException or UnauthorizedAccessException)
+                {
+                    rejected.Add((image.Key, ex.Message));
+                }
+            }
+            images = readable;
+            if (images.Count == 0) throw new ArgumentException($"No readable image in {folder()}: {string.Join("; ", rejected.Take(3).Select(r => $"{r.Item1}: {r.Item2}"))}.");
+            string folder() => ((EvaluationTarget.Folder)target).Path;
+        }
+
+        return new EvaluationImages(labels, images, source, part, shaById, rejected);
+    }
+
+    /// <summary>Builds the report at <paramref name="temperature"/> and stores it with every prediction; a repeated evaluation of the same source replaces the earlier one.</summary>
+    public async Task<EvaluationResult> StoreAsync(int runId, EvaluationImages images, IReadOnlyList<ImagePrediction> predictions, double temperature, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        if (!await db.Runs.AnyAsync(r => r.Id == runId, cancellationToken)) throw new ArgumentException($"No run {runId}.");
+        var labels = images.Labels;
+        var report = EvaluationReport.Build(labels, predictions, temperature);
+        string source = images.Source, part = images.Part;
+        var shaById = images.ShaById;
+        var rejected = images.Rejected;
+        var evaluation = new RunEvaluation
+        {
+            RunId = runId,
+            Stage = RunEvaluation.ModelStage,
+            Part = part,
+            Source = source,
+            Accuracy = report.Accuracy,
+            MacroF1 = report.MacroF1,
+            Ece = report.Calibrated.Ece,
+            EceUncalibrated = report.Uncalibrated.Ece,
+            MetricsJson = "{}",
+            ReportJson = JsonSerializer.Serialize(report, Json),
+            CreatedAt = clock.GetUtcNow(),
+        };
+        foreach (var p in predictions)
+        {
+            int? imageId = images.Part != "folder" ? int.Parse(p.Key, CultureInfo.InvariantCulture) : null;
+            evaluation.Predictions.Add(new RunPrediction
+            {
+                DatasetImageId = imageId,
+                Sha256 = imageId is int id ? shaById[id] : null,
+                File = imageId is null ? p.Key : null,
+                Label = p.Label,
+                Predicted = p.Predicted,
+                Confidence = Calibration.Softmax(p.Logits, temperature)[p.Predicted],
+                LogitsJson = JsonSerializer.Serialize(p.Logits),
+            });
+        }
+        await db.RunEvaluations.Where(e => e.RunId == runId && e.Stage == RunEvaluation.ModelStage && e.Source == source).ExecuteDeleteAsync(cancellationToken);
+        db.RunEvaluations.Add(evaluation);
+        await db.SaveChangesAsync(cancellationToken);
+        changes.Notify(runId);
+        return new EvaluationResult(evaluation.Id, runId, source, report, rejected);
+    }
+
+    /// <summary>The stored report of a model-stage evaluation.</summary>
+    public static EvaluationReport ReadReport(RunEvaluation evaluation) =>
+        JsonSerializer.Deserialize<EvaluationReport>(evaluation.ReportJson ?? throw new InvalidOperationException("Not a model-stage evaluation."), Json)
+        ?? throw new InvalidDataException("Empty evaluation report.");
+
+    private static int IndexOf(IReadOnlyList<string> labels, string label)
+    {
+        for (int i = 0; i < labels.Count; i++) if (labels[i] == label) return i;
+        return -1;
+    }
+
+    private static string DescribeTarget(EvaluationTarget target) => target switch
+    {
+        EvaluationTarget.SplitPart sp => $"split {sp.Split} / {sp.Part}",
+        EvaluationTarget.Folder f => f.Path,
+        _ => "?",
+    };
+}
