@@ -24,21 +24,23 @@ public sealed class OnnxClassifier : IDisposable
     private readonly BackbonePreprocessor preprocessor;
     private readonly ModelView view;
 
-    public OnnxClassifier(InferenceSession session, BackboneRegistry backbones)
+    /// <param name="testTimeAugmentation">Overrides the model's own setting (to measure what the flips add).</param>
+    public OnnxClassifier(InferenceSession session, BackboneRegistry backbones, bool? testTimeAugmentation = null)
     {
         this.session = session;
         Metadata = ClassifierOnnxMetadata.Read(session);
+        TestTimeAugmentation = testTimeAugmentation ?? Metadata.TestTimeAugmentation;
         preprocessor = backbones.Get(Metadata.Backbone).CreatePreprocessor(Metadata.InputHeight, Metadata.InputWidth);
         view = new ModelView(Metadata.Crop ?? CellCropSpec.None, Metadata.InputHeight, Metadata.InputWidth);
     }
 
-    public static OnnxClassifier Load(string path, OnnxSessionFactory sessions, BackboneRegistry backbones)
+    public static OnnxClassifier Load(string path, OnnxSessionFactory sessions, BackboneRegistry backbones, bool? testTimeAugmentation = null)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"No model at {path}.", path);
         var session = sessions.Create(path);
         try
         {
-            return new OnnxClassifier(session, backbones);
+            return new OnnxClassifier(session, backbones, testTimeAugmentation);
         }
         catch
         {
@@ -50,11 +52,14 @@ public sealed class OnnxClassifier : IDisposable
     public ClassifierOnnxMetadata Metadata { get; }
     public IReadOnlyList<string> Labels => Metadata.Labels;
 
+    /// <summary>Whether predictions average the image and its three flips.</summary>
+    public bool TestTimeAugmentation { get; }
+
     /// <summary>Raw logits per image (averaged over flips when the model was evaluated so).</summary>
     public float[][] Logits(IReadOnlyList<Image<Rgb24>> images)
     {
         if (images.Count == 0) return [];
-        int length = preprocessor.Length, views = Metadata.TestTimeAugmentation ? 4 : 1;
+        int length = preprocessor.Length, views = TestTimeAugmentation ? 4 : 1;
         var data = new float[images.Count * views * length];
         for (int i = 0; i < images.Count; i++)
         {

@@ -74,12 +74,12 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
         FeatureSet? features = null;
         if (cachedRound1 || resume is null)
         {
-            features = cachedRound1 ? ComputeFeatures(model, loader, request, device, tta, progress, cancellationToken) : null;
+            features = cachedRound1 ? ComputeFeatures(model, loader, request, device, progress, cancellationToken) : null;
             if (resume is null)
             {
                 rounds.Add(features is not null
                     ? EvaluateFeatures("untrained", model, features, request, device, progress)
-                    : Evaluate("untrained", model, loader, request, device, tta, progress, cancellationToken));
+                    : Evaluate("untrained", model, loader, request, device, false, progress, cancellationToken));
             }
         }
 
@@ -107,7 +107,7 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
 
                 var record = onFeatures
                     ? TrainHeadEpoch(model, optimizer, features!, request, classWeights, epoch, lr, config, device, progress, cancellationToken)
-                    : TrainEpoch(model, optimizer, loader, request, classWeights, r, epoch, round, lr, device, tta, progress, cancellationToken);
+                    : TrainEpoch(model, optimizer, loader, request, classWeights, r, epoch, round, lr, device, progress, cancellationToken);
                 history.Add(record);
                 string weights = $"weights-r{r}e{epoch}.bin";
                 model.save(Path.Combine(request.CheckpointDirectory, weights));
@@ -127,7 +127,7 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
             }
             rounds.Add(onFeatures
                 ? EvaluateFeatures($"round{r}", model, features!, request, device, progress)
-                : Evaluate($"round{r}", model, loader, request, device, tta, progress, cancellationToken));
+                : Evaluate($"round{r}", model, loader, request, device, tta && r == 2, progress, cancellationToken));
             if (onFeatures) { features!.Dispose(); features = null; }
         }
         features?.Dispose();
@@ -138,7 +138,7 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
     }
 
     private static EpochRecord TrainEpoch(WbcClassifier model, optim.Optimizer optimizer, BatchLoader loader, TrainingRequest request, Tensor? classWeights,
-        int round, int epoch, RoundConfig roundConfig, double lr, Device device, bool tta, IProgress<TrainingEvent>? progress, CancellationToken cancellationToken)
+        int round, int epoch, RoundConfig roundConfig, double lr, Device device, IProgress<TrainingEvent>? progress, CancellationToken cancellationToken)
     {
         model.train();
         // Frozen stages keep their BatchNorm statistics: they stay in eval mode.
@@ -168,7 +168,7 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
             progress?.Report(new BatchCompleted(round, epoch, batchIndex, batches, lossSum / seen, seen / watch.Elapsed.TotalSeconds));
         }
         double trainSeconds = watch.Elapsed.TotalSeconds;
-        var (valLoss, valPredictions) = Predict(model, loader, request.Validation, device, tta, cancellationToken, b => progress?.Report(new EvaluationProgress($"round{round}", b.Batch, b.Batches)));
+        var (valLoss, valPredictions) = Predict(model, loader, request.Validation, device, false, cancellationToken, b => progress?.Report(new EvaluationProgress($"round{round}", b.Batch, b.Batches)));
         var valMetrics = Metrics(request.Labels, valPredictions);
         return new EpochRecord(round, epoch, lossSum / seen, (double)correct / seen, valLoss, valMetrics.Accuracy, watch.Elapsed.TotalSeconds, seen / trainSeconds, lr);
     }
@@ -251,14 +251,13 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
         }
     }
 
-    private static FeatureSet ComputeFeatures(WbcClassifier model, BatchLoader loader, TrainingRequest request, Device device, bool tta,
+    private static FeatureSet ComputeFeatures(WbcClassifier model, BatchLoader loader, TrainingRequest request, Device device,
         IProgress<TrainingEvent>? progress, CancellationToken cancellationToken)
     {
         model.eval();
         using var _ = no_grad();
-        using var mean = tensor(loader.Preprocessor.MeanPlanes.ToArray(), [1, 3, loader.Height, loader.Width]).to(device);
         int total = loader.BatchCount(request.Train.Count) + loader.BatchCount(request.Validation.Count) + loader.BatchCount(request.Test.Count), done = 0;
-        Tensor Part(IReadOnlyList<LabeledImage> images, bool flipAverage)
+        Tensor Part(IReadOnlyList<LabeledImage> images)
         {
             var chunks = new List<Tensor>();
             foreach (var batch in loader.Epoch(images, 0, train: false, cancellationToken))
@@ -266,7 +265,7 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
                 cancellationToken.ThrowIfCancellationRequested();
                 using var scope = NewDisposeScope();
                 var x = tensor(batch.Data, [batch.Count, 3, loader.Height, loader.Width]).to(device);
-                var f = flipAverage ? FlipAveraged(model.Backbone, x, mean) : model.Features(x);
+                var f = model.Features(x);
                 chunks.Add(f.MoveToOuterDisposeScope());
                 progress?.Report(new EvaluationProgress("features", ++done, total));
             }
@@ -275,14 +274,13 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
             foreach (var c in chunks) c.Dispose();
             return all;
         }
-        // Averaging the head's logits over flips equals the head on averaged features only for a linear head; averaged features are used for every head.
         return new FeatureSet
         {
-            Train = Part(request.Train, false),
+            Train = Part(request.Train),
             TrainLabels = tensor(request.Train.Select(i => (long)i.Label).ToArray()).to(device),
-            Validation = Part(request.Validation, tta),
+            Validation = Part(request.Validation),
             ValidationLabels = tensor(request.Validation.Select(i => (long)i.Label).ToArray()).to(device),
-            Test = Part(request.Test, tta),
+            Test = Part(request.Test),
         };
     }
 

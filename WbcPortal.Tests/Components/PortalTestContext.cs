@@ -24,4 +24,11 @@ public abstract class PortalTestContext : BunitContext
         base.Dispose(disposing);
         if (disposing) data.Dispose();
     }
+
+    // xunit disposes asynchronously when it can: the data folder must go on that path too.
+    protected override async ValueTask DisposeAsyncCore()
+    {
+        await base.DisposeAsyncCore();
+        data.Dispose();
+    }
 }

@@ -55,6 +55,37 @@ public sealed class TrainCliTests : IDisposable
         var model = Path.Combine(data.Path, doc.GetProperty("model").GetString()!);
         Assert.True(File.Exists(model));
 
+        // The exported model was evaluated on val and test at the end of training; `evaluate` gives the same figures.
+        var (evalCode, evalOut, evalErr) = await Run("evaluate", "--run", "tiny-run", "--split", "drawn-split", "--part", "test", "--json");
+        Assert.True(evalCode == 0, evalErr);
+        var cli = JsonDocument.Parse(evalOut).RootElement;
+        var stored = StoredModelEvaluations();
+        Assert.Equal(["test", "val"], stored.Select(e => e.Part).Order());
+        var report = JsonDocument.Parse(stored.Single(e => e.Part == "test").ReportJson).RootElement;
+        Assert.Equal(report.GetProperty("accuracy").GetDouble(), cli.GetProperty("accuracy").GetDouble());
+        Assert.Equal(report.GetProperty("macroF1").GetDouble(), cli.GetProperty("macroF1").GetDouble());
+        Assert.Equal(report.GetProperty("calibrated").GetProperty("ece").GetDouble(), cli.GetProperty("ece").GetDouble());
+        static int[][] Matrix(JsonElement e) => e.EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetInt32()).ToArray()).ToArray();
+        Assert.Equal(Matrix(report.GetProperty("confusion")), Matrix(cli.GetProperty("confusion").GetProperty("matrix")));
+        Assert.Equal(["EOS", "NEU"], cli.GetProperty("confusion").GetProperty("labels").EnumerateArray().Select(l => l.GetString()));
+        Assert.Equal(6, cli.GetProperty("perClass").EnumerateObject().Sum(c => c.Value.GetProperty("support").GetInt32()));
+        Assert.True(cli.GetProperty("temperature").GetDouble() > 0);
+
+        // A folder of class folders never imported, with a file that is not an image: evaluated, the bad file listed.
+        await File.WriteAllTextAsync(Path.Combine(source.Path, "EOS", "notes.jpg"), "not an image", TestContext.Current.CancellationToken);
+        var (folderCode, folderOut, folderErr) = await Run("evaluate", "--run", "tiny-run", "--folder", source.Path, "--json");
+        Assert.True(folderCode == 0, folderErr);
+        var folder = JsonDocument.Parse(folderOut).RootElement;
+        Assert.Equal(24, folder.GetProperty("images").GetInt32());
+        Assert.Contains(folder.GetProperty("rejected").EnumerateArray(), r => r.GetProperty("file").GetString()!.EndsWith("notes.jpg", StringComparison.Ordinal));
+        Assert.Equal(3, StoredModelEvaluations().Count);
+
+        Directory.CreateDirectory(Path.Combine(source.Path, "BASOPHIL"));
+        var (badCode, _, badErr) = await Run("evaluate", "--run", "tiny-run", "--folder", source.Path);
+        Assert.NotEqual(0, badCode);
+        Assert.Contains("BASOPHIL", badErr);
+        Assert.NotEqual(0, (await Run("evaluate", "--run", "tiny-run", "--folder", Path.Combine(source.Path, "missing"))).Code);
+
         var (resumeCode, _, resumeErr) = await Run("resume", "tiny-run");
         Assert.Equal(1, resumeCode);
         Assert.Contains("is Succeeded", resumeErr);
@@ -62,6 +93,18 @@ public sealed class TrainCliTests : IDisposable
         var (infoCode, info, _) = await Run("info", "--json");
         Assert.Equal(0, infoCode);
         Assert.Equal("tiny-run", JsonDocument.Parse(info).RootElement.GetProperty("activeModel").GetString());
+    }
+
+    private List<(string Part, string ReportJson)> StoredModelEvaluations()
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(data.Path, "wbcportal.db")};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT Part, ReportJson FROM run_evaluations WHERE Stage = 'model'";
+        using var reader = command.ExecuteReader();
+        var list = new List<(string, string)>();
+        while (reader.Read()) list.Add((reader.GetString(0), reader.GetString(1)));
+        return list;
     }
 
     [Fact]

@@ -113,7 +113,7 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
-    public void Cell_crop_with_test_time_flips_and_early_stopping_ends_each_round_on_its_best_epoch()
+    public void Cell_crop_with_early_stopping_ends_each_round_on_its_best_epoch()
     {
         var request = Request("crop");
         var config = request.Config with
@@ -125,7 +125,6 @@ public sealed class TrainerTests : IDisposable
             Round2 = request.Config.Round2 with { Epochs = 3, LearningRate = 1e-3 },
             Augmentation = new AugmentationConfig { Flips = true, RotationDegrees = 180, Shift = 0.05, Scale = 0.1, ColorJitter = 0.1 },
             EarlyStoppingPatience = 1,
-            TestTimeAugmentation = true,
         };
         var events = new List<TrainingEvent>();
         var outcome = trainer.Train(request with { Config = config }, new SyncProgress(events.Add), TestContext.Current.CancellationToken);

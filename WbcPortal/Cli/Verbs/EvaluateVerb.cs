@@ -15,10 +15,11 @@ public sealed class EvaluateVerb : ICliVerb
     private readonly Option<string?> split = new("--split") { Description = "Split id or name" };
     private readonly Option<string> part = new("--part") { Description = "train, val or test", DefaultValueFactory = _ => "test" };
     private readonly Option<string?> folder = new("--folder") { Description = "A folder of class folders (not imported)" };
+    private readonly Option<string?> tta = new("--tta") { Description = "on or off: override the model's test-time flips (to measure them)" };
 
     public string Name => "evaluate";
 
-    public Command CreateCommand() => new(Name, "Evaluate a run's exported model on a split part or a folder of class folders") { run, split, part, folder };
+    public Command CreateCommand() => new(Name, "Evaluate a run's exported model on a split part or a folder of class folders") { run, split, part, folder, tta };
 
     public async Task<int> RunAsync(ParseResult parse, IServiceProvider services, CliOutput output, CancellationToken cancellationToken)
     {
@@ -33,7 +34,14 @@ public sealed class EvaluateVerb : ICliVerb
             last = DateTime.UtcNow;
             output.Error.WriteLine($"  {p.Done}/{p.Total} images");
         });
-        var result = await services.GetRequiredService<EvaluationService>().EvaluateAsync(runId, target, progress, cancellationToken);
+        bool? flips = parse.GetValue(tta) switch
+        {
+            null => null,
+            "on" => true,
+            "off" => false,
+            var other => throw new CliException($"--tta takes on or off, not '{other}'", 2),
+        };
+        var result = await services.GetRequiredService<EvaluationService>().EvaluateAsync(runId, target, progress, cancellationToken, flips);
         output.WriteResult(ToJson(result), w => WriteHuman(w, result));
         return 0;
     }

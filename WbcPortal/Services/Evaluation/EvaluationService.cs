@@ -49,22 +49,28 @@ public sealed class EvaluationService(
     private static readonly string[] ImageExtensions = [".jpg", ".jpeg", ".png"];
 
     /// <summary>Evaluates the run's exported model on <paramref name="target"/> and stores the report and predictions.</summary>
-    public async Task<EvaluationResult> EvaluateAsync(int runId, EvaluationTarget target, IProgress<(int Done, int Total)>? progress, CancellationToken cancellationToken)
+    /// <param name="testTimeAugmentation">Overrides the model's flip averaging (the source then says so), to measure what it adds.</param>
+    public async Task<EvaluationResult> EvaluateAsync(int runId, EvaluationTarget target, IProgress<(int Done, int Total)>? progress, CancellationToken cancellationToken,
+        bool? testTimeAugmentation = null)
     {
-        using var classifier = await OpenAsync(runId, cancellationToken);
+        using var classifier = await OpenAsync(runId, cancellationToken, testTimeAugmentation);
         var images = await ResolveAsync(classifier.Labels, target, cancellationToken);
+        if (testTimeAugmentation is bool tta && tta != classifier.Metadata.TestTimeAugmentation)
+        {
+            images = images with { Source = $"{images.Source} (flips {(tta ? "on" : "off")})" };
+        }
         var predictions = await PredictAsync(classifier, images, progress, cancellationToken);
         return await StoreAsync(runId, images, predictions, classifier.Metadata.Temperature, cancellationToken);
     }
 
     /// <summary>The run's exported model, ready to predict.</summary>
-    public async Task<OnnxClassifier> OpenAsync(int runId, CancellationToken cancellationToken)
+    public async Task<OnnxClassifier> OpenAsync(int runId, CancellationToken cancellationToken, bool? testTimeAugmentation = null)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var run = await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == runId, cancellationToken)
             ?? throw new ArgumentException($"No run {runId}.");
         if (run.ModelPath is null) throw new InvalidOperationException($"Run '{run.Name}' has no exported model yet (it is {run.Status}).");
-        return OnnxClassifier.Load(Path.Combine(storage.DataDirectoryFullPath, run.ModelPath), sessions, backbones);
+        return OnnxClassifier.Load(Path.Combine(storage.DataDirectoryFullPath, run.ModelPath), sessions, backbones, testTimeAugmentation);
     }
 
     /// <summary>Logits of every image, decoded with the hardened limits.</summary>
