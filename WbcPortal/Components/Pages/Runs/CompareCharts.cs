@@ -57,8 +57,10 @@ public static class CompareCharts
         };
         var boundaries = Boundaries(runs);
         bool shared = boundaries.Select(b => b.At).Distinct().Count() == 1 && boundaries.Count == runs.Count;
-        foreach (var (at, index) in shared ? [(boundaries[0].At, -1)] : boundaries)
+        var lines = shared ? [(boundaries[0].At, -1)] : boundaries;
+        for (int k = 0; k < lines.Count; k++)
         {
+            var (at, index) = lines[k];
             string colour = index < 0 ? TextColour : RunColour(index);
             layout.Shapes.Add(new Shape
             {
@@ -71,15 +73,17 @@ public static class CompareCharts
                 Y1 = 1,
                 Line = new Plotly.Blazor.LayoutLib.ShapeLib.Line { Color = colour, Width = 1.5m, Dash = "dash" },
             });
+            // Labels of several runs' boundaries stack down from the top, so they never overlap.
             layout.Annotations.Add(new Annotation
             {
                 X = at,
                 XRef = "x",
-                Y = 1,
+                Y = 1 - 0.07 * k,
                 YRef = "paper",
-                YAnchor = Plotly.Blazor.LayoutLib.AnnotationLib.YAnchorEnum.Bottom,
+                YAnchor = Plotly.Blazor.LayoutLib.AnnotationLib.YAnchorEnum.Top,
                 XAnchor = Plotly.Blazor.LayoutLib.AnnotationLib.XAnchorEnum.Left,
-                Text = index < 0 ? "round 2 →" : $"{runs[index].Name}: round 2 →",
+                XShift = 3,
+                Text = "round 2 →",
                 ShowArrow = false,
                 Font = new Plotly.Blazor.LayoutLib.AnnotationLib.Font { Color = colour, Size = 11m },
             });
