@@ -37,7 +37,7 @@ public class CompareBrowserTests(BrowserFixture fixture) : IClassFixture<Browser
             await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "runs-two-selected.png"), FullPage = true });
 
             await compare.ClickAsync();
-            await page.WaitForURLAsync("**/runs/compare?ids=*");
+            await page.WaitForFunctionAsync("() => location.pathname === '/runs/compare' && location.search.startsWith('?ids=')");
             await Assertions.Expect(page.Locator("[data-testid=run-column]")).ToHaveCountAsync(2);
             await Assertions.Expect(page.Locator("[data-testid=run-column]").First).ToContainTextAsync("baseline-run (baseline)");
             await Assertions.Expect(page.Locator("[data-testid=figure-row][data-key='model.accuracy'] .wbc-better")).ToHaveTextAsync("+10.0 pt");
@@ -47,7 +47,7 @@ public class CompareBrowserTests(BrowserFixture fixture) : IClassFixture<Browser
 
             // the address is the comparison: a reload shows it again, with the all-keys switch kept
             await page.Locator("input[data-testid=show-all-keys]").CheckAsync(new() { Force = true });
-            await page.WaitForURLAsync("**all=true");
+            await page.WaitForFunctionAsync("() => location.search.includes('all=true')");
             await BrowserFixture.GotoInteractiveAsync(page, new Uri(page.Url));
             await Assertions.Expect(page.Locator("[data-testid=run-column]")).ToHaveCountAsync(2);
             await Assertions.Expect(page.Locator("[data-testid=config-row][data-differs=false]").First).ToBeVisibleAsync();

@@ -117,6 +117,9 @@ public partial class ComparePage : IDisposable
         });
     }
 
+    /// <summary>The picked ids the picker can show; an unknown id is reported above the comparison and dropped with the next pick.</summary>
+    private IReadOnlyCollection<int> PickedKnown => selected.Where(id => candidates?.Any(r => r.Id == id) == true).ToList();
+
     private string RunName(int id) => candidates?.FirstOrDefault(r => r.Id == id)?.Name ?? $"run {id}";
 
     private int ColourIndex(int id)
@@ -129,7 +132,7 @@ public partial class ComparePage : IDisposable
     private void OnPicked(IEnumerable<int>? values)
     {
         var picked = (values ?? []).ToHashSet();
-        var order = selected.Where(picked.Contains).Concat(picked.Except(selected).Order()).ToList();
+        var order = PickedKnown.Where(picked.Contains).Concat(picked.Except(PickedKnown).Order()).ToList();
         Navigation.NavigateTo(Url(order, ShowAllKeys));
     }
 
