@@ -1,0 +1,121 @@
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using WbcPortal.Engine.Evaluation;
+using WbcPortal.Engine.Training;
+using WbcPortal.Services.Evaluation;
+using WbcPortal.Storage;
+using WbcPortal.Storage.Entities;
+
+namespace WbcPortal.Tests.Support;
+
+/// <summary>
+/// Finished runs written straight into the database, with epochs, the trainer's round figures and an exported-model
+/// test report built by the real <see cref="EvaluationReport"/>: what the compare views read, without training anything.
+/// </summary>
+public static class RunSeeds
+{
+    public static readonly IReadOnlyList<string> Labels = ["EOSINOPHIL", "LYMPHOCYTE"];
+    public const int PerClass = 20;
+
+    /// <summary>
+    /// A succeeded run whose figures follow <paramref name="quality"/> (a proportion): round 2 and the exported model get it as
+    /// accuracy (per class: <paramref name="quality"/> of <see cref="PerClass"/> right), round 1 five points less, the untrained head 25 %.
+    /// Its logits are <paramref name="margin"/> apart, so a larger margin is more confident (and here worse calibrated).
+    /// </summary>
+    public static async Task<int> AddRunAsync(IServiceProvider services, string name, TrainingConfig config, double quality,
+        double seconds = 120, double imagesPerSecond = 50, double temperature = 1.5, double margin = 2, string split = "seed-split")
+    {
+        var contexts = services.GetRequiredService<IDbContextFactory<WbcDbContext>>();
+        await using var db = await contexts.CreateDbContextAsync();
+        var splitRow = await db.Splits.SingleOrDefaultAsync(s => s.Name == split) ?? await AddSplitAsync(db, split);
+        var now = DateTimeOffset.UtcNow;
+        var run = new Run
+        {
+            Name = name,
+            SplitId = splitRow.Id,
+            ConfigJson = config.ToJson(),
+            Status = RunStatus.Succeeded,
+            Device = "cpu",
+            Seed = config.Seed,
+            CreatedAt = now,
+            StartedAt = now,
+            FinishedAt = now.AddSeconds(seconds),
+            Seconds = seconds,
+            CheckpointDirectory = $"runs/{name}",
+            ModelPath = $"runs/{name}/model.onnx",
+            Temperature = temperature,
+        };
+        int index = 0;
+        foreach (var (round, epochs) in new[] { (1, config.Round1.Epochs), (2, config.Round2.Epochs) })
+        {
+            for (int epoch = 1; epoch <= epochs; epoch++, index++)
+            {
+                run.Epochs.Add(new RunEpoch
+                {
+                    Round = round,
+                    Epoch = epoch,
+                    TrainLoss = 1.0 / (index + 1),
+                    TrainAccuracy = Math.Min(1, quality + 0.01 * index),
+                    ValLoss = 1.2 / (index + 1),
+                    ValAccuracy = quality - 0.1 + 0.1 * (index + 1) / (config.Round1.Epochs + config.Round2.Epochs),
+                    Seconds = 10,
+                    ImagesPerSecond = imagesPerSecond,
+                    LearningRate = round == 1 ? config.Round1.LearningRate : config.Round2.LearningRate,
+                });
+            }
+        }
+        foreach (var (stage, accuracy) in new[] { ("untrained", 0.25), ("round1", quality - 0.05), ("round2", quality) })
+        {
+            foreach (var part in new[] { "val", "test" })
+                run.Evaluations.Add(new RunEvaluation { Stage = stage, Part = part, Accuracy = accuracy, MacroF1 = accuracy - 0.02, MetricsJson = "{}" });
+        }
+
+        var report = EvaluationReport.Build(Labels, Predictions(quality, margin), temperature);
+        run.Evaluations.Add(new RunEvaluation
+        {
+            Stage = RunEvaluation.ModelStage,
+            Part = "test",
+            Source = $"split {split} / test",
+            Accuracy = report.Accuracy,
+            MacroF1 = report.MacroF1,
+            Ece = report.Calibrated.Ece,
+            EceUncalibrated = report.Uncalibrated.Ece,
+            MetricsJson = "{}",
+            ReportJson = JsonSerializer.Serialize(report, EvaluationService.Json),
+            CreatedAt = now,
+        });
+        db.Runs.Add(run);
+        await db.SaveChangesAsync();
+        return run.Id;
+    }
+
+    /// <summary>Per class, round(quality x <see cref="PerClass"/>) right, the rest taken for the other class.</summary>
+    public static IReadOnlyList<ImagePrediction> Predictions(double quality, double margin)
+    {
+        var predictions = new List<ImagePrediction>();
+        int right = (int)Math.Round(quality * PerClass);
+        for (int label = 0; label < Labels.Count; label++)
+        {
+            for (int i = 0; i < PerClass; i++)
+            {
+                int predicted = i < right ? label : 1 - label;
+                var logits = new float[Labels.Count];
+                logits[predicted] = (float)margin;
+                predictions.Add(new ImagePrediction($"{label}-{i}", label, logits));
+            }
+        }
+        return predictions;
+    }
+
+    private static async Task<Split> AddSplitAsync(WbcDbContext db, string name)
+    {
+        var dataset = new Dataset { Name = $"{name}-cells", CreatedAt = DateTimeOffset.UtcNow };
+        db.Datasets.Add(dataset);
+        await db.SaveChangesAsync();
+        var split = new Split { DatasetId = dataset.Id, Name = name, Strategy = "grouped", Ratios = "0.7,0.15,0.15", ReportJson = "{}", CreatedAt = DateTimeOffset.UtcNow };
+        db.Splits.Add(split);
+        await db.SaveChangesAsync();
+        return split;
+    }
+}
