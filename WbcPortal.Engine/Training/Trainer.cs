@@ -57,7 +57,6 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
 
         var preprocessor = factory.CreatePreprocessor(config.InputHeight, config.InputWidth);
         var loader = new BatchLoader(preprocessor, config.Augmentation, config.BatchSize, config.Seed, config.Crop);
-        bool tta = config.TestTimeAugmentation;
         using var classWeights = ClassWeights(request, config, device);
 
         var history = new List<EpochRecord>(resume?.History ?? []);
@@ -127,7 +126,7 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
             }
             rounds.Add(onFeatures
                 ? EvaluateFeatures($"round{r}", model, features!, request, device, progress)
-                : Evaluate($"round{r}", model, loader, request, device, tta && r == 2, progress, cancellationToken));
+                : Evaluate($"round{r}", model, loader, request, device, false, progress, cancellationToken));
             if (onFeatures) { features!.Dispose(); features = null; }
         }
         features?.Dispose();

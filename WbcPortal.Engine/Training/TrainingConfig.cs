@@ -62,7 +62,7 @@ public sealed record TrainingConfig
     public bool CacheFrozenFeatures { get; init; } = true;
     /// <summary>At the end of a round with early stopping, go back to the weights of the best validation epoch.</summary>
     public bool RestoreBestEpoch { get; init; } = true;
-    /// <summary>Final evaluations (after round 2, and of the exported model) average the logits of the image and its three flips; per-epoch validation does not (4x cheaper).</summary>
+    /// <summary>The exported model averages the logits of the image and its three flips (its evaluation at the end of the run and every later prediction); the trainer's own per-epoch and per-round figures do not (4x cheaper).</summary>
     public bool TestTimeAugmentation { get; init; }
     public int Seed { get; init; } = 42;
     /// <summary>auto, cpu or cuda.</summary>

@@ -55,7 +55,9 @@ internal static class RunVerbs
         {
             if (runId != id || runs.Live(id) is not { } p || DateTime.UtcNow - last < TimeSpan.FromSeconds(10)) return;
             last = DateTime.UtcNow;
-            output.Error.WriteLine($"  round {p.Round} epoch {p.Epoch}/{p.EpochsInRound} batch {p.Batch}/{p.Batches} loss {p.Loss:0.000} {p.ImagesPerSecond:0.0} img/s");
+            output.Error.WriteLine(p.Phase == "training"
+                ? $"  round {p.Round} epoch {p.Epoch}/{p.EpochsInRound} batch {p.Batch}/{p.Batches} loss {p.Loss:0.000} {p.ImagesPerSecond:0.0} img/s"
+                : $"  evaluating: {p.Phase} {p.Batch}/{p.Batches}");
         });
         var summary = await runs.ExecuteAsync(id, null, cancellationToken);
         output.WriteResult(new

@@ -144,7 +144,9 @@ public sealed class RunComparison(IDbContextFactory<WbcDbContext> contexts)
     {
         var ordered = epochs.OrderBy(e => e.Round).ThenBy(e => e.Epoch).ToList();
         var points = ordered.Select((e, i) => new EpochPoint(i + 1, e.Round, e.Epoch, e.TrainLoss, e.TrainAccuracy, e.ValLoss, e.ValAccuracy)).ToList();
-        var rates = ordered.Where(e => e.ImagesPerSecond > 0).Select(e => e.ImagesPerSecond).ToList();
+        // Round 1 on cached features runs at thousands of img/s and says nothing about the network's speed: the fine-tune round counts when there is one.
+        var trained = ordered.Any(e => e.Round == 2) ? ordered.Where(e => e.Round == 2) : ordered;
+        var rates = trained.Where(e => e.ImagesPerSecond > 0).Select(e => e.ImagesPerSecond).ToList();
         string split = run.Split?.Name ?? "";
 
         // The latest figure of a stage on a part wins: a resumed run may have measured a stage again.
@@ -180,7 +182,7 @@ public sealed class RunComparison(IDbContextFactory<WbcDbContext> contexts)
             Add(section, key, label, kind, better, r => (read(r), null));
 
         AddPlain(RunSection, "seconds", "Training time", FigureKind.Seconds, Better.Lower, r => r.Seconds);
-        AddPlain(RunSection, "imagesPerSecond", "Mean training speed", FigureKind.ImagesPerSecond, Better.Higher, r => r.MeanImagesPerSecond);
+        AddPlain(RunSection, "imagesPerSecond", "Mean fine-tune speed", FigureKind.ImagesPerSecond, Better.Higher, r => r.MeanImagesPerSecond);
         AddPlain(RunSection, "temperature", "Calibration temperature", FigureKind.Temperature, Better.Neither, r => r.Temperature);
 
         foreach (var stage in Stages)
