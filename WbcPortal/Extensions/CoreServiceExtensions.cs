@@ -82,6 +82,7 @@ public static class CoreServiceExtensions
         services.AddSingleton<Services.Evaluation.EvaluationService>();
         services.AddSingleton<TrainingRunService>();
         services.AddSingleton<RunQueries>();
+        services.AddSingleton<Services.Evaluation.RunReportQueries>();
         services.AddSingleton<ExplorationService>();
 
         services.AddSingleton(sp => new BenchData(Path.GetFullPath(sp.GetRequiredService<IConfiguration>()["Bench:SharedData"] ?? Path.Combine("..", "shared", "data"))));
