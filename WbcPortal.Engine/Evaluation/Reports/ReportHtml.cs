@@ -45,7 +45,10 @@ public static class ReportHtml
         Fact(html, "Device", document.Device ?? "–");
         Fact(html, "Training time", TimeSpan.FromSeconds(document.Seconds).ToString(@"h\:mm\:ss", Inv));
         Fact(html, "Created", document.CreatedAt.ToString("yyyy-MM-dd HH:mm 'UTC'", Inv));
-        Fact(html, "Mean training speed", document.MeanImagesPerSecond is { } ips ? ips.ToString("0.0", Inv) + " img/s" : "–");
+        Fact(html, "Mean training speed", document.MeanImagesPerSecond is { } ips
+            ? ips.ToString("0.0", Inv) + " img/s over all epochs (" + string.Join(", ", document.Epochs.GroupBy(e => e.Round).OrderBy(g => g.Key)
+                .Select(g => string.Create(Inv, $"round {g.Key}: {g.Average(e => e.ImagesPerSecond):0.0}"))) + ")"
+            : "–");
         Fact(html, "Calibration temperature", document.Temperature is { } t ? t.ToString("0.000", Inv) : "–");
         html.Append("</tbody></table>");
 
@@ -105,7 +108,7 @@ public static class ReportHtml
         html.Append("<thead><tr><th>class</th><th>precision</th><th>recall</th><th>recall 95% CI</th><th>f1-score</th><th>support</th></tr></thead><tbody>");
         foreach (var c in r.PerClass)
         {
-            html.Append(Inv, $"<tr><td>{E(c.Label)}</td><td>{c.Precision:0.000}</td><td>{c.Recall:0.000}</td><td>{c.RecallCi.Low:0.000}–{c.RecallCi.High:0.000}</td><td>{c.F1:0.000}</td><td>{c.Support}</td></tr>");
+            html.Append(Inv, $"<tr><td>{E(c.Label)}</td><td>{c.Precision:0.000}</td><td>{c.Recall:0.000}</td><td>{(c.Support == 0 ? "–" : string.Create(Inv, $"{c.RecallCi.Low:0.000}–{c.RecallCi.High:0.000}"))}</td><td>{c.F1:0.000}</td><td>{c.Support}</td></tr>");
         }
         html.Append(Inv, $"<tr class=\"first\"><td>accuracy</td><td></td><td></td><td>{r.AccuracyCi.Low:0.000}–{r.AccuracyCi.High:0.000}</td><td>{r.Accuracy:0.000}</td><td>{r.Total}</td></tr>");
         html.Append(Inv, $"<tr class=\"avg\"><td>macro avg</td><td>{r.MacroPrecision:0.000}</td><td>{r.MacroRecall:0.000}</td><td></td><td>{r.MacroF1:0.000}</td><td>{r.Total}</td></tr>");

@@ -1,3 +1,6 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
 namespace WbcPortal.Engine.Evaluation.Reports;
 
 /// <summary>One finished training epoch as the report shows it.</summary>
@@ -23,7 +26,19 @@ public sealed record RunReportDocument
     public double Seconds { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset? FinishedAt { get; init; }
-    public required string ConfigJson { get; init; }
+    /// <summary>The training configuration as JSON text (the JSON export carries it as an object, <see cref="Config"/>).</summary>
+    [JsonIgnore]
+    public string ConfigJson { get; init; } = "{}";
+
+    public JsonElement Config
+    {
+        get
+        {
+            using var json = JsonDocument.Parse(ConfigJson);
+            return json.RootElement.Clone();
+        }
+    }
+
     /// <summary>The calibration temperature fitted on the validation part (probabilities are softmax(logits / T)).</summary>
     public double? Temperature { get; init; }
     public required IReadOnlyList<RunReportEpoch> Epochs { get; init; }

@@ -24,8 +24,8 @@ public sealed class EvaluationJob
     public int Total { get; internal set; }
     public string? Error { get; internal set; }
     public int? EvaluationId { get; internal set; }
-    /// <summary>Folder files that were not JPEG/PNG or did not decode; the others were evaluated.</summary>
-    public int Skipped { get; internal set; }
+    /// <summary>Folder files that were not JPEG/PNG or did not decode, with why; the others were evaluated.</summary>
+    public IReadOnlyList<(string File, string Reason)> Skipped { get; internal set; } = [];
     public DateTimeOffset? FinishedAt { get; internal set; }
     public bool Finished => State is EvaluationJobState.Succeeded or EvaluationJobState.Failed;
     public double Fraction => Total == 0 ? 0 : (double)Done / Total;
@@ -113,7 +113,7 @@ public sealed class EvaluationJobs(EvaluationService evaluations, ILogger<Evalua
                 var normalised = target is EvaluationTarget.Folder f ? new EvaluationTarget.Folder(f.Path.Trim()) : target;
                 var result = await Task.Run(() => evaluations.EvaluateAsync(job.RunId, normalised, progress, stoppingToken), stoppingToken);
                 job.EvaluationId = result.EvaluationId;
-                job.Skipped = result.Rejected.Count;
+                job.Skipped = result.Rejected;
                 job.State = EvaluationJobState.Succeeded;
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using WbcPortal.Engine.Evaluation;
 using WbcPortal.Engine.Evaluation.Reports;
+using WbcPortal.Engine.Training;
 using WbcPortal.Storage;
 using WbcPortal.Storage.Entities;
 
@@ -27,8 +28,10 @@ public sealed record GalleryPage(int Actual, int Predicted, int Total, int Page,
     public int Pages => Math.Max(1, (Total + PageSize - 1) / PageSize);
 }
 
-/// <summary>The facts beside a run's report.</summary>
-public sealed record RunFacts(double Seconds, string? Device, double? MeanImagesPerSecond, double? Temperature);
+/// <summary>The facts beside a run's report; training speed is the mean over the finished epochs, overall and per round
+/// (a frozen round on cached features runs far faster than a fine-tune, so the overall mean alone misleads).</summary>
+public sealed record RunFacts(double Seconds, string? Device, double? MeanImagesPerSecond, IReadOnlyDictionary<int, double> MeanImagesPerSecondByRound,
+    double? Temperature, bool Round1OnCachedFeatures);
 
 /// <summary>Read side of a run's model report: its evaluations, reports, confusion-cell galleries and the exportable document.</summary>
 public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, TimeProvider clock)
@@ -82,8 +85,10 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
         return new GalleryPage(actual, predicted, total, page, pageSize, items);
     }
 
-    public static RunFacts Facts(Run run, IReadOnlyList<RunEpoch> epochs) =>
-        new(run.Seconds, run.Device, epochs.Count == 0 ? null : epochs.Average(e => e.ImagesPerSecond), run.Temperature);
+    public static RunFacts Facts(Run run, TrainingConfig config, IReadOnlyList<RunEpoch> epochs) =>
+        new(run.Seconds, run.Device, epochs.Count == 0 ? null : epochs.Average(e => e.ImagesPerSecond),
+            epochs.GroupBy(e => e.Round).OrderBy(g => g.Key).ToDictionary(g => g.Key, g => g.Average(e => e.ImagesPerSecond)), run.Temperature,
+            config.CacheFrozenFeatures && config.Round1.UnfrozenStages.Count == 0);
 
     /// <summary>Everything the exports hold, or null for an unknown run.</summary>
     public async Task<RunReportDocument?> GetDocumentAsync(int runId, CancellationToken cancellationToken = default)

@@ -77,7 +77,7 @@ public partial class RunDetailPage
         live = RunEvents.Live(Id);
         if (detail is null) return;
         rounds = RunReportQueries.Rounds(detail.Evaluations, detail.Split);
-        facts = RunReportQueries.Facts(detail.Run, detail.Epochs);
+        facts = RunReportQueries.Facts(detail.Run, config!, detail.Epochs);
         evaluations = await Reports.ListAsync(Id);
     }
 
