@@ -31,10 +31,17 @@ public static class ReportEndpoints
         return Results.File(Encoding.UTF8.GetBytes(write(document)), contentType, FileName(document.RunName, extension));
     }
 
-    /// <summary>"<c>RUN-report.EXT</c>" with anything but letters, digits, dot, dash and underscore replaced.</summary>
+    /// <summary>"<c>RUN-report.EXT</c>" with each run of characters other than ASCII letters, digits, dot, dash and underscore made one dash.</summary>
     public static string FileName(string runName, string extension)
     {
-        var safe = new string(runName.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' ? c : '-').ToArray()).Trim('.', '-');
-        return $"{(safe.Length == 0 ? "run" : safe)}-report.{extension}";
+        var safe = new StringBuilder();
+        foreach (char c in runName)
+        {
+            bool keep = char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_';
+            if (keep) safe.Append(c);
+            else if (safe.Length > 0 && safe[^1] != '-') safe.Append('-');
+        }
+        string name = safe.ToString().Trim('.', '-');
+        return $"{(name.Length == 0 ? "run" : name)}-report.{extension}";
     }
 }
