@@ -83,11 +83,12 @@ public static class SvgCharts
         int n = labels.Count;
         const int cell = 54;
         int labelWidth = Math.Clamp(8 + 7 * (labels.Count == 0 ? 4 : labels.Max(l => l.Length)), 60, 160);
-        int left = labelWidth + 22, top = 28 + labelWidth;
-        int width = left + n * cell + 10, height = top + n * cell + 10;
+        // column labels are turned 60°: they need about half their length beyond the last column
+        int left = labelWidth + 22, top = 44 + labelWidth;
+        int width = Math.Max(left + n * cell + labelWidth / 2 + 10, 12 + (int)(7.8 * title.Length)), height = top + n * cell + 10;
         var svg = Open(width, height, title);
         svg.Append(Inv, $"<text x=\"4\" y=\"18\" class=\"t\">{E(title)}</text>");
-        svg.Append(Inv, $"<text x=\"{left + n * cell / 2}\" y=\"{top - labelWidth - 2}\" text-anchor=\"middle\" class=\"s\">predicted</text>");
+        svg.Append(Inv, $"<text x=\"{left + n * cell / 2}\" y=\"38\" text-anchor=\"middle\" class=\"s\">predicted</text>");
         svg.Append(Inv, $"<text transform=\"translate(12 {top + n * cell / 2}) rotate(-90)\" text-anchor=\"middle\" class=\"s\">actual</text>");
         for (int c = 0; c < n; c++)
         {
@@ -115,7 +116,7 @@ public static class SvgCharts
     /// <summary>Accuracy per confidence bin before and after temperature scaling, against the diagonal of perfect calibration.</summary>
     public static string ReliabilityDiagram(string title, CalibrationSummary before, CalibrationSummary after)
     {
-        const int size = 240, left = 48, top = 28, right = 170, bottom = 40;
+        const int size = 240, left = 48, top = 28, right = 220, bottom = 40;
         int width = left + size + right, height = top + size + bottom;
         double X(double v) => left + size * Math.Clamp(v, 0, 1);
         double Y(double v) => top + size * (1 - Math.Clamp(v, 0, 1));

@@ -23,15 +23,12 @@ public partial class ModelReport
 
     protected override async Task OnParametersSetAsync()
     {
-        // the same evaluation, or the one that replaced it (re-evaluating a source stores it anew)
+        if (current is not null && Evaluations.Any(e => e.Id == current.Summary.Id)) return;
+        // the one that replaced it (re-evaluating a source stores it anew), else the default
         var target = current is null ? null : Evaluations.FirstOrDefault(e => e.Source == current.Summary.Source);
         target ??= RunReportQueries.DefaultSelection(Evaluations);
-        if (target is null)
-        {
-            current = null;
-            return;
-        }
-        if (current?.Summary != target) await LoadAsync(target.Id);
+        if (target is not null) await LoadAsync(target.Id);
+        else current = null;
     }
 
     /// <summary>Shows another evaluation (the evaluations table's and the evaluate panel's "Show").</summary>
@@ -47,11 +44,13 @@ public partial class ModelReport
         await LoadAsync(evaluationId);
     }
 
+    /// <summary>Loads a report; one replaced in the meantime (a list a moment old) leaves the current one shown.</summary>
     private async Task LoadAsync(int evaluationId)
     {
-        bool sameSource = current is not null && Evaluations.FirstOrDefault(e => e.Id == evaluationId)?.Source == current.Summary.Source;
-        current = await Queries.GetReportAsync(RunId, evaluationId);
-        if (!sameSource) cell = null;
+        var loaded = await Queries.GetReportAsync(RunId, evaluationId);
+        if (loaded is null) return;
+        if (loaded.Summary.Source != current?.Summary.Source) cell = null;
+        current = loaded;
     }
 
     private void ShowCell(ConfusionCell selected) => cell = cell == selected ? null : selected;
