@@ -46,7 +46,8 @@ public sealed class TrainCliTests : IDisposable
         Assert.Equal("Succeeded", doc.GetProperty("status").GetString());
         Assert.Equal("cpu", doc.GetProperty("device").GetString());
         Assert.True(doc.GetProperty("seconds").GetDouble() > 0);
-        Assert.Equal(["untrained", "round1", "round2"], doc.GetProperty("rounds").EnumerateArray().Select(r => r.GetProperty("name").GetString()));
+        // the trainer's three stages, then the exported (calibrated ONNX) model on the same parts
+        Assert.Equal(["untrained", "round1", "round2", "model"], doc.GetProperty("rounds").EnumerateArray().Select(r => r.GetProperty("name").GetString()));
         foreach (var round in doc.GetProperty("rounds").EnumerateArray())
         {
             Assert.InRange(round.GetProperty("testAccuracy").GetDouble(), 0, 1);

@@ -83,6 +83,7 @@ public static class CoreServiceExtensions
         services.AddSingleton<TrainingRunService>();
         services.AddSingleton<RunQueries>();
         services.AddSingleton<RunComparison>();
+        services.AddSingleton<Services.Evaluation.RunReportQueries>();
         services.AddSingleton<ExplorationService>();
 
         services.AddSingleton(sp => new BenchData(Path.GetFullPath(sp.GetRequiredService<IConfiguration>()["Bench:SharedData"] ?? Path.Combine("..", "shared", "data"))));

@@ -20,6 +20,8 @@ public static class WebServiceExtensions
         builder.Services.AddMudServices();
         builder.Services.AddSingleton<DatasetJobs>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DatasetJobs>());
+        builder.Services.AddSingleton<Services.Evaluation.EvaluationJobs>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Services.Evaluation.EvaluationJobs>());
         builder.Services.AddSingleton<RunStopRegistry>();
         builder.Services.AddSingleton<RunJobs>();
         builder.Services.AddSingleton<TrainingLauncher>();
@@ -60,6 +62,7 @@ public static class WebServiceExtensions
         app.MapStaticAssets();
         app.MapImageEndpoints();
         app.MapImageViewEndpoints();
+        app.MapReportEndpoints();
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;
     }

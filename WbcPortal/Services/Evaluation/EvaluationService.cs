@@ -196,9 +196,14 @@ public sealed class EvaluationService(
                 LogitsJson = JsonSerializer.Serialize(p.Logits),
             });
         }
-        await db.RunEvaluations.Where(e => e.RunId == runId && e.Stage == RunEvaluation.ModelStage && e.Source == source).ExecuteDeleteAsync(cancellationToken);
-        db.RunEvaluations.Add(evaluation);
-        await db.SaveChangesAsync(cancellationToken);
+        // One transaction: a reader never sees the source with no evaluation, or with two.
+        await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
+        {
+            await db.RunEvaluations.Where(e => e.RunId == runId && e.Stage == RunEvaluation.ModelStage && e.Source == source).ExecuteDeleteAsync(cancellationToken);
+            db.RunEvaluations.Add(evaluation);
+            await db.SaveChangesAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+        }
         changes.Notify(runId);
         return new EvaluationResult(evaluation.Id, runId, source, report, rejected);
     }

@@ -17,9 +17,9 @@ public sealed class RunQueries(IDbContextFactory<WbcDbContext> contexts)
         var runs = await db.Runs.AsNoTracking().Include(r => r.Split).Include(r => r.Evaluations).OrderByDescending(r => r.Id).ToListAsync(cancellationToken);
         return runs.Select(r =>
         {
-            var last = r.Evaluations.Where(e => e.Stage != "untrained").OrderByDescending(e => e.Id).ToList();
-            return new RunListItem(r.Id, r.Name, r.Split?.Name ?? "", r.Status, r.Device, r.CreatedAt, r.Seconds,
-                last.FirstOrDefault(e => e.Part == "val")?.Accuracy, last.FirstOrDefault(e => e.Part == "test")?.Accuracy);
+            // the latest stage on the run's own parts: the exported model once evaluated (never its evaluations on other data)
+            var last = Evaluation.RunReportQueries.Rounds(r.Evaluations.OrderBy(e => e.Id).ToList(), r.Split?.Name).LastOrDefault(x => x.Stage != "untrained");
+            return new RunListItem(r.Id, r.Name, r.Split?.Name ?? "", r.Status, r.Device, r.CreatedAt, r.Seconds, last?.ValAccuracy, last?.TestAccuracy);
         }).ToList();
     }
 

@@ -256,10 +256,11 @@ public sealed class TrainingRunService(
     public async Task<RunSummary> GetSummaryAsync(int runId, CancellationToken cancellationToken = default)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var run = await db.Runs.AsNoTracking().Include(r => r.Evaluations).SingleOrDefaultAsync(r => r.Id == runId, cancellationToken)
+        var run = await db.Runs.AsNoTracking().Include(r => r.Evaluations).Include(r => r.Split).SingleOrDefaultAsync(r => r.Id == runId, cancellationToken)
             ?? throw new ArgumentException($"No run {runId}.");
-        var rounds = run.Evaluations.GroupBy(e => e.Stage).OrderBy(g => g.Min(e => e.Id)).Select(g => new RunRoundSummary(g.Key,
-            g.FirstOrDefault(e => e.Part == "val")?.Accuracy, g.FirstOrDefault(e => e.Part == "test")?.Accuracy, g.FirstOrDefault(e => e.Part == "test")?.MacroF1)).ToList();
+        // The trainer's stages, then the exported model on the run's own parts (not on whatever else it was evaluated on): as the run page's table.
+        var rounds = RunReportQueries.Rounds(run.Evaluations.OrderBy(e => e.Id).ToList(), run.Split?.Name)
+            .Select(r => new RunRoundSummary(r.Stage, r.ValAccuracy, r.TestAccuracy, r.TestMacroF1)).ToList();
         return new RunSummary(run.Id, run.Name, run.Status, run.Device, run.Seconds, rounds, run.ModelPath, run.Error);
     }
 

@@ -1,0 +1,53 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace WbcPortal.Engine.Evaluation.Reports;
+
+/// <summary>One finished training epoch as the report shows it.</summary>
+public sealed record RunReportEpoch(int Round, int Epoch, double TrainLoss, double TrainAccuracy, double ValLoss, double ValAccuracy,
+    double Seconds, double ImagesPerSecond, double LearningRate);
+
+/// <summary>One row of the round table: the trainer's own figures for a stage (untrained, round1, round2).</summary>
+public sealed record RunReportRound(string Stage, string Name, double? ValAccuracy, double? TestAccuracy, double? TestMacroF1);
+
+/// <summary>The exported model evaluated on one source ("split NAME / test", "folder PATH"), with its full report.</summary>
+public sealed record RunReportEvaluation(string Source, string Part, DateTimeOffset? CreatedAt, EvaluationReport Report);
+
+/// <summary>
+/// Everything a reviewer needs to judge a run away from the portal: what was trained on what, how, how it learned,
+/// and every evaluation of its exported model. The CSV and HTML exports are pure functions of it.
+/// </summary>
+public sealed record RunReportDocument
+{
+    public required string RunName { get; init; }
+    public required string Split { get; init; }
+    public required string Status { get; init; }
+    public string? Device { get; init; }
+    public double Seconds { get; init; }
+    public DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset? FinishedAt { get; init; }
+    /// <summary>The training configuration as JSON text (the JSON export carries it as an object, <see cref="Config"/>).</summary>
+    [JsonIgnore]
+    public string ConfigJson { get; init; } = "{}";
+
+    public JsonElement Config
+    {
+        get
+        {
+            using var json = JsonDocument.Parse(ConfigJson);
+            return json.RootElement.Clone();
+        }
+    }
+
+    /// <summary>The calibration temperature fitted on the validation part (probabilities are softmax(logits / T)).</summary>
+    public double? Temperature { get; init; }
+    public required IReadOnlyList<RunReportEpoch> Epochs { get; init; }
+    public required IReadOnlyList<RunReportRound> Rounds { get; init; }
+    public required IReadOnlyList<RunReportEvaluation> Evaluations { get; init; }
+    /// <summary>When the document was made, and by which portal version.</summary>
+    public DateTimeOffset GeneratedAt { get; init; }
+    public string? Generator { get; init; }
+
+    /// <summary>The mean training speed over the finished epochs, or null before the first.</summary>
+    public double? MeanImagesPerSecond => Epochs.Count == 0 ? null : Epochs.Average(e => e.ImagesPerSecond);
+}

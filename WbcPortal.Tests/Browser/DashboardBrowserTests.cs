@@ -1,0 +1,153 @@
+using System.Net;
+using System.Text.Json;
+using Microsoft.Playwright;
+using WbcPortal.Cli;
+using WbcPortal.Tests.Support;
+
+namespace WbcPortal.Tests.Browser;
+
+/// <summary>
+/// A finished run's dashboard: the model report, a folder evaluated from the "Evaluate on…" panel in the background,
+/// a mistake's images opened from the confusion matrix, and the report exports.
+/// </summary>
+public class DashboardBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
+{
+    [Fact]
+    public async Task A_finished_runs_dashboard_opens_the_images_of_a_confusion_cell()
+    {
+        var browser = fixture.RequireBrowser();
+        var ct = TestContext.Current.CancellationToken;
+        string data = fixture.Portal.DataDirectory;
+        using var source = new TempDirectory("wbc-dash-src");
+        ImportFixtures.ClassFolders(source.Path, ["EOSINOPHIL", "NEUTROPHIL"], 10, seed: 5);
+        var quiet = new StringWriter();
+        Assert.Equal(0, await CliApp.RunAsync(["import", source.Path, "--name", "dash-cells", "--data-dir", data], quiet, quiet));
+        Assert.Equal(0, await CliApp.RunAsync(["split", "dash-cells", "--strategy", "random", "--ratios", "0.5,0.25,0.25", "--name", "dash-split", "--data-dir", data], quiet, quiet));
+        var config = Path.Combine(source.Path, "tiny.json");
+        await File.WriteAllTextAsync(config, """
+            { "inputHeight": 48, "inputWidth": 64, "round1": { "epochs": 1, "learningRate": 0.003 },
+              "round2": { "epochs": 1, "learningRate": 0.0001, "unfrozenStages": ["layer4"] }, "batchSize": 8, "seed": 3, "device": "cpu" }
+            """, ct);
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        Assert.True(await CliApp.RunAsync(["train", "--split", "dash-split", "--config", config, "--name", "dash <run>", "--json", "--data-dir", data], stdout, stderr) == 0, stderr.ToString());
+        int runId = JsonDocument.Parse(stdout.ToString()).RootElement.GetProperty("id").GetInt32();
+
+        // The same images under both class folders: whatever the model predicts for one, its twin is a mistake,
+        // so this evaluation has an off-diagonal cell for sure. One file is not an image and is skipped.
+        using var twins = new TempDirectory("wbc-dash-twins");
+        foreach (var cls in new[] { "EOSINOPHIL", "NEUTROPHIL" })
+        {
+            var dir = Directory.CreateDirectory(Path.Combine(twins.Path, cls)).FullName;
+            foreach (var file in Directory.GetFiles(Path.Combine(source.Path, "EOSINOPHIL"))) File.Copy(file, Path.Combine(dir, Path.GetFileName(file)));
+        }
+        await File.WriteAllTextAsync(Path.Combine(twins.Path, "EOSINOPHIL", "notes.txt"), "not an image", ct);
+        using var unknown = new TempDirectory("wbc-dash-unknown");
+        ImportFixtures.ClassFolders(unknown.Path, ["BASOPHIL"], 1);
+
+        await CheckExportsAsync(runId, ct);
+
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
+        var page = await context.NewPageAsync();
+        var errors = new List<string>();
+        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
+        await BrowserFixture.ScreenshotOnFailureAsync(page, "dashboard", async () =>
+        {
+            await BrowserFixture.GotoInteractiveAsync(page, new Uri(fixture.Portal.BaseAddress, $"runs/{runId}"));
+            await Assertions.Expect(page.Locator("[data-testid=round-table] tbody tr")).ToHaveCountAsync(4);
+            await Assertions.Expect(page.Locator("[data-testid=report-headline]")).ToContainTextAsync("split dash-split / test");
+            await Assertions.Expect(page.Locator("[data-testid=classification-report]")).ToContainTextAsync("weighted avg");
+            await Assertions.Expect(page.Locator("[data-testid=report-class]")).ToHaveCountAsync(2);
+            await Assertions.Expect(page.Locator("[data-testid=cm-cell]")).ToHaveCountAsync(4);
+            await Assertions.Expect(page.Locator("[data-testid=evaluation-row]")).ToHaveCountAsync(2);
+            await Assertions.Expect(page.Locator("[data-testid=reliability-diagram] .js-plotly-plot")).ToHaveCountAsync(1);
+            await Assertions.Expect(page.Locator("[data-testid=calibration-summary]")).ToContainTextAsync("after temperature scaling");
+
+            // A split cell's gallery shows thumbnails.
+            await OpenAnyCellAsync(page, offDiagonal: null);
+            await Assertions.Expect(page.Locator("[data-testid=gallery-item] img").First).ToBeVisibleAsync();
+            Assert.True(await page.Locator("[data-testid=gallery-item] img").First.EvaluateAsync<bool>("img => img.complete && img.naturalWidth > 0"));
+            await page.Locator("[data-testid=gallery-close]").ClickAsync();
+            await Assertions.Expect(page.Locator("[data-testid=prediction-gallery]")).ToHaveCountAsync(0);
+
+            // Bad input is refused at once; a folder with an unknown class fails with its reason; a good one runs in the background.
+            await page.Locator("input[data-testid=evaluate-kind-folder]").CheckAsync();
+            await page.Locator("input[data-testid=evaluate-folder]").FillAsync("/no/such/folder");
+            await page.Locator("[data-testid=evaluate-start]").ClickAsync();
+            await Assertions.Expect(page.Locator("[data-testid=evaluate-error]")).ToContainTextAsync("There is no folder /no/such/folder");
+            await page.Locator("input[data-testid=evaluate-folder]").FillAsync(unknown.Path);
+            await page.Locator("[data-testid=evaluate-start]").ClickAsync();
+            await Assertions.Expect(page.Locator("[data-testid=evaluation-job-error]")).ToContainTextAsync("Folder 'BASOPHIL' is not a class the model knows", new() { Timeout = 60_000 });
+            await page.Locator("input[data-testid=evaluate-folder]").FillAsync(twins.Path);
+            await page.Locator("[data-testid=evaluate-start]").ClickAsync();
+            var done = page.Locator("[data-testid=evaluation-job][data-state=Succeeded]");
+            await Assertions.Expect(done).ToHaveCountAsync(1, new() { Timeout = 120_000 });
+            await Assertions.Expect(done.Locator("[data-testid=evaluation-job-skipped]")).ToContainTextAsync("notes.txt");
+
+            // The job and its result survive a refresh.
+            await BrowserFixture.GotoInteractiveAsync(page, new Uri(fixture.Portal.BaseAddress, $"runs/{runId}"));
+            await Assertions.Expect(page.Locator("[data-testid=evaluation-job]")).ToHaveCountAsync(2);
+            await Assertions.Expect(page.Locator("[data-testid=evaluation-row]")).ToHaveCountAsync(3);
+            await page.Locator("[data-testid=evaluation-job][data-state=Succeeded] [data-testid=evaluation-job-show]").ClickAsync();
+            await Assertions.Expect(page.Locator("[data-testid=report-headline]")).ToContainTextAsync($"folder {twins.Path}");
+            await Assertions.Expect(page.Locator("[data-testid=report-headline]")).ToContainTextAsync("20 images");
+
+            // An off-diagonal cell opens its mistakes: file names, true → predicted, every class's probability.
+            var (actual, predicted, count) = await OpenAnyCellAsync(page, offDiagonal: true);
+            Assert.NotEqual(actual, predicted);
+            await Assertions.Expect(page.Locator("[data-testid=gallery-title]")).ToContainTextAsync("misclassified");
+            await Assertions.Expect(page.Locator("[data-testid=gallery-item]")).ToHaveCountAsync(count);
+            await Assertions.Expect(page.Locator("[data-testid=gallery-file]").First).ToContainTextAsync(".jpg");
+            await Assertions.Expect(page.Locator("[data-testid=gallery-item]").First.Locator(".wbc-prob")).ToHaveCountAsync(2);
+            await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "dashboard-gallery.png"), FullPage = true });
+
+            await page.Locator("input[data-testid=cm-normalise]").CheckAsync();
+            await Assertions.Expect(page.Locator("[data-testid=confusion-matrix]")).ToContainTextAsync("%");
+            await page.Locator("[data-testid=confusion-matrix]").ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "dashboard-heatmap-normalised.png") });
+        });
+        Assert.Empty(errors);
+        await context.CloseAsync();
+    }
+
+    /// <summary>Clicks the first cell with images (off the diagonal, on it, or either: null) and waits for its gallery; returns the cell.</summary>
+    private static async Task<(int Actual, int Predicted, int Count)> OpenAnyCellAsync(IPage page, bool? offDiagonal)
+    {
+        var cells = await page.Locator("[data-testid=cm-cell]").EvaluateAllAsync<int[][]>(
+            "els => els.map(e => [Number(e.dataset.actual), Number(e.dataset.predicted), Number(e.dataset.count)])");
+        var cell = cells.First(c => c[2] > 0 && (offDiagonal is null || (c[0] != c[1]) == offDiagonal));
+        await page.Locator($"[data-testid=cm-cell][data-actual='{cell[0]}'][data-predicted='{cell[1]}']").ClickAsync();
+        await Assertions.Expect(page.Locator("[data-testid=gallery-item]").First).ToBeVisibleAsync();
+        return (cell[0], cell[1], cell[2]);
+    }
+
+    private async Task CheckExportsAsync(int runId, CancellationToken ct)
+    {
+        using var http = new HttpClient { BaseAddress = fixture.Portal.BaseAddress };
+        foreach (var (extension, mediaType) in new[] { ("html", "text/html"), ("csv", "text/csv"), ("json", "application/json") })
+        {
+            using var response = await http.GetAsync($"api/runs/{runId}/report.{extension}", ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(mediaType, response.Content.Headers.ContentType?.MediaType);
+            Assert.Equal($"dash-run-report.{extension}", response.Content.Headers.ContentDisposition?.FileName?.Trim('"'));
+            string body = await response.Content.ReadAsStringAsync(ct);
+            switch (extension)
+            {
+                case "html":
+                    Assert.Contains("<svg", body);
+                    Assert.Contains("dash &lt;run&gt;", body);
+                    Assert.DoesNotContain("src=", body);
+                    break;
+                case "csv":
+                    Assert.Contains("section,confusion matrix,split dash-split / test", body);
+                    break;
+                default:
+                    var json = JsonDocument.Parse(body).RootElement;
+                    Assert.Equal("dash <run>", json.GetProperty("runName").GetString());
+                    Assert.Equal(2, json.GetProperty("evaluations").GetArrayLength());
+                    break;
+            }
+        }
+        using var missing = await http.GetAsync("api/runs/987654/report.html", ct);
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+    }
+}

@@ -1,0 +1,109 @@
+using Microsoft.AspNetCore.Components;
+using MudBlazor;
+using WbcPortal.Engine.Evaluation.Reports;
+using WbcPortal.Components.Pages.Runs.Report;
+using WbcPortal.Engine.Training;
+using WbcPortal.Services.Evaluation;
+using WbcPortal.Services.Training;
+using WbcPortal.Storage.Entities;
+
+namespace WbcPortal.Components.Pages.Runs;
+
+/// <summary>A run's dashboard: live progress while it trains, its curves and rounds, then its model report and evaluations.</summary>
+public partial class RunDetailPage
+{
+    [Inject] private RunQueries Queries { get; set; } = default!;
+    [Inject] private RunReportQueries Reports { get; set; } = default!;
+    [Inject] private TrainingRunService RunEvents { get; set; } = default!;
+    [Inject] private TrainingLauncher Launcher { get; set; } = default!;
+    [Inject] private ISnackbar Snackbar { get; set; } = default!;
+
+    [Parameter] public int Id { get; set; }
+
+    private RunDetail? detail;
+    private TrainingConfig? config;
+    private RunLiveProgress? live;
+    private IReadOnlyList<RunReportRound> rounds = [];
+    private IReadOnlyList<ModelEvaluationSummary> evaluations = [];
+    private RunFacts? facts;
+    private bool loaded;
+    private IDisposable? subscription;
+    private DateTime lastRender, lastReload;
+    private ModelReport? modelReport;
+
+    protected override async Task OnParametersSetAsync()
+    {
+        await ReloadAsync();
+        loaded = true;
+        subscription ??= RunEvents.Subscribe(runId =>
+        {
+            if (runId != Id) return;
+            _ = InvokeAsync(async () =>
+            {
+                try
+                {
+                    live = RunEvents.Live(Id);
+                    // While training, batches only move the live numbers: reload at a new epoch, and now and then while evaluating.
+                    var now = DateTime.UtcNow;
+                    bool training = detail?.Run.Status == RunStatus.Running && live is not null;
+                    bool reload = !training || (live!.Phase == "training" ? live.Batch == 1 : now - lastReload > TimeSpan.FromSeconds(2));
+                    if (reload)
+                    {
+                        lastReload = now;
+                        await ReloadAsync();
+                    }
+                    if (reload || now - lastRender > TimeSpan.FromMilliseconds(500))
+                    {
+                        lastRender = now;
+                        StateHasChanged();
+                    }
+                }
+                catch (Exception ex)
+                {
+                    await DispatchExceptionAsync(ex);
+                }
+            });
+        });
+    }
+
+    private async Task ReloadAsync()
+    {
+        var loadedDetail = await Queries.GetAsync(Id);
+        if (loadedDetail is not null && (detail is null || detail.Run.ConfigJson != loadedDetail.Run.ConfigJson))
+        {
+            config = TrainingConfig.FromJson(loadedDetail.Run.ConfigJson);
+        }
+        detail = loadedDetail;
+        live = RunEvents.Live(Id);
+        if (detail is null) return;
+        rounds = RunReportQueries.Rounds(detail.Evaluations, detail.Split);
+        facts = RunReportQueries.Facts(detail.Run, config!, detail.Epochs);
+        evaluations = await Reports.ListAsync(Id);
+    }
+
+    private async Task ShowEvaluationAsync(int evaluationId)
+    {
+        if (modelReport is not null) await modelReport.ShowAsync(evaluationId);
+    }
+
+    private void Stop()
+    {
+        if (Launcher.Stop(Id)) Snackbar.Add("Stopping after the current batch…", Severity.Info);
+        else Snackbar.Add("This run is not training in this portal process.", Severity.Warning);
+    }
+
+    private async Task ResumeAsync()
+    {
+        try
+        {
+            await Launcher.ResumeAsync(Id);
+            await ReloadAsync();
+        }
+        catch (InvalidOperationException ex)
+        {
+            Snackbar.Add(ex.Message, Severity.Warning);
+        }
+    }
+
+    public void Dispose() => subscription?.Dispose();
+}

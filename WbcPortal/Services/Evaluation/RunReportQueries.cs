@@ -1,0 +1,154 @@
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using WbcPortal.Engine.Evaluation;
+using WbcPortal.Engine.Evaluation.Reports;
+using WbcPortal.Engine.Training;
+using WbcPortal.Storage;
+using WbcPortal.Storage.Entities;
+
+namespace WbcPortal.Services.Evaluation;
+
+/// <summary>One stored evaluation of a run's exported model, as the dashboard lists it.</summary>
+public sealed record ModelEvaluationSummary(int Id, string Source, string Part, int Images, double Accuracy, double MacroF1,
+    double? Ece, double? EceUncalibrated, DateTimeOffset? CreatedAt);
+
+/// <summary>A stored evaluation with its full report.</summary>
+public sealed record ModelEvaluationReport(ModelEvaluationSummary Summary, EvaluationReport Report);
+
+/// <summary>One image of a confusion-matrix cell: its thumbnail (split) or file name (folder) and its calibrated probability of every class.</summary>
+public sealed record GalleryItem(long Id, string? Sha256, string? File, int Label, int Predicted, IReadOnlyList<double> Probabilities)
+{
+    public double TrueProbability => Probabilities[Label];
+    public double PredictedProbability => Probabilities[Predicted];
+}
+
+/// <summary>A page of the images whose actual class is <paramref name="Actual"/> and predicted <paramref name="Predicted"/>, most confident first.</summary>
+public sealed record GalleryPage(int Actual, int Predicted, int Total, int Page, int PageSize, IReadOnlyList<GalleryItem> Items)
+{
+    public int Pages => Math.Max(1, (Total + PageSize - 1) / PageSize);
+}
+
+/// <summary>The facts beside a run's report; training speed is the mean over the finished epochs, overall and per round
+/// (a frozen round on cached features runs far faster than a fine-tune, so the overall mean alone misleads).</summary>
+public sealed record RunFacts(double Seconds, string? Device, double? MeanImagesPerSecond, IReadOnlyDictionary<int, double> MeanImagesPerSecondByRound,
+    double? Temperature, bool Round1OnCachedFeatures);
+
+/// <summary>Read side of a run's model report: its evaluations, reports, confusion-cell galleries and the exportable document.</summary>
+public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, TimeProvider clock)
+{
+    public const int DefaultPageSize = 24;
+
+    /// <summary>The run's model evaluations: validation, test, then the others by source.</summary>
+    public async Task<IReadOnlyList<ModelEvaluationSummary>> ListAsync(int runId, CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var rows = await db.RunEvaluations.AsNoTracking()
+            .Where(e => e.RunId == runId && e.Stage == RunEvaluation.ModelStage)
+            .Select(e => new ModelEvaluationSummary(e.Id, e.Source ?? e.Part, e.Part, e.Predictions.Count, e.Accuracy, e.MacroF1, e.Ece, e.EceUncalibrated, e.CreatedAt))
+            .ToListAsync(cancellationToken);
+        return rows.OrderBy(e => PartOrder(e.Part)).ThenBy(e => e.Source, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>The evaluation the dashboard opens with: the test part, else the first.</summary>
+    public static ModelEvaluationSummary? DefaultSelection(IReadOnlyList<ModelEvaluationSummary> evaluations) =>
+        evaluations.FirstOrDefault(e => e.Part == "test") ?? evaluations.FirstOrDefault();
+
+    public async Task<ModelEvaluationReport?> GetReportAsync(int runId, int evaluationId, CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var e = await db.RunEvaluations.AsNoTracking()
+            .Where(x => x.Id == evaluationId && x.RunId == runId && x.Stage == RunEvaluation.ModelStage && x.ReportJson != null)
+            .Select(x => new { x.Id, x.Source, x.Part, Images = x.Predictions.Count, x.Accuracy, x.MacroF1, x.Ece, x.EceUncalibrated, x.CreatedAt, x.ReportJson })
+            .SingleOrDefaultAsync(cancellationToken);
+        if (e is null) return null;
+        var report = Read(e.ReportJson!);
+        return new ModelEvaluationReport(new ModelEvaluationSummary(e.Id, e.Source ?? e.Part, e.Part, e.Images, e.Accuracy, e.MacroF1, e.Ece, e.EceUncalibrated, e.CreatedAt), report);
+    }
+
+    /// <summary>
+    /// The images of one confusion-matrix cell, most confident first, with the calibrated probability of every class
+    /// (softmax of the stored logits at the evaluation's temperature).
+    /// </summary>
+    public async Task<GalleryPage> GetCellAsync(int evaluationId, int actual, int predicted, int page = 0, int pageSize = DefaultPageSize, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(page);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(pageSize);
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var reportJson = await db.RunEvaluations.AsNoTracking().Where(e => e.Id == evaluationId).Select(e => e.ReportJson).SingleOrDefaultAsync(cancellationToken);
+        double temperature = reportJson is null ? 1 : Read(reportJson).Temperature;
+        var cell = db.RunPredictions.AsNoTracking().Where(p => p.EvaluationId == evaluationId && p.Label == actual && p.Predicted == predicted);
+        int total = await cell.CountAsync(cancellationToken);
+        var rows = await cell.OrderByDescending(p => p.Confidence).ThenBy(p => p.Id).Skip(page * pageSize).Take(pageSize)
+            .Select(p => new { p.Id, p.Sha256, p.File, p.Label, p.Predicted, p.LogitsJson }).ToListAsync(cancellationToken);
+        var items = rows.Select(p => new GalleryItem(p.Id, p.Sha256, p.File, p.Label, p.Predicted,
+            Calibration.Softmax(JsonSerializer.Deserialize<float[]>(p.LogitsJson) ?? [], temperature))).ToList();
+        return new GalleryPage(actual, predicted, total, page, pageSize, items);
+    }
+
+    public static RunFacts Facts(Run run, TrainingConfig config, IReadOnlyList<RunEpoch> epochs) =>
+        new(run.Seconds, run.Device, epochs.Count == 0 ? null : epochs.Average(e => e.ImagesPerSecond),
+            epochs.GroupBy(e => e.Round).OrderBy(g => g.Key).ToDictionary(g => g.Key, g => g.Average(e => e.ImagesPerSecond)), run.Temperature,
+            config.CacheFrozenFeatures && config.Round1.UnfrozenStages.Count == 0);
+
+    /// <summary>Everything the exports hold, or null for an unknown run.</summary>
+    public async Task<RunReportDocument?> GetDocumentAsync(int runId, CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var run = await db.Runs.AsNoTracking().Include(r => r.Split).SingleOrDefaultAsync(r => r.Id == runId, cancellationToken);
+        if (run is null) return null;
+        var epochs = await db.RunEpochs.AsNoTracking().Where(e => e.RunId == runId).OrderBy(e => e.Round).ThenBy(e => e.Epoch).ToListAsync(cancellationToken);
+        var evaluations = await db.RunEvaluations.AsNoTracking().Where(e => e.RunId == runId).OrderBy(e => e.Id).ToListAsync(cancellationToken);
+        var models = evaluations.Where(e => e.Stage == RunEvaluation.ModelStage && e.ReportJson is not null)
+            .OrderBy(e => PartOrder(e.Part)).ThenBy(e => e.Source, StringComparer.Ordinal)
+            .Select(e => new RunReportEvaluation(e.Source ?? e.Part, e.Part, e.CreatedAt, Read(e.ReportJson!))).ToList();
+        return new RunReportDocument
+        {
+            RunName = run.Name,
+            Split = run.Split?.Name ?? "",
+            Status = run.Status.ToString(),
+            Device = run.Device,
+            Seconds = run.Seconds,
+            CreatedAt = run.CreatedAt,
+            FinishedAt = run.FinishedAt,
+            ConfigJson = run.ConfigJson,
+            Temperature = run.Temperature,
+            Epochs = epochs.Select(e => new RunReportEpoch(e.Round, e.Epoch, e.TrainLoss, e.TrainAccuracy, e.ValLoss, e.ValAccuracy, e.Seconds, e.ImagesPerSecond, e.LearningRate)).ToList(),
+            Rounds = Rounds(evaluations, run.Split?.Name),
+            Evaluations = models,
+            GeneratedAt = clock.GetUtcNow(),
+            Generator = $"WbcPortal {SystemStatusService.Version}",
+        };
+    }
+
+    /// <summary>
+    /// The round table: the trainer's stages (untrained, round 1, round 2), then the exported, calibrated model on the
+    /// run's own validation and test parts.
+    /// </summary>
+    public static IReadOnlyList<RunReportRound> Rounds(IReadOnlyList<RunEvaluation> evaluations, string? split)
+    {
+        var rounds = evaluations.Where(e => e.Stage != RunEvaluation.ModelStage).GroupBy(e => e.Stage).OrderBy(g => g.Min(e => e.Id))
+            .Select(g => Round(g.Key, g.FirstOrDefault(e => e.Part == "val"), g.FirstOrDefault(e => e.Part == "test"))).ToList();
+        var model = evaluations.Where(e => e.Stage == RunEvaluation.ModelStage).ToList();
+        var modelVal = model.FirstOrDefault(e => e.Source == $"split {split} / val");
+        var modelTest = model.FirstOrDefault(e => e.Source == $"split {split} / test");
+        if (modelVal is not null || modelTest is not null) rounds.Add(Round(RunEvaluation.ModelStage, modelVal, modelTest));
+        return rounds;
+    }
+
+    public static string StageName(string stage) => stage switch
+    {
+        "untrained" => "Untrained head",
+        "round1" => "Round 1 (frozen backbone)",
+        "round2" => "Round 2 (fine-tuned)",
+        RunEvaluation.ModelStage => "Exported model (ONNX, calibrated)",
+        _ => stage,
+    };
+
+    private static RunReportRound Round(string stage, RunEvaluation? val, RunEvaluation? test) =>
+        new(stage, StageName(stage), val?.Accuracy, test?.Accuracy, test?.MacroF1);
+
+    private static int PartOrder(string part) => part switch { "val" => 0, "test" => 1, "train" => 2, _ => 3 };
+
+    private static EvaluationReport Read(string json) =>
+        JsonSerializer.Deserialize<EvaluationReport>(json, EvaluationService.Json) ?? throw new InvalidDataException("Empty evaluation report.");
+}
