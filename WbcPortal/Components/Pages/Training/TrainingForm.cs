@@ -9,6 +9,14 @@ public sealed class TrainingForm
 {
     public static readonly string[] Stages = ["stem", "layer1", "layer2", "layer3", "layer4"];
 
+    public string Backbone { get; set; } = "resnet18-imagenet";
+    public bool Crop { get; set; }
+    public double CropSize { get; set; } = 0.6;
+    public int CropThreshold { get; set; } = 150;
+    public bool CacheFeatures { get; set; } = true;
+    public double Scale { get; set; }
+    public bool RestoreBest { get; set; } = true;
+    public bool Tta { get; set; }
     public int InputHeight { get; set; }
     public int InputWidth { get; set; }
     public string Hidden { get; set; } = "";
@@ -33,6 +41,14 @@ public sealed class TrainingForm
 
     public static TrainingForm From(TrainingConfig c) => new()
     {
+        Backbone = c.Backbone,
+        Crop = c.Crop.Enabled,
+        CropSize = c.Crop.Size,
+        CropThreshold = c.Crop.Threshold,
+        CacheFeatures = c.CacheFrozenFeatures,
+        Scale = c.Augmentation.Scale,
+        RestoreBest = c.RestoreBestEpoch,
+        Tta = c.TestTimeAugmentation,
         InputHeight = c.InputHeight,
         InputWidth = c.InputWidth,
         Hidden = string.Join(",", c.Head.Hidden),
@@ -67,6 +83,11 @@ public sealed class TrainingForm
         }
         var config = new TrainingConfig
         {
+            Backbone = Backbone,
+            Crop = new WbcPortal.Engine.Imaging.CellCrop.CellCropSpec { Enabled = Crop, Size = CropSize, Threshold = CropThreshold },
+            CacheFrozenFeatures = CacheFeatures,
+            RestoreBestEpoch = RestoreBest,
+            TestTimeAugmentation = Tta,
             InputHeight = InputHeight,
             InputWidth = InputWidth,
             Head = new HeadSpec(hidden, Dropout),
@@ -76,7 +97,7 @@ public sealed class TrainingForm
             Optimizer = Optimizer,
             WeightDecay = WeightDecay,
             Schedule = Schedule,
-            Augmentation = new AugmentationConfig { Flips = Flips, RotationDegrees = Rotation, Shift = Shift, ColorJitter = ColorJitter },
+            Augmentation = new AugmentationConfig { Flips = Flips, RotationDegrees = Rotation, Shift = Shift, Scale = Scale, ColorJitter = ColorJitter },
             ClassWeighting = ClassWeighting,
             EarlyStoppingPatience = Patience,
             Seed = Seed,
