@@ -195,8 +195,16 @@ public sealed class TrainingRunService(
             splitId = await db.Runs.Where(r => r.Id == runId).Select(r => r.SplitId).SingleAsync(cancellationToken);
         }
         string split = splitId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        long lastBeat = Environment.TickCount64;
         IProgress<(int Done, int Total)> Phase(string phase) => new Progress<(int Done, int Total)>(p =>
         {
+            // Keep the heartbeat fresh through the (minutes long) evaluation, so the run is not taken for an orphan.
+            long now = Environment.TickCount64;
+            if (now - Interlocked.Read(ref lastBeat) > 15_000)
+            {
+                Interlocked.Exchange(ref lastBeat, now);
+                _ = Heartbeat(runId);
+            }
             var last = live.GetValueOrDefault(runId);
             live[runId] = new RunLiveProgress(last?.Round ?? 2, last?.Epoch ?? 0, last?.EpochsInRound ?? 0, p.Done, p.Total, last?.Loss ?? 0, last?.ImagesPerSecond ?? 0, clock.GetUtcNow(), phase);
             Notify(runId);
@@ -223,6 +231,19 @@ public sealed class TrainingRunService(
             var testImages = await evaluations.ResolveAsync(classifier.Labels, new EvaluationTarget.SplitPart(split, "test"), cancellationToken);
             var testPredictions = await evaluations.PredictAsync(classifier, testImages, Phase("model test"), cancellationToken);
             await evaluations.StoreAsync(runId, testImages, testPredictions, classifier.Metadata.Temperature, cancellationToken);
+        }
+    }
+
+    private async Task Heartbeat(int runId)
+    {
+        try
+        {
+            await using var db = await contexts.CreateDbContextAsync();
+            await db.Runs.Where(r => r.Id == runId).ExecuteUpdateAsync(s => s.SetProperty(r => r.HeartbeatAt, clock.GetUtcNow()));
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or Microsoft.Data.Sqlite.SqliteException)
+        {
+            logger.LogWarning(ex, "Run {Run}: heartbeat not written", runId);
         }
     }
 
