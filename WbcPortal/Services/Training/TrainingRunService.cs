@@ -32,6 +32,7 @@ public sealed class TrainingRunService(
     TimeProvider clock,
     RunChanges changes,
     Evaluation.EvaluationService evaluations,
+    Engine.Compute.TorchRuntime runtime,
     ILogger<TrainingRunService> logger)
 {
     private readonly ConcurrentDictionary<int, RunLiveProgress> live = new();
@@ -93,6 +94,8 @@ public sealed class TrainingRunService(
             // An atomic claim: a run never executes twice at once, whoever starts it (job, resume, CLI).
             var now = clock.GetUtcNow();
             var stale = now - HeartbeatTimeout;
+            // Shown on the run while it trains; the trainer resolves the same way.
+            string device = runtime.Resolve(request.Config.Device).type == TorchSharp.DeviceType.CUDA ? "cuda" : "cpu";
             int claimed = await db.Runs.Where(r => r.Id == runId && r.Status != RunStatus.Succeeded
                     && (r.Status != RunStatus.Running || r.HeartbeatAt == null || r.HeartbeatAt < stale))
                 .ExecuteUpdateAsync(s => s
@@ -100,6 +103,7 @@ public sealed class TrainingRunService(
                     .SetProperty(r => r.StartedAt, r => r.StartedAt ?? now)
                     .SetProperty(r => r.HeartbeatAt, now)
                     .SetProperty(r => r.Error, (string?)null)
+                    .SetProperty(r => r.Device, device)
                     .SetProperty(r => r.EnvironmentJson, JsonSerializer.Serialize(RunEnvironment.Capture(), (JsonSerializerOptions?)null)), cancellationToken);
             if (claimed == 0) throw new InvalidOperationException($"Run '{run.Name}' is {run.Status}; only queued, stopped, failed or interrupted runs can start.");
         }
