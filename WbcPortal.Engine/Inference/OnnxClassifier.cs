@@ -49,6 +49,9 @@ public sealed class OnnxClassifier : IDisposable
         }
     }
 
+    /// <summary>The three flipped views test-time augmentation adds (same order as the trainer's).</summary>
+    private static readonly FlipMode[][] FlipViews = [[FlipMode.Horizontal], [FlipMode.Vertical], [FlipMode.Horizontal, FlipMode.Vertical]];
+
     public ClassifierOnnxMetadata Metadata { get; }
     public IReadOnlyList<string> Labels => Metadata.Labels;
 
@@ -67,9 +70,8 @@ public sealed class OnnxClassifier : IDisposable
             using var centre = view.Center(cut);
             preprocessor.Normalize(centre, data.AsSpan((i * views) * length, length));
             if (views == 1) continue;
-            var flips = new[] { FlipMode.Horizontal, FlipMode.Vertical };
             int k = 1;
-            foreach (var flip in new[] { new[] { FlipMode.Horizontal }, [FlipMode.Vertical], flips })
+            foreach (var flip in FlipViews)
             {
                 using var flipped = centre.Clone(c => { foreach (var f in flip) c.Flip(f); });
                 preprocessor.Normalize(flipped, data.AsSpan((i * views + k++) * length, length));

@@ -24,15 +24,14 @@ public static class CellLocator
         // Pale stains (a share of the monocytes) stay above 150: loosen the level twice before giving up.
         foreach (int level in new[] { threshold, threshold + 25, threshold + 50 })
         {
-            var found = Locate(image, Math.Min(level, 254), out _);
+            var found = LocateAt(image, Math.Min(level, 254));
             if (found.Found) return found;
         }
         return NotFound(image);
     }
 
-    private static CellLocation Locate(Image<Rgb24> image, int threshold, out bool tried)
+    private static CellLocation LocateAt(Image<Rgb24> image, int threshold)
     {
-        tried = true;
         int step = Math.Max(1, Math.Min(image.Width, image.Height) / 120);
         int gw = image.Width / step, gh = image.Height / step;
         if (gw < 4 || gh < 4) return NotFound(image);
