@@ -17,6 +17,24 @@ if [[ -f "$trx" ]]; then
   counters=$(grep -o '<Counters [^>]*>' "$trx")
   get() { echo "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*'; }
   total=$(get total); executed=$(get executed); passed=$(get passed); failed=$(get failed)
+  if [[ "$failed" != "0" ]]; then
+    # The console log is long and CI shows only its tail: repeat each failure here, with its message.
+    echo "Failed tests:"
+    python3 - "$trx" <<'PY' || grep -o 'testName="[^"]*" [^>]*outcome="Failed"' "$trx" || true
+import sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+for r in ET.parse(sys.argv[1]).getroot().iterfind(".//t:UnitTestResult", ns):
+    if r.get("outcome") != "Failed":
+        continue
+    print("  FAILED", r.get("testName"), r.get("duration"))
+    msg = r.find(".//t:ErrorInfo/t:Message", ns)
+    trace = r.find(".//t:ErrorInfo/t:StackTrace", ns)
+    for line in ((msg.text if msg is not None else "") or "").splitlines()[:15]:
+        print("    " + line)
+    for line in ((trace.text if trace is not None else "") or "").splitlines()[:6]:
+        print("    " + line)
+PY
+  fi
   echo "$passed passed, $failed failed, $((total - executed)) skipped"
 fi
 exit $status
