@@ -21,6 +21,9 @@ public sealed class BrowserFixture : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         if (!File.Exists(ChromiumPath)) return;
+        // Playwright's 5 s default for expectations is short for a 2-core CI machine running the suite in parallel
+        // (a training test and a browser test can share the cores): wait longer before calling a page wrong.
+        Assertions.SetDefaultExpectTimeout(20_000);
         await portal.InitializeAsync();
         playwright = await Playwright.CreateAsync();
         Browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
