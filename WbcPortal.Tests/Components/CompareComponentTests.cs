@@ -61,7 +61,7 @@ public class CompareComponentTests : PortalTestContext
         Assert.Contains("6 of", page.Find("[data-testid=config-summary]").TextContent);
         page.Find("input[data-testid=show-all-keys]").Change(true);
         var navigation = Services.GetRequiredService<NavigationManager>();
-        Assert.EndsWith($"runs/compare?ids={a},{b}&all=true", navigation.Uri);
+        await page.WaitForAssertionAsync(() => Assert.EndsWith($"runs/compare?ids={a},{b}&all=true", navigation.Uri), Patience);
         await page.WaitForAssertionAsync(() => Assert.True(page.FindAll("[data-testid=config-row]").Count > 20), Patience);
         Assert.Contains(page.FindAll("[data-testid=config-row]"), r => r.GetAttribute("data-differs") == "false");
     }
@@ -75,7 +75,7 @@ public class CompareComponentTests : PortalTestContext
 
         page.Find("[data-testid=run-chip]").Click();
 
-        Assert.EndsWith($"runs/compare?ids={b},{a}", Services.GetRequiredService<NavigationManager>().Uri);
+        await page.WaitForAssertionAsync(() => Assert.EndsWith($"runs/compare?ids={b},{a}", Services.GetRequiredService<NavigationManager>().Uri), Patience);
         await page.WaitForAssertionAsync(() => Assert.Contains("run-b", page.Find("[data-testid=baseline-chip]").TextContent), Patience);
         var delta = page.Find("[data-testid=figure-row][data-key='model.accuracy'] [data-testid=delta]");
         Assert.Equal("−10.0 pt", delta.TextContent.Trim());

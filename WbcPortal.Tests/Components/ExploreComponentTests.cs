@@ -65,10 +65,12 @@ public class ExploreComponentTests : PortalTestContext
         Assert.NotNull(page.Find("[data-testid=histogram-chart]"));
 
         // the address carries the state: Shuffle draws another seed, the grayscale switch drops back to colour
+        // (bUnit dispatches an event on the renderer's thread: while a background load re-renders the page, the
+        // handler runs a moment later, so wait for the address instead of reading it at once)
         page.Find("[data-testid=shuffle]").Click();
-        Assert.Matches("seed=[0-9]+", navigation.Uri);
+        await page.WaitForAssertionAsync(() => Assert.Matches("seed=[0-9]+", navigation.Uri), Patience);
         page.Find("input[data-testid=gray-toggle]").Change(false);
-        Assert.DoesNotContain("gray=", navigation.Uri);
+        await page.WaitForAssertionAsync(() => Assert.DoesNotContain("gray=", navigation.Uri), Patience);
         await page.WaitForAssertionAsync(() => Assert.All(page.FindAll("[data-testid=sample-image]"), img => Assert.EndsWith("/thumb", img.GetAttribute("src"))), Patience);
     }
 
