@@ -29,9 +29,17 @@ public sealed record EvaluationReport
     /// <summary>Calibration at the model's fitted temperature (the probabilities every later prediction shows).</summary>
     public required CalibrationSummary Calibrated { get; init; }
 
+    /// <summary>
+    /// The same evaluation counted by source original, with cluster-bootstrap intervals and the originals the errors
+    /// come from; null when the images carry no source groups (a folder, a dataset never grouped).
+    /// </summary>
+    public OriginalsReport? ByOriginal { get; init; }
+
     public double Temperature => Calibrated.Temperature;
 
-    public static EvaluationReport Build(IReadOnlyList<string> labels, IReadOnlyList<ImagePrediction> predictions, double temperature = 1)
+    /// <param name="groupOfKey">Each image's source group by prediction key, when known: intervals then also count originals.</param>
+    public static EvaluationReport Build(IReadOnlyList<string> labels, IReadOnlyList<ImagePrediction> predictions, double temperature = 1,
+        IReadOnlyDictionary<string, int?>? groupOfKey = null)
     {
         foreach (var p in predictions)
         {
@@ -65,6 +73,7 @@ public sealed record EvaluationReport
             Confusion = confusion,
             Uncalibrated = CalibrationSummary.From(predictions, 1),
             Calibrated = CalibrationSummary.From(predictions, temperature),
+            ByOriginal = groupOfKey is null ? null : OriginalsReport.Build(n, predictions, groupOfKey),
         };
     }
 }

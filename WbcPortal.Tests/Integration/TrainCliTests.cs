@@ -29,6 +29,8 @@ public sealed class TrainCliTests : IDisposable
     {
         ImportFixtures.ClassFolders(source.Path, ["EOS", "NEU"], 12);
         Assert.Equal(0, (await Run("import", source.Path, "--name", "drawn")).Code);
+        // source groups found (every drawn image is its own original), so evaluations also count by original
+        Assert.Equal(0, (await Run("groups", "drawn")).Code);
         var (splitCode, _, splitErr) = await Run("split", "drawn", "--strategy", "random", "--ratios", "0.5,0.25,0.25", "--name", "drawn-split");
         Assert.True(splitCode == 0, splitErr);
 
@@ -71,6 +73,13 @@ public sealed class TrainCliTests : IDisposable
         Assert.Equal(["EOS", "NEU"], cli.GetProperty("confusion").GetProperty("labels").EnumerateArray().Select(l => l.GetString()));
         Assert.Equal(6, cli.GetProperty("perClass").EnumerateObject().Sum(c => c.Value.GetProperty("support").GetInt32()));
         Assert.True(cli.GetProperty("temperature").GetDouble() > 0);
+        // A split of a grouped dataset is also counted by source original, with the same interval as the dashboard's
+        // (six test images, each its own original, unless the grouper joined look-alikes).
+        var byOriginal = report.GetProperty("byOriginal");
+        Assert.InRange(cli.GetProperty("originals").GetProperty("count").GetInt32(), 2, 6);
+        Assert.Equal(byOriginal.GetProperty("originals").GetInt32(), cli.GetProperty("originals").GetProperty("count").GetInt32());
+        Assert.Equal(byOriginal.GetProperty("accuracyCi").GetProperty("low").GetDouble(), cli.GetProperty("originals").GetProperty("accuracyCi95")[0].GetDouble());
+        Assert.Equal(byOriginal.GetProperty("accuracyCi").GetProperty("high").GetDouble(), cli.GetProperty("originals").GetProperty("accuracyCi95")[1].GetDouble());
 
         // A folder of class folders never imported, with a file that is not an image: evaluated, the bad file listed.
         await File.WriteAllTextAsync(Path.Combine(source.Path, "EOS", "notes.jpg"), "not an image", TestContext.Current.CancellationToken);
@@ -78,6 +87,7 @@ public sealed class TrainCliTests : IDisposable
         Assert.True(folderCode == 0, folderErr);
         var folder = JsonDocument.Parse(folderOut).RootElement;
         Assert.Equal(24, folder.GetProperty("images").GetInt32());
+        Assert.False(folder.TryGetProperty("originals", out var none) && none.ValueKind != JsonValueKind.Null, "a folder has no source groups");
         Assert.Contains(folder.GetProperty("rejected").EnumerateArray(), r => r.GetProperty("file").GetString()!.EndsWith("notes.jpg", StringComparison.Ordinal));
         Assert.Equal(3, StoredModelEvaluations().Count);
 

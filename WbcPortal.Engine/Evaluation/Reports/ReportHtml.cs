@@ -114,6 +114,12 @@ public static class ReportHtml
         html.Append(Inv, $"<tr class=\"avg\"><td>macro avg</td><td>{r.MacroPrecision:0.000}</td><td>{r.MacroRecall:0.000}</td><td></td><td>{r.MacroF1:0.000}</td><td>{r.Total}</td></tr>");
         html.Append(Inv, $"<tr class=\"avg\"><td>weighted avg</td><td>{r.WeightedPrecision:0.000}</td><td>{r.WeightedRecall:0.000}</td><td></td><td>{r.WeightedF1:0.000}</td><td>{r.Total}</td></tr>");
         html.Append("</tbody></table>");
+        if (r.ByOriginal is { } o)
+        {
+            html.Append(Inv, $"<p data-originals>These images are augmented copies of {o.Originals} originals. Counted by original (cluster bootstrap over originals, {OriginalsReport.Resamples} draws), accuracy 95% CI {o.AccuracyCi.Low:0.000}–{o.AccuracyCi.High:0.000}; recall 95% CI ");
+            html.Append(E(string.Join(", ", r.Labels.Select((l, i) => o.OriginalsPerClass[i] == 0 ? $"{l} –" : string.Create(Inv, $"{l} {o.RecallCi[i].Low:0.000}–{o.RecallCi[i].High:0.000}")))));
+            html.Append(Inv, $". {o.Mistaken.Count} originals have errors; the worst five hold {100 * o.TopFiveErrorShare:0}% of them.</p>");
+        }
         html.Append("<div class=\"charts\">");
         html.Append(SvgCharts.Heatmap("Confusion matrix (counts)", r.Labels, r.Confusion, normalised: false));
         html.Append(SvgCharts.Heatmap("Confusion matrix (% of each actual class)", r.Labels, r.Confusion, normalised: true));

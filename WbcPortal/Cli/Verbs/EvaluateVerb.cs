@@ -65,6 +65,14 @@ public sealed class EvaluateVerb : ICliVerb
             temperature = r.Temperature,
             perClass = r.PerClass.ToDictionary(c => c.Label, c => new { precision = c.Precision, recall = c.Recall, recallCi95 = new[] { c.RecallCi.Low, c.RecallCi.High }, f1 = c.F1, support = c.Support }),
             confusion = new { labels = r.Labels, matrix = r.Confusion },
+            originals = r.ByOriginal is not { } o ? null : new
+            {
+                count = o.Originals,
+                perClass = r.Labels.Select((l, i) => (l, i)).ToDictionary(x => x.l, x => new { originals = o.OriginalsPerClass[x.i], recallCi95 = new[] { o.RecallCi[x.i].Low, o.RecallCi[x.i].High } }),
+                accuracyCi95 = new[] { o.AccuracyCi.Low, o.AccuracyCi.High },
+                mistaken = o.Mistaken.Count,
+                topFiveErrorShare = o.TopFiveErrorShare,
+            },
             rejected = result.Rejected.Select(x => new { file = x.File, reason = x.Reason }),
         };
     }
@@ -76,6 +84,13 @@ public sealed class EvaluateVerb : ICliVerb
         w.WriteLine($"  {"class",-12} {"precision",9} {"recall",7} {"recall 95% CI",15} {"f1",6} {"support",7}");
         foreach (var c in r.PerClass) w.WriteLine($"  {c.Label,-12} {c.Precision,9:0.000} {c.Recall,7:0.000} {$"{c.RecallCi.Low:0.000}-{c.RecallCi.High:0.000}",15} {c.F1,6:0.000} {c.Support,7}");
         w.WriteLine($"  accuracy {r.Accuracy:0.000} (95% Wilson {r.AccuracyCi.Low:0.000}-{r.AccuracyCi.High:0.000}), macro F1 {r.MacroF1:0.000}, weighted F1 {r.WeightedF1:0.000}");
+        if (r.ByOriginal is { } o)
+        {
+            w.WriteLine($"  {o.Originals} source originals: accuracy 95% interval by resampling originals {o.AccuracyCi.Low:0.000}-{o.AccuracyCi.High:0.000}; "
+                + $"{o.Mistaken.Count} originals have errors, the worst 5 hold {o.TopFiveErrorShare:P0} of them");
+            foreach (var m in o.Mistaken.Take(5))
+                w.WriteLine($"    group {m.Group?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-"}: {r.Labels[m.Label]}, {m.Errors}/{m.Images} wrong, mostly called {r.Labels[m.MostPredicted]}");
+        }
         w.WriteLine($"  ECE {r.Uncalibrated.Ece:0.000} raw -> {r.Calibrated.Ece:0.000} at temperature {r.Temperature:0.00}");
         foreach (var (file, reason) in result.Rejected) w.WriteLine($"  skipped {file}: {reason}");
     }

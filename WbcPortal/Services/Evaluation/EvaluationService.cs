@@ -22,9 +22,9 @@ public abstract record EvaluationTarget
     public sealed record Folder(string Path) : EvaluationTarget;
 }
 
-/// <summary>Labelled images to evaluate on, with where they came from.</summary>
+/// <summary>Labelled images to evaluate on, with where they came from (and, for a split part, each image's source group by key).</summary>
 public sealed record EvaluationImages(IReadOnlyList<string> Labels, IReadOnlyList<LabeledImage> Images, string Source, string Part,
-    IReadOnlyDictionary<int, string> ShaById, IReadOnlyList<(string File, string Reason)> Rejected);
+    IReadOnlyDictionary<int, string> ShaById, IReadOnlyList<(string File, string Reason)> Rejected, IReadOnlyDictionary<string, int?>? GroupOfKey = null);
 
 /// <summary>A stored model-stage evaluation with its report; <paramref name="Rejected"/> lists folder files that could not be read.</summary>
 public sealed record EvaluationResult(int EvaluationId, int RunId, string Source, EvaluationReport Report, IReadOnlyList<(string File, string Reason)> Rejected);
@@ -85,6 +85,7 @@ public sealed class EvaluationService(
         var rejected = new List<(string, string)>();
         string source, part;
         var shaById = new Dictionary<int, string>();
+        Dictionary<string, int?>? groupOfKey = null;
         switch (target)
         {
             case EvaluationTarget.SplitPart sp:
@@ -96,11 +97,13 @@ public sealed class EvaluationService(
                                      join i in db.DatasetImages.AsNoTracking() on m.DatasetImageId equals i.Id
                                      where m.SplitId == split.Id && m.Part == sp.Part
                                      orderby i.Id
-                                     select new { i.Id, i.ClassName, i.Sha256, i.Stored!.Format }).ToListAsync(cancellationToken);
+                                     select new { i.Id, i.ClassName, i.Sha256, i.Stored!.Format, i.SourceGroup }).ToListAsync(cancellationToken);
                 var unknown = members.Select(m => m.ClassName).Distinct().Where(c => !labels.Contains(c)).ToList();
                 if (unknown.Count > 0) throw new ArgumentException($"The model does not know class(es) {string.Join(", ", unknown)}; it was trained on {string.Join(", ", labels)}.");
                 images = members.Select(m => new LabeledImage(m.Id.ToString(CultureInfo.InvariantCulture), store.ImagePath(m.Sha256, m.Format), IndexOf(labels, m.ClassName))).ToList();
                 foreach (var m in members) shaById[m.Id] = m.Sha256;
+                if (members.Any(m => m.SourceGroup is not null))
+                    groupOfKey = members.ToDictionary(m => m.Id.ToString(CultureInfo.InvariantCulture), m => m.SourceGroup);
                 source = $"split {split.Name} / {sp.Part}";
                 part = sp.Part;
                 break;
@@ -155,7 +158,7 @@ public sealed class EvaluationService(
             string folder() => ((EvaluationTarget.Folder)target).Path;
         }
 
-        return new EvaluationImages(labels, images, source, part, shaById, rejected);
+        return new EvaluationImages(labels, images, source, part, shaById, rejected, groupOfKey);
     }
 
     /// <summary>Builds the report at <paramref name="temperature"/> and stores it with every prediction; a repeated evaluation of the same source replaces the earlier one.</summary>
@@ -164,7 +167,7 @@ public sealed class EvaluationService(
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         if (!await db.Runs.AnyAsync(r => r.Id == runId, cancellationToken)) throw new ArgumentException($"No run {runId}.");
         var labels = images.Labels;
-        var report = EvaluationReport.Build(labels, predictions, temperature);
+        var report = EvaluationReport.Build(labels, predictions, temperature, images.GroupOfKey);
         string source = images.Source, part = images.Part;
         var shaById = images.ShaById;
         var rejected = images.Rejected;

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using WbcPortal.Engine.Evaluation;
@@ -83,6 +84,18 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
         var items = rows.Select(p => new GalleryItem(p.Id, p.Sha256, p.File, p.Label, p.Predicted,
             Calibration.Softmax(JsonSerializer.Deserialize<float[]>(p.LogitsJson) ?? [], temperature))).ToList();
         return new GalleryPage(actual, predicted, total, page, pageSize, items);
+    }
+
+    /// <summary>The stored image (SHA-256) of each split-image key (its dataset image id) among an evaluation's predictions.</summary>
+    public async Task<IReadOnlyDictionary<string, string>> GetImageShasAsync(int evaluationId, IEnumerable<string> keys, CancellationToken cancellationToken = default)
+    {
+        var ids = keys.Select(k => int.TryParse(k, NumberStyles.None, CultureInfo.InvariantCulture, out int id) ? id : (int?)null).OfType<int>().ToList();
+        if (ids.Count == 0) return new Dictionary<string, string>();
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var rows = await db.RunPredictions.AsNoTracking()
+            .Where(p => p.EvaluationId == evaluationId && p.DatasetImageId != null && ids.Contains(p.DatasetImageId.Value) && p.Sha256 != null)
+            .Select(p => new { p.DatasetImageId, p.Sha256 }).ToListAsync(cancellationToken);
+        return rows.GroupBy(r => r.DatasetImageId!.Value).ToDictionary(g => g.Key.ToString(CultureInfo.InvariantCulture), g => g.First().Sha256!);
     }
 
     public static RunFacts Facts(Run run, TrainingConfig config, IReadOnlyList<RunEpoch> epochs) =>
