@@ -73,7 +73,7 @@ public sealed record EvaluationReport
             Confusion = confusion,
             Uncalibrated = CalibrationSummary.From(predictions, 1),
             Calibrated = CalibrationSummary.From(predictions, temperature),
-            ByOriginal = groupOfKey is null ? null : OriginalsReport.Build(n, predictions, groupOfKey),
+            ByOriginal = groupOfKey is null ? null : OriginalsReport.Build(n, predictions, groupOfKey, temperature),
         };
     }
 }

@@ -28,6 +28,8 @@ public sealed record OriginalsReport
     public required IReadOnlyList<int> OriginalsPerClass { get; init; }
     /// <summary>95 % cluster-bootstrap interval of the accuracy.</summary>
     public required Interval AccuracyCi { get; init; }
+    /// <summary>95 % cluster-bootstrap interval of the expected calibration error at the report's temperature (15 bins, as <see cref="CalibrationSummary"/>).</summary>
+    public Interval? EceCi { get; init; }
     /// <summary>95 % cluster-bootstrap interval of each class's recall (in label order).</summary>
     public required IReadOnlyList<Interval> RecallCi { get; init; }
     /// <summary>Originals with at least one misclassified image, most errors first.</summary>
@@ -39,13 +41,14 @@ public sealed record OriginalsReport
     /// Builds the report from per-image predictions and each image's source group (by key; a key with no group
     /// is its own original). Returns null when no image has a group: then nothing is known about originals.
     /// </summary>
-    public static OriginalsReport? Build(int classes, IReadOnlyList<ImagePrediction> predictions, IReadOnlyDictionary<string, int?> groupOfKey)
+    public static OriginalsReport? Build(int classes, IReadOnlyList<ImagePrediction> predictions, IReadOnlyDictionary<string, int?> groupOfKey, double temperature = 1)
     {
-        if (predictions.Count == 0 || !predictions.Any(p => groupOfKey.TryGetValue(p.Key, out var g) && g is not null)) return null;
+        if (predictions.Count == 0 || !predictions.Any(p => GroupOf(p) is not null)) return null;
+        int? GroupOf(ImagePrediction p) => groupOfKey.TryGetValue(p.Key, out var g) ? g : null;
 
         // An original is (group, true label): a grouping that joined cells of two classes still counts each class apart.
         // An image with no group is an original of its own (keyed by itself).
-        var originals = predictions
+        var grouped = predictions
             .GroupBy(p => (Group: GroupOf(p), Alone: GroupOf(p) is null ? p.Key : null, p.Label))
             .Select(g =>
             {
@@ -53,19 +56,21 @@ public sealed record OriginalsReport
                 int correct = items.Count(p => p.Predicted == p.Label);
                 int most = items.GroupBy(p => p.Predicted).OrderByDescending(x => x.Count()).ThenBy(x => x.Key).First().Key;
                 var example = items.FirstOrDefault(p => p.Predicted != p.Label) ?? items[0];
-                return new OriginalSummary(g.Key.Group, g.Key.Label, items.Count, correct, most, example.Key);
+                return (Summary: new OriginalSummary(g.Key.Group, g.Key.Label, items.Count, correct, most, example.Key), Bins: CalibrationBins(items, temperature));
             })
             .ToList();
+        var originals = grouped.Select(o => o.Summary).ToList();
 
-        int? GroupOf(ImagePrediction p) => groupOfKey.TryGetValue(p.Key, out var g) ? g : null;
-
-        var byClass = Enumerable.Range(0, classes).Select(c => originals.Where(o => o.Label == c).ToArray()).ToArray();
+        var byClass = Enumerable.Range(0, classes).Select(c => grouped.Where(o => o.Summary.Label == c).ToArray()).ToArray();
         var random = new Random(Seed);
         var accuracies = new double[Resamples];
+        var eces = new double[Resamples];
+        var drawn = new BinTotals();
         var recalls = Enumerable.Range(0, classes).Select(_ => new double[Resamples]).ToArray();
         for (int b = 0; b < Resamples; b++)
         {
             long images = 0, correct = 0;
+            drawn.Clear();
             for (int c = 0; c < classes; c++)
             {
                 var pool = byClass[c];
@@ -73,15 +78,17 @@ public sealed record OriginalsReport
                 long ci = 0, cc = 0;
                 for (int k = 0; k < pool.Length; k++)
                 {
-                    var o = pool[random.Next(pool.Length)];
+                    var (o, oBins) = pool[random.Next(pool.Length)];
                     ci += o.Images;
                     cc += o.Correct;
+                    drawn.Add(oBins);
                 }
                 recalls[c][b] = (double)cc / ci;
                 images += ci;
                 correct += cc;
             }
             accuracies[b] = (double)correct / images;
+            eces[b] = drawn.Ece();
         }
 
         var mistaken = originals.Where(o => o.Errors > 0).OrderByDescending(o => o.Errors).ThenBy(o => o.Group).ThenBy(o => o.ExampleKey, StringComparer.Ordinal).ToList();
@@ -91,10 +98,66 @@ public sealed record OriginalsReport
             Originals = originals.Count,
             OriginalsPerClass = byClass.Select(c => c.Length).ToList(),
             AccuracyCi = Percentiles(accuracies),
+            EceCi = Percentiles(eces),
             RecallCi = recalls.Select(Percentiles).ToList(),
             Mistaken = mistaken,
             TopFiveErrorShare = errors == 0 ? 0 : (double)mistaken.Take(5).Sum(o => o.Errors) / errors,
         };
+    }
+
+    /// <summary>Per reliability bin: how many predictions, their summed confidence and how many were right.</summary>
+    private sealed class BinTotals
+    {
+        public readonly long[] Count = new long[CalibrationSummary.DefaultBins];
+        public readonly double[] Confidence = new double[CalibrationSummary.DefaultBins];
+        public readonly long[] Correct = new long[CalibrationSummary.DefaultBins];
+
+        public void Clear()
+        {
+            Array.Clear(Count);
+            Array.Clear(Confidence);
+            Array.Clear(Correct);
+        }
+
+        public void Add(BinTotals other)
+        {
+            for (int b = 0; b < Count.Length; b++)
+            {
+                Count[b] += other.Count[b];
+                Confidence[b] += other.Confidence[b];
+                Correct[b] += other.Correct[b];
+            }
+        }
+
+        /// <summary>The count-weighted gap between mean confidence and accuracy, as <see cref="CalibrationSummary.From"/> computes it.</summary>
+        public double Ece()
+        {
+            long n = Count.Sum();
+            if (n == 0) return 0;
+            double ece = 0;
+            for (int b = 0; b < Count.Length; b++)
+            {
+                if (Count[b] == 0) continue;
+                ece += (double)Count[b] / n * Math.Abs(Confidence[b] / Count[b] - (double)Correct[b] / Count[b]);
+            }
+            return ece;
+        }
+    }
+
+    private static BinTotals CalibrationBins(IEnumerable<ImagePrediction> items, double temperature)
+    {
+        var totals = new BinTotals();
+        int bins = totals.Count.Length;
+        foreach (var p in items)
+        {
+            var probs = Calibration.Softmax(p.Logits, temperature);
+            int top = p.Predicted;
+            int bin = Math.Min(bins - 1, (int)(probs[top] * bins));
+            totals.Count[bin]++;
+            totals.Confidence[bin] += probs[top];
+            if (top == p.Label) totals.Correct[bin]++;
+        }
+        return totals;
     }
 
     /// <summary>The 2.5th and 97.5th percentiles (linear interpolation between order statistics).</summary>
