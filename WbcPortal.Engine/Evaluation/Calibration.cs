@@ -12,32 +12,91 @@ public sealed record CalibrationSummary(double Temperature, double Ece, double N
 
     public static CalibrationSummary From(IReadOnlyList<ImagePrediction> predictions, double temperature = 1, int bins = DefaultBins)
     {
-        if (bins < 1) throw new ArgumentOutOfRangeException(nameof(bins));
-        var count = new int[bins];
-        var confidence = new double[bins];
-        var correct = new int[bins];
+        var totals = new ReliabilityTotals(bins);
         double nll = 0;
         foreach (var p in predictions)
         {
             var probs = Calibration.Softmax(p.Logits, temperature);
-            int top = p.Predicted;
-            int bin = Math.Min(bins - 1, (int)(probs[top] * bins));
-            count[bin]++;
-            confidence[bin] += probs[top];
-            if (top == p.Label) correct[bin]++;
+            totals.Add(probs, p.Label);
             nll -= Math.Log(Math.Max(probs[p.Label], 1e-12));
         }
         int n = predictions.Count;
-        double ece = 0;
         var list = new List<ReliabilityBin>(bins);
         for (int b = 0; b < bins; b++)
         {
-            double meanConfidence = count[b] == 0 ? 0 : confidence[b] / count[b];
-            double accuracy = count[b] == 0 ? 0 : (double)correct[b] / count[b];
-            if (n > 0) ece += (double)count[b] / n * Math.Abs(meanConfidence - accuracy);
-            list.Add(new ReliabilityBin((double)b / bins, (double)(b + 1) / bins, count[b], meanConfidence, accuracy));
+            long count = totals.Count[b];
+            list.Add(new ReliabilityBin((double)b / bins, (double)(b + 1) / bins, (int)count,
+                count == 0 ? 0 : totals.Confidence[b] / count, count == 0 ? 0 : (double)totals.Correct[b] / count));
         }
-        return new CalibrationSummary(temperature, ece, n == 0 ? 0 : nll / n, list);
+        return new CalibrationSummary(temperature, totals.Ece(), n == 0 ? 0 : nll / n, list);
+    }
+}
+
+/// <summary>
+/// Per equal-width bin of top-class probability: how many predictions fell in it, their summed confidence and how
+/// many were right. Totals add up, so the ECE of any union of prediction sets (a bootstrap draw of originals) is cheap.
+/// </summary>
+public sealed class ReliabilityTotals
+{
+    public long[] Count { get; }
+    public double[] Confidence { get; }
+    public long[] Correct { get; }
+
+    public ReliabilityTotals(int bins = CalibrationSummary.DefaultBins)
+    {
+        if (bins < 1) throw new ArgumentOutOfRangeException(nameof(bins));
+        Count = new long[bins];
+        Confidence = new double[bins];
+        Correct = new long[bins];
+    }
+
+    public static ReliabilityTotals Of(IEnumerable<ImagePrediction> predictions, double temperature = 1, int bins = CalibrationSummary.DefaultBins)
+    {
+        var totals = new ReliabilityTotals(bins);
+        foreach (var p in predictions) totals.Add(Calibration.Softmax(p.Logits, temperature), p.Label);
+        return totals;
+    }
+
+    /// <summary>Counts one prediction (its class probabilities and true label) in the bin of its top probability.</summary>
+    public void Add(double[] probabilities, int label)
+    {
+        int top = 0;
+        for (int i = 1; i < probabilities.Length; i++) if (probabilities[i] > probabilities[top]) top = i;
+        int bin = Math.Min(Count.Length - 1, (int)(probabilities[top] * Count.Length));
+        Count[bin]++;
+        Confidence[bin] += probabilities[top];
+        if (top == label) Correct[bin]++;
+    }
+
+    public void Clear()
+    {
+        Array.Clear(Count);
+        Array.Clear(Confidence);
+        Array.Clear(Correct);
+    }
+
+    public void Add(ReliabilityTotals other)
+    {
+        for (int b = 0; b < Count.Length; b++)
+        {
+            Count[b] += other.Count[b];
+            Confidence[b] += other.Confidence[b];
+            Correct[b] += other.Correct[b];
+        }
+    }
+
+    /// <summary>Expected calibration error: the count-weighted gap between mean confidence and accuracy over the bins.</summary>
+    public double Ece()
+    {
+        long n = Count.Sum();
+        if (n == 0) return 0;
+        double ece = 0;
+        for (int b = 0; b < Count.Length; b++)
+        {
+            if (Count[b] == 0) continue;
+            ece += (double)Count[b] / n * Math.Abs(Confidence[b] / Count[b] - (double)Correct[b] / Count[b]);
+        }
+        return ece;
     }
 }
 

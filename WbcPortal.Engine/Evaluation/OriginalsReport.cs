@@ -15,7 +15,8 @@ public sealed record OriginalSummary(int? Group, int Label, int Images, int Corr
 /// original, so one evaluation part holds a few dozen independent cells, not a thousand: intervals that treat every
 /// image as independent are far too narrow. These intervals come from a cluster bootstrap: the originals of each class
 /// are drawn again with replacement (<see cref="Resamples"/> times, a fixed seed, so the figures repeat), and the
-/// 2.5th and 97.5th percentiles of the accuracy (and of each class's recall) over the draws are the 95 % interval.
+/// 2.5th and 97.5th percentiles of the accuracy (and of each class's recall, and of the calibrated ECE) over the draws
+/// are the 95 % interval.
 /// </summary>
 public sealed record OriginalsReport
 {
@@ -29,13 +30,20 @@ public sealed record OriginalsReport
     /// <summary>95 % cluster-bootstrap interval of the accuracy.</summary>
     public required Interval AccuracyCi { get; init; }
     /// <summary>95 % cluster-bootstrap interval of the expected calibration error at the report's temperature (15 bins, as <see cref="CalibrationSummary"/>).</summary>
-    public Interval? EceCi { get; init; }
+    public required Interval EceCi { get; init; }
     /// <summary>95 % cluster-bootstrap interval of each class's recall (in label order).</summary>
     public required IReadOnlyList<Interval> RecallCi { get; init; }
     /// <summary>Originals with at least one misclassified image, most errors first.</summary>
     public required IReadOnlyList<OriginalSummary> Mistaken { get; init; }
     /// <summary>How many of the misclassified images the worst originals account for: the share of errors in the top 5.</summary>
-    public double TopFiveErrorShare { get; init; }
+    public double TopFiveErrorShare
+    {
+        get
+        {
+            int errors = Mistaken.Sum(o => o.Errors);
+            return errors == 0 ? 0 : (double)Mistaken.Take(5).Sum(o => o.Errors) / errors;
+        }
+    }
 
     /// <summary>
     /// Builds the report from per-image predictions and each image's source group (by key; a key with no group
@@ -56,7 +64,7 @@ public sealed record OriginalsReport
                 int correct = items.Count(p => p.Predicted == p.Label);
                 int most = items.GroupBy(p => p.Predicted).OrderByDescending(x => x.Count()).ThenBy(x => x.Key).First().Key;
                 var example = items.FirstOrDefault(p => p.Predicted != p.Label) ?? items[0];
-                return (Summary: new OriginalSummary(g.Key.Group, g.Key.Label, items.Count, correct, most, example.Key), Bins: CalibrationBins(items, temperature));
+                return (Summary: new OriginalSummary(g.Key.Group, g.Key.Label, items.Count, correct, most, example.Key), Bins: ReliabilityTotals.Of(items, temperature));
             })
             .ToList();
         var originals = grouped.Select(o => o.Summary).ToList();
@@ -65,7 +73,7 @@ public sealed record OriginalsReport
         var random = new Random(Seed);
         var accuracies = new double[Resamples];
         var eces = new double[Resamples];
-        var drawn = new BinTotals();
+        var drawn = new ReliabilityTotals();
         var recalls = Enumerable.Range(0, classes).Select(_ => new double[Resamples]).ToArray();
         for (int b = 0; b < Resamples; b++)
         {
@@ -92,7 +100,6 @@ public sealed record OriginalsReport
         }
 
         var mistaken = originals.Where(o => o.Errors > 0).OrderByDescending(o => o.Errors).ThenBy(o => o.Group).ThenBy(o => o.ExampleKey, StringComparer.Ordinal).ToList();
-        int errors = mistaken.Sum(o => o.Errors);
         return new OriginalsReport
         {
             Originals = originals.Count,
@@ -101,63 +108,7 @@ public sealed record OriginalsReport
             EceCi = Percentiles(eces),
             RecallCi = recalls.Select(Percentiles).ToList(),
             Mistaken = mistaken,
-            TopFiveErrorShare = errors == 0 ? 0 : (double)mistaken.Take(5).Sum(o => o.Errors) / errors,
         };
-    }
-
-    /// <summary>Per reliability bin: how many predictions, their summed confidence and how many were right.</summary>
-    private sealed class BinTotals
-    {
-        public readonly long[] Count = new long[CalibrationSummary.DefaultBins];
-        public readonly double[] Confidence = new double[CalibrationSummary.DefaultBins];
-        public readonly long[] Correct = new long[CalibrationSummary.DefaultBins];
-
-        public void Clear()
-        {
-            Array.Clear(Count);
-            Array.Clear(Confidence);
-            Array.Clear(Correct);
-        }
-
-        public void Add(BinTotals other)
-        {
-            for (int b = 0; b < Count.Length; b++)
-            {
-                Count[b] += other.Count[b];
-                Confidence[b] += other.Confidence[b];
-                Correct[b] += other.Correct[b];
-            }
-        }
-
-        /// <summary>The count-weighted gap between mean confidence and accuracy, as <see cref="CalibrationSummary.From"/> computes it.</summary>
-        public double Ece()
-        {
-            long n = Count.Sum();
-            if (n == 0) return 0;
-            double ece = 0;
-            for (int b = 0; b < Count.Length; b++)
-            {
-                if (Count[b] == 0) continue;
-                ece += (double)Count[b] / n * Math.Abs(Confidence[b] / Count[b] - (double)Correct[b] / Count[b]);
-            }
-            return ece;
-        }
-    }
-
-    private static BinTotals CalibrationBins(IEnumerable<ImagePrediction> items, double temperature)
-    {
-        var totals = new BinTotals();
-        int bins = totals.Count.Length;
-        foreach (var p in items)
-        {
-            var probs = Calibration.Softmax(p.Logits, temperature);
-            int top = p.Predicted;
-            int bin = Math.Min(bins - 1, (int)(probs[top] * bins));
-            totals.Count[bin]++;
-            totals.Confidence[bin] += probs[top];
-            if (top == p.Label) totals.Correct[bin]++;
-        }
-        return totals;
     }
 
     /// <summary>The 2.5th and 97.5th percentiles (linear interpolation between order statistics).</summary>

@@ -51,7 +51,7 @@ public class OriginalsReportTests
         // Every original: 8 copies right and 2 wrong at the same logits, so every draw has the same bins and the same ECE.
         var (predictions, groups) = Build(Original(1, 0, 10, 2), Original(2, 0, 10, 2), Original(3, 1, 10, 2), Original(4, 1, 10, 2));
         var report = EvaluationReport.Build(Labels, predictions, temperature: 1.7, groupOfKey: groups);
-        var ece = report.ByOriginal!.EceCi!;
+        var ece = report.ByOriginal!.EceCi;
         Assert.Equal(report.Calibrated.Ece, ece.Low, 9);
         Assert.Equal(report.Calibrated.Ece, ece.High, 9);
         Assert.True(report.Calibrated.Ece > 0.05, "a model 80 % right at 0.9 confidence is off by about 0.1");

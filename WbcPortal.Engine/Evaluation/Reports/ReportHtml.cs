@@ -116,7 +116,7 @@ public static class ReportHtml
         html.Append("</tbody></table>");
         if (r.ByOriginal is { } o)
         {
-            html.Append(Inv, $"<p data-originals>These images are augmented copies of {o.Originals} originals. Counted by original (cluster bootstrap over originals, {OriginalsReport.Resamples} draws), accuracy 95% CI {o.AccuracyCi.Low:0.000}–{o.AccuracyCi.High:0.000}{(o.EceCi is { } e ? string.Create(Inv, $", calibrated ECE {e.Low:0.000}–{e.High:0.000}") : "")}; recall 95% CI ");
+            html.Append(Inv, $"<p data-originals>These images are augmented copies of {o.Originals} originals. Counted by original (cluster bootstrap over originals, {OriginalsReport.Resamples} draws), accuracy 95% CI {o.AccuracyCi.Low:0.000}–{o.AccuracyCi.High:0.000}, calibrated ECE {o.EceCi.Low:0.000}–{o.EceCi.High:0.000}; recall 95% CI ");
             html.Append(E(string.Join(", ", r.Labels.Select((l, i) => o.OriginalsPerClass[i] == 0 ? $"{l} –" : string.Create(Inv, $"{l} {o.RecallCi[i].Low:0.000}–{o.RecallCi[i].High:0.000}")))));
             html.Append(Inv, $". {o.Mistaken.Count} originals have errors; the worst five hold {100 * o.TopFiveErrorShare:0}% of them.</p>");
         }

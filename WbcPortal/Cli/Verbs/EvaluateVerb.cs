@@ -70,7 +70,7 @@ public sealed class EvaluateVerb : ICliVerb
                 count = o.Originals,
                 perClass = r.Labels.Select((l, i) => (l, i)).ToDictionary(x => x.l, x => new { originals = o.OriginalsPerClass[x.i], recallCi95 = new[] { o.RecallCi[x.i].Low, o.RecallCi[x.i].High } }),
                 accuracyCi95 = new[] { o.AccuracyCi.Low, o.AccuracyCi.High },
-                eceCi95 = o.EceCi is { } e ? new[] { e.Low, e.High } : null,
+                eceCi95 = new[] { o.EceCi.Low, o.EceCi.High },
                 mistaken = o.Mistaken.Count,
                 topFiveErrorShare = o.TopFiveErrorShare,
             },
@@ -88,7 +88,7 @@ public sealed class EvaluateVerb : ICliVerb
         if (r.ByOriginal is { } o)
         {
             w.WriteLine($"  {o.Originals} source originals: accuracy 95% interval by resampling originals {o.AccuracyCi.Low:0.000}-{o.AccuracyCi.High:0.000}"
-                + (o.EceCi is { } e ? $", calibrated ECE {e.Low:0.000}-{e.High:0.000}" : "") + "; "
+                + $", calibrated ECE {o.EceCi.Low:0.000}-{o.EceCi.High:0.000}; "
                 + $"{o.Mistaken.Count} originals have errors, the worst 5 hold {o.TopFiveErrorShare:P0} of them");
             foreach (var m in o.Mistaken.Take(5))
                 w.WriteLine($"    group {m.Group?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-"}: {r.Labels[m.Label]}, {m.Errors}/{m.Images} wrong, mostly called {r.Labels[m.MostPredicted]}");

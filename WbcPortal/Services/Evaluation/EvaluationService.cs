@@ -102,8 +102,7 @@ public sealed class EvaluationService(
                 if (unknown.Count > 0) throw new ArgumentException($"The model does not know class(es) {string.Join(", ", unknown)}; it was trained on {string.Join(", ", labels)}.");
                 images = members.Select(m => new LabeledImage(m.Id.ToString(CultureInfo.InvariantCulture), store.ImagePath(m.Sha256, m.Format), IndexOf(labels, m.ClassName))).ToList();
                 foreach (var m in members) shaById[m.Id] = m.Sha256;
-                if (members.Any(m => m.SourceGroup is not null))
-                    groupOfKey = members.ToDictionary(m => m.Id.ToString(CultureInfo.InvariantCulture), m => m.SourceGroup);
+                groupOfKey = members.ToDictionary(m => m.Id.ToString(CultureInfo.InvariantCulture), m => m.SourceGroup);
                 source = $"split {split.Name} / {sp.Part}";
                 part = sp.Part;
                 break;
