@@ -199,16 +199,11 @@ public sealed class TrainingRunService(
             splitId = await db.Runs.Where(r => r.Id == runId).Select(r => r.SplitId).SingleAsync(cancellationToken);
         }
         string split = splitId.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        long lastBeat = Environment.TickCount64;
+        var beat = new HeartbeatThrottle();
         IProgress<(int Done, int Total)> Phase(string phase) => new Progress<(int Done, int Total)>(p =>
         {
             // Keep the heartbeat fresh through the (minutes long) evaluation, so the run is not taken for an orphan.
-            long now = Environment.TickCount64;
-            if (now - Interlocked.Read(ref lastBeat) > 15_000)
-            {
-                Interlocked.Exchange(ref lastBeat, now);
-                _ = Heartbeat(runId);
-            }
+            if (beat.Due()) _ = Heartbeat(runId);
             var last = live.GetValueOrDefault(runId);
             live[runId] = new RunLiveProgress(last?.Round ?? 2, last?.Epoch ?? 0, last?.EpochsInRound ?? 0, p.Done, p.Total, last?.Loss ?? 0, last?.ImagesPerSecond ?? 0, clock.GetUtcNow(), phase);
             Notify(runId);
@@ -243,11 +238,26 @@ public sealed class TrainingRunService(
         try
         {
             await using var db = await contexts.CreateDbContextAsync();
-            await db.Runs.Where(r => r.Id == runId).ExecuteUpdateAsync(s => s.SetProperty(r => r.HeartbeatAt, clock.GetUtcNow()));
+            await WriteHeartbeatAsync(db, runId);
         }
         catch (Exception ex) when (ex is InvalidOperationException or Microsoft.Data.Sqlite.SqliteException)
         {
             logger.LogWarning(ex, "Run {Run}: heartbeat not written", runId);
+        }
+    }
+
+    private Task WriteHeartbeatAsync(WbcDbContext db, int runId) =>
+        db.Runs.Where(r => r.Id == runId).ExecuteUpdateAsync(s => s.SetProperty(r => r.HeartbeatAt, clock.GetUtcNow()));
+
+    /// <summary>Says a heartbeat is due at most every 15 s (progress reports come far more often).</summary>
+    private sealed class HeartbeatThrottle
+    {
+        private long last = Environment.TickCount64;
+
+        public bool Due()
+        {
+            long now = Environment.TickCount64, before = Interlocked.Read(ref last);
+            return now - before > 15_000 && Interlocked.CompareExchange(ref last, now, before) == before;
         }
     }
 
@@ -303,16 +313,11 @@ public sealed class TrainingRunService(
     {
         private Task tail = Task.CompletedTask;
         private readonly object gate = new();
-        private long lastBeat = Environment.TickCount64;
+        private readonly HeartbeatThrottle beat = new();
 
         public void Report(TrainingEvent value)
         {
-            long now = Environment.TickCount64;
-            if (now - Interlocked.Read(ref lastBeat) > 15_000)
-            {
-                Interlocked.Exchange(ref lastBeat, now);
-                Enqueue(db => db.Runs.Where(r => r.Id == runId).ExecuteUpdateAsync(s => s.SetProperty(r => r.HeartbeatAt, owner.Clock.GetUtcNow())));
-            }
+            if (beat.Due()) Enqueue(db => owner.WriteHeartbeatAsync(db, runId));
             switch (value)
             {
                 case BatchCompleted b:
@@ -330,7 +335,7 @@ public sealed class TrainingRunService(
                             ValLoss = e.Record.ValLoss, ValAccuracy = e.Record.ValAccuracy, Seconds = e.Record.Seconds, ImagesPerSecond = e.Record.ImagesPerSecond,
                             LearningRate = e.Record.LearningRate,
                         });
-                        await db.Runs.Where(r => r.Id == runId).ExecuteUpdateAsync(s => s.SetProperty(r => r.HeartbeatAt, owner.Clock.GetUtcNow()));
+                        await owner.WriteHeartbeatAsync(db, runId);
                     });
                     break;
                 case EvaluationProgress p:
