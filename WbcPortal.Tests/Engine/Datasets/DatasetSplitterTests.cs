@@ -24,8 +24,32 @@ public class DatasetSplitterTests
         return (items, pairs);
     }
 
+    /// <summary>
+    /// The grouped split's promise on class mix: in every part each class is within three points of its dataset share,
+    /// or within half its median original (in images) where its originals are too coarse for that.
+    /// </summary>
+    private static void AssertClassMix(IReadOnlyList<SplitItem> items, IReadOnlyDictionary<int, string> part, string context)
+    {
+        var share = items.GroupBy(i => i.ClassName).ToDictionary(g => g.Key, g => (double)g.Count() / items.Count);
+        var medianGroup = items.GroupBy(i => i.ClassName).ToDictionary(g => g.Key, g =>
+        {
+            var sizes = g.GroupBy(i => i.Group).Select(x => x.Count()).Order().ToArray();
+            return sizes[sizes.Length / 2];
+        });
+        foreach (var p in items.GroupBy(i => part[i.Id]))
+        {
+            int size = p.Count();
+            foreach (var (cls, s) in share)
+            {
+                double gap = Math.Abs(p.Count(i => i.ClassName == cls) - s * size);
+                double allowed = Math.Max(0.03 * size, 0.5 * medianGroup[cls]);
+                Assert.True(gap <= allowed + 1e-6, $"{context}: {cls} in {p.Key} is {gap:F0} images off its share, more than {allowed:F0}");
+            }
+        }
+    }
+
     [Fact]
-    public void Grouped_split_keeps_every_group_on_one_side_and_the_class_mix_within_three_points()
+    public void Grouped_split_keeps_every_group_on_one_side_and_the_class_mix_within_three_points_or_half_an_original()
     {
         var (items, pairs) = KaggleLike();
         var result = new DatasetSplitter().Split(items, SplitStrategy.Grouped, SplitRatios.Default, 42, pairs, grouped: true);
@@ -35,7 +59,7 @@ public class DatasetSplitterTests
         Assert.Equal(0, result.Report.CrossSplitLeaks);
         Assert.Equal(0, result.Report.GroupsOnSeveralSides);
         Assert.False(result.Report.Leaky);
-        Assert.True(result.Report.MaxClassShareDeviation <= 0.03, $"class share gap {result.Report.MaxClassShareDeviation}");
+        AssertClassMix(items, part, "seed 42");
         foreach (var p in SplitParts.All)
         {
             double share = (double)result.Assignments.Count(a => a.Part == p) / items.Count;
@@ -43,6 +67,37 @@ public class DatasetSplitterTests
             Assert.Equal(4, result.Report.Parts[p].Count); // every class in every part
         }
         Assert.Equal(277, result.Report.Groups);
+    }
+
+    [Fact]
+    public void A_large_group_gets_its_fair_chance_of_the_training_part()
+    {
+        // The Kaggle monocytes: originals of ~155 copies and one of 189. Balancing image counts alone made the big one a
+        // favourite for the small parts (two ~155 groups undershoot a 15 % part's monocyte target, 189 + 155 hits it),
+        // so seed after seed the same cell was tested and never learned from.
+        var (items, pairs) = KaggleLike();
+        int big = items.Where(i => i.ClassName == "MONOCYTE").Max(i => i.Group);
+        int next = items.Count;
+        items.AddRange(Enumerable.Range(0, 34).Select(k => new SplitItem(next + k, "MONOCYTE", big, null)));
+        int monoGroups = items.Where(i => i.ClassName == "MONOCYTE").Select(i => i.Group).Distinct().Count();
+
+        const int seeds = 30;
+        var splitter = new DatasetSplitter();
+        int bigInTrain = 0;
+        var trainShare = new List<double>();
+        for (int seed = 1; seed <= seeds; seed++)
+        {
+            var result = splitter.Split(items, SplitStrategy.Grouped, SplitRatios.Default, seed, pairs, grouped: true);
+            var part = result.Assignments.ToDictionary(a => a.Id, a => a.Part);
+            if (part[items.First(i => i.Group == big).Id] == SplitParts.Train) bigInTrain++;
+            trainShare.Add((double)items.Where(i => i.ClassName == "MONOCYTE" && part[i.Id] == SplitParts.Train).Select(i => i.Group).Distinct().Count() / monoGroups);
+            AssertClassMix(items, part, $"seed {seed}");
+            Assert.Equal(0, result.Report.GroupsOnSeveralSides);
+        }
+        // Its fair chance is the share of monocyte originals that train gets (~70 %); allow for 30 seeds' noise and the
+        // pull that image balance still has.
+        double fair = trainShare.Average();
+        Assert.True(bigInTrain >= fair * seeds * 0.6, $"the 189-copy original was in train for {bigInTrain} of {seeds} seeds; fair is {fair * seeds:F0}");
     }
 
     [Fact]
