@@ -46,6 +46,7 @@ public class DatasetBrowserTests(BrowserFixture fixture) : IClassFixture<Browser
             await page.Locator("[data-testid=create-split]").ClickAsync();
             await Assertions.Expect(page.Locator("[data-testid=split-table]")).ToContainTextAsync("browser-cells-grouped-s42", new() { Timeout = 120_000 });
             await Assertions.Expect(page.Locator("[data-testid=split-leaks]").First).ToHaveTextAsync("0");
+            await Assertions.Expect(page.Locator("[data-testid=split-thinnest]").First).ToContainTextAsync(" in ");
             await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "dataset-detail.png"), FullPage = true });
 
             await BrowserFixture.GotoInteractiveAsync(page, new Uri(fixture.Portal.BaseAddress, "datasets"));

@@ -278,8 +278,25 @@ public sealed class DatasetSplitter
             }
         }
         int several = groupSides.Count(s => s.Count > 1);
+        // Originals (source groups) of each class in each part: what a part's per-class figures really rest on.
+        // Effective originals (Kish: (sum of copies)^2 / sum of squared copies) discount the grouper's stray one-image
+        // groups: a part holding two 155-copy monocytes and three strays has 5 groups but ~2.0 effective cells.
+        Dictionary<string, IReadOnlyDictionary<string, int>>? originals = null;
+        Dictionary<string, IReadOnlyDictionary<string, double>>? effective = null;
+        if (grouped)
+        {
+            originals = [];
+            effective = [];
+            foreach (var p in SplitParts.All)
+            {
+                var byClass = items.Where(i => parts[i.Id] == p).GroupBy(i => i.ClassName).OrderBy(g => g.Key, StringComparer.Ordinal)
+                    .Select(g => (g.Key, Sizes: g.GroupBy(i => i.Group).Select(x => (double)x.Count()).ToList())).ToList();
+                originals[p] = byClass.ToDictionary(c => c.Key, c => c.Sizes.Count);
+                effective[p] = byClass.ToDictionary(c => c.Key, c => Math.Round(Math.Pow(c.Sizes.Sum(), 2) / c.Sizes.Sum(n => n * n), 1));
+            }
+        }
         return new SplitReport(strategy.ToString().ToLowerInvariant(), ratios.ToString(), seed, perPart,
             grouped ? groupSides.Count : 0, groupsPerPart, grouped ? several : 0, leaks,
-            Leaky: grouped && several > 0, Math.Round(maxDev, 4));
+            Leaky: grouped && several > 0, Math.Round(maxDev, 4), originals, effective);
     }
 }

@@ -66,6 +66,19 @@ public sealed record SplitReport(
     int GroupsOnSeveralSides,
     int CrossSplitLeaks,
     bool Leaky,
-    double MaxClassShareDeviation);
+    double MaxClassShareDeviation,
+    IReadOnlyDictionary<string, IReadOnlyDictionary<string, int>>? OriginalsPerPart = null,
+    IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>>? EffectiveOriginalsPerPart = null)
+{
+    /// <summary>
+    /// The class with the fewest effective originals in a part other than train, e.g. ("test", "MONOCYTE", 2.0): that
+    /// part's figures for the class rest on about that many cells. Null when ungrouped.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public (string Part, string ClassName, double Originals)? Thinnest =>
+        EffectiveOriginalsPerPart?.Where(p => p.Key != SplitParts.Train).SelectMany(p => p.Value.Select(c => (Part: p.Key, ClassName: c.Key, Originals: c.Value)))
+            .OrderBy(x => x.Originals).ThenBy(x => x.Part, StringComparer.Ordinal).ThenBy(x => x.ClassName, StringComparer.Ordinal)
+            .Select(x => ((string, string, double)?)x).FirstOrDefault();
+}
 
 public sealed record SplitResult(IReadOnlyList<SplitAssignment> Assignments, SplitReport Report);

@@ -67,6 +67,40 @@ public class DatasetSplitterTests
             Assert.Equal(4, result.Report.Parts[p].Count); // every class in every part
         }
         Assert.Equal(277, result.Report.Groups);
+
+        // Originals per class in each part, counted independently; the thinnest non-train class is named.
+        var originals = result.Report.OriginalsPerPart!;
+        foreach (var p in SplitParts.All)
+        {
+            foreach (var cls in new[] { "EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL" })
+            {
+                Assert.Equal(items.Where(i => part[i.Id] == p && i.ClassName == cls).Select(i => i.Group).Distinct().Count(), originals[p][cls]);
+            }
+        }
+        Assert.Equal(277, originals.Values.Sum(c => c.Values.Sum()));
+        var thin = result.Report.Thinnest!.Value;
+        Assert.Equal("MONOCYTE", thin.ClassName); // 16 originals: two or three in each small part
+        Assert.NotEqual(SplitParts.Train, thin.Part);
+        Assert.Equal(originals[thin.Part]["MONOCYTE"], thin.Originals); // equal-sized groups: effective = counted
+        Assert.InRange(thin.Originals, 1, 3);
+    }
+
+    [Fact]
+    public void Effective_originals_discount_stray_groups()
+    {
+        // Two 150-copy originals and three one-image strays in test: 5 groups, (303)^2 / (2*150^2 + 3) = 2.04 cells.
+        var items = new List<SplitItem>();
+        int id = 0;
+        void Add(string cls, int group, int n, string folder) { for (int k = 0; k < n; k++) items.Add(new SplitItem(id++, cls, group, folder)); }
+        Add("MONOCYTE", 1, 150, "TEST"); Add("MONOCYTE", 2, 150, "TEST");
+        Add("MONOCYTE", 3, 1, "TEST"); Add("MONOCYTE", 4, 1, "TEST"); Add("MONOCYTE", 5, 1, "TEST");
+        for (int g = 0; g < 4; g++) Add("LYMPHOCYTE", 10 + g, 80, "TEST");
+        Add("MONOCYTE", 20, 150, "TRAIN"); Add("LYMPHOCYTE", 21, 80, "TRAIN"); Add("MONOCYTE", 22, 150, "VAL"); Add("LYMPHOCYTE", 23, 80, "VAL");
+        var report = new DatasetSplitter().Split(items, SplitStrategy.Folders, SplitRatios.Default, 1, [], grouped: true).Report;
+        Assert.Equal(5, report.OriginalsPerPart![SplitParts.Test]["MONOCYTE"]);
+        Assert.Equal(2.0, report.EffectiveOriginalsPerPart![SplitParts.Test]["MONOCYTE"]);
+        Assert.Equal(4.0, report.EffectiveOriginalsPerPart[SplitParts.Test]["LYMPHOCYTE"]);
+        Assert.Equal((SplitParts.Val, "LYMPHOCYTE", 1.0), report.Thinnest);
     }
 
     [Fact]
@@ -129,6 +163,8 @@ public class DatasetSplitterTests
         var ungrouped = new DatasetSplitter().Split(items.Select(i => i with { Group = -i.Id - 1 }).ToList(), SplitStrategy.Random, SplitRatios.Default, 1, [], grouped: false);
         Assert.False(ungrouped.Report.Leaky);
         Assert.Equal(0, ungrouped.Report.Groups);
+        Assert.Null(ungrouped.Report.OriginalsPerPart);
+        Assert.Null(ungrouped.Report.Thinnest);
     }
 
     [Fact]

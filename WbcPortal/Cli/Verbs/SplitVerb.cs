@@ -44,6 +44,8 @@ public sealed class SplitVerb : ICliVerb
             crossSplitLeaks = r.CrossSplitLeaks,
             leaky = r.Leaky,
             maxClassShareDeviation = r.MaxClassShareDeviation,
+            originalsPerPart = r.OriginalsPerPart,
+            effectiveOriginalsPerPart = r.EffectiveOriginalsPerPart,
             members,
         }, w =>
         {
@@ -56,6 +58,19 @@ public sealed class SplitVerb : ICliVerb
             }
             w.WriteLine($"  source groups: {r.Groups:N0}; on more than one side: {r.GroupsOnSeveralSides:N0}; near-duplicate pairs across parts: {r.CrossSplitLeaks:N0}{(r.Leaky ? "  ** LEAKY: test figures will be optimistic **" : "")}");
             w.WriteLine($"  largest class-share gap to the whole dataset: {r.MaxClassShareDeviation:P1}");
+            if (r.OriginalsPerPart is { } originals && r.EffectiveOriginalsPerPart is { } effective)
+            {
+                w.WriteLine("  originals per class, (effective: copies weighed, stray groups discounted)");
+                w.WriteLine($"  {"part",-6} {string.Join(" ", classes.Select(c => $"{c,12}"))}");
+                foreach (var (part, counts) in originals)
+                {
+                    w.WriteLine($"  {part,-6} {string.Join(" ", classes.Select(c => $"{$"{counts.GetValueOrDefault(c)} ({effective[part].GetValueOrDefault(c):0.0})",12}"))}");
+                }
+                if (r.Thinnest is { } thin)
+                {
+                    w.WriteLine($"  fewest: {thin.ClassName} in {thin.Part}, about {thin.Originals:0.0} cells: its figures there are the fate of that many cells");
+                }
+            }
         });
         return 0;
     }

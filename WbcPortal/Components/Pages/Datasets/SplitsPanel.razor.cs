@@ -72,8 +72,15 @@ public partial class SplitsPanel
             async (progress, ct) => await Splits.CreateAsync(request, progress.ForFraction("grouping"), ct));
     }
 
-    private static string PartTooltip(SplitSummary split, string part) =>
-        string.Join(", ", split.Report.Parts[part].Select(c => $"{c.Key} {c.Value:N0}")) + $" · {split.Report.GroupsPerPart.GetValueOrDefault(part):N0} groups";
+    private static string PartTooltip(SplitSummary split, string part)
+    {
+        var originals = split.Report.OriginalsPerPart?.GetValueOrDefault(part);
+        var effective = split.Report.EffectiveOriginalsPerPart?.GetValueOrDefault(part);
+        return string.Join(", ", split.Report.Parts[part].Select(c => originals is null || effective is null
+                ? $"{c.Key} {c.Value:N0}"
+                : $"{c.Key} {c.Value:N0} ({originals.GetValueOrDefault(c.Key):N0} originals, ~{effective.GetValueOrDefault(c.Key):0.0} effective)"))
+            + $" · {split.Report.GroupsPerPart.GetValueOrDefault(part):N0} groups";
+    }
 
     public void Dispose() => subscription?.Dispose();
 }
