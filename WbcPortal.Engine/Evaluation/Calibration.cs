@@ -10,6 +10,16 @@ public sealed record CalibrationSummary(double Temperature, double Ece, double N
 {
     public const int DefaultBins = 15;
 
+    /// <summary>The mean top-class probability over all predictions (what the model claims its accuracy is).</summary>
+    public double MeanConfidence
+    {
+        get
+        {
+            long n = Bins.Sum(b => (long)b.Count);
+            return n == 0 ? 0 : Bins.Sum(b => b.Count * b.MeanConfidence) / n;
+        }
+    }
+
     public static CalibrationSummary From(IReadOnlyList<ImagePrediction> predictions, double temperature = 1, int bins = DefaultBins)
     {
         var totals = new ReliabilityTotals(bins);

@@ -32,6 +32,7 @@ public class CalibrationTests
         for (int i = 0; i < 10; i++) predictions.Add(new ImagePrediction($"b{i}", 0, Logits(0.6)));
         var summary = CalibrationSummary.From(predictions);
         Assert.Equal(0.25, summary.Ece, 6);
+        Assert.Equal(0.75, summary.MeanConfidence, 6); // (10 x 0.9 + 10 x 0.6) / 20, beside an accuracy of 0.9
         var high = summary.Bins.Single(b => b.Lower <= 0.9 && 0.9 < b.Upper);
         Assert.Equal((10, 0.9, 0.8), (high.Count, Math.Round(high.MeanConfidence, 6), high.Accuracy));
         Assert.Equal(15, summary.Bins.Count);

@@ -68,6 +68,7 @@ public sealed class TrainCliTests : IDisposable
         Assert.Equal(report.GetProperty("accuracy").GetDouble(), cli.GetProperty("accuracy").GetDouble());
         Assert.Equal(report.GetProperty("macroF1").GetDouble(), cli.GetProperty("macroF1").GetDouble());
         Assert.Equal(report.GetProperty("calibrated").GetProperty("ece").GetDouble(), cli.GetProperty("ece").GetDouble());
+        Assert.Equal(report.GetProperty("calibrated").GetProperty("meanConfidence").GetDouble(), cli.GetProperty("meanConfidence").GetDouble(), 12);
         static int[][] Matrix(JsonElement e) => e.EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetInt32()).ToArray()).ToArray();
         Assert.Equal(Matrix(report.GetProperty("confusion")), Matrix(cli.GetProperty("confusion").GetProperty("matrix")));
         Assert.Equal(["EOS", "NEU"], cli.GetProperty("confusion").GetProperty("labels").EnumerateArray().Select(l => l.GetString()));

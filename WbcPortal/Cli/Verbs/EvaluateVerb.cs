@@ -63,6 +63,7 @@ public sealed class EvaluateVerb : ICliVerb
             ece = r.Calibrated.Ece,
             eceUncalibrated = r.Uncalibrated.Ece,
             temperature = r.Temperature,
+            meanConfidence = r.Calibrated.MeanConfidence,
             perClass = r.PerClass.ToDictionary(c => c.Label, c => new { precision = c.Precision, recall = c.Recall, recallCi95 = new[] { c.RecallCi.Low, c.RecallCi.High }, f1 = c.F1, support = c.Support }),
             confusion = new { labels = r.Labels, matrix = r.Confusion },
             originals = r.ByOriginal is not { } o ? null : new
@@ -93,7 +94,8 @@ public sealed class EvaluateVerb : ICliVerb
             foreach (var m in o.Mistaken.Take(5))
                 w.WriteLine($"    group {m.Group?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-"}: {r.Labels[m.Label]}, {m.Errors}/{m.Images} wrong, mostly called {r.Labels[m.MostPredicted]}");
         }
-        w.WriteLine($"  ECE {r.Uncalibrated.Ece:0.000} raw -> {r.Calibrated.Ece:0.000} at temperature {r.Temperature:0.00}");
+        w.WriteLine($"  ECE {r.Uncalibrated.Ece:0.000} raw -> {r.Calibrated.Ece:0.000} at temperature {r.Temperature:0.00}; "
+            + $"calibrated mean confidence {r.Calibrated.MeanConfidence:0.000} beside accuracy {r.Accuracy:0.000}");
         foreach (var (file, reason) in result.Rejected) w.WriteLine($"  skipped {file}: {reason}");
     }
 }
