@@ -102,33 +102,13 @@ public sealed class DatasetSplitter
             }
 
             double current = Objective();
-            int iterations = Math.Min(200_000, 2_000 + units.Count * 200);
-            for (int it = 0; it < iterations; it++)
+            Walk(Math.Min(200_000, 2_000 + units.Count * 200), (_, _) =>
             {
-                int i = rng.Next(units.Count);
-                int c = classIndex[units[i].ClassName];
-                int from = assign[i];
-                if (rng.Next(2) == 0)
-                {
-                    int to = rng.Next(P);
-                    if (to == from) continue;
-                    Move(i, c, from, to);
-                    double score = Objective();
-                    if (score <= current) { current = score; assign[i] = to; }
-                    else Move(i, c, to, from);
-                }
-                else
-                {
-                    int j = rng.Next(units.Count);
-                    if (assign[j] == from || classIndex[units[j].ClassName] != c) continue;
-                    int to = assign[j];
-                    Move(i, c, from, to);
-                    Move(j, c, to, from);
-                    double score = Objective();
-                    if (score <= current) { current = score; assign[i] = to; assign[j] = from; }
-                    else { Move(i, c, to, from); Move(j, c, from, to); }
-                }
-            }
+                double score = Objective();
+                if (score > current) return false;
+                current = score;
+                return true;
+            });
         }
 
         if (optimise && units.Count > 1) DrawAmongAcceptable();
@@ -183,7 +163,12 @@ public sealed class DatasetSplitter
 
             double Allowed(int p, int c) => Math.Max(ShareTolerance * PartSize(p), slack[c]);
 
-            int steps = Math.Min(400_000, 500 * units.Count);
+            Walk(Math.Min(400_000, 500 * units.Count), (from, to) => Acceptable(from) && Acceptable(to));
+        }
+
+        // Proposes random whole-group moves and same-class swaps; keep(from, to) sees the proposal applied and decides.
+        void Walk(int steps, Func<int, int, bool> keep)
+        {
             for (int step = 0; step < steps; step++)
             {
                 int i = rng.Next(units.Count);
@@ -194,7 +179,7 @@ public sealed class DatasetSplitter
                     int to = rng.Next(P);
                     if (to == from) continue;
                     Move(i, c, from, to);
-                    if (Acceptable(from) && Acceptable(to)) assign[i] = to;
+                    if (keep(from, to)) assign[i] = to;
                     else Move(i, c, to, from);
                 }
                 else
@@ -204,7 +189,7 @@ public sealed class DatasetSplitter
                     int to = assign[j];
                     Move(i, c, from, to);
                     Move(j, c, to, from);
-                    if (Acceptable(from) && Acceptable(to)) { assign[i] = to; assign[j] = from; }
+                    if (keep(from, to)) { assign[i] = to; assign[j] = from; }
                     else { Move(i, c, to, from); Move(j, c, from, to); }
                 }
             }
