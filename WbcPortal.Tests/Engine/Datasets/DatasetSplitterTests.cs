@@ -26,15 +26,17 @@ public class DatasetSplitterTests
 
     /// <summary>
     /// The grouped split's promise on class mix: in every part each class is within three points of its dataset share,
-    /// or within half its median original (in images) where its originals are too coarse for that.
+    /// or within half its typical original (the size of the group the middle image of the class sits in) where its
+    /// originals are too coarse for that.
     /// </summary>
     private static void AssertClassMix(IReadOnlyList<SplitItem> items, IReadOnlyDictionary<int, string> part, string context)
     {
         var share = items.GroupBy(i => i.ClassName).ToDictionary(g => g.Key, g => (double)g.Count() / items.Count);
-        var medianGroup = items.GroupBy(i => i.ClassName).ToDictionary(g => g.Key, g =>
+        var typicalGroup = items.GroupBy(i => i.ClassName).ToDictionary(g => g.Key, g =>
         {
-            var sizes = g.GroupBy(i => i.Group).Select(x => x.Count()).Order().ToArray();
-            return sizes[sizes.Length / 2];
+            var groupSize = g.GroupBy(i => i.Group).ToDictionary(x => x.Key, x => x.Count());
+            var perImage = g.Select(i => groupSize[i.Group]).Order().ToArray();
+            return perImage[(perImage.Length + 1) / 2 - 1];
         });
         foreach (var p in items.GroupBy(i => part[i.Id]))
         {
@@ -42,7 +44,7 @@ public class DatasetSplitterTests
             foreach (var (cls, s) in share)
             {
                 double gap = Math.Abs(p.Count(i => i.ClassName == cls) - s * size);
-                double allowed = Math.Max(0.03 * size, 0.5 * medianGroup[cls]);
+                double allowed = Math.Max(0.03 * size, 0.5 * typicalGroup[cls]);
                 Assert.True(gap <= allowed + 1e-6, $"{context}: {cls} in {p.Key} is {gap:F0} images off its share, more than {allowed:F0}");
             }
         }
@@ -83,6 +85,16 @@ public class DatasetSplitterTests
         Assert.NotEqual(SplitParts.Train, thin.Part);
         Assert.Equal(originals[thin.Part]["MONOCYTE"], thin.Originals); // equal-sized groups: effective = counted
         Assert.InRange(thin.Originals, 1, 3);
+    }
+
+    [Fact]
+    public void The_typical_group_is_the_one_the_middle_image_sits_in()
+    {
+        // Two big originals and three strays: the plain median group has 1 image, the middle image's group 155.
+        Assert.Equal(155, DatasetSplitter.TypicalGroupSize([1, 156, 1, 155, 1]));
+        Assert.Equal(3, DatasetSplitter.TypicalGroupSize([3, 3, 3]));
+        Assert.Equal(10, DatasetSplitter.TypicalGroupSize([10, 1, 1, 1, 1, 1, 1, 1, 1, 1])); // 10 of 19 images: the middle one is in it
+        Assert.Equal(0, DatasetSplitter.TypicalGroupSize([]));
     }
 
     [Fact]

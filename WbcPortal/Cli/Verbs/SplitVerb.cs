@@ -60,7 +60,7 @@ public sealed class SplitVerb : ICliVerb
             w.WriteLine($"  largest class-share gap to the whole dataset: {r.MaxClassShareDeviation:P1}");
             if (r.OriginalsPerPart is { } originals && r.EffectiveOriginalsPerPart is { } effective)
             {
-                w.WriteLine("  originals per class, (effective: copies weighed, stray groups discounted)");
+                w.WriteLine("  originals per class (effective count in brackets: copies weighed, so stray one-image groups count little)");
                 w.WriteLine($"  {"part",-6} {string.Join(" ", classes.Select(c => $"{c,12}"))}");
                 foreach (var (part, counts) in originals)
                 {
@@ -68,7 +68,7 @@ public sealed class SplitVerb : ICliVerb
                 }
                 if (r.Thinnest is { } thin)
                 {
-                    w.WriteLine($"  fewest: {thin.ClassName} in {thin.Part}, about {thin.Originals:0.0} cells: its figures there are the fate of that many cells");
+                    w.WriteLine($"  fewest: {thin.ClassName} in {thin.Part}, about {thin.Originals:0.0} cells: its figures there rest on that many cells, however many images");
                 }
             }
         });

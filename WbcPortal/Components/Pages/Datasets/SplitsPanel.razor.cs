@@ -82,5 +82,20 @@ public partial class SplitsPanel
             + $" · {split.Report.GroupsPerPart.GetValueOrDefault(part):N0} groups";
     }
 
+    private static string ThinnestText(SplitReport report, (string Part, string ClassName, double Originals) thin)
+    {
+        int counted = report.OriginalsPerPart?.GetValueOrDefault(thin.Part)?.GetValueOrDefault(thin.ClassName) ?? 0;
+        string part = thin.Part == SplitParts.Val ? "validation" : thin.Part;
+        return FormattableString.Invariant($"{thin.ClassName.ToLowerInvariant()} in {part}: {counted} originals (≈{thin.Originals:0.0} effective)");
+    }
+
+    private static string NoOriginalsReason(SplitSummary split) => split.Report switch
+    {
+        { Groups: 0 } => "No source groups: every image counts as its own original.",
+        { Leaky: true } => "Leaky split: the same originals sit in several parts, so a part has no originals of its own to count.",
+        { OriginalsPerPart: not null } => "This split has no validation or test part.",
+        _ => "Not recorded: this split was made before originals were counted; a split made now shows them.",
+    };
+
     public void Dispose() => subscription?.Dispose();
 }
