@@ -39,7 +39,7 @@ public class ReliabilityDiagramComponentTests : PortalTestContext
         // 20 images at 0.8, 14 right (70 %, Wilson 48-85 %): 10 points off, but inside the interval of so few images.
         var calibrated = Render<ReliabilityDiagram>(x => x.Add(r => r.Report, Report(0.8, 20, 14))).Find("[data-testid=calibration-gap]").TextContent;
         Assert.DoesNotContain("confident by", calibrated);
-        Assert.Contains("within the accuracy's 95 % interval", calibrated);
+        Assert.Contains("inside the accuracy's 95 % interval", calibrated);
 
         var under = Render<ReliabilityDiagram>(x => x.Add(r => r.Report, Report(0.6, 200, 200))).Find("[data-testid=calibration-gap]").TextContent;
         Assert.Contains("under-confident by 40.0 points", under);
