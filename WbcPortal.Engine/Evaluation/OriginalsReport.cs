@@ -5,9 +5,14 @@ namespace WbcPortal.Engine.Evaluation;
 /// <param name="Label">The true class (index into the report's labels).</param>
 /// <param name="MostPredicted">The class predicted most often for its images.</param>
 /// <param name="ExampleKey">The key of one of its misclassified images (or of any image when none is wrong).</param>
-public sealed record OriginalSummary(int? Group, int Label, int Images, int Correct, int MostPredicted, string ExampleKey)
+/// <param name="MistakenFor">The class its wrong images are called most often (null when none is wrong, or in reports
+/// stored before it was recorded).</param>
+public sealed record OriginalSummary(int? Group, int Label, int Images, int Correct, int MostPredicted, string ExampleKey, int? MistakenFor = null)
 {
     public int Errors => Images - Correct;
+
+    /// <summary>What its errors are: the class its wrong images are called most often (older reports: its most predicted class).</summary>
+    public int CalledInstead => MistakenFor ?? MostPredicted;
 }
 
 /// <summary>
@@ -64,7 +69,9 @@ public sealed record OriginalsReport
                 int correct = items.Count(p => p.Predicted == p.Label);
                 int most = items.GroupBy(p => p.Predicted).OrderByDescending(x => x.Count()).ThenBy(x => x.Key).First().Key;
                 var example = items.FirstOrDefault(p => p.Predicted != p.Label) ?? items[0];
-                return (Summary: new OriginalSummary(g.Key.Group, g.Key.Label, items.Count, correct, most, example.Key), Bins: ReliabilityTotals.Of(items, temperature));
+                int? mistakenFor = items.Where(p => p.Predicted != p.Label).GroupBy(p => p.Predicted)
+                    .OrderByDescending(x => x.Count()).ThenBy(x => x.Key).Select(x => (int?)x.Key).FirstOrDefault();
+                return (Summary: new OriginalSummary(g.Key.Group, g.Key.Label, items.Count, correct, most, example.Key, mistakenFor), Bins: ReliabilityTotals.Of(items, temperature));
             })
             .ToList();
         var originals = grouped.Select(o => o.Summary).ToList();

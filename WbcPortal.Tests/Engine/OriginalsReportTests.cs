@@ -70,6 +70,10 @@ public class OriginalsReportTests
         // 6 of group 2's 10 copies are called NEUTROPHIL: that is what it is mostly called.
         Assert.Equal(1, o.Mistaken[0].MostPredicted);
         Assert.Equal(0, o.Mistaken[^1].MostPredicted);
+        // Group 1 is mostly called EOSINOPHIL, rightly; its one error is NEUTROPHIL, and that is what it is mistaken for.
+        Assert.Equal(1, o.Mistaken[^1].MistakenFor);
+        Assert.Equal(1, o.Mistaken[^1].CalledInstead);
+        Assert.Equal(0, (o.Mistaken[^1] with { MistakenFor = null }).CalledInstead); // a report stored before: its most predicted class
     }
 
     [Fact]
