@@ -11,8 +11,11 @@ public sealed record OriginalSummary(int? Group, int Label, int Images, int Corr
 {
     public int Errors => Images - Correct;
 
-    /// <summary>What its errors are: the class its wrong images are called most often (older reports: its most predicted class).</summary>
-    public int CalledInstead => MistakenFor ?? MostPredicted;
+    /// <summary>
+    /// The class its wrong images are called most often; in reports stored before that was recorded, its most predicted
+    /// class where that is not its own, else null (unknown).
+    /// </summary>
+    public int? CalledInstead => MistakenFor ?? (MostPredicted != Label ? MostPredicted : null);
 }
 
 /// <summary>

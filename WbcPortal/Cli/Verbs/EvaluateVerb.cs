@@ -92,7 +92,7 @@ public sealed class EvaluateVerb : ICliVerb
                 + $", calibrated ECE {o.EceCi.Low:0.000}-{o.EceCi.High:0.000}; "
                 + $"{o.Mistaken.Count} originals have errors, the worst 5 hold {o.TopFiveErrorShare:P0} of them");
             foreach (var m in o.Mistaken.Take(5))
-                w.WriteLine($"    group {m.Group?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-"}: {r.Labels[m.Label]}, {m.Errors}/{m.Images} wrong, mostly called {r.Labels[m.CalledInstead]} instead");
+                w.WriteLine($"    group {m.Group?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-"}: {r.Labels[m.Label]}, {m.Errors}/{m.Images} wrong{(m.CalledInstead is { } other ? $", mostly called {r.Labels[other]} instead" : "")}");
         }
         w.WriteLine($"  ECE {r.Uncalibrated.Ece:0.000} raw -> {r.Calibrated.Ece:0.000} at temperature {r.Temperature:0.00}; "
             + $"calibrated mean confidence {r.Calibrated.MeanConfidence:0.000} beside accuracy {r.Accuracy:0.000}");
