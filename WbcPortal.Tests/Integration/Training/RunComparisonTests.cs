@@ -119,6 +119,14 @@ public sealed class RunComparisonTests : IAsyncLifetime
         Assert.Equal(0.1, accuracy.Cells[1].Delta!.Value, 9);
         Assert.Equal(Verdict.Better, accuracy.Cells[1].Verdict);
         Assert.NotNull(accuracy.Cells[1].Ci);
+        // By original: the same accuracy with the cluster-bootstrap interval, wider than Wilson's; and how many originals.
+        var byOriginal = Row(result, "model.accuracyByOriginal");
+        Assert.Equal(0.8, byOriginal.Cells[1].Value!.Value, 9);
+        Assert.Equal(runB.Model.AccuracyCiByOriginal, byOriginal.Cells[1].Ci);
+        Assert.True(byOriginal.Cells[1].Ci!.High - byOriginal.Cells[1].Ci!.Low > accuracy.Cells[1].Ci!.High - accuracy.Cells[1].Ci!.Low,
+            "copies of one original are not independent: the interval by original is the wider");
+        Assert.Equal(RunSeeds.Labels.Count * RunSeeds.PerClass / RunSeeds.ImagesPerOriginal, Row(result, "model.originals").Cells[1].Value);
+        Assert.Equal(Verdict.Same, Row(result, "model.originals").Cells[1].Verdict);
         Assert.Equal(Verdict.Better, Row(result, "round2.test.accuracy").Cells[1].Verdict);
         Assert.Equal(0.1, Row(result, "round1.val.accuracy").Cells[1].Delta!.Value, 9);
         Assert.Equal(Verdict.Same, Row(result, "untrained.test.accuracy").Cells[1].Verdict);

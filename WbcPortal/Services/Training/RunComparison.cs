@@ -26,6 +26,7 @@ public enum FigureKind
     Seconds,
     ImagesPerSecond,
     Temperature,
+    Count,
 }
 
 /// <summary>A figure of a compared run against the baseline's.</summary>
@@ -52,8 +53,11 @@ public sealed record StageFigures(string Stage, double? ValAccuracy, double? Tes
 public sealed record ClassFigures(string Label, double Recall, Interval RecallCi, double F1, int Support);
 
 /// <summary>The exported model's evaluation on the run's own test part.</summary>
+/// <param name="Originals">How many source originals the test images are copies of (null: no groups).</param>
+/// <param name="AccuracyCiByOriginal">The accuracy's cluster-bootstrap interval over those originals.</param>
 public sealed record ModelFigures(string? Source, int Total, double Accuracy, Interval AccuracyCi, double MacroF1, double WeightedF1,
-    IReadOnlyList<ClassFigures> PerClass, double EceUncalibrated, double EceCalibrated, double Temperature);
+    IReadOnlyList<ClassFigures> PerClass, double EceUncalibrated, double EceCalibrated, double Temperature,
+    int? Originals = null, Interval? AccuracyCiByOriginal = null);
 
 /// <summary>One epoch on a single axis across both rounds: <paramref name="Index"/> counts from 1 over round 1 then round 2.</summary>
 public sealed record EpochPoint(int Index, int Round, int Epoch, double TrainLoss, double TrainAccuracy, double ValLoss, double ValAccuracy);
@@ -170,7 +174,7 @@ public sealed class RunComparison(IDbContextFactory<WbcDbContext> contexts)
         var report = EvaluationService.ReadReport(evaluation);
         return new ModelFigures(evaluation.Source, report.Total, report.Accuracy, report.AccuracyCi, report.MacroF1, report.WeightedF1,
             report.PerClass.Select(c => new ClassFigures(c.Label, c.Recall, c.RecallCi, c.F1, c.Support)).ToList(),
-            report.Uncalibrated.Ece, report.Calibrated.Ece, report.Temperature);
+            report.Uncalibrated.Ece, report.Calibrated.Ece, report.Temperature, report.ByOriginal?.Originals, report.ByOriginal?.AccuracyCi);
     }
 
     private static List<FigureRow> Figures(IReadOnlyList<ComparedRun> runs)
@@ -198,6 +202,13 @@ public sealed class RunComparison(IDbContextFactory<WbcDbContext> contexts)
         if (runs.Any(r => r.Model is not null))
         {
             Add(ModelSection, "model.accuracy", "Accuracy (95 % CI)", FigureKind.Percent, Better.Higher, r => (r.Model?.Accuracy, r.Model?.AccuracyCi));
+            if (runs.Any(r => r.Model?.Originals is not null))
+            {
+                // The honest width of a grouped figure: the images are copies of a few dozen cells.
+                Add(ModelSection, "model.accuracyByOriginal", "Accuracy (95 % CI by original)", FigureKind.Percent, Better.Higher,
+                    r => (r.Model?.AccuracyCiByOriginal is null ? null : r.Model.Accuracy, r.Model?.AccuracyCiByOriginal));
+                AddPlain(ModelSection, "model.originals", "Originals in the test part", FigureKind.Count, Better.Neither, r => r.Model?.Originals);
+            }
             AddPlain(ModelSection, "model.macroF1", "Macro-F1", FigureKind.Score, Better.Higher, r => r.Model?.MacroF1);
             AddPlain(ModelSection, "model.weightedF1", "Weighted F1", FigureKind.Score, Better.Higher, r => r.Model?.WeightedF1);
             AddPlain(ModelSection, "model.eceRaw", "ECE, raw", FigureKind.Score, Better.Lower, r => r.Model?.EceUncalibrated);

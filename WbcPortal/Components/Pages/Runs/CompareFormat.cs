@@ -16,6 +16,7 @@ public static class CompareFormat
         FigureKind.Seconds => Duration(v),
         FigureKind.ImagesPerSecond => v.ToString("0.0", Invariant) + " img/s",
         FigureKind.Temperature => v.ToString("0.00", Invariant),
+        FigureKind.Count => v.ToString("N0", Invariant),
         _ => v.ToString(Invariant),
     };
 
@@ -35,6 +36,7 @@ public static class CompareFormat
             FigureKind.Seconds => Duration(a),
             FigureKind.ImagesPerSecond => a.ToString("0.0", Invariant),
             FigureKind.Temperature => a.ToString("0.00", Invariant),
+            FigureKind.Count => a.ToString("N0", Invariant),
             _ => a.ToString(Invariant),
         };
     }
