@@ -201,7 +201,7 @@ public sealed class RunComparison(IDbContextFactory<WbcDbContext> contexts)
 
         if (runs.Any(r => r.Model is not null))
         {
-            Add(ModelSection, "model.accuracy", "Accuracy (95 % CI)", FigureKind.Percent, Better.Higher, r => (r.Model?.Accuracy, r.Model?.AccuracyCi));
+            Add(ModelSection, "model.accuracy", "Accuracy (95 % Wilson CI)", FigureKind.Percent, Better.Higher, r => (r.Model?.Accuracy, r.Model?.AccuracyCi));
             if (runs.Any(r => r.Model?.Originals is not null))
             {
                 // The honest width of a grouped figure: the images are copies of a few dozen cells.
@@ -219,7 +219,7 @@ public sealed class RunComparison(IDbContextFactory<WbcDbContext> contexts)
             foreach (var label in labels)
             {
                 ClassFigures? Of(ComparedRun r) => r.Model?.PerClass.FirstOrDefault(c => c.Label == label);
-                Add(ClassSection, $"class.{label}.recall", $"{label}: recall (95 % CI)", FigureKind.Percent, Better.Higher, r => (Of(r)?.Recall, Of(r)?.RecallCi));
+                Add(ClassSection, $"class.{label}.recall", $"{label}: recall (95 % Wilson CI)", FigureKind.Percent, Better.Higher, r => (Of(r)?.Recall, Of(r)?.RecallCi));
                 AddPlain(ClassSection, $"class.{label}.f1", $"{label}: F1", FigureKind.Score, Better.Higher, r => Of(r)?.F1);
             }
         }
