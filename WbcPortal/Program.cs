@@ -20,3 +20,13 @@ catch (OptionsValidationException ex)
     Console.Error.WriteLine($"WbcPortal: configuration error: {string.Join(" ", ex.Failures)}");
     return 2;
 }
+catch (WbcPortal.Storage.DataFolderLockedException ex)
+{
+    Console.Error.WriteLine($"WbcPortal: {ex.Message}");
+    return 3;
+}
+catch (WbcPortal.Storage.DataFolderDamagedException ex)
+{
+    Console.Error.WriteLine($"WbcPortal: {ex.Message}");
+    return 4;
+}

@@ -2,6 +2,7 @@ using System.CommandLine;
 using WbcPortal.Cli.Verbs;
 using WbcPortal.Extensions;
 using WbcPortal.Options;
+using WbcPortal.Services;
 using WbcPortal.Storage;
 
 namespace WbcPortal.Cli;
@@ -16,9 +17,29 @@ public static class CliApp
 
     public static IReadOnlyList<ICliVerb> Verbs { get; } = [new InfoVerb(), new ImportVerb(), new GroupsVerb(), new SplitVerb(), new TrainVerb(), new ResumeVerb(), new EvaluateVerb(), new BenchVerb()];
 
-    /// <summary>True when the arguments name a verb (or ask for help) rather than web-server settings.</summary>
-    public static bool IsVerbInvocation(string[] args) =>
-        args.Any(a => HelpTokens.Contains(a) || Verbs.Any(v => v.Name == a));
+    /// <summary>
+    /// True when the arguments name a verb, ask for help, or hold a word that is not a setting (a mistyped verb,
+    /// which the parser then refuses with the list of verbs). Only arguments made of settings start the web server:
+    /// <c>--key value</c>, <c>--key=value</c>, <c>/key value</c> or <c>key=value</c>.
+    /// </summary>
+    public static bool IsVerbInvocation(string[] args)
+    {
+        for (int i = 0; i < args.Length; i++)
+        {
+            string a = args[i];
+            if (HelpTokens.Contains(a) || Verbs.Any(v => v.Name == a)) return true;
+            if (a.StartsWith('-') || a.StartsWith('/'))
+            {
+                if (!a.Contains('=')) i++; // the setting's value
+                continue;
+            }
+            if (a.Contains('=')) continue;
+            return true;
+        }
+        return false;
+    }
+
+    public static string VerbList => string.Join(", ", Verbs.Select(v => v.Name));
 
     public static Task<int> RunAsync(string[] args) => RunAsync(args, Console.Out, Console.Error);
 
@@ -48,7 +69,11 @@ public static class CliApp
                 try
                 {
                     using var host = BuildHost(parse.GetValue(dataDir));
-                    await host.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(cancellationToken);
+                    var storage = host.Services.GetRequiredService<StorageOptions>();
+                    using var folderLock = verb.WritesData
+                        ? DataFolderLock.Acquire(storage.DataDirectoryFullPath, $"WbcPortal {verb.Name}", string.Join(' ', args))
+                        : null;
+                    if (verb.WritesData) await host.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(cancellationToken);
                     return await verb.RunAsync(parse, host.Services, output, cancellationToken);
                 }
                 catch (OperationCanceledException)
@@ -56,18 +81,24 @@ public static class CliApp
                     stderr.WriteLine($"{verb.Name}: cancelled");
                     return 130;
                 }
-                catch (Exception ex) when (ex is CliException or Microsoft.Extensions.Options.OptionsValidationException
-                                               or ArgumentException or InvalidOperationException or IOException
-                                               or InvalidDataException or UnauthorizedAccessException)
+                catch (Exception ex)
                 {
-                    stderr.WriteLine($"{verb.Name}: {OneLine(ex.Message)}");
-                    return ex is CliException cli ? cli.ExitCode : 1;
+                    // Whatever went wrong ends as one line a person can act on, never a stack trace.
+                    stderr.WriteLine($"{verb.Name}: {UserFacingError.Describe(ex)}");
+                    return ex is CliException cli ? cli.ExitCode : ex is DataFolderLockedException ? 3 : 1;
                 }
             });
             root.Subcommands.Add(command);
         }
 
         var parseResult = root.Parse(args);
+        if (parseResult.Errors.Count > 0 && parseResult.CommandResult.Command == root)
+        {
+            // No verb matched: a mistyped verb must never fall through to starting the web server.
+            string unknown = args.FirstOrDefault(a => !a.StartsWith('-') && !a.Contains('=')) ?? args.FirstOrDefault() ?? "";
+            stderr.WriteLine($"WbcPortal: unknown verb '{unknown}'. Verbs: {VerbList}. Run without a verb to start the portal; --help for more.");
+            return 2;
+        }
         return await parseResult.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
     }
 
@@ -90,7 +121,6 @@ public static class CliApp
         return builder.Build();
     }
 
-    private static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
 }
 
 /// <summary>A failure a verb reports as its one-line reason, with its exit code.</summary>

@@ -47,6 +47,10 @@ public static class WebServiceExtensions
 
     public static async Task<WebApplication> UseWbcPortalAsync(this WebApplication app)
     {
+        // One owner of a data folder: refuse to start (naming the holder) rather than share it with another writer.
+        var storage = app.Services.GetRequiredService<Options.StorageOptions>();
+        var folderLock = DataFolderLock.Acquire(storage.DataDirectoryFullPath, "WbcPortal portal", $"portal at {string.Join(", ", app.Urls.DefaultIfEmpty(app.Configuration["Urls"] ?? ""))}");
+        app.Lifetime.ApplicationStopped.Register(folderLock.Dispose);
         await app.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync();
         int interrupted = await app.Services.GetRequiredService<Services.Training.TrainingRunService>().MarkInterruptedAsync();
         if (interrupted > 0) app.Logger.LogWarning("{Count} run(s) were training when the portal last stopped; they are marked Interrupted and can be resumed", interrupted);

@@ -11,6 +11,8 @@ public sealed class BenchVerb : ICliVerb
 
     public string Name => "bench";
 
+    public bool WritesData => false;
+
     public Command CreateCommand() => new(Name, "Measure speeds side by side (ONNX Runtime vs TorchSharp, ...)") { only };
 
     public Task<int> RunAsync(ParseResult parse, IServiceProvider services, CliOutput output, CancellationToken cancellationToken)

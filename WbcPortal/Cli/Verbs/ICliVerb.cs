@@ -6,6 +6,12 @@ namespace WbcPortal.Cli.Verbs;
 public interface ICliVerb
 {
     string Name { get; }
+
+    /// <summary>
+    /// Whether the verb writes the data folder. A writing verb takes the folder's exclusive lock
+    /// (<see cref="Storage.DataFolderLock"/>) for its whole run; a read-only one neither takes it nor migrates.
+    /// </summary>
+    bool WritesData => true;
     Command CreateCommand();
     Task<int> RunAsync(ParseResult parse, IServiceProvider services, CliOutput output, CancellationToken cancellationToken);
 }

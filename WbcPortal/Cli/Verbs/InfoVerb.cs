@@ -8,6 +8,8 @@ public sealed class InfoVerb : ICliVerb
 {
     public string Name => "info";
 
+    public bool WritesData => false;
+
     public Command CreateCommand() => new(Name, "Show the version, compute device, usable ONNX Runtime providers and where data lives");
 
     public async Task<int> RunAsync(ParseResult parse, IServiceProvider services, CliOutput output, CancellationToken cancellationToken)

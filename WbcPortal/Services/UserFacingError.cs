@@ -1,0 +1,66 @@
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+
+namespace WbcPortal.Services;
+
+/// <summary>
+/// Turns any exception into the one line a person reads (CLI stderr, a failed job's or run's reason): the cause
+/// that matters (disk full, a damaged or busy database, memory), never a stack trace or a wrapper's message.
+/// </summary>
+public static class UserFacingError
+{
+    private const int Enospc = 28;            // Linux errno
+    private const int ErrorDiskFull = 0x70;   // Windows
+    private const int ErrorHandleDiskFull = 0x27;
+
+    public static string Describe(Exception exception)
+    {
+        var ex = Unwrap(exception);
+        string text = ex switch
+        {
+            _ when IsDiskFull(ex) => $"the disk is full: no space left on the device ({OneLine(ex.Message)}); free some space (the Storage page lists what the data folder holds) and try again — nothing half-written was kept",
+            SqliteException { SqliteErrorCode: 13 } => "the disk is full: the database could not grow; free some space and try again — the last change was rolled back",
+            SqliteException { SqliteErrorCode: 26 } or SqliteException { SqliteErrorCode: 11 } => $"the database file is damaged ({OneLine(ex.Message)}); restore it from a backup (WbcPortal restore BACKUP)",
+            SqliteException { SqliteErrorCode: 5 } or SqliteException { SqliteErrorCode: 6 } => "the database is busy (another process holds it); try again in a moment",
+            SqliteException { SqliteErrorCode: 8 } => "the database is read-only here (check the data folder's permissions)",
+            SqliteException { SqliteErrorCode: 14 } => "the database file cannot be opened (check the data folder exists and is writable)",
+            SqliteException s => $"database error: {OneLine(s.Message)}",
+            OutOfMemoryException => "the machine ran out of memory for this work; nothing was kept from it",
+            UnauthorizedAccessException => $"permission denied: {OneLine(ex.Message)}",
+            _ => OneLine(ex.Message),
+        };
+        return text.Length == 0 ? ex.GetType().Name : text;
+    }
+
+    public static bool IsDiskFull(Exception exception)
+    {
+        var ex = Unwrap(exception);
+        if (ex is SqliteException { SqliteErrorCode: 13 }) return true;
+        if (ex is not IOException io) return false;
+        int code = io.HResult & 0xFFFF;
+        return code is Enospc or ErrorDiskFull or ErrorHandleDiskFull || io.Message.Contains("No space left on device", StringComparison.OrdinalIgnoreCase);
+    }
+
+    /// <summary>The exception that says what happened: through aggregates, EF's update wrapper and invocation wrappers.</summary>
+    public static Exception Unwrap(Exception exception)
+    {
+        var ex = exception;
+        for (int depth = 0; depth < 8; depth++)
+        {
+            Exception? inner = ex switch
+            {
+                AggregateException a => a.Flatten().InnerExceptions.FirstOrDefault(),
+                DbUpdateException d => d.InnerException,
+                System.Reflection.TargetInvocationException t => t.InnerException,
+                TypeInitializationException t => t.InnerException,
+                _ when ex.InnerException is SqliteException or IOException => ex.InnerException,
+                _ => null,
+            };
+            if (inner is null) break;
+            ex = inner;
+        }
+        return ex;
+    }
+
+    public static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
+}
