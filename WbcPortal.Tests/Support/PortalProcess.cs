@@ -14,17 +14,28 @@ public sealed class PortalProcess : IAsyncDisposable
 {
     private readonly Process process;
     private readonly StringBuilder log = new();
-    private readonly TempDirectory data;
+    private readonly TempDirectory? data;
 
-    private PortalProcess(Process process, TempDirectory data, Uri baseAddress)
+    private PortalProcess(Process process, TempDirectory? data, string dataDirectory, Uri baseAddress)
     {
         this.process = process;
         this.data = data;
+        DataDirectory = dataDirectory;
         BaseAddress = baseAddress;
     }
 
     public Uri BaseAddress { get; }
-    public string DataDirectory => data.Path;
+    public string DataDirectory { get; }
+    public int ProcessId => process.Id;
+    public bool HasExited => process.HasExited;
+
+    /// <summary>Kills the portal at once (SIGKILL), as a crash or a power cut would; the data folder stays.</summary>
+    public async Task KillAsync()
+    {
+        if (process.HasExited) return;
+        process.Kill(entireProcessTree: true);
+        await process.WaitForExitAsync();
+    }
     public string Log { get { lock (log) return log.ToString(); } }
 
     public static string PortalDll
@@ -37,13 +48,18 @@ public sealed class PortalProcess : IAsyncDisposable
         }
     }
 
-    public static async Task<PortalProcess> StartAsync(params string[] extraArgs)
+    public static Task<PortalProcess> StartAsync(params string[] extraArgs) => StartAsync(new TempDirectory("wbc-portal"), null, extraArgs);
+
+    /// <summary>Starts a portal on a data folder the caller owns (kept when the portal is disposed): restarts, second portals.</summary>
+    public static Task<PortalProcess> StartOnAsync(string dataDirectory, params string[] extraArgs) => StartAsync(null, dataDirectory, extraArgs);
+
+    private static async Task<PortalProcess> StartAsync(TempDirectory? owned, string? dataDirectory, string[] extraArgs)
     {
-        var data = new TempDirectory("wbc-portal");
+        string dataPath = owned?.Path ?? dataDirectory!;
         int port = FreePort();
         var baseAddress = new Uri($"http://127.0.0.1:{port}/");
-        var process = Start(["--urls", baseAddress.ToString().TrimEnd('/'), "--data-dir", data.Path, .. extraArgs]);
-        var portal = new PortalProcess(process, data, baseAddress);
+        var process = Start(["--urls", baseAddress.ToString().TrimEnd('/'), "--data-dir", dataPath, .. extraArgs]);
+        var portal = new PortalProcess(process, owned, dataPath, baseAddress);
         process.OutputDataReceived += (_, e) => portal.Append(e.Data);
         process.ErrorDataReceived += (_, e) => portal.Append(e.Data);
         process.BeginOutputReadLine();
@@ -85,7 +101,8 @@ public sealed class PortalProcess : IAsyncDisposable
         return (process.ExitCode, await stdout + await stderr);
     }
 
-    private static Process Start(string[] args)
+    /// <summary>Starts the executable with these arguments, output redirected; the caller waits for it or kills it.</summary>
+    public static Process Start(string[] args)
     {
         string dll = PortalDll;
         if (!File.Exists(dll)) throw new FileNotFoundException($"Build the portal first: {dll} is missing.", dll);
@@ -132,6 +149,6 @@ public sealed class PortalProcess : IAsyncDisposable
             await process.WaitForExitAsync();
         }
         process.Dispose();
-        data.Dispose();
+        data?.Dispose();
     }
 }
