@@ -1,5 +1,6 @@
 using System.Text.Json;
 using WbcPortal.Cli;
+using WbcPortal.Storage;
 using WbcPortal.Tests.Support;
 
 namespace WbcPortal.Tests.Integration;
@@ -31,7 +32,8 @@ public class CliTests
         Assert.Contains("CPUExecutionProvider", root.GetProperty("onnxProviders").EnumerateArray().Select(e => e.GetString()));
         Assert.Equal(data.Path, root.GetProperty("dataDir").GetString());
         Assert.True(root.GetProperty("torchThreads").GetInt32() >= 1);
-        Assert.True(File.Exists(Path.Combine(data.Path, "wbcportal.db")));
+        // info only reads: it takes no lock and creates no database in a folder that has none.
+        Assert.False(File.Exists(Path.Combine(data.Path, "wbcportal.db")));
     }
 
     [Fact]
@@ -67,7 +69,44 @@ public class CliTests
     public void Web_server_arguments_are_not_taken_for_verbs()
     {
         Assert.False(CliApp.IsVerbInvocation(["--urls", "http://127.0.0.1:5000", "--data-dir", "x"]));
+        Assert.False(CliApp.IsVerbInvocation(["--urls=http://127.0.0.1:5000", "Storage:DataDirectory=x", "/Compute:Device", "cpu"]));
         Assert.True(CliApp.IsVerbInvocation(["--data-dir", "x", "info"]));
         Assert.True(CliApp.IsVerbInvocation(["-h"]));
+        Assert.True(CliApp.IsVerbInvocation(["--data-dir", "x", "predcit"]));
+    }
+
+    [Fact]
+    public async Task A_mistyped_verb_is_refused_with_the_list_of_verbs_and_starts_no_server()
+    {
+        using var data = new TempDirectory();
+        // The real executable: before, this started the web server on the default port and never returned.
+        var (code, output) = await PortalProcess.RunToExitAsync("predcit", "--model", "x", "some.jpg", "--data-dir", data.Path);
+        Assert.Equal(2, code);
+        string line = output.Trim();
+        Assert.DoesNotContain('\n', line);
+        Assert.StartsWith("WbcPortal: unknown verb 'predcit'. Verbs: info, import, groups, split, train, resume, evaluate, bench", line);
+        Assert.Empty(Directory.GetFileSystemEntries(data.Path));
+    }
+
+    [Fact]
+    public async Task A_writing_verb_is_refused_while_another_process_holds_the_data_folder()
+    {
+        using var data = new TempDirectory();
+        using (var held = DataFolderLock.Acquire(data.Path, "WbcPortal test holder", "held by the test"))
+        {
+            var (code, stdout, stderr) = await Run("split", "nothing", "--strategy", "random", "--data-dir", data.Path);
+            Assert.Equal(3, code);
+            Assert.Empty(stdout);
+            string line = stderr.Trim();
+            Assert.DoesNotContain('\n', line);
+            Assert.Contains($"is in use by WbcPortal test holder (process {Environment.ProcessId} on {Environment.MachineName}", line);
+            // Read-only verbs still work beside the holder.
+            var info = await Run("info", "--json", "--data-dir", data.Path);
+            Assert.Equal(0, info.Code);
+        }
+        // Released: the same verb now gets past the lock (and fails on its own terms).
+        var after = await Run("split", "nothing", "--strategy", "random", "--data-dir", data.Path);
+        Assert.Equal(1, after.Code);
+        Assert.Contains("No dataset 'nothing'", after.Stderr);
     }
 }

@@ -48,6 +48,8 @@ public static class CoreServiceExtensions
             }
         });
         services.AddSingleton<DatabaseMigrator>();
+        services.AddSingleton<DataFolderStartup>();
+        services.AddSingleton<Services.Storage.BackupService>();
 
         services.AddSingleton<TorchRuntime>();
         services.AddSingleton<OnnxSessionFactory>();
@@ -64,7 +66,11 @@ public static class CoreServiceExtensions
             var o = sp.GetRequiredService<IOptions<ImportOptions>>().Value;
             return new ImageLimits(o.MaxFileBytes, o.MaxWidth, o.MaxHeight, o.MaxPixels);
         });
-        services.AddSingleton(sp => new ImportLimits { MaxFiles = sp.GetRequiredService<IOptions<ImportOptions>>().Value.MaxFiles });
+        services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<ImportOptions>>().Value;
+            return new ImportLimits { MaxFiles = o.MaxFiles, CommitBatchSize = o.CommitBatchSize };
+        });
         services.AddSingleton<ImageDecoding>();
         services.AddSingleton<ImageImporter>();
         services.AddSingleton(sp => new ImageStore(sp.GetRequiredService<StorageOptions>().DataDirectoryFullPath));

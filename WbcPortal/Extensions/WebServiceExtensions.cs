@@ -51,11 +51,9 @@ public static class WebServiceExtensions
         var storage = app.Services.GetRequiredService<Options.StorageOptions>();
         var folderLock = DataFolderLock.Acquire(storage.DataDirectoryFullPath, "WbcPortal portal", $"portal at {string.Join(", ", app.Urls.DefaultIfEmpty(app.Configuration["Urls"] ?? ""))}");
         app.Lifetime.ApplicationStopped.Register(folderLock.Dispose);
-        await app.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync();
+        await app.Services.GetRequiredService<DataFolderStartup>().PrepareAsync();
         int interrupted = await app.Services.GetRequiredService<Services.Training.TrainingRunService>().MarkInterruptedAsync();
         if (interrupted > 0) app.Logger.LogWarning("{Count} run(s) were training when the portal last stopped; they are marked Interrupted and can be resumed", interrupted);
-        int swept = await app.Services.GetRequiredService<DatasetService>().SweepOrphanFilesAsync();
-        if (swept > 0) app.Logger.LogInformation("Removed {Count} stored files no dataset references (left by an interrupted import)", swept);
 
         if (!app.Environment.IsDevelopment())
         {

@@ -22,6 +22,10 @@ public sealed class ImportOptions
     [Range(1, 1_000_000)]
     public int MaxFiles { get; set; } = 100_000;
 
+    /// <summary>Images checked and committed together: a stopped or failed import keeps every finished batch.</summary>
+    [Range(1, 100_000)]
+    public int CommitBatchSize { get; set; } = 500;
+
     /// <summary>Largest upload (zip or files) the browser may send, in bytes.</summary>
     [Range(1024, 1L << 40)]
     public long MaxUploadBytes { get; set; } = 2L * 1024 * 1024 * 1024;

@@ -31,8 +31,20 @@ public sealed class SystemStatusService(
     {
         // Probing TorchSharp and ONNX Runtime loads native libraries: keep it off the caller's thread.
         var (device, threads, providers) = await Task.Run(() => (torch.DefaultDeviceName, torch.Threads, onnx.UsableProviders), cancellationToken);
-        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var active = await db.Models.Where(m => m.IsActive).Select(m => m.Name).FirstOrDefaultAsync(cancellationToken);
+        string? active = null;
+        // info is read-only: it must neither create a missing database nor fail on one another process is migrating.
+        if (storage.ConnectionString is not null || File.Exists(storage.DatabasePath))
+        {
+            try
+            {
+                await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+                active = await db.Models.Where(m => m.IsActive).Select(m => m.Name).FirstOrDefaultAsync(cancellationToken);
+            }
+            catch (Microsoft.Data.Sqlite.SqliteException)
+            {
+                active = null;
+            }
+        }
         return new SystemStatus(Version, device, threads, providers, storage.DataDirectoryFullPath, storage.DatabaseDescription, active);
     }
 }

@@ -16,9 +16,27 @@ public sealed class ImageImporter(ImageDecoding decoding, ImportLimits limits)
 {
     private static readonly JpegEncoder ThumbnailEncoder = new() { Quality = 80 };
 
+    /// <summary>Checks and stores straight into <paramref name="store"/> (every accepted file promoted at once): for tools and tests with no database.</summary>
     public ImportResult Import(
         IReadOnlyList<ImportEntry> entries,
         ImageStore store,
+        IReadOnlySet<string> alreadyInDataset,
+        IProgress<ImportProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        using var staging = store.BeginStaging();
+        var result = Import(entries, staging, alreadyInDataset, progress, cancellationToken);
+        staging.Promote(result.Images.Select(i => (i.Sha256, i.Format)));
+        return result;
+    }
+
+    /// <summary>
+    /// Checks the entries and writes new files into <paramref name="staging"/>; the caller commits the rows, then promotes
+    /// the files into the store. A file is decoded in full before it is accepted.
+    /// </summary>
+    public ImportResult Import(
+        IReadOnlyList<ImportEntry> entries,
+        ImageStaging staging,
         IReadOnlySet<string> alreadyInDataset,
         IProgress<ImportProgress>? progress = null,
         CancellationToken cancellationToken = default)
@@ -29,7 +47,7 @@ public sealed class ImageImporter(ImageDecoding decoding, ImportLimits limits)
 
         Parallel.For(0, entries.Count, new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
         {
-            var (ok, outcome) = Check(entries[i], store);
+            var (ok, outcome) = Check(entries[i], staging);
             checkedEntries[i] = ok;
             outcomes[i] = outcome;
             if (ok is null) Interlocked.Increment(ref rejected); else Interlocked.Increment(ref accepted);
@@ -65,7 +83,7 @@ public sealed class ImageImporter(ImageDecoding decoding, ImportLimits limits)
 
     private sealed record Checked(ImportedImage Image);
 
-    private (Checked?, ImportOutcome) Check(ImportEntry entry, ImageStore store)
+    private (Checked?, ImportOutcome) Check(ImportEntry entry, ImageStaging staging)
     {
         string path = entry.RelativePath;
         ImportOutcome Reject(ImportReason reason, string message, string? cls = null) => new(path, reason, message, cls);
@@ -122,10 +140,10 @@ public sealed class ImageImporter(ImageDecoding decoding, ImportLimits limits)
             int width = image.Width, height = image.Height;
             string sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
             string formatName = format == SniffedFormat.Png ? "png" : "jpeg";
-            ImageStore.WriteOnce(store.ImagePath(sha, formatName), bytes);
-            string thumbPath = store.ThumbnailPath(sha);
-            if (!File.Exists(thumbPath))
+            if (!staging.IsStored(sha, formatName))
             {
+                ImageStore.WriteOnce(staging.ImagePath(sha, formatName), bytes);
+                string thumbPath = staging.ThumbnailPath(sha);
                 int h = Math.Min(limits.ThumbnailHeight, image.Height);
                 int w = Math.Max(1, (int)Math.Round(image.Width * (double)h / image.Height));
                 image.Mutate(c => c.Resize(w, h));

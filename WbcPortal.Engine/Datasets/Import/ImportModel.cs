@@ -52,4 +52,6 @@ public sealed record ImportLimits
     /// <summary>A zip entry whose uncompressed size exceeds its compressed size by more than this is refused (zip bomb).</summary>
     public int MaxCompressionRatio { get; init; } = 200;
     public int ThumbnailHeight { get; init; } = 96;
+    /// <summary>Files checked and committed together by an import into the database.</summary>
+    public int CommitBatchSize { get; init; } = 500;
 }

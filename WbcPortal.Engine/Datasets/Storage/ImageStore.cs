@@ -5,8 +5,9 @@ namespace WbcPortal.Engine.Datasets.Storage;
 /// <summary>
 /// Content-addressed image files under the data folder: <c>images/ab/abcd….jpg</c> and
 /// <c>thumbs/ab/abcd….jpg</c>. A file is written once, atomically (temp file, then rename), so a
-/// crash never leaves a half-written image under its final name; the database is the source of truth
-/// and files no row references can be swept.
+/// crash never leaves a half-written image under its final name. Imports write into <see cref="StagingRoot"/>
+/// first and move files here only after their rows are committed, so a file in the store is never one that
+/// a running import may still abandon; nothing here is ever swept automatically.
 /// </summary>
 public sealed partial class ImageStore(string dataDirectory)
 {
@@ -48,26 +49,78 @@ public sealed partial class ImageStore(string dataDirectory)
         }
     }
 
-    /// <summary>Removes stored files whose hash is not in <paramref name="referenced"/>; returns how many were removed.</summary>
-    public int Sweep(IReadOnlySet<string> referenced)
+    /// <summary>Where imports write before their rows are committed: the only place a start-up sweep may delete from.</summary>
+    public string StagingRoot => Path.Combine(Root, "staging");
+
+    /// <summary>A private staging folder for one import; files move into the store once their rows are committed.</summary>
+    public ImageStaging BeginStaging() => new(this, Path.Combine(StagingRoot, Guid.NewGuid().ToString("N")));
+
+    /// <summary>
+    /// Settles what an interrupted import left in staging: a staged file whose row was committed (<paramref name="referenced"/>)
+    /// is moved into the store; any other staged file is deleted, as are half-written <c>.tmp</c> files. Files already in
+    /// the store are never deleted here, referenced or not: only the user deletes those (the Storage page).
+    /// Call it only while holding the data folder's lock, so no import of another process is writing.
+    /// </summary>
+    public StagingRecovery RecoverStaging(IReadOnlySet<string> referenced)
     {
-        int removed = 0;
+        int promoted = 0, removed = 0;
+        if (Directory.Exists(StagingRoot))
+        {
+            foreach (var folder in Directory.EnumerateDirectories(StagingRoot))
+            {
+                var staging = new ImageStaging(this, folder);
+                (int p, int r) = staging.Settle(referenced);
+                promoted += p;
+                removed += r;
+                staging.Dispose();
+            }
+            foreach (var stray in Directory.EnumerateFiles(StagingRoot))
+            {
+                File.Delete(stray);
+                removed++;
+            }
+        }
+        foreach (var folder in new[] { "images", "thumbs" })
+        {
+            var dir = Path.Combine(Root, folder);
+            if (!Directory.Exists(dir)) continue;
+            foreach (var temp in Directory.EnumerateFiles(dir, "*.tmp", SearchOption.AllDirectories))
+            {
+                File.Delete(temp);
+                removed++;
+            }
+        }
+        return new StagingRecovery(promoted, removed);
+    }
+
+    /// <summary>Stored image files (not thumbnails) whose hash no row references: listed for the user, never swept.</summary>
+    public IReadOnlyList<string> UnreferencedFiles(IReadOnlySet<string> referenced)
+    {
+        var found = new List<string>();
         foreach (var folder in new[] { "images", "thumbs" })
         {
             var dir = Path.Combine(Root, folder);
             if (!Directory.Exists(dir)) continue;
             foreach (var file in Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories))
             {
-                string name = Path.GetFileName(file);
-                string sha = name.Split('.')[0];
-                if (name.EndsWith(".tmp", StringComparison.Ordinal) || !referenced.Contains(sha))
-                {
-                    File.Delete(file);
-                    removed++;
-                }
+                string sha = Path.GetFileName(file).Split('.')[0];
+                if (!referenced.Contains(sha)) found.Add(file);
             }
         }
-        return removed;
+        return found;
+    }
+
+    /// <summary>True when the store holds at least one image file (a cheap check: stops at the first).</summary>
+    public bool HasStoredFiles()
+    {
+        var dir = Path.Combine(Root, "images");
+        return Directory.Exists(dir) && Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Any(f => !f.EndsWith(".tmp", StringComparison.Ordinal));
+    }
+
+    public int CountStoredFiles()
+    {
+        var dir = Path.Combine(Root, "images");
+        return Directory.Exists(dir) ? Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Count(f => !f.EndsWith(".tmp", StringComparison.Ordinal)) : 0;
     }
 
     private static string Check(string sha) =>

@@ -17,7 +17,7 @@ public sealed class DatasetServiceTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        services = new ServiceCollection().AddPortalCoreForTests(data.Path).BuildServiceProvider();
+        services = new ServiceCollection().AddPortalCoreForTests(data.Path, new Dictionary<string, string?> { ["Import:CommitBatchSize"] = "20" }).BuildServiceProvider();
         await services.MigrateAsync();
     }
 
@@ -69,25 +69,59 @@ public sealed class DatasetServiceTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task An_import_stopped_part_way_leaves_no_rows_and_its_files_are_swept()
+    public async Task An_import_stopped_part_way_keeps_its_finished_batches_and_a_rerun_continues()
     {
+        // Batches of 20 (Import:CommitBatchSize, set for this class): 80 images are four commits.
         ImportFixtures.ClassFolders(source.Path, ["A", "B"], 40);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        var progress = new SyncProgress(p => { if (p.Done >= 10) cts.Cancel(); });
+        var progress = new SyncProgress(p => { if (p.Done >= 45) cts.Cancel(); });
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Datasets.ImportFolderAsync("partial", source.Path, progress, cts.Token));
 
-        Assert.Empty(await Datasets.ListAsync(Ct));
+        int kept;
         await using (var db = await services.GetRequiredService<IDbContextFactory<WbcDbContext>>().CreateDbContextAsync(Ct))
         {
-            Assert.Equal(0, await db.StoredImages.CountAsync(Ct));
-            Assert.Equal(0, await db.DatasetImages.CountAsync(Ct));
+            kept = await db.DatasetImages.CountAsync(Ct);
+            Assert.True(kept is 40 or 60, $"whole batches are kept: {kept}");
+            // Every committed row has its files in the store; nothing of the stopped batch is anywhere.
+            var rows = await db.StoredImages.Select(s => new { s.Sha256, s.Format }).ToListAsync(Ct);
+            Assert.Equal(kept, rows.Count);
+            Assert.All(rows, r => Assert.True(File.Exists(Datasets.Store.ImagePath(r.Sha256, r.Format)) && File.Exists(Datasets.Store.ThumbnailPath(r.Sha256))));
+            Assert.Equal(kept, Directory.GetFiles(Path.Combine(data.Path, "images"), "*", SearchOption.AllDirectories).Length);
+            var import = await db.Imports.SingleAsync(Ct);
+            Assert.Equal(kept, import.Accepted);
         }
-        int swept = await Datasets.SweepOrphanFilesAsync(Ct);
-        Assert.True(swept > 0, "files written before the stop should be swept");
-        Assert.Empty(Directory.GetFiles(Path.Combine(data.Path, "images"), "*", SearchOption.AllDirectories));
+        Assert.Empty(Directory.Exists(Datasets.Store.StagingRoot) ? Directory.GetFileSystemEntries(Datasets.Store.StagingRoot) : []);
 
         var again = await Datasets.ImportFolderAsync("partial", source.Path, cancellationToken: Ct);
-        Assert.Equal(80, again.Images);
+        Assert.Equal(80 - kept, again.Images);
+        Assert.Equal(kept, again.Duplicates);
+        Assert.Equal(80, (await Datasets.GetAsync("partial", Ct)).Images);
+    }
+
+    [Fact]
+    public async Task Staged_files_of_a_killed_import_are_promoted_when_committed_and_removed_otherwise()
+    {
+        ImportFixtures.ClassFolders(source.Path, ["A"], 3);
+        var summary = await Datasets.ImportFolderAsync("cells", source.Path, cancellationToken: Ct);
+        var committed = Directory.GetFiles(Path.Combine(data.Path, "images"), "*", SearchOption.AllDirectories).First();
+        // As a kill between a batch's commit and its promotion leaves it: the committed file only in staging, beside an uncommitted one.
+        string staged = Path.Combine(Datasets.Store.StagingRoot, "killed", Path.GetRelativePath(data.Path, committed));
+        Directory.CreateDirectory(Path.GetDirectoryName(staged)!);
+        File.Move(committed, staged);
+        string stray = Path.Combine(Datasets.Store.StagingRoot, "killed", "images", "ff", new string('f', 64) + ".jpg");
+        Directory.CreateDirectory(Path.GetDirectoryName(stray)!);
+        File.WriteAllBytes(stray, [1, 2, 3]);
+        string storedButUnreferenced = Path.Combine(data.Path, "images", "ee", new string('e', 64) + ".jpg");
+        Directory.CreateDirectory(Path.GetDirectoryName(storedButUnreferenced)!);
+        File.WriteAllBytes(storedButUnreferenced, [1, 2, 3]);
+
+        var recovery = await Datasets.RecoverStagingAsync(Ct);
+
+        Assert.Equal(1, recovery.Promoted);
+        Assert.True(File.Exists(committed), "the committed image is back in the store");
+        Assert.False(File.Exists(stray), "an uncommitted staged file is removed");
+        Assert.True(File.Exists(storedButUnreferenced), "a file in the store is never swept, referenced or not");
+        Assert.Equal(3, summary.Images);
     }
 
     [Fact]

@@ -12,6 +12,9 @@ public interface ICliVerb
     /// (<see cref="Storage.DataFolderLock"/>) for its whole run; a read-only one neither takes it nor migrates.
     /// </summary>
     bool WritesData => true;
+
+    /// <summary>Whether a writing verb runs the data folder's start-up checks, migrations and staging recovery first.</summary>
+    bool PreparesDataFolder => WritesData;
     Command CreateCommand();
     Task<int> RunAsync(ParseResult parse, IServiceProvider services, CliOutput output, CancellationToken cancellationToken);
 }

@@ -34,6 +34,13 @@ public sealed class DatasetService(
         return await ImportAsync(datasetName, zip.Entries, $"zip {displayName ?? Path.GetFileName(zipPath)}", progress, cancellationToken);
     }
 
+    /// <summary>
+    /// Imports in batches of <see cref="ImportLimits.CommitBatchSize"/> files (Import:CommitBatchSize): each batch's new files are written to a staging folder, its
+    /// rows committed in one transaction, then its files moved into the store. A stop, a full disk or a database error
+    /// ends the import with every earlier batch kept (rows and files) and nothing of the failed batch; importing the
+    /// same source again continues where it stopped (files already in the dataset are skipped as duplicates). No
+    /// dataset row is created until an image is accepted.
+    /// </summary>
     public async Task<DatasetImportSummary> ImportAsync(
         string datasetName,
         IReadOnlyList<ImportEntry> entries,
@@ -44,33 +51,84 @@ public sealed class DatasetService(
         datasetName = ValidateName(datasetName);
         if (entries.Count == 0) throw new ArgumentException("Nothing to import: no files were found.");
         var watch = Stopwatch.StartNew();
+        HashSet<string> inDataset;
+        int? datasetId;
+        await using (var db = await contexts.CreateDbContextAsync(cancellationToken))
+        {
+            datasetId = await db.Datasets.Where(d => d.Name == datasetName).Select(d => (int?)d.Id).SingleOrDefaultAsync(cancellationToken);
+            inDataset = datasetId is null
+                ? new HashSet<string>(StringComparer.Ordinal)
+                : (await db.DatasetImages.Where(i => i.DatasetId == datasetId).Select(i => i.Sha256).ToListAsync(cancellationToken)).ToHashSet(StringComparer.Ordinal);
+        }
+
+        using var staging = store.BeginStaging();
+        var images = new List<ImportedImage>();
+        var rejected = new List<ImportOutcome>();
+        int? recordId = null;
+        for (int start = 0; start < entries.Count; start += limits.CommitBatchSize)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var batch = entries.Skip(start).Take(limits.CommitBatchSize).ToList();
+            int offset = start, acceptedBefore = images.Count, rejectedBefore = rejected.Count;
+            var batchProgress = progress is null ? null : new OffsetProgress(progress, p => p with
+            {
+                Done = offset + p.Done, Total = entries.Count, Accepted = acceptedBefore + p.Accepted, Rejected = rejectedBefore + p.Rejected,
+            });
+            var result = await Task.Run(() => importer.Import(batch, staging, inDataset, batchProgress, cancellationToken), cancellationToken);
+            var batchRejected = result.Outcomes.Where(o => !o.Accepted).ToList();
+            (datasetId, recordId) = await CommitBatchAsync(datasetName, datasetId, recordId, source, result.Images, batchRejected, cancellationToken);
+            staging.Promote(result.Images.Select(i => (i.Sha256, i.Format)));
+            inDataset.UnionWith(result.Images.Select(i => i.Sha256));
+            images.AddRange(result.Images);
+            rejected.AddRange(batchRejected);
+        }
+
+        if (datasetId is null)
+        {
+            var reasons = rejected.GroupBy(o => o.Reason).OrderByDescending(g => g.Count())
+                .Select(g => $"{g.Count():N0} {g.First().Message}").Take(3);
+            throw new ArgumentException($"Nothing was imported: none of the {entries.Count:N0} files is a usable image ({string.Join("; ", reasons)}). No dataset was created.");
+        }
+        logger.LogInformation("Imported {Accepted} images into {Dataset} ({Rejected} not imported) in {Seconds:F1} s", images.Count, datasetName, rejected.Count, watch.Elapsed.TotalSeconds);
+        var classes = images.GroupBy(i => i.ClassName).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count());
+        return new DatasetImportSummary(datasetId.Value, datasetName, images.Count, classes,
+            rejected.Count(o => o.Reason == ImportReason.Duplicate), rejected, watch.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>One batch's rows in one transaction: the dataset (created with its first accepted image), stored images, dataset images and the import record's counts.</summary>
+    private async Task<(int? DatasetId, int? RecordId)> CommitBatchAsync(
+        string datasetName, int? datasetId, int? recordId, string source,
+        IReadOnlyList<ImportedImage> accepted, IReadOnlyList<ImportOutcome> batchRejected, CancellationToken cancellationToken)
+    {
+        if (datasetId is null && accepted.Count == 0) return (null, null);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var existing = await db.Datasets.SingleOrDefaultAsync(d => d.Name == datasetName, cancellationToken);
-        var inDataset = existing is null
-            ? new HashSet<string>()
-            : (await db.DatasetImages.Where(i => i.DatasetId == existing.Id).Select(i => i.Sha256).ToListAsync(cancellationToken)).ToHashSet(StringComparer.Ordinal);
-
-        var result = await Task.Run(() => importer.Import(entries, store, inDataset, progress, cancellationToken), cancellationToken);
-
         db.ChangeTracker.AutoDetectChangesEnabled = false;
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var now = clock.GetUtcNow();
-        var dataset = existing ?? new Dataset { Name = datasetName, CreatedAt = now };
-        if (existing is null)
+        Dataset dataset;
+        if (datasetId is null)
         {
+            if (await db.Datasets.AnyAsync(d => d.Name == datasetName, cancellationToken))
+                throw new InvalidOperationException($"Dataset '{datasetName}' was created by another import while this one ran; import again to add to it.");
+            dataset = new Dataset { Name = datasetName, CreatedAt = now };
             db.Datasets.Add(dataset);
+            await db.SaveChangesAsync(cancellationToken);
         }
-        else if (result.Images.Count > 0)
+        else
         {
-            dataset.GroupedAt = null; // new images: source groups must be found again
-            dataset.GroupCount = 0;
-            db.Datasets.Update(dataset);
+            dataset = await db.Datasets.SingleOrDefaultAsync(d => d.Id == datasetId, cancellationToken)
+                ?? throw new InvalidOperationException($"Dataset '{datasetName}' was deleted while this import ran.");
+            if (accepted.Count > 0 && dataset.GroupedAt is not null)
+            {
+                dataset.GroupedAt = null; // new images: source groups must be found again
+                dataset.GroupCount = 0;
+                db.Datasets.Update(dataset);
+            }
         }
-        await db.SaveChangesAsync(cancellationToken);
 
-        var shas = result.Images.Select(i => i.Sha256).ToList();
+        var shas = accepted.Select(i => i.Sha256).ToList();
         var known = (await db.StoredImages.Where(s => shas.Contains(s.Sha256)).Select(s => s.Sha256).ToListAsync(cancellationToken)).ToHashSet(StringComparer.Ordinal);
-        foreach (var image in result.Images)
+        foreach (var image in accepted)
         {
             if (known.Add(image.Sha256))
             {
@@ -85,23 +143,33 @@ public sealed class DatasetService(
                 Sha256 = image.Sha256,
             });
         }
-        var rejected = result.Outcomes.Where(o => !o.Accepted).ToList();
-        db.Imports.Add(new ImportRecord
+        ImportRecord record;
+        if (recordId is null)
         {
-            DatasetId = dataset.Id,
-            Source = source,
-            At = now,
-            Accepted = result.Images.Count,
-            Rejected = rejected.Count,
-            Outcomes = rejected.Select(o => new ImportOutcomeRow { RelativePath = o.RelativePath, Reason = o.Reason.ToString(), Message = o.Message, ClassName = o.ClassName }).ToList(),
-        });
+            record = new ImportRecord { DatasetId = dataset.Id, Source = source, At = now };
+            db.Imports.Add(record);
+        }
+        else
+        {
+            record = await db.Imports.SingleAsync(r => r.Id == recordId, cancellationToken);
+            db.Imports.Update(record);
+        }
+        record.Accepted += accepted.Count;
+        record.Rejected += batchRejected.Count;
+        foreach (var o in batchRejected)
+        {
+            record.Outcomes.Add(new ImportOutcomeRow { RelativePath = o.RelativePath, Reason = o.Reason.ToString(), Message = o.Message, ClassName = o.ClassName });
+        }
         db.ChangeTracker.DetectChanges();
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
+        return (dataset.Id, record.Id);
+    }
 
-        logger.LogInformation("Imported {Accepted} images into {Dataset} ({Rejected} not imported) in {Seconds:F1} s", result.Images.Count, datasetName, rejected.Count, watch.Elapsed.TotalSeconds);
-        return new DatasetImportSummary(dataset.Id, datasetName, result.Images.Count, result.ClassCounts,
-            rejected.Count(o => o.Reason == ImportReason.Duplicate), rejected, watch.Elapsed.TotalSeconds);
+    /// <summary>Reports a batch's progress as the whole import's.</summary>
+    private sealed class OffsetProgress(IProgress<ImportProgress> inner, Func<ImportProgress, ImportProgress> map) : IProgress<ImportProgress>
+    {
+        public void Report(ImportProgress value) => inner.Report(map(value));
     }
 
     public async Task<IReadOnlyList<DatasetSummary>> ListAsync(CancellationToken cancellationToken = default)
@@ -191,11 +259,14 @@ public sealed class DatasetService(
         }
     }
 
-    /// <summary>Removes stored files no row references (left by an import that failed part-way). Run at start-up, before any import.</summary>
-    public async Task<int> SweepOrphanFilesAsync(CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Settles what an interrupted import left in the staging area: files whose rows were committed move into the store,
+    /// the rest are deleted. Never deletes a file from the store itself. Call only while holding the data folder's lock.
+    /// </summary>
+    public async Task<StagingRecovery> RecoverStagingAsync(CancellationToken cancellationToken = default)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var referenced = (await db.StoredImages.Select(s => s.Sha256).ToListAsync(cancellationToken)).ToHashSet(StringComparer.Ordinal);
-        return store.Sweep(referenced);
+        return store.RecoverStaging(referenced);
     }
 }

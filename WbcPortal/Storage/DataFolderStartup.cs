@@ -1,0 +1,62 @@
+using Microsoft.Data.Sqlite;
+using WbcPortal.Engine.Datasets.Storage;
+using WbcPortal.Options;
+using WbcPortal.Services.Datasets;
+
+namespace WbcPortal.Storage;
+
+/// <summary>
+/// What the portal and every writing verb do once they hold the data folder's lock, before anything else: refuse a
+/// database that is missing, empty or unreadable while stored images exist (starting would treat them all as
+/// unreferenced), apply migrations, and settle an interrupted import's staging area. Nothing in the store is deleted.
+/// </summary>
+public sealed class DataFolderStartup(
+    DatabaseMigrator migrator,
+    DatasetService datasets,
+    ImageStore store,
+    StorageOptions storage,
+    ILogger<DataFolderStartup> logger)
+{
+    public async Task PrepareAsync(CancellationToken cancellationToken = default)
+    {
+        CheckDatabase();
+        await migrator.MigrateAsync(cancellationToken);
+        var recovery = await datasets.RecoverStagingAsync(cancellationToken);
+        if (recovery.Promoted + recovery.Removed > 0)
+        {
+            logger.LogWarning("An interrupted import left staged files: {Promoted} committed ones moved into the store, {Removed} uncommitted ones removed",
+                recovery.Promoted, recovery.Removed);
+        }
+    }
+
+    /// <summary>Throws <see cref="DataFolderDamagedException"/> when stored images exist but the database cannot account for them.</summary>
+    public void CheckDatabase()
+    {
+        if (storage.Provider != StorageProvider.Sqlite || storage.ConnectionString is not null) return;
+        if (!store.HasStoredFiles()) return;
+        string db = storage.DatabasePath;
+        string Refuse(string what) =>
+            $"The database {db} {what}, but the data folder holds {store.CountStoredFiles():N0} stored images. Nothing was changed. " +
+            $"Restore the database and files from a backup (WbcPortal restore BACKUP_FOLDER --data-dir {storage.DataDirectoryFullPath}), " +
+            "or, to start afresh, move the data folder aside.";
+        if (!File.Exists(db)) throw new DataFolderDamagedException(Refuse("is missing"));
+        if (new FileInfo(db).Length == 0) throw new DataFolderDamagedException(Refuse("is empty (0 bytes)"));
+        try
+        {
+            using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = db, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+            connection.Open();
+            using var tables = connection.CreateCommand();
+            tables.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('__EFMigrationsHistory', 'stored_images')";
+            if (Convert.ToInt64(tables.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) < 2)
+                throw new DataFolderDamagedException(Refuse("holds none of the portal's tables"));
+            using var images = connection.CreateCommand();
+            images.CommandText = "SELECT count(*) FROM stored_images";
+            if (Convert.ToInt64(images.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
+                throw new DataFolderDamagedException(Refuse("records no stored image (it was emptied or replaced)"));
+        }
+        catch (SqliteException ex)
+        {
+            throw new DataFolderDamagedException(Refuse($"cannot be read ({ex.Message.ReplaceLineEndings(" ")})"));
+        }
+    }
+}
