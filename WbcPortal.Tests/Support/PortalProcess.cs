@@ -102,7 +102,10 @@ public sealed class PortalProcess : IAsyncDisposable
     }
 
     /// <summary>Starts the executable with these arguments, output redirected; the caller waits for it or kills it.</summary>
-    public static Process Start(string[] args)
+    public static Process Start(string[] args) => Start(args, null);
+
+    /// <summary>As <see cref="Start(string[])"/>, with extra environment variables (settings such as <c>Import__CommitBatchSize</c>).</summary>
+    public static Process Start(string[] args, IReadOnlyDictionary<string, string>? environment)
     {
         string dll = PortalDll;
         if (!File.Exists(dll)) throw new FileNotFoundException($"Build the portal first: {dll} is missing.", dll);
@@ -116,6 +119,7 @@ public sealed class PortalProcess : IAsyncDisposable
         info.ArgumentList.Add(dll);
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) info.Environment[key] = value;
         return Process.Start(info) ?? throw new InvalidOperationException("Could not start the portal.");
     }
 
