@@ -2,6 +2,8 @@ using Microsoft.Extensions.Options;
 using WbcPortal;
 using WbcPortal.Cli;
 
+// --read-only is a flag for the portal; the configuration reads it as a setting.
+args = args.Select(a => a == "--read-only" ? "--Storage:ReadOnly=true" : a).ToArray();
 if (CliApp.IsVerbInvocation(args))
 {
     return await CliApp.RunAsync(args);

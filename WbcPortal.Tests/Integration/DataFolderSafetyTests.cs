@@ -67,6 +67,29 @@ public sealed class DataFolderSafetyTests : IDisposable
     }
 
     [Fact]
+    public async Task A_read_only_portal_runs_beside_the_holder_to_browse_and_changes_nothing()
+    {
+        await ImportAsync(12);
+        // SQLite's own -wal/-shm coordination files come and go with any reader (the database is in WAL mode): not data.
+        List<string> DataFiles() => Directory.GetFiles(data.Path, "*", SearchOption.AllDirectories)
+            .Where(f => !f.EndsWith("-wal", StringComparison.Ordinal) && !f.EndsWith("-shm", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
+        var files = DataFiles();
+        var dbBytes = await File.ReadAllBytesAsync(Path.Combine(data.Path, "wbcportal.db"), Ct);
+        using (DataFolderLock.Acquire(data.Path, "WbcPortal train", "train --split x"))
+        {
+            await using var portal = await PortalProcess.StartOnAsync(data.Path, "--read-only");
+            using var http = new HttpClient { BaseAddress = portal.BaseAddress };
+            string home = await http.GetStringAsync("/", Ct);
+            Assert.Contains("data-testid=\"read-only\"", home);
+            Assert.Contains("cells", await http.GetStringAsync("/datasets", Ct));
+            string sha = Path.GetFileNameWithoutExtension(StoredFiles()[0]);
+            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"/api/images/{sha}", Ct)).StatusCode);
+        }
+        Assert.Equal(files, DataFiles());
+        Assert.Equal(dbBytes, await File.ReadAllBytesAsync(Path.Combine(data.Path, "wbcportal.db"), Ct));
+    }
+
+    [Fact]
     public async Task A_truncated_database_stops_the_start_with_nothing_deleted_and_a_backup_restores_it()
     {
         await ImportAsync(40);

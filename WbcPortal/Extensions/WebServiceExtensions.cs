@@ -36,24 +36,37 @@ public static class WebServiceExtensions
                 // our run record (an atomic claim) guards against a second start anyway.
                 .UseSQLiteStorage(Path.Combine(storage.DataDirectoryFullPath, "hangfire.db"), new SQLiteStorageOptions { InvisibilityTimeout = TimeSpan.FromDays(7) });
         });
-        builder.Services.AddHangfireServer(o =>
+        if (!builder.Configuration.GetValue<bool>($"{Options.StorageOptions.Section}:{nameof(Options.StorageOptions.ReadOnly)}"))
         {
-            o.WorkerCount = 1;
-            o.Queues = [RunJobs.Queue];
-            o.ShutdownTimeout = TimeSpan.FromSeconds(30);
-        });
+            // A read-only portal runs no jobs: the process that holds the folder does the work.
+            builder.Services.AddHangfireServer(o =>
+            {
+                o.WorkerCount = 1;
+                o.Queues = [RunJobs.Queue];
+                o.ShutdownTimeout = TimeSpan.FromSeconds(30);
+            });
+        }
         return builder;
     }
 
     public static async Task<WebApplication> UseWbcPortalAsync(this WebApplication app)
     {
-        // One owner of a data folder: refuse to start (naming the holder) rather than share it with another writer.
         var storage = app.Services.GetRequiredService<Options.StorageOptions>();
-        var folderLock = DataFolderLock.Acquire(storage.DataDirectoryFullPath, "WbcPortal portal", $"portal at {string.Join(", ", app.Urls.DefaultIfEmpty(app.Configuration["Urls"] ?? ""))}");
-        app.Lifetime.ApplicationStopped.Register(folderLock.Dispose);
-        await app.Services.GetRequiredService<DataFolderStartup>().PrepareAsync();
-        int interrupted = await app.Services.GetRequiredService<Services.Training.TrainingRunService>().MarkInterruptedAsync();
-        if (interrupted > 0) app.Logger.LogWarning("{Count} run(s) were training when the portal last stopped; they are marked Interrupted and can be resumed", interrupted);
+        if (storage.ReadOnly)
+        {
+            await app.Services.GetRequiredService<DataFolderStartup>().CheckReadableAsync();
+            app.Logger.LogWarning("Read-only: this portal changes nothing in {Folder}; {Holder}", storage.DataDirectoryFullPath,
+                DataFolderLock.IsHeld(storage.DataDirectoryFullPath) ? $"held by {DataFolderLock.ReadHolder(storage.DataDirectoryFullPath)?.Describe() ?? "another process"}" : "no other process holds it now");
+        }
+        else
+        {
+            // One owner of a data folder: refuse to start (naming the holder) rather than share it with another writer.
+            var folderLock = DataFolderLock.Acquire(storage.DataDirectoryFullPath, "WbcPortal portal", $"portal at {string.Join(", ", app.Urls.DefaultIfEmpty(app.Configuration["Urls"] ?? ""))}");
+            app.Lifetime.ApplicationStopped.Register(folderLock.Dispose);
+            await app.Services.GetRequiredService<DataFolderStartup>().PrepareAsync();
+            int interrupted = await app.Services.GetRequiredService<Services.Training.TrainingRunService>().MarkInterruptedAsync();
+            if (interrupted > 0) app.Logger.LogWarning("{Count} run(s) were training when the portal last stopped; they are marked Interrupted and can be resumed", interrupted);
+        }
 
         if (!app.Environment.IsDevelopment())
         {

@@ -22,11 +22,18 @@ public sealed class StorageOptions
     /// <summary>A full connection string, overriding the default (a SQLite file in the data folder).</summary>
     public string? ConnectionString { get; set; }
 
+    /// <summary>
+    /// A portal that only reads: it takes no lock on the data folder, migrates and sweeps nothing, runs no jobs, and opens
+    /// the database read-only, so it can sit beside the process that holds the folder (a CLI import or training) to
+    /// browse and watch. Set with <c>--read-only</c>.
+    /// </summary>
+    public bool ReadOnly { get; set; }
+
     public string DataDirectoryFullPath => Path.GetFullPath(DataDirectory);
 
     public string DatabasePath => Path.Combine(DataDirectoryFullPath, "wbcportal.db");
 
-    public string EffectiveConnectionString => ConnectionString ?? $"Data Source={DatabasePath}";
+    public string EffectiveConnectionString => ConnectionString ?? (ReadOnly ? $"Data Source={DatabasePath};Mode=ReadOnly" : $"Data Source={DatabasePath}");
 
     /// <summary>The database as people should read it: a path for SQLite, never a password.</summary>
     public string DatabaseDescription => Provider switch

@@ -15,7 +15,9 @@ public sealed record SystemStatus(
     IReadOnlyList<string> OnnxProviders,
     string DataDirectory,
     string Database,
-    string? ActiveModel);
+    string? ActiveModel,
+    bool ReadOnly = false,
+    string? FolderHolder = null);
 
 public sealed class SystemStatusService(
     TorchRuntime torch,
@@ -45,6 +47,7 @@ public sealed class SystemStatusService(
                 active = null;
             }
         }
-        return new SystemStatus(Version, device, threads, providers, storage.DataDirectoryFullPath, storage.DatabaseDescription, active);
+        string? holder = storage.ReadOnly && DataFolderLock.IsHeld(storage.DataDirectoryFullPath) ? DataFolderLock.ReadHolder(storage.DataDirectoryFullPath)?.Describe() : null;
+        return new SystemStatus(Version, device, threads, providers, storage.DataDirectoryFullPath, storage.DatabaseDescription, active, storage.ReadOnly, holder);
     }
 }

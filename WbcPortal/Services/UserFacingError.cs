@@ -22,7 +22,7 @@ public static class UserFacingError
             SqliteException { SqliteErrorCode: 13 } => "the disk is full: the database could not grow; free some space and try again — the last change was rolled back",
             SqliteException { SqliteErrorCode: 26 } or SqliteException { SqliteErrorCode: 11 } => $"the database file is damaged ({OneLine(ex.Message)}); restore it from a backup (WbcPortal restore BACKUP)",
             SqliteException { SqliteErrorCode: 5 } or SqliteException { SqliteErrorCode: 6 } => "the database is busy (another process holds it); try again in a moment",
-            SqliteException { SqliteErrorCode: 8 } => "the database is read-only here (check the data folder's permissions)",
+            SqliteException { SqliteErrorCode: 8 } => "the data folder is read-only for this process: a portal started with --read-only changes nothing (start it without --read-only once the folder is free), or check the folder's permissions",
             SqliteException { SqliteErrorCode: 14 } => "the database file cannot be opened (check the data folder exists and is writable)",
             SqliteException s => $"database error: {OneLine(s.Message)}",
             OutOfMemoryException => "the machine ran out of memory for this work; nothing was kept from it",

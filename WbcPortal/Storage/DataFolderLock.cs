@@ -19,7 +19,7 @@ public sealed record DataFolderHolder(string Process, string Purpose, DateTimeOf
 /// <summary>The data folder is held by another process.</summary>
 public sealed class DataFolderLockedException(string dataDirectory, DataFolderHolder? holder)
     : IOException($"The data folder {dataDirectory} is in use by {holder?.Describe() ?? "another WbcPortal process"}. " +
-                  "One process writes a data folder at a time: wait for it to finish or stop it (read-only verbs such as info and storage still work).")
+                  "One process writes a data folder at a time: wait for it to finish or stop it; to browse and watch meanwhile, start the portal with --read-only (read-only verbs such as info also work).")
 {
     public DataFolderHolder? Holder { get; } = holder;
 }

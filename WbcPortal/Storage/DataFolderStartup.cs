@@ -29,6 +29,17 @@ public sealed class DataFolderStartup(
         }
     }
 
+    /// <summary>For a read-only portal: the database must exist and be fully migrated, since it will not be changed.</summary>
+    public async Task CheckReadableAsync(CancellationToken cancellationToken = default)
+    {
+        if (storage.ConnectionString is null && !File.Exists(storage.DatabasePath))
+            throw new DataFolderDamagedException($"There is no database at {storage.DatabasePath} to read: a read-only portal needs a data folder that a portal or a CLI verb has used.");
+        CheckDatabase();
+        var pending = await migrator.PendingAsync(cancellationToken);
+        if (pending.Count > 0)
+            throw new DataFolderDamagedException($"The database {storage.DatabaseDescription} needs {pending.Count} migration(s) this version brings; a read-only portal changes nothing: start the portal once without --read-only (or run any writing verb).");
+    }
+
     /// <summary>Throws <see cref="DataFolderDamagedException"/> when stored images exist but the database cannot account for them.</summary>
     public void CheckDatabase()
     {

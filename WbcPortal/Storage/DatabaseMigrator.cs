@@ -5,6 +5,12 @@ namespace WbcPortal.Storage;
 /// <summary>Creates the data folder and applies pending migrations; run once at start by the web host and by every CLI verb.</summary>
 public sealed class DatabaseMigrator(IDbContextFactory<WbcDbContext> contexts, Options.StorageOptions storage, ILogger<DatabaseMigrator> logger)
 {
+    public async Task<IReadOnlyList<string>> PendingAsync(CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return (await db.Database.GetPendingMigrationsAsync(cancellationToken)).ToList();
+    }
+
     public async Task MigrateAsync(CancellationToken cancellationToken = default)
     {
         Directory.CreateDirectory(storage.DataDirectoryFullPath);
