@@ -29,7 +29,7 @@ public sealed class ImageImporter(ImageDecoding decoding, ImportLimits limits)
 
         Parallel.For(0, entries.Count, new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
         {
-            var (ok, outcome) = Check(entries[i], store);
+            var (ok, outcome) = Check(entries[i], store, cancellationToken);
             checkedEntries[i] = ok;
             outcomes[i] = outcome;
             if (ok is null) Interlocked.Increment(ref rejected); else Interlocked.Increment(ref accepted);
@@ -65,7 +65,7 @@ public sealed class ImageImporter(ImageDecoding decoding, ImportLimits limits)
 
     private sealed record Checked(ImportedImage Image);
 
-    private (Checked?, ImportOutcome) Check(ImportEntry entry, ImageStore store)
+    private (Checked?, ImportOutcome) Check(ImportEntry entry, ImageStore store, CancellationToken cancellationToken)
     {
         string path = entry.RelativePath;
         ImportOutcome Reject(ImportReason reason, string message, string? cls = null) => new(path, reason, message, cls);
@@ -94,7 +94,7 @@ public sealed class ImageImporter(ImageDecoding decoding, ImportLimits limits)
         try
         {
             using var stream = entry.Open();
-            bytes = ReadBounded(stream, decoding.Limits.MaxBytes);
+            bytes = ReadBounded(stream, decoding.Limits.MaxBytes, cancellationToken);
         }
         catch (InvalidDataException ex)
         {
@@ -150,13 +150,14 @@ public sealed class ImageImporter(ImageDecoding decoding, ImportLimits limits)
         }
     }
 
-    private static byte[] ReadBounded(Stream stream, long max)
+    private static byte[] ReadBounded(Stream stream, long max, CancellationToken cancellationToken)
     {
         var buffer = new MemoryStream();
         var chunk = new byte[81920];
         int read;
         while ((read = stream.Read(chunk, 0, chunk.Length)) > 0)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             if (buffer.Length + read > max) throw new FileTooLargeException();
             buffer.Write(chunk, 0, read);
         }

@@ -25,6 +25,8 @@ public enum ImportReason
     OutsideClassFolder,
     UnsafeZipEntry,
     Ignored,
+    /// <summary>Not a regular file (a FIFO, a device, a socket) or not readable: never opened.</summary>
+    Unreadable,
 }
 
 /// <summary>What happened to one file.</summary>

@@ -26,7 +26,7 @@ public sealed class DatasetService(
     }
 
     public Task<DatasetImportSummary> ImportFolderAsync(string datasetName, string folder, IProgress<ImportProgress>? progress = null, CancellationToken cancellationToken = default) =>
-        ImportAsync(datasetName, ImportSources.FromFolder(folder, limits), $"folder {Path.GetFileName(Path.TrimEndingDirectorySeparator(folder))}", progress, cancellationToken);
+        ImportAsync(datasetName, ImportSources.FromFolder(folder, limits, cancellationToken), $"folder {Path.GetFileName(Path.TrimEndingDirectorySeparator(folder))}", progress, cancellationToken);
 
     public async Task<DatasetImportSummary> ImportZipAsync(string datasetName, string zipPath, string? displayName = null, IProgress<ImportProgress>? progress = null, CancellationToken cancellationToken = default)
     {
