@@ -119,7 +119,7 @@ public sealed class ImageDecoding
             {
                 info = ((IImageInfoDetector)decoder).Identify(configuration, new MemoryStream(bytes, writable: false), cancellationToken);
             }
-            catch (Exception ex) when (ex is InvalidImageContentException or ImageFormatException or InvalidDataException or EndOfStreamException or UnknownImageFormatException)
+            catch (Exception ex) when (!OutOfMemory(ex) && ex is InvalidImageContentException or ImageFormatException or InvalidDataException or EndOfStreamException or UnknownImageFormatException)
             {
                 throw new ImageRejectedException(ImageRejection.Corrupt, $"corrupt image header ({ex.Message})");
             }
@@ -130,18 +130,22 @@ public sealed class ImageDecoding
             {
                 return decoder.Decode<Rgb24>(configuration, new MemoryStream(bytes, writable: false), cancellationToken);
             }
-            catch (Exception ex) when (ex is InvalidImageContentException or ImageFormatException or InvalidDataException or EndOfStreamException)
+            catch (Exception ex) when (!OutOfMemory(ex) && ex is InvalidImageContentException or ImageFormatException or InvalidDataException or EndOfStreamException)
             {
                 throw new ImageRejectedException(ImageRejection.Corrupt, $"corrupt or truncated image ({ex.Message})");
             }
         }
-        catch (Exception ex) when (ex is InvalidMemoryOperationException or OutOfMemoryException or InsufficientExecutionStackException)
+        catch (Exception ex) when (OutOfMemory(ex))
         {
             // One file's decode ran out of its budget (or the machine of memory): that file's rejection, nothing more.
             throw new ImageRejectedException(ImageRejection.TooLargePixels,
                 $"too large to decode within {Limits.MaxDecodeBytes / (1024 * 1024):N0} MB (needed {Math.Max(budget.Peak, budget.LastRequest) / (1024 * 1024):N0} MB or more)");
         }
     }
+
+    /// <summary>Out of the decode's budget or of memory, raw or as ImageSharp wraps it (InvalidImageContentException around InvalidMemoryOperationException).</summary>
+    private static bool OutOfMemory(Exception ex) =>
+        ex is InvalidMemoryOperationException or OutOfMemoryException || ex.InnerException is InvalidMemoryOperationException or OutOfMemoryException;
 
     /// <summary>Decodes a regular file; a FIFO, device or socket is refused without being opened (see <see cref="UntrustedFiles"/>).</summary>
     public Image<Rgb24> DecodeRgb(string path) => DecodeRgb(path, CancellationToken.None);

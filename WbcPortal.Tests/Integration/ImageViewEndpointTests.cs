@@ -108,4 +108,49 @@ public class ImageViewEndpointTests(PortalFixture fixture) : IClassFixture<Porta
         using var response = await http.GetAsync($"api/images/{sha}/view?{query}", TestContext.Current.CancellationToken);
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
     }
+
+    /// <summary>
+    /// Many concurrent view requests of one large stored image: all answered from one bounded rendition (the image's
+    /// luma, at most 1024 px a side, stored once), not a decode per request; the portal's resident set is measured.
+    /// </summary>
+    [Fact]
+    public async Task Concurrent_views_of_a_large_image_share_one_bounded_rendition()
+    {
+        using var folder = new TempDirectory("wbc-view-big");
+        var file = Path.Combine(folder.Path, "MONOCYTE", "big.png");
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        using (var smear = TestImages.Smear(2400, 1800, seed: 12)) await smear.SaveAsPngAsync(file, TestContext.Current.CancellationToken);
+        var (code, output) = await PortalProcess.RunToExitAsync("import", folder.Path, "--name", "views-big", "--data-dir", fixture.Portal.DataDirectory);
+        Assert.True(code == 0, output);
+        string sha = Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(file, TestContext.Current.CancellationToken)));
+
+        var before = PngBombs.Memory(fixture.Portal.ProcessId)!.Value;
+        using var http = Client();
+        var urls = Enumerable.Range(0, 48).Select(i => i % 3 == 0 ? $"api/images/{sha}/view?mode=gray" : $"api/images/{sha}/view?mode=threshold&level={100 + i}").ToList();
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        long peakDuring = before.Peak, rssDuring = before.Rss;
+        var requests = urls.Select(async url =>
+        {
+            using var response = await http.GetAsync(url, TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var bytes = await response.Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken);
+            using var view = Image.Load<L8>(bytes);
+            Assert.Equal((1024, 768), (view.Width, view.Height)); // bounded: the longer side at most 1024 px
+        }).ToList();
+        var all = Task.WhenAll(requests);
+        while (!all.IsCompleted)
+        {
+            if (PngBombs.Memory(fixture.Portal.ProcessId) is { } m) { peakDuring = Math.Max(peakDuring, m.Peak); rssDuring = Math.Max(rssDuring, m.Rss); }
+            await Task.WhenAny(all, Task.Delay(20, TestContext.Current.CancellationToken));
+        }
+        await all;
+        var after = PngBombs.Memory(fixture.Portal.ProcessId)!.Value;
+        long growth = Math.Max(rssDuring, after.Rss) - before.Rss;
+        TestContext.Current.TestOutputHelper?.WriteLine(
+            $"48 concurrent views of a 2400x1800 image: {watch.Elapsed.TotalSeconds:N1} s; portal RSS {before.Rss >> 20} MB before, {rssDuring >> 20} MB at most during, {after.Rss >> 20} MB after (peak ever {after.Peak >> 20} MB)");
+
+        var renditions = Directory.GetFiles(Path.Combine(fixture.Portal.DataDirectory, "views", sha[..2]), $"{sha}.*");
+        Assert.Equal([$"{sha}.luma.png"], renditions.Select(Path.GetFileName));
+        Assert.True(growth < (256L << 20), $"the portal grew by {growth >> 20} MB serving 48 views");
+    }
 }
