@@ -7,32 +7,50 @@ using WbcPortal.Tests.Support;
 
 namespace WbcPortal.Tests.Integration;
 
-/// <summary>The Explore area's grayscale and threshold views, served by the real portal process.</summary>
-public class ImageViewEndpointTests(PortalFixture fixture) : IClassFixture<PortalFixture>
+/// <summary>
+/// A portal on a data folder that already holds two imported images: the CLI imports them first, as a user would
+/// (a running portal owns its data folder, so the import cannot run beside it), then the portal starts on it.
+/// </summary>
+public sealed class ViewPortalFixture : IAsyncLifetime
 {
-    private static readonly SemaphoreSlim ImportOnce = new(1, 1);
-    private static string? importedSha;
+    private readonly TempDirectory data = new("wbc-views");
+    private PortalProcess? portal;
 
-    /// <summary>Imports one generated smear with the CLI, as a user would, into the running portal's data folder.</summary>
-    private async Task<string> ImportedShaAsync()
+    public PortalProcess Portal => portal ?? throw new InvalidOperationException("The portal has not started.");
+
+    /// <summary>The 320x240 smear (seed 11).</summary>
+    public string SmearSha { get; private set; } = "";
+
+    /// <summary>A 2400x1800 smear (seed 12): larger than a view rendition.</summary>
+    public string LargeSha { get; private set; } = "";
+
+    public async ValueTask InitializeAsync()
     {
-        await ImportOnce.WaitAsync(TestContext.Current.CancellationToken);
-        try
-        {
-            if (importedSha is not null) return importedSha;
-            using var folder = new TempDirectory("wbc-view");
-            var classFolder = Directory.CreateDirectory(Path.Combine(folder.Path, "EOSINOPHIL")).FullName;
-            var file = Path.Combine(classFolder, "smear.png");
-            using (var smear = TestImages.Smear(seed: 11)) await smear.SaveAsPngAsync(file, TestContext.Current.CancellationToken);
-            var (code, output) = await PortalProcess.RunToExitAsync("import", folder.Path, "--name", "views", "--data-dir", fixture.Portal.DataDirectory);
-            Assert.True(code == 0, output);
-            return importedSha = Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(file, TestContext.Current.CancellationToken)));
-        }
-        finally
-        {
-            ImportOnce.Release();
-        }
+        using var folder = new TempDirectory("wbc-view");
+        var smear = Path.Combine(folder.Path, "EOSINOPHIL", "smear.png");
+        var large = Path.Combine(folder.Path, "MONOCYTE", "large.png");
+        Directory.CreateDirectory(Path.GetDirectoryName(smear)!);
+        Directory.CreateDirectory(Path.GetDirectoryName(large)!);
+        using (var image = TestImages.Smear(seed: 11)) await image.SaveAsPngAsync(smear);
+        using (var image = TestImages.Smear(2400, 1800, seed: 12)) await image.SaveAsPngAsync(large);
+        var (code, output) = await PortalProcess.RunToExitAsync("import", folder.Path, "--name", "views", "--data-dir", data.Path);
+        if (code != 0) throw new InvalidOperationException(output);
+        SmearSha = Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(smear)));
+        LargeSha = Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(large)));
+        portal = await PortalProcess.StartOnAsync(data.Path);
     }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (portal is not null) await portal.DisposeAsync();
+        data.Dispose();
+    }
+}
+
+/// <summary>The Explore area's grayscale and threshold views, served by the real portal process.</summary>
+public class ImageViewEndpointTests(ViewPortalFixture fixture) : IClassFixture<ViewPortalFixture>
+{
+    private Task<string> ImportedShaAsync() => Task.FromResult(fixture.SmearSha);
 
     private HttpClient Client() => new() { BaseAddress = fixture.Portal.BaseAddress };
 
@@ -116,14 +134,7 @@ public class ImageViewEndpointTests(PortalFixture fixture) : IClassFixture<Porta
     [Fact]
     public async Task Concurrent_views_of_a_large_image_share_one_bounded_rendition()
     {
-        using var folder = new TempDirectory("wbc-view-big");
-        var file = Path.Combine(folder.Path, "MONOCYTE", "big.png");
-        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-        using (var smear = TestImages.Smear(2400, 1800, seed: 12)) await smear.SaveAsPngAsync(file, TestContext.Current.CancellationToken);
-        var (code, output) = await PortalProcess.RunToExitAsync("import", folder.Path, "--name", "views-big", "--data-dir", fixture.Portal.DataDirectory);
-        Assert.True(code == 0, output);
-        string sha = Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(file, TestContext.Current.CancellationToken)));
-
+        string sha = fixture.LargeSha;
         var before = PngBombs.Memory(fixture.Portal.ProcessId)!.Value;
         using var http = Client();
         var urls = Enumerable.Range(0, 48).Select(i => i % 3 == 0 ? $"api/images/{sha}/view?mode=gray" : $"api/images/{sha}/view?mode=threshold&level={100 + i}").ToList();
