@@ -7,32 +7,50 @@ using WbcPortal.Tests.Support;
 
 namespace WbcPortal.Tests.Integration;
 
-/// <summary>The Explore area's grayscale and threshold views, served by the real portal process.</summary>
-public class ImageViewEndpointTests(PortalFixture fixture) : IClassFixture<PortalFixture>
+/// <summary>
+/// A portal on a data folder that already holds two imported images: the CLI imports them first, as a user would
+/// (a running portal owns its data folder, so the import cannot run beside it), then the portal starts on it.
+/// </summary>
+public sealed class ViewPortalFixture : IAsyncLifetime
 {
-    private static readonly SemaphoreSlim ImportOnce = new(1, 1);
-    private static string? importedSha;
+    private readonly TempDirectory data = new("wbc-views");
+    private PortalProcess? portal;
 
-    /// <summary>Imports one generated smear with the CLI, as a user would, into the running portal's data folder.</summary>
-    private async Task<string> ImportedShaAsync()
+    public PortalProcess Portal => portal ?? throw new InvalidOperationException("The portal has not started.");
+
+    /// <summary>The 320x240 smear (seed 11).</summary>
+    public string SmearSha { get; private set; } = "";
+
+    /// <summary>A 2400x1800 smear (seed 12): larger than a view rendition.</summary>
+    public string LargeSha { get; private set; } = "";
+
+    public async ValueTask InitializeAsync()
     {
-        await ImportOnce.WaitAsync(TestContext.Current.CancellationToken);
-        try
-        {
-            if (importedSha is not null) return importedSha;
-            using var folder = new TempDirectory("wbc-view");
-            var classFolder = Directory.CreateDirectory(Path.Combine(folder.Path, "EOSINOPHIL")).FullName;
-            var file = Path.Combine(classFolder, "smear.png");
-            using (var smear = TestImages.Smear(seed: 11)) await smear.SaveAsPngAsync(file, TestContext.Current.CancellationToken);
-            var (code, output) = await PortalProcess.RunToExitAsync("import", folder.Path, "--name", "views", "--data-dir", fixture.Portal.DataDirectory);
-            Assert.True(code == 0, output);
-            return importedSha = Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(file, TestContext.Current.CancellationToken)));
-        }
-        finally
-        {
-            ImportOnce.Release();
-        }
+        using var folder = new TempDirectory("wbc-view");
+        var smear = Path.Combine(folder.Path, "EOSINOPHIL", "smear.png");
+        var large = Path.Combine(folder.Path, "MONOCYTE", "large.png");
+        Directory.CreateDirectory(Path.GetDirectoryName(smear)!);
+        Directory.CreateDirectory(Path.GetDirectoryName(large)!);
+        using (var image = TestImages.Smear(seed: 11)) await image.SaveAsPngAsync(smear);
+        using (var image = TestImages.Smear(2400, 1800, seed: 12)) await image.SaveAsPngAsync(large);
+        var (code, output) = await PortalProcess.RunToExitAsync("import", folder.Path, "--name", "views", "--data-dir", data.Path);
+        if (code != 0) throw new InvalidOperationException(output);
+        SmearSha = Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(smear)));
+        LargeSha = Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(large)));
+        portal = await PortalProcess.StartOnAsync(data.Path);
     }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (portal is not null) await portal.DisposeAsync();
+        data.Dispose();
+    }
+}
+
+/// <summary>The Explore area's grayscale and threshold views, served by the real portal process.</summary>
+public class ImageViewEndpointTests(ViewPortalFixture fixture) : IClassFixture<ViewPortalFixture>
+{
+    private Task<string> ImportedShaAsync() => Task.FromResult(fixture.SmearSha);
 
     private HttpClient Client() => new() { BaseAddress = fixture.Portal.BaseAddress };
 
@@ -107,5 +125,43 @@ public class ImageViewEndpointTests(PortalFixture fixture) : IClassFixture<Porta
         using var http = Client();
         using var response = await http.GetAsync($"api/images/{sha}/view?{query}", TestContext.Current.CancellationToken);
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+    }
+
+    /// <summary>
+    /// Many concurrent view requests of one large stored image: all answered from one bounded rendition (the image's
+    /// luma, at most 1024 px a side, stored once), not a decode per request; the portal's resident set is measured.
+    /// </summary>
+    [Fact]
+    public async Task Concurrent_views_of_a_large_image_share_one_bounded_rendition()
+    {
+        string sha = fixture.LargeSha;
+        var before = PngBombs.Memory(fixture.Portal.ProcessId)!.Value;
+        using var http = Client();
+        var urls = Enumerable.Range(0, 48).Select(i => i % 3 == 0 ? $"api/images/{sha}/view?mode=gray" : $"api/images/{sha}/view?mode=threshold&level={100 + i}").ToList();
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        long peakDuring = before.Peak, rssDuring = before.Rss;
+        var requests = urls.Select(async url =>
+        {
+            using var response = await http.GetAsync(url, TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var bytes = await response.Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken);
+            using var view = Image.Load<L8>(bytes);
+            Assert.Equal((1024, 768), (view.Width, view.Height)); // bounded: the longer side at most 1024 px
+        }).ToList();
+        var all = Task.WhenAll(requests);
+        while (!all.IsCompleted)
+        {
+            if (PngBombs.Memory(fixture.Portal.ProcessId) is { } m) { peakDuring = Math.Max(peakDuring, m.Peak); rssDuring = Math.Max(rssDuring, m.Rss); }
+            await Task.WhenAny(all, Task.Delay(20, TestContext.Current.CancellationToken));
+        }
+        await all;
+        var after = PngBombs.Memory(fixture.Portal.ProcessId)!.Value;
+        long growth = Math.Max(rssDuring, after.Rss) - before.Rss;
+        TestContext.Current.TestOutputHelper?.WriteLine(
+            $"48 concurrent views of a 2400x1800 image: {watch.Elapsed.TotalSeconds:N1} s; portal RSS {before.Rss >> 20} MB before, {rssDuring >> 20} MB at most during, {after.Rss >> 20} MB after (peak ever {after.Peak >> 20} MB)");
+
+        var renditions = Directory.GetFiles(Path.Combine(fixture.Portal.DataDirectory, "views", sha[..2]), $"{sha}.*");
+        Assert.Equal([$"{sha}.luma.png"], renditions.Select(Path.GetFileName));
+        Assert.True(growth < (256L << 20), $"the portal grew by {growth >> 20} MB serving 48 views");
     }
 }

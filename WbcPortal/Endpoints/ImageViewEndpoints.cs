@@ -1,10 +1,8 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Net.Http.Headers;
-using SixLabors.ImageSharp;
-using SixLabors.ImageSharp.Formats.Png;
-using WbcPortal.Engine.Datasets.Exploration;
 using WbcPortal.Engine.Datasets.Storage;
 using WbcPortal.Engine.Imaging;
+using WbcPortal.Services.Exploration;
 using WbcPortal.Storage;
 
 namespace WbcPortal.Endpoints;
@@ -12,15 +10,14 @@ namespace WbcPortal.Endpoints;
 /// <summary>
 /// Derived views of a stored image for the Explore area: grayscale, or the binary mask of the pixels
 /// darker than a level. A view is a pure function of the content hash, the mode and the level, so it
-/// is cached as immutable like the image itself.
+/// is cached as immutable like the image itself. Views come from a bounded, stored rendition
+/// (<see cref="ImageViewRenditions"/>), never from a full decode per request.
 /// </summary>
 public static class ImageViewEndpoints
 {
-    private static readonly PngEncoder Png = new() { ColorType = PngColorType.Grayscale, BitDepth = PngBitDepth.Bit8, CompressionLevel = PngCompressionLevel.BestSpeed };
-
     public static IEndpointRouteBuilder MapImageViewEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/images/{sha}/view", async (string sha, string? mode, int? level, HttpContext http, ImageStore store, ImageDecoding decoding, IDbContextFactory<WbcDbContext> contexts) =>
+        app.MapGet("/api/images/{sha}/view", async (string sha, string? mode, int? level, HttpContext http, ImageStore store, ImageViewRenditions renditions, IDbContextFactory<WbcDbContext> contexts) =>
         {
             if (!ImageStore.IsValidSha(sha)) return Results.NotFound();
             mode ??= "gray";
@@ -38,15 +35,24 @@ public static class ImageViewEndpoints
             await using var db = await contexts.CreateDbContextAsync(http.RequestAborted);
             var format = await db.StoredImages.Where(s => s.Sha256 == sha).Select(s => s.Format).SingleOrDefaultAsync(http.RequestAborted);
             if (format is null) return Results.NotFound();
-            var path = store.ImagePath(sha, format);
-            if (!File.Exists(path)) return Results.NotFound();
+            if (!File.Exists(store.ImagePath(sha, format))) return Results.NotFound();
 
-            using var image = decoding.DecodeRgb(path);
-            using var view = mode == "gray" ? PixelMeasures.Grayscale(image) : PixelMeasures.ThresholdMask(image, threshold);
-            var png = new MemoryStream();
-            await view.SaveAsync(png, Png, http.RequestAborted);
-            SetCaching(http, etag);
-            return Results.Bytes(png.ToArray(), "image/png");
+            try
+            {
+                if (mode == "gray")
+                {
+                    var path = await renditions.LumaAsync(sha, format, http.RequestAborted);
+                    SetCaching(http, etag);
+                    return Results.File(path, "image/png");
+                }
+                var mask = await renditions.ThresholdAsync(sha, format, threshold, http.RequestAborted);
+                SetCaching(http, etag);
+                return Results.Bytes(mask, "image/png");
+            }
+            catch (ImageRejectedException ex)
+            {
+                return Results.Problem(statusCode: StatusCodes.Status422UnprocessableEntity, title: "The stored image cannot be rendered", detail: ex.Message);
+            }
         });
         return app;
     }

@@ -91,6 +91,7 @@ public static class CoreServiceExtensions
         services.AddSingleton<RunComparison>();
         services.AddSingleton<Services.Evaluation.RunReportQueries>();
         services.AddSingleton<ExplorationService>();
+        services.AddSingleton<Services.Exploration.ImageViewRenditions>();
 
         services.AddSingleton(sp => new BenchData(Path.GetFullPath(sp.GetRequiredService<IConfiguration>()["Bench:SharedData"] ?? Path.Combine("..", "shared", "data"))));
         services.AddSingleton<IBenchmark, BackboneForwardBenchmark>();

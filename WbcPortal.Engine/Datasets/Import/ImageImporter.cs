@@ -47,7 +47,7 @@ public sealed class ImageImporter(ImageDecoding decoding, ImportLimits limits)
 
         Parallel.For(0, entries.Count, new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
         {
-            var (ok, outcome) = Check(entries[i], staging);
+            var (ok, outcome) = Check(entries[i], staging, cancellationToken);
             checkedEntries[i] = ok;
             outcomes[i] = outcome;
             if (ok is null) Interlocked.Increment(ref rejected); else Interlocked.Increment(ref accepted);
@@ -83,7 +83,7 @@ public sealed class ImageImporter(ImageDecoding decoding, ImportLimits limits)
 
     private sealed record Checked(ImportedImage Image);
 
-    private (Checked?, ImportOutcome) Check(ImportEntry entry, ImageStaging staging)
+    private (Checked?, ImportOutcome) Check(ImportEntry entry, ImageStaging staging, CancellationToken cancellationToken)
     {
         string path = entry.RelativePath;
         ImportOutcome Reject(ImportReason reason, string message, string? cls = null) => new(path, reason, message, cls);
@@ -112,7 +112,7 @@ public sealed class ImageImporter(ImageDecoding decoding, ImportLimits limits)
         try
         {
             using var stream = entry.Open();
-            bytes = ReadBounded(stream, decoding.Limits.MaxBytes);
+            bytes = ReadBounded(stream, decoding.Limits.MaxBytes, cancellationToken);
         }
         catch (InvalidDataException ex)
         {
@@ -121,6 +121,11 @@ public sealed class ImageImporter(ImageDecoding decoding, ImportLimits limits)
         catch (FileTooLargeException)
         {
             return (null, Reject(ImportReason.TooLargeBytes, $"file is over the limit of {decoding.Limits.MaxBytes:N0} bytes", className));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException && !cancellationToken.IsCancellationRequested)
+        {
+            // One unreadable file (permissions, a file swapped for a special one, an I/O error) is that file's reason, never the import's end.
+            return (null, Reject(ImportReason.Unreadable, $"could not be read: {ex.Message}", className));
         }
 
         var format = ImageSniffer.Sniff(bytes);
@@ -162,19 +167,21 @@ public sealed class ImageImporter(ImageDecoding decoding, ImportLimits limits)
                 ImageRejection.TooLargePixels => ImportReason.TooLargePixels,
                 ImageRejection.UnsupportedFormat => ImportReason.UnsupportedFormat,
                 ImageRejection.NotAnImage => ImportReason.NotAnImage,
+                ImageRejection.UnsafeMetadata => ImportReason.UnsafeMetadata,
                 _ => ImportReason.Corrupt,
             };
             return (null, Reject(reason, ex.Message, className));
         }
     }
 
-    private static byte[] ReadBounded(Stream stream, long max)
+    private static byte[] ReadBounded(Stream stream, long max, CancellationToken cancellationToken)
     {
         var buffer = new MemoryStream();
         var chunk = new byte[81920];
         int read;
         while ((read = stream.Read(chunk, 0, chunk.Length)) > 0)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             if (buffer.Length + read > max) throw new FileTooLargeException();
             buffer.Write(chunk, 0, read);
         }

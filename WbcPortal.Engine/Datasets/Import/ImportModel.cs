@@ -25,6 +25,10 @@ public enum ImportReason
     OutsideClassFolder,
     UnsafeZipEntry,
     Ignored,
+    /// <summary>Not a regular file (a FIFO, a device, a socket) or not readable: never opened.</summary>
+    Unreadable,
+    /// <summary>Metadata (PNG text or profile chunks) that would inflate past its limit: a decompression bomb.</summary>
+    UnsafeMetadata,
 }
 
 /// <summary>What happened to one file.</summary>

@@ -1,11 +1,17 @@
 using System.IO.Compression;
+using WbcPortal.Engine.Imaging;
 
 namespace WbcPortal.Engine.Datasets.Import;
 
 /// <summary>Turns a folder, a zip or a list of uploaded files into <see cref="ImportEntry"/>s, refusing unsafe zip entries up front.</summary>
 public static class ImportSources
 {
-    public static IReadOnlyList<ImportEntry> FromFolder(string folder, ImportLimits limits)
+    /// <summary>
+    /// The files under <paramref name="folder"/> (links not followed). A FIFO, device or socket, or an unreadable file,
+    /// is listed with its reason and never opened: opening a FIFO blocks until a writer comes. The open itself refuses a
+    /// file that became one after the listing, without blocking either.
+    /// </summary>
+    public static IReadOnlyList<ImportEntry> FromFolder(string folder, ImportLimits limits, CancellationToken cancellationToken = default)
     {
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"Folder not found: {folder}");
         var root = Path.GetFullPath(folder);
@@ -13,12 +19,35 @@ public static class ImportSources
         var options = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint, IgnoreInaccessible = true };
         foreach (var file in Directory.EnumerateFiles(root, "*", options).Order(StringComparer.Ordinal))
         {
+            cancellationToken.ThrowIfCancellationRequested();
             if (entries.Count >= limits.MaxFiles) throw new InvalidDataException($"More than {limits.MaxFiles:N0} files: import them in parts.");
             string relative = Path.GetRelativePath(root, file).Replace('\\', '/');
+            if (UntrustedFiles.Refusal(file) is { } refusal)
+            {
+                entries.Add(new ImportEntry(relative, null, () => Stream.Null, 0, (ImportReason.Unreadable, refusal)));
+                continue;
+            }
             var info = new FileInfo(file);
-            entries.Add(new ImportEntry(relative, null, () => File.OpenRead(file), info.Length));
+            entries.Add(new ImportEntry(relative, null, () => OpenRegular(file), info.Length));
         }
         return entries;
+    }
+
+    /// <summary>Opens a listed file; one that is no longer a regular file (or readable) is refused as unreadable data, without blocking.</summary>
+    private static Stream OpenRegular(string file)
+    {
+        try
+        {
+            return UntrustedFiles.OpenRegular(file);
+        }
+        catch (NotARegularFileException ex)
+        {
+            throw new InvalidDataException(ex.Reason, ex);
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            throw new InvalidDataException("unreadable: permission denied", ex);
+        }
     }
 
     /// <summary>

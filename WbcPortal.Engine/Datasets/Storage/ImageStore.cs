@@ -22,6 +22,9 @@ public sealed partial class ImageStore(string dataDirectory)
 
     public string ThumbnailPath(string sha) => Path.Combine(Root, "thumbs", Check(sha)[..2], $"{sha}.jpg");
 
+    /// <summary>A derived rendition of an image (<c>views/ab/abcd….luma.png</c>): written once, swept with the image.</summary>
+    public string ViewPath(string sha, string name) => Path.Combine(Root, "views", Check(sha)[..2], $"{sha}.{name}");
+
     public static string Extension(string format) => format switch
     {
         "jpeg" => "jpg",
@@ -80,7 +83,7 @@ public sealed partial class ImageStore(string dataDirectory)
                 removed++;
             }
         }
-        foreach (var folder in new[] { "images", "thumbs" })
+        foreach (var folder in new[] { "images", "thumbs", "views" })
         {
             var dir = Path.Combine(Root, folder);
             if (!Directory.Exists(dir)) continue;
@@ -97,7 +100,7 @@ public sealed partial class ImageStore(string dataDirectory)
     public IReadOnlyList<string> UnreferencedFiles(IReadOnlySet<string> referenced)
     {
         var found = new List<string>();
-        foreach (var folder in new[] { "images", "thumbs" })
+        foreach (var folder in new[] { "images", "thumbs", "views" })
         {
             var dir = Path.Combine(Root, folder);
             if (!Directory.Exists(dir)) continue;

@@ -26,7 +26,7 @@ public sealed class DatasetService(
     }
 
     public Task<DatasetImportSummary> ImportFolderAsync(string datasetName, string folder, IProgress<ImportProgress>? progress = null, CancellationToken cancellationToken = default) =>
-        ImportAsync(datasetName, ImportSources.FromFolder(folder, limits), $"folder {Path.GetFileName(Path.TrimEndingDirectorySeparator(folder))}", progress, cancellationToken);
+        ImportAsync(datasetName, ImportSources.FromFolder(folder, limits, cancellationToken), $"folder {Path.GetFileName(Path.TrimEndingDirectorySeparator(folder))}", progress, cancellationToken);
 
     public async Task<DatasetImportSummary> ImportZipAsync(string datasetName, string zipPath, string? displayName = null, IProgress<ImportProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -256,6 +256,11 @@ public sealed class DatasetService(
         {
             foreach (var format in new[] { "jpeg", "png" }) File.Delete(store.ImagePath(sha, format));
             File.Delete(store.ThumbnailPath(sha));
+            var views = Path.GetDirectoryName(store.ViewPath(sha, "x"))!;
+            if (Directory.Exists(views))
+            {
+                foreach (var view in Directory.EnumerateFiles(views, sha + ".*")) File.Delete(view);
+            }
         }
     }
 

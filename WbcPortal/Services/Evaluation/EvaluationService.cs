@@ -121,8 +121,11 @@ public sealed class EvaluationService(
                     if (label < 0) throw new ArgumentException($"Folder '{name}' is not a class the model knows ({string.Join(", ", labels)}).");
                     foreach (var file in Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
                     {
+                        cancellationToken.ThrowIfCancellationRequested();
                         var relative = Path.GetRelativePath(root, file);
                         if (Path.GetFileName(file).StartsWith('.')) continue;
+                        // A FIFO, device or socket is never opened (a FIFO blocks the worker); nor is an unreadable file.
+                        if (UntrustedFiles.Refusal(file) is { } refusal) { rejected.Add((relative, refusal)); continue; }
                         if (!ImageExtensions.Contains(Path.GetExtension(file).ToLowerInvariant())) { rejected.Add((relative, "not a JPEG or PNG file")); continue; }
                         images.Add(new LabeledImage(relative, file, label));
                     }
@@ -142,9 +145,10 @@ public sealed class EvaluationService(
             var readable = new List<LabeledImage>(images.Count);
             foreach (var image in images)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 try
                 {
-                    using var _ = decoding.DecodeRgb(image.Path);
+                    using var _ = decoding.DecodeRgb(image.Path, cancellationToken);
                     readable.Add(image);
                 }
                 catch (Exception ex) when (ex is ImageRejectedException or IOException or UnauthorizedAccessException)
