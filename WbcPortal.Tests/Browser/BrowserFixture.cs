@@ -15,6 +15,9 @@ public sealed class BrowserFixture : IAsyncLifetime
     public IBrowser? Browser { get; private set; }
     public PortalProcess Portal => portal.Portal;
 
+    /// <inheritdoc cref="PortalFixture.WithPortalStoppedAsync"/>
+    public Task WithPortalStoppedAsync(Func<string, Task> work) => portal.WithPortalStoppedAsync(work);
+
     public static string ScreenshotDirectory { get; } =
         Path.Combine(PortalProcess.RepositoryRoot(), "WbcPortal.Tests", "TestResults", "screenshots");
 

@@ -17,20 +17,22 @@ public class DashboardBrowserTests(BrowserFixture fixture) : IClassFixture<Brows
     {
         var browser = fixture.RequireBrowser();
         var ct = TestContext.Current.CancellationToken;
-        string data = fixture.Portal.DataDirectory;
         using var source = new TempDirectory("wbc-dash-src");
         ImportFixtures.ClassFolders(source.Path, ["EOSINOPHIL", "NEUTROPHIL"], 10, seed: 5);
         var quiet = new StringWriter();
-        Assert.Equal(0, await CliApp.RunAsync(["import", source.Path, "--name", "dash-cells", "--data-dir", data], quiet, quiet));
-        Assert.Equal(0, await CliApp.RunAsync(["split", "dash-cells", "--strategy", "random", "--ratios", "0.5,0.25,0.25", "--name", "dash-split", "--data-dir", data], quiet, quiet));
-        var config = Path.Combine(source.Path, "tiny.json");
-        await File.WriteAllTextAsync(config, """
-            { "inputHeight": 48, "inputWidth": 64, "round1": { "epochs": 1, "learningRate": 0.003 },
-              "round2": { "epochs": 1, "learningRate": 0.0001, "unfrozenStages": ["layer4"] }, "batchSize": 8, "seed": 3, "device": "cpu" }
-            """, ct);
         var stdout = new StringWriter();
         var stderr = new StringWriter();
-        Assert.True(await CliApp.RunAsync(["train", "--split", "dash-split", "--config", config, "--name", "dash <run>", "--json", "--data-dir", data], stdout, stderr) == 0, stderr.ToString());
+        await fixture.WithPortalStoppedAsync(async data =>
+        {
+            Assert.Equal(0, await CliApp.RunAsync(["import", source.Path, "--name", "dash-cells", "--data-dir", data], quiet, quiet));
+            Assert.Equal(0, await CliApp.RunAsync(["split", "dash-cells", "--strategy", "random", "--ratios", "0.5,0.25,0.25", "--name", "dash-split", "--data-dir", data], quiet, quiet));
+            var config = Path.Combine(source.Path, "tiny.json");
+            await File.WriteAllTextAsync(config, """
+                { "inputHeight": 48, "inputWidth": 64, "round1": { "epochs": 1, "learningRate": 0.003 },
+                  "round2": { "epochs": 1, "learningRate": 0.0001, "unfrozenStages": ["layer4"] }, "batchSize": 8, "seed": 3, "device": "cpu" }
+                """, ct);
+            Assert.True(await CliApp.RunAsync(["train", "--split", "dash-split", "--config", config, "--name", "dash <run>", "--json", "--data-dir", data], stdout, stderr) == 0, stderr.ToString());
+        });
         int runId = JsonDocument.Parse(stdout.ToString()).RootElement.GetProperty("id").GetInt32();
 
         // The same images under both class folders: whatever the model predicts for one, its twin is a mistake,

@@ -22,8 +22,11 @@ public class ExploreBrowserTests(BrowserFixture fixture) : IClassFixture<Browser
                     await smear.SaveAsPngAsync(Path.Combine(dir, $"{i}.png"), Xunit.TestContext.Current.CancellationToken);
                 }
             }
-            var (code, output) = await PortalProcess.RunToExitAsync("import", folder.Path, "--name", "browser", "--data-dir", fixture.Portal.DataDirectory);
-            Assert.True(code == 0, output);
+            await fixture.WithPortalStoppedAsync(async data =>
+            {
+                var (code, output) = await PortalProcess.RunToExitAsync("import", folder.Path, "--name", "browser", "--data-dir", data);
+                Assert.True(code == 0, output);
+            });
         }
 
         var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 900 } });

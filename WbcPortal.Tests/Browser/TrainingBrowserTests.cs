@@ -14,8 +14,11 @@ public class TrainingBrowserTests(BrowserFixture fixture) : IClassFixture<Browse
         using var source = new TempDirectory();
         ImportFixtures.ClassFolders(source.Path, ["EOSINOPHIL", "NEUTROPHIL"], 10, seed: 7);
         var quiet = new StringWriter();
-        Assert.Equal(0, await CliApp.RunAsync(["import", source.Path, "--name", "form-cells", "--data-dir", fixture.Portal.DataDirectory], quiet, quiet));
-        Assert.Equal(0, await CliApp.RunAsync(["split", "form-cells", "--strategy", "grouped", "--ratios", "0.5,0.25,0.25", "--name", "form-split", "--data-dir", fixture.Portal.DataDirectory], quiet, quiet));
+        await fixture.WithPortalStoppedAsync(async data =>
+        {
+            Assert.Equal(0, await CliApp.RunAsync(["import", source.Path, "--name", "form-cells", "--data-dir", data], quiet, quiet));
+            Assert.Equal(0, await CliApp.RunAsync(["split", "form-cells", "--strategy", "grouped", "--ratios", "0.5,0.25,0.25", "--name", "form-split", "--data-dir", data], quiet, quiet));
+        });
 
         var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
         var page = await context.NewPageAsync();
