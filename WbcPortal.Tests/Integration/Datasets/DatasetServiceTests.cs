@@ -136,6 +136,18 @@ public sealed class DatasetServiceTests : IAsyncLifetime
         Assert.Empty(await Datasets.ListAsync(Ct));
     }
 
+    [Fact]
+    public async Task Files_that_are_all_rejected_create_no_dataset_and_say_why()
+    {
+        ImportFixtures.Write(source.Path, "EOS/notes.txt", "not an image"u8.ToArray());
+        ImportFixtures.Write(source.Path, "EOS/cut.jpg", ImportFixtures.Jpeg(1)[..200]);
+        ImportFixtures.Write(source.Path, "EOS/also.txt", "nor this"u8.ToArray());
+        var ex = await Assert.ThrowsAsync<ArgumentException>(() => Datasets.ImportFolderAsync("lying", source.Path, cancellationToken: Ct));
+        Assert.StartsWith("Nothing was imported: none of the 3 files is a usable image (2 not an image; 1 truncated", ex.Message);
+        Assert.EndsWith("No dataset was created.", ex.Message);
+        Assert.Empty(await Datasets.ListAsync(Ct));
+    }
+
     private sealed class SyncProgress(Action<ImportProgress> report) : IProgress<ImportProgress>
     {
         public void Report(ImportProgress value) => report(value);
