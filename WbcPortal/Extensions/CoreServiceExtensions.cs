@@ -58,7 +58,9 @@ public static class CoreServiceExtensions
 
         services.AddSingleton<SystemStatusService>();
 
-        services.AddOptions<ImportOptions>().BindConfiguration(ImportOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ImportOptions>().BindConfiguration(ImportOptions.Section).ValidateDataAnnotations()
+            .Validate(o => o.MaxStagingBytes >= o.MaxUploadBytes, "Import:MaxStagingBytes must be at least Import:MaxUploadBytes (one upload must fit in the staging space).")
+            .ValidateOnStart();
         services.AddSingleton(sp =>
         {
             var o = sp.GetRequiredService<IOptions<ImportOptions>>().Value;
