@@ -73,6 +73,7 @@ public static class CoreServiceExtensions
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<DatasetService>();
         services.AddSingleton<UploadStaging>();
+        services.AddSingleton<Services.Storage.DataFolderInventory>();
         services.AddSingleton(GroupingOptions.Default);
         services.AddSingleton<SourceGrouper>();
         services.AddSingleton<GroupingService>();

@@ -64,7 +64,7 @@ public sealed class DatasetSplitter
         var missing = SplitParts.All.Where(p => !present.Contains(p)).ToList();
         if (missing.Count > 0 && !carveMissing)
         {
-            string names = string.Join(" and ", missing.Select(p => p == SplitParts.Val ? "VAL" : "TEST"));
+            string names = string.Join(" or ", missing.Select(p => p == SplitParts.Val ? "VAL" : "TEST"));
             throw new ArgumentException($"The dataset has no {names} folder, so a folders split would have no {string.Join(" or ", missing.Select(PartName))} part. " +
                 $"Either carve the missing part{(missing.Count > 1 ? "s" : "")} from TRAIN by source group (--carve-missing; the ratios then apply to TRAIN), or use the grouped strategy.");
         }

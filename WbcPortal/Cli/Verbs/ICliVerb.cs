@@ -12,6 +12,9 @@ public interface ICliVerb
     /// (<see cref="Storage.DataFolderLock"/>) for its whole run; a read-only one neither takes it nor migrates.
     /// </summary>
     bool WritesData => true;
+
+    /// <summary>Whether this invocation writes the data folder: a verb that lists by default and deletes when asked says so per call.</summary>
+    bool WritesDataFor(ParseResult parse) => WritesData;
     Command CreateCommand();
     Task<int> RunAsync(ParseResult parse, IServiceProvider services, CliOutput output, CancellationToken cancellationToken);
 }
