@@ -45,7 +45,7 @@ public static class TrainingChoices
         try
         {
             cuda = runtime.CudaAvailable;
-            if (!cuda) why = "no usable GPU here: TorchSharp sees none (a CPU libtorch build, or no CUDA driver); see README, GPU";
+            if (!cuda) why = "no usable GPU here (CPU libtorch build or no CUDA driver)";
         }
         catch (Exception ex) when (ex is DllNotFoundException or TypeInitializationException or InvalidOperationException)
         {
@@ -54,7 +54,7 @@ public static class TrainingChoices
         }
         return
         [
-            new("auto", $"auto ({(cuda ? "cuda" : "cpu")} here)", true, null),
+            new("auto", $"auto: {(cuda ? "cuda" : "cpu")} here", true, null),
             new("cpu", "cpu", true, null),
             new("cuda", cuda ? "cuda" : "cuda (unavailable)", cuda, why),
         ];

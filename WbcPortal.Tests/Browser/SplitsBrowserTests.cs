@@ -1,0 +1,64 @@
+using Microsoft.Playwright;
+using WbcPortal.Tests.Support;
+
+namespace WbcPortal.Tests.Browser;
+
+/// <summary>A user's path with a zip that has only a TRAIN folder: the folders split is refused, carving is asked for and said.</summary>
+public class SplitsBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
+{
+    [Fact]
+    public async Task A_train_only_zip_gets_a_refused_folders_split_then_a_carved_one_the_training_page_offers_and_storage_lists()
+    {
+        var browser = fixture.RequireBrowser();
+        using var dir = new TempDirectory();
+        var zip = Path.Combine(dir.Path, "train-only.zip");
+        var entries = new List<(string, byte[])>();
+        for (int i = 0; i < 15; i++) entries.Add(($"TRAIN/EOSINOPHIL/e{i}.jpg", ImportFixtures.Jpeg(700 + i)));
+        for (int i = 0; i < 15; i++) entries.Add(($"TRAIN/NEUTROPHIL/n{i}.jpg", ImportFixtures.Jpeg(800 + i)));
+        ImportFixtures.Zip(zip, entries);
+
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
+        var page = await context.NewPageAsync();
+        var errors = new List<string>();
+        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
+        string Shot(string name) => Path.Combine(BrowserFixture.ScreenshotDirectory, name);
+        await BrowserFixture.ScreenshotOnFailureAsync(page, "splits-flow", async () =>
+        {
+            await BrowserFixture.GotoInteractiveAsync(page, new Uri(fixture.Portal.BaseAddress, "datasets"));
+            await page.Locator("input[data-testid=dataset-name]").FillAsync("train-only");
+            await page.WaitForFunctionAsync("() => document.querySelector('[data-testid=import-panel] input[type=file]')?._blazorInputFileNextFileId !== undefined");
+            await page.Locator("[data-testid=import-panel] input[type=file]").SetInputFilesAsync(zip);
+            await Assertions.Expect(page.Locator("[data-testid=import-result]").First).ToContainTextAsync("Imported 30 images", new() { Timeout = 60_000 });
+
+            await page.Locator("[data-testid=dataset-link]", new() { HasTextString = "train-only" }).ClickAsync();
+            await Assertions.Expect(page.Locator("[data-testid=page-title]")).ToHaveTextAsync("train-only");
+            await page.Locator("[data-testid=split-strategy]").ClickAsync();
+            await page.Locator(".mud-popover-open .mud-list-item", new() { HasTextString = "TRAIN/VAL/TEST folders" }).ClickAsync();
+            await Assertions.Expect(page.Locator("[data-testid=folders-note]")).ToBeVisibleAsync();
+            await Assertions.Expect(page.Locator("[data-testid=ratio-train]")).ToHaveCountAsync(0);
+
+            await page.Locator("[data-testid=create-split]").ClickAsync();
+            await Assertions.Expect(page.Locator("[data-testid=job-error]").First).ToContainTextAsync("no VAL or TEST folder", new() { Timeout = 60_000 });
+            await Assertions.Expect(page.Locator("[data-testid=split-table]")).ToHaveCountAsync(0);
+            await page.ScreenshotAsync(new() { Path = Shot("split-folders-refused.png"), FullPage = true });
+
+            await page.Locator("input[data-testid=carve-missing]").CheckAsync(new() { Force = true });
+            await Assertions.Expect(page.Locator("[data-testid=ratio-train]")).ToHaveCountAsync(1);
+            await page.Locator("[data-testid=create-split]").ClickAsync();
+            await Assertions.Expect(page.Locator("[data-testid=split-table]")).ToContainTextAsync("train-only-folders-carved-s42", new() { Timeout = 120_000 });
+            await Assertions.Expect(page.Locator("[data-testid=split-ratios]").First).ToContainTextAsync("carved from TRAIN");
+            await Assertions.Expect(page.Locator("[data-testid=split-empty-part]")).ToHaveCountAsync(0);
+            await page.ScreenshotAsync(new() { Path = Shot("split-folders-carved.png"), FullPage = true });
+
+            await BrowserFixture.GotoInteractiveAsync(page, new Uri(fixture.Portal.BaseAddress, "training"));
+            await Assertions.Expect(page.Locator("[data-testid=incomplete-split-warning]")).ToHaveCountAsync(0);
+            await page.ScreenshotAsync(new() { Path = Shot("training-devices.png"), FullPage = true });
+
+            await BrowserFixture.GotoInteractiveAsync(page, new Uri(fixture.Portal.BaseAddress, "storage"));
+            await Assertions.Expect(page.Locator("[data-testid=storage-datasets]")).ToContainTextAsync("train-only");
+            await page.ScreenshotAsync(new() { Path = Shot("storage.png"), FullPage = true });
+        });
+        Assert.Empty(errors);
+        await context.CloseAsync();
+    }
+}
