@@ -1,4 +1,9 @@
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Playwright;
+using WbcPortal.Engine.Datasets.Splitting;
+using WbcPortal.Storage;
+using WbcPortal.Storage.Entities;
 using WbcPortal.Tests.Support;
 
 namespace WbcPortal.Tests.Browser;
@@ -33,7 +38,7 @@ public class SplitsBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserF
             await page.Locator("[data-testid=dataset-link]", new() { HasTextString = "train-only" }).ClickAsync();
             await Assertions.Expect(page.Locator("[data-testid=page-title]")).ToHaveTextAsync("train-only");
             await page.Locator("[data-testid=split-strategy]").ClickAsync();
-            await page.Locator(".mud-popover-open .mud-list-item", new() { HasTextString = "TRAIN/VAL/TEST folders" }).ClickAsync();
+            await page.Locator(".mud-popover-open .mud-list-item", new() { HasTextString = "Own folders (TRAIN/VAL/TEST)" }).ClickAsync();
             await Assertions.Expect(page.Locator("[data-testid=folders-note]")).ToBeVisibleAsync();
             await Assertions.Expect(page.Locator("[data-testid=ratio-train]")).ToHaveCountAsync(0);
 
@@ -50,9 +55,22 @@ public class SplitsBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserF
             await Assertions.Expect(page.Locator("[data-testid=split-empty-part]")).ToHaveCountAsync(0);
             await page.ScreenshotAsync(new() { Path = Shot("split-folders-carved.png"), FullPage = true });
 
+            // A split an older portal made with an empty test part (the one the issue found): newest, yet not preselected.
+            await AddSplitWithoutTestAsync(fixture.Portal.DataDirectory, "train-only", "old-folders-split");
             await BrowserFixture.GotoInteractiveAsync(page, new Uri(fixture.Portal.BaseAddress, "training"));
             await Assertions.Expect(page.Locator("[data-testid=incomplete-split-warning]")).ToHaveCountAsync(0);
+            await page.Locator("[data-testid=device-select]").ClickAsync();
+            await Assertions.Expect(page.Locator(".mud-popover-open .mud-list-item", new() { HasTextString = "cuda" })).ToHaveCountAsync(1);
             await page.ScreenshotAsync(new() { Path = Shot("training-devices.png"), FullPage = true });
+            await page.Keyboard.PressAsync("Escape");
+
+            await page.Locator("[data-testid=split-select]").ClickAsync();
+            await page.Locator(".mud-popover-open .mud-list-item", new() { HasTextString = "old-folders-split" }).ClickAsync();
+            await Assertions.Expect(page.Locator("[data-testid=incomplete-split-warning]")).ToContainTextAsync("no test part");
+            await Assertions.Expect(page.Locator("[data-testid=start-run]")).ToBeDisabledAsync();
+            await page.ScreenshotAsync(new() { Path = Shot("training-incomplete-split.png"), FullPage = true });
+            await page.Locator("input[data-testid=confirm-incomplete]").CheckAsync(new() { Force = true });
+            await Assertions.Expect(page.Locator("[data-testid=start-run]")).ToBeEnabledAsync();
 
             await BrowserFixture.GotoInteractiveAsync(page, new Uri(fixture.Portal.BaseAddress, "storage"));
             await Assertions.Expect(page.Locator("[data-testid=storage-datasets]")).ToContainTextAsync("train-only");
@@ -60,5 +78,22 @@ public class SplitsBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserF
         });
         Assert.Empty(errors);
         await context.CloseAsync();
+    }
+
+    private static async Task AddSplitWithoutTestAsync(string dataDirectory, string dataset, string name)
+    {
+        var options = new DbContextOptionsBuilder<WbcDbContext>().UseSqlite($"Data Source={Path.Combine(dataDirectory, "wbcportal.db")}").Options;
+        await using var db = new WbcDbContext(options);
+        int datasetId = await db.Datasets.Where(d => d.Name == dataset).Select(d => d.Id).SingleAsync();
+        var parts = SplitParts.All.ToDictionary(p => p, p => (IReadOnlyDictionary<string, int>)(p == SplitParts.Test
+            ? new Dictionary<string, int>()
+            : new Dictionary<string, int> { ["EOSINOPHIL"] = 10, ["NEUTROPHIL"] = 10 }));
+        var report = new SplitReport("folders", "0.7,0.15,0.15", 42, parts, 0, SplitParts.All.ToDictionary(p => p, _ => 0), 0, 0, false, 0);
+        db.Splits.Add(new Split
+        {
+            DatasetId = datasetId, Name = name, Strategy = "folders", Ratios = "0.7,0.15,0.15", CreatedAt = DateTimeOffset.UtcNow,
+            ReportJson = JsonSerializer.Serialize(report, new JsonSerializerOptions(JsonSerializerDefaults.Web)),
+        });
+        await db.SaveChangesAsync();
     }
 }

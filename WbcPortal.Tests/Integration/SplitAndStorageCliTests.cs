@@ -101,7 +101,7 @@ public class SplitAndStorageCliTests
             Assert.Contains(unreferenced, u => u.Kind == "temp");
             Assert.Contains(("run-folder", "runs/999"), unreferenced);
             Assert.Equal(4, unreferenced.Count);
-            foreach (var key in new[] { "totalBytes", "databaseBytes", "jobDatabaseBytes", "runs", "models", "stagingQuotaBytes", "unreferencedBytes" })
+            foreach (var key in new[] { "totalBytes", "storeBytes", "databaseBytes", "jobDatabaseBytes", "runs", "models", "stagingQuotaBytes", "unreferencedBytes" })
             {
                 Assert.True(root.TryGetProperty(key, out _), $"missing {key}");
             }

@@ -66,7 +66,7 @@ public sealed class DatasetSplitter
         {
             string names = string.Join(" or ", missing.Select(p => p == SplitParts.Val ? "VAL" : "TEST"));
             throw new ArgumentException($"The dataset has no {names} folder, so a folders split would have no {string.Join(" or ", missing.Select(PartName))} part. " +
-                $"Either carve the missing part{(missing.Count > 1 ? "s" : "")} from TRAIN by source group (--carve-missing; the ratios then apply to TRAIN), or use the grouped strategy.");
+                $"Either carve the missing part{(missing.Count > 1 ? "s" : "")} from TRAIN by source group (split --carve-missing, or the carve box on the dataset page; the ratios then apply to TRAIN), or use the grouped strategy.");
         }
         return missing;
     }

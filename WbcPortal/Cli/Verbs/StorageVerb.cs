@@ -57,6 +57,7 @@ public sealed class StorageVerb : ICliVerb
             report.DatabaseBytes,
             report.JobDatabaseBytes,
             report.OtherBytes,
+            report.StoreBytes,
             report.Datasets,
             report.Runs,
             report.Models,
@@ -76,7 +77,7 @@ public sealed class StorageVerb : ICliVerb
                 if (removed.Count > 20) w.WriteLine($"  … and {removed.Count - 20:N0} more");
             }
             w.WriteLine($"Data folder {report.Root}: {Size(report.TotalBytes)}");
-            w.WriteLine($"  database {Size(report.DatabaseBytes)}, job database {Size(report.JobDatabaseBytes)}, other {Size(report.OtherBytes)}");
+            w.WriteLine($"  images and thumbnails {Size(report.StoreBytes)}, database {Size(report.DatabaseBytes)}, job database {Size(report.JobDatabaseBytes)}, other {Size(report.OtherBytes)}");
             w.WriteLine($"  datasets ({report.Datasets.Count}):");
             foreach (var d in report.Datasets)
             {

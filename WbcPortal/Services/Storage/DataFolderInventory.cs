@@ -31,6 +31,7 @@ public sealed record DataFolderReport(
     long DatabaseBytes,
     long JobDatabaseBytes,
     long OtherBytes,
+    long StoreBytes,
     IReadOnlyList<StoredDataset> Datasets,
     IReadOnlyList<StoredRun> Runs,
     IReadOnlyList<StoredModel> Models,
@@ -68,7 +69,7 @@ public sealed class DataFolderInventory(
         {
             // Nothing imported or trained here yet (a read-only listing never creates the database).
             var staged = StagedUploads();
-            return new DataFolderReport(Root, Directory.Exists(Root) ? UploadStaging.DirectorySize(Root) : 0, 0, 0, 0, [], [], [], staged,
+            return new DataFolderReport(Root, Directory.Exists(Root) ? UploadStaging.DirectorySize(Root) : 0, 0, 0, 0, 0, [], [], [], staged,
                 staged.Sum(s => s.Bytes), staging.MaxStagingBytes, [], 0);
         }
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
@@ -124,7 +125,9 @@ public sealed class DataFolderInventory(
         long known = database + jobDatabase + files.Images.Values.Sum() + files.Thumbnails.Values.Sum() + files.Temp.Sum(t => t.Bytes)
             + (Directory.Exists(Path.Combine(Root, "runs")) ? UploadStaging.DirectorySize(Path.Combine(Root, "runs")) : 0)
             + stagingList.Sum(s => s.Bytes) + files.StrayBytes;
-        return new DataFolderReport(Root, total, database, jobDatabase, Math.Max(0, total - known),
+        // Stored images and thumbnails some dataset holds, each file once however many datasets share it.
+        long storeBytes = files.Images.Where(f => stored.Contains(f.Key)).Sum(f => f.Value) + files.Thumbnails.Where(f => stored.Contains(f.Key)).Sum(f => f.Value);
+        return new DataFolderReport(Root, total, database, jobDatabase, Math.Max(0, total - known), storeBytes,
             datasetList, runList, modelList, stagingList, stagingList.Sum(s => s.Bytes), staging.MaxStagingBytes,
             unreferenced, unreferenced.Sum(u => u.Bytes));
     }

@@ -22,7 +22,7 @@ public partial class StoragePage
 
     private IEnumerable<(string Label, long Bytes)> Breakdown =>
     [
-        ("images and thumbnails", Report.Datasets.Count == 0 ? 0 : DistinctStoreBytes),
+        ("images and thumbnails", Report.StoreBytes),
         ("runs", Report.Runs.Sum(r => r.Bytes)),
         ("staged uploads", Report.StagingBytes),
         ("unreferenced", Report.UnreferencedBytes),
@@ -30,10 +30,6 @@ public partial class StoragePage
         ("job database", Report.JobDatabaseBytes),
         ("other", Report.OtherBytes),
     ];
-
-    // The whole store, each file once: what is neither runs, staging, databases, unreferenced nor other.
-    private long DistinctStoreBytes => Math.Max(0, Report.TotalBytes - Report.Runs.Sum(r => r.Bytes) - Report.StagingBytes - Report.UnreferencedBytes
-        - Report.DatabaseBytes - Report.JobDatabaseBytes - Report.OtherBytes);
 
     private double StagingPercent => Report.StagingQuotaBytes == 0 ? 0 : Math.Min(100, 100.0 * Report.StagingBytes / Report.StagingQuotaBytes);
 
