@@ -80,6 +80,45 @@ public class SplitsBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserF
         await context.CloseAsync();
     }
 
+    [Fact]
+    public async Task A_running_grouping_job_is_cancelled_from_its_card_and_says_what_was_kept()
+    {
+        var train = SharedData.RequireTrainSet();
+        var browser = fixture.RequireBrowser();
+        using var dir = new TempDirectory();
+        var zip = Path.Combine(dir.Path, "kaggle-part.zip");
+        // Enough real images that finding their source groups takes a while on two cores.
+        ImportFixtures.Zip(zip, Directory.GetDirectories(train).Order(StringComparer.Ordinal)
+            .SelectMany(d => Directory.GetFiles(d).Order(StringComparer.Ordinal).Take(150).Select(f => ($"{Path.GetFileName(d)}/{Path.GetFileName(f)}", File.ReadAllBytes(f)))));
+
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
+        var page = await context.NewPageAsync();
+        var errors = new List<string>();
+        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
+        await BrowserFixture.ScreenshotOnFailureAsync(page, "job-cancel", async () =>
+        {
+            await BrowserFixture.GotoInteractiveAsync(page, new Uri(fixture.Portal.BaseAddress, "datasets"));
+            await page.Locator("input[data-testid=dataset-name]").FillAsync("to-cancel");
+            await page.WaitForFunctionAsync("() => document.querySelector('[data-testid=import-panel] input[type=file]')?._blazorInputFileNextFileId !== undefined");
+            await page.Locator("[data-testid=import-panel] input[type=file]").SetInputFilesAsync(zip);
+            await Assertions.Expect(page.Locator("[data-testid=import-result]").First).ToContainTextAsync("Imported", new() { Timeout = 120_000 });
+
+            await page.Locator("[data-testid=dataset-link]", new() { HasTextString = "to-cancel" }).ClickAsync();
+            await Assertions.Expect(page.Locator("[data-testid=page-title]")).ToHaveTextAsync("to-cancel");
+            await page.Locator("[data-testid=find-groups]").ClickAsync();
+            var cancel = page.Locator("[data-testid=grouping-job] [data-testid=job-cancel]");
+            await Assertions.Expect(cancel).ToBeVisibleAsync();
+            await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "job-running.png"), FullPage = true });
+            await cancel.ClickAsync();
+            await Assertions.Expect(page.Locator("[data-testid=grouping-job] [data-testid=job-state]")).ToHaveTextAsync("Cancelled", new() { Timeout = 60_000 });
+            await Assertions.Expect(page.Locator("[data-testid=job-cancelled]")).ToContainTextAsync("the source groups found before, if any, are unchanged");
+            await Assertions.Expect(page.Locator("[data-testid=job-cancel]")).ToHaveCountAsync(0);
+            await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "job-cancelled.png"), FullPage = true });
+        });
+        Assert.Empty(errors);
+        await context.CloseAsync();
+    }
+
     private static async Task AddSplitWithoutTestAsync(string dataDirectory, string dataset, string name)
     {
         var options = new DbContextOptionsBuilder<WbcDbContext>().UseSqlite($"Data Source={Path.Combine(dataDirectory, "wbcportal.db")}").Options;

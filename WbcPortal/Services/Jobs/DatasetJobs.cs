@@ -101,6 +101,7 @@ public sealed class DatasetJobs(ILogger<DatasetJobs> logger, TimeProvider clock,
             if (!work.Cancellation.IsCancellationRequested)
             {
                 job.State = JobState.Running;
+                job.Progress = new JobProgress(0, "started");
                 Notify(job);
             }
             long lastNotified = 0;
