@@ -72,9 +72,22 @@ public class SplitsBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserF
             await page.Locator("input[data-testid=confirm-incomplete]").CheckAsync(new() { Force = true });
             await Assertions.Expect(page.Locator("[data-testid=start-run]")).ToBeEnabledAsync();
 
+            // A staged upload a stopped portal left behind.
+            ImportFixtures.Write(Path.Combine(fixture.Portal.DataDirectory, "uploads", "stale-upload-1"), "upload.zip", new byte[50_000]);
             await BrowserFixture.GotoInteractiveAsync(page, new Uri(fixture.Portal.BaseAddress, "storage"));
             await Assertions.Expect(page.Locator("[data-testid=storage-datasets]")).ToContainTextAsync("train-only");
+            await Assertions.Expect(page.Locator("[data-testid=storage-staging]")).ToContainTextAsync("stale-upload-1");
             await page.ScreenshotAsync(new() { Path = Shot("storage.png"), FullPage = true });
+
+            await page.Locator("[data-testid=storage-delete-staging]").ClickAsync();
+            await page.Locator(".mud-dialog button", new() { HasTextString = "Delete" }).ClickAsync();
+            await Assertions.Expect(page.Locator("[data-testid=storage-staging]")).Not.ToContainTextAsync("stale-upload-1");
+            Assert.False(Directory.Exists(Path.Combine(fixture.Portal.DataDirectory, "uploads", "stale-upload-1")));
+
+            await page.Locator("tr", new() { HasTextString = "train-only" }).Locator("[data-testid=storage-delete-dataset]").ClickAsync();
+            await Assertions.Expect(page.Locator(".mud-dialog")).ToContainTextAsync("30 images and 2 split(s)");
+            await page.Locator(".mud-dialog button", new() { HasTextString = "Delete" }).ClickAsync();
+            await Assertions.Expect(page.Locator("[data-testid=storage-datasets]")).Not.ToContainTextAsync("train-only");
         });
         Assert.Empty(errors);
         await context.CloseAsync();

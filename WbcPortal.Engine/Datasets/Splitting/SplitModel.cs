@@ -79,7 +79,9 @@ public sealed record SplitReport(
 
     /// <summary>The parts that hold no image (a split made before empty parts were refused): train, val, test order.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
-    public IReadOnlyList<string> EmptyParts => SplitParts.All.Where(p => Parts.GetValueOrDefault(p) is not { Count: > 0 } c || c.Values.Sum() == 0).ToList();
+    public IReadOnlyList<string> EmptyParts => Parts is null // a report that recorded no parts: nothing to say
+        ? []
+        : SplitParts.All.Where(p => Parts.GetValueOrDefault(p) is not { Count: > 0 } c || c.Values.Sum() == 0).ToList();
 
     /// <summary>The ratios as people should read them: the shares, or what the parts are where ratios do not apply.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
