@@ -159,4 +159,15 @@ public class SplitAndStorageCliTests
             Assert.DoesNotContain("   at ", r.Stderr);
         }
     }
+
+    [Fact]
+    public async Task Storage_on_an_empty_data_folder_lists_nothing_and_creates_nothing()
+    {
+        using var data = new TempDirectory();
+        var listed = await RunAsync("storage", "--json", "--data-dir", data.Path);
+        Assert.True(listed.Code == 0, listed.Stderr);
+        using var doc = JsonDocument.Parse(listed.Stdout);
+        Assert.Equal(0, doc.RootElement.GetProperty("datasets").GetArrayLength());
+        Assert.Empty(Directory.GetFileSystemEntries(data.Path));
+    }
 }

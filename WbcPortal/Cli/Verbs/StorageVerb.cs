@@ -49,7 +49,9 @@ public sealed class StorageVerb : ICliVerb
 
         var report = await inventory.ListAsync(cancellationToken);
         // A listing beside a running portal: staged uploads may be in use by it, which only it knows.
-        string? heldBy = !deleting && DataFolderLock.IsHeld(storage.DataDirectoryFullPath) ? DataFolderLock.ReadHolder(storage.DataDirectoryFullPath)?.Describe() ?? "another process" : null;
+        string folder = storage.DataDirectoryFullPath;
+        bool held = !deleting && File.Exists(Path.Combine(folder, DataFolderLock.LockFileName)) && DataFolderLock.IsHeld(folder);
+        string? heldBy = held ? DataFolderLock.ReadHolder(folder)?.Describe() ?? "another process" : null;
         output.WriteResult(new
         {
             dataDir = report.Root,

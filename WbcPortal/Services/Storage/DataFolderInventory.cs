@@ -65,14 +65,10 @@ public sealed class DataFolderInventory(
     {
         // Disk first, then rows: a file written after this listing is never taken for unreferenced.
         var files = await Task.Run(() => StoreFiles(), cancellationToken);
-        if (storage.ConnectionString is null && !File.Exists(storage.DatabasePath))
-        {
-            // Nothing imported or trained here yet (a read-only listing never creates the database).
-            var staged = StagedUploads();
-            return new DataFolderReport(Root, Directory.Exists(Root) ? UploadStaging.DirectorySize(Root) : 0, 0, 0, 0, 0, [], [], [], staged,
-                staged.Sum(s => s.Bytes), staging.MaxStagingBytes, [], 0);
-        }
+        if (storage.ConnectionString is null && !File.Exists(storage.DatabasePath)) return DiskOnly();
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        // A read-only listing never migrates: a database no portal or verb has set up yet holds nothing.
+        if (!(await db.Database.GetAppliedMigrationsAsync(cancellationToken)).Any()) return DiskOnly();
 
         var stored = (await db.StoredImages.AsNoTracking().Select(s => s.Sha256).ToListAsync(cancellationToken)).ToHashSet(StringComparer.Ordinal);
         var datasetRows = await db.Datasets.AsNoTracking().OrderBy(d => d.Name).Select(d => new { d.Id, d.Name }).ToListAsync(cancellationToken);
@@ -84,9 +80,10 @@ public sealed class DataFolderInventory(
 
         var datasetsOfSha = images.GroupBy(i => i.Sha256).ToDictionary(g => g.Key, g => g.Select(i => i.DatasetId).Distinct().Count(), StringComparer.Ordinal);
         var splitById = splitRows.ToDictionary(s => s.Id);
+        var imagesOf = images.ToLookup(i => i.DatasetId);
         var datasetList = datasetRows.Select(d =>
         {
-            var shas = images.Where(i => i.DatasetId == d.Id).Select(i => i.Sha256).ToList();
+            var shas = imagesOf[d.Id].Select(i => i.Sha256).ToList();
             var distinct = shas.Distinct(StringComparer.Ordinal).ToList();
             long imageBytes = distinct.Sum(s => files.Images.GetValueOrDefault(s));
             long thumbBytes = distinct.Sum(s => files.Thumbnails.GetValueOrDefault(s));
@@ -130,6 +127,14 @@ public sealed class DataFolderInventory(
         return new DataFolderReport(Root, total, database, jobDatabase, Math.Max(0, total - known), storeBytes,
             datasetList, runList, modelList, stagingList, stagingList.Sum(s => s.Bytes), staging.MaxStagingBytes,
             unreferenced, unreferenced.Sum(u => u.Bytes));
+    }
+
+    /// <summary>Nothing imported or trained here yet: what is on disk, no rows.</summary>
+    private DataFolderReport DiskOnly()
+    {
+        var staged = StagedUploads();
+        return new DataFolderReport(Root, Directory.Exists(Root) ? UploadStaging.DirectorySize(Root) : 0, 0, 0, 0, 0, [], [], [], staged,
+            staged.Sum(s => s.Bytes), staging.MaxStagingBytes, [], 0);
     }
 
     /// <summary>
