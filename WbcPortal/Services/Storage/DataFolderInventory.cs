@@ -161,7 +161,7 @@ public sealed class DataFolderInventory(
         }
         if (runs.Count > 0 && !withRuns)
         {
-            throw new InvalidOperationException($"Dataset '{dataset.Name}' is used by {runs.Count} run(s) ({string.Join(", ", runs.Take(5).Select(r => r.Name))}{(runs.Count > 5 ? ", …" : "")}); confirm deleting those runs too, or keep the dataset.");
+            throw new InvalidOperationException($"Dataset '{dataset.Name}' is used by {runs.Count} run(s) ({string.Join(", ", runs.Take(5).Select(r => r.Name))}{(runs.Count > 5 ? ", …" : "")}); delete those runs with it (storage --with-runs, or the Storage page), or keep the dataset.");
         }
         var removed = new List<string>();
         long freed = 0;
