@@ -15,7 +15,7 @@ public static class CliApp
 {
     private static readonly string[] HelpTokens = ["-h", "--help", "-?", "--version"];
 
-    public static IReadOnlyList<ICliVerb> Verbs { get; } = [new InfoVerb(), new ImportVerb(), new GroupsVerb(), new SplitVerb(), new TrainVerb(), new ResumeVerb(), new EvaluateVerb(), new BenchVerb(), new BackupVerb(), new RestoreVerb()];
+    public static IReadOnlyList<ICliVerb> Verbs { get; } = [new InfoVerb(), new ImportVerb(), new GroupsVerb(), new SplitVerb(), new TrainVerb(), new ResumeVerb(), new EvaluateVerb(), new BenchVerb(), new BackupVerb(), new RestoreVerb(), new StorageVerb()];
 
     /// <summary>
     /// True when the arguments name a verb, ask for help, or hold a word that is not a setting (a mistyped verb,
@@ -70,10 +70,11 @@ public static class CliApp
                 {
                     using var host = BuildHost(parse.GetValue(dataDir));
                     var storage = host.Services.GetRequiredService<StorageOptions>();
-                    using var folderLock = verb.WritesData
+                    bool writes = verb.WritesDataFor(parse);
+                    using var folderLock = writes
                         ? DataFolderLock.Acquire(storage.DataDirectoryFullPath, $"WbcPortal {verb.Name}", string.Join(' ', args))
                         : null;
-                    if (verb.PreparesDataFolder) await host.Services.GetRequiredService<DataFolderStartup>().PrepareAsync(cancellationToken);
+                    if (writes && verb.PreparesDataFolder) await host.Services.GetRequiredService<DataFolderStartup>().PrepareAsync(cancellationToken);
                     return await verb.RunAsync(parse, host.Services, output, cancellationToken);
                 }
                 catch (OperationCanceledException)

@@ -60,7 +60,9 @@ public static class CoreServiceExtensions
 
         services.AddSingleton<SystemStatusService>();
 
-        services.AddOptions<ImportOptions>().BindConfiguration(ImportOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ImportOptions>().BindConfiguration(ImportOptions.Section).ValidateDataAnnotations()
+            .Validate(o => o.MaxStagingBytes >= o.MaxUploadBytes, "Import:MaxStagingBytes must be at least Import:MaxUploadBytes (one upload must fit in the staging space).")
+            .ValidateOnStart();
         services.AddSingleton(sp =>
         {
             var o = sp.GetRequiredService<IOptions<ImportOptions>>().Value;
@@ -77,6 +79,7 @@ public static class CoreServiceExtensions
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<DatasetService>();
         services.AddSingleton<UploadStaging>();
+        services.AddSingleton<Services.Storage.DataFolderInventory>();
         services.AddSingleton(GroupingOptions.Default);
         services.AddSingleton<SourceGrouper>();
         services.AddSingleton<GroupingService>();

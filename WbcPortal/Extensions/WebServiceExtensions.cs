@@ -64,6 +64,8 @@ public static class WebServiceExtensions
             var folderLock = DataFolderLock.Acquire(storage.DataDirectoryFullPath, "WbcPortal portal", $"portal at {string.Join(", ", app.Urls.DefaultIfEmpty(app.Configuration["Urls"] ?? ""))}");
             app.Lifetime.ApplicationStopped.Register(folderLock.Dispose);
             await app.Services.GetRequiredService<DataFolderStartup>().PrepareAsync();
+            // Uploads a stopped portal left staged: none is in use before the first job.
+            await app.Services.GetRequiredService<UploadStaging>().SweepAsync();
             int interrupted = await app.Services.GetRequiredService<Services.Training.TrainingRunService>().MarkInterruptedAsync();
             if (interrupted > 0) app.Logger.LogWarning("{Count} run(s) were training when the portal last stopped; they are marked Interrupted and can be resumed", interrupted);
         }

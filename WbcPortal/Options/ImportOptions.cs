@@ -29,4 +29,8 @@ public sealed class ImportOptions
     /// <summary>Largest upload (zip or files) the browser may send, in bytes.</summary>
     [Range(1024, 1L << 40)]
     public long MaxUploadBytes { get; set; } = 2L * 1024 * 1024 * 1024;
+
+    /// <summary>All staged uploads together (<c>data/uploads</c>) may take at most this many bytes; an upload that would go over is refused before copying.</summary>
+    [Range(1024 * 1024, 1L << 44)]
+    public long MaxStagingBytes { get; set; } = 4L * 1024 * 1024 * 1024;
 }

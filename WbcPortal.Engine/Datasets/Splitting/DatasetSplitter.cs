@@ -10,24 +10,83 @@ public sealed class DatasetSplitter
     /// <param name="items">Every image with its class and source group.</param>
     /// <param name="nearDuplicatePairs">Near-duplicate image pairs (ids), to count leaks across parts.</param>
     /// <param name="grouped">Whether source groups have been computed (otherwise each image is its own group).</param>
+    /// <param name="carveMissing">Folders strategy only: carve a part the dataset has no folder for (validation, test) out of
+    /// TRAIN by source group, at <paramref name="ratios"/>; without it a missing part is refused.</param>
+    /// <exception cref="ArgumentException">The split cannot be made as asked; the message says why and what to do. A split
+    /// is never returned with an empty train, validation or test part.</exception>
     public SplitResult Split(IReadOnlyList<SplitItem> items, SplitStrategy strategy, SplitRatios ratios, int seed,
-        IReadOnlyList<(int A, int B)> nearDuplicatePairs, bool grouped)
+        IReadOnlyList<(int A, int B)> nearDuplicatePairs, bool grouped, bool carveMissing = false)
     {
         ratios.Validate();
         var classes = items.Select(i => i.ClassName).Distinct().Count();
         if (items.Count == 0) throw new ArgumentException("The dataset has no images to split.");
         if (classes < 2) throw new ArgumentException("A split needs at least two classes; this dataset has one.");
+        if (carveMissing && strategy != SplitStrategy.Folders) throw new ArgumentException("Carving a missing part applies to the folders strategy only.");
 
+        IReadOnlyList<string> carved = [];
         Dictionary<int, string> parts = strategy switch
         {
             SplitStrategy.Random => SplitUnits(items.Select(i => new Unit([i.Id], i.ClassName)).ToList(), ratios, seed, optimise: false),
             SplitStrategy.Grouped => SplitUnits(GroupUnits(items), ratios, seed, optimise: true),
-            SplitStrategy.Folders => SplitByFolders(items, ratios, seed),
+            SplitStrategy.Folders => SplitByFolders(items, ratios, seed, grouped, carveMissing, out carved),
             _ => throw new ArgumentOutOfRangeException(nameof(strategy)),
         };
+        RefuseEmptyParts(items, parts, strategy, carved, grouped);
 
         var assignments = items.Select(i => new SplitAssignment(i.Id, parts[i.Id])).ToList();
-        return new SplitResult(assignments, Report(items, parts, strategy, ratios, seed, nearDuplicatePairs, grouped));
+        return new SplitResult(assignments, Report(items, parts, strategy, ratios, seed, nearDuplicatePairs, grouped, carved));
+    }
+
+    /// <summary>The part a TRAIN / VAL / TEST folder name stands for, or null.</summary>
+    public static string? PartOfFolder(string? folder) => folder?.Trim().ToLowerInvariant() switch
+    {
+        "train" or "training" => SplitParts.Train,
+        "val" or "valid" or "validation" => SplitParts.Val,
+        "test" or "testing" => SplitParts.Test,
+        _ => null,
+    };
+
+    /// <summary>
+    /// What the folders strategy would do with these outer folders: the parts it must carve from TRAIN (empty when every
+    /// part has its folder). Throws with the reason and the options when it cannot: an image outside TRAIN/VAL/TEST, no
+    /// TRAIN folder, or a missing part without <paramref name="carveMissing"/>. Cheap: callers check before grouping.
+    /// </summary>
+    public static IReadOnlyList<string> CheckFolders(IEnumerable<string?> folderParts, bool carveMissing)
+    {
+        var distinct = folderParts.Distinct().ToList();
+        var unknown = distinct.Where(f => PartOfFolder(f) is null).Select(f => f ?? "(none)").Take(5).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new ArgumentException($"The folders strategy needs every image under a TRAIN, VAL or TEST folder; found {string.Join(", ", unknown)}. Use the grouped strategy instead.");
+        }
+        var present = distinct.Select(PartOfFolder).ToHashSet();
+        if (!present.Contains(SplitParts.Train)) throw new ArgumentException("The folders strategy found no TRAIN folder. Use the grouped strategy instead.");
+        var missing = SplitParts.All.Where(p => !present.Contains(p)).ToList();
+        if (missing.Count > 0 && !carveMissing)
+        {
+            string names = string.Join(" or ", missing.Select(p => p == SplitParts.Val ? "VAL" : "TEST"));
+            throw new ArgumentException($"The dataset has no {names} folder, so a folders split would have no {string.Join(" or ", missing.Select(PartName))} part. " +
+                $"Either carve the missing part{(missing.Count > 1 ? "s" : "")} from TRAIN by source group (split --carve-missing, or the carve box on the dataset page; the ratios then apply to TRAIN), or use the grouped strategy.");
+        }
+        return missing;
+    }
+
+    private static string PartName(string part) => part == SplitParts.Val ? "validation" : part;
+
+    /// <summary>Every split has all three parts: an empty one would silently give a run no validation or no test figures.</summary>
+    private static void RefuseEmptyParts(IReadOnlyList<SplitItem> items, Dictionary<int, string> parts, SplitStrategy strategy, IReadOnlyList<string> carved, bool grouped)
+    {
+        var counts = SplitParts.All.ToDictionary(p => p, _ => 0);
+        foreach (var part in parts.Values) counts[part]++;
+        var empty = SplitParts.All.Where(p => counts[p] == 0).ToList();
+        if (empty.Count == 0) return;
+        int groups = items.Select(i => i.Group).Distinct().Count();
+        string what = strategy == SplitStrategy.Random || !grouped
+            ? $"{items.Count:N0} images"
+            : $"{items.Count:N0} images in {groups:N0} source groups";
+        string from = strategy == SplitStrategy.Folders && carved.Count > 0 ? " (carved from TRAIN)" : "";
+        throw new ArgumentException($"The {string.Join(" and ", empty.Select(PartName))} part{(empty.Count > 1 ? "s" : "")}{from} would be empty: " +
+            $"{what} are too few to fill train, validation and test. Add images{(strategy == SplitStrategy.Grouped ? " or originals" : "")}, or change the ratios.");
     }
 
     /// <summary>How far (share of the whole dataset) a part's size may stray from its target when splits are drawn.</summary>
@@ -229,36 +288,29 @@ public sealed class DatasetSplitter
         }
     }
 
-    private static Dictionary<int, string> SplitByFolders(IReadOnlyList<SplitItem> items, SplitRatios ratios, int seed)
+    private static Dictionary<int, string> SplitByFolders(IReadOnlyList<SplitItem> items, SplitRatios ratios, int seed, bool grouped, bool carveMissing, out IReadOnlyList<string> carved)
     {
-        static string? PartOf(string? folder) => folder?.Trim().ToLowerInvariant() switch
+        carved = CheckFolders(items.Select(i => i.FolderPart), carveMissing);
+        var result = items.ToDictionary(i => i.Id, i => PartOfFolder(i.FolderPart)!);
+        if (carved.Count == 0) return result;
+        if (!grouped)
         {
-            "train" or "training" => SplitParts.Train,
-            "val" or "valid" or "validation" => SplitParts.Val,
-            "test" or "testing" => SplitParts.Test,
-            _ => null,
-        };
-
-        var unknown = items.Where(i => PartOf(i.FolderPart) is null).Select(i => i.FolderPart ?? "(none)").Distinct().Take(5).ToList();
-        if (unknown.Count > 0)
-        {
-            throw new ArgumentException($"The folders strategy needs every image under a TRAIN, VAL or TEST folder; found {string.Join(", ", unknown)}.");
+            throw new ArgumentException("Carving a missing part from TRAIN needs the dataset's source groups (so copies of one cell stay on one side); find them first.");
         }
-        var result = items.ToDictionary(i => i.Id, i => PartOf(i.FolderPart)!);
-        if (!result.Values.Contains(SplitParts.Val) && ratios.Val > 0)
-        {
-            // Carve validation out of TRAIN, whole groups at a time, keeping the class mix.
-            var train = items.Where(i => result[i.Id] == SplitParts.Train).ToList();
-            double valShare = ratios.Val / (ratios.Train + ratios.Val);
-            var carved = SplitUnits(GroupUnits(train), new SplitRatios(1 - valShare, valShare, 0), seed, optimise: true);
-            foreach (var (id, part) in carved) result[id] = part;
-        }
-        if (!result.Values.Contains(SplitParts.Train)) throw new ArgumentException("The folders strategy found no TRAIN folder.");
+        // Carve the missing parts out of TRAIN, whole groups at a time, keeping the class mix: the ratios of TRAIN and the
+        // carved parts, renormalised over TRAIN.
+        var train = items.Where(i => result[i.Id] == SplitParts.Train).ToList();
+        var missing = carved;
+        double Share(string p) => p == SplitParts.Train || missing.Contains(p) ? ratios[p] : 0;
+        double sum = SplitParts.All.Sum(Share);
+        var trainRatios = new SplitRatios(Share(SplitParts.Train) / sum, Share(SplitParts.Val) / sum, Share(SplitParts.Test) / sum);
+        if (missing.Any(p => ratios[p] <= 0)) throw new ArgumentException("A part to carve needs a ratio above 0.");
+        foreach (var (id, part) in SplitUnits(GroupUnits(train), trainRatios, seed, optimise: true)) result[id] = part;
         return result;
     }
 
     private static SplitReport Report(IReadOnlyList<SplitItem> items, Dictionary<int, string> parts, SplitStrategy strategy, SplitRatios ratios, int seed,
-        IReadOnlyList<(int A, int B)> pairs, bool grouped)
+        IReadOnlyList<(int A, int B)> pairs, bool grouped, IReadOnlyList<string> carved)
     {
         var perPart = SplitParts.All.ToDictionary(p => p, p => (IReadOnlyDictionary<string, int>)items.Where(i => parts[i.Id] == p)
             .GroupBy(i => i.ClassName).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count()));
@@ -297,8 +349,19 @@ public sealed class DatasetSplitter
                 effective[p] = sizes.ToDictionary(c => c.Key, c => c.Value.Count == 0 ? 0 : Math.Round(Math.Pow(c.Value.Sum(), 2) / c.Value.Sum(n => n * n), 1));
             }
         }
-        return new SplitReport(strategy.ToString().ToLowerInvariant(), ratios.ToString(), seed, perPart,
+        // The folders strategy keeps the dataset's own parts: ratios mean nothing there unless a part was carved.
+        string? usedRatios = strategy == SplitStrategy.Folders && carved.Count == 0 ? null : ratios.ToString();
+        string? note = strategy == SplitStrategy.Folders
+            ? carved.Count == 0
+                ? "the dataset's own TRAIN/VAL/TEST folders"
+                : $"the dataset's own folders; {string.Join(" and ", carved.Select(PartName))} carved from TRAIN by source group at {ratios}"
+            : null;
+        return new SplitReport(strategy.ToString().ToLowerInvariant(), usedRatios, seed, perPart,
             grouped ? groupSides.Count : 0, groupsPerPart, grouped ? several : 0, leaks,
-            Leaky: grouped && several > 0, Math.Round(maxDev, 4), originals, effective);
+            Leaky: grouped && several > 0, Math.Round(maxDev, 4), originals, effective)
+        {
+            CarvedFromTrain = carved.Count == 0 ? null : carved,
+            Note = note,
+        };
     }
 }

@@ -6,7 +6,7 @@ public enum SplitStrategy
     Random,
     /// <summary>Stratified by class, source group by source group: no group on two sides.</summary>
     Grouped,
-    /// <summary>Keeps the dataset's own TRAIN / (VAL) / TEST folders; a missing validation part is carved from TRAIN by group.</summary>
+    /// <summary>Keeps the dataset's own TRAIN / VAL / TEST folders; a missing part is refused unless asked to carve it from TRAIN by group.</summary>
     Folders,
 }
 
@@ -18,7 +18,7 @@ public static class SplitParts
     public static IReadOnlyList<string> All { get; } = [Train, Val, Test];
 }
 
-/// <summary>Part shares; they must be positive for train and sum to 1 (within rounding).</summary>
+/// <summary>Part shares; each must be above 0 (every split has train, validation and test) and they sum to 1 (within rounding).</summary>
 public sealed record SplitRatios(double Train, double Val, double Test)
 {
     public static SplitRatios Default { get; } = new(0.7, 0.15, 0.15);
@@ -44,7 +44,7 @@ public sealed record SplitRatios(double Train, double Val, double Test)
 
     public void Validate()
     {
-        if (Train <= 0 || Val < 0 || Test < 0) throw new ArgumentException("Ratios: train must be above 0, validation and test 0 or more.");
+        if (Train <= 0 || Val <= 0 || Test <= 0) throw new ArgumentException("Ratios: train, validation and test must each be above 0; a split without one of them gives a run no honest figures.");
         if (Math.Abs(Train + Val + Test - 1) > 0.011) throw new ArgumentException($"Ratios must sum to 1; they sum to {Train + Val + Test:0.###}.");
     }
 
@@ -58,7 +58,8 @@ public sealed record SplitAssignment(int Id, string Part);
 
 public sealed record SplitReport(
     string Strategy,
-    string Ratios,
+    /// <summary>The part shares used; null where they do not apply (the folders strategy keeping the dataset's own parts).</summary>
+    string? Ratios,
     int Seed,
     IReadOnlyDictionary<string, IReadOnlyDictionary<string, int>> Parts,
     int Groups,
@@ -70,6 +71,26 @@ public sealed record SplitReport(
     IReadOnlyDictionary<string, IReadOnlyDictionary<string, int>>? OriginalsPerPart = null,
     IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>>? EffectiveOriginalsPerPart = null)
 {
+    /// <summary>Folders strategy: the parts carved from TRAIN by source group because the dataset had no folder for them.</summary>
+    public IReadOnlyList<string>? CarvedFromTrain { get; init; }
+
+    /// <summary>How the parts were made, for people, where the strategy's name does not say it all (folders, carved).</summary>
+    public string? Note { get; init; }
+
+    /// <summary>The parts that hold no image (a split made before empty parts were refused): train, val, test order.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public IReadOnlyList<string> EmptyParts => Parts is null // a report that recorded no parts: nothing to say
+        ? []
+        : SplitParts.All.Where(p => Parts.GetValueOrDefault(p) is not { Count: > 0 } c || c.Values.Sum() == 0).ToList();
+
+    /// <summary>The ratios as people should read them: the shares, or what the parts are where ratios do not apply.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string RatiosText => Strategy == "folders"
+        ? CarvedFromTrain is { Count: > 0 } carved
+            ? $"own folders; {string.Join(", ", carved)} carved from TRAIN at {Ratios}"
+            : "the dataset's own folders"
+        : Ratios ?? "";
+
     /// <summary>
     /// The class with the fewest effective originals in a part other than train, e.g. ("test", "MONOCYTE", 2.0): that
     /// part's figures for the class rest on about that many cells. Null when ungrouped.

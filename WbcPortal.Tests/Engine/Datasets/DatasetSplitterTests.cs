@@ -184,15 +184,18 @@ public class DatasetSplitterTests
     {
         var items = new List<SplitItem>();
         for (int i = 0; i < 200; i++) items.Add(new SplitItem(i, i % 2 == 0 ? "A" : "B", i / 10, i < 150 ? "TRAIN" : "TEST"));
-        var result = new DatasetSplitter().Split(items, SplitStrategy.Folders, SplitRatios.Default, 3, [], grouped: true);
+        var refused = Assert.Throws<ArgumentException>(() => new DatasetSplitter().Split(items, SplitStrategy.Folders, SplitRatios.Default, 3, [], grouped: true));
+        Assert.Contains("no VAL folder", refused.Message);
+        var result = new DatasetSplitter().Split(items, SplitStrategy.Folders, SplitRatios.Default, 3, [], grouped: true, carveMissing: true);
         var part = result.Assignments.ToDictionary(a => a.Id, a => a.Part);
+        Assert.Equal([SplitParts.Val], result.Report.CarvedFromTrain);
         Assert.All(items.Where(i => i.FolderPart == "TEST"), i => Assert.Equal(SplitParts.Test, part[i.Id]));
         Assert.All(items.Where(i => i.FolderPart == "TRAIN"), i => Assert.NotEqual(SplitParts.Test, part[i.Id]));
         Assert.True(result.Report.Parts[SplitParts.Val].Values.Sum() > 0);
         Assert.Equal(0, result.Report.GroupsOnSeveralSides);
 
         var loose = items.Select(i => i with { FolderPart = i.Id == 5 ? "EXTRA" : i.FolderPart }).ToList();
-        var ex = Assert.Throws<ArgumentException>(() => new DatasetSplitter().Split(loose, SplitStrategy.Folders, SplitRatios.Default, 3, [], true));
+        var ex = Assert.Throws<ArgumentException>(() => new DatasetSplitter().Split(loose, SplitStrategy.Folders, SplitRatios.Default, 3, [], true, carveMissing: true));
         Assert.Contains("EXTRA", ex.Message);
     }
 
@@ -206,5 +209,86 @@ public class DatasetSplitterTests
         Assert.Contains("sum to 1", Assert.Throws<ArgumentException>(() => SplitRatios.Parse("0.7,0.2,0.2")).Message);
         Assert.Throws<ArgumentException>(() => SplitRatios.Parse("0.7,x,0.2"));
         Assert.Equal(new SplitRatios(0.8, 0.1, 0.1), SplitRatios.Parse("0.8, 0.1, 0.1"));
+    }
+
+    /// <summary>Only TRAIN/ class folders: 40 originals of 3 copies in each of two classes.</summary>
+    private static List<SplitItem> TrainOnly(string folder = "TRAIN")
+    {
+        var items = new List<SplitItem>();
+        int id = 0;
+        for (int g = 0; g < 80; g++)
+        {
+            for (int c = 0; c < 3; c++) items.Add(new SplitItem(id++, g % 2 == 0 ? "EOSINOPHIL" : "NEUTROPHIL", g, folder));
+        }
+        return items;
+    }
+
+    [Fact]
+    public void A_folders_split_of_a_dataset_without_a_test_folder_is_refused_naming_the_missing_parts_and_the_options()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => new DatasetSplitter().Split(TrainOnly(), SplitStrategy.Folders, SplitRatios.Default, 1, [], grouped: true));
+        Assert.Contains("no VAL or TEST folder", ex.Message);
+        Assert.Contains("no validation or test part", ex.Message);
+        Assert.Contains("--carve-missing", ex.Message);
+        Assert.Contains("grouped strategy", ex.Message);
+        Assert.DoesNotContain("\n", ex.Message);
+
+        var withVal = TrainOnly().Select(i => i.Group % 5 == 0 ? i with { FolderPart = "VAL" } : i).ToList();
+        var noTest = Assert.Throws<ArgumentException>(() => new DatasetSplitter().Split(withVal, SplitStrategy.Folders, SplitRatios.Default, 1, [], grouped: true));
+        Assert.Contains("no TEST folder", noTest.Message);
+        Assert.Equal([SplitParts.Test], DatasetSplitter.CheckFolders(withVal.Select(i => i.FolderPart), carveMissing: true));
+    }
+
+    [Fact]
+    public void Carving_takes_the_missing_parts_from_train_by_source_group_at_the_ratios_and_says_so()
+    {
+        var items = TrainOnly();
+        var result = new DatasetSplitter().Split(items, SplitStrategy.Folders, SplitRatios.Default, 5, [], grouped: true, carveMissing: true);
+        var part = result.Assignments.ToDictionary(a => a.Id, a => a.Part);
+        Assert.Equal([SplitParts.Val, SplitParts.Test], result.Report.CarvedFromTrain);
+        Assert.Contains("carved from TRAIN by source group", result.Report.Note);
+        Assert.Equal("0.7,0.15,0.15", result.Report.Ratios);
+        Assert.Contains("carved", result.Report.RatiosText);
+        Assert.Empty(result.Report.EmptyParts);
+        Assert.All(items.GroupBy(i => i.Group), g => Assert.Single(g.Select(i => part[i.Id]).Distinct()));
+        foreach (var p in SplitParts.All)
+        {
+            double share = (double)result.Assignments.Count(a => a.Part == p) / items.Count;
+            Assert.InRange(share, SplitRatios.Default[p] - 0.05, SplitRatios.Default[p] + 0.05);
+            Assert.Equal(2, result.Report.Parts[p].Count);
+        }
+
+        // A folders split that carves nothing has no ratios: its parts are the dataset's own.
+        var own = items.Select(i => i.Group % 10 == 1 ? i with { FolderPart = "TEST" } : i.Group % 10 == 2 ? i with { FolderPart = "VAL" } : i).ToList();
+        var kept = new DatasetSplitter().Split(own, SplitStrategy.Folders, SplitRatios.Default, 5, [], grouped: true);
+        Assert.Null(kept.Report.Ratios);
+        Assert.Null(kept.Report.CarvedFromTrain);
+        Assert.Equal("the dataset's own folders", kept.Report.RatiosText);
+    }
+
+    [Fact]
+    public void Carving_needs_source_groups()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => new DatasetSplitter().Split(TrainOnly(), SplitStrategy.Folders, SplitRatios.Default, 1, [], grouped: false, carveMissing: true));
+        Assert.Contains("source groups", ex.Message);
+        Assert.Throws<ArgumentException>(() => new DatasetSplitter().Split(TrainOnly(), SplitStrategy.Grouped, SplitRatios.Default, 1, [], grouped: true, carveMissing: true));
+    }
+
+    [Fact]
+    public void A_split_with_an_empty_part_is_refused_never_made()
+    {
+        var splitter = new DatasetSplitter();
+        // Two images a class: stratified image by image, 15 % of two is none.
+        var few = Enumerable.Range(0, 4).Select(i => new SplitItem(i, i % 2 == 0 ? "A" : "B", i, null)).ToList();
+        var random = Assert.Throws<ArgumentException>(() => splitter.Split(few, SplitStrategy.Random, SplitRatios.Default, 1, [], grouped: false));
+        Assert.Equal("The validation and test parts would be empty: 4 images are too few to fill train, validation and test. Add images, or change the ratios.", random.Message);
+        // Two source groups cannot make three parts, however many images they hold.
+        var twoGroups = Enumerable.Range(0, 100).Select(i => new SplitItem(i, i % 2 == 0 ? "A" : "B", i % 2, null)).ToList();
+        Assert.Contains("2 source groups", Assert.Throws<ArgumentException>(() => splitter.Split(twoGroups, SplitStrategy.Grouped, SplitRatios.Default, 1, [], true)).Message);
+        // A part carved from a TRAIN folder too small for it.
+        var tinyTrain = Enumerable.Range(0, 2).Select(i => new SplitItem(i, i % 2 == 0 ? "A" : "B", i, "TRAIN")).ToList();
+        Assert.Contains("carved from TRAIN", Assert.Throws<ArgumentException>(() => splitter.Split(tinyTrain, SplitStrategy.Folders, SplitRatios.Default, 1, [], true, carveMissing: true)).Message);
+        // A ratio of 0 would promise an empty part.
+        Assert.Contains("each be above 0", Assert.Throws<ArgumentException>(() => SplitRatios.Parse("0.85,0.15,0")).Message);
     }
 }

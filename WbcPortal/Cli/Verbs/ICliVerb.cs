@@ -15,6 +15,9 @@ public interface ICliVerb
 
     /// <summary>Whether a writing verb runs the data folder's start-up checks, migrations and staging recovery first.</summary>
     bool PreparesDataFolder => WritesData;
+
+    /// <summary>Whether this invocation writes the data folder: a verb that lists by default and deletes when asked says so per call.</summary>
+    bool WritesDataFor(ParseResult parse) => WritesData;
     Command CreateCommand();
     Task<int> RunAsync(ParseResult parse, IServiceProvider services, CliOutput output, CancellationToken cancellationToken);
 }

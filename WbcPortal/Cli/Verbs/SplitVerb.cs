@@ -12,10 +12,11 @@ public sealed class SplitVerb : ICliVerb
     private readonly Option<string> ratios = new("--ratios") { Description = "train,val,test shares", DefaultValueFactory = _ => "0.7,0.15,0.15" };
     private readonly Option<int> seed = new("--seed") { Description = "Random seed", DefaultValueFactory = _ => 42 };
     private readonly Option<string?> name = new("--name") { Description = "Split name (default: DATASET-STRATEGY-sSEED)" };
+    private readonly Option<bool> carveMissing = new("--carve-missing") { Description = "folders: carve a part the dataset has no folder for (VAL, TEST) from TRAIN by source group, at --ratios; without it such a split is refused" };
 
     public string Name => "split";
 
-    public Command CreateCommand() => new(Name, "Split a dataset into train/validation/test and print the report with each part's members") { dataset, strategy, ratios, seed, name };
+    public Command CreateCommand() => new(Name, "Split a dataset into train/validation/test and print the report with each part's members") { dataset, strategy, ratios, seed, name, carveMissing };
 
     public async Task<int> RunAsync(ParseResult parse, IServiceProvider services, CliOutput output, CancellationToken cancellationToken)
     {
@@ -24,7 +25,9 @@ public sealed class SplitVerb : ICliVerb
             throw new CliException($"unknown strategy '{parse.GetValue(strategy)}': use random, grouped or folders", 2);
         }
         var splits = services.GetRequiredService<SplitService>();
-        var request = new SplitRequest(parse.GetRequiredValue(dataset), chosen, SplitRatios.Parse(parse.GetValue(ratios)!), parse.GetValue(seed), parse.GetValue(name));
+        bool carve = parse.GetValue(carveMissing);
+        if (carve && chosen != SplitStrategy.Folders) throw new CliException("--carve-missing applies to --strategy folders only", 2);
+        var request = new SplitRequest(parse.GetRequiredValue(dataset), chosen, SplitRatios.Parse(parse.GetValue(ratios)!), parse.GetValue(seed), parse.GetValue(name), carve);
         var progress = new Progress<double>(p => { if (Math.Abs(p * 10 - Math.Round(p * 10)) < 0.01) output.Error.WriteLine($"  grouping: {p:P0}"); });
         var split = await splits.CreateAsync(request, progress, cancellationToken);
         var members = await splits.GetMembersAsync(split.Id, cancellationToken);
@@ -36,6 +39,8 @@ public sealed class SplitVerb : ICliVerb
             dataset = split.Dataset,
             strategy = r.Strategy,
             ratios = r.Ratios,
+            carvedFromTrain = r.CarvedFromTrain,
+            note = r.Note,
             seed = r.Seed,
             parts = r.Parts,
             groups = r.Groups,
@@ -49,7 +54,7 @@ public sealed class SplitVerb : ICliVerb
             members,
         }, w =>
         {
-            w.WriteLine($"Split '{split.Name}' of '{split.Dataset}' ({r.Strategy}, {r.Ratios}, seed {r.Seed})");
+            w.WriteLine($"Split '{split.Name}' of '{split.Dataset}' ({r.Strategy}, {r.RatiosText}, seed {r.Seed})");
             var classes = r.Parts.Values.SelectMany(p => p.Keys).Distinct().Order(StringComparer.Ordinal).ToList();
             w.WriteLine($"  {"part",-6} {string.Join(" ", classes.Select(c => $"{c,12}"))} {"total",8} {"groups",7}");
             foreach (var (part, counts) in r.Parts)

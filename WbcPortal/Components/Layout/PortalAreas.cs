@@ -17,5 +17,6 @@ public static class PortalAreas
         new("Review", "review", Icons.Material.Filled.RuleFolder, "Review misclassified cells, eosinophil vs neutrophil above all."),
         new("Classify", "classify", Icons.Material.Filled.CenterFocusStrong, "Classify new cell images with the active ONNX model."),
         new("Smears", "smears", Icons.Material.Filled.GridOn, "Find and classify every white cell in a whole blood smear."),
+        new("Storage", "storage", Icons.Material.Filled.Storage, "What the data folder holds, with sizes: delete datasets, runs, staged uploads and files nothing uses."),
     ];
 }

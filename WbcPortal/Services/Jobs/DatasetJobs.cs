@@ -9,6 +9,8 @@ public enum JobState
     Running,
     Succeeded,
     Failed,
+    /// <summary>Stopped by a user; <see cref="DatasetJob.CancelledNote"/> says what was kept.</summary>
+    Cancelled,
 }
 
 /// <summary>Progress as a job reports it: a fraction and a line for people.</summary>
@@ -26,32 +28,65 @@ public sealed class DatasetJob
     public JobProgress Progress { get; internal set; } = new(0, "queued");
     public object? Result { get; internal set; }
     public string? Error { get; internal set; }
-    public bool Finished => State is JobState.Succeeded or JobState.Failed;
+    /// <summary>What a cancelled job leaves behind, for people (e.g. "no split was stored").</summary>
+    public string? CancelledNote { get; init; }
+    /// <summary>Cancel was asked for; the job ends at its next cancellation check.</summary>
+    public bool CancelRequested { get; internal set; }
+    public bool Finished => State is JobState.Succeeded or JobState.Failed or JobState.Cancelled;
 }
 
 /// <summary>
 /// Runs dataset jobs one at a time, off the circuit, and tells subscribers when a job changes. The
 /// page that started a job can be closed or refreshed: the job goes on and the page finds it here.
 /// </summary>
-public sealed class DatasetJobs(ILogger<DatasetJobs> logger, TimeProvider clock) : BackgroundService
+public sealed class DatasetJobs(ILogger<DatasetJobs> logger, TimeProvider clock, Datasets.UploadStaging staging) : BackgroundService
 {
-    private sealed record Work(DatasetJob Job, Func<IProgress<JobProgress>, CancellationToken, Task<object>> Run, Action? Cleanup);
+    private sealed record Work(DatasetJob Job, Func<IProgress<JobProgress>, CancellationToken, Task<object>> Run, Action? Cleanup)
+    {
+        public CancellationTokenSource Cancellation { get; } = new();
+    }
 
     private readonly Channel<Work> queue = Channel.CreateUnbounded<Work>();
     private readonly ConcurrentDictionary<Guid, DatasetJob> jobs = new();
+    private readonly ConcurrentDictionary<Guid, Work> pending = new();
     private readonly ChangeNotifier<DatasetJob> changes = new(logger);
 
     public IReadOnlyList<DatasetJob> Recent(string? kind = null, string? dataset = null) =>
         jobs.Values.Where(j => (kind is null || j.Kind == kind) && (dataset is null || j.Dataset == dataset))
             .OrderByDescending(j => j.QueuedAt).Take(20).ToList();
 
-    public DatasetJob Enqueue(string kind, string dataset, string description, Func<IProgress<JobProgress>, CancellationToken, Task<object>> run, Action? cleanup = null)
+    /// <summary>True while a queued or running job is of this kind on this dataset (e.g. an import into it).</summary>
+    public bool IsBusy(string kind, string dataset) =>
+        jobs.Values.Any(j => j.Kind == kind && string.Equals(j.Dataset, dataset, StringComparison.Ordinal) && !j.Finished);
+
+    /// <param name="cancelledNote">What is kept when a user cancels the job, shown on its card.</param>
+    public DatasetJob Enqueue(string kind, string dataset, string description, Func<IProgress<JobProgress>, CancellationToken, Task<object>> run,
+        Action? cleanup = null, string? cancelledNote = null)
     {
-        var job = new DatasetJob { Id = Guid.NewGuid(), Kind = kind, Dataset = dataset, Description = description, QueuedAt = clock.GetUtcNow(), State = JobState.Queued };
+        var job = new DatasetJob { Id = Guid.NewGuid(), Kind = kind, Dataset = dataset, Description = description, QueuedAt = clock.GetUtcNow(), State = JobState.Queued, CancelledNote = cancelledNote };
+        var work = new Work(job, run, cleanup);
         jobs[job.Id] = job;
-        if (!queue.Writer.TryWrite(new Work(job, run, cleanup))) throw new InvalidOperationException("The job queue is closed.");
+        pending[job.Id] = work;
+        if (!queue.Writer.TryWrite(work))
+        {
+            pending.TryRemove(job.Id, out _);
+            throw new InvalidOperationException("The job queue is closed.");
+        }
         Notify(job);
         return job;
+    }
+
+    /// <summary>
+    /// Cancels a queued job (it never starts) or a running one (it stops at its next cancellation check; its clean-up
+    /// still runs). False when the job is unknown or already finished.
+    /// </summary>
+    public bool Cancel(Guid jobId)
+    {
+        if (!pending.TryGetValue(jobId, out var work) || work.Job.Finished) return false;
+        work.Job.CancelRequested = true;
+        work.Cancellation.Cancel();
+        Notify(work.Job);
+        return true;
     }
 
     /// <summary>Calls <paramref name="onChange"/> (from a background thread) whenever a job changes; dispose to stop.</summary>
@@ -62,8 +97,13 @@ public sealed class DatasetJobs(ILogger<DatasetJobs> logger, TimeProvider clock)
         await foreach (var work in queue.Reader.ReadAllAsync(stoppingToken))
         {
             var job = work.Job;
-            job.State = JobState.Running;
-            Notify(job);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, work.Cancellation.Token);
+            if (!work.Cancellation.IsCancellationRequested)
+            {
+                job.State = JobState.Running;
+                job.Progress = new JobProgress(0, "started");
+                Notify(job);
+            }
             long lastNotified = 0;
             var progress = new InlineProgress(p =>
             {
@@ -77,20 +117,41 @@ public sealed class DatasetJobs(ILogger<DatasetJobs> logger, TimeProvider clock)
             });
             try
             {
-                job.Result = await work.Run(progress, stoppingToken);
+                linked.Token.ThrowIfCancellationRequested();
+                job.Result = await work.Run(progress, linked.Token);
                 job.State = JobState.Succeeded;
+            }
+            catch (OperationCanceledException) when (work.Cancellation.IsCancellationRequested && !stoppingToken.IsCancellationRequested)
+            {
+                logger.LogInformation("{Kind} job on {Dataset} cancelled", job.Kind, job.Dataset);
+                job.State = JobState.Cancelled;
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
             {
                 logger.LogWarning(ex, "{Kind} job on {Dataset} failed", job.Kind, job.Dataset);
-                job.Error = ex.Message;
+                job.Error = UserFacingError.Describe(ex);
                 job.State = JobState.Failed;
             }
             finally
             {
-                work.Cleanup?.Invoke();
+                pending.TryRemove(job.Id, out _);
+                RunCleanup(work);
             }
             Notify(job);
+        }
+    }
+
+    private void RunCleanup(Work work)
+    {
+        try
+        {
+            work.Cleanup?.Invoke();
+            // Whatever a job or an earlier failure left in the staging area goes now, except uploads still in use.
+            staging.Sweep();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            logger.LogWarning(ex, "Cleaning up after the {Kind} job on {Dataset} failed", work.Job.Kind, work.Job.Dataset);
         }
     }
 

@@ -9,7 +9,8 @@ namespace WbcPortal.Services.Splits;
 
 public sealed record SplitSummary(int Id, string Name, int DatasetId, string Dataset, DateTimeOffset CreatedAt, SplitReport Report);
 
-public sealed record SplitRequest(string Dataset, SplitStrategy Strategy, SplitRatios Ratios, int Seed, string? Name = null);
+/// <param name="CarveMissing">Folders strategy: carve a part the dataset has no folder for from TRAIN by source group (otherwise refused).</param>
+public sealed record SplitRequest(string Dataset, SplitStrategy Strategy, SplitRatios Ratios, int Seed, string? Name = null, bool CarveMissing = false);
 
 /// <summary>Creates immutable, named split versions and reads them back.</summary>
 public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, GroupingService grouping, DatasetSplitter splitter, Datasets.DatasetService datasets, TimeProvider clock)
@@ -20,12 +21,18 @@ public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, Group
     {
         request.Ratios.Validate();
         var dataset = await datasets.GetAsync(request.Dataset, cancellationToken);
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        if (request.Strategy == SplitStrategy.Folders)
+        {
+            // Refuse a folders split the dataset's folders cannot give before spending a minute on source groups.
+            var folders = await db.DatasetImages.Where(i => i.DatasetId == dataset.Id).Select(i => i.FolderPart).Distinct().ToListAsync(cancellationToken);
+            DatasetSplitter.CheckFolders(folders, request.CarveMissing);
+        }
         if (request.Strategy == SplitStrategy.Grouped || request.Strategy == SplitStrategy.Folders)
         {
             await grouping.EnsureGroupedAsync(dataset.Id, groupingProgress, cancellationToken);
         }
 
-        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         bool grouped = await db.Datasets.Where(d => d.Id == dataset.Id).Select(d => d.GroupedAt != null).SingleAsync(cancellationToken);
         var images = await db.DatasetImages.AsNoTracking().Where(i => i.DatasetId == dataset.Id)
             .Select(i => new { i.Id, i.ClassName, i.SourceGroup, i.FolderPart }).ToListAsync(cancellationToken);
@@ -33,7 +40,7 @@ public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, Group
         var pairs = await db.NearDuplicateEdges.AsNoTracking().Where(e => e.DatasetId == dataset.Id)
             .Select(e => new ValueTuple<int, int>(e.ImageA, e.ImageB)).ToListAsync(cancellationToken);
 
-        var result = await Task.Run(() => splitter.Split(items, request.Strategy, request.Ratios, request.Seed, pairs, grouped), cancellationToken);
+        var result = await Task.Run(() => splitter.Split(items, request.Strategy, request.Ratios, request.Seed, pairs, grouped, request.CarveMissing), cancellationToken);
 
         string name = request.Name?.Trim() is { Length: > 0 } given ? given : await DefaultNameAsync(db, dataset.Name, request, cancellationToken);
         if (name.Length > 200) throw new ArgumentException("A split name has at most 200 characters.");
@@ -44,7 +51,7 @@ public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, Group
             DatasetId = dataset.Id,
             Name = name,
             Strategy = request.Strategy.ToString().ToLowerInvariant(),
-            Ratios = request.Ratios.ToString(),
+            Ratios = result.Report.Ratios ?? "", // none where the dataset's own folders made the parts
             Seed = request.Seed,
             CreatedAt = clock.GetUtcNow(),
             ReportJson = JsonSerializer.Serialize(result.Report, Json),
@@ -59,7 +66,7 @@ public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, Group
 
     private static async Task<string> DefaultNameAsync(WbcDbContext db, string dataset, SplitRequest request, CancellationToken cancellationToken)
     {
-        string baseName = $"{dataset}-{request.Strategy.ToString().ToLowerInvariant()}-s{request.Seed}";
+        string baseName = $"{dataset}-{request.Strategy.ToString().ToLowerInvariant()}{(request.CarveMissing ? "-carved" : "")}-s{request.Seed}";
         string name = baseName;
         for (int n = 2; await db.Splits.AnyAsync(s => s.Name == name, cancellationToken); n++) name = $"{baseName}-{n}";
         return name;

@@ -65,21 +65,19 @@ public partial class ImportPanel
 
     private async Task UploadZipAsync(IBrowserFile? file)
     {
-        if (file is null || !Validate(out var dataset)) return;
-        var folder = Staging.NewFolder();
+        if (file is null || !Validate(out var dataset) || NewStagingFolder(file.Size) is not { } folder) return;
         var path = Path.Combine(folder, "upload.zip");
-        if (!await StageAsync([file], f => path)) { UploadStaging.Delete(folder); return; }
+        if (!await StageAsync([file], f => path)) { Staging.Delete(folder); return; }
         string display = file.Name;
         Jobs.Enqueue("import", dataset, $"zip {display}",
             async (progress, ct) => await Datasets.ImportZipAsync(dataset, path, display, progress.ForImport(), ct),
-            () => UploadStaging.Delete(folder));
+            () => Staging.Delete(folder), CancelledNote);
     }
 
     private async Task UploadFilesAsync(IReadOnlyList<IBrowserFile>? files)
     {
-        if (files is null || files.Count == 0 || !Validate(out var dataset)) return;
+        if (files is null || files.Count == 0 || !Validate(out var dataset) || NewStagingFolder(files.Sum(f => f.Size)) is not { } folder) return;
         var cls = className!.Trim();
-        var folder = Staging.NewFolder();
         var used = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         string Target(IBrowserFile f)
         {
@@ -87,10 +85,26 @@ public partial class ImportPanel
             for (int i = 2; !used.Add(name); i++) name = $"{Path.GetFileNameWithoutExtension(UploadStaging.SafeFileName(f.Name))}_{i}{Path.GetExtension(f.Name)}";
             return Path.Combine(folder, cls, name);
         }
-        if (!await StageAsync(files, Target)) { UploadStaging.Delete(folder); return; }
+        if (!await StageAsync(files, Target)) { Staging.Delete(folder); return; }
         Jobs.Enqueue("import", dataset, $"{files.Count} file(s) into {cls}",
             async (progress, ct) => await Datasets.ImportFolderAsync(dataset, folder, progress.ForImport(), ct),
-            () => UploadStaging.Delete(folder));
+            () => Staging.Delete(folder), CancelledNote);
+    }
+
+    private const string CancelledNote = "images already committed stay in the dataset; the uploaded copy was removed";
+
+    /// <summary>A staging folder for this many bytes, or null with the reason shown (too large, or no staging space left).</summary>
+    private string? NewStagingFolder(long bytes)
+    {
+        try
+        {
+            return Staging.NewFolder(bytes);
+        }
+        catch (InvalidDataException ex)
+        {
+            uploadError = $"Upload refused: {ex.Message}. Nothing was copied.";
+            return null;
+        }
     }
 
     private async Task<bool> StageAsync(IReadOnlyList<IBrowserFile> files, Func<IBrowserFile, string> target)

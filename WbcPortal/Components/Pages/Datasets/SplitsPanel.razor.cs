@@ -22,10 +22,14 @@ public partial class SplitsPanel
     private SplitStrategy strategy = SplitStrategy.Grouped;
     private double train = 0.7, val = 0.15, test = 0.15;
     private int seed = 42;
+    private bool carveMissing;
     private string? name;
     private string? formError;
     private IReadOnlyList<SplitSummary> splits = [];
     private IDisposable? subscription;
+
+    /// <summary>Ratios and seed mean something for random and grouped splits, and for a folders split only where a part is carved.</summary>
+    private bool RatiosApply => strategy != SplitStrategy.Folders || carveMissing;
 
     private bool Busy => Jobs.Recent(dataset: Dataset.Name).Any(j => j.Kind != "import" && !j.Finished);
 
@@ -51,7 +55,8 @@ public partial class SplitsPanel
     {
         int id = Dataset.Id;
         Jobs.Enqueue("grouping", Dataset.Name, "finding source groups",
-            async (progress, ct) => await Grouping.GroupAsync(id, progress.ForFraction("grouping"), ct));
+            async (progress, ct) => await Grouping.GroupAsync(id, progress.ForFraction("grouping"), ct),
+            cancelledNote: "the source groups found before, if any, are unchanged");
     }
 
     private void CreateSplit()
@@ -67,10 +72,21 @@ public partial class SplitsPanel
             formError = ex.Message;
             return;
         }
-        var request = new SplitRequest(Dataset.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), strategy, ratios, seed, name);
-        Jobs.Enqueue("split", Dataset.Name, $"{strategy.ToString().ToLowerInvariant()} split {ratios} seed {seed}",
-            async (progress, ct) => await Splits.CreateAsync(request, progress.ForFraction("grouping"), ct));
+        bool carve = strategy == SplitStrategy.Folders && carveMissing;
+        var request = new SplitRequest(Dataset.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), strategy, ratios, seed, name, carve);
+        string description = strategy switch
+        {
+            SplitStrategy.Folders when carve => $"folders split, missing parts carved from TRAIN at {ratios} seed {seed}",
+            SplitStrategy.Folders => "folders split (the dataset's own TRAIN/VAL/TEST)",
+            _ => $"{strategy.ToString().ToLowerInvariant()} split {ratios} seed {seed}",
+        };
+        Jobs.Enqueue("split", Dataset.Name, description,
+            async (progress, ct) => await Splits.CreateAsync(request, progress.ForFraction("grouping"), ct),
+            cancelledNote: "no split was stored");
     }
+
+    private static string RatiosCell(SplitReport report) =>
+        report.Strategy == "folders" && report.CarvedFromTrain is not { Count: > 0 } ? report.RatiosText : $"{report.RatiosText} · {report.Seed}";
 
     private static string PartTooltip(SplitSummary split, string part)
     {

@@ -1,0 +1,178 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using WbcPortal.Engine.Training;
+using WbcPortal.Services.Datasets;
+using WbcPortal.Services.Jobs;
+using WbcPortal.Services.Storage;
+using WbcPortal.Storage;
+using WbcPortal.Storage.Entities;
+using WbcPortal.Tests.Support;
+
+namespace WbcPortal.Tests.Integration.Datasets;
+
+/// <summary>Upload staging (sweeps, quota), cancelling dataset jobs and the storage service's refusals, on the real services.</summary>
+public sealed class StagingJobsAndStorageTests : IAsyncDisposable
+{
+    private readonly TempDirectory data = new("wbc-staging");
+    private ServiceProvider? provider;
+
+    private async Task<ServiceProvider> ServicesAsync(IDictionary<string, string?>? settings = null)
+    {
+        provider = new ServiceCollection().AddPortalCoreForTests(data.Path, settings).BuildServiceProvider();
+        await provider.MigrateAsync();
+        return provider;
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"waited 30 s for {what}");
+            await Task.Delay(20);
+        }
+    }
+
+    [Fact]
+    public async Task An_upload_that_would_take_staging_over_its_quota_is_refused_before_copying_and_leftovers_are_swept_first()
+    {
+        var services = await ServicesAsync(new Dictionary<string, string?>
+        {
+            ["Import:MaxUploadBytes"] = (1024 * 1024).ToString(),
+            ["Import:MaxStagingBytes"] = (1536 * 1024).ToString(),
+        });
+        var staging = services.GetRequiredService<UploadStaging>();
+
+        var tooBig = Assert.Throws<InvalidDataException>(() => staging.NewFolder(2 * 1024 * 1024));
+        Assert.Contains("Import:MaxUploadBytes", tooBig.Message);
+
+        var first = staging.NewFolder(1024 * 1024); // reserved while its upload copies
+        Assert.True(staging.IsInUse(first));
+        var full = Assert.Throws<InvalidDataException>(() => staging.NewFolder(800 * 1024));
+        Assert.Contains("Import:MaxStagingBytes", full.Message);
+        Assert.Contains("wait for those imports", full.Message);
+        Assert.Single(Directory.GetDirectories(staging.Root));
+
+        // The first import ends; a leftover of a stopped portal sits there too: it is swept to make room.
+        staging.Delete(first);
+        ImportFixtures.Write(Path.Combine(staging.Root, "leftover"), "upload.zip", new byte[1200 * 1024]);
+        var second = staging.NewFolder(800 * 1024);
+        Assert.False(Directory.Exists(Path.Combine(staging.Root, "leftover")));
+        Assert.True(Directory.Exists(second));
+    }
+
+    [Fact]
+    public async Task The_sweep_removes_every_staged_upload_no_import_holds_and_keeps_those_in_use()
+    {
+        var services = await ServicesAsync();
+        var staging = services.GetRequiredService<UploadStaging>();
+        var inUse = staging.NewFolder(10);
+        ImportFixtures.Write(inUse, "upload.zip", new byte[10]);
+        ImportFixtures.Write(Path.Combine(staging.Root, "stale"), "upload.zip", new byte[5000]);
+        ImportFixtures.Write(staging.Root, "stray.part", new byte[7]);
+
+        Assert.Equal(5007, staging.Sweep());
+        Assert.Equal([inUse], Directory.GetDirectories(staging.Root));
+        Assert.Empty(Directory.GetFiles(staging.Root));
+
+        // At start-up nothing is in use: a fresh process (no reservations) sweeps everything.
+        var restarted = new ServiceCollection().AddPortalCoreForTests(data.Path).BuildServiceProvider();
+        await using (restarted)
+        {
+            Assert.Equal(10, await restarted.GetRequiredService<UploadStaging>().SweepAsync(TestContext.Current.CancellationToken));
+        }
+        Assert.Empty(Directory.GetDirectories(staging.Root));
+    }
+
+    [Fact]
+    public async Task A_cancelled_job_ends_Cancelled_with_its_note_its_cleanup_runs_and_a_queued_one_never_starts()
+    {
+        var services = await ServicesAsync();
+        var staging = services.GetRequiredService<UploadStaging>();
+        var jobs = new DatasetJobs(NullLogger<DatasetJobs>.Instance, TimeProvider.System, staging);
+        await jobs.StartAsync(TestContext.Current.CancellationToken);
+        try
+        {
+            var started = new TaskCompletionSource();
+            bool cleaned = false, secondRan = false;
+            var folder = staging.NewFolder(1);
+            var running = jobs.Enqueue("import", "cells", "zip cells.zip", async (progress, ct) =>
+            {
+                progress.Report(new JobProgress(0.4, "checked 40 of 100"));
+                started.SetResult();
+                await Task.Delay(Timeout.Infinite, ct);
+                return new object();
+            }, () => { cleaned = true; staging.Delete(folder); }, cancelledNote: "images already committed stay in the dataset");
+            var queued = jobs.Enqueue("split", "cells", "grouped split", (_, _) => { secondRan = true; return Task.FromResult(new object()); }, cancelledNote: "no split was stored");
+
+            await started.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+            Assert.True(jobs.Cancel(queued.Id));
+            Assert.True(jobs.Cancel(running.Id));
+            await WaitForAsync(() => running.Finished && queued.Finished, "both jobs to finish");
+
+            Assert.Equal(JobState.Cancelled, running.State);
+            Assert.Null(running.Error);
+            Assert.Equal("checked 40 of 100", running.Progress.Text);
+            Assert.Equal("images already committed stay in the dataset", running.CancelledNote);
+            Assert.True(cleaned);
+            Assert.False(Directory.Exists(folder));
+            Assert.Equal(JobState.Cancelled, queued.State);
+            Assert.False(secondRan);
+            Assert.False(jobs.Cancel(running.Id)); // finished: nothing to cancel
+
+            // A failing job still ends Failed, with a one-line reason.
+            var failing = jobs.Enqueue("import", "cells", "zip empty.zip", (_, _) => throw new ArgumentException("Nothing to import: no files were found."));
+            await WaitForAsync(() => failing.Finished, "the failing job");
+            Assert.Equal(JobState.Failed, failing.State);
+            Assert.Equal("Nothing to import: no files were found.", failing.Error);
+        }
+        finally
+        {
+            await jobs.StopAsync(CancellationToken.None);
+        }
+    }
+
+    [Fact]
+    public async Task A_run_or_a_dataset_in_use_is_refused_with_the_reason_and_deleted_with_its_runs_when_confirmed()
+    {
+        var services = await ServicesAsync();
+        int runId = await RunSeeds.AddRunAsync(services, "kept-run", TrainingPresets.Get("default"), 0.8, split: "used-split");
+        ImportFixtures.Write(data.Path, "runs/kept-run/model.onnx", new byte[2048]);
+        var contexts = services.GetRequiredService<IDbContextFactory<WbcDbContext>>();
+        await using (var db = await contexts.CreateDbContextAsync(TestContext.Current.CancellationToken))
+        {
+            await db.Runs.Where(r => r.Id == runId).ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, RunStatus.Running), TestContext.Current.CancellationToken);
+        }
+        var inventory = services.GetRequiredService<DataFolderInventory>();
+        var report = await inventory.ListAsync(TestContext.Current.CancellationToken);
+        var run = Assert.Single(report.Runs);
+        Assert.NotNull(run.NotDeletable);
+        Assert.Equal(["kept-run"], Assert.Single(report.Datasets).Runs);
+
+        var running = await Assert.ThrowsAsync<InvalidOperationException>(() => inventory.DeleteRunAsync("kept-run", TestContext.Current.CancellationToken));
+        Assert.Contains("is running", running.Message);
+        var datasetRunning = await Assert.ThrowsAsync<InvalidOperationException>(() => inventory.DeleteDatasetAsync("used-split-cells", withRuns: true, TestContext.Current.CancellationToken));
+        Assert.Contains("is running", datasetRunning.Message);
+
+        await using (var db = await contexts.CreateDbContextAsync(TestContext.Current.CancellationToken))
+        {
+            await db.Runs.Where(r => r.Id == runId).ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, RunStatus.Succeeded), TestContext.Current.CancellationToken);
+        }
+        var used = await Assert.ThrowsAsync<InvalidOperationException>(() => inventory.DeleteDatasetAsync("used-split-cells", withRuns: false, TestContext.Current.CancellationToken));
+        Assert.Contains("used by 1 run(s) (kept-run)", used.Message);
+
+        var deleted = await inventory.DeleteDatasetAsync("used-split-cells", withRuns: true, TestContext.Current.CancellationToken);
+        Assert.Contains("run kept-run", deleted.Removed);
+        Assert.Contains("dataset used-split-cells", deleted.Removed);
+        var after = await inventory.ListAsync(TestContext.Current.CancellationToken);
+        Assert.Empty(after.Runs);
+        Assert.Empty(after.Datasets);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (provider is not null) await provider.DisposeAsync();
+        data.Dispose();
+    }
+}

@@ -1,0 +1,355 @@
+using System.Globalization;
+using Microsoft.EntityFrameworkCore;
+using WbcPortal.Engine.Datasets.Storage;
+using WbcPortal.Options;
+using WbcPortal.Services.Datasets;
+using WbcPortal.Services.Jobs;
+using WbcPortal.Storage;
+using WbcPortal.Storage.Entities;
+
+namespace WbcPortal.Services.Storage;
+
+/// <summary>A dataset as storage sees it. <see cref="OwnBytes"/>: what deleting it frees (files no other dataset uses).</summary>
+public sealed record StoredDataset(int Id, string Name, int Images, int Files, long ImageBytes, long ThumbnailBytes, long OwnBytes,
+    int Splits, IReadOnlyList<string> Runs);
+
+/// <summary>A run's folder (<c>runs/&lt;id&gt;</c>): checkpoints, exported model and everything else in it.</summary>
+public sealed record StoredRun(int Id, string Name, string Status, string Split, string Dataset, int Checkpoints, long CheckpointBytes,
+    long ModelBytes, long Bytes, string? Model, string? NotDeletable);
+
+public sealed record StoredModel(int Id, string Name, string OnnxPath, long Bytes, bool Exists, bool Active, int? RunId);
+
+public sealed record StagedUpload(string Name, long Bytes, DateTimeOffset ModifiedAt, bool InUse);
+
+/// <summary>A file or folder no row references: <see cref="Kind"/> is image, thumbnail, temp or run-folder.</summary>
+public sealed record UnreferencedFile(string Path, string Kind, long Bytes);
+
+/// <summary>What the data folder holds, with sizes. Paths are relative to <see cref="Root"/>.</summary>
+public sealed record DataFolderReport(
+    string Root,
+    long TotalBytes,
+    long DatabaseBytes,
+    long JobDatabaseBytes,
+    long OtherBytes,
+    long StoreBytes,
+    IReadOnlyList<StoredDataset> Datasets,
+    IReadOnlyList<StoredRun> Runs,
+    IReadOnlyList<StoredModel> Models,
+    IReadOnlyList<StagedUpload> Staging,
+    long StagingBytes,
+    long StagingQuotaBytes,
+    IReadOnlyList<UnreferencedFile> Unreferenced,
+    long UnreferencedBytes);
+
+/// <summary>What a deletion removed: rows' objects by name and bytes freed on disk.</summary>
+public sealed record StorageDeletion(IReadOnlyList<string> Removed, long FreedBytes);
+
+/// <summary>
+/// Lists what the data folder holds (datasets, runs, models, staged uploads, databases, files nothing references)
+/// with sizes, and deletes what a user chooses. Never deletes a file a row references: rows go first, files after,
+/// and an unreferenced file is one found on disk before the database was asked, so a file written meanwhile is not
+/// in the list. Work in progress is refused: queued or running runs, datasets with a job, staged uploads in use,
+/// and unreferenced files while a dataset job runs (an import writes its files before its rows).
+/// </summary>
+public sealed class DataFolderInventory(
+    IDbContextFactory<WbcDbContext> contexts,
+    StorageOptions storage,
+    ImageStore store,
+    DatasetService datasets,
+    UploadStaging staging,
+    DatasetJobs? jobs = null) // the web host's dataset jobs; the headless verbs have none (the data folder's lock keeps the portal out)
+{
+    private string Root => storage.DataDirectoryFullPath;
+
+    public async Task<DataFolderReport> ListAsync(CancellationToken cancellationToken = default)
+    {
+        // Disk first, then rows: a file written after this listing is never taken for unreferenced.
+        var files = await Task.Run(() => StoreFiles(), cancellationToken);
+        if (storage.ConnectionString is null && !File.Exists(storage.DatabasePath)) return DiskOnly();
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        // A read-only listing never migrates: a database no portal or verb has set up yet holds nothing.
+        if (!(await db.Database.GetAppliedMigrationsAsync(cancellationToken)).Any()) return DiskOnly();
+
+        var stored = (await db.StoredImages.AsNoTracking().Select(s => s.Sha256).ToListAsync(cancellationToken)).ToHashSet(StringComparer.Ordinal);
+        var datasetRows = await db.Datasets.AsNoTracking().OrderBy(d => d.Name).Select(d => new { d.Id, d.Name }).ToListAsync(cancellationToken);
+        var images = await db.DatasetImages.AsNoTracking().Select(i => new { i.DatasetId, i.Sha256 }).ToListAsync(cancellationToken);
+        var splitRows = await db.Splits.AsNoTracking().Select(s => new { s.Id, s.Name, s.DatasetId }).ToListAsync(cancellationToken);
+        var runRows = await db.Runs.AsNoTracking().OrderByDescending(r => r.Id)
+            .Select(r => new { r.Id, r.Name, r.Status, r.SplitId, r.CheckpointDirectory, r.ModelPath }).ToListAsync(cancellationToken);
+        var modelRows = await db.Models.AsNoTracking().OrderBy(m => m.Name).ToListAsync(cancellationToken);
+
+        var datasetsOfSha = images.GroupBy(i => i.Sha256).ToDictionary(g => g.Key, g => g.Select(i => i.DatasetId).Distinct().Count(), StringComparer.Ordinal);
+        var splitById = splitRows.ToDictionary(s => s.Id);
+        var imagesOf = images.ToLookup(i => i.DatasetId);
+        var datasetList = datasetRows.Select(d =>
+        {
+            var shas = imagesOf[d.Id].Select(i => i.Sha256).ToList();
+            var distinct = shas.Distinct(StringComparer.Ordinal).ToList();
+            long imageBytes = distinct.Sum(s => files.Images.GetValueOrDefault(s));
+            long thumbBytes = distinct.Sum(s => files.Thumbnails.GetValueOrDefault(s));
+            long own = distinct.Where(s => datasetsOfSha.GetValueOrDefault(s) <= 1).Sum(s => files.Images.GetValueOrDefault(s) + files.Thumbnails.GetValueOrDefault(s));
+            var splitIds = splitRows.Where(s => s.DatasetId == d.Id).Select(s => s.Id).ToHashSet();
+            var runs = runRows.Where(r => splitIds.Contains(r.SplitId)).Select(r => r.Name).ToList();
+            return new StoredDataset(d.Id, d.Name, shas.Count, distinct.Count, imageBytes, thumbBytes, own, splitIds.Count, runs);
+        }).ToList();
+
+        var runList = runRows.Select(r =>
+        {
+            string folder = RunFolder(r.Id);
+            string checkpoints = Path.Combine(Root, r.CheckpointDirectory);
+            var checkpointFiles = r.CheckpointDirectory.Length > 0 && Directory.Exists(checkpoints) ? Directory.GetFiles(checkpoints, "*", SearchOption.AllDirectories) : [];
+            long modelBytes = r.ModelPath is { } m ? FileLength(Path.Combine(Root, m)) : 0;
+            var split = splitById.GetValueOrDefault(r.SplitId);
+            string dataset = split is null ? "" : datasetRows.FirstOrDefault(d => d.Id == split.DatasetId)?.Name ?? "";
+            return new StoredRun(r.Id, r.Name, r.Status.ToString(), split?.Name ?? "", dataset, checkpointFiles.Length, checkpointFiles.Sum(FileLength),
+                modelBytes, UploadStaging.DirectorySize(folder), r.ModelPath, WhyRunCannotGo(r.Status));
+        }).ToList();
+
+        var modelList = modelRows.Select(m =>
+        {
+            string path = Path.Combine(Root, m.OnnxPath);
+            return new StoredModel(m.Id, m.Name, m.OnnxPath, FileLength(path), File.Exists(path), m.IsActive, RunOfPath(m.OnnxPath));
+        }).ToList();
+
+        var stagingList = StagedUploads();
+        var runIds = runRows.Select(r => r.Id).ToHashSet();
+        var runStatus = runRows.ToDictionary(r => r.Id, r => r.Status);
+        var unreferenced = Unreferenced(files, stored, runIds, runStatus);
+
+        long database = FamilyBytes(storage.DatabasePath);
+        long jobDatabase = FamilyBytes(Path.Combine(Root, "hangfire.db"));
+        long total = Directory.Exists(Root) ? UploadStaging.DirectorySize(Root) : 0;
+        long known = database + jobDatabase + files.Images.Values.Sum() + files.Thumbnails.Values.Sum() + files.Temp.Sum(t => t.Bytes)
+            + (Directory.Exists(Path.Combine(Root, "runs")) ? UploadStaging.DirectorySize(Path.Combine(Root, "runs")) : 0)
+            + stagingList.Sum(s => s.Bytes) + files.StrayBytes;
+        // Stored images and thumbnails some dataset holds, each file once however many datasets share it.
+        long storeBytes = files.Images.Where(f => stored.Contains(f.Key)).Sum(f => f.Value) + files.Thumbnails.Where(f => stored.Contains(f.Key)).Sum(f => f.Value);
+        return new DataFolderReport(Root, total, database, jobDatabase, Math.Max(0, total - known), storeBytes,
+            datasetList, runList, modelList, stagingList, stagingList.Sum(s => s.Bytes), staging.MaxStagingBytes,
+            unreferenced, unreferenced.Sum(u => u.Bytes));
+    }
+
+    /// <summary>Nothing imported or trained here yet: what is on disk, no rows.</summary>
+    private DataFolderReport DiskOnly()
+    {
+        var staged = StagedUploads();
+        return new DataFolderReport(Root, Directory.Exists(Root) ? UploadStaging.DirectorySize(Root) : 0, 0, 0, 0, 0, [], [], [], staged,
+            staged.Sum(s => s.Bytes), staging.MaxStagingBytes, [], 0);
+    }
+
+    /// <summary>
+    /// Deletes a dataset (its images, splits and the stored files no other dataset uses). Refused while a job works on
+    /// it, and, unless <paramref name="withRuns"/>, while a run was trained on one of its splits (those runs go too when
+    /// it is given; a queued or running one never).
+    /// </summary>
+    public async Task<StorageDeletion> DeleteDatasetAsync(string idOrName, bool withRuns, CancellationToken cancellationToken = default)
+    {
+        var dataset = await datasets.GetAsync(idOrName, cancellationToken);
+        if (jobs?.Recent(dataset: dataset.Name).FirstOrDefault(j => !j.Finished) is { } job)
+        {
+            throw new InvalidOperationException($"Dataset '{dataset.Name}' has a {job.Kind} job {job.State.ToString().ToLowerInvariant()}; cancel it or wait before deleting the dataset.");
+        }
+        List<(int Id, string Name, RunStatus Status)> runs;
+        await using (var db = await contexts.CreateDbContextAsync(cancellationToken))
+        {
+            runs = (await db.Runs.AsNoTracking().Where(r => db.Splits.Any(s => s.Id == r.SplitId && s.DatasetId == dataset.Id))
+                .Select(r => new { r.Id, r.Name, r.Status }).ToListAsync(cancellationToken)).Select(r => (r.Id, r.Name, r.Status)).ToList();
+        }
+        foreach (var busy in runs.Where(r => WhyRunCannotGo(r.Status) is not null).Take(1))
+        {
+            throw new InvalidOperationException($"Dataset '{dataset.Name}' is used by run '{busy.Name}', which {WhyRunCannotGo(busy.Status)}.");
+        }
+        if (runs.Count > 0 && !withRuns)
+        {
+            throw new InvalidOperationException($"Dataset '{dataset.Name}' is used by {runs.Count} run(s) ({string.Join(", ", runs.Take(5).Select(r => r.Name))}{(runs.Count > 5 ? ", …" : "")}); delete those runs with it (storage --with-runs, or the Storage page), or keep the dataset.");
+        }
+        var removed = new List<string>();
+        long freed = 0;
+        foreach (var run in runs)
+        {
+            var deletion = await DeleteRunAsync(run.Id.ToString(CultureInfo.InvariantCulture), cancellationToken);
+            removed.AddRange(deletion.Removed);
+            freed += deletion.FreedBytes;
+        }
+        var before = await ListDatasetOwnBytesAsync(dataset.Id, cancellationToken);
+        await datasets.DeleteAsync(dataset.Id, cancellationToken);
+        removed.Add($"dataset {dataset.Name}");
+        return new StorageDeletion(removed, freed + before);
+    }
+
+    private async Task<long> ListDatasetOwnBytesAsync(int datasetId, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var own = await db.DatasetImages.AsNoTracking().Where(i => i.DatasetId == datasetId)
+            .Where(i => !db.DatasetImages.Any(o => o.Sha256 == i.Sha256 && o.DatasetId != datasetId))
+            .Select(i => new { i.Sha256, i.Stored!.Format }).Distinct().ToListAsync(cancellationToken);
+        return own.Sum(s => FileLength(store.ImagePath(s.Sha256, s.Format)) + FileLength(store.ThumbnailPath(s.Sha256)));
+    }
+
+    /// <summary>Deletes a run: its rows (epochs, evaluations, predictions, its registered model) and then its folder.</summary>
+    public async Task<StorageDeletion> DeleteRunAsync(string idOrName, CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var run = (int.TryParse(idOrName, NumberStyles.None, CultureInfo.InvariantCulture, out var id)
+                ? await db.Runs.SingleOrDefaultAsync(r => r.Id == id || r.Name == idOrName, cancellationToken)
+                : await db.Runs.SingleOrDefaultAsync(r => r.Name == idOrName, cancellationToken))
+            ?? throw new ArgumentException($"No run '{idOrName}'.");
+        if (WhyRunCannotGo(run.Status) is { } why) throw new InvalidOperationException($"Run '{run.Name}' {why}.");
+
+        string prefix = Path.Combine("runs", run.Id.ToString(CultureInfo.InvariantCulture)) + Path.DirectorySeparatorChar;
+        var removed = new List<string> { $"run {run.Name}" };
+        await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
+        {
+            var models = await db.Models.Where(m => m.OnnxPath.StartsWith(prefix) || (run.ModelPath != null && m.OnnxPath == run.ModelPath)).ToListAsync(cancellationToken);
+            db.Models.RemoveRange(models);
+            removed.AddRange(models.Select(m => $"model {m.Name}{(m.IsActive ? " (was active)" : "")}"));
+            db.Runs.Remove(run);
+            await db.SaveChangesAsync(cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+        }
+        // The rows are gone: nothing references the folder now.
+        string folder = RunFolder(run.Id);
+        long bytes = UploadStaging.DirectorySize(folder);
+        if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        return new StorageDeletion(removed, bytes);
+    }
+
+    /// <summary>Deletes staged uploads no upload or import is using.</summary>
+    public StorageDeletion DeleteStaging()
+    {
+        var before = StagedUploads().Where(s => !s.InUse).Select(s => $"staged upload {s.Name}").ToList();
+        long freed = staging.Sweep();
+        return new StorageDeletion(before, freed);
+    }
+
+    /// <summary>Deletes files and run folders no row references (listed fresh). Refused while a dataset job runs.</summary>
+    public async Task<StorageDeletion> DeleteUnreferencedAsync(CancellationToken cancellationToken = default)
+    {
+        if (jobs?.Recent().FirstOrDefault(j => !j.Finished) is { } job)
+        {
+            throw new InvalidOperationException($"A {job.Kind} job on '{job.Dataset}' is {job.State.ToString().ToLowerInvariant()}; an import writes its files before its rows, so unreferenced files are only removed when no dataset job runs.");
+        }
+        var report = await ListAsync(cancellationToken);
+        var removed = new List<string>();
+        long freed = 0;
+        foreach (var item in report.Unreferenced)
+        {
+            string path = Path.Combine(Root, item.Path);
+            try
+            {
+                if (item.Kind == "run-folder") Directory.Delete(path, recursive: true);
+                else File.Delete(path);
+                removed.Add(item.Path);
+                freed += item.Bytes;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Left for the next clean-up; listing it again shows it.
+            }
+        }
+        return new StorageDeletion(removed, freed);
+    }
+
+    /// <summary>Why a run cannot be deleted now, or null. The one place this rule lives (to follow the runs' lifecycle table when it lands).</summary>
+    private static string? WhyRunCannotGo(RunStatus status) => status switch
+    {
+        RunStatus.Queued => "is queued; stop it first",
+        RunStatus.Running => "is running; stop it first",
+        _ => null,
+    };
+
+    private string RunFolder(int id) => Path.Combine(Root, "runs", id.ToString(CultureInfo.InvariantCulture));
+
+    private static int? RunOfPath(string relative)
+    {
+        var parts = relative.Split('/', '\\');
+        return parts.Length >= 2 && parts[0] == "runs" && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id : null;
+    }
+
+    private List<StagedUpload> StagedUploads()
+    {
+        if (!Directory.Exists(staging.Root)) return [];
+        return Directory.EnumerateDirectories(staging.Root).Select(dir => new StagedUpload(Path.GetFileName(dir), UploadStaging.DirectorySize(dir),
+                Directory.GetLastWriteTimeUtc(dir), staging.IsInUse(dir)))
+            .Concat(Directory.EnumerateFiles(staging.Root).Select(f => new StagedUpload(Path.GetFileName(f), FileLength(f), File.GetLastWriteTimeUtc(f), false)))
+            .OrderBy(s => s.ModifiedAt).ToList();
+    }
+
+    private sealed record StoreListing(Dictionary<string, long> Images, Dictionary<string, long> Thumbnails, List<UnreferencedFile> Temp,
+        List<UnreferencedFile> Odd, long StrayBytes);
+
+    /// <summary>Every file under <c>images/</c> and <c>thumbs/</c> by hash, and the temp files left there.</summary>
+    private StoreListing StoreFiles()
+    {
+        var images = new Dictionary<string, long>(StringComparer.Ordinal);
+        var thumbs = new Dictionary<string, long>(StringComparer.Ordinal);
+        var temp = new List<UnreferencedFile>();
+        var odd = new List<UnreferencedFile>();
+        foreach (var (folder, target, kind) in new[] { ("images", images, "image"), ("thumbs", thumbs, "thumbnail") })
+        {
+            var dir = Path.Combine(Root, folder);
+            if (!Directory.Exists(dir)) continue;
+            foreach (var file in Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories))
+            {
+                string name = Path.GetFileName(file);
+                long length = FileLength(file);
+                if (name.EndsWith(".tmp", StringComparison.Ordinal)) temp.Add(new(Path.GetRelativePath(Root, file), "temp", length));
+                else if (ImageStore.IsValidSha(name.Split('.')[0])) target[name.Split('.')[0]] = target.GetValueOrDefault(name.Split('.')[0]) + length;
+                else odd.Add(new(Path.GetRelativePath(Root, file), kind, length));
+            }
+        }
+        return new StoreListing(images, thumbs, temp, odd, odd.Sum(o => o.Bytes));
+    }
+
+    private List<UnreferencedFile> Unreferenced(StoreListing files, HashSet<string> stored, HashSet<int> runIds, Dictionary<int, RunStatus> runStatus)
+    {
+        var list = new List<UnreferencedFile>();
+        list.AddRange(files.Images.Where(f => !stored.Contains(f.Key)).SelectMany(f => StoredPaths("images", f.Key, "image")));
+        list.AddRange(files.Thumbnails.Where(f => !stored.Contains(f.Key)).SelectMany(f => StoredPaths("thumbs", f.Key, "thumbnail")));
+        list.AddRange(files.Temp);
+        list.AddRange(files.Odd);
+        var runs = Path.Combine(Root, "runs");
+        if (Directory.Exists(runs))
+        {
+            foreach (var dir in Directory.EnumerateDirectories(runs))
+            {
+                bool isRun = int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var id);
+                if (!isRun || !runIds.Contains(id))
+                {
+                    list.Add(new(Path.GetRelativePath(Root, dir), "run-folder", UploadStaging.DirectorySize(dir)));
+                }
+                else if (WhyRunCannotGo(runStatus[id]) is null)
+                {
+                    // A finished run's half-written temp files (a checkpoint or export cut short); a running one's are live.
+                    list.AddRange(Directory.EnumerateFiles(dir, "*.tmp", SearchOption.AllDirectories).Select(f => new UnreferencedFile(Path.GetRelativePath(Root, f), "temp", FileLength(f))));
+                }
+            }
+        }
+        return list.OrderBy(u => u.Kind, StringComparer.Ordinal).ThenBy(u => u.Path, StringComparer.Ordinal).ToList();
+    }
+
+    private IEnumerable<UnreferencedFile> StoredPaths(string folder, string sha, string kind)
+    {
+        var dir = Path.Combine(Root, folder, sha[..2]);
+        if (!Directory.Exists(dir)) yield break;
+        foreach (var file in Directory.EnumerateFiles(dir, sha + ".*"))
+        {
+            if (!file.EndsWith(".tmp", StringComparison.Ordinal)) yield return new(Path.GetRelativePath(Root, file), kind, FileLength(file));
+        }
+    }
+
+    private static long FamilyBytes(string path) => FileLength(path) + FileLength(path + "-wal") + FileLength(path + "-shm") + FileLength(path + "-journal");
+
+    private static long FileLength(string path)
+    {
+        try
+        {
+            var info = new FileInfo(path);
+            return info.Exists ? info.Length : 0;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+}
