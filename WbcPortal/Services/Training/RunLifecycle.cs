@@ -20,13 +20,15 @@ public enum RunAction
 /// The one status-transition table of a run, read by the claim's SQL, the launcher, the run page's buttons and the
 /// CLI, so none of them can disagree about what a status allows. A Running run held by a dead process is not in
 /// any "allowed" set: its lease is checked first (<see cref="TrainingRunService.CheckLeaseAsync"/>), which turns it
-/// Interrupted, and Interrupted allows Claim and Resume.
+/// Interrupted, and Interrupted allows Resume.
 /// </summary>
 public static class RunLifecycle
 {
     private static readonly FrozenDictionary<RunAction, RunStatus[]> Allowed = new Dictionary<RunAction, RunStatus[]>
     {
-        [RunAction.Claim] = [RunStatus.Queued, RunStatus.Cancelled, RunStatus.Failed, RunStatus.Interrupted],
+        // Only a queued run is claimed: a stopped run goes back to Queued through Resume first, so a Hangfire job left
+        // over for a run the user stopped (or that was resumed by the CLI) finds nothing to do.
+        [RunAction.Claim] = [RunStatus.Queued],
         [RunAction.Resume] = [RunStatus.Cancelled, RunStatus.Failed, RunStatus.Interrupted],
         [RunAction.Stop] = [RunStatus.Queued, RunStatus.Running],
         [RunAction.Delete] = [RunStatus.Succeeded, RunStatus.Failed, RunStatus.Cancelled, RunStatus.Interrupted],
@@ -42,10 +44,13 @@ public static class RunLifecycle
 
     public static bool IsActive(RunStatus status) => Array.IndexOf(Active, status) >= 0;
 
-    /// <summary>Null when <paramref name="action"/> is allowed from <paramref name="status"/>, otherwise the reason it is refused.</summary>
-    public static string? Refusal(RunStatus status, RunAction action, string runName)
+    /// <summary>Null when <paramref name="action"/> is allowed from <paramref name="status"/>, otherwise the reason it is refused (one line).</summary>
+    public static string? Refusal(RunStatus status, RunAction action, string runName) => Refusal(status, Allowed[action], action, runName);
+
+    /// <summary>The refusal for a set of statuses other than one action's own (the CLI's <c>resume</c> claims from <see cref="ResumableHere"/>).</summary>
+    public static string? Refusal(RunStatus status, RunStatus[] allowed, RunAction action, string runName)
     {
-        if (Allows(status, action)) return null;
+        if (Array.IndexOf(allowed, status) >= 0) return null;
         string what = action switch
         {
             RunAction.Claim => "started",
@@ -54,15 +59,21 @@ public static class RunLifecycle
             RunAction.Delete => "deleted",
             _ => throw new ArgumentOutOfRangeException(nameof(action)),
         };
-        string because = status switch
+        string hint = status switch
         {
-            RunStatus.Running => "it is training now (stop it first)",
-            RunStatus.Queued => action == RunAction.Resume ? "it is queued already" : "it is queued (stop it first)",
-            RunStatus.Succeeded => "it has finished (train a new run instead)",
-            _ => $"it is {status}",
+            RunStatus.Running => action == RunAction.Delete ? "stop it first" : "it is training now",
+            RunStatus.Queued => action == RunAction.Delete ? "stop it first" : "it is waiting for the training worker",
+            RunStatus.Succeeded => "train a new run instead",
+            _ => $"only {Describe(allowed)} runs can be {what}",
         };
-        return $"Run '{runName}' cannot be {what}: {because}. Only {Describe(Allowed[action])} runs can be {what}.";
+        return $"Run '{runName}' is {status}: it cannot be {what} ({hint}).";
     }
+
+    /// <summary>
+    /// What the CLI's <c>resume</c> claims from, in one step so no run is left Queued without a worker to take it:
+    /// the statuses Resume puts back in the queue, and Queued (a run queued by a portal that is not running).
+    /// </summary>
+    public static readonly RunStatus[] ResumableHere = [.. Allowed[RunAction.Claim], .. Allowed[RunAction.Resume]];
 
     private static string Describe(RunStatus[] statuses)
     {
