@@ -105,7 +105,11 @@ public sealed class RunRecoveryBrowserTests : IAsyncLifetime
             await using var reader = await command.ExecuteReaderAsync(TestContext.Current.CancellationToken);
             while (await reader.ReadAsync(TestContext.Current.CancellationToken)) epochs.Add((reader.GetInt64(0), reader.GetInt64(1)));
         }
-        Assert.Equal([(1L, 1L), (1L, 2L), (2L, 1L), (2L, 2L), (2L, 3L)], epochs);
+        // Every epoch once, none lost: round 1's two, then round 2 from its first (the preset's early stopping may end it before 3).
+        Assert.Equal([(1L, 1L), (1L, 2L)], epochs.Where(e => e.Item1 == 1));
+        var round2 = epochs.Where(e => e.Item1 == 2).Select(e => e.Item2).ToList();
+        Assert.NotEmpty(round2);
+        Assert.Equal(Enumerable.Range(1, round2.Count).Select(i => (long)i), round2);
     }
 
     [Fact]

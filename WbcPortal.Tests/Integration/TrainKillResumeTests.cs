@@ -51,7 +51,7 @@ public sealed class TrainKillResumeTests : IDisposable
 
         // No waiting for a heartbeat to go stale: the run's lease names the killed process, so `resume` (the real
         // executable, as a user runs it) marks it Interrupted and takes it up at once.
-        var (code, stdout, stderr) = await PortalProcess.RunVerbAsync(TimeSpan.FromSeconds(240), "resume", "killed", "--json", "--data-dir", data.Path);
+        var (code, stdout, stderr) = await PortalProcess.RunVerbAsync(TimeSpan.FromSeconds(480), "resume", "killed", "--json", "--data-dir", data.Path);
         Assert.True(code == 0, stderr);
         Assert.Contains("marked Interrupted", stderr);
         Assert.Equal("Succeeded", JsonDocument.Parse(stdout).RootElement.GetProperty("status").GetString());

@@ -121,7 +121,8 @@ public sealed class TrainingRunService(
                 .SetProperty(r => r.Status, RunStatus.Interrupted)
                 .SetProperty(r => r.Error, reason)
                 .SetProperty(r => r.LeaseOwner, (string?)null)
-                .SetProperty(r => r.FinishedAt, clock.GetUtcNow()), cancellationToken);
+                // Its last sign of life, not the moment its death was noticed.
+                .SetProperty(r => r.FinishedAt, r => r.HeartbeatAt ?? clock.GetUtcNow()), cancellationToken);
         if (changed > 0)
         {
             logger.LogWarning("Run {Run} was left Running by a process that is gone; marked Interrupted", runId);

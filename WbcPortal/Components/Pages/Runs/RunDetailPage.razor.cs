@@ -88,6 +88,12 @@ public partial class RunDetailPage
         if (modelReport is not null) await modelReport.ShowAsync(evaluationId);
     }
 
+    /// <summary>What the run ran on; before it ran (or when it failed before its device was settled), what it asked for.</summary>
+    private string DeviceText => detail!.Run.Device
+        ?? (detail.Run.Status == RunStatus.Queued ? "device pending" : $"asked for {config?.Device ?? "auto"}");
+
+    private static string Sentence(string text) => text.Length == 0 ? text : char.ToUpperInvariant(text[0]) + text[1..];
+
     private bool CanStop => detail is not null && RunLifecycle.Allows(detail.Run.Status, RunAction.Stop);
 
     private bool CanResume => detail is not null && RunLifecycle.Allows(detail.Run.Status, RunAction.Resume);
