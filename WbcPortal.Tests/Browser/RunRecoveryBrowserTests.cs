@@ -88,6 +88,7 @@ public sealed class RunRecoveryBrowserTests : IAsyncLifetime
                 await Assertions.Expect(page.Locator("[data-testid=run-status]").First).ToHaveTextAsync("Interrupted");
                 await Assertions.Expect(page.Locator("[data-testid=run-error]")).ToContainTextAsync("stopped before it finished; resume it");
                 await Assertions.Expect(page.Locator("[data-testid=stop-run]")).ToHaveCountAsync(0);
+                await Assertions.Expect(page.Locator(".js-plotly-plot")).ToHaveCountAsync(2, new() { Timeout = 30_000 });
                 await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "run-interrupted.png"), FullPage = true });
 
                 await page.Locator("[data-testid=resume-run]").ClickAsync();
