@@ -40,7 +40,7 @@ public sealed class TrainerResumeEqualityTests : IDisposable
     }
 
     [Fact]
-    public void A_run_stopped_twice_and_resumed_ends_with_the_same_weights_and_figures_as_an_unbroken_one()
+    public void A_run_stopped_three_times_and_resumed_ends_with_the_same_weights_and_figures_as_an_unbroken_one()
     {
         var ct = TestContext.Current.CancellationToken;
         // Every source of divergence switched on: Adam's moments, dropout in the head (round 1 on cached features),
@@ -56,6 +56,9 @@ public sealed class TrainerResumeEqualityTests : IDisposable
             Augmentation = new AugmentationConfig { Flips = true, RotationDegrees = 20, Shift = 0.05, ColorJitter = 0.1 },
             Optimizer = OptimizerKind.Adam,
             Schedule = LrSchedule.Cosine,
+            // Never stops early here, but each round ends on its best epoch: a resume at a round's end must restore it too.
+            EarlyStoppingPatience = 5,
+            RestoreBestEpoch = true,
             Seed = 7,
             Device = "cpu",
         };
@@ -63,8 +66,8 @@ public sealed class TrainerResumeEqualityTests : IDisposable
             Path.Combine(dir.Path, "unbroken"));
         var broken = unbroken with { CheckpointDirectory = Path.Combine(dir.Path, "broken") };
 
-        // Stopped in round 1 (head on cached features) after epoch 2, then in round 2 (fine-tune) after epoch 1.
-        foreach (var (round, epoch) in new[] { (1, 2), (2, 1) })
+        // Stopped in round 1 (head on cached features) after epoch 2, at its end, then in round 2 (fine-tune) after epoch 1.
+        foreach (var (round, epoch) in new[] { (1, 2), (1, 3), (2, 1) })
         {
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
             var stop = new SyncProgress(e => { if (e is CheckpointSaved c && c.Round == round && c.Epoch == epoch) cts.Cancel(); });
