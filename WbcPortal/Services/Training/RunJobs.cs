@@ -55,9 +55,10 @@ public sealed class RunJobs(TrainingRunService runs, RunStopRegistry stops, ILog
             // A job left over for a run that was stopped while queued, resumed elsewhere or already finished: nothing to do.
             logger.LogInformation("Run {Run} not started by its job: {Reason}", runId, ex.Message);
         }
-        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        catch (OperationCanceledException)
         {
-            // Recorded on the run (Cancelled or Interrupted); the job itself ends quietly.
+            // Recorded on the run (Cancelled: a Stop here or from another process; Interrupted: shutdown). The job ends
+            // quietly rather than going back to Hangfire's queue: an interrupted run waits for its Resume.
             logger.LogInformation("Run {Run} stopped", runId);
         }
         finally
