@@ -10,6 +10,8 @@ namespace WbcPortal.Tests.Browser;
 /// resumes from its Resume button; a run that failed (cuda on this CPU machine) shows why. Each test owns its data
 /// folder and portals, since it kills and restarts them.
 /// </summary>
+// Trains in child processes on the two cores: alone, so its time limits hold on a loaded machine.
+[Collection(nameof(WbcPortal.Tests.Engine.Training.TorchRandomCollection))]
 public sealed class RunRecoveryBrowserTests : IAsyncLifetime
 {
     private readonly TempDirectory data = new("wbc-recovery");

@@ -7,6 +7,8 @@ using WbcPortal.Tests.Support;
 namespace WbcPortal.Tests.Integration;
 
 /// <summary>Stop reaches a run whichever process trains it: here a CLI <c>train</c>, stopped from this test's process.</summary>
+// Trains in child processes on the two cores: alone, so its time limits hold on a loaded machine.
+[Collection(nameof(WbcPortal.Tests.Engine.Training.TorchRandomCollection))]
 public sealed class RunStopTests : IDisposable
 {
     private readonly TempDirectory data = new("wbc-stop");
