@@ -13,6 +13,9 @@ public sealed record Checkpoint(int Round, int Epoch, string WeightsFile, IReadO
     /// <summary>The weights of the round's best validation epoch so far (kept for early stopping's restore).</summary>
     public string? BestWeightsFile { get; init; }
 
+    /// <summary>The optimizer's state after this epoch (Adam's moments and step count), so a resumed round takes the steps an unbroken one would. Null in checkpoints written before it was kept.</summary>
+    public string? OptimizerFile { get; init; }
+
     public static Checkpoint? Load(string directory)
     {
         var path = Path.Combine(directory, FileName);
@@ -21,6 +24,8 @@ public sealed record Checkpoint(int Round, int Epoch, string WeightsFile, IReadO
             ?? throw new InvalidDataException($"Empty checkpoint: {path}");
         if (!File.Exists(Path.Combine(directory, checkpoint.WeightsFile)))
             throw new InvalidDataException($"The checkpoint names {checkpoint.WeightsFile}, which is missing.");
+        if (checkpoint.OptimizerFile is { } optimizer && !File.Exists(Path.Combine(directory, optimizer)))
+            throw new InvalidDataException($"The checkpoint names {optimizer}, which is missing.");
         return checkpoint;
     }
 
@@ -30,7 +35,9 @@ public sealed record Checkpoint(int Round, int Epoch, string WeightsFile, IReadO
         var temp = path + ".tmp";
         File.WriteAllText(temp, JsonSerializer.Serialize(this, TrainingConfig.Json));
         File.Move(temp, path, overwrite: true);
-        foreach (var old in Directory.EnumerateFiles(directory, "weights-*.bin").Where(f => Path.GetFileName(f) != WeightsFile && Path.GetFileName(f) != BestWeightsFile))
+        var keep = new[] { WeightsFile, BestWeightsFile, OptimizerFile };
+        foreach (var old in Directory.EnumerateFiles(directory, "*.bin")
+                     .Where(f => Path.GetFileName(f) is { } name && (name.StartsWith("weights-", StringComparison.Ordinal) || name.StartsWith("optimizer-", StringComparison.Ordinal)) && !keep.Contains(name)))
         {
             File.Delete(old);
         }

@@ -31,8 +31,10 @@ public sealed record TrainingOutcome(WbcClassifier Model, IReadOnlyList<EpochRec
 /// <summary>
 /// The two-round transfer-learning loop: evaluate the untrained model, train the head on a frozen
 /// backbone, fine-tune the unfrozen stages at a low rate; evaluate after each round. A checkpoint is
-/// saved after every epoch; a run started again with the same checkpoint folder continues after the
-/// last finished epoch (the optimizer's moments start afresh there). Cancellation is checked every batch.
+/// saved after every epoch (weights and the optimizer's state); a run started again with the same
+/// checkpoint folder continues after the last finished epoch and ends with the same figures as a run that
+/// was never stopped: every random stream (shuffle, augmentation, dropout) is drawn from (seed, round,
+/// epoch), never from what earlier epochs of this process consumed. Cancellation is checked every batch.
 /// </summary>
 public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
 {
@@ -68,8 +70,11 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
 
         var roundConfigs = new[] { config.Round1, config.Round2 };
         bool keepBest = config.RestoreBestEpoch && config.EarlyStoppingPatience > 0;
+        // A resumed round that had ended (last epoch, or early stopping) is not trained again, but still ends as it
+        // would have: back on its best epoch, evaluated (its evaluation may not have been recorded before the stop).
+        bool resumedRoundEnded = resume is not null && RoundEnded(config, roundConfigs[resume.Round - 1], resume);
         bool cachedRound1 = config.CacheFrozenFeatures && config.Round1.UnfrozenStages.Count == 0 && config.Round1.Epochs > 0
-            && (resume is null || resume.Round == 1 && resume.Epoch < config.Round1.Epochs);
+            && (resume is null || resume.Round == 1 && !resumedRoundEnded);
         FeatureSet? features = null;
         if (cachedRound1 || resume is null)
         {
@@ -86,19 +91,28 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
         {
             var round = roundConfigs[r - 1];
             if (round.Epochs == 0) continue;
-            if (resume is not null && (r < resume.Round || (r == resume.Round && resume.Epoch >= round.Epochs))) continue;
-            int firstEpoch = resume is not null && r == resume.Round ? resume.Epoch + 1 : 1;
-            string? bestWeights = resume is not null && r == resume.Round ? resume.BestWeightsFile : null;
+            if (resume is not null && r < resume.Round) continue;
+            bool resumedRound = resume is not null && r == resume.Round;
+            int firstEpoch = resumedRound ? (resumedRoundEnded ? round.Epochs + 1 : resume!.Epoch + 1) : 1;
+            string? bestWeights = resumedRound ? resume!.BestWeightsFile : null;
             if (resume is null || r > resume.Round) { best = -1; sinceBest = 0; }
             bool onFeatures = r == 1 && features is not null;
 
             model.SetTrainableStages(round.UnfrozenStages);
             var parameters = model.parameters().Where(p => p.requires_grad).ToList();
             using var optimizer = CreateOptimizer(config, parameters, round.LearningRate);
+            // Adam's moments and step count (SGD's momentum) go on where they were: a fresh optimizer takes different steps.
+            if (resumedRound && !resumedRoundEnded && resume!.OptimizerFile is { } optimizerFile)
+            {
+                optimizer.load_state_dict(Path.Combine(request.CheckpointDirectory, optimizerFile));
+            }
 
             for (int epoch = firstEpoch; epoch <= round.Epochs; epoch++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                // Dropout draws from torch's process-wide generator: seed it per epoch, so epoch k draws the same
+                // numbers whether the process trained epochs 1..k-1 before it or resumed from their checkpoint.
+                manual_seed(EpochSeed(config.Seed, r, epoch));
                 double lr = config.Schedule == LrSchedule.Cosine
                     ? round.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * (epoch - 1) / round.Epochs))
                     : round.LearningRate;
@@ -108,10 +122,11 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
                     ? TrainHeadEpoch(model, optimizer, features!, request, classWeights, epoch, lr, config, device, progress, cancellationToken)
                     : TrainEpoch(model, optimizer, loader, request, classWeights, r, epoch, round, lr, device, progress, cancellationToken);
                 history.Add(record);
-                string weights = $"weights-r{r}e{epoch}.bin";
+                string weights = $"weights-r{r}e{epoch}.bin", optimizerState = $"optimizer-r{r}e{epoch}.bin";
                 model.save(Path.Combine(request.CheckpointDirectory, weights));
+                optimizer.save_state_dict(Path.Combine(request.CheckpointDirectory, optimizerState));
                 if (record.ValAccuracy > best) { best = record.ValAccuracy; sinceBest = 0; bestWeights = keepBest ? weights : null; } else sinceBest++;
-                new Checkpoint(r, epoch, weights, history, best, sinceBest) { BestWeightsFile = bestWeights }.Save(request.CheckpointDirectory);
+                new Checkpoint(r, epoch, weights, history, best, sinceBest) { BestWeightsFile = bestWeights, OptimizerFile = optimizerState }.Save(request.CheckpointDirectory);
                 // Reported once the checkpoint holds it: a recorded epoch is never trained again.
                 progress?.Report(new EpochCompleted(record));
                 progress?.Report(new CheckpointSaved(request.CheckpointDirectory, r, epoch));
@@ -136,7 +151,7 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
         return new TrainingOutcome(model, history, rounds, device.type == DeviceType.CUDA ? "cuda" : "cpu", watch.Elapsed.TotalSeconds);
     }
 
-    private static EpochRecord TrainEpoch(WbcClassifier model, optim.Optimizer optimizer, BatchLoader loader, TrainingRequest request, Tensor? classWeights,
+    private static EpochRecord TrainEpoch(WbcClassifier model, OptimizerHelper optimizer, BatchLoader loader, TrainingRequest request, Tensor? classWeights,
         int round, int epoch, RoundConfig roundConfig, double lr, Device device, IProgress<TrainingEvent>? progress, CancellationToken cancellationToken)
     {
         model.train();
@@ -187,6 +202,21 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
         var testMetrics = request.Test.Count > 0 ? Metrics(request.Labels, test) : null;
         progress?.Report(new Evaluated(stage, valMetrics, testMetrics));
         return new RoundResult(stage, valMetrics, testMetrics) { ValidationPredictions = val, TestPredictions = test };
+    }
+
+    /// <summary>True when the checkpoint's round had ended: its last epoch was trained, or early stopping ended it.</summary>
+    private static bool RoundEnded(TrainingConfig config, RoundConfig round, Checkpoint checkpoint) =>
+        checkpoint.Epoch >= round.Epochs || (config.EarlyStoppingPatience > 0 && checkpoint.EpochsSinceBest >= config.EarlyStoppingPatience);
+
+    /// <summary>The torch seed of one epoch: a stable mix of (seed, round, epoch), the same in every process.</summary>
+    internal static long EpochSeed(int seed, int round, int epoch)
+    {
+        unchecked
+        {
+            ulong h = 14695981039346656037;
+            foreach (int v in new[] { seed, round, epoch }) h = (h ^ (uint)v) * 1099511628211;
+            return (long)(h & 0x7fff_ffff_ffff_ffff);
+        }
     }
 
     private static int EpochOf(string weightsFile) =>
@@ -283,7 +313,7 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
         };
     }
 
-    private static EpochRecord TrainHeadEpoch(WbcClassifier model, optim.Optimizer optimizer, FeatureSet features, TrainingRequest request, Tensor? classWeights,
+    private static EpochRecord TrainHeadEpoch(WbcClassifier model, OptimizerHelper optimizer, FeatureSet features, TrainingRequest request, Tensor? classWeights,
         int epoch, double lr, TrainingConfig config, Device device, IProgress<TrainingEvent>? progress, CancellationToken cancellationToken)
     {
         var watch = Stopwatch.StartNew();
@@ -339,7 +369,7 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
         return Reported(stage, request, Run(features.Validation, request.Validation), Run(features.Test, request.Test), progress);
     }
 
-    private static optim.Optimizer CreateOptimizer(TrainingConfig config, IEnumerable<Parameter> parameters, double lr) => config.Optimizer switch
+    private static OptimizerHelper CreateOptimizer(TrainingConfig config, IEnumerable<Parameter> parameters, double lr) => config.Optimizer switch
     {
         OptimizerKind.Adam => optim.Adam(parameters, lr, weight_decay: config.WeightDecay),
         OptimizerKind.AdamW => optim.AdamW(parameters, lr, weight_decay: config.WeightDecay),

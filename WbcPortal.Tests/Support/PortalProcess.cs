@@ -101,6 +101,26 @@ public sealed class PortalProcess : IAsyncDisposable
         return (process.ExitCode, await stdout + await stderr);
     }
 
+    /// <summary>Runs a verb of the executable to completion within <paramref name="timeout"/> (killed past it), stdout and stderr apart.</summary>
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunVerbAsync(TimeSpan timeout, params string[] args)
+    {
+        using var process = Start(args);
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+            throw new TimeoutException($"{string.Join(' ', args)} did not end within {timeout.TotalSeconds:0} s:\n{await stderr}");
+        }
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
     /// <summary>Starts the executable with these arguments, output redirected; the caller waits for it or kills it.</summary>
     public static Process Start(string[] args) => Start(args, null);
 

@@ -23,6 +23,7 @@ public sealed class TrainVerb : ICliVerb
         if ((file is null) == (presetName is null)) throw new CliException("give either --config FILE or --preset NAME", 2);
         var cfg = file is not null ? TrainingConfig.FromJson(await File.ReadAllTextAsync(file, cancellationToken)) : TrainingPresets.Get(presetName!);
         var runs = services.GetRequiredService<TrainingRunService>();
+        await RunVerbs.MarkInterruptedAsync(runs, output, cancellationToken);
         var run = await runs.CreateAsync(parse.GetRequiredValue(split), cfg, parse.GetValue(name), cancellationToken);
         output.Error.WriteLine($"run {run.Id} '{run.Name}'");
         return await RunVerbs.ExecuteAndPrintAsync(runs, run.Id, output, cancellationToken);
@@ -41,14 +42,22 @@ public sealed class ResumeVerb : ICliVerb
     public async Task<int> RunAsync(ParseResult parse, IServiceProvider services, CliOutput output, CancellationToken cancellationToken)
     {
         var runs = services.GetRequiredService<TrainingRunService>();
+        // This verb holds the data folder's lock: a run left Running by a killed process is resumable at once.
+        await RunVerbs.MarkInterruptedAsync(runs, output, cancellationToken);
         int id = await runs.ResolveAsync(parse.GetRequiredValue(run), cancellationToken);
-        return await RunVerbs.ExecuteAndPrintAsync(runs, id, output, cancellationToken);
+        return await RunVerbs.ExecuteAndPrintAsync(runs, id, output, cancellationToken, RunLifecycle.ResumableHere);
     }
 }
 
 internal static class RunVerbs
 {
-    public static async Task<int> ExecuteAndPrintAsync(TrainingRunService runs, int id, CliOutput output, CancellationToken cancellationToken)
+    public static async Task MarkInterruptedAsync(TrainingRunService runs, CliOutput output, CancellationToken cancellationToken)
+    {
+        int marked = await runs.MarkInterruptedAsync(cancellationToken);
+        if (marked > 0) output.Error.WriteLine($"{marked} run(s) left Running by a process that stopped are marked Interrupted (resume them)");
+    }
+
+    public static async Task<int> ExecuteAndPrintAsync(TrainingRunService runs, int id, CliOutput output, CancellationToken cancellationToken, RunStatus[]? claimFrom = null)
     {
         DateTime last = DateTime.MinValue;
         using var subscription = runs.Subscribe(runId =>
@@ -59,7 +68,7 @@ internal static class RunVerbs
                 ? $"  round {p.Round} epoch {p.Epoch}/{p.EpochsInRound} batch {p.Batch}/{p.Batches} loss {p.Loss:0.000} {p.ImagesPerSecond:0.0} img/s"
                 : $"  evaluating: {p.Phase} {p.Batch}/{p.Batches}");
         });
-        var summary = await runs.ExecuteAsync(id, null, cancellationToken);
+        var summary = await runs.ExecuteAsync(id, null, cancellationToken, claimFrom);
         output.WriteResult(new
         {
             run = summary.Name,

@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using Hangfire;
-using Microsoft.EntityFrameworkCore;
 using WbcPortal.Engine.Training;
-using WbcPortal.Storage;
 using WbcPortal.Storage.Entities;
 
 namespace WbcPortal.Services.Training;
@@ -52,9 +50,16 @@ public sealed class RunJobs(TrainingRunService runs, RunStopRegistry stops, ILog
         {
             await runs.ExecuteAsync(runId, () => stops.WasStopped(runId), cts.Token);
         }
-        catch (OperationCanceledException) when (stops.WasStopped(runId))
+        catch (RunNotClaimableException ex)
         {
-            logger.LogInformation("Run {Run} stopped by a user", runId);
+            // A job left over for a run that was stopped while queued, resumed elsewhere or already finished: nothing to do.
+            logger.LogInformation("Run {Run} not started by its job: {Reason}", runId, ex.Message);
+        }
+        catch (OperationCanceledException)
+        {
+            // Recorded on the run (Cancelled: a Stop here or from another process; Interrupted: shutdown). The job ends
+            // quietly rather than going back to Hangfire's queue: an interrupted run waits for its Resume.
+            logger.LogInformation("Run {Run} stopped", runId);
         }
         finally
         {
@@ -63,8 +68,11 @@ public sealed class RunJobs(TrainingRunService runs, RunStopRegistry stops, ILog
     }
 }
 
+/// <summary>What a Stop did: the message the page shows.</summary>
+public sealed record StopResult(bool Stopped, string Message);
+
 /// <summary>What the pages call: start, resume and stop runs through the job queue.</summary>
-public sealed class TrainingLauncher(TrainingRunService runs, IBackgroundJobClient jobs, RunStopRegistry stops, IDbContextFactory<WbcDbContext> contexts)
+public sealed class TrainingLauncher(TrainingRunService runs, IBackgroundJobClient jobs, RunStopRegistry stops)
 {
     public async Task<int> StartAsync(string split, TrainingConfig config, string? name, CancellationToken cancellationToken = default)
     {
@@ -73,14 +81,29 @@ public sealed class TrainingLauncher(TrainingRunService runs, IBackgroundJobClie
         return run.Id;
     }
 
+    /// <summary>Queues a stopped, failed or interrupted run again; throws <see cref="RunNotClaimableException"/> with the reason otherwise.</summary>
     public async Task ResumeAsync(int runId, CancellationToken cancellationToken = default)
     {
-        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        int changed = await db.Runs.Where(r => r.Id == runId && (r.Status == RunStatus.Cancelled || r.Status == RunStatus.Interrupted || r.Status == RunStatus.Failed))
-            .ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, RunStatus.Queued).SetProperty(r => r.Error, (string?)null), cancellationToken);
-        if (changed == 0) throw new InvalidOperationException("Only stopped, failed or interrupted runs can be resumed.");
+        await runs.RequeueAsync(runId, cancellationToken);
         jobs.Enqueue<RunJobs>(j => j.ExecuteAsync(runId, CancellationToken.None));
     }
 
-    public bool Stop(int runId) => stops.Stop(runId);
+    /// <summary>
+    /// Stops a run whichever process executes it: recorded on the run (that process polls it), and cancelled at once when
+    /// it executes here. A queued run is Cancelled at once.
+    /// </summary>
+    public async Task<StopResult> StopAsync(int runId, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            var was = await runs.RequestStopAsync(runId, cancellationToken);
+            if (was == RunStatus.Queued) return new StopResult(true, "Cancelled before it started.");
+            stops.Stop(runId);
+            return new StopResult(true, "Stopping after the current batch…");
+        }
+        catch (RunNotClaimableException ex)
+        {
+            return new StopResult(false, ex.Message);
+        }
+    }
 }

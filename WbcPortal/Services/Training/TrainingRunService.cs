@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using WbcPortal.Engine.Evaluation;
@@ -51,6 +52,8 @@ public sealed class TrainingRunService(
     public async Task<Run> CreateAsync(string splitIdOrName, TrainingConfig config, string? name = null, CancellationToken cancellationToken = default)
     {
         config.Validate();
+        // Refused here, with what to choose, rather than queued to fail (or wait) on a device this machine lacks.
+        if (runtime.Availability(config.Device) is { Available: false, Reason: var reason }) throw new ArgumentException(Capitalized(reason!) + ".");
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var split = await db.Splits.AsNoTracking().SingleOrDefaultAsync(s => s.Name == splitIdOrName || s.Id.ToString() == splitIdOrName, cancellationToken)
             ?? throw new ArgumentException($"No split '{splitIdOrName}'.");
@@ -74,81 +77,223 @@ public sealed class TrainingRunService(
         return run;
     }
 
-    /// <summary>Marks runs left Running by a process that is gone (stale heartbeat) as Interrupted. Call at start-up.</summary>
+    /// <summary>How often the executing process looks for a Stop asked by any process, and whether its run was taken from it.</summary>
+    public static readonly TimeSpan StopPollInterval = TimeSpan.FromSeconds(2);
+
+    /// <summary>How often the executing process renews its run's heartbeat (for a lease owner on another host, which cannot be checked).</summary>
+    public static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// Marks every run left Running by a process that is gone as Interrupted, with the reason. Call at start-up (the
+    /// portal, <c>train</c>, <c>resume</c>): with the data folder's lock held, a run leased by another process is dead.
+    /// </summary>
     public async Task<int> MarkInterruptedAsync(CancellationToken cancellationToken = default)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var stale = clock.GetUtcNow() - HeartbeatTimeout;
-        return await db.Runs.Where(r => r.Status == RunStatus.Running && (r.HeartbeatAt == null || r.HeartbeatAt < stale))
-            .ExecuteUpdateAsync(s => s.SetProperty(r => r.Status, RunStatus.Interrupted).SetProperty(r => r.Error, "the portal stopped while this run was training; resume it"), cancellationToken);
+        var running = await db.Runs.AsNoTracking().Where(r => r.Status == RunStatus.Running)
+            .Select(r => new { r.Id, r.LeaseOwner, r.HeartbeatAt }).ToListAsync(cancellationToken);
+        int marked = 0;
+        foreach (var run in running)
+        {
+            if (DeadLeaseReason(run.LeaseOwner, run.HeartbeatAt) is { } reason) marked += await MarkInterruptedAsync(db, run.Id, run.LeaseOwner, reason, cancellationToken);
+        }
+        return marked;
     }
 
-    /// <summary>Trains (or resumes) a run to the end. <paramref name="stopRequested"/> tells a user's Stop from a shutdown.</summary>
-    public async Task<RunSummary> ExecuteAsync(int runId, Func<bool>? stopRequested = null, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// The same check for one run, when a page or the CLI asks about it: a Running run whose process is gone becomes
+    /// Interrupted at once (resumable), without waiting for its heartbeat to go stale. True when it was marked.
+    /// </summary>
+    public async Task<bool> CheckLeaseAsync(int runId, CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var run = await db.Runs.AsNoTracking().Where(r => r.Id == runId && r.Status == RunStatus.Running)
+            .Select(r => new { r.LeaseOwner, r.HeartbeatAt }).SingleOrDefaultAsync(cancellationToken);
+        if (run is null || DeadLeaseReason(run.LeaseOwner, run.HeartbeatAt) is not { } reason) return false;
+        return await MarkInterruptedAsync(db, runId, run.LeaseOwner, reason, cancellationToken) > 0;
+    }
+
+    private async Task<int> MarkInterruptedAsync(WbcDbContext db, int runId, string? leaseOwner, string reason, CancellationToken cancellationToken)
+    {
+        // Only if nobody claimed it meanwhile: the lease seen is the lease replaced.
+        int changed = await db.Runs.Where(r => r.Id == runId && r.Status == RunStatus.Running && r.LeaseOwner == leaseOwner)
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(r => r.Status, RunStatus.Interrupted)
+                .SetProperty(r => r.Error, reason)
+                .SetProperty(r => r.LeaseOwner, (string?)null)
+                // Its last sign of life, not the moment its death was noticed.
+                .SetProperty(r => r.FinishedAt, r => r.HeartbeatAt ?? clock.GetUtcNow()), cancellationToken);
+        if (changed > 0)
+        {
+            logger.LogWarning("Run {Run} was left Running by a process that is gone; marked Interrupted", runId);
+            Notify(runId);
+        }
+        return changed;
+    }
+
+    /// <summary>Null while the lease's owner may still be training the run; otherwise why the run was interrupted.</summary>
+    private string? DeadLeaseReason(string? leaseOwner, DateTimeOffset? heartbeat)
+    {
+        var owner = ProcessIdentity.Parse(leaseOwner);
+        if (owner == ProcessIdentity.Current) return null;
+        bool stale = heartbeat is null || heartbeat < clock.GetUtcNow() - HeartbeatTimeout;
+        // The data folder has one writer at a time (its OS lock): when this process holds it, no other process on
+        // this host can be training one of its runs, whatever its heartbeat says.
+        bool dead = owner is null
+            ? stale || HoldsDataFolder()
+            : owner.Host != ProcessIdentity.Current.Host ? stale : !owner.IsAlive() || HoldsDataFolder();
+        if (!dead) return null;
+        return owner is null
+            ? "the process that was training this run stopped before it finished; resume it"
+            : $"the process that was training this run (pid {owner.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)}) stopped before it finished; resume it";
+    }
+
+    private bool HoldsDataFolder() => DataFolderLock.ReadHolder(storage.DataDirectoryFullPath)?.Process == ProcessIdentity.Current.ToString();
+
+    /// <summary>
+    /// Puts a stopped, failed or interrupted run back in the queue (the page's Resume, through the launcher), first
+    /// turning a run whose process died into Interrupted. Throws <see cref="RunNotClaimableException"/> with the reason otherwise.
+    /// </summary>
+    public async Task RequeueAsync(int runId, CancellationToken cancellationToken = default)
+    {
+        await CheckLeaseAsync(runId, cancellationToken);
+        var resumable = RunLifecycle.StatusesAllowing(RunAction.Resume);
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        int changed = await db.Runs.Where(r => r.Id == runId && resumable.Contains(r.Status))
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(r => r.Status, RunStatus.Queued)
+                .SetProperty(r => r.Error, (string?)null)
+                .SetProperty(r => r.StopRequestedAt, (DateTimeOffset?)null), cancellationToken);
+        if (changed == 0) throw await RefusalAsync(db, runId, resumable, RunAction.Resume, cancellationToken);
+        Notify(runId);
+    }
+
+    /// <summary>
+    /// Stop from any process sharing the data folder: a queued run is Cancelled at once; a running one gets
+    /// <see cref="Run.StopRequestedAt"/>, which the process executing it reads within <see cref="StopPollInterval"/>.
+    /// Returns the status the run had; throws <see cref="RunNotClaimableException"/> when it is neither.
+    /// </summary>
+    public async Task<RunStatus> RequestStopAsync(int runId, CancellationToken cancellationToken = default)
+    {
+        await CheckLeaseAsync(runId, cancellationToken);
+        var now = clock.GetUtcNow();
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        if (await db.Runs.Where(r => r.Id == runId && r.Status == RunStatus.Queued)
+                .ExecuteUpdateAsync(s => s
+                    .SetProperty(r => r.Status, RunStatus.Cancelled)
+                    .SetProperty(r => r.StopRequestedAt, now)
+                    .SetProperty(r => r.FinishedAt, now), cancellationToken) > 0)
+        {
+            Notify(runId);
+            return RunStatus.Queued;
+        }
+        if (await db.Runs.Where(r => r.Id == runId && r.Status == RunStatus.Running)
+                .ExecuteUpdateAsync(s => s.SetProperty(r => r.StopRequestedAt, now), cancellationToken) > 0)
+        {
+            Notify(runId);
+            return RunStatus.Running;
+        }
+        throw await RefusalAsync(db, runId, RunLifecycle.StatusesAllowing(RunAction.Stop), RunAction.Stop, cancellationToken);
+    }
+
+    private static async Task<Exception> RefusalAsync(WbcDbContext db, int runId, RunStatus[] allowed, RunAction action, CancellationToken cancellationToken)
+    {
+        var run = await db.Runs.AsNoTracking().Where(r => r.Id == runId).Select(r => new { r.Name, r.Status }).SingleOrDefaultAsync(cancellationToken);
+        if (run is null) return new ArgumentException($"No run {runId}.");
+        return new RunNotClaimableException(RunLifecycle.Refusal(run.Status, allowed, action, run.Name)
+            ?? $"Run '{run.Name}' changed while it was being {action.ToString().ToLowerInvariant()}ed; try again.");
+    }
+
+    /// <summary>
+    /// Claims the run (atomically, leased to this process), then builds its request, trains, exports and evaluates.
+    /// Whatever goes wrong after the claim ends the run: Failed with a readable reason, Cancelled when a Stop was asked
+    /// (here or from any process), Interrupted when this process is shutting down; never left Running or Queued.
+    /// <paramref name="claimFrom"/> is the statuses it may start from: Queued (the job, <c>train</c>), or
+    /// <see cref="RunLifecycle.ResumableHere"/> for the CLI's <c>resume</c>.
+    /// </summary>
+    public async Task<RunSummary> ExecuteAsync(int runId, Func<bool>? stopRequested = null, CancellationToken cancellationToken = default, RunStatus[]? claimFrom = null)
+    {
+        await CheckLeaseAsync(runId, cancellationToken);
+        await ClaimAsync(runId, claimFrom ?? RunLifecycle.StatusesAllowing(RunAction.Claim), cancellationToken);
+        Notify(runId);
+
+        var wall = System.Diagnostics.Stopwatch.StartNew();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var watching = new CancellationTokenSource();
+        var stopAsked = new StrongBox<bool>();
+        var watcher = WatchAsync(runId, stop, stopAsked, watching.Token);
+        try
+        {
+            return await RunClaimedAsync(runId, wall, stop.Token);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            bool byUser = stopAsked.Value || stopRequested?.Invoke() == true || await StopWasRequestedAsync(runId);
+            await FinishAsync(runId, byUser ? RunStatus.Cancelled : RunStatus.Interrupted,
+                byUser ? null : "training was interrupted: the process running it was shutting down; resume it", wall.Elapsed.TotalSeconds);
+            throw;
+        }
+        catch (Exception ex)
+        {
+            // Every failure, whatever its type: a catch list would let the one not listed strand the run as Running.
+            logger.LogWarning(ex, "Run {Run} failed", runId);
+            await FinishAsync(runId, RunStatus.Failed, UserFacingError.Describe(ex), wall.Elapsed.TotalSeconds);
+            throw;
+        }
+        finally
+        {
+            await watching.CancelAsync();
+            await watcher;
+        }
+    }
+
+    private async Task ClaimAsync(int runId, RunStatus[] claimable, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var now = clock.GetUtcNow();
+        string lease = ProcessIdentity.Current.ToString();
+        // An atomic claim: a run never executes twice at once, whoever starts it (job, resume, CLI).
+        int claimed = await db.Runs.Where(r => r.Id == runId && claimable.Contains(r.Status))
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(r => r.Status, RunStatus.Running)
+                .SetProperty(r => r.LeaseOwner, lease)
+                .SetProperty(r => r.StartedAt, r => r.StartedAt ?? now)
+                .SetProperty(r => r.HeartbeatAt, now)
+                .SetProperty(r => r.FinishedAt, (DateTimeOffset?)null)
+                .SetProperty(r => r.StopRequestedAt, (DateTimeOffset?)null)
+                .SetProperty(r => r.Error, (string?)null), cancellationToken);
+        if (claimed == 0) throw await RefusalAsync(db, runId, claimable, RunAction.Claim, cancellationToken);
+    }
+
+    /// <summary>The claimed run's work, from its request to the registered model; any exception is the caller's to record.</summary>
+    private async Task<RunSummary> RunClaimedAsync(int runId, System.Diagnostics.Stopwatch wall, CancellationToken cancellationToken)
     {
         TrainingRequest request;
         await using (var db = await contexts.CreateDbContextAsync(cancellationToken))
         {
-            var run = await db.Runs.SingleOrDefaultAsync(r => r.Id == runId, cancellationToken) ?? throw new ArgumentException($"No run {runId}.");
+            var run = await db.Runs.SingleAsync(r => r.Id == runId, cancellationToken);
             request = await BuildRequestAsync(db, run, cancellationToken);
-            // An atomic claim: a run never executes twice at once, whoever starts it (job, resume, CLI).
-            var now = clock.GetUtcNow();
-            var stale = now - HeartbeatTimeout;
-            // Shown on the run while it trains; the trainer resolves the same way.
-            string device = runtime.Resolve(request.Config.Device).type == TorchSharp.DeviceType.CUDA ? "cuda" : "cpu";
-            int claimed = await db.Runs.Where(r => r.Id == runId && r.Status != RunStatus.Succeeded
-                    && (r.Status != RunStatus.Running || r.HeartbeatAt == null || r.HeartbeatAt < stale))
-                .ExecuteUpdateAsync(s => s
-                    .SetProperty(r => r.Status, RunStatus.Running)
-                    .SetProperty(r => r.StartedAt, r => r.StartedAt ?? now)
-                    .SetProperty(r => r.HeartbeatAt, now)
-                    .SetProperty(r => r.Error, (string?)null)
-                    .SetProperty(r => r.Device, device)
-                    .SetProperty(r => r.EnvironmentJson, JsonSerializer.Serialize(RunEnvironment.Capture(), (JsonSerializerOptions?)null)), cancellationToken);
-            if (claimed == 0) throw new InvalidOperationException($"Run '{run.Name}' is {run.Status}; only queued, stopped, failed or interrupted runs can start.");
+            // Resolved here, after the claim: a device this machine lacks fails the run with its reason instead of leaving it queued.
+            run.Device = runtime.Resolve(request.Config.Device).type == TorchSharp.DeviceType.CUDA ? "cuda" : "cpu";
+            run.EnvironmentJson = JsonSerializer.Serialize(RunEnvironment.Capture(), (JsonSerializerOptions?)null);
+            await db.SaveChangesAsync(cancellationToken);
         }
         Notify(runId);
 
         var progress = new EventSink(this, runId, request.Config);
-        var wall = System.Diagnostics.Stopwatch.StartNew();
         TrainingOutcome outcome;
         try
         {
             outcome = await Task.Run(() => trainer.Train(request, progress, cancellationToken), cancellationToken);
-        }
-        catch (OperationCanceledException)
-        {
-            await FinishAsync(runId, stopRequested?.Invoke() == true ? RunStatus.Cancelled : RunStatus.Interrupted, null, wall.Elapsed.TotalSeconds, CancellationToken.None);
-            throw;
-        }
-        catch (Exception ex) when (ex is ArgumentException or InvalidDataException or IOException or InvalidOperationException or System.Runtime.InteropServices.ExternalException)
-        {
-            logger.LogWarning(ex, "Run {Run} failed", runId);
-            await FinishAsync(runId, RunStatus.Failed, ex.Message, wall.Elapsed.TotalSeconds, CancellationToken.None);
-            throw;
         }
         finally
         {
             await progress.DrainAsync();
         }
 
-        try
+        using (outcome.Model)
         {
-            using (outcome.Model)
-            {
-                await FinishModelAsync(runId, request, outcome, cancellationToken);
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            await FinishAsync(runId, stopRequested?.Invoke() == true ? RunStatus.Cancelled : RunStatus.Interrupted, null, wall.Elapsed.TotalSeconds, CancellationToken.None);
-            throw;
-        }
-        catch (Exception ex) when (ex is ArgumentException or InvalidDataException or IOException or InvalidOperationException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
-        {
-            logger.LogWarning(ex, "Run {Run}: exporting or evaluating the model failed", runId);
-            await FinishAsync(runId, RunStatus.Failed, $"Exporting or evaluating the model failed: {ex.Message}", wall.Elapsed.TotalSeconds, CancellationToken.None);
-            throw;
+            await FinishModelAsync(runId, request, outcome, cancellationToken);
         }
 
         await using (var db = await contexts.CreateDbContextAsync(CancellationToken.None))
@@ -157,6 +302,7 @@ public sealed class TrainingRunService(
             run.Device = outcome.Device;
             run.Seconds += wall.Elapsed.TotalSeconds;
             run.Status = RunStatus.Succeeded;
+            run.LeaseOwner = null;
             run.FinishedAt = clock.GetUtcNow();
             db.Models.Add(new RegisteredModel
             {
@@ -174,6 +320,67 @@ public sealed class TrainingRunService(
         Notify(runId);
         return await GetSummaryAsync(runId, CancellationToken.None);
     }
+
+    /// <summary>
+    /// Beside the executing run: every <see cref="StopPollInterval"/> reads whether a Stop was asked (by any process)
+    /// or the run was taken away, and cancels it then; renews the heartbeat every <see cref="HeartbeatInterval"/>.
+    /// </summary>
+    private async Task WatchAsync(int runId, CancellationTokenSource stop, StrongBox<bool> stopAsked, CancellationToken done)
+    {
+        string lease = ProcessIdentity.Current.ToString();
+        var sinceBeat = System.Diagnostics.Stopwatch.StartNew();
+        while (!done.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(StopPollInterval, done);
+                await using var db = await contexts.CreateDbContextAsync(done);
+                var row = await db.Runs.AsNoTracking().Where(r => r.Id == runId)
+                    .Select(r => new { r.StopRequestedAt, r.Status, r.LeaseOwner }).SingleOrDefaultAsync(done);
+                if (row is null || row.StopRequestedAt is not null)
+                {
+                    stopAsked.Value = true;
+                    await stop.CancelAsync();
+                    return;
+                }
+                if (row.Status != RunStatus.Running || row.LeaseOwner != lease)
+                {
+                    logger.LogWarning("Run {Run} is no longer leased to this process ({Status}); stopping it here", runId, row.Status);
+                    await stop.CancelAsync();
+                    return;
+                }
+                if (sinceBeat.Elapsed >= HeartbeatInterval)
+                {
+                    await WriteHeartbeatAsync(db, runId);
+                    sinceBeat.Restart();
+                }
+            }
+            catch (OperationCanceledException) when (done.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                // A busy database now and then must not end a run: the next poll tries again.
+                logger.LogWarning(ex, "Run {Run}: stop/heartbeat poll failed: {Reason}", runId, UserFacingError.Describe(ex));
+            }
+        }
+    }
+
+    private async Task<bool> StopWasRequestedAsync(int runId)
+    {
+        try
+        {
+            await using var db = await contexts.CreateDbContextAsync(CancellationToken.None);
+            return await db.Runs.AnyAsync(r => r.Id == runId && r.StopRequestedAt != null, CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or Microsoft.Data.Sqlite.SqliteException)
+        {
+            return false;
+        }
+    }
+
+    private static string Capitalized(string text) => text.Length == 0 ? text : char.ToUpperInvariant(text[0]) + text[1..];
 
     /// <summary>
     /// Exports the model, fits the calibration temperature on the validation part with the exported model itself,
@@ -199,11 +406,8 @@ public sealed class TrainingRunService(
             splitId = await db.Runs.Where(r => r.Id == runId).Select(r => r.SplitId).SingleAsync(cancellationToken);
         }
         string split = splitId.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var beat = new HeartbeatThrottle();
         IProgress<(int Done, int Total)> Phase(string phase) => new Progress<(int Done, int Total)>(p =>
         {
-            // Keep the heartbeat fresh through the (minutes long) evaluation, so the run is not taken for an orphan.
-            if (beat.Due()) _ = Heartbeat(runId);
             var last = live.GetValueOrDefault(runId);
             live[runId] = new RunLiveProgress(last?.Round ?? 2, last?.Epoch ?? 0, last?.EpochsInRound ?? 0, p.Done, p.Total, last?.Loss ?? 0, last?.ImagesPerSecond ?? 0, clock.GetUtcNow(), phase);
             Notify(runId);
@@ -233,33 +437,8 @@ public sealed class TrainingRunService(
         }
     }
 
-    private async Task Heartbeat(int runId)
-    {
-        try
-        {
-            await using var db = await contexts.CreateDbContextAsync();
-            await WriteHeartbeatAsync(db, runId);
-        }
-        catch (Exception ex) when (ex is InvalidOperationException or Microsoft.Data.Sqlite.SqliteException)
-        {
-            logger.LogWarning(ex, "Run {Run}: heartbeat not written", runId);
-        }
-    }
-
     private Task WriteHeartbeatAsync(WbcDbContext db, int runId) =>
         db.Runs.Where(r => r.Id == runId).ExecuteUpdateAsync(s => s.SetProperty(r => r.HeartbeatAt, clock.GetUtcNow()));
-
-    /// <summary>Says a heartbeat is due at most every 15 s (progress reports come far more often).</summary>
-    private sealed class HeartbeatThrottle
-    {
-        private long last = Environment.TickCount64;
-
-        public bool Due()
-        {
-            long now = Environment.TickCount64, before = Interlocked.Read(ref last);
-            return now - before > 15_000 && Interlocked.CompareExchange(ref last, now, before) == before;
-        }
-    }
 
     private async Task<TrainingRequest> BuildRequestAsync(WbcDbContext db, Run run, CancellationToken cancellationToken)
     {
@@ -276,14 +455,29 @@ public sealed class TrainingRunService(
             Path.Combine(storage.DataDirectoryFullPath, run.CheckpointDirectory));
     }
 
-    private async Task FinishAsync(int runId, RunStatus status, string? error, double seconds, CancellationToken cancellationToken)
+    /// <summary>Ends a run this process holds; retried, because a run left Running by a live process would wait for its restart.</summary>
+    private async Task FinishAsync(int runId, RunStatus status, string? error, double seconds)
     {
-        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        await db.Runs.Where(r => r.Id == runId).ExecuteUpdateAsync(s => s
-            .SetProperty(r => r.Status, status)
-            .SetProperty(r => r.Error, error)
-            .SetProperty(r => r.Seconds, r => r.Seconds + seconds)
-            .SetProperty(r => r.FinishedAt, clock.GetUtcNow()), cancellationToken);
+        string lease = ProcessIdentity.Current.ToString();
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await using var db = await contexts.CreateDbContextAsync(CancellationToken.None);
+                await db.Runs.Where(r => r.Id == runId && r.Status == RunStatus.Running && r.LeaseOwner == lease).ExecuteUpdateAsync(s => s
+                    .SetProperty(r => r.Status, status)
+                    .SetProperty(r => r.Error, error)
+                    .SetProperty(r => r.LeaseOwner, (string?)null)
+                    .SetProperty(r => r.Seconds, r => r.Seconds + seconds)
+                    .SetProperty(r => r.FinishedAt, clock.GetUtcNow()), CancellationToken.None);
+                break;
+            }
+            catch (Exception ex) when (attempt < 5)
+            {
+                logger.LogWarning(ex, "Run {Run}: recording {Status} failed, trying again", runId, status);
+                await Task.Delay(TimeSpan.FromMilliseconds(500 * attempt), CancellationToken.None);
+            }
+        }
         live.TryRemove(runId, out _);
         Notify(runId);
     }
@@ -313,11 +507,9 @@ public sealed class TrainingRunService(
     {
         private Task tail = Task.CompletedTask;
         private readonly object gate = new();
-        private readonly HeartbeatThrottle beat = new();
 
         public void Report(TrainingEvent value)
         {
-            if (beat.Due()) Enqueue(db => owner.WriteHeartbeatAsync(db, runId));
             switch (value)
             {
                 case BatchCompleted b:
@@ -344,11 +536,12 @@ public sealed class TrainingRunService(
                     owner.Notify(runId);
                     break;
                 case Evaluated ev:
-                    Enqueue(db =>
+                    Enqueue(async db =>
                     {
+                        // A resumed run evaluates again a round whose evaluation may have been recorded before the stop.
+                        await db.RunEvaluations.Where(x => x.RunId == runId && x.Stage == ev.Stage).ExecuteDeleteAsync();
                         db.RunEvaluations.Add(Row(ev.Stage, "val", ev.Validation));
                         if (ev.Test is not null) db.RunEvaluations.Add(Row(ev.Stage, "test", ev.Test));
-                        return Task.CompletedTask;
                     });
                     break;
             }
@@ -384,6 +577,9 @@ public sealed class TrainingRunService(
         }
     }
 }
+
+/// <summary>A run cannot take this step from its status; the message says why (from <see cref="RunLifecycle"/>).</summary>
+public sealed class RunNotClaimableException(string message) : InvalidOperationException(message);
 
 /// <summary>What a run ran on, recorded with it.</summary>
 public sealed record RunEnvironment(string Portal, string Dotnet, string Os, int Cores, string TorchSharp, string OnnxRuntime)

@@ -26,6 +26,13 @@ public sealed class Run
     public DateTimeOffset? FinishedAt { get; set; }
     /// <summary>Updated at least every epoch while running; a Running run whose heartbeat is stale was interrupted.</summary>
     public DateTimeOffset? HeartbeatAt { get; set; }
+    /// <summary>
+    /// The process executing the run ("host:pid:start", <see cref="ProcessIdentity"/>), written by the claim. A Running
+    /// run whose lease owner is gone was interrupted: no need to wait for its heartbeat to go stale.
+    /// </summary>
+    public string? LeaseOwner { get; set; }
+    /// <summary>Set by Stop from any process sharing the data folder; the executing process polls it and stops.</summary>
+    public DateTimeOffset? StopRequestedAt { get; set; }
     public double Seconds { get; set; }
     public string? Error { get; set; }
     /// <summary>Relative to the data folder.</summary>

@@ -246,6 +246,9 @@ namespace WbcPortal.Storage.Migrations
                     b.Property<long?>("HeartbeatAt")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("LeaseOwner")
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("ModelPath")
                         .HasColumnType("TEXT");
 
@@ -270,6 +273,9 @@ namespace WbcPortal.Storage.Migrations
                         .IsRequired()
                         .HasMaxLength(16)
                         .HasColumnType("TEXT");
+
+                    b.Property<long?>("StopRequestedAt")
+                        .HasColumnType("INTEGER");
 
                     b.Property<double?>("Temperature")
                         .HasColumnType("REAL");

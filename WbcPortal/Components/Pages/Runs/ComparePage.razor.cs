@@ -43,7 +43,7 @@ public partial class ComparePage : IDisposable
     private IReadOnlyList<ComparedRun> Compared => result?.Runs ?? [];
 
     /// <summary>Runs a comparison can pick: every run that is no longer queued or training.</summary>
-    public static bool IsFinished(RunStatus status) => status is not (RunStatus.Queued or RunStatus.Running);
+    public static bool IsFinished(RunStatus status) => !RunLifecycle.IsActive(status);
 
     /// <summary>The run ids of <c>?ids=</c> in order, repeats dropped, and the parts that are not ids.</summary>
     public static (IReadOnlyList<int> Ids, IReadOnlyList<string> Invalid) ParseIds(string? ids)

@@ -33,6 +33,8 @@ public partial class RunDetailPage
 
     protected override async Task OnParametersSetAsync()
     {
+        // A run left Running by a process that died shows as Interrupted (resumable), not "Running · Starting…" for good.
+        await RunEvents.CheckLeaseAsync(Id);
         await ReloadAsync();
         loaded = true;
         subscription ??= RunEvents.Subscribe(runId =>
@@ -86,10 +88,21 @@ public partial class RunDetailPage
         if (modelReport is not null) await modelReport.ShowAsync(evaluationId);
     }
 
-    private void Stop()
+    /// <summary>What the run ran on; before it ran (or when it failed before its device was settled), what it asked for.</summary>
+    private string DeviceText => detail!.Run.Device
+        ?? (detail.Run.Status == RunStatus.Queued ? "device pending" : $"asked for {config?.Device ?? "auto"}");
+
+    private static string Sentence(string text) => text.Length == 0 ? text : char.ToUpperInvariant(text[0]) + text[1..];
+
+    private bool CanStop => detail is not null && RunLifecycle.Allows(detail.Run.Status, RunAction.Stop);
+
+    private bool CanResume => detail is not null && RunLifecycle.Allows(detail.Run.Status, RunAction.Resume);
+
+    private async Task StopAsync()
     {
-        if (Launcher.Stop(Id)) Snackbar.Add("Stopping after the current batch…", Severity.Info);
-        else Snackbar.Add("This run is not training in this portal process.", Severity.Warning);
+        var result = await Launcher.StopAsync(Id);
+        Snackbar.Add(result.Message, result.Stopped ? Severity.Info : Severity.Warning);
+        await ReloadAsync();
     }
 
     private async Task ResumeAsync()
@@ -97,12 +110,12 @@ public partial class RunDetailPage
         try
         {
             await Launcher.ResumeAsync(Id);
-            await ReloadAsync();
         }
-        catch (InvalidOperationException ex)
+        catch (RunNotClaimableException ex)
         {
             Snackbar.Add(ex.Message, Severity.Warning);
         }
+        await ReloadAsync();
     }
 
     public void Dispose() => subscription?.Dispose();

@@ -1,0 +1,83 @@
+using System.Collections.Frozen;
+using WbcPortal.Storage.Entities;
+
+namespace WbcPortal.Services.Training;
+
+/// <summary>What can be done to a run.</summary>
+public enum RunAction
+{
+    /// <summary>Start executing it in this process (the job, <c>train</c>, <c>resume</c>): an atomic claim.</summary>
+    Claim,
+    /// <summary>Put it back in the queue (the page's Resume button).</summary>
+    Resume,
+    /// <summary>Ask it to stop: a queued run is cancelled at once, a running one after its current batch.</summary>
+    Stop,
+    /// <summary>Remove it and its files.</summary>
+    Delete,
+}
+
+/// <summary>
+/// The one status-transition table of a run, read by the claim's SQL, the launcher, the run page's buttons and the
+/// CLI, so none of them can disagree about what a status allows. A Running run held by a dead process is not in
+/// any "allowed" set: its lease is checked first (<see cref="TrainingRunService.CheckLeaseAsync"/>), which turns it
+/// Interrupted, and Interrupted allows Resume.
+/// </summary>
+public static class RunLifecycle
+{
+    private static readonly FrozenDictionary<RunAction, RunStatus[]> Allowed = new Dictionary<RunAction, RunStatus[]>
+    {
+        // Only a queued run is claimed: a stopped run goes back to Queued through Resume first, so a Hangfire job left
+        // over for a run the user stopped (or that was resumed by the CLI) finds nothing to do.
+        [RunAction.Claim] = [RunStatus.Queued],
+        [RunAction.Resume] = [RunStatus.Cancelled, RunStatus.Failed, RunStatus.Interrupted],
+        [RunAction.Stop] = [RunStatus.Queued, RunStatus.Running],
+        [RunAction.Delete] = [RunStatus.Succeeded, RunStatus.Failed, RunStatus.Cancelled, RunStatus.Interrupted],
+    }.ToFrozenDictionary();
+
+    /// <summary>Statuses of a run that is waiting for or doing work: it holds the training worker or a lease.</summary>
+    public static readonly RunStatus[] Active = [RunStatus.Queued, RunStatus.Running];
+
+    /// <summary>The statuses from which <paramref name="action"/> is allowed (EF translates <c>array.Contains(r.Status)</c> into SQL).</summary>
+    public static RunStatus[] StatusesAllowing(RunAction action) => Allowed[action];
+
+    public static bool Allows(RunStatus status, RunAction action) => Array.IndexOf(Allowed[action], status) >= 0;
+
+    public static bool IsActive(RunStatus status) => Array.IndexOf(Active, status) >= 0;
+
+    /// <summary>Null when <paramref name="action"/> is allowed from <paramref name="status"/>, otherwise the reason it is refused (one line).</summary>
+    public static string? Refusal(RunStatus status, RunAction action, string runName) => Refusal(status, Allowed[action], action, runName);
+
+    /// <summary>The refusal for a set of statuses other than one action's own (the CLI's <c>resume</c> claims from <see cref="ResumableHere"/>).</summary>
+    public static string? Refusal(RunStatus status, RunStatus[] allowed, RunAction action, string runName)
+    {
+        if (Array.IndexOf(allowed, status) >= 0) return null;
+        string what = action switch
+        {
+            RunAction.Claim => "started",
+            RunAction.Resume => "resumed",
+            RunAction.Stop => "stopped",
+            RunAction.Delete => "deleted",
+            _ => throw new ArgumentOutOfRangeException(nameof(action)),
+        };
+        string hint = status switch
+        {
+            RunStatus.Running => action == RunAction.Delete ? "stop it first" : "it is training now",
+            RunStatus.Queued => action == RunAction.Delete ? "stop it first" : "it is waiting for the training worker",
+            RunStatus.Succeeded => "train a new run instead",
+            _ => $"only {Describe(allowed)} runs can be {what}",
+        };
+        return $"Run '{runName}' is {status}: it cannot be {what} ({hint}).";
+    }
+
+    /// <summary>
+    /// What the CLI's <c>resume</c> claims from, in one step so no run is left Queued without a worker to take it:
+    /// the statuses Resume puts back in the queue, and Queued (a run queued by a portal that is not running).
+    /// </summary>
+    public static readonly RunStatus[] ResumableHere = [.. Allowed[RunAction.Claim], .. Allowed[RunAction.Resume]];
+
+    private static string Describe(RunStatus[] statuses)
+    {
+        var names = statuses.Select(s => s.ToString().ToLowerInvariant()).ToList();
+        return names.Count == 1 ? names[0] : string.Join(", ", names.Take(names.Count - 1)) + " or " + names[^1];
+    }
+}
