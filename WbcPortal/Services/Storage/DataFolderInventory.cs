@@ -251,12 +251,9 @@ public sealed class DataFolderInventory(
     }
 
     /// <summary>Why a run cannot be deleted now, or null. The one place this rule lives (to follow the runs' lifecycle table when it lands).</summary>
-    private static string? WhyRunCannotGo(RunStatus status) => status switch
-    {
-        RunStatus.Queued => "is queued; stop it first",
-        RunStatus.Running => "is running; stop it first",
-        _ => null,
-    };
+    /// <summary>Why a run may not be deleted now (the lifecycle table's rule), or null.</summary>
+    private static string? WhyRunCannotGo(RunStatus status) =>
+        Training.RunLifecycle.Allows(status, Training.RunAction.Delete) ? null : $"is {status.ToString().ToLowerInvariant()}; stop it first";
 
     private string RunFolder(int id) => Path.Combine(Root, "runs", id.ToString(CultureInfo.InvariantCulture));
 

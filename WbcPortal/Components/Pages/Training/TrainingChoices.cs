@@ -34,29 +34,24 @@ public static class TrainingChoices
         return $"{split.Name} ({string.Join(", ", marks)})";
     }
 
-    /// <summary>
-    /// The devices and whether each is usable here. The one place the form asks about devices: switch it to the
-    /// service-side availability check when that lands.
-    /// </summary>
+    /// <summary>The devices and whether each is usable here: the same check the service refuses a run with.</summary>
     public static IReadOnlyList<DeviceChoice> Devices(TorchRuntime runtime)
     {
-        bool cuda;
-        string? why = null;
+        IReadOnlyList<DeviceAvailability> devices;
         try
         {
-            cuda = runtime.CudaAvailable;
-            if (!cuda) why = "no usable GPU here (CPU libtorch build or no CUDA driver)";
+            devices = runtime.Devices();
         }
         catch (Exception ex) when (ex is DllNotFoundException or TypeInitializationException or InvalidOperationException)
         {
-            cuda = false;
-            why = $"TorchSharp could not be loaded to look for a GPU ({ex.Message})";
+            devices = [new("auto", true, null), new("cpu", true, null), new("cuda", false, $"TorchSharp could not be loaded to look for a GPU ({ex.Message})")];
         }
-        return
-        [
-            new("auto", $"auto: {(cuda ? "cuda" : "cpu")} here", true, null),
-            new("cpu", "cpu", true, null),
-            new("cuda", cuda ? "cuda" : "cuda (unavailable)", cuda, why),
-        ];
+        bool cuda = devices.Any(d => d.Name == "cuda" && d.Available);
+        return devices.Select(d => d.Name switch
+        {
+            "auto" => new DeviceChoice("auto", $"auto: {(cuda ? "cuda" : "cpu")} here", d.Available, d.Reason),
+            "cuda" => new DeviceChoice("cuda", d.Available ? "cuda" : "cuda (unavailable)", d.Available, d.Available ? null : "no usable GPU here (a CPU libtorch build or no CUDA device)"),
+            _ => new DeviceChoice(d.Name, d.Name, d.Available, d.Reason),
+        }).ToList();
     }
 }
