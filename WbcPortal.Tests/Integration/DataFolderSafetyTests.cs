@@ -81,7 +81,12 @@ public sealed class DataFolderSafetyTests : IDisposable
             using var http = new HttpClient { BaseAddress = portal.BaseAddress };
             string home = await http.GetStringAsync("/", Ct);
             Assert.Contains("data-testid=\"read-only\"", home);
-            Assert.Contains("cells", await http.GetStringAsync("/datasets", Ct));
+            string datasets = await http.GetStringAsync("/datasets", Ct);
+            Assert.Contains("cells", datasets);
+            // Write controls are replaced by the reason, not offered and then failed.
+            Assert.Contains("data-testid=\"read-only-notice\"", datasets);
+            Assert.DoesNotContain("data-testid=\"import-panel\"", datasets);
+            Assert.Contains("data-testid=\"read-only-notice\"", await http.GetStringAsync("/training", Ct));
             string sha = Path.GetFileNameWithoutExtension(StoredFiles()[0]);
             Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"/api/images/{sha}", Ct)).StatusCode);
         }

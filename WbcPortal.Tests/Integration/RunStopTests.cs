@@ -6,7 +6,10 @@ using WbcPortal.Tests.Support;
 
 namespace WbcPortal.Tests.Integration;
 
-/// <summary>Stop reaches a run whichever process trains it: here a CLI <c>train</c>, stopped from this test's process.</summary>
+/// <summary>
+/// Stop reaches a run whichever process trains it: here a CLI <c>train</c> (which holds the data folder), stopped from
+/// this test's process configured as a read-only portal is, the only kind of portal that can share the folder with it.
+/// </summary>
 // Trains in child processes on the two cores: alone, so its time limits hold on a loaded machine.
 [Collection(nameof(WbcPortal.Tests.Engine.Training.TorchRandomCollection))]
 public sealed class RunStopTests : IDisposable
@@ -43,7 +46,7 @@ public sealed class RunStopTests : IDisposable
                 await Task.Delay(100, ct);
             }
 
-            await using (var services = new ServiceCollection().AddPortalCoreForTests(data.Path).BuildServiceProvider())
+            await using (var services = new ServiceCollection().AddPortalCoreForTests(data.Path, new Dictionary<string, string?> { ["Storage:ReadOnly"] = "true" }).BuildServiceProvider())
             {
                 var runs = services.GetRequiredService<TrainingRunService>();
                 int id = await runs.ResolveAsync("long", ct);

@@ -25,6 +25,13 @@ public static class WebServiceExtensions
         builder.Services.AddSingleton<RunStopRegistry>();
         builder.Services.AddSingleton<RunJobs>();
         builder.Services.AddSingleton<TrainingLauncher>();
+        if (builder.Configuration.GetValue<bool>($"{Options.StorageOptions.Section}:{nameof(Options.StorageOptions.ReadOnly)}"))
+        {
+            // A read-only portal runs and queues no jobs (the process that holds the folder does the work), and must
+            // not create the job database either.
+            builder.Services.AddSingleton<IBackgroundJobClient, ReadOnlyJobClient>();
+            return builder;
+        }
         builder.Services.AddHangfire((sp, config) =>
         {
             var storage = sp.GetRequiredService<Options.StorageOptions>();
@@ -36,16 +43,12 @@ public static class WebServiceExtensions
                 // our run record (an atomic claim) guards against a second start anyway.
                 .UseSQLiteStorage(Path.Combine(storage.DataDirectoryFullPath, "hangfire.db"), new SQLiteStorageOptions { InvisibilityTimeout = TimeSpan.FromDays(7) });
         });
-        if (!builder.Configuration.GetValue<bool>($"{Options.StorageOptions.Section}:{nameof(Options.StorageOptions.ReadOnly)}"))
+        builder.Services.AddHangfireServer(o =>
         {
-            // A read-only portal runs no jobs: the process that holds the folder does the work.
-            builder.Services.AddHangfireServer(o =>
-            {
-                o.WorkerCount = 1;
-                o.Queues = [RunJobs.Queue];
-                o.ShutdownTimeout = TimeSpan.FromSeconds(30);
-            });
-        }
+            o.WorkerCount = 1;
+            o.Queues = [RunJobs.Queue];
+            o.ShutdownTimeout = TimeSpan.FromSeconds(30);
+        });
         return builder;
     }
 
@@ -83,4 +86,14 @@ public static class WebServiceExtensions
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;
     }
+}
+
+/// <summary>A read-only portal's job client: it queues nothing and says why.</summary>
+internal sealed class ReadOnlyJobClient : IBackgroundJobClient
+{
+    public string Create(Hangfire.Common.Job job, Hangfire.States.IState state) =>
+        throw new InvalidOperationException("This portal is read-only (--read-only): it starts no runs. Start it without --read-only once no other process holds the data folder.");
+
+    public bool ChangeState(string jobId, Hangfire.States.IState state, string expectedState) =>
+        throw new InvalidOperationException("This portal is read-only (--read-only): it changes no job.");
 }

@@ -33,7 +33,13 @@ public sealed class StorageOptions
 
     public string DatabasePath => Path.Combine(DataDirectoryFullPath, "wbcportal.db");
 
-    public string EffectiveConnectionString => ConnectionString ?? (ReadOnly ? $"Data Source={DatabasePath};Mode=ReadOnly" : $"Data Source={DatabasePath}");
+    public string EffectiveConnectionString => ConnectionString ?? (ReadOnly ? $"Data Source={DatabasePath};Mode=ReadOnly" : WritableConnectionString);
+
+    /// <summary>
+    /// The database opened for writing, whatever <see cref="ReadOnly"/> says: only for signals to the process that holds
+    /// the folder (a Stop request), never for data.
+    /// </summary>
+    public string WritableConnectionString => ConnectionString ?? $"Data Source={DatabasePath}";
 
     /// <summary>The database as people should read it: a path for SQLite, never a password.</summary>
     public string DatabaseDescription => Provider switch

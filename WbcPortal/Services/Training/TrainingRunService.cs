@@ -106,6 +106,7 @@ public sealed class TrainingRunService(
     /// </summary>
     public async Task<bool> CheckLeaseAsync(int runId, CancellationToken cancellationToken = default)
     {
+        if (storage.ReadOnly) return false; // a read-only portal changes no run; the folder's holder settles its leases
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var run = await db.Runs.AsNoTracking().Where(r => r.Id == runId && r.Status == RunStatus.Running)
             .Select(r => new { r.LeaseOwner, r.HeartbeatAt }).SingleOrDefaultAsync(cancellationToken);
@@ -177,7 +178,11 @@ public sealed class TrainingRunService(
     {
         await CheckLeaseAsync(runId, cancellationToken);
         var now = clock.GetUtcNow();
-        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        // A Stop is a signal to whichever process trains the run, so a read-only portal may send it too (its own
+        // connection is read-only): the one write such a portal makes.
+        await using var db = storage.ReadOnly
+            ? new WbcDbContext(new DbContextOptionsBuilder<WbcDbContext>().UseSqlite(storage.WritableConnectionString).Options)
+            : await contexts.CreateDbContextAsync(cancellationToken);
         if (await db.Runs.Where(r => r.Id == runId && r.Status == RunStatus.Queued)
                 .ExecuteUpdateAsync(s => s
                     .SetProperty(r => r.Status, RunStatus.Cancelled)
