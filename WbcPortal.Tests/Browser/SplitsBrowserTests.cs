@@ -132,7 +132,7 @@ public class SplitsBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserF
         await context.CloseAsync();
     }
 
-    private static async Task AddSplitWithoutTestAsync(string dataDirectory, string dataset, string name)
+    internal static async Task AddSplitWithoutTestAsync(string dataDirectory, string dataset, string name)
     {
         var options = new DbContextOptionsBuilder<WbcDbContext>().UseSqlite($"Data Source={Path.Combine(dataDirectory, "wbcportal.db")}").Options;
         await using var db = new WbcDbContext(options);

@@ -109,4 +109,19 @@ public class CliTests
         Assert.Equal(1, after.Code);
         Assert.Contains("No dataset 'nothing'", after.Stderr);
     }
+
+    [Fact]
+    public async Task Train_refuses_a_split_without_a_test_part_unless_told()
+    {
+        using var data = new TempDirectory();
+        using var source = new TempDirectory();
+        ImportFixtures.ClassFolders(source.Path, ["EOSINOPHIL", "NEUTROPHIL"], 10);
+        Assert.Equal(0, (await Run("import", source.Path, "--name", "train-only", "--data-dir", data.Path)).Code);
+        await WbcPortal.Tests.Browser.SplitsBrowserTests.AddSplitWithoutTestAsync(data.Path, "train-only", "old-folders-split");
+
+        var (code, stdout, stderr) = await Run("train", "--split", "old-folders-split", "--preset", "default", "--data-dir", data.Path);
+        Assert.Equal(2, code);
+        Assert.Empty(stdout);
+        Assert.Equal("train: split 'old-folders-split' has no test part, so a run on it reports no figures there; choose a split with all three parts, or pass --allow-incomplete-split", stderr.Trim());
+    }
 }

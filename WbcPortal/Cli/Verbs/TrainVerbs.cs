@@ -12,16 +12,24 @@ public sealed class TrainVerb : ICliVerb
     private readonly Option<string?> config = new("--config") { Description = "A training configuration (JSON, as exported by the form)" };
     private readonly Option<string?> preset = new("--preset") { Description = $"A preset: {string.Join(", ", TrainingPresets.All.Keys)}" };
     private readonly Option<string?> name = new("--name") { Description = "Run name (default: SPLIT-timestamp)" };
+    private readonly Option<bool> allowIncomplete = new("--allow-incomplete-split") { Description = "Train on a split with an empty validation or test part (no figures for that part); the page asks the same" };
 
     public string Name => "train";
 
-    public Command CreateCommand() => new(Name, "Fine-tune the pretrained backbone on a split in two rounds, evaluate, export ONNX") { split, config, preset, name };
+    public Command CreateCommand() => new(Name, "Fine-tune the pretrained backbone on a split in two rounds, evaluate, export ONNX") { split, config, preset, name, allowIncomplete };
 
     public async Task<int> RunAsync(ParseResult parse, IServiceProvider services, CliOutput output, CancellationToken cancellationToken)
     {
         string? file = parse.GetValue(config), presetName = parse.GetValue(preset);
         if ((file is null) == (presetName is null)) throw new CliException("give either --config FILE or --preset NAME", 2);
         var cfg = file is not null ? TrainingConfig.FromJson(await File.ReadAllTextAsync(file, cancellationToken)) : TrainingPresets.Get(presetName!);
+        var chosen = await services.GetRequiredService<Services.Splits.SplitService>().GetAsync(parse.GetRequiredValue(split), cancellationToken);
+        if (chosen.Report.EmptyParts.Count > 0 && !parse.GetValue(allowIncomplete))
+        {
+            // As the Training page: never a run on an incomplete split without the user saying so.
+            throw new CliException($"split '{chosen.Name}' has no {string.Join(" and ", chosen.Report.EmptyParts)} part, so a run on it reports no figures there; " +
+                                   "choose a split with all three parts, or pass --allow-incomplete-split", 2);
+        }
         var runs = services.GetRequiredService<TrainingRunService>();
         await RunVerbs.MarkInterruptedAsync(runs, output, cancellationToken);
         var run = await runs.CreateAsync(parse.GetRequiredValue(split), cfg, parse.GetValue(name), cancellationToken);
