@@ -87,15 +87,24 @@ public sealed class DataFolderLock : IDisposable
     /// <summary>True when some live process holds the folder's lock now (tries it without keeping it).</summary>
     public static bool IsHeld(string dataDirectory)
     {
-        if (!Directory.Exists(dataDirectory)) return false;
+        string path = Path.Combine(dataDirectory, LockFileName);
+        if (!File.Exists(path)) return false; // never held; a probe creates nothing (a read-only portal asks this)
         try
         {
-            using var probe = new FileStream(Path.Combine(dataDirectory, LockFileName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
+            using var probe = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.None, 1, FileOptions.None);
+            return false;
+        }
+        catch (FileNotFoundException)
+        {
             return false;
         }
         catch (IOException)
         {
             return true;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false; // cannot tell from here; the refusal of a writer will say
         }
     }
 
