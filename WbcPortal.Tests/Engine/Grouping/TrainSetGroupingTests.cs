@@ -103,7 +103,7 @@ public sealed class TrainSetGroupingTests
                 }
             }
         }
-        if (explore) Diagnose(log, inputs, dendrogram, product, sourceIds, features);
+        if (explore) Diagnose(log, inputs, balancedGrouper.BuildDendrogram(inputs, LoadOrExtract(balancedGrouper, inputs, ct), ct), balanced, sourceIds, LoadOrExtract(balancedGrouper, inputs, ct));
 
         string report = log.ToString();
         TestContext.Current.TestOutputHelper?.WriteLine(report);
