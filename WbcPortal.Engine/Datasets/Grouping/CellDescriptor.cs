@@ -71,7 +71,34 @@ public sealed class CellDescriptor
             using var small = image.Clone(c => c.Resize(new ResizeOptions { Size = new Size(Width, Height), Mode = ResizeMode.Stretch, Sampler = KnownResamplers.Box }));
             small.CopyPixelDataTo(pixels);
         }
+        if (WhiteBalance > 0) Balance(pixels, WhiteBalance);
         return Compute(pixels);
+    }
+
+    /// <summary>Exposure normalisation before measuring: 0 off; 1 each channel scaled so that its 90th percentile over non-fill pixels
+    /// becomes 225; 2 one gain for all channels (the mean of those three: brightness only, hue kept).</summary>
+    public int WhiteBalance { get; init; }
+
+    private static void Balance(Rgb24[] pixels, int mode)
+    {
+        var hr = new int[256]; var hg = new int[256]; var hb = new int[256];
+        int count = 0;
+        foreach (var p in pixels)
+        {
+            if (p.R + p.G + p.B <= 90) continue;
+            hr[p.R]++; hg[p.G]++; hb[p.B]++; count++;
+        }
+        if (count < 100) return;
+        static int Q(int[] h, int target) { int acc = 0; for (int v = 0; v < 256; v++) { acc += h[v]; if (acc > target) return v; } return 255; }
+        int t = (int)(0.9 * count);
+        double gr = 225.0 / Math.Max(1, Q(hr, t)), gg = 225.0 / Math.Max(1, Q(hg, t)), gb = 225.0 / Math.Max(1, Q(hb, t));
+        if (mode == 2) { double g = (gr + gg + gb) / 3; gr = gg = gb = g; }
+        for (int i = 0; i < pixels.Length; i++)
+        {
+            var p = pixels[i];
+            if (p.R + p.G + p.B <= 90) continue;
+            pixels[i] = new Rgb24((byte)Math.Min(255, p.R * gr + 0.5), (byte)Math.Min(255, p.G * gg + 0.5), (byte)Math.Min(255, p.B * gb + 0.5));
+        }
     }
 
     private static void HalveInto(Image<Rgb24> image, Rgb24[] pixels)

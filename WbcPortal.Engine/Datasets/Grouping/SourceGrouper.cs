@@ -29,7 +29,7 @@ public sealed class SourceGrouper(GroupingOptions options)
     public float[]?[] ExtractFeatures(IReadOnlyList<GroupingInput> images, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(images);
-        var descriptor = new CellDescriptor();
+        var descriptor = new CellDescriptor { WhiteBalance = Options.WhiteBalance };
         var result = new float[]?[images.Count];
         int done = 0;
         int step = Math.Max(1, images.Count / 100);
