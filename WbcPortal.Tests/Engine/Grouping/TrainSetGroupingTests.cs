@@ -10,6 +10,8 @@ namespace WbcPortal.Tests.Engine.Grouping;
 /// the known originals in TRAIN_sources.csv (used to measure only, never as an input). Descriptors are extracted once and the
 /// dendrograms built once, so that several cuts (levers) are compared in one run. Skips when ../shared/data is absent.
 /// </summary>
+// Two descriptor passes over 9,957 images on every core: alone, so other tests' time limits hold beside it.
+[Collection(nameof(WbcPortal.Tests.Engine.Training.TorchRandomCollection))]
 public sealed class TrainSetGroupingTests
 {
     private sealed record Truth(string SourceImage, string SameCellGroup);
