@@ -96,21 +96,14 @@ public sealed partial class ImageStore(string dataDirectory)
         return new StagingRecovery(promoted, removed);
     }
 
-    /// <summary>Stored image files (not thumbnails) whose hash no row references: listed for the user, never swept.</summary>
-    public IReadOnlyList<string> UnreferencedFiles(IReadOnlySet<string> referenced)
+    /// <summary>Deletes an image's files (either format), its thumbnail and its derived views; for a hash no row references any more.</summary>
+    public void Delete(string sha)
     {
-        var found = new List<string>();
-        foreach (var folder in new[] { "images", "thumbs", "views" })
-        {
-            var dir = Path.Combine(Root, folder);
-            if (!Directory.Exists(dir)) continue;
-            foreach (var file in Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories))
-            {
-                string sha = Path.GetFileName(file).Split('.')[0];
-                if (!referenced.Contains(sha)) found.Add(file);
-            }
-        }
-        return found;
+        foreach (var format in new[] { "jpeg", "png" }) File.Delete(ImagePath(sha, format));
+        File.Delete(ThumbnailPath(sha));
+        var views = Path.GetDirectoryName(ViewPath(sha, "x"))!;
+        if (!Directory.Exists(views)) return;
+        foreach (var view in Directory.EnumerateFiles(views, sha + ".*")) File.Delete(view);
     }
 
     /// <summary>True when the store holds at least one image file (a cheap check: stops at the first).</summary>

@@ -252,16 +252,7 @@ public sealed class DatasetService(
             await transaction.CommitAsync(cancellationToken);
             shas = orphaned;
         }
-        foreach (var sha in shas)
-        {
-            foreach (var format in new[] { "jpeg", "png" }) File.Delete(store.ImagePath(sha, format));
-            File.Delete(store.ThumbnailPath(sha));
-            var views = Path.GetDirectoryName(store.ViewPath(sha, "x"))!;
-            if (Directory.Exists(views))
-            {
-                foreach (var view in Directory.EnumerateFiles(views, sha + ".*")) File.Delete(view);
-            }
-        }
+        foreach (var sha in shas) store.Delete(sha);
     }
 
     /// <summary>

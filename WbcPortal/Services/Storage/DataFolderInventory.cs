@@ -49,7 +49,7 @@ public sealed record StorageDeletion(IReadOnlyList<string> Removed, long FreedBy
 /// with sizes, and deletes what a user chooses. Never deletes a file a row references: rows go first, files after,
 /// and an unreferenced file is one found on disk before the database was asked, so a file written meanwhile is not
 /// in the list. Work in progress is refused: queued or running runs, datasets with a job, staged uploads in use,
-/// and unreferenced files while a dataset job runs (an import writes its files before its rows).
+/// and unreferenced files while a dataset job runs (its files may be moving from staging into the store).
 /// </summary>
 public sealed class DataFolderInventory(
     IDbContextFactory<WbcDbContext> contexts,
@@ -227,7 +227,7 @@ public sealed class DataFolderInventory(
     {
         if (jobs?.Recent().FirstOrDefault(j => !j.Finished) is { } job)
         {
-            throw new InvalidOperationException($"A {job.Kind} job on '{job.Dataset}' is {job.State.ToString().ToLowerInvariant()}; an import writes its files before its rows, so unreferenced files are only removed when no dataset job runs.");
+            throw new InvalidOperationException($"A {job.Kind} job on '{job.Dataset}' is {job.State.ToString().ToLowerInvariant()}; unreferenced files are only removed when no dataset job runs (an import may be moving files into the store).");
         }
         var report = await ListAsync(cancellationToken);
         var removed = new List<string>();
