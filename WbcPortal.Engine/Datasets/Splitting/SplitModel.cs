@@ -77,6 +77,13 @@ public sealed record SplitReport(
     /// <summary>How the parts were made, for people, where the strategy's name does not say it all (folders, carved).</summary>
     public string? Note { get; init; }
 
+    /// <summary>The independent cross-part near-duplicate search (null: not run, e.g. a split made before it existed).</summary>
+    public LeakCheckReport? LeakCheck { get; init; }
+
+    /// <summary>Leak-free, suspect pairs, leaky or leaky by design: what every figure of this split is labelled with.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public SplitHonesty Honesty => SplitHonesty.Of(this);
+
     /// <summary>The parts that hold no image (a split made before empty parts were refused): train, val, test order.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public IReadOnlyList<string> EmptyParts => Parts is null // a report that recorded no parts: nothing to say
