@@ -1,12 +1,21 @@
 using Microsoft.EntityFrameworkCore;
+using WbcPortal.Engine.Datasets.Splitting;
+using WbcPortal.Services.Splits;
 using WbcPortal.Storage;
 using WbcPortal.Storage.Entities;
 
 namespace WbcPortal.Services.Training;
 
-public sealed record RunListItem(int Id, string Name, string Split, RunStatus Status, string? Device, DateTimeOffset CreatedAt, double Seconds, double? ValAccuracy, double? TestAccuracy);
+public sealed record RunListItem(int Id, string Name, string Split, RunStatus Status, string? Device, DateTimeOffset CreatedAt, double Seconds, double? ValAccuracy, double? TestAccuracy)
+{
+    /// <summary>Whether the run's held-out figures can be trusted (its split's leak status).</summary>
+    public SplitHonesty? Honesty { get; init; }
+}
 
-public sealed record RunDetail(Run Run, string Split, IReadOnlyList<RunEpoch> Epochs, IReadOnlyList<RunEvaluation> Evaluations);
+public sealed record RunDetail(Run Run, string Split, IReadOnlyList<RunEpoch> Epochs, IReadOnlyList<RunEvaluation> Evaluations)
+{
+    public SplitHonesty Honesty => SplitReports.HonestyOf(Run.Split);
+}
 
 /// <summary>Read side of runs for the pages.</summary>
 public sealed class RunQueries(IDbContextFactory<WbcDbContext> contexts)
@@ -15,11 +24,15 @@ public sealed class RunQueries(IDbContextFactory<WbcDbContext> contexts)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var runs = await db.Runs.AsNoTracking().Include(r => r.Split).Include(r => r.Evaluations).OrderByDescending(r => r.Id).ToListAsync(cancellationToken);
+        var honesty = runs.Select(r => r.Split).OfType<Split>().DistinctBy(s => s.Id).ToDictionary(s => s.Id, SplitReports.HonestyOf);
         return runs.Select(r =>
         {
             // the latest stage on the run's own parts: the exported model once evaluated (never its evaluations on other data)
             var last = Evaluation.RunReportQueries.Rounds(r.Evaluations.OrderBy(e => e.Id).ToList(), r.Split?.Name).LastOrDefault(x => x.Stage != "untrained");
-            return new RunListItem(r.Id, r.Name, r.Split?.Name ?? "", r.Status, r.Device, r.CreatedAt, r.Seconds, last?.ValAccuracy, last?.TestAccuracy);
+            return new RunListItem(r.Id, r.Name, r.Split?.Name ?? "", r.Status, r.Device, r.CreatedAt, r.Seconds, last?.ValAccuracy, last?.TestAccuracy)
+            {
+                Honesty = honesty.TryGetValue(r.SplitId, out var h) ? h : SplitReports.HonestyOf(null),
+            };
         }).ToList();
     }
 
