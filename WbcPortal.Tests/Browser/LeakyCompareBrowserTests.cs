@@ -31,12 +31,14 @@ public class LeakyCompareBrowserTests(BrowserFixture fixture) : IClassFixture<Br
             await Assertions.Expect(chips).ToHaveCountAsync(2);
             await Assertions.Expect(page.Locator("[data-testid=run-table] [data-testid=split-honesty][data-status=LeakyByDesign]")).ToHaveTextAsync("leaky by design");
             await Assertions.Expect(page.Locator("[data-testid=run-table] [data-testid=split-honesty][data-status=LeakFree]")).ToHaveTextAsync("leak-free");
+            await Assertions.Expect(page.Locator("[data-testid=run-table] [data-testid=run-originals]")).ToHaveTextAsync("8 / 8 / 8 originals");
             await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "runs-list-honesty.png"), FullPage = true });
 
             await BrowserFixture.GotoInteractiveAsync(page, new Uri(fixture.Portal.BaseAddress, $"runs/{random}"));
             await Assertions.Expect(page.Locator("[data-testid=run-honesty-warning]")).ToContainTextAsync("leaky by design");
 
             await BrowserFixture.GotoInteractiveAsync(page, new Uri(fixture.Portal.BaseAddress, $"runs/compare?ids={grouped},{random}"));
+            await Assertions.Expect(page.Locator("[data-testid=originals-row] td").Nth(1)).ToHaveTextAsync("train 8 · val 8 · test 8 originals");
             await Assertions.Expect(page.Locator("[data-testid=untrusted-runs]")).ToContainTextAsync("random-split-run (leaky by design)");
             var accuracy = page.Locator("[data-testid=figure-row][data-key='model.accuracy'] [data-testid=delta]");
             await Assertions.Expect(accuracy).ToHaveTextAsync("+25.0 pt ⚠");

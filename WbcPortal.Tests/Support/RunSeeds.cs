@@ -120,7 +120,10 @@ public static class RunSeeds
     {
         var counts = (IReadOnlyDictionary<string, int>)Labels.ToDictionary(l => l, _ => PerClass);
         var report = new SplitReport(strategy.ToString().ToLowerInvariant(), "0.7,0.15,0.15", 1,
-            SplitParts.All.ToDictionary(p => p, _ => counts), strategy == SplitStrategy.Grouped ? 24 : 0, new Dictionary<string, int>(), 0, 0, false, 0)
+            SplitParts.All.ToDictionary(p => p, _ => counts), strategy == SplitStrategy.Grouped ? 24 : 0, new Dictionary<string, int>(), 0, 0, false, 0,
+            OriginalsPerPart: strategy == SplitStrategy.Grouped
+                ? SplitParts.All.ToDictionary(p => p, _ => (IReadOnlyDictionary<string, int>)Labels.ToDictionary(l => l, _ => PerClass / ImagesPerOriginal))
+                : null)
         {
             LeakCheck = strategy == SplitStrategy.Grouped
                 ? new LeakCheckReport("seeded", 1, 120, suspectPairs, [], 0.1)

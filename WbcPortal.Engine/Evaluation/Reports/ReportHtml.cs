@@ -46,6 +46,9 @@ public static class ReportHtml
         html.Append("<table class=\"facts\"><tbody>");
         Fact(html, "Split", document.Split);
         Fact(html, "Split honesty", document.SplitHonesty is { } honesty ? honesty.Label : "not recorded");
+        Fact(html, "Originals per part", document.SplitOriginals is { Count: > 0 } originals
+            ? string.Join(" · ", originals.Select(p => string.Create(Inv, $"{p.Key} {p.Value}")))
+            : "– (no source groups per part)");
         Fact(html, "Status", document.Status);
         Fact(html, "Device", document.Device ?? "–");
         Fact(html, "Training time", TimeSpan.FromSeconds(document.Seconds).ToString(@"h\:mm\:ss", Inv));

@@ -30,6 +30,8 @@ public sealed record RunReportDocument
     public required string Split { get; init; }
     /// <summary>Whether the split's held-out parts are free of copies of its training cells; every figure below is read through it.</summary>
     public SplitHonestyExport? SplitHonesty { get; init; }
+    /// <summary>Originals (source groups) in each part of the split (train, val, test); null when it has no groups per part.</summary>
+    public IReadOnlyDictionary<string, int>? SplitOriginals { get; init; }
     public required string Status { get; init; }
     public string? Device { get; init; }
     public double Seconds { get; init; }

@@ -14,6 +14,24 @@ public static class SplitReports
 
     public static string Write(SplitReport report) => JsonSerializer.Serialize(report, Json);
 
+    /// <summary>Originals (source groups) per part, summed over classes, or null where the split has no groups of its own per part.</summary>
+    public static IReadOnlyDictionary<string, int>? OriginalsPerPart(Split? split)
+    {
+        if (split is null) return null;
+        try
+        {
+            return Read(split.ReportJson).OriginalsPerPart?.ToDictionary(p => p.Key, p => p.Value.Values.Sum());
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>"train 221 · val 28 · test 28 originals", or null without groups.</summary>
+    public static string? OriginalsText(IReadOnlyDictionary<string, int>? perPart) => perPart is null || perPart.Count == 0 ? null
+        : string.Join(" · ", SplitParts.All.Where(perPart.ContainsKey).Select(p => $"{p} {perPart[p]:N0}")) + " originals";
+
     /// <summary>The honesty of a run's split; a run whose split is gone or unreadable is not trusted.</summary>
     public static SplitHonesty HonestyOf(Split? split)
     {

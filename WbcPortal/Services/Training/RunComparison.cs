@@ -85,6 +85,9 @@ public sealed record ComparedRun(
     /// <summary>The honesty of the run's split: a held-out figure is judged better or worse only when both sides are leak-free.</summary>
     public SplitHonesty Honesty { get; init; } = SplitReports.HonestyOf(null);
 
+    /// <summary>"train 221 · val 28 · test 28 originals", or null when the split has no groups per part.</summary>
+    public string? OriginalsText { get; init; }
+
     /// <summary>The index of the last round-1 epoch on the shared epoch axis (0 when round 1 has none).</summary>
     public int Round1Epochs => Epochs.Count(e => e.Round == 1);
 }
@@ -175,6 +178,7 @@ public sealed class RunComparison(IDbContextFactory<WbcDbContext> contexts)
             rates.Count == 0 ? null : rates.Average(), run.Temperature, stages, Model(evaluations, split), points, Flatten(run.ConfigJson))
         {
             Honesty = SplitReports.HonestyOf(run.Split),
+            OriginalsText = SplitReports.OriginalsText(SplitReports.OriginalsPerPart(run.Split)),
         };
     }
 

@@ -10,11 +10,17 @@ public sealed record RunListItem(int Id, string Name, string Split, RunStatus St
 {
     /// <summary>Whether the run's held-out figures can be trusted (its split's leak status).</summary>
     public SplitHonesty? Honesty { get; init; }
+
+    /// <summary>Originals (source groups) in each part of the run's split; null when the split has no groups per part.</summary>
+    public IReadOnlyDictionary<string, int>? OriginalsPerPart { get; init; }
 }
 
 public sealed record RunDetail(Run Run, string Split, IReadOnlyList<RunEpoch> Epochs, IReadOnlyList<RunEvaluation> Evaluations)
 {
     public SplitHonesty Honesty => SplitReports.HonestyOf(Run.Split);
+
+    /// <summary>"train 221 · val 28 · test 28 originals", or null when the split has no groups per part.</summary>
+    public string? OriginalsText => SplitReports.OriginalsText(SplitReports.OriginalsPerPart(Run.Split));
 }
 
 /// <summary>Read side of runs for the pages.</summary>
@@ -24,7 +30,9 @@ public sealed class RunQueries(IDbContextFactory<WbcDbContext> contexts)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var runs = await db.Runs.AsNoTracking().Include(r => r.Split).Include(r => r.Evaluations).OrderByDescending(r => r.Id).ToListAsync(cancellationToken);
-        var honesty = runs.Select(r => r.Split).OfType<Split>().DistinctBy(s => s.Id).ToDictionary(s => s.Id, SplitReports.HonestyOf);
+        var splits = runs.Select(r => r.Split).OfType<Split>().DistinctBy(s => s.Id).ToList();
+        var honesty = splits.ToDictionary(s => s.Id, SplitReports.HonestyOf);
+        var originals = splits.ToDictionary(s => s.Id, SplitReports.OriginalsPerPart);
         return runs.Select(r =>
         {
             // the latest stage on the run's own parts: the exported model once evaluated (never its evaluations on other data)
@@ -32,6 +40,7 @@ public sealed class RunQueries(IDbContextFactory<WbcDbContext> contexts)
             return new RunListItem(r.Id, r.Name, r.Split?.Name ?? "", r.Status, r.Device, r.CreatedAt, r.Seconds, last?.ValAccuracy, last?.TestAccuracy)
             {
                 Honesty = honesty.TryGetValue(r.SplitId, out var h) ? h : SplitReports.HonestyOf(null),
+                OriginalsPerPart = originals.GetValueOrDefault(r.SplitId),
             };
         }).ToList();
     }
