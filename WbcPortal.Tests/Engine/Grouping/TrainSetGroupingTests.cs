@@ -63,28 +63,33 @@ public sealed class TrainSetGroupingTests
         var cellIds = Ids(inputs.Select(i => truth[i.Key].SameCellGroup).ToList());
 
         var product = Labels(grouper.GroupFeatures(inputs, features, ct));
-        // The exposure-normalisation lever (off by default, see GroupingOptions.WhiteBalance), measured on every run.
-        var balancedOptions = options with { WhiteBalance = 2 };
-        var balancedGrouper = new SourceGrouper(balancedOptions);
-        var balanced = Labels(balancedGrouper.GroupFeatures(inputs, LoadOrExtract(balancedGrouper, inputs, ct), ct));
-        var levers = new List<Lever> { new("product defaults", product), new("white balance 2", balanced) };
+        var levers = new List<Lever> { new("product defaults", product) };
         bool explore = Environment.GetEnvironmentVariable("WBC_GROUPING_EXPLORE") == "1";
         if (explore)
         {
             var baseline = Cut(options);
+            var old = options with { WhiteBalance = 0 };
+            var oldGrouper = new SourceGrouper(old);
+            levers.Add(new("white balance 0", Labels(oldGrouper.GroupFeatures(inputs, LoadOrExtract(oldGrouper, inputs, ct), ct))));
             levers.Add(new("no absorb", Cut(options with { FragmentSize = 0 })));
-            foreach (double m in new[] { 1.2, 1.3, 1.5, 1.6 }) levers.Add(new($"merge {m}", Cut(options with { MergeDistance = m })));
-            foreach (double s in new[] { 1.6, 1.8 }) levers.Add(new($"same-cell {s}", Cut(options with { SameCellDistance = s })));
-            levers.Add(new("absorb 4", Cut(options with { AbsorbDistance = 4 })));
+            foreach (double m in new[] { 1.5, 1.6, 1.8, 2.0 }) levers.Add(new($"merge {m}", Cut(options with { MergeDistance = m })));
+            foreach (double s in new[] { 1.6, 1.8, 2.0, 2.2 }) levers.Add(new($"same-cell {s}", Cut(options with { SameCellDistance = s })));
+            foreach (double a in new[] { 4.0, 5.0 }) levers.Add(new($"absorb {a}", Cut(options with { AbsorbDistance = a })));
             foreach (double f in new[] { 0.5, 0.7 }) levers.Add(new($"fragment fraction {f}", Cut(options with { FragmentFraction = f })));
             foreach (double t in new[] { 0.8, 1.0, 1.2 }) levers.Add(new($"single-link {t}", SingleLink(dendrogram, baseline, t)));
-            foreach (double t in new[] { 1.0, 1.2 }) levers.Add(new($"3-link {t}", KLink(dendrogram, baseline, t, 3)));
-            foreach (int wb in new[] { 1 })
+            foreach (double t in new[] { 1.0, 1.2, 1.4 }) levers.Add(new($"3-link {t}", KLink(dendrogram, baseline, t, 3)));
+            foreach (double t in new[] { 1.2, 1.4 }) levers.Add(new($"5-link {t}", KLink(dendrogram, baseline, t, 5)));
+            var capped = options with { ShapeCap = 1.0 };
+            var dc = new SourceGrouper(capped).BuildDendrogram(inputs, features, ct);
+            foreach (double factor in new[] { 0.0, 2.2, 3.0 })
             {
-                var o = options with { WhiteBalance = wb };
-                var g = new SourceGrouper(o);
-                var d2 = g.BuildDendrogram(inputs, LoadOrExtract(g, inputs, ct), ct);
-                foreach (double m in new[] { 1.4 }) levers.Add(new($"white balance {wb}, merge {m}", Labels(d2.Cut(m, 0, o.FragmentSize, o.AbsorbDistance, o.FragmentFraction, 0))));
+                foreach (double margin in new[] { 0.1, 0.2, 0.3, 0.5 })
+                {
+                    foreach (double ceiling in new[] { 2.0, 2.5, 3.0 })
+                    {
+                        levers.Add(new($"cap 1, merge 1.5, doubt {margin}/{ceiling} x{factor}", Labels(dc.Cut(1.5, 0, capped.FragmentSize, capped.AbsorbDistance, capped.FragmentFraction, 0, margin, ceiling, factor))));
+                    }
+                }
             }
         }
 
@@ -98,31 +103,23 @@ public sealed class TrainSetGroupingTests
                 var members = Enumerable.Range(0, inputs.Count).Where(i => cls == "ALL" || inputs[i].ClassName == cls).ToList();
                 var s = Summarise(members, lever.Labels, sourceIds, cellIds);
                 if (cls == "ALL") summaries[lever.Name] = s;
-                if (cls == "ALL" || lever == levers[0] || lever == levers[1] || Environment.GetEnvironmentVariable("WBC_GROUPING_PER_CLASS") == lever.Name)
+                if (cls == "ALL" || lever == levers[0] || Environment.GetEnvironmentVariable("WBC_GROUPING_PER_CLASS") == lever.Name)
                 {
                     log.AppendLine(CultureInfo.InvariantCulture,
                         $"{lever.Name} | {cls} | {s.Originals} | {s.Groups} | {s.AriSource:F4} | {s.AriCell:F4} | {s.Purity:F4} | {s.Fragmented1} | {s.Fragmented3} | {s.Mixed} | {s.CellFragmented3}");
                 }
             }
         }
-        if (explore) Diagnose(log, inputs, balancedGrouper.BuildDendrogram(inputs, LoadOrExtract(balancedGrouper, inputs, ct), ct), balanced, sourceIds, LoadOrExtract(balancedGrouper, inputs, ct));
+        if (explore) Diagnose(log, inputs, dendrogram, product, sourceIds, features);
 
         string report = log.ToString();
         TestContext.Current.TestOutputHelper?.WriteLine(report);
         string? reportPath = Environment.GetEnvironmentVariable("WBC_GROUPING_REPORT");
         if (!string.IsNullOrEmpty(reportPath)) File.WriteAllText(reportPath, report);
 
-        // Floors under today's figures, not the issue-11 target (ARI >= 0.98 and no original with 3+ images outside its largest group).
-        // Product defaults, measured: ARI 0.946 (source) / 0.873 (same cell), purity 0.972, 43 originals split, 30 by 3+ images.
         var today = summaries["product defaults"];
-        Assert.True(today.AriSource >= 0.94, report);
-        Assert.True(today.Purity >= 0.97, report);
-        Assert.True(today.Fragmented3 <= 30, report);
-        // White balance 2, measured: ARI 0.982 / 0.928, purity 0.987, 13 originals split, 5 by 3+ images, 10 groups mixing originals.
-        var balancedScore = summaries["white balance 2"];
-        Assert.True(balancedScore.AriSource >= 0.98, report);
-        Assert.True(balancedScore.Purity >= 0.985, report);
-        Assert.True(balancedScore.Fragmented3 <= 5, report);
+        Assert.True(today.AriSource >= 0.98, report);
+        Assert.True(today.Fragmented3 <= 5, report);
     }
 
     private sealed record Summary(int Originals, int Groups, double AriSource, double AriCell, double Purity, int Fragmented1, int Fragmented3, int Mixed, int CellFragmented3);
@@ -220,7 +217,7 @@ public sealed class TrainSetGroupingTests
             {
                 var pieces = original.GroupBy(a => labels[part.Members[a]]).OrderByDescending(g => g.Count()).ToList();
                 int outside = original.Count() - pieces[0].Count();
-                if (outside < 3) continue;
+                if (outside < 1) continue;
                 var largest = local[pieces[0].Key];
                 foreach (var piece in pieces.Skip(1))
                 {
