@@ -51,6 +51,8 @@ public sealed class GroupingBenchmark(GroupingOptions options, BenchData data) :
             new BenchResult("grouping.train.throughput", Math.Round(inputs.Count / seconds, 1), "img/s", null, null),
             new BenchResult("grouping.train.groups", result.Groups.Count, "groups", KnownOriginals.Values.Sum(), "known originals", string.Join("; ", perClass)),
             new BenchResult("grouping.train.pairs", result.Pairs.Count, "pairs", null, null),
+            .. result.Cuts.Select(c => new BenchResult($"grouping.train.groups.{c.Margin.ToString().ToLowerInvariant()}", c.Groups, "groups", KnownOriginals.Values.Sum(), "known originals",
+                $"largest group {c.LargestGroup} images; grouper version {SourceGrouper.Version}")),
         ];
     }
 }

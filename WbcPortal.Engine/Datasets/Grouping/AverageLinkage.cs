@@ -47,6 +47,45 @@ public static class AverageLinkage
         return d;
     }
 
+    /// <summary>As <see cref="Distances(float[], int, int, int, CancellationToken)"/>, but each block's share of a distance (its own Euclidean
+    /// distance) is capped at its <c>Cap</c> (0 or less: no cap) before the shares are summed in quadrature: one broken block (a nucleus
+    /// found in the wrong place, say) cannot push two copies of one original apart by more than its cap.</summary>
+    public static float[] Distances(float[] rows, int n, int dim, IReadOnlyList<(int Start, int Length, float Cap)> blocks, int threads, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(blocks);
+        if (blocks.All(b => b.Cap <= 0)) return Distances(rows, n, dim, threads, cancellationToken);
+        var d = new float[(long)n * (n - 1) / 2];
+        var options = new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = cancellationToken };
+        int width = Vector<float>.Count;
+        var spans = blocks.ToArray();
+        Parallel.For(0, n, options, i =>
+        {
+            var a = rows.AsSpan(i * dim, dim);
+            long baseIndex = Index(n, i, Math.Min(i + 1, n - 1));
+            for (int j = i + 1; j < n; j++)
+            {
+                var b = rows.AsSpan(j * dim, dim);
+                float total = 0;
+                foreach (var (start, length, cap) in spans)
+                {
+                    var acc = Vector<float>.Zero;
+                    int k = start, end = start + length;
+                    for (; k <= end - width; k += width)
+                    {
+                        var diff = new Vector<float>(a[k..]) - new Vector<float>(b[k..]);
+                        acc += diff * diff;
+                    }
+                    float s = Vector.Sum(acc);
+                    for (; k < end; k++) { float t = a[k] - b[k]; s += t * t; }
+                    if (cap > 0 && s > cap * cap) s = cap * cap;
+                    total += s;
+                }
+                d[baseIndex + (j - i - 1)] = MathF.Sqrt(total);
+            }
+        });
+        return d;
+    }
+
     /// <summary>The n - 1 merges of the full dendrogram. <paramref name="distances"/> is consumed (overwritten).</summary>
     public static List<Merge> Cluster(float[] distances, int n, CancellationToken cancellationToken = default)
     {

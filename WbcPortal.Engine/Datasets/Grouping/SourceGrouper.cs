@@ -12,6 +12,11 @@ namespace WbcPortal.Engine.Datasets.Grouping;
 /// </summary>
 public sealed class SourceGrouper(GroupingOptions options)
 {
+    /// <summary>Changes whenever the groups found for the same images change (descriptor, defaults, cut): datasets grouped by an older
+    /// version can be flagged. 1: whole-frame descriptor; 2: fragment absorption; 3: exposure normalisation, shape cap, merge 1.5,
+    /// cautious margin.</summary>
+    public const string Version = "3";
+
     public GroupingOptions Options { get; } = options ?? throw new ArgumentNullException(nameof(options));
 
     private int Threads => Options.Threads > 0 ? Options.Threads : Environment.ProcessorCount;
@@ -63,7 +68,15 @@ public sealed class SourceGrouper(GroupingOptions options)
             if (!keys.Add(image.Key)) throw new ArgumentException($"duplicate key '{image.Key}'", nameof(images));
         }
 
-        return BuildDendrogram(images, features, cancellationToken).Cut(Options.MergeDistance, Options.PairsPerImage, Options.FragmentSize, Options.AbsorbDistance, Options.FragmentFraction, Options.SameCellDistance);
+        var dendrogram = BuildDendrogram(images, features, cancellationToken);
+        var standard = dendrogram.Cut(Options, GroupingMargin.Standard);
+        var cautious = dendrogram.Cut(Options, GroupingMargin.Cautious);
+        IReadOnlyList<GroupingCutSummary> cuts =
+        [
+            new(GroupingMargin.Standard, standard.Groups.Count, standard.Groups.Count == 0 ? 0 : standard.Groups.Max(g => g.Keys.Count)),
+            new(GroupingMargin.Cautious, cautious.Groups.Count, cautious.Groups.Count == 0 ? 0 : cautious.Groups.Max(g => g.Keys.Count)),
+        ];
+        return (Options.Margin == GroupingMargin.Cautious ? cautious : standard) with { Cuts = cuts };
     }
 
     /// <summary>The per-partition average-linkage dendrograms; <see cref="GroupingDendrogram.Cut"/> gives groups at any threshold.</summary>
@@ -89,6 +102,8 @@ public sealed class SourceGrouper(GroupingOptions options)
             list.Add(i);
         }
 
+        double[] capOf = [Options.ShapeCap, 0, 0, 0];
+        var caps = CellDescriptor.Blocks.Select((b, i) => (b.Start, b.Length, (float)capOf[i])).ToList();
         var parts = new List<GroupingDendrogram.Partition>();
         foreach (var part in partitions.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
@@ -97,7 +112,7 @@ public sealed class SourceGrouper(GroupingOptions options)
             int m = members.Count;
             var sub = new float[m * dim];
             for (int a = 0; a < m; a++) Array.Copy(rows, members[a] * dim, sub, a * dim, dim);
-            var distances = AverageLinkage.Distances(sub, m, dim, Threads, cancellationToken);
+            var distances = AverageLinkage.Distances(sub, m, dim, caps, Threads, cancellationToken);
             var pristine = (float[])distances.Clone();
             var merges = AverageLinkage.Cluster(distances, m, cancellationToken);
             parts.Add(new GroupingDendrogram.Partition(members.ToArray(), merges, pristine));

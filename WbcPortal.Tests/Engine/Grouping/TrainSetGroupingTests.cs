@@ -1,33 +1,36 @@
 using System.Globalization;
 using System.Text;
 using WbcPortal.Engine.Datasets.Grouping;
+using WbcPortal.Engine.Datasets.Splitting;
 using WbcPortal.Tests.Support;
 
 namespace WbcPortal.Tests.Engine.Grouping;
 
 /// <summary>
-/// Measurement harness for issue 11: the grouper on the real Kaggle TRAIN set (9,957 images of 277 originals), scored against
-/// the known originals in TRAIN_sources.csv (used to measure only, never as an input). Descriptors are extracted once and the
-/// dendrograms built once, so that several cuts (levers) are compared in one run. Skips when ../shared/data is absent.
+/// One grouping of the real Kaggle TRAIN set (9,957 images of 277 originals), shared by the tests of <see cref="TrainSetGroupingTests"/>:
+/// descriptors (kept on disk between runs when WBC_GROUPING_FEATURE_CACHE names a file), the dendrograms, the product's groups at both
+/// margins, and the known originals from TRAIN_sources.csv (used to measure only, never as an input).
 /// </summary>
-// Two descriptor passes over 9,957 images on every core: alone, so other tests' time limits hold beside it.
-[Collection(nameof(WbcPortal.Tests.Engine.Training.TorchRandomCollection))]
-public sealed class TrainSetGroupingTests
+public sealed class TrainSetGrouping
 {
-    private sealed record Truth(string SourceImage, string SameCellGroup);
+    private readonly Lazy<State?> state = new(Build, LazyThreadSafetyMode.ExecutionAndPublication);
 
-    private sealed record Lever(string Name, int[] Labels);
+    internal sealed record State(List<GroupingInput> Inputs, int[] SourceIds, int[] CellIds, float[]?[] Features, GroupingDendrogram Dendrogram,
+        GroupingResult Standard, GroupingResult Cautious, int[] StandardLabels, int[] CautiousLabels, double FeatureSeconds, double GroupSeconds);
 
-    [Fact]
-    public void Groups_the_kaggle_train_set_by_original()
+    /// <summary>The grouping, or a skip with the reason when the real data are not on this machine.</summary>
+    internal State Require()
     {
         string train = SharedData.RequireTrainSet();
         string csv = Path.Combine(Path.GetDirectoryName(train)!, "TRAIN_sources.csv");
         if (!File.Exists(csv)) Assert.Skip($"Needs {csv}, which is not on this machine.");
-        var ct = TestContext.Current.CancellationToken;
-        var log = new StringBuilder();
+        return state.Value!;
+    }
 
-        var truth = ReadTruth(csv);
+    private static State? Build()
+    {
+        string train = SharedData.TrainSet;
+        var truth = TrainSetGroupingTests.ReadTruth(Path.Combine(Path.GetDirectoryName(train)!, "TRAIN_sources.csv"));
         var inputs = new List<GroupingInput>();
         foreach (var classDir in Directory.GetDirectories(train).OrderBy(d => d, StringComparer.Ordinal))
         {
@@ -37,18 +40,149 @@ public sealed class TrainSetGroupingTests
                 inputs.Add(new GroupingInput($"{className}/{Path.GetFileName(file)}", className, file));
             }
         }
-        Assert.All(inputs, i => Assert.True(truth.ContainsKey(i.Key), $"{i.Key} missing from TRAIN_sources.csv"));
-
-        var options = GroupingOptions.Default;
-        var grouper = new SourceGrouper(options);
+        var missing = inputs.FirstOrDefault(i => !truth.ContainsKey(i.Key));
+        if (missing is not null) throw new InvalidOperationException($"{missing.Key} missing from TRAIN_sources.csv");
+        var grouper = new SourceGrouper(GroupingOptions.Default);
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        var features = LoadOrExtract(grouper, inputs, ct);
+        var features = TrainSetGroupingTests.LoadOrExtract(grouper, inputs, CancellationToken.None);
         double featureSeconds = watch.Elapsed.TotalSeconds;
         watch.Restart();
-        var dendrogram = grouper.BuildDendrogram(inputs, features, ct);
-        double dendrogramSeconds = watch.Elapsed.TotalSeconds;
-        log.AppendLine(CultureInfo.InvariantCulture, $"{inputs.Count} images: descriptors {featureSeconds:F1} s, dendrograms {dendrogramSeconds:F1} s");
+        var dendrogram = grouper.BuildDendrogram(inputs, features);
+        var standard = dendrogram.Cut(grouper.Options, GroupingMargin.Standard);
+        var cautious = dendrogram.Cut(grouper.Options, GroupingMargin.Cautious);
+        double groupSeconds = watch.Elapsed.TotalSeconds;
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < inputs.Count; i++) index[inputs[i].Key] = i;
+        int[] Labels(GroupingResult result)
+        {
+            var labels = new int[inputs.Count];
+            foreach (var g in result.Groups) foreach (var k in g.Keys) labels[index[k]] = g.Id;
+            return labels;
+        }
+        var sourceIds = TrainSetGroupingTests.Ids(inputs.Select(i => truth[i.Key].SourceImage).ToList());
+        var cellIds = TrainSetGroupingTests.Ids(inputs.Select(i => truth[i.Key].SameCellGroup).ToList());
+        return new State(inputs, sourceIds, cellIds, features, dendrogram, standard, cautious, Labels(standard), Labels(cautious), featureSeconds, groupSeconds);
+    }
+}
 
+/// <summary>
+/// Issue 11 on the real Kaggle TRAIN set: agreement with the known originals per class, grouped splits that keep each original on one
+/// side, and (WBC_GROUPING_EXPLORE=1) the levers and a diagnosis of the originals still cut in pieces. Skips when ../shared/data is absent.
+/// WBC_GROUPING_REPORT (a file) receives the report; WBC_GROUPING_PER_CLASS (a lever name) adds that lever's per-class rows.
+/// </summary>
+// One descriptor pass over 9,957 images on every core: alone, so other tests' time limits hold beside it.
+[Collection(nameof(WbcPortal.Tests.Engine.Training.TorchRandomCollection))]
+public sealed class TrainSetGroupingTests(TrainSetGrouping fixture) : IClassFixture<TrainSetGrouping>
+{
+    internal sealed record Truth(string SourceImage, string SameCellGroup);
+
+    private sealed record Lever(string Name, int[] Labels);
+
+    private static void Write(string report, string suffix)
+    {
+        TestContext.Current.TestOutputHelper?.WriteLine(report);
+        string? reportPath = Environment.GetEnvironmentVariable("WBC_GROUPING_REPORT");
+        if (!string.IsNullOrEmpty(reportPath)) File.WriteAllText(reportPath + suffix, report);
+    }
+
+    private static string Table(TrainSetGrouping.State s, IEnumerable<Lever> levers, Func<Lever, bool> perClass, Dictionary<string, Summary> summaries)
+    {
+        var log = new StringBuilder();
+        var classes = s.Inputs.Select(i => i.ClassName).Distinct().OrderBy(c => c, StringComparer.Ordinal).ToList();
+        log.AppendLine("lever | class | originals | groups | ARI source | ARI cell | purity | frag>=1 | frag>=3 | mixed groups | cell frag>=3");
+        foreach (var lever in levers)
+        {
+            foreach (var cls in classes.Append("ALL"))
+            {
+                var members = Enumerable.Range(0, s.Inputs.Count).Where(i => cls == "ALL" || s.Inputs[i].ClassName == cls).ToList();
+                var sum = Summarise(members, lever.Labels, s.SourceIds, s.CellIds);
+                if (cls == "ALL") summaries[lever.Name] = sum;
+                if (cls == "ALL" || perClass(lever) || Environment.GetEnvironmentVariable("WBC_GROUPING_PER_CLASS") == lever.Name)
+                {
+                    log.AppendLine(CultureInfo.InvariantCulture,
+                        $"{lever.Name} | {cls} | {sum.Originals} | {sum.Groups} | {sum.AriSource:F4} | {sum.AriCell:F4} | {sum.Purity:F4} | {sum.Fragmented1} | {sum.Fragmented3} | {sum.Mixed} | {sum.CellFragmented3}");
+                }
+            }
+        }
+        return log.ToString();
+    }
+
+    [Fact]
+    public void Groups_the_kaggle_train_set_by_original()
+    {
+        var s = fixture.Require();
+        var summaries = new Dictionary<string, Summary>();
+        string report = FormattableString.Invariant($"{s.Inputs.Count} images: descriptors {s.FeatureSeconds:F1} s, dendrograms and both cuts {s.GroupSeconds:F1} s (grouper version {SourceGrouper.Version})\n")
+            + Table(s, [new("standard", s.StandardLabels), new("cautious", s.CautiousLabels)], _ => true, summaries);
+        Write(report, "");
+
+        // Issue 11 targets: ARI >= 0.98 (source image or same cell) and no original with 3+ images outside its largest group.
+        // Standard, measured: ARI 0.985 / 0.931, purity 0.986, 8 originals split, 3 by 3+ images, 9 mixed groups.
+        // Cautious, measured: ARI 0.911 / 0.867, purity 0.914, 1 original split (by 1 image), 19 mixed groups.
+        var standard = summaries["standard"];
+        Assert.True(standard.AriSource >= 0.98 || standard.AriCell >= 0.98, report);
+        Assert.True(standard.Purity >= 0.98, report);
+        Assert.True(standard.Fragmented3 <= 3, report);
+        var cautious = summaries["cautious"];
+        Assert.Equal(0, cautious.Fragmented3);
+        Assert.True(cautious.Fragmented1 <= 1, report);
+        Assert.True(cautious.AriSource >= 0.9, report);
+    }
+
+    [Fact]
+    public void Grouped_splits_keep_each_original_on_one_side()
+    {
+        var s = fixture.Require();
+        var splitter = new DatasetSplitter();
+        var log = new StringBuilder("margin | seed | originals on 2+ sides | same-cell groups on 2+ sides | images of those originals off their main side\n");
+        var leaks = new Dictionary<GroupingMargin, (int Seeds, int Originals, int Cells)>();
+        foreach (var (margin, result, labels) in new[] { (GroupingMargin.Standard, s.Standard, s.StandardLabels), (GroupingMargin.Cautious, s.Cautious, s.CautiousLabels) })
+        {
+            var index = new Dictionary<string, int>(StringComparer.Ordinal);
+            for (int i = 0; i < s.Inputs.Count; i++) index[s.Inputs[i].Key] = i;
+            var items = s.Inputs.Select((input, i) => new SplitItem(i, input.ClassName, labels[i], null)).ToList();
+            var pairs = result.Pairs.Select(p => (index[p.A], index[p.B])).ToList();
+            int seedsLeaking = 0, originalsTotal = 0, cellsTotal = 0;
+            for (int seed = 0; seed < 20; seed++)
+            {
+                var split = splitter.Split(items, SplitStrategy.Grouped, new SplitRatios(0.8, 0.1, 0.1), seed, pairs, grouped: true, false);
+                var part = new string[s.Inputs.Count];
+                foreach (var a in split.Assignments) part[a.Id] = a.Part;
+                int Across(int[] ids, out int off)
+                {
+                    int count = 0; off = 0;
+                    foreach (var original in Enumerable.Range(0, ids.Length).GroupBy(i => ids[i]))
+                    {
+                        var sides = original.GroupBy(i => part[i]).OrderByDescending(g => g.Count()).ToList();
+                        if (sides.Count > 1) { count++; off += original.Count() - sides[0].Count(); }
+                    }
+                    return count;
+                }
+                int originals = Across(s.SourceIds, out int offImages), cells = Across(s.CellIds, out _);
+                if (originals > 0) seedsLeaking++;
+                originalsTotal += originals; cellsTotal += cells;
+                log.AppendLine(CultureInfo.InvariantCulture, $"{margin} | {seed} | {originals} | {cells} | {offImages}");
+            }
+            leaks[margin] = (seedsLeaking, originalsTotal, cellsTotal);
+            log.AppendLine(CultureInfo.InvariantCulture, $"{margin}: {seedsLeaking} of 20 seeds put an original on two sides; {originalsTotal} original-seeds, {cellsTotal} same-cell-group-seeds in all");
+        }
+        string report = log.ToString();
+        Write(report, ".splits");
+        // Measured: see the report of issue 11. Standard cuts 8 originals, so some seeds leak; the cautious margin keeps all but one image.
+        Assert.True(leaks[GroupingMargin.Cautious].Originals <= leaks[GroupingMargin.Standard].Originals, report);
+        Assert.True(leaks[GroupingMargin.Cautious].Originals <= 20, report);
+    }
+
+    [Fact]
+    public void Explore_levers()
+    {
+        if (Environment.GetEnvironmentVariable("WBC_GROUPING_EXPLORE") != "1") Assert.Skip("Exploration only: set WBC_GROUPING_EXPLORE=1.");
+        var s = fixture.Require();
+        var ct = TestContext.Current.CancellationToken;
+        var inputs = s.Inputs;
+        var features = s.Features;
+        var dendrogram = s.Dendrogram;
+        var options = GroupingOptions.Default;
         var index = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < inputs.Count; i++) index[inputs[i].Key] = i;
         int[] Labels(GroupingResult result)
@@ -58,71 +192,35 @@ public sealed class TrainSetGroupingTests
             return labels;
         }
         int[] Cut(GroupingOptions o) => Labels(dendrogram.Cut(o.MergeDistance, 0, o.FragmentSize, o.AbsorbDistance, o.FragmentFraction, o.SameCellDistance));
-
-        var sourceIds = Ids(inputs.Select(i => truth[i.Key].SourceImage).ToList());
-        var cellIds = Ids(inputs.Select(i => truth[i.Key].SameCellGroup).ToList());
-
-        var product = Labels(grouper.GroupFeatures(inputs, features, ct));
-        // The exposure-normalisation lever (off by default, see GroupingOptions.WhiteBalance), measured on every run.
-        var balancedOptions = options with { WhiteBalance = 2 };
-        var balancedGrouper = new SourceGrouper(balancedOptions);
-        var balanced = Labels(balancedGrouper.GroupFeatures(inputs, LoadOrExtract(balancedGrouper, inputs, ct), ct));
-        var levers = new List<Lever> { new("product defaults", product), new("white balance 2", balanced) };
-        bool explore = Environment.GetEnvironmentVariable("WBC_GROUPING_EXPLORE") == "1";
-        if (explore)
+        var product = s.StandardLabels;
+        var levers = new List<Lever> { new("product defaults", product), new("cautious", s.CautiousLabels) };
+        var baseline = Cut(options);
+        var old = new GroupingOptions { WhiteBalance = 0, ShapeCap = 0, MergeDistance = 1.4 };
+        var oldGrouper = new SourceGrouper(old);
+        levers.Add(new("version 2 defaults (no exposure normalisation, no shape cap, merge 1.4)", Labels(oldGrouper.GroupFeatures(inputs, LoadOrExtract(oldGrouper, inputs, ct), ct))));
+        var uncapped = options with { ShapeCap = 0 };
+        var du = new SourceGrouper(uncapped).BuildDendrogram(inputs, features, ct);
+        foreach (double m in new[] { 1.4, 1.5 }) levers.Add(new($"no shape cap, merge {m}", Labels(du.Cut(uncapped with { MergeDistance = m }, GroupingMargin.Standard))));
+        levers.Add(new("no absorb", Cut(options with { FragmentSize = 0 })));
+        foreach (double m in new[] { 1.4, 1.6, 1.8 }) levers.Add(new($"merge {m}", Cut(options with { MergeDistance = m })));
+        foreach (double sc in new[] { 1.6, 1.8 }) levers.Add(new($"same-cell {sc}", Cut(options with { SameCellDistance = sc })));
+        foreach (double t in new[] { 0.8, 1.0 }) levers.Add(new($"single-link {t}", SingleLink(dendrogram, baseline, t)));
+        foreach (double t in new[] { 1.2, 1.4 }) levers.Add(new($"3-link {t}", KLink(dendrogram, baseline, t, 3)));
+        foreach (double factor in new[] { 0.0, 3.0 })
         {
-            var baseline = Cut(options);
-            levers.Add(new("no absorb", Cut(options with { FragmentSize = 0 })));
-            foreach (double m in new[] { 1.2, 1.3, 1.5, 1.6 }) levers.Add(new($"merge {m}", Cut(options with { MergeDistance = m })));
-            foreach (double s in new[] { 1.6, 1.8 }) levers.Add(new($"same-cell {s}", Cut(options with { SameCellDistance = s })));
-            levers.Add(new("absorb 4", Cut(options with { AbsorbDistance = 4 })));
-            foreach (double f in new[] { 0.5, 0.7 }) levers.Add(new($"fragment fraction {f}", Cut(options with { FragmentFraction = f })));
-            foreach (double t in new[] { 0.8, 1.0, 1.2 }) levers.Add(new($"single-link {t}", SingleLink(dendrogram, baseline, t)));
-            foreach (double t in new[] { 1.0, 1.2 }) levers.Add(new($"3-link {t}", KLink(dendrogram, baseline, t, 3)));
-            foreach (int wb in new[] { 1 })
+            foreach (double margin in new[] { 0.1, 0.2, 0.3, 0.5 })
             {
-                var o = options with { WhiteBalance = wb };
-                var g = new SourceGrouper(o);
-                var d2 = g.BuildDendrogram(inputs, LoadOrExtract(g, inputs, ct), ct);
-                foreach (double m in new[] { 1.4 }) levers.Add(new($"white balance {wb}, merge {m}", Labels(d2.Cut(m, 0, o.FragmentSize, o.AbsorbDistance, o.FragmentFraction, 0))));
-            }
-        }
-
-        var classes = inputs.Select(i => i.ClassName).Distinct().OrderBy(c => c, StringComparer.Ordinal).ToList();
-        log.AppendLine("lever | class | originals | groups | ARI source | ARI cell | purity | frag>=1 | frag>=3 | mixed groups | cell frag>=3");
-        var summaries = new Dictionary<string, Summary>();
-        foreach (var lever in levers)
-        {
-            foreach (var cls in classes.Append("ALL"))
-            {
-                var members = Enumerable.Range(0, inputs.Count).Where(i => cls == "ALL" || inputs[i].ClassName == cls).ToList();
-                var s = Summarise(members, lever.Labels, sourceIds, cellIds);
-                if (cls == "ALL") summaries[lever.Name] = s;
-                if (cls == "ALL" || lever == levers[0] || lever == levers[1] || Environment.GetEnvironmentVariable("WBC_GROUPING_PER_CLASS") == lever.Name)
+                foreach (double ceiling in new[] { 2.0, 2.5 })
                 {
-                    log.AppendLine(CultureInfo.InvariantCulture,
-                        $"{lever.Name} | {cls} | {s.Originals} | {s.Groups} | {s.AriSource:F4} | {s.AriCell:F4} | {s.Purity:F4} | {s.Fragmented1} | {s.Fragmented3} | {s.Mixed} | {s.CellFragmented3}");
+                    var o = options with { CautiousMargin = margin, CautiousCeiling = ceiling, CautiousSizeFactor = factor };
+                    levers.Add(new($"cautious {margin}/{ceiling} x{factor}", Labels(dendrogram.Cut(o, GroupingMargin.Cautious))));
                 }
             }
         }
-        if (explore) Diagnose(log, inputs, balancedGrouper.BuildDendrogram(inputs, LoadOrExtract(balancedGrouper, inputs, ct), ct), balanced, sourceIds, LoadOrExtract(balancedGrouper, inputs, ct));
-
-        string report = log.ToString();
-        TestContext.Current.TestOutputHelper?.WriteLine(report);
-        string? reportPath = Environment.GetEnvironmentVariable("WBC_GROUPING_REPORT");
-        if (!string.IsNullOrEmpty(reportPath)) File.WriteAllText(reportPath, report);
-
-        // Floors under today's figures, not the issue-11 target (ARI >= 0.98 and no original with 3+ images outside its largest group).
-        // Product defaults, measured: ARI 0.946 (source) / 0.873 (same cell), purity 0.972, 43 originals split, 30 by 3+ images.
-        var today = summaries["product defaults"];
-        Assert.True(today.AriSource >= 0.94, report);
-        Assert.True(today.Purity >= 0.97, report);
-        Assert.True(today.Fragmented3 <= 30, report);
-        // White balance 2, measured: ARI 0.982 / 0.928, purity 0.987, 13 originals split, 5 by 3+ images, 10 groups mixing originals.
-        var balancedScore = summaries["white balance 2"];
-        Assert.True(balancedScore.AriSource >= 0.98, report);
-        Assert.True(balancedScore.Purity >= 0.985, report);
-        Assert.True(balancedScore.Fragmented3 <= 5, report);
+        var summaries = new Dictionary<string, Summary>();
+        var log = new StringBuilder(Table(s, levers, l => l == levers[0], summaries));
+        Diagnose(log, inputs, dendrogram, product, s.SourceIds, features);
+        Write(log.ToString(), ".explore");
     }
 
     private sealed record Summary(int Originals, int Groups, double AriSource, double AriCell, double Purity, int Fragmented1, int Fragmented3, int Mixed, int CellFragmented3);
@@ -220,7 +318,7 @@ public sealed class TrainSetGroupingTests
             {
                 var pieces = original.GroupBy(a => labels[part.Members[a]]).OrderByDescending(g => g.Count()).ToList();
                 int outside = original.Count() - pieces[0].Count();
-                if (outside < 3) continue;
+                if (outside < 1) continue;
                 var largest = local[pieces[0].Key];
                 foreach (var piece in pieces.Skip(1))
                 {
@@ -259,13 +357,13 @@ public sealed class TrainSetGroupingTests
         return (sum / (a.Count * b.Count), min);
     }
 
-    private static int[] Ids(List<string> names)
+    internal static int[] Ids(List<string> names)
     {
         var map = new Dictionary<string, int>(StringComparer.Ordinal);
         return names.Select(n => map.TryGetValue(n, out int id) ? id : map[n] = map.Count).ToArray();
     }
 
-    private static Dictionary<string, Truth> ReadTruth(string csv)
+    internal static Dictionary<string, Truth> ReadTruth(string csv)
     {
         var result = new Dictionary<string, Truth>(StringComparer.Ordinal);
         var lines = File.ReadAllLines(csv);
@@ -281,7 +379,7 @@ public sealed class TrainSetGroupingTests
     }
 
     /// <summary>Descriptors, extracted once per run; with WBC_GROUPING_FEATURE_CACHE set (a file path) also kept on disk between runs.</summary>
-    private static float[]?[] LoadOrExtract(SourceGrouper grouper, List<GroupingInput> inputs, CancellationToken ct)
+    internal static float[]?[] LoadOrExtract(SourceGrouper grouper, List<GroupingInput> inputs, CancellationToken ct)
     {
         string? cache = Environment.GetEnvironmentVariable("WBC_GROUPING_FEATURE_CACHE");
         if (!string.IsNullOrEmpty(cache)) cache += $".wb{grouper.Options.WhiteBalance}";

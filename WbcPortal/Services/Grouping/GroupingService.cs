@@ -7,13 +7,28 @@ using WbcPortal.Storage.Entities;
 
 namespace WbcPortal.Services.Grouping;
 
-public sealed record GroupingSummary(int DatasetId, int Groups, IReadOnlyDictionary<string, int> GroupsPerClass, int Pairs, double Seconds);
+public sealed record GroupingSummary(int DatasetId, int Groups, IReadOnlyDictionary<string, int> GroupsPerClass, int Pairs, double Seconds)
+{
+    /// <summary>The margin the recorded groups were cut with.</summary>
+    public GroupingMargin Margin { get; init; }
+
+    /// <summary>Groups and largest group at each margin (the cost of the cautious one), from the same descriptors.</summary>
+    public IReadOnlyList<GroupingCutSummary> Cuts { get; init; } = [];
+
+    /// <summary><see cref="SourceGrouper.Version"/> of the grouper that found them.</summary>
+    public string GrouperVersion { get; init; } = SourceGrouper.Version;
+}
 
 /// <summary>Finds which images of a dataset are copies of one original and records the groups and near-duplicate edges.</summary>
 public sealed class GroupingService(IDbContextFactory<WbcDbContext> contexts, ImageStore store, SourceGrouper grouper, TimeProvider clock, ILogger<GroupingService> logger)
 {
-    public async Task<GroupingSummary> GroupAsync(int datasetId, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
+    public Task<GroupingSummary> GroupAsync(int datasetId, IProgress<double>? progress = null, CancellationToken cancellationToken = default) =>
+        GroupAsync(datasetId, grouper.Options.Margin, progress, cancellationToken);
+
+    /// <summary>As above, with the groups cut at <paramref name="margin"/> (the summary reports both margins either way).</summary>
+    public async Task<GroupingSummary> GroupAsync(int datasetId, GroupingMargin margin, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
     {
+        var chosen = margin == grouper.Options.Margin ? grouper : new SourceGrouper(grouper.Options with { Margin = margin });
         var watch = Stopwatch.StartNew();
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var dataset = await db.Datasets.SingleOrDefaultAsync(d => d.Id == datasetId, cancellationToken) ?? throw new ArgumentException($"No dataset {datasetId}.");
@@ -22,7 +37,7 @@ public sealed class GroupingService(IDbContextFactory<WbcDbContext> contexts, Im
         if (images.Count == 0) throw new ArgumentException($"Dataset '{dataset.Name}' has no images to group.");
 
         var inputs = images.Select(i => new GroupingInput(i.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), i.ClassName, store.ImagePath(i.Sha256, i.Format))).ToList();
-        var result = await Task.Run(() => grouper.Group(inputs, progress, cancellationToken), cancellationToken);
+        var result = await Task.Run(() => chosen.Group(inputs, progress, cancellationToken), cancellationToken);
 
         var groupOf = new Dictionary<int, int>();
         foreach (var group in result.Groups)
@@ -57,7 +72,11 @@ public sealed class GroupingService(IDbContextFactory<WbcDbContext> contexts, Im
             .GroupBy(g => g.Keys.Select(k => classOf[int.Parse(k, System.Globalization.CultureInfo.InvariantCulture)]).GroupBy(c => c).OrderByDescending(c => c.Count()).First().Key)
             .OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count());
         logger.LogInformation("Dataset {Dataset}: {Groups} source groups from {Images} images in {Seconds:F1} s", dataset.Name, result.Groups.Count, images.Count, watch.Elapsed.TotalSeconds);
-        return new GroupingSummary(datasetId, result.Groups.Count, perClass, result.Pairs.Count, watch.Elapsed.TotalSeconds);
+        return new GroupingSummary(datasetId, result.Groups.Count, perClass, result.Pairs.Count, watch.Elapsed.TotalSeconds)
+        {
+            Margin = result.Margin,
+            Cuts = result.Cuts,
+        };
     }
 
     /// <summary>Groups the dataset unless its groups are current.</summary>
