@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using WbcPortal.Engine.Datasets.Splitting;
 using WbcPortal.Engine.Evaluation;
 using WbcPortal.Engine.Training;
 using WbcPortal.Services.Evaluation;
@@ -27,11 +28,11 @@ public static class RunSeeds
     /// Its logits are <paramref name="margin"/> apart, so a larger margin is more confident (and here worse calibrated).
     /// </summary>
     public static async Task<int> AddRunAsync(IServiceProvider services, string name, TrainingConfig config, double quality,
-        double seconds = 120, double imagesPerSecond = 50, double temperature = 1.5, double margin = 2, string split = "seed-split")
+        double seconds = 120, double imagesPerSecond = 50, double temperature = 1.5, double margin = 2, string split = "seed-split", SplitStrategy strategy = SplitStrategy.Grouped, int suspectPairs = 0)
     {
         var contexts = services.GetRequiredService<IDbContextFactory<WbcDbContext>>();
         await using var db = await contexts.CreateDbContextAsync();
-        var splitRow = await db.Splits.SingleOrDefaultAsync(s => s.Name == split) ?? await AddSplitAsync(db, split);
+        var splitRow = await db.Splits.SingleOrDefaultAsync(s => s.Name == split) ?? await AddSplitAsync(db, split, strategy, suspectPairs);
         var now = DateTimeOffset.UtcNow;
         var run = new Run
         {
@@ -114,12 +115,24 @@ public static class RunSeeds
         return predictions;
     }
 
-    private static async Task<Split> AddSplitAsync(WbcDbContext db, string name)
+    /// <summary>A split whose report is as the splitter writes it: grouped and leak-checked (leak-free unless <paramref name="suspectPairs"/>), or random (leaky by design).</summary>
+    private static async Task<Split> AddSplitAsync(WbcDbContext db, string name, SplitStrategy strategy, int suspectPairs)
     {
+        var counts = (IReadOnlyDictionary<string, int>)Labels.ToDictionary(l => l, _ => PerClass);
+        var report = new SplitReport(strategy.ToString().ToLowerInvariant(), "0.7,0.15,0.15", 1,
+            SplitParts.All.ToDictionary(p => p, _ => counts), strategy == SplitStrategy.Grouped ? 24 : 0, new Dictionary<string, int>(), 0, 0, false, 0,
+            OriginalsPerPart: strategy == SplitStrategy.Grouped
+                ? SplitParts.All.ToDictionary(p => p, _ => (IReadOnlyDictionary<string, int>)Labels.ToDictionary(l => l, _ => PerClass / ImagesPerOriginal))
+                : null)
+        {
+            LeakCheck = strategy == SplitStrategy.Grouped
+                ? new LeakCheckReport("seeded", 1, 120, suspectPairs, [], 0.1)
+                : null,
+        };
         var dataset = new Dataset { Name = $"{name}-cells", CreatedAt = DateTimeOffset.UtcNow };
         db.Datasets.Add(dataset);
         await db.SaveChangesAsync();
-        var split = new Split { DatasetId = dataset.Id, Name = name, Strategy = "grouped", Ratios = "0.7,0.15,0.15", ReportJson = "{}", CreatedAt = DateTimeOffset.UtcNow };
+        var split = new Split { DatasetId = dataset.Id, Name = name, Strategy = "grouped", Ratios = "0.7,0.15,0.15", ReportJson = WbcPortal.Services.Splits.SplitReports.Write(report), CreatedAt = DateTimeOffset.UtcNow };
         db.Splits.Add(split);
         await db.SaveChangesAsync();
         return split;

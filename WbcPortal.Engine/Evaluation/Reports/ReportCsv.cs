@@ -20,6 +20,10 @@ public static class ReportCsv
         Row(csv, "section", "run");
         Row(csv, "name", document.RunName);
         Row(csv, "split", document.Split);
+        Row(csv, "split_honesty", document.SplitHonesty?.Status ?? "");
+        Row(csv, "split_leak_free", document.SplitHonesty is { LeakFree: true } ? "true" : "false");
+        Row(csv, "split_honesty_detail", document.SplitHonesty?.Detail ?? "");
+        foreach (var (part, originals) in document.SplitOriginals ?? new Dictionary<string, int>()) Row(csv, $"split_originals_{part}", originals.ToString(CultureInfo.InvariantCulture));
         Row(csv, "status", document.Status);
         Row(csv, "device", document.Device ?? "");
         Row(csv, "seconds", Number(document.Seconds, "0.0"));

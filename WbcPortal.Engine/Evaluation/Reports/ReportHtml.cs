@@ -21,7 +21,7 @@ public static class ReportHtml
         table{border-collapse:collapse;margin:8px 0;font-variant-numeric:tabular-nums}
         th,td{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right}th:first-child,td:first-child{text-align:left}
         thead th{border-bottom:2px solid #999}tr.avg td{color:#444}tr.first td{border-top:2px solid #999}
-        .facts td,.facts th{text-align:left}.muted{color:#666;font-size:.9em}
+        .facts td,.facts th{text-align:left}.muted{color:#666;font-size:.9em}.warn{background:#fff4e5;border-left:4px solid #ed6c02;padding:.5em .8em}
         .charts{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
         .chart{max-width:100%;height:auto;background:#fff;border:1px solid #e3e3e3;border-radius:4px}
         .chart .t{font-size:14px;font-weight:600;fill:#222}.chart .s{font-size:11px;fill:#444}.chart .v{font-size:12px}
@@ -39,8 +39,16 @@ public static class ReportHtml
 
         html.Append(Inv, $"<h1>Run report: {E(document.RunName)}</h1>");
         html.Append(Inv, $"<p class=\"muted\">Generated {E(document.GeneratedAt.ToString("yyyy-MM-dd HH:mm 'UTC'", Inv))}{(document.Generator is null ? "" : " by " + E(document.Generator))}. Intervals are 95% Wilson score intervals.</p>");
+        if (document.SplitHonesty is { LeakFree: false } warning)
+        {
+            html.Append(Inv, $"<p class=\"warn\" data-honesty=\"{E(warning.Status)}\"><b>Split {E(document.Split)}: {E(warning.Label)}.</b> {E(warning.Detail)}</p>");
+        }
         html.Append("<table class=\"facts\"><tbody>");
         Fact(html, "Split", document.Split);
+        Fact(html, "Split honesty", document.SplitHonesty is { } honesty ? honesty.Label : "not recorded");
+        Fact(html, "Originals per part", document.SplitOriginals is { Count: > 0 } originals
+            ? string.Join(" · ", originals.Select(p => string.Create(Inv, $"{p.Key} {p.Value}")))
+            : "– (no source groups per part)");
         Fact(html, "Status", document.Status);
         Fact(html, "Device", document.Device ?? "–");
         Fact(html, "Training time", TimeSpan.FromSeconds(document.Seconds).ToString(@"h\:mm\:ss", Inv));

@@ -13,6 +13,13 @@ public sealed record RunReportRound(string Stage, string Name, double? ValAccura
 /// <summary>The exported model evaluated on one source ("split NAME / test", "folder PATH"), with its full report.</summary>
 public sealed record RunReportEvaluation(string Source, string Part, DateTimeOffset? CreatedAt, EvaluationReport Report);
 
+/// <summary>A split's honesty as exports write it: <paramref name="Status"/> is leakFree, suspectPairs, leaky, leakyByDesign or unchecked.</summary>
+public sealed record SplitHonestyExport(string Status, string Label, string Detail, bool LeakFree)
+{
+    public static SplitHonestyExport From(WbcPortal.Engine.Datasets.Splitting.SplitHonesty honesty) =>
+        new(System.Text.Json.JsonNamingPolicy.CamelCase.ConvertName(honesty.Status.ToString()), honesty.Label, honesty.Detail, honesty.Trustworthy);
+}
+
 /// <summary>
 /// Everything a reviewer needs to judge a run away from the portal: what was trained on what, how, how it learned,
 /// and every evaluation of its exported model. The CSV and HTML exports are pure functions of it.
@@ -21,6 +28,10 @@ public sealed record RunReportDocument
 {
     public required string RunName { get; init; }
     public required string Split { get; init; }
+    /// <summary>Whether the split's held-out parts are free of copies of its training cells; every figure below is read through it.</summary>
+    public SplitHonestyExport? SplitHonesty { get; init; }
+    /// <summary>Originals (source groups) in each part of the split (train, val, test); null when it has no groups per part.</summary>
+    public IReadOnlyDictionary<string, int>? SplitOriginals { get; init; }
     public required string Status { get; init; }
     public string? Device { get; init; }
     public double Seconds { get; init; }

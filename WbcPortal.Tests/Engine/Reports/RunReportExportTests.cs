@@ -1,3 +1,4 @@
+using WbcPortal.Engine.Datasets.Splitting;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -159,6 +160,34 @@ public class RunReportExportTests
         Assert.Contains(svgs, s => s.Contains("aria-label=\"Confusion matrix (counts)\"", StringComparison.Ordinal) && s.Contains(">3</text>", StringComparison.Ordinal));
         Assert.Contains(svgs, s => s.Contains("aria-label=\"Confusion matrix (% of each actual class)\"", StringComparison.Ordinal) && s.Contains(">75.0%</text>", StringComparison.Ordinal));
         Assert.Contains(svgs, s => s.Contains("aria-label=\"Reliability\"", StringComparison.Ordinal) && s.Contains("after (T = 1.50)", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Every_export_says_how_honest_the_split_is_and_warns_when_it_is_leaky()
+    {
+        var leaky = Document() with
+        {
+            SplitHonesty = SplitHonestyExport.From(SplitHonesty.Of(new SplitReport("random", "0.7,0.15,0.15", 1,
+                new Dictionary<string, IReadOnlyDictionary<string, int>>(), 0, new Dictionary<string, int>(), 0, 0, false, 0))),
+        };
+        var csv = ReportCsv.Write(leaky).Split("\r\n");
+        Assert.Contains("split_honesty,leakyByDesign", csv);
+        Assert.Contains("split_leak_free,false", csv);
+        var html = ReportHtml.Write(leaky);
+        Assert.Contains("<p class=\"warn\" data-honesty=\"leakyByDesign\"><b>Split cells-grouped-s42: leaky by design.</b>", html, StringComparison.Ordinal);
+        var json = JsonDocument.Parse(JsonSerializer.Serialize(leaky, new JsonSerializerOptions(JsonSerializerDefaults.Web))).RootElement;
+        Assert.Equal("leakyByDesign", json.GetProperty("splitHonesty").GetProperty("status").GetString());
+        Assert.False(json.GetProperty("splitHonesty").GetProperty("leakFree").GetBoolean());
+
+        var clean = Document() with
+        {
+            SplitHonesty = SplitHonestyExport.From(SplitHonesty.Of(new SplitReport("grouped", "0.7,0.15,0.15", 1,
+                new Dictionary<string, IReadOnlyDictionary<string, int>>(), 10, new Dictionary<string, int>(), 0, 0, false, 0)
+                { LeakCheck = new LeakCheckReport("test", 1, 100, 0, [], 0.1) })),
+        };
+        Assert.Contains("split_leak_free,true", ReportCsv.Write(clean).Split("\r\n"));
+        Assert.DoesNotContain("class=\"warn\"", ReportHtml.Write(clean), StringComparison.Ordinal);
+        Assert.Contains("<td>leak-free</td>", ReportHtml.Write(clean), StringComparison.Ordinal);
     }
 
     [Fact]

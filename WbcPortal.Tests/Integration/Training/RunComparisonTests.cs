@@ -68,6 +68,38 @@ public sealed class RunComparisonTests : IAsyncLifetime
         Assert.True(flat.Keys.ToList().IndexOf("round1.epochs") < flat.Keys.ToList().IndexOf("round2.epochs"));
     }
 
+    [Fact]
+    public async Task A_leaky_run_is_never_coloured_as_a_gain_and_both_runs_carry_their_splits_honesty()
+    {
+        int a = await RunSeeds.AddRunAsync(services, "grouped-run", ConfigA, quality: 0.7);
+        int b = await RunSeeds.AddRunAsync(services, "random-run", ConfigB, quality: 0.95, seconds: 60, split: "random-split", strategy: WbcPortal.Engine.Datasets.Splitting.SplitStrategy.Random);
+
+        var result = await Comparison.CompareAsync([a, b], TestContext.Current.CancellationToken);
+
+        Assert.Equal(WbcPortal.Engine.Datasets.Splitting.SplitHonestyStatus.LeakFree, result.Runs[0].Honesty.Status);
+        Assert.Equal(WbcPortal.Engine.Datasets.Splitting.SplitHonestyStatus.LeakyByDesign, result.Runs[1].Honesty.Status);
+        Assert.Equal(["random-run"], result.Untrusted.Select(r => r.Name));
+        // the leaky run looks 25 points better on test: the difference is shown, but not judged
+        var accuracy = Row(result, "model.accuracy");
+        Assert.Equal(0.25, accuracy.Cells[1].Delta!.Value, 9);
+        Assert.Equal(Verdict.Unjudged, accuracy.Cells[1].Verdict);
+        Assert.All(result.Figures.Where(f => f.Section != RunComparison.RunSection), f => Assert.DoesNotContain(f.Cells, c => c.Verdict is Verdict.Better or Verdict.Worse));
+        // the run's own facts (time) are not held-out figures: still judged
+        Assert.Equal(Verdict.Better, Row(result, "seconds").Cells[1].Verdict);
+    }
+
+    [Fact]
+    public async Task Suspect_pairs_on_either_side_also_stop_the_comparison_from_judging()
+    {
+        int a = await RunSeeds.AddRunAsync(services, "suspect-run", ConfigA, quality: 0.7, split: "suspect-split", suspectPairs: 3);
+        int b = await RunSeeds.AddRunAsync(services, "clean-run", ConfigB, quality: 0.8);
+
+        var result = await Comparison.CompareAsync([a, b], TestContext.Current.CancellationToken);
+
+        Assert.Equal("3 suspect pair(s)", result.Runs[0].Honesty.Label);
+        Assert.Equal(Verdict.Unjudged, Row(result, "model.accuracy").Cells[1].Verdict);
+    }
+
     [Theory]
     [InlineData("not json")]
     [InlineData("[1, 2]")]

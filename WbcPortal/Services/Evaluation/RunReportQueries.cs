@@ -118,6 +118,8 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
         {
             RunName = run.Name,
             Split = run.Split?.Name ?? "",
+            SplitHonesty = SplitHonestyExport.From(Splits.SplitReports.HonestyOf(run.Split)),
+            SplitOriginals = Splits.SplitReports.OriginalsPerPart(run.Split),
             Status = run.Status.ToString(),
             Device = run.Device,
             Seconds = run.Seconds,

@@ -2,7 +2,9 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
+using WbcPortal.Engine.Datasets.Splitting;
 using WbcPortal.Engine.Evaluation;
+using WbcPortal.Services.Splits;
 using WbcPortal.Services.Evaluation;
 using WbcPortal.Storage;
 using WbcPortal.Storage.Entities;
@@ -39,6 +41,8 @@ public enum Verdict
     Worse,
     /// <summary>Different, for a figure with no better direction.</summary>
     Changed,
+    /// <summary>A held-out figure where either run's split is not leak-free: the difference is shown, never judged a gain or a loss.</summary>
+    Unjudged,
 }
 
 /// <summary>One run's value of a figure; <paramref name="Delta"/> is this value minus the baseline's (null for the baseline or when either is missing).</summary>
@@ -78,6 +82,12 @@ public sealed record ComparedRun(
     IReadOnlyList<EpochPoint> Epochs,
     IReadOnlyDictionary<string, string?> Config)
 {
+    /// <summary>The honesty of the run's split: a held-out figure is judged better or worse only when both sides are leak-free.</summary>
+    public SplitHonesty Honesty { get; init; } = SplitReports.HonestyOf(null);
+
+    /// <summary>"train 221 · val 28 · test 28 originals", or null when the split has no groups per part.</summary>
+    public string? OriginalsText { get; init; }
+
     /// <summary>The index of the last round-1 epoch on the shared epoch axis (0 when round 1 has none).</summary>
     public int Round1Epochs => Epochs.Count(e => e.Round == 1);
 }
@@ -101,6 +111,9 @@ public sealed record RunComparisonResult(
     public bool MixedSplits => Runs.Select(r => r.Split).Distinct(StringComparer.Ordinal).Count() > 1;
 
     public IReadOnlyList<ConfigRow> DifferingConfig => Config.Where(c => c.Differs).ToList();
+
+    /// <summary>The runs whose split is not leak-free: their held-out differences are shown but not coloured.</summary>
+    public IReadOnlyList<ComparedRun> Untrusted => Runs.Where(r => !r.Honesty.Trustworthy).ToList();
 }
 
 /// <summary>
@@ -162,7 +175,11 @@ public sealed class RunComparison(IDbContextFactory<WbcDbContext> contexts)
             .ToList();
 
         return new ComparedRun(run.Id, run.Name, split, run.Status, run.Device, run.CreatedAt, run.Seconds,
-            rates.Count == 0 ? null : rates.Average(), run.Temperature, stages, Model(evaluations, split), points, Flatten(run.ConfigJson));
+            rates.Count == 0 ? null : rates.Average(), run.Temperature, stages, Model(evaluations, split), points, Flatten(run.ConfigJson))
+        {
+            Honesty = SplitReports.HonestyOf(run.Split),
+            OriginalsText = SplitReports.OriginalsText(SplitReports.OriginalsPerPart(run.Split)),
+        };
     }
 
     /// <summary>The exported model on the run's own test part; another test evaluation (e.g. an older source name) when that is missing.</summary>
@@ -180,8 +197,10 @@ public sealed class RunComparison(IDbContextFactory<WbcDbContext> contexts)
     private static List<FigureRow> Figures(IReadOnlyList<ComparedRun> runs)
     {
         var rows = new List<FigureRow>();
+        // Held-out figures (every section but the run's own facts) are judged only where both splits are leak-free.
+        var trusted = runs.Select(r => r.Honesty.Trustworthy).ToList();
         void Add(string section, string key, string label, FigureKind kind, Better better, Func<ComparedRun, (double? Value, Interval? Ci)> read) =>
-            rows.Add(Row(section, key, label, kind, better, runs.Select(read).ToList()));
+            rows.Add(Row(section, key, label, kind, better, runs.Select(read).ToList(), section == RunSection ? null : trusted));
         void AddPlain(string section, string key, string label, FigureKind kind, Better better, Func<ComparedRun, double?> read) =>
             Add(section, key, label, kind, better, r => (read(r), null));
 
@@ -226,14 +245,18 @@ public sealed class RunComparison(IDbContextFactory<WbcDbContext> contexts)
         return rows;
     }
 
-    private static FigureRow Row(string section, string key, string label, FigureKind kind, Better better, IReadOnlyList<(double? Value, Interval? Ci)> values)
+    /// <param name="trusted">Per run, whether its split is leak-free (null: the figure is not a held-out one, always judged).</param>
+    private static FigureRow Row(string section, string key, string label, FigureKind kind, Better better, IReadOnlyList<(double? Value, Interval? Ci)> values,
+        IReadOnlyList<bool>? trusted)
     {
         double? baseline = values.Count > 0 ? values[0].Value : null;
         var cells = values.Select((v, i) =>
         {
             if (i == 0 || v.Value is null || baseline is null) return new FigureCell(v.Value, v.Ci, null, Verdict.None);
             double delta = v.Value.Value - baseline.Value;
-            return new FigureCell(v.Value, v.Ci, delta, Judge(delta, better));
+            var verdict = Judge(delta, better);
+            if (trusted is not null && !(trusted[0] && trusted[i]) && verdict is Verdict.Better or Verdict.Worse) verdict = Verdict.Unjudged;
+            return new FigureCell(v.Value, v.Ci, delta, verdict);
         }).ToList();
         return new FigureRow(section, key, label, kind, better, cells);
     }

@@ -1,4 +1,6 @@
 using Microsoft.EntityFrameworkCore;
+using WbcPortal.Engine.Datasets.Splitting;
+using WbcPortal.Services.Splits;
 using WbcPortal.Storage;
 using WbcPortal.Storage.Entities;
 
@@ -8,9 +10,21 @@ public sealed record RunListItem(int Id, string Name, string Split, RunStatus St
 {
     /// <summary>The cross-validation this run is a fold of: its id, name, this fold (1-based) and its number of folds.</summary>
     public (int Id, string Name, int Fold, int Folds)? CrossValidation { get; init; }
+
+    /// <summary>Whether the run's held-out figures can be trusted (its split's leak status).</summary>
+    public SplitHonesty? Honesty { get; init; }
+
+    /// <summary>Originals (source groups) in each part of the run's split; null when the split has no groups per part.</summary>
+    public IReadOnlyDictionary<string, int>? OriginalsPerPart { get; init; }
 }
 
-public sealed record RunDetail(Run Run, string Split, IReadOnlyList<RunEpoch> Epochs, IReadOnlyList<RunEvaluation> Evaluations);
+public sealed record RunDetail(Run Run, string Split, IReadOnlyList<RunEpoch> Epochs, IReadOnlyList<RunEvaluation> Evaluations)
+{
+    public SplitHonesty Honesty => SplitReports.HonestyOf(Run.Split);
+
+    /// <summary>"train 221 · val 28 · test 28 originals", or null when the split has no groups per part.</summary>
+    public string? OriginalsText => SplitReports.OriginalsText(SplitReports.OriginalsPerPart(Run.Split));
+}
 
 /// <summary>Read side of runs for the pages.</summary>
 public sealed class RunQueries(IDbContextFactory<WbcDbContext> contexts)
@@ -19,6 +33,9 @@ public sealed class RunQueries(IDbContextFactory<WbcDbContext> contexts)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var runs = await db.Runs.AsNoTracking().Include(r => r.Split).Include(r => r.Evaluations).Include(r => r.CrossValidation).OrderByDescending(r => r.Id).ToListAsync(cancellationToken);
+        var splits = runs.Select(r => r.Split).OfType<Split>().DistinctBy(s => s.Id).ToList();
+        var honesty = splits.ToDictionary(s => s.Id, SplitReports.HonestyOf);
+        var originals = splits.ToDictionary(s => s.Id, SplitReports.OriginalsPerPart);
         return runs.Select(r =>
         {
             // the latest stage on the run's own parts: the exported model once evaluated (never its evaluations on other data)
@@ -26,6 +43,8 @@ public sealed class RunQueries(IDbContextFactory<WbcDbContext> contexts)
             return new RunListItem(r.Id, r.Name, r.Split?.Name ?? "", r.Status, r.Device, r.CreatedAt, r.Seconds, last?.ValAccuracy, last?.TestAccuracy)
             {
                 CrossValidation = r.CrossValidation is { } cv ? (cv.Id, cv.Name, r.Fold ?? 0, cv.Folds) : null,
+                Honesty = honesty.TryGetValue(r.SplitId, out var h) ? h : SplitReports.HonestyOf(null),
+                OriginalsPerPart = originals.GetValueOrDefault(r.SplitId),
             };
         }).ToList();
     }
