@@ -52,7 +52,7 @@ public sealed class RunQueries(IDbContextFactory<WbcDbContext> contexts)
     public async Task<RunDetail?> GetAsync(int id, CancellationToken cancellationToken = default)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var run = await db.Runs.AsNoTracking().Include(r => r.Split).SingleOrDefaultAsync(r => r.Id == id, cancellationToken);
+        var run = await db.Runs.AsNoTracking().Include(r => r.Split).Include(r => r.CrossValidation).SingleOrDefaultAsync(r => r.Id == id, cancellationToken);
         if (run is null) return null;
         var epochs = await db.RunEpochs.AsNoTracking().Where(e => e.RunId == id).OrderBy(e => e.Round).ThenBy(e => e.Epoch).ToListAsync(cancellationToken);
         var evaluations = await db.RunEvaluations.AsNoTracking().Where(e => e.RunId == id).OrderBy(e => e.Id).ToListAsync(cancellationToken);
