@@ -34,7 +34,10 @@ public sealed record TrainingOutcome(WbcClassifier Model, IReadOnlyList<EpochRec
 /// saved after every epoch (weights and the optimizer's state); a run started again with the same
 /// checkpoint folder continues after the last finished epoch and ends with the same figures as a run that
 /// was never stopped: every random stream (shuffle, augmentation, dropout) is drawn from (seed, round,
-/// epoch), never from what earlier epochs of this process consumed. Cancellation is checked every batch.
+/// epoch), never from what earlier epochs of this process consumed. Nothing is drawn from torch's process-wide
+/// generator: the head's initialisation and the dropout masks come from a generator this run owns, shuffling and
+/// augmentation from <see cref="Random"/>s seeded from the run, so runs or folds in one process (one after another,
+/// or at once) leave each other's figures alone. Cancellation is checked every batch.
 /// </summary>
 public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
 {
@@ -51,9 +54,28 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
         Directory.CreateDirectory(request.CheckpointDirectory);
         var resume = Checkpoint.Load(request.CheckpointDirectory);
 
-        manual_seed(config.Seed);
+        using var generator = new Generator((ulong)EpochSeed(config.Seed, 0, 0));
         var factory = (ResNet18Backbone)backbones.Get(config.Backbone);
-        var model = new WbcClassifier(factory.CreateResNet(), config.Head, request.Labels.Count);
+        var model = new WbcClassifier(factory.CreateResNet(), config.Head, request.Labels.Count, generator);
+        model.SetDropoutGenerator(generator);
+        try
+        {
+            return Train(request, config, model, generator, factory, resume, device, watch, progress, cancellationToken);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        finally
+        {
+            model.SetDropoutGenerator(null); // the generator dies with this call; the returned model draws from torch's default
+        }
+    }
+
+    private TrainingOutcome Train(TrainingRequest request, TrainingConfig config, WbcClassifier model, Generator generator, ResNet18Backbone factory,
+        Checkpoint? resume, Device device, Stopwatch watch, IProgress<TrainingEvent>? progress, CancellationToken cancellationToken)
+    {
         if (resume is not null) model.load(Path.Combine(request.CheckpointDirectory, resume.WeightsFile));
         model.to(device);
 
@@ -110,9 +132,9 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
             for (int epoch = firstEpoch; epoch <= round.Epochs; epoch++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                // Dropout draws from torch's process-wide generator: seed it per epoch, so epoch k draws the same
-                // numbers whether the process trained epochs 1..k-1 before it or resumed from their checkpoint.
-                manual_seed(EpochSeed(config.Seed, r, epoch));
+                // Dropout draws from the run's generator, seeded per epoch: epoch k draws the same numbers whether the
+                // process trained epochs 1..k-1 before it or resumed from their checkpoint.
+                generator.manual_seed(EpochSeed(config.Seed, r, epoch));
                 double lr = config.Schedule == LrSchedule.Cosine
                     ? round.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * (epoch - 1) / round.Epochs))
                     : round.LearningRate;

@@ -90,6 +90,7 @@ public static class CoreServiceExtensions
         services.AddSingleton<RunChanges>();
         services.AddSingleton<Services.Evaluation.EvaluationService>();
         services.AddSingleton<TrainingRunService>();
+        services.AddSingleton<CrossValidationService>();
         services.AddSingleton<RunQueries>();
         services.AddSingleton<RunComparison>();
         services.AddSingleton<Services.Evaluation.RunReportQueries>();

@@ -16,6 +16,7 @@ public sealed class WbcDbContext(DbContextOptions<WbcDbContext> options) : DbCon
     public DbSet<SplitMember> SplitMembers => Set<SplitMember>();
     public DbSet<Run> Runs => Set<Run>();
     public DbSet<RunEpoch> RunEpochs => Set<RunEpoch>();
+    public DbSet<CrossValidation> CrossValidations => Set<CrossValidation>();
     public DbSet<RunEvaluation> RunEvaluations => Set<RunEvaluation>();
     public DbSet<RunPrediction> RunPredictions => Set<RunPrediction>();
 
@@ -83,6 +84,16 @@ public sealed class WbcDbContext(DbContextOptions<WbcDbContext> options) : DbCon
             e.HasOne(r => r.Split).WithMany().HasForeignKey(r => r.SplitId).OnDelete(DeleteBehavior.Restrict);
             e.HasMany(r => r.Epochs).WithOne().HasForeignKey(x => x.RunId).OnDelete(DeleteBehavior.Cascade);
             e.HasMany(r => r.Evaluations).WithOne().HasForeignKey(x => x.RunId).OnDelete(DeleteBehavior.Cascade);
+            e.HasIndex(r => new { r.CrossValidationId, r.Fold });
+        });
+        modelBuilder.Entity<CrossValidation>(e =>
+        {
+            e.ToTable("cross_validations");
+            e.Property(c => c.Name).HasMaxLength(200);
+            e.HasIndex(c => c.Name).IsUnique();
+            // Deleting the source split (with its dataset) takes the record; its fold runs stay, as plain runs.
+            e.HasOne(c => c.SourceSplit).WithMany().HasForeignKey(c => c.SourceSplitId).OnDelete(DeleteBehavior.Cascade);
+            e.HasMany(c => c.Runs).WithOne(r => r.CrossValidation).HasForeignKey(r => r.CrossValidationId).OnDelete(DeleteBehavior.SetNull);
         });
         modelBuilder.Entity<RunEpoch>(e =>
         {

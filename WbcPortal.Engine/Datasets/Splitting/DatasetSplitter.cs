@@ -309,6 +309,11 @@ public sealed class DatasetSplitter
         return result;
     }
 
+    /// <summary>The report of parts assigned elsewhere (a cross-validation fold, <see cref="GroupFolds"/>), counted as a split's own.</summary>
+    public static SplitReport Describe(IReadOnlyList<SplitItem> items, IReadOnlyDictionary<int, string> parts, SplitRatios ratios, int seed,
+        IReadOnlyList<(int A, int B)> nearDuplicatePairs, bool grouped) =>
+        Report(items, parts.ToDictionary(p => p.Key, p => p.Value), SplitStrategy.Grouped, ratios, seed, nearDuplicatePairs, grouped, []);
+
     private static SplitReport Report(IReadOnlyList<SplitItem> items, Dictionary<int, string> parts, SplitStrategy strategy, SplitRatios ratios, int seed,
         IReadOnlyList<(int A, int B)> pairs, bool grouped, IReadOnlyList<string> carved)
     {

@@ -10,14 +10,16 @@ namespace WbcPortal.Engine.Models.Classifiers;
 /// The pretrained backbone with a classifier head. Parameter names: <c>backbone.*</c> (torchvision
 /// style, see <see cref="CntkResNet18"/>) and <c>head.N.weight/bias</c> for the dense layers, where the
 /// head is a Sequential of [Dropout, Linear, ReLU]* then [Dropout, Linear] (dropout layers omitted when 0).
-/// Input: preprocessed images [N, 3, H, W]; output: logits [N, classes].
+/// Input: preprocessed images [N, 3, H, W]; output: logits [N, classes]. Given a generator, the head's dense layers are
+/// initialised from it (PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))) rather than from torch's process-wide
+/// generator, and <see cref="SetDropoutGenerator"/> points the dropout masks at a run's own generator.
 /// </summary>
 public sealed class WbcClassifier : Module<Tensor, Tensor>
 {
     private readonly CntkResNet18 backbone;
     private readonly Sequential head;
 
-    public WbcClassifier(CntkResNet18 backbone, HeadSpec spec, int classes) : base(nameof(WbcClassifier))
+    public WbcClassifier(CntkResNet18 backbone, HeadSpec spec, int classes, Generator? initGenerator = null) : base(nameof(WbcClassifier))
     {
         spec.Validate();
         if (classes < 2) throw new ArgumentException("A classifier needs at least two classes.", nameof(classes));
@@ -28,7 +30,7 @@ public sealed class WbcClassifier : Module<Tensor, Tensor>
         int width = CntkResNet18.FeatureDim;
         foreach (var hidden in spec.Hidden.Append(classes).Select((w, i) => (w, i)))
         {
-            if (spec.Dropout > 0) layers.Add((layers.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), Dropout(spec.Dropout)));
+            if (spec.Dropout > 0) layers.Add((layers.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), new SeededDropout(spec.Dropout)));
             layers.Add((layers.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), Linear(width, hidden.w)));
             bool last = hidden.i == spec.Hidden.Count;
             if (!last) layers.Add((layers.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), ReLU()));
@@ -36,6 +38,28 @@ public sealed class WbcClassifier : Module<Tensor, Tensor>
         }
         head = Sequential(layers);
         RegisterComponents();
+        if (initGenerator is not null) InitializeHead(initGenerator);
+    }
+
+    private void InitializeHead(Generator generator)
+    {
+        using var _ = no_grad();
+        foreach (var layer in DenseLayers)
+        {
+            double bound = 1 / Math.Sqrt(layer.weight!.shape[1]);
+            foreach (var p in new[] { layer.weight, layer.bias! })
+            {
+                using var u = rand(p.shape, dtype: p.dtype, generator: generator);
+                using var values = u.mul(2 * bound).sub(bound);
+                p.copy_(values);
+            }
+        }
+    }
+
+    /// <summary>Where the head's dropout masks are drawn from: a run's own generator while it trains, null for torch's default.</summary>
+    public void SetDropoutGenerator(Generator? generator)
+    {
+        foreach (var dropout in head.children().OfType<SeededDropout>()) dropout.Generator = generator;
     }
 
     public HeadSpec Spec { get; }

@@ -71,9 +71,56 @@ public sealed class RunJobs(TrainingRunService runs, RunStopRegistry stops, ILog
 /// <summary>What a Stop did: the message the page shows.</summary>
 public sealed record StopResult(bool Stopped, string Message);
 
-/// <summary>What the pages call: start, resume and stop runs through the job queue.</summary>
-public sealed class TrainingLauncher(TrainingRunService runs, IBackgroundJobClient jobs, RunStopRegistry stops)
+/// <summary>What the pages call: start, resume and stop runs (and cross-validations, run by run) through the job queue.</summary>
+public sealed class TrainingLauncher(TrainingRunService runs, CrossValidationService crossValidations, IBackgroundJobClient jobs, RunStopRegistry stops)
 {
+    /// <summary>Makes the fold splits and queued fold runs and queues one job a fold: the one training worker takes them in turn.</summary>
+    public async Task<int> StartCrossValidationAsync(string split, int folds, TrainingConfig config, string? name, CancellationToken cancellationToken = default)
+    {
+        var cv = await crossValidations.CreateAsync(split, folds, config, name: name, cancellationToken: cancellationToken);
+        foreach (var (_, runId, _) in await crossValidations.FoldRunsAsync(cv.Id, cancellationToken))
+        {
+            jobs.Enqueue<RunJobs>(j => j.ExecuteAsync(runId, CancellationToken.None));
+        }
+        return cv.Id;
+    }
+
+    /// <summary>
+    /// Puts every unfinished fold back in the queue: stopped, failed and interrupted ones through Resume, queued ones get a
+    /// job again (a fold already taken finds nothing to do: the claim is atomic). Succeeded folds stay as they are.
+    /// </summary>
+    public async Task<int> ResumeCrossValidationAsync(int id, CancellationToken cancellationToken = default)
+    {
+        int queued = 0;
+        foreach (var (_, runId, status) in await crossValidations.FoldRunsAsync(id, cancellationToken))
+        {
+            await runs.CheckLeaseAsync(runId, cancellationToken);
+            if (RunLifecycle.Allows(status, RunAction.Resume) || status == RunStatus.Running)
+            {
+                try { await runs.RequeueAsync(runId, cancellationToken); }
+                catch (RunNotClaimableException) { continue; } // still training: it goes on by itself
+            }
+            else if (status != RunStatus.Queued) continue;
+            jobs.Enqueue<RunJobs>(j => j.ExecuteAsync(runId, CancellationToken.None));
+            queued++;
+        }
+        return queued;
+    }
+
+    /// <summary>Stops every fold: the waiting ones first (so the worker takes none of them next), then the one training.</summary>
+    public async Task<StopResult> StopCrossValidationAsync(int id, CancellationToken cancellationToken = default)
+    {
+        var folds = await crossValidations.FoldRunsAsync(id, cancellationToken);
+        int stopped = 0;
+        foreach (var (_, runId, _) in folds.OrderBy(f => f.Status == RunStatus.Running ? 1 : 0))
+        {
+            if ((await StopAsync(runId, cancellationToken)).Stopped) stopped++;
+        }
+        return stopped == 0
+            ? new StopResult(false, "No fold is queued or training.")
+            : new StopResult(true, $"Stopping {stopped} fold run(s); a fold that is training stops after its current batch.");
+    }
+
     public async Task<int> StartAsync(string split, TrainingConfig config, string? name, CancellationToken cancellationToken = default)
     {
         var run = await runs.CreateAsync(split, config, name, cancellationToken);

@@ -81,3 +81,34 @@ public static class RunLifecycle
         return names.Count == 1 ? names[0] : string.Join(", ", names.Take(names.Count - 1)) + " or " + names[^1];
     }
 }
+
+/// <summary>
+/// The one rule for a cross-validation's status, derived from its fold runs (it has none of its own), and what it allows,
+/// taken from each fold run's own <see cref="RunLifecycle"/> entry.
+/// </summary>
+public static class CrossValidationLifecycle
+{
+    /// <summary>
+    /// Running while a fold trains; Queued while folds wait for the worker; Succeeded when every fold did; otherwise the
+    /// worst way a fold ended: Failed, then Interrupted, then Cancelled.
+    /// </summary>
+    public static RunStatus StatusOf(IReadOnlyCollection<RunStatus> folds)
+    {
+        if (folds.Count == 0) return RunStatus.Failed;
+        if (folds.Contains(RunStatus.Running)) return RunStatus.Running;
+        if (folds.Contains(RunStatus.Queued)) return RunStatus.Queued;
+        if (folds.All(s => s == RunStatus.Succeeded)) return RunStatus.Succeeded;
+        foreach (var worst in new[] { RunStatus.Failed, RunStatus.Interrupted, RunStatus.Cancelled })
+        {
+            if (folds.Contains(worst)) return worst;
+        }
+        return RunStatus.Failed;
+    }
+
+    /// <summary>Resume: some fold can be resumed (the rest have succeeded or are already waiting).</summary>
+    public static bool CanResume(IReadOnlyCollection<RunStatus> folds) =>
+        !folds.Contains(RunStatus.Running) && folds.Any(s => RunLifecycle.Allows(s, RunAction.Resume));
+
+    /// <summary>Stop: some fold is queued or training.</summary>
+    public static bool CanStop(IReadOnlyCollection<RunStatus> folds) => folds.Any(s => RunLifecycle.Allows(s, RunAction.Stop));
+}

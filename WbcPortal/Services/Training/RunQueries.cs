@@ -8,6 +8,9 @@ namespace WbcPortal.Services.Training;
 
 public sealed record RunListItem(int Id, string Name, string Split, RunStatus Status, string? Device, DateTimeOffset CreatedAt, double Seconds, double? ValAccuracy, double? TestAccuracy)
 {
+    /// <summary>The cross-validation this run is a fold of: its id, name, this fold (1-based) and its number of folds.</summary>
+    public (int Id, string Name, int Fold, int Folds)? CrossValidation { get; init; }
+
     /// <summary>Whether the run's held-out figures can be trusted (its split's leak status).</summary>
     public SplitHonesty? Honesty { get; init; }
 
@@ -29,7 +32,7 @@ public sealed class RunQueries(IDbContextFactory<WbcDbContext> contexts)
     public async Task<IReadOnlyList<RunListItem>> ListAsync(CancellationToken cancellationToken = default)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var runs = await db.Runs.AsNoTracking().Include(r => r.Split).Include(r => r.Evaluations).OrderByDescending(r => r.Id).ToListAsync(cancellationToken);
+        var runs = await db.Runs.AsNoTracking().Include(r => r.Split).Include(r => r.Evaluations).Include(r => r.CrossValidation).OrderByDescending(r => r.Id).ToListAsync(cancellationToken);
         var splits = runs.Select(r => r.Split).OfType<Split>().DistinctBy(s => s.Id).ToList();
         var honesty = splits.ToDictionary(s => s.Id, SplitReports.HonestyOf);
         var originals = splits.ToDictionary(s => s.Id, SplitReports.OriginalsPerPart);
@@ -39,6 +42,7 @@ public sealed class RunQueries(IDbContextFactory<WbcDbContext> contexts)
             var last = Evaluation.RunReportQueries.Rounds(r.Evaluations.OrderBy(e => e.Id).ToList(), r.Split?.Name).LastOrDefault(x => x.Stage != "untrained");
             return new RunListItem(r.Id, r.Name, r.Split?.Name ?? "", r.Status, r.Device, r.CreatedAt, r.Seconds, last?.ValAccuracy, last?.TestAccuracy)
             {
+                CrossValidation = r.CrossValidation is { } cv ? (cv.Id, cv.Name, r.Fold ?? 0, cv.Folds) : null,
                 Honesty = honesty.TryGetValue(r.SplitId, out var h) ? h : SplitReports.HonestyOf(null),
                 OriginalsPerPart = originals.GetValueOrDefault(r.SplitId),
             };
@@ -48,7 +52,7 @@ public sealed class RunQueries(IDbContextFactory<WbcDbContext> contexts)
     public async Task<RunDetail?> GetAsync(int id, CancellationToken cancellationToken = default)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var run = await db.Runs.AsNoTracking().Include(r => r.Split).SingleOrDefaultAsync(r => r.Id == id, cancellationToken);
+        var run = await db.Runs.AsNoTracking().Include(r => r.Split).Include(r => r.CrossValidation).SingleOrDefaultAsync(r => r.Id == id, cancellationToken);
         if (run is null) return null;
         var epochs = await db.RunEpochs.AsNoTracking().Where(e => e.RunId == id).OrderBy(e => e.Round).ThenBy(e => e.Epoch).ToListAsync(cancellationToken);
         var evaluations = await db.RunEvaluations.AsNoTracking().Where(e => e.RunId == id).OrderBy(e => e.Id).ToListAsync(cancellationToken);

@@ -52,30 +52,41 @@ public sealed class TrainingRunService(
     public async Task<Run> CreateAsync(string splitIdOrName, TrainingConfig config, string? name = null, CancellationToken cancellationToken = default)
     {
         config.Validate();
-        // Refused here, with what to choose, rather than queued to fail (or wait) on a device this machine lacks.
-        if (runtime.Availability(config.Device) is { Available: false, Reason: var reason }) throw new ArgumentException(Capitalized(reason!) + ".");
+        CheckDevice(config);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var split = await db.Splits.AsNoTracking().SingleOrDefaultAsync(s => s.Name == splitIdOrName || s.Id.ToString() == splitIdOrName, cancellationToken)
             ?? throw new ArgumentException($"No split '{splitIdOrName}'.");
         var now = clock.GetUtcNow();
         string runName = string.IsNullOrWhiteSpace(name) ? $"{split.Name}-{now:yyyyMMdd-HHmmss}" : name.Trim();
         if (await db.Runs.AnyAsync(r => r.Name == runName, cancellationToken)) throw new ArgumentException($"A run named '{runName}' exists already.");
-        var run = new Run
-        {
-            Name = runName,
-            SplitId = split.Id,
-            ConfigJson = config.ToJson(),
-            Status = RunStatus.Queued,
-            Seed = config.Seed,
-            CreatedAt = now,
-            CheckpointDirectory = "",
-        };
+        var run = NewRun(runName, split, config, now);
         db.Runs.Add(run);
         await db.SaveChangesAsync(cancellationToken);
-        run.CheckpointDirectory = Path.Combine("runs", run.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "checkpoints");
+        run.CheckpointDirectory = CheckpointDirectoryOf(run.Id);
         await db.SaveChangesAsync(cancellationToken);
         return run;
     }
+
+    /// <summary>Refused here, with what to choose, rather than queued to fail (or wait) on a device this machine lacks.</summary>
+    public void CheckDevice(TrainingConfig config)
+    {
+        if (runtime.Availability(config.Device) is { Available: false, Reason: var reason }) throw new ArgumentException(Capitalized(reason!) + ".");
+    }
+
+    /// <summary>A queued run's record (its checkpoint folder is set once it has an id: <see cref="CheckpointDirectoryOf"/>).</summary>
+    internal static Run NewRun(string name, Split split, TrainingConfig config, DateTimeOffset now) => new()
+    {
+        Name = name,
+        SplitId = split.Id,
+        Split = split.Id == 0 ? split : null,
+        ConfigJson = config.ToJson(),
+        Status = RunStatus.Queued,
+        Seed = config.Seed,
+        CreatedAt = now,
+        CheckpointDirectory = "",
+    };
+
+    internal static string CheckpointDirectoryOf(int runId) => Path.Combine("runs", runId.ToString(System.Globalization.CultureInfo.InvariantCulture), "checkpoints");
 
     /// <summary>How often the executing process looks for a Stop asked by any process, and whether its run was taken from it.</summary>
     public static readonly TimeSpan StopPollInterval = TimeSpan.FromSeconds(2);

@@ -43,8 +43,33 @@ public sealed class Run
     public string? EnvironmentJson { get; set; }
     /// <summary>Calibration temperature fitted on the validation part; every later probability is softmax(logits / T).</summary>
     public double? Temperature { get; set; }
+    /// <summary>The cross-validation this run is a fold of (its split is that fold's), or null for a plain run.</summary>
+    public int? CrossValidationId { get; set; }
+    public CrossValidation? CrossValidation { get; set; }
+    /// <summary>Which fold (1-based) of <see cref="CrossValidation"/> this run tests.</summary>
+    public int? Fold { get; set; }
     public List<RunEpoch> Epochs { get; set; } = [];
     public List<RunEvaluation> Evaluations { get; set; } = [];
+}
+
+/// <summary>
+/// A group k-fold cross-validation: K ordinary runs (one per fold, each on its own immutable fold split) of one
+/// configuration over the train and validation parts of <see cref="SourceSplit"/>, whose test part stays untouched.
+/// It has no status of its own: it is derived from its fold runs (<c>CrossValidationLifecycle.StatusOf</c>).
+/// </summary>
+public sealed class CrossValidation
+{
+    public int Id { get; set; }
+    public required string Name { get; set; }
+    public int SourceSplitId { get; set; }
+    public Split? SourceSplit { get; set; }
+    /// <summary>K: how many folds (and runs).</summary>
+    public int Folds { get; set; }
+    /// <summary>The seed that drew the folds (the runs train with the configuration's own seed).</summary>
+    public int Seed { get; set; }
+    public required string ConfigJson { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public List<Run> Runs { get; set; } = [];
 }
 
 public sealed class RunEpoch

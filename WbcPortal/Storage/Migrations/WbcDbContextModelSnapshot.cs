@@ -16,6 +16,43 @@ namespace WbcPortal.Storage.Migrations
 #pragma warning disable 612, 618
             modelBuilder.HasAnnotation("ProductVersion", "10.0.15");
 
+            modelBuilder.Entity("WbcPortal.Storage.Entities.CrossValidation", b =>
+                {
+                    b.Property<int>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("ConfigJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Folds")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Seed")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("SourceSplitId")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("Name")
+                        .IsUnique();
+
+                    b.HasIndex("SourceSplitId");
+
+                    b.ToTable("cross_validations", (string)null);
+                });
+
             modelBuilder.Entity("WbcPortal.Storage.Entities.Dataset", b =>
                 {
                     b.Property<int>("Id")
@@ -231,6 +268,9 @@ namespace WbcPortal.Storage.Migrations
                     b.Property<long>("CreatedAt")
                         .HasColumnType("INTEGER");
 
+                    b.Property<int?>("CrossValidationId")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("Device")
                         .HasColumnType("TEXT");
 
@@ -241,6 +281,9 @@ namespace WbcPortal.Storage.Migrations
                         .HasColumnType("TEXT");
 
                     b.Property<long?>("FinishedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int?>("Fold")
                         .HasColumnType("INTEGER");
 
                     b.Property<long?>("HeartbeatAt")
@@ -286,6 +329,8 @@ namespace WbcPortal.Storage.Migrations
                         .IsUnique();
 
                     b.HasIndex("SplitId");
+
+                    b.HasIndex("CrossValidationId", "Fold");
 
                     b.ToTable("runs", (string)null);
                 });
@@ -506,6 +551,17 @@ namespace WbcPortal.Storage.Migrations
                     b.ToTable("stored_images", (string)null);
                 });
 
+            modelBuilder.Entity("WbcPortal.Storage.Entities.CrossValidation", b =>
+                {
+                    b.HasOne("WbcPortal.Storage.Entities.Split", "SourceSplit")
+                        .WithMany()
+                        .HasForeignKey("SourceSplitId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+
+                    b.Navigation("SourceSplit");
+                });
+
             modelBuilder.Entity("WbcPortal.Storage.Entities.DatasetImage", b =>
                 {
                     b.HasOne("WbcPortal.Storage.Entities.Dataset", null)
@@ -552,11 +608,18 @@ namespace WbcPortal.Storage.Migrations
 
             modelBuilder.Entity("WbcPortal.Storage.Entities.Run", b =>
                 {
+                    b.HasOne("WbcPortal.Storage.Entities.CrossValidation", "CrossValidation")
+                        .WithMany("Runs")
+                        .HasForeignKey("CrossValidationId")
+                        .OnDelete(DeleteBehavior.SetNull);
+
                     b.HasOne("WbcPortal.Storage.Entities.Split", "Split")
                         .WithMany()
                         .HasForeignKey("SplitId")
                         .OnDelete(DeleteBehavior.Restrict)
                         .IsRequired();
+
+                    b.Navigation("CrossValidation");
 
                     b.Navigation("Split");
                 });
@@ -612,6 +675,11 @@ namespace WbcPortal.Storage.Migrations
                         .HasForeignKey("SplitId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.CrossValidation", b =>
+                {
+                    b.Navigation("Runs");
                 });
 
             modelBuilder.Entity("WbcPortal.Storage.Entities.Dataset", b =>

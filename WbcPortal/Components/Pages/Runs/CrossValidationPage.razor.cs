@@ -1,0 +1,104 @@
+using Microsoft.AspNetCore.Components;
+using MudBlazor;
+using WbcPortal.Services.Training;
+using WbcPortal.Storage.Entities;
+
+namespace WbcPortal.Components.Pages.Runs;
+
+/// <summary>A cross-validation: its folds' progress live, their figures, mean ± spread and a chart.</summary>
+public partial class CrossValidationPage
+{
+    [Inject] private CrossValidationService CrossValidations { get; set; } = default!;
+    [Inject] private TrainingRunService RunEvents { get; set; } = default!;
+    [Inject] private TrainingLauncher Launcher { get; set; } = default!;
+    [Inject] private ISnackbar Snackbar { get; set; } = default!;
+    [Inject] private Options.StorageOptions Storage { get; set; } = default!;
+
+    [Parameter] public int Id { get; set; }
+
+    private CrossValidationSummary? summary;
+    private bool loaded;
+    private IDisposable? subscription;
+    private DateTime lastReload, lastRender;
+
+    private bool ReadOnly => Storage.ReadOnly;
+
+    protected override async Task OnParametersSetAsync()
+    {
+        foreach (var (_, runId, status) in await CrossValidations.FoldRunsAsync(Id))
+        {
+            if (status == RunStatus.Running) await RunEvents.CheckLeaseAsync(runId);
+        }
+        await ReloadAsync();
+        loaded = true;
+        subscription ??= RunEvents.Subscribe(runId =>
+        {
+            if (summary is null || summary.FoldRuns.All(f => f.RunId != runId)) return;
+            _ = InvokeAsync(async () =>
+            {
+                try
+                {
+                    // Batches move only the live line; reload the folds at most every 2 s (an epoch, a status, an evaluation).
+                    var now = DateTime.UtcNow;
+                    if (now - lastReload > TimeSpan.FromSeconds(2) || RunEvents.Live(runId) is null)
+                    {
+                        lastReload = now;
+                        await ReloadAsync();
+                    }
+                    if (now - lastRender > TimeSpan.FromMilliseconds(500))
+                    {
+                        lastRender = now;
+                        StateHasChanged();
+                    }
+                }
+                catch (Exception ex)
+                {
+                    await DispatchExceptionAsync(ex);
+                }
+            });
+        });
+    }
+
+    private async Task ReloadAsync()
+    {
+        try
+        {
+            summary = await CrossValidations.GetAsync(Id);
+        }
+        catch (ArgumentException)
+        {
+            summary = null;
+        }
+    }
+
+    /// <summary>The live line of the fold training now.</summary>
+    private string? LiveLine => summary?.FoldRuns.Select(f => (f.Fold, Line: LiveOf(f.RunId))).FirstOrDefault(x => x.Line is not null) is { Line: not null } x
+        ? $"fold {x.Fold}/{summary!.Folds}: {x.Line}"
+        : null;
+
+    private string? LiveOf(int runId)
+    {
+        if (summary?.FoldRuns.FirstOrDefault(f => f.RunId == runId) is not { Status: RunStatus.Running }) return null;
+        return RunEvents.Live(runId) is { } p
+            ? p.Phase == "training"
+                ? $"round {p.Round} epoch {p.Epoch}/{p.EpochsInRound}, batch {p.Batch}/{p.Batches}"
+                : $"evaluating {p.Phase} {p.Batch}/{p.Batches}"
+            : "starting…";
+    }
+
+    private async Task StopAsync()
+    {
+        var result = await Launcher.StopCrossValidationAsync(Id);
+        Snackbar.Add(result.Message, result.Stopped ? Severity.Info : Severity.Warning);
+        await ReloadAsync();
+    }
+
+    private async Task ResumeAsync()
+    {
+        int queued = await Launcher.ResumeCrossValidationAsync(Id);
+        Snackbar.Add(queued == 0 ? "No fold to resume." : $"{queued} fold run(s) queued again.", queued == 0 ? Severity.Warning : Severity.Info);
+        await ReloadAsync();
+    }
+
+    public void Dispose() => subscription?.Dispose();
+}
