@@ -29,7 +29,8 @@ public sealed class PolarSignature
     public const int CoarseLength = Channels * Rings * (CoarseHarmonics + 1);
     private const int CoefficientLength = Channels * Rings * (Harmonics + 1);
 
-    private static readonly double[] Cos = Table(Math.Cos), Sin = Table(Math.Sin);
+    private static readonly double[] Cos = Table(Math.Cos, Sectors), Sin = Table(Math.Sin, Sectors);
+    private static readonly double[] ShiftCos = Table(Math.Cos, Shifts), ShiftSin = Table(Math.Sin, Shifts);
     private static readonly ConcurrentDictionary<int, (short[] Ring, byte[] Sector, int Radius)> Luts = new();
 
     /// <summary>Real and imaginary parts of the harmonics, [channel][ring][k].</summary>
@@ -37,18 +38,19 @@ public sealed class PolarSignature
     internal float[] Im { get; } = new float[CoefficientLength];
     /// <summary>Rotation- and flip-invariant: |harmonic| per channel, ring and low k (k = 0 signed).</summary>
     public float[] Coarse { get; } = new float[CoarseLength];
-    /// <summary>The polar image's energy (Parseval, over the harmonics kept).</summary>
+    /// <summary>The energy of the polar image less its ring means (Parseval, over the harmonics kept).</summary>
     internal double Energy { get; private set; }
 
     /// <summary>Memory one signature holds, for the check's stated bound.</summary>
     public const int Bytes = (2 * CoefficientLength + CoarseLength) * sizeof(float) + 64;
 
-    private static double[] Table(Func<double, double> f)
+    /// <summary>f(2 pi k s / n) at [k * n + s].</summary>
+    private static double[] Table(Func<double, double> f, int n)
     {
-        var t = new double[(Harmonics + 1) * Sectors];
+        var t = new double[(Harmonics + 1) * n];
         for (int k = 0; k <= Harmonics; k++)
         {
-            for (int s = 0; s < Sectors; s++) t[k * Sectors + s] = f(2 * Math.PI * k * s / Sectors);
+            for (int s = 0; s < n; s++) t[k * n + s] = f(2 * Math.PI * k * s / n);
         }
         return t;
     }
@@ -124,7 +126,7 @@ public sealed class PolarSignature
                     int at = (c * Rings + r) * (Harmonics + 1) + k;
                     signature.Re[at] = (float)re;
                     signature.Im[at] = (float)im;
-                    energy += (k == 0 ? 1 : 2) * (re * re + im * im);
+                    if (k > 0) energy += 2 * (re * re + im * im);
                     if (k <= CoarseHarmonics)
                     {
                         signature.Coarse[(c * Rings + r) * (CoarseHarmonics + 1) + k] = (float)(k == 0 ? re : Math.Sqrt(re * re + im * im));
@@ -137,8 +139,9 @@ public sealed class PolarSignature
     }
 
     /// <summary>
-    /// 1 - the best normalised cross-correlation of the two polar images over rotations (and a flip): 0 for copies of
-    /// one image, about 1 for unrelated ones.
+    /// 1 - the best normalised cross-correlation of the two polar images, each ring less its mean, over rotations (and a
+    /// flip): 0 for copies of one image, about 1 for unrelated ones. The ring means (the radial profile: dark nucleus, pale
+    /// surround) are left out: every centred cell shares them, so they would make any two cells look alike.
     /// </summary>
     public static double Distance(PolarSignature a, PolarSignature b)
     {
@@ -163,11 +166,10 @@ public sealed class PolarSignature
         double best = double.NegativeInfinity;
         for (int s = 0; s < Shifts; s++)
         {
-            double angle = 2 * Math.PI * s / Shifts;
-            double p = pr[0], q = qr[0];
+            double p = 0, q = 0;
             for (int k = 1; k <= Harmonics; k++)
             {
-                double c = Math.Cos(k * angle), sn = Math.Sin(k * angle);
+                double c = ShiftCos[k * Shifts + s], sn = ShiftSin[k * Shifts + s];
                 p += 2 * (pr[k] * c - pi[k] * sn);
                 q += 2 * (qr[k] * c - qi[k] * sn);
             }
