@@ -38,7 +38,7 @@ public class SplitPageComponentTests : PortalTestContext
             images.Add(db.DatasetImages.Add(new DatasetImage { DatasetId = dataset.Id, ClassName = cls, RelativePath = $"{cls}/img{i:00}.jpeg", Sha256 = Sha(i), SourceGroup = i }).Entity);
         }
         await db.SaveChangesAsync();
-        string PartOf(int i) => (i - 1) % 6 switch { < 4 => SplitParts.Train, 4 => SplitParts.Val, _ => SplitParts.Test };
+        string PartOf(int i) => ((i - 1) % 6) switch { < 4 => SplitParts.Train, 4 => SplitParts.Val, _ => SplitParts.Test };
         var counts = SplitParts.All.ToDictionary(p => p, p => (IReadOnlyDictionary<string, int>)new Dictionary<string, int>
         {
             ["EOSINOPHIL"] = p == SplitParts.Train ? 4 : 1,

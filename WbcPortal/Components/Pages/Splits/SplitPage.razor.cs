@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Components;
+using MudBlazor;
 using WbcPortal.Engine.Datasets.Splitting;
 using WbcPortal.Services.Jobs;
 using WbcPortal.Services.Splits;
@@ -34,7 +35,7 @@ public partial class SplitPage
     private int Skip => (pageIndex - 1) * PageSize;
     private int PageCount => Math.Max(1, (members.Total + PageSize - 1) / PageSize);
 
-    private IEnumerable<string> ClassNames => split?.Report.Parts.Values.SelectMany(c => c.Keys).Distinct().Order(StringComparer.Ordinal) ?? [];
+    private IEnumerable<string> ClassNames => split?.Report.Parts.Values.SelectMany(c => c.Keys).Distinct().Order(StringComparer.Ordinal) ?? Enumerable.Empty<string>();
 
     private string JobDescription => $"leak check of split {split?.Name}";
 
