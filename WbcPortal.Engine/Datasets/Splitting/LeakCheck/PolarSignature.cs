@@ -108,8 +108,21 @@ public sealed class PolarSignature
             mean /= valid;
             double sd = Math.Sqrt(Math.Max(0, sq / valid - mean * mean));
             double scale = sd > 1e-6 ? 1 / sd : 0;
-            // Standardised; a bin with no pixel (outside the image, fill) sits at the mean.
-            for (int b = 0; b < bins; b++) values[b] = count[b] == 0 ? 0 : (values[b] - mean) * scale;
+            // Standardised; a bin with no pixel (outside the image, rotation fill) takes its ring's mean, so that the missing
+            // arc adds no angular structure of its own (ring means are left out of the comparison).
+            for (int r = 0; r < Rings; r++)
+            {
+                double ringSum = 0;
+                int ringValid = 0;
+                for (int b = r * Sectors; b < (r + 1) * Sectors; b++)
+                {
+                    if (count[b] == 0) continue;
+                    ringSum += values[b];
+                    ringValid++;
+                }
+                double ringMean = ringValid > 0 ? ringSum / ringValid : mean;
+                for (int b = r * Sectors; b < (r + 1) * Sectors; b++) values[b] = ((count[b] == 0 ? ringMean : values[b]) - mean) * scale;
+            }
             for (int r = 0; r < Rings; r++)
             {
                 for (int k = 0; k <= Harmonics; k++)
