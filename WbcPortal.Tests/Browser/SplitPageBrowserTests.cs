@@ -44,11 +44,26 @@ public class SplitPageBrowserTests(BrowserFixture fixture) : IClassFixture<Brows
 
             await page.Locator("[data-testid=dataset-link]", new() { HasTextString = "copies" }).ClickAsync();
             await Assertions.Expect(page.Locator("[data-testid=page-title]")).ToHaveTextAsync("copies");
+            // A grouped split first (the default strategy): whatever the grouper made of these copies, its page shows the check.
+            await page.Locator("[data-testid=create-split]").ClickAsync();
+            await Assertions.Expect(page.Locator("[data-testid=split-table]")).ToContainTextAsync("copies-grouped-s42", new() { Timeout = 120_000 });
             await page.Locator("[data-testid=split-strategy]").ClickAsync();
             await page.Locator(".mud-popover-open .mud-list-item", new() { HasTextString = "Random, stratified" }).ClickAsync();
+            // The warning renders once the circuit holds the new strategy: only then create.
+            await Assertions.Expect(page.GetByText("A random split puts copies of the same cell")).ToBeVisibleAsync();
             await page.Locator("[data-testid=create-split]").ClickAsync();
             await Assertions.Expect(page.Locator("[data-testid=split-table]")).ToContainTextAsync("copies-random-s42", new() { Timeout = 120_000 });
-            await Assertions.Expect(page.Locator("[data-testid=split-table] [data-testid=split-honesty]").First).ToContainTextAsync("leaky by design");
+            await Assertions.Expect(page.Locator("tr", new() { HasTextString = "copies-random-s42" }).Locator("[data-testid=split-honesty]")).ToContainTextAsync("leaky by design");
+            await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "splits-panel-honesty.png"), FullPage = true });
+
+            await page.Locator("[data-testid=split-link]", new() { HasTextString = "copies-grouped-s42" }).ClickAsync();
+            await Assertions.Expect(page.Locator("[data-testid=page-title]")).ToHaveTextAsync("copies-grouped-s42");
+            await Assertions.Expect(page.Locator("[data-testid=originals-table]")).ToContainTextAsync("EOSINOPHIL");
+            await Assertions.Expect(page.Locator("[data-testid=leak-check-summary]")).ToContainTextAsync("40 images checked");
+            await page.WaitForFunctionAsync("() => [...document.querySelectorAll('[data-testid=suspect-pair] img, [data-testid=member-thumb] img')].every(i => i.complete && i.naturalWidth > 0)");
+            await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "split-page-grouped.png"), FullPage = true });
+            await page.GoBackAsync();
+            await Assertions.Expect(page.Locator("[data-testid=page-title]")).ToHaveTextAsync("copies");
 
             await page.Locator("[data-testid=split-link]", new() { HasTextString = "copies-random-s42" }).ClickAsync();
             await Assertions.Expect(page.Locator("[data-testid=page-title]")).ToHaveTextAsync("copies-random-s42");
