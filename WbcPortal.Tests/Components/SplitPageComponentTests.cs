@@ -155,3 +155,20 @@ public class SplitPageComponentTests : PortalTestContext
         return await AddSplitAsync("random", Check(new SuspectPair(1, SplitParts.Train, 6, SplitParts.Test, 0.01)));
     }
 }
+
+/// <summary>The Training page's line under the chosen split.</summary>
+public class TrainingChoicesOriginalsTests
+{
+    [Fact]
+    public void The_originals_line_sums_each_part_and_names_the_thinnest()
+    {
+        var parts = SplitParts.All.ToDictionary(p => p, p => (IReadOnlyDictionary<string, int>)new Dictionary<string, int> { ["A"] = 10, ["B"] = 10 });
+        var originals = SplitParts.All.ToDictionary(p => p, p => (IReadOnlyDictionary<string, int>)new Dictionary<string, int> { ["A"] = p == SplitParts.Train ? 50 : 5, ["B"] = 2 });
+        var effective = SplitParts.All.ToDictionary(p => p, p => (IReadOnlyDictionary<string, double>)new Dictionary<string, double> { ["A"] = 4, ["B"] = p == SplitParts.Test ? 1.5 : 2 });
+        var report = new SplitReport("grouped", "0.7,0.15,0.15", 1, parts, 10, SplitParts.All.ToDictionary(p => p, _ => 3), 0, 0, false, 0, originals, effective);
+        var split = new WbcPortal.Services.Splits.SplitSummary(1, "s", 1, "d", DateTimeOffset.UtcNow, report);
+        Assert.Equal("originals: train 52 · validation 7 · test 7 · fewest: b in test, ≈1.5", WbcPortal.Components.Pages.Training.TrainingChoices.OriginalsLine(split));
+        var random = split with { Report = report with { Strategy = "random", OriginalsPerPart = null, EffectiveOriginalsPerPart = null } };
+        Assert.Contains("random", WbcPortal.Components.Pages.Training.TrainingChoices.OriginalsLine(random));
+    }
+}
