@@ -26,6 +26,15 @@ public sealed record SuspectPair(int ImageA, string PartA, int ImageB, string Pa
 public sealed record LeakCheckReport(string Method, double Threshold, int ImagesChecked, int SuspectPairs, IReadOnlyList<SuspectPair> Pairs, double Seconds)
 {
     public const int PairsKept = 200;
+
+    /// <summary>Validation and test images in at least one suspect pair.</summary>
+    public int HeldOutFlagged { get; init; }
+
+    /// <summary>Validation and test images checked.</summary>
+    public int HeldOut { get; init; }
+
+    /// <summary>Images whose file could not be read (left out of the search).</summary>
+    public int Unreadable { get; init; }
 }
 
 /// <summary>The honesty of a split, worded for people; every page and export that shows a figure shows this beside it.</summary>

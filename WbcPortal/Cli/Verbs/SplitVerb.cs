@@ -4,34 +4,60 @@ using WbcPortal.Services.Splits;
 
 namespace WbcPortal.Cli.Verbs;
 
-/// <summary><c>split DATASET --strategy random|grouped|folders --ratios 0.7,0.15,0.15 --seed N</c>: a new immutable split version.</summary>
+/// <summary>
+/// <c>split DATASET --strategy random|grouped|folders --ratios 0.7,0.15,0.15 --seed N</c>: a new immutable split version,
+/// leak-checked. <c>split SPLIT --check</c>: runs the independent leak check on an existing split (one made before the
+/// check existed) and stores it in its report.
+/// </summary>
 public sealed class SplitVerb : ICliVerb
 {
-    private readonly Argument<string> dataset = new("DATASET") { Description = "Dataset id or name" };
+    private readonly Argument<string> dataset = new("DATASET") { Description = "Dataset id or name (with --check: the split's id or name)" };
     private readonly Option<string> strategy = new("--strategy") { Description = "random (leaky when copies exist), grouped (no source group on two sides) or folders (TRAIN/VAL/TEST)", DefaultValueFactory = _ => "grouped" };
     private readonly Option<string> ratios = new("--ratios") { Description = "train,val,test shares", DefaultValueFactory = _ => "0.7,0.15,0.15" };
     private readonly Option<int> seed = new("--seed") { Description = "Random seed", DefaultValueFactory = _ => 42 };
     private readonly Option<string?> name = new("--name") { Description = "Split name (default: DATASET-STRATEGY-sSEED)" };
+    private readonly Option<bool> check = new("--check") { Description = "Leak-check the existing split named by the argument (an image-level near-duplicate search across its parts) and store the result; creates nothing" };
     private readonly Option<bool> carveMissing = new("--carve-missing") { Description = "folders: carve a part the dataset has no folder for (VAL, TEST) from TRAIN by source group, at --ratios; without it such a split is refused" };
 
     public string Name => "split";
 
-    public Command CreateCommand() => new(Name, "Split a dataset into train/validation/test and print the report with each part's members") { dataset, strategy, ratios, seed, name, carveMissing };
+    public Command CreateCommand() => new(Name, "Split a dataset into train/validation/test and print the report with each part's members") { dataset, strategy, ratios, seed, name, carveMissing, check };
 
     public async Task<int> RunAsync(ParseResult parse, IServiceProvider services, CliOutput output, CancellationToken cancellationToken)
     {
-        if (!Enum.TryParse<SplitStrategy>(parse.GetValue(strategy), ignoreCase: true, out var chosen) || !Enum.IsDefined(chosen))
-        {
-            throw new CliException($"unknown strategy '{parse.GetValue(strategy)}': use random, grouped or folders", 2);
-        }
         var splits = services.GetRequiredService<SplitService>();
-        bool carve = parse.GetValue(carveMissing);
-        if (carve && chosen != SplitStrategy.Folders) throw new CliException("--carve-missing applies to --strategy folders only", 2);
-        var request = new SplitRequest(parse.GetRequiredValue(dataset), chosen, SplitRatios.Parse(parse.GetValue(ratios)!), parse.GetValue(seed), parse.GetValue(name), carve);
-        var progress = new Progress<double>(p => { if (Math.Abs(p * 10 - Math.Round(p * 10)) < 0.01) output.Error.WriteLine($"  grouping: {p:P0}"); });
-        var split = await splits.CreateAsync(request, progress, cancellationToken);
+        IProgress<double> Progress(string what)
+        {
+            int last = -1;
+            return new InlineProgress(p =>
+            {
+                int tenth = (int)Math.Floor(p * 10);
+                if (tenth != Interlocked.Exchange(ref last, tenth)) output.Error.WriteLine($"  {what}: {tenth * 10}%");
+            });
+        }
+        SplitSummary split;
+        if (parse.GetValue(check))
+        {
+            split = await splits.CheckLeaksAsync(parse.GetRequiredValue(dataset), Progress("leak check"), cancellationToken);
+        }
+        else
+        {
+            if (!Enum.TryParse<SplitStrategy>(parse.GetValue(strategy), ignoreCase: true, out var chosen) || !Enum.IsDefined(chosen))
+            {
+                throw new CliException($"unknown strategy '{parse.GetValue(strategy)}': use random, grouped or folders", 2);
+            }
+            bool carve = parse.GetValue(carveMissing);
+            if (carve && chosen != SplitStrategy.Folders) throw new CliException("--carve-missing applies to --strategy folders only", 2);
+            var request = new SplitRequest(parse.GetRequiredValue(dataset), chosen, SplitRatios.Parse(parse.GetValue(ratios)!), parse.GetValue(seed), parse.GetValue(name), carve);
+            split = await splits.CreateAsync(request, Progress("grouping"), cancellationToken, Progress("leak check"));
+        }
         var members = await splits.GetMembersAsync(split.Id, cancellationToken);
         var r = split.Report;
+        var honesty = r.Honesty;
+        var pairImages = r.LeakCheck is { } lc
+            ? await splits.GetMemberImagesAsync(split.Id, lc.Pairs.SelectMany(p => new[] { p.ImageA, p.ImageB }), cancellationToken)
+            : new Dictionary<int, SplitMemberImage>();
+        string PathOf(int id) => pairImages.TryGetValue(id, out var image) ? image.RelativePath : id.ToString(System.Globalization.CultureInfo.InvariantCulture);
         output.WriteResult(new
         {
             split = split.Name,
@@ -51,6 +77,18 @@ public sealed class SplitVerb : ICliVerb
             maxClassShareDeviation = r.MaxClassShareDeviation,
             originalsPerPart = r.OriginalsPerPart,
             effectiveOriginalsPerPart = r.EffectiveOriginalsPerPart,
+            honesty = new { status = honesty.Status.ToString(), label = honesty.Label, detail = honesty.Detail },
+            leakCheck = r.LeakCheck is not { } leak ? null : new
+            {
+                method = leak.Method,
+                threshold = leak.Threshold,
+                imagesChecked = leak.ImagesChecked,
+                heldOut = leak.HeldOut,
+                heldOutFlagged = leak.HeldOutFlagged,
+                suspectPairs = leak.SuspectPairs,
+                seconds = leak.Seconds,
+                pairs = leak.Pairs.Select(p => new { a = PathOf(p.ImageA), partA = p.PartA, b = PathOf(p.ImageB), partB = p.PartB, distance = p.Distance }),
+            },
             members,
         }, w =>
         {
@@ -63,6 +101,12 @@ public sealed class SplitVerb : ICliVerb
             }
             w.WriteLine($"  source groups: {r.Groups:N0}; on more than one side: {r.GroupsOnSeveralSides:N0}; near-duplicate pairs across parts: {r.CrossSplitLeaks:N0}{(r.Leaky ? "  ** LEAKY: test figures will be optimistic **" : "")}");
             w.WriteLine($"  largest class-share gap to the whole dataset: {r.MaxClassShareDeviation:P1}");
+            w.WriteLine($"  honesty: {honesty.Label}: {honesty.Detail}");
+            if (r.LeakCheck is { } leakCheck)
+            {
+                w.WriteLine($"  leak check ({leakCheck.Seconds:0.0} s, threshold {leakCheck.Threshold:0.00}): {leakCheck.SuspectPairs:N0} suspect pair(s) across parts; {leakCheck.HeldOutFlagged:N0} of {leakCheck.HeldOut:N0} held-out images in one");
+                foreach (var p in leakCheck.Pairs.Take(10)) w.WriteLine($"    {p.Distance:0.000}  {p.PartA} {PathOf(p.ImageA)}  ~  {p.PartB} {PathOf(p.ImageB)}");
+            }
             if (r.OriginalsPerPart is { } originals && r.EffectiveOriginalsPerPart is { } effective)
             {
                 w.WriteLine("  originals per class (effective count in brackets: copies weighed, so stray one-image groups count little)");
@@ -78,5 +122,10 @@ public sealed class SplitVerb : ICliVerb
             }
         });
         return 0;
+    }
+
+    private sealed class InlineProgress(Action<double> report) : IProgress<double>
+    {
+        public void Report(double value) => report(value);
     }
 }

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using WbcPortal.Engine.Datasets.Splitting;
+using WbcPortal.Engine.Datasets.Splitting.LeakCheck;
+using WbcPortal.Engine.Datasets.Storage;
 using WbcPortal.Services.Grouping;
 using WbcPortal.Storage;
 using WbcPortal.Storage.Entities;
@@ -12,12 +14,21 @@ public sealed record SplitSummary(int Id, string Name, int DatasetId, string Dat
 /// <param name="CarveMissing">Folders strategy: carve a part the dataset has no folder for from TRAIN by source group (otherwise refused).</param>
 public sealed record SplitRequest(string Dataset, SplitStrategy Strategy, SplitRatios Ratios, int Seed, string? Name = null, bool CarveMissing = false);
 
-/// <summary>Creates immutable, named split versions and reads them back.</summary>
-public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, GroupingService grouping, DatasetSplitter splitter, Datasets.DatasetService datasets, TimeProvider clock)
+/// <summary>A member of a split as its page shows it.</summary>
+public sealed record SplitMemberImage(int Id, string Part, string ClassName, string RelativePath, string Sha256);
+
+public sealed record SplitMemberPage(IReadOnlyList<SplitMemberImage> Items, int Total);
+
+/// <summary>Creates immutable, named split versions, runs their independent leak check, and reads them back.</summary>
+public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, GroupingService grouping, DatasetSplitter splitter, Datasets.DatasetService datasets, ImageStore store, TimeProvider clock)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    private readonly LeakChecker checker = new(LeakCheckOptions.Default);
 
-    public async Task<SplitSummary> CreateAsync(SplitRequest request, IProgress<double>? groupingProgress = null, CancellationToken cancellationToken = default)
+    /// <param name="groupingProgress">Source grouping, when the strategy needs groups the dataset lacks.</param>
+    /// <param name="leakCheckProgress">The independent leak check every new split gets before it is stored.</param>
+    public async Task<SplitSummary> CreateAsync(SplitRequest request, IProgress<double>? groupingProgress = null, CancellationToken cancellationToken = default,
+        IProgress<double>? leakCheckProgress = null)
     {
         request.Ratios.Validate();
         var dataset = await datasets.GetAsync(request.Dataset, cancellationToken);
@@ -41,6 +52,8 @@ public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, Group
             .Select(e => new ValueTuple<int, int>(e.ImageA, e.ImageB)).ToListAsync(cancellationToken);
 
         var result = await Task.Run(() => splitter.Split(items, request.Strategy, request.Ratios, request.Seed, pairs, grouped, request.CarveMissing), cancellationToken);
+        var leakCheck = await CheckAsync(db, dataset.Id, result.Assignments.ToDictionary(a => a.Id, a => a.Part), leakCheckProgress, cancellationToken);
+        var report = result.Report with { LeakCheck = leakCheck };
 
         string name = request.Name?.Trim() is { Length: > 0 } given ? given : await DefaultNameAsync(db, dataset.Name, request, cancellationToken);
         if (name.Length > 200) throw new ArgumentException("A split name has at most 200 characters.");
@@ -51,17 +64,67 @@ public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, Group
             DatasetId = dataset.Id,
             Name = name,
             Strategy = request.Strategy.ToString().ToLowerInvariant(),
-            Ratios = result.Report.Ratios ?? "", // none where the dataset's own folders made the parts
+            Ratios = report.Ratios ?? "", // none where the dataset's own folders made the parts
             Seed = request.Seed,
             CreatedAt = clock.GetUtcNow(),
-            ReportJson = JsonSerializer.Serialize(result.Report, Json),
+            ReportJson = JsonSerializer.Serialize(report, Json),
             Members = result.Assignments.Select(a => new SplitMember { DatasetImageId = a.Id, Part = a.Part }).ToList(),
         };
         db.ChangeTracker.AutoDetectChangesEnabled = false;
         db.Splits.Add(split);
         db.ChangeTracker.DetectChanges();
         await db.SaveChangesAsync(cancellationToken);
-        return new SplitSummary(split.Id, name, dataset.Id, dataset.Name, split.CreatedAt, result.Report);
+        return new SplitSummary(split.Id, name, dataset.Id, dataset.Name, split.CreatedAt, report);
+    }
+
+    /// <summary>
+    /// Runs the independent leak check on an existing split (one made before the check existed, or again) and stores it in
+    /// the split's report. The members never change: a split stays the same version.
+    /// </summary>
+    public async Task<SplitSummary> CheckLeaksAsync(string idOrName, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var summary = await GetAsync(idOrName, cancellationToken);
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var parts = await db.SplitMembers.AsNoTracking().Where(m => m.SplitId == summary.Id).Select(m => new { m.DatasetImageId, m.Part }).ToListAsync(cancellationToken);
+        var leakCheck = await CheckAsync(db, summary.DatasetId, parts.ToDictionary(m => m.DatasetImageId, m => m.Part), progress, cancellationToken);
+        var report = summary.Report with { LeakCheck = leakCheck };
+        string json = JsonSerializer.Serialize(report, Json);
+        await db.Splits.Where(s => s.Id == summary.Id).ExecuteUpdateAsync(s => s.SetProperty(x => x.ReportJson, json), cancellationToken);
+        return summary with { Report = report };
+    }
+
+    private async Task<LeakCheckReport> CheckAsync(WbcDbContext db, int datasetId, IReadOnlyDictionary<int, string> partOf, IProgress<double>? progress, CancellationToken cancellationToken)
+    {
+        var files = await db.DatasetImages.AsNoTracking().Where(i => i.DatasetId == datasetId).OrderBy(i => i.Id)
+            .Select(i => new { i.Id, i.Sha256, i.Stored!.Format }).ToListAsync(cancellationToken);
+        var inputs = files.Where(f => partOf.ContainsKey(f.Id))
+            .Select(f => new LeakCheckInput(f.Id, partOf[f.Id], store.ImagePath(f.Sha256, f.Format), f.Sha256)).ToList();
+        return await Task.Run(() => checker.Check(inputs, progress, cancellationToken), cancellationToken);
+    }
+
+    /// <summary>A page of a split's members in one part, optionally of one class, in path order.</summary>
+    public async Task<SplitMemberPage> GetMemberPageAsync(int splitId, string part, string? className, int skip, int take, CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var query = from m in db.SplitMembers.AsNoTracking()
+                    join i in db.DatasetImages.AsNoTracking() on m.DatasetImageId equals i.Id
+                    where m.SplitId == splitId && m.Part == part && (className == null || i.ClassName == className)
+                    select new { i.Id, m.Part, i.ClassName, i.RelativePath, i.Sha256 };
+        int total = await query.CountAsync(cancellationToken);
+        var rows = await query.OrderBy(x => x.RelativePath).Skip(Math.Max(0, skip)).Take(Math.Clamp(take, 1, 500)).ToListAsync(cancellationToken);
+        return new SplitMemberPage(rows.Select(x => new SplitMemberImage(x.Id, x.Part, x.ClassName, x.RelativePath, x.Sha256)).ToList(), total);
+    }
+
+    /// <summary>Dataset images by id (the two sides of the leak check's suspect pairs), with their part in the split.</summary>
+    public async Task<IReadOnlyDictionary<int, SplitMemberImage>> GetMemberImagesAsync(int splitId, IEnumerable<int> imageIds, CancellationToken cancellationToken = default)
+    {
+        var ids = imageIds.Distinct().ToList();
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var rows = await (from m in db.SplitMembers.AsNoTracking()
+                          join i in db.DatasetImages.AsNoTracking() on m.DatasetImageId equals i.Id
+                          where m.SplitId == splitId && ids.Contains(i.Id)
+                          select new { i.Id, m.Part, i.ClassName, i.RelativePath, i.Sha256 }).ToListAsync(cancellationToken);
+        return rows.ToDictionary(r => r.Id, r => new SplitMemberImage(r.Id, r.Part, r.ClassName, r.RelativePath, r.Sha256));
     }
 
     private static async Task<string> DefaultNameAsync(WbcDbContext db, string dataset, SplitRequest request, CancellationToken cancellationToken)

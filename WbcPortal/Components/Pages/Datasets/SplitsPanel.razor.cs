@@ -81,7 +81,7 @@ public partial class SplitsPanel
             _ => $"{strategy.ToString().ToLowerInvariant()} split {ratios} seed {seed}",
         };
         Jobs.Enqueue("split", Dataset.Name, description,
-            async (progress, ct) => await Splits.CreateAsync(request, progress.ForFraction("grouping"), ct),
+            async (progress, ct) => await Splits.CreateAsync(request, progress.ForFraction("grouping"), ct, progress.ForFraction("leak check")),
             cancelledNote: "no split was stored");
     }
 

@@ -15,7 +15,19 @@ public static class TrainingChoices
     /// a leak-free one first; null when no split has all three parts.
     /// </summary>
     public static string? Preselect(IReadOnlyList<SplitSummary> splits) =>
-        (splits.FirstOrDefault(s => IsComplete(s) && !s.Report.Leaky) ?? splits.FirstOrDefault(IsComplete))?.Name;
+        (splits.FirstOrDefault(s => IsComplete(s) && s.Report.Honesty.Trustworthy)
+            ?? splits.FirstOrDefault(s => IsComplete(s) && !s.Report.Leaky) ?? splits.FirstOrDefault(IsComplete))?.Name;
+
+    /// <summary>Originals (source groups) per part, e.g. "originals: train 211 · validation 33 · test 33 · fewest: monocyte in test, ≈2.0".</summary>
+    public static string OriginalsLine(SplitSummary split)
+    {
+        var report = split.Report;
+        if (report.OriginalsPerPart is not { } originals) return report.Strategy == "random" ? "originals: shared by all parts (random split)" : "originals per part: not recorded for this split";
+        string line = "originals: " + string.Join(" · ", SplitParts.All.Select(p => $"{(p == SplitParts.Val ? "validation" : p)} {originals.GetValueOrDefault(p)?.Values.Sum() ?? 0:N0}"));
+        return report.Thinnest is { } thin
+            ? line + FormattableString.Invariant($" · fewest: {thin.ClassName.ToLowerInvariant()} in {(thin.Part == SplitParts.Val ? "validation" : thin.Part)}, ≈{thin.Originals:0.0}")
+            : line;
+    }
 
     public static bool IsComplete(SplitSummary split) => split.Report.EmptyParts.Count == 0;
 

@@ -1,0 +1,164 @@
+using Microsoft.AspNetCore.Components;
+using MudBlazor;
+using WbcPortal.Engine.Datasets.Splitting;
+using WbcPortal.Services.Jobs;
+using WbcPortal.Services.Splits;
+
+namespace WbcPortal.Components.Pages.Splits;
+
+/// <summary>
+/// One split: its honesty, originals and images per class and part, its members, and the leak check's suspect pairs side by
+/// side. The leak check of an existing split runs as a dataset job, never on the circuit.
+/// </summary>
+public partial class SplitPage
+{
+    private const int PageSize = 48;
+    private const int PairsPage = 24;
+    private const string AllClasses = "";
+
+    [Inject] private SplitService Splits { get; set; } = default!;
+    [Inject] private DatasetJobs Jobs { get; set; } = default!;
+
+    [Parameter] public int Id { get; set; }
+
+    private SplitSummary? split;
+    private bool notFound;
+    private IReadOnlyDictionary<int, SplitMemberImage> pairImages = new Dictionary<int, SplitMemberImage>();
+    private int pairsShown = PairsPage;
+    private int partIndex;
+    private string classFilter = AllClasses;
+    private int pageIndex = 1;
+    private SplitMemberPage members = new([], 0);
+    private IDisposable? subscription;
+
+    private string Part => SplitParts.All[Math.Clamp(partIndex, 0, SplitParts.All.Count - 1)];
+    private int Skip => (pageIndex - 1) * PageSize;
+    private int PageCount => Math.Max(1, (members.Total + PageSize - 1) / PageSize);
+
+    private IEnumerable<string> ClassNames => split?.Report.Parts.Values.SelectMany(c => c.Keys).Distinct().Order(StringComparer.Ordinal) ?? Enumerable.Empty<string>();
+
+    private string JobDescription => $"leak check of split {split?.Name}";
+
+    private IEnumerable<DatasetJob> LeakJobs => split is null ? [] : Jobs.Recent(kind: LeakCheckJobKind, dataset: split.Dataset).Where(j => j.Description == JobDescription).Take(1);
+
+    private bool Busy => LeakJobs.Any(j => !j.Finished);
+
+    /// <summary>The dataset job kind of a leak check on an existing split.</summary>
+    public const string LeakCheckJobKind = "leak-check";
+
+    private string RatiosText => split is null ? "" : split.Report.Strategy == "folders" && split.Report.CarvedFromTrain is not { Count: > 0 }
+        ? split.Report.RatiosText
+        : $"{split.Report.RatiosText} · seed {split.Report.Seed}";
+
+    private Severity HonestySeverity => split?.Report.Honesty.Status switch
+    {
+        SplitHonestyStatus.LeakFree => Severity.Success,
+        SplitHonestyStatus.SuspectPairs => Severity.Warning,
+        SplitHonestyStatus.Leaky or SplitHonestyStatus.LeakyByDesign => Severity.Error,
+        _ => Severity.Info,
+    };
+
+    private string NoOriginalsReason => split?.Report switch
+    {
+        { Groups: 0 } => "No source groups: every image counts as its own original.",
+        { Strategy: "random" } or { Leaky: true } => "Leaky split: the same originals sit in several parts, so a part has no originals of its own to count.",
+        _ => "Not recorded: this split was made before originals were counted.",
+    };
+
+    private int PartIndex
+    {
+        get => partIndex;
+        set
+        {
+            if (partIndex == value) return;
+            partIndex = value;
+            pageIndex = 1;
+            _ = InvokeAsync(LoadMembersAsync);
+        }
+    }
+
+    protected override async Task OnParametersSetAsync()
+    {
+        await LoadSplitAsync();
+        if (split is not null) await LoadMembersAsync();
+    }
+
+    protected override void OnInitialized()
+    {
+        subscription = Jobs.Subscribe(job =>
+        {
+            if (split is null || job.Kind != LeakCheckJobKind || job.Description != JobDescription) return;
+            _ = InvokeAsync(async () =>
+            {
+                try
+                {
+                    if (job.Finished) await LoadSplitAsync();
+                    StateHasChanged();
+                }
+                catch (Exception ex)
+                {
+                    await DispatchExceptionAsync(ex);
+                }
+            });
+        });
+    }
+
+    private async Task LoadSplitAsync()
+    {
+        try
+        {
+            split = await Splits.GetAsync(Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            notFound = false;
+        }
+        catch (ArgumentException)
+        {
+            split = null;
+            notFound = true;
+            return;
+        }
+        var ids = split.Report.LeakCheck?.Pairs.SelectMany(p => new[] { p.ImageA, p.ImageB }) ?? [];
+        pairImages = await Splits.GetMemberImagesAsync(split.Id, ids);
+    }
+
+    private async Task LoadMembersAsync()
+    {
+        if (split is null) return;
+        members = await Splits.GetMemberPageAsync(split.Id, Part, classFilter == AllClasses ? null : classFilter, Skip, PageSize);
+        StateHasChanged();
+    }
+
+    private async Task FilterClassAsync(string value)
+    {
+        classFilter = value ?? AllClasses;
+        pageIndex = 1;
+        await LoadMembersAsync();
+    }
+
+    private async Task ChangePageAsync(int selected)
+    {
+        pageIndex = selected;
+        await LoadMembersAsync();
+    }
+
+    private void ShowMorePairs() => pairsShown += PairsPage;
+
+    private void RunLeakCheck()
+    {
+        if (split is null || Busy) return;
+        string name = split.Name;
+        Jobs.Enqueue(LeakCheckJobKind, split.Dataset, JobDescription,
+            async (progress, ct) => (object)(await Splits.CheckLeaksAsync(name, progress.ForFraction("leak check"), ct)).Report.LeakCheck!,
+            cancelledNote: "the split is unchanged (still not leak-checked, or its earlier check kept)");
+    }
+
+    private static string PartName(string part) => part == SplitParts.Val ? "validation" : part;
+
+    private static Color PartColor(string part) => part switch
+    {
+        SplitParts.Train => Color.Primary,
+        SplitParts.Val => Color.Secondary,
+        _ => Color.Tertiary,
+    };
+
+    public void Dispose() => subscription?.Dispose();
+}
