@@ -93,13 +93,18 @@ public sealed class LeakCheckTrainSetTests
             log.AppendLine(CultureInfo.InvariantCulture, $"  held-out original not flagged: {s}");
         }
         string? pairPng = Environment.GetEnvironmentVariable("WBC_LEAKCHECK_PAIR_PNG");
-        if (!string.IsNullOrEmpty(pairPng) && groupedPairs.OrderBy(p => p.Distance).FirstOrDefault() is { } closest && closest.A != closest.B)
+        if (!string.IsNullOrEmpty(pairPng))
+        {
+            SavePair(pairPng, groupedPairs.OrderBy(p => p.Distance).First());
+            SavePair(Path.ChangeExtension(pairPng, null) + "-other.png", groupedPairs.Where(p => !lookAlike(p.A, p.B)).OrderBy(p => p.Distance).First());
+        }
+        void SavePair(string path, LeakCandidate closest)
         {
             using var left = SixLabors.ImageSharp.Image.Load<SixLabors.ImageSharp.PixelFormats.Rgb24>(files[closest.A].Path);
             using var right = SixLabors.ImageSharp.Image.Load<SixLabors.ImageSharp.PixelFormats.Rgb24>(files[closest.B].Path);
             using var both = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(left.Width + right.Width, Math.Max(left.Height, right.Height));
             both.Mutate(c => c.DrawImage(left, new SixLabors.ImageSharp.Point(0, 0), 1f).DrawImage(right, new SixLabors.ImageSharp.Point(left.Width, 0), 1f));
-            both.SaveAsPng(pairPng);
+            both.SaveAsPng(path);
         }
 
         string text = log.ToString();
@@ -112,7 +117,8 @@ public sealed class LeakCheckTrainSetTests
         // Measured at 0.25 (seeds 42 / 7): 270 of 271 held-out originals flagged (99.6 %), 1,956 of 1,981 held-out images
         // (98.7 %); on the split by true cell 28 suspect pairs, 24 of them joining BloodImage_00083 and _00281, which show the
         // same monocyte (looked at: the truth file's same_cell_group misses it), 4 others (all BloodImage_00233 ~ _00254,
-        // lymphocytes). 29 s for the whole check on 2 shared cores (signatures 19 s, search 2 s).
+        // which side by side look like one lymphocyte with one platelet beside it). 29-49 s for the whole check on 2 cores
+        // shared with other work (load 20-31; signatures 19-34 s, search 2-5 s).
         Assert.True(atThreshold.OriginalRecall >= 0.98, text);
         Assert.True(atThreshold.ImageRecall >= 0.97, text);
         Assert.True(atThreshold.FalsePairs <= 45, text);
