@@ -398,7 +398,7 @@ public sealed class TrainSetGroupingTests(TrainSetGrouping fixture) : IClassFixt
     internal static float[]?[] LoadOrExtract(SourceGrouper grouper, List<GroupingInput> inputs, CancellationToken ct)
     {
         string? cache = Environment.GetEnvironmentVariable("WBC_GROUPING_FEATURE_CACHE");
-        if (!string.IsNullOrEmpty(cache)) cache += $".wb{grouper.Options.WhiteBalance}";
+        if (!string.IsNullOrEmpty(cache)) cache += $".v{SourceGrouper.Version}.wb{grouper.Options.WhiteBalance}";
         if (!string.IsNullOrEmpty(cache) && File.Exists(cache))
         {
             using var reader = new BinaryReader(File.OpenRead(cache));
