@@ -173,6 +173,22 @@ public sealed class TrainSetGroupingTests(TrainSetGrouping fixture) : IClassFixt
         Assert.True(leaks[GroupingMargin.Cautious].Originals <= 20, report);
     }
 
+    /// <summary>Wall time of a whole grouping (descriptors, dendrograms, both cuts) with version 2's defaults and today's, side by side.</summary>
+    [Fact]
+    public void Times_a_whole_grouping()
+    {
+        if (Environment.GetEnvironmentVariable("WBC_GROUPING_TIMING") != "1") Assert.Skip("Timing only: set WBC_GROUPING_TIMING=1.");
+        var s = fixture.Require();
+        var log = new StringBuilder();
+        foreach (var (name, options) in new[] { ("version 2 defaults", new GroupingOptions { WhiteBalance = 0, ShapeCap = 0, MergeDistance = 1.4 }), ("version 3 defaults", GroupingOptions.Default) })
+        {
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            var result = new SourceGrouper(options).Group(s.Inputs, cancellationToken: TestContext.Current.CancellationToken);
+            log.AppendLine(CultureInfo.InvariantCulture, $"{name}: {watch.Elapsed.TotalSeconds:F1} s, {result.Groups.Count} groups, {Environment.ProcessorCount} cores");
+        }
+        Write(log.ToString(), ".timing");
+    }
+
     [Fact]
     public void Explore_levers()
     {
@@ -382,7 +398,7 @@ public sealed class TrainSetGroupingTests(TrainSetGrouping fixture) : IClassFixt
     internal static float[]?[] LoadOrExtract(SourceGrouper grouper, List<GroupingInput> inputs, CancellationToken ct)
     {
         string? cache = Environment.GetEnvironmentVariable("WBC_GROUPING_FEATURE_CACHE");
-        if (!string.IsNullOrEmpty(cache)) cache += $".wb{grouper.Options.WhiteBalance}";
+        if (!string.IsNullOrEmpty(cache)) cache += $".v{SourceGrouper.Version}.wb{grouper.Options.WhiteBalance}";
         if (!string.IsNullOrEmpty(cache) && File.Exists(cache))
         {
             using var reader = new BinaryReader(File.OpenRead(cache));
