@@ -45,6 +45,12 @@ public class CrossValidationBrowserTests(BrowserFixture fixture) : IClassFixture
             await Assertions.Expect(page.Locator("[data-testid=cv-chart] .js-plotly-plot")).ToHaveCountAsync(1);
             await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "cross-validation.png"), FullPage = true });
 
+            await page.Locator("[data-testid=compare-folds]").ClickAsync();
+            await page.WaitForURLAsync("**/compare**");
+            await Assertions.Expect(page.Locator("[data-testid=baseline-chip]")).ToContainTextAsync("fold 1/3 of cv-split-cv3-s42");
+            await Assertions.Expect(page.Locator("[data-testid=run-chip]")).ToHaveCountAsync(2);
+            await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "cross-validation-compare.png"), FullPage = true });
+
             await BrowserFixture.GotoInteractiveAsync(page, new Uri(fixture.Portal.BaseAddress, "runs"));
             await Assertions.Expect(page.Locator("[data-testid=cv-table]")).ToContainTextAsync("cv-split-cv3-s42");
             await Assertions.Expect(page.Locator("[data-testid=run-fold-of]")).ToHaveCountAsync(3);

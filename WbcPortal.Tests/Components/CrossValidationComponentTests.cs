@@ -36,7 +36,7 @@ public class CrossValidationComponentTests : PortalTestContext
         Assert.Equal(3, rows.Count);
         Assert.Equal(["cv-fold1", "cv-fold2", "cv-fold3"], table.FindAll("[data-testid=cv-fold-run]").Select(a => a.TextContent));
         Assert.Equal("runs/11", table.FindAll("[data-testid=cv-fold-run]")[0].GetAttribute("href"));
-        Assert.Equal(["80.0%", "90.0%", "–"], table.FindAll("[data-testid=cv-fold-accuracy]").Select(c => c.TextContent.Trim()));
+        Assert.Equal(["80.0 %", "90.0 %", "–"], table.FindAll("[data-testid=cv-fold-accuracy]").Select(c => c.TextContent.Trim()));
         Assert.Contains("8 of 10", rows[0].TextContent);
         Assert.Contains("Succeeded", rows[1].TextContent);
         Assert.Contains("Running", rows[2].TextContent);
@@ -45,7 +45,7 @@ public class CrossValidationComponentTests : PortalTestContext
         Assert.Contains("NEU recall", table.Markup);
 
         // mean of 0.80 and 0.90 is 85.0 %, their sample SD 7.1 points
-        Assert.Equal("85.0% ± 7.1 pt", table.Find("[data-testid=cv-mean-accuracy]").TextContent.Trim());
+        Assert.Equal("85.0 % ± 7.1 pt", table.Find("[data-testid=cv-mean-accuracy]").TextContent.Trim());
         Assert.Contains("2 of 3 folds", table.Find("[data-testid=cv-mean-row]").TextContent);
         Assert.Contains("0.775 ± 0.106", table.Find("[data-testid=cv-mean-row]").TextContent); // EOS recall
     }

@@ -88,6 +88,9 @@ public sealed record ComparedRun(
     /// <summary>"train 221 · val 28 · test 28 originals", or null when the split has no groups per part.</summary>
     public string? OriginalsText { get; init; }
 
+    /// <summary>"fold 2/5 of NAME" for a cross-validation's fold run, else null.</summary>
+    public string? FoldOf { get; init; }
+
     /// <summary>The index of the last round-1 epoch on the shared epoch axis (0 when round 1 has none).</summary>
     public int Round1Epochs => Epochs.Count(e => e.Round == 1);
 }
@@ -145,7 +148,7 @@ public sealed class RunComparison(IDbContextFactory<WbcDbContext> contexts)
     {
         var wanted = ids.Distinct().ToList();
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var runs = await db.Runs.AsNoTracking().Include(r => r.Split).Where(r => wanted.Contains(r.Id)).ToListAsync(cancellationToken);
+        var runs = await db.Runs.AsNoTracking().Include(r => r.Split).Include(r => r.CrossValidation).Where(r => wanted.Contains(r.Id)).ToListAsync(cancellationToken);
         var epochs = await db.RunEpochs.AsNoTracking().Where(e => wanted.Contains(e.RunId)).ToListAsync(cancellationToken);
         var evaluations = await db.RunEvaluations.AsNoTracking().Where(e => wanted.Contains(e.RunId)).OrderBy(e => e.Id).ToListAsync(cancellationToken);
 
@@ -179,6 +182,7 @@ public sealed class RunComparison(IDbContextFactory<WbcDbContext> contexts)
         {
             Honesty = SplitReports.HonestyOf(run.Split),
             OriginalsText = SplitReports.OriginalsText(SplitReports.OriginalsPerPart(run.Split)),
+            FoldOf = run.CrossValidation is { } cv ? $"fold {run.Fold}/{cv.Folds} of {cv.Name}" : null,
         };
     }
 

@@ -39,13 +39,16 @@ public partial class CrossValidationPage
                 try
                 {
                     // Batches move only the live line; reload the folds at most every 2 s (an epoch, a status, an evaluation).
+                    // A change with no live numbers (a status, an evaluation stored, the run finished) always reloads and
+                    // renders: throttling it could drop the last update of a fold.
                     var now = DateTime.UtcNow;
-                    if (now - lastReload > TimeSpan.FromSeconds(2) || RunEvents.Live(runId) is null)
+                    bool reload = now - lastReload > TimeSpan.FromSeconds(2) || RunEvents.Live(runId) is null;
+                    if (reload)
                     {
                         lastReload = now;
                         await ReloadAsync();
                     }
-                    if (now - lastRender > TimeSpan.FromMilliseconds(500))
+                    if (reload || now - lastRender > TimeSpan.FromMilliseconds(500))
                     {
                         lastRender = now;
                         StateHasChanged();
