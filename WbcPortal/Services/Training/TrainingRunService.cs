@@ -34,6 +34,7 @@ public sealed class TrainingRunService(
     RunChanges changes,
     Evaluation.EvaluationService evaluations,
     Engine.Compute.TorchRuntime runtime,
+    Splits.SplitService splits,
     ILogger<TrainingRunService> logger)
 {
     private readonly ConcurrentDictionary<int, RunLiveProgress> live = new();
@@ -282,6 +283,25 @@ public sealed class TrainingRunService(
     }
 
     /// <summary>The claimed run's work, from its request to the registered model; any exception is the caller's to record.</summary>
+    /// <summary>
+    /// Every figure of a run is labelled with its split's honesty: a split that was never leak-checked (a cross-validation
+    /// fold, or one made before the check existed) is checked before training starts, so the run's figures never say "not checked".
+    /// </summary>
+    private async Task EnsureLeakCheckedAsync(int runId, CancellationToken cancellationToken)
+    {
+        string? splitName;
+        await using (var db = await contexts.CreateDbContextAsync(cancellationToken))
+        {
+            var split = await db.Runs.AsNoTracking().Where(r => r.Id == runId).Select(r => r.Split).SingleAsync(cancellationToken);
+            // a random split is leaky by design whatever a check finds
+            if (split is null || Splits.SplitReports.Read(split.ReportJson) is { LeakCheck: not null } or { Strategy: "random" }) return;
+            splitName = split.Name;
+        }
+        logger.LogInformation("Run {Run}: leak-checking split {Split} before training", runId, splitName);
+        await splits.CheckLeaksAsync(splitName, cancellationToken: cancellationToken);
+        Notify(runId);
+    }
+
     private async Task<RunSummary> RunClaimedAsync(int runId, System.Diagnostics.Stopwatch wall, CancellationToken cancellationToken)
     {
         TrainingRequest request;
@@ -295,6 +315,7 @@ public sealed class TrainingRunService(
             await db.SaveChangesAsync(cancellationToken);
         }
         Notify(runId);
+        await EnsureLeakCheckedAsync(runId, cancellationToken);
 
         var progress = new EventSink(this, runId, request.Config);
         TrainingOutcome outcome;
