@@ -76,4 +76,52 @@ public class SplitLeakCheckCliTests
         Assert.NotEqual(0, missing.Code);
         Assert.Contains("No split 'no-such-split'", missing.Stderr);
     }
+
+    [Fact]
+    public async Task A_grouped_split_records_its_margin_and_groups_found_by_an_older_grouper_or_at_another_margin_are_found_again()
+    {
+        using var data = new TempDirectory();
+        using var src = new TempDirectory();
+        var random = new Random(5);
+        for (int o = 0; o < 6; o++)
+        {
+            using var original = LeakCheckerTests.Smear(seed: 400 + o);
+            string cls = o < 3 ? "EOSINOPHIL" : "NEUTROPHIL";
+            Directory.CreateDirectory(Path.Combine(src.Path, cls));
+            for (int k = 0; k < 5; k++)
+            {
+                using var copy = LeakCheckerTests.Augmenter.Augment(original, random);
+                await copy.SaveAsPngAsync(Path.Combine(src.Path, cls, $"c{o}_{k}.png"), TestContext.Current.CancellationToken);
+            }
+        }
+        Assert.Equal(0, (await RunAsync("import", src.Path, "--name", "copies", "--data-dir", data.Path)).Code);
+
+        var standard = await RunAsync("split", "copies", "--margin", "standard", "--ratios", "0.6,0.2,0.2", "--json", "--data-dir", data.Path);
+        Assert.True(standard.Code == 0, standard.Stderr);
+        var grouping = JsonNode.Parse(standard.Stdout)!["grouping"]!;
+        Assert.Equal("standard", (string?)grouping["margin"]);
+        Assert.Equal(WbcPortal.Engine.Datasets.Grouping.SourceGrouper.Version, (string?)grouping["grouperVersion"]);
+        Assert.Equal(["standard", "cautious"], grouping["cuts"]!.AsArray().Select(c => (string?)c!["margin"]));
+
+        // As if grouped by an older grouper: the next split finds the groups again, at the margin it asks for.
+        var options = new DbContextOptionsBuilder<WbcDbContext>().UseSqlite($"Data Source={Path.Combine(data.Path, "wbcportal.db")}").Options;
+        await using (var db = new WbcDbContext(options))
+        {
+            await db.Datasets.ExecuteUpdateAsync(d => d.SetProperty(x => x.GrouperVersion, "0"), TestContext.Current.CancellationToken);
+        }
+        var cautious = await RunAsync("split", "copies", "--ratios", "0.6,0.2,0.2", "--seed", "3", "--json", "--data-dir", data.Path);
+        Assert.True(cautious.Code == 0, cautious.Stderr);
+        Assert.Equal("cautious", (string?)JsonNode.Parse(cautious.Stdout)!["grouping"]!["margin"]);
+        Assert.Contains("grouping:", cautious.Stderr);
+        await using (var db = new WbcDbContext(options))
+        {
+            var dataset = await db.Datasets.SingleAsync(TestContext.Current.CancellationToken);
+            Assert.Equal(WbcPortal.Engine.Datasets.Grouping.SourceGrouper.Version, dataset.GrouperVersion);
+            Assert.Equal("Cautious", dataset.GroupingMargin);
+        }
+
+        var wrong = await RunAsync("split", "copies", "--margin", "sideways", "--data-dir", data.Path);
+        Assert.Equal(2, wrong.Code);
+        Assert.Contains("unknown margin 'sideways'", wrong.Stderr);
+    }
 }

@@ -77,6 +77,12 @@ public sealed record SplitReport(
     /// <summary>How the parts were made, for people, where the strategy's name does not say it all (folders, carved).</summary>
     public string? Note { get; init; }
 
+    /// <summary>The margin the source groups were cut at ("standard" or "cautious"; null without groups), the grouper version, and
+    /// what each margin gives on this dataset: the cost of joining when in doubt (fewer, larger groups).</summary>
+    public string? GroupingMargin { get; init; }
+    public string? GrouperVersion { get; init; }
+    public IReadOnlyList<SplitGroupingCut>? GroupingCuts { get; init; }
+
     /// <summary>The independent cross-part near-duplicate search (null: not run, e.g. a split made before it existed).</summary>
     public LeakCheckReport? LeakCheck { get; init; }
 
@@ -108,5 +114,8 @@ public sealed record SplitReport(
             .OrderBy(x => x.Originals).ThenBy(x => x.Part, StringComparer.Ordinal).ThenBy(x => x.ClassName, StringComparer.Ordinal)
             .Select(x => ((string, string, double)?)x).FirstOrDefault();
 }
+
+/// <summary>Groups and largest group (images) at one grouping margin.</summary>
+public sealed record SplitGroupingCut(string Margin, int Groups, int LargestGroup);
 
 public sealed record SplitResult(IReadOnlyList<SplitAssignment> Assignments, SplitReport Report);

@@ -19,9 +19,11 @@ public sealed class SplitVerb : ICliVerb
     private readonly Option<bool> check = new("--check") { Description = "Leak-check the existing split named by the argument (an image-level near-duplicate search across its parts) and store the result; creates nothing" };
     private readonly Option<bool> carveMissing = new("--carve-missing") { Description = "folders: carve a part the dataset has no folder for (VAL, TEST) from TRAIN by source group, at --ratios; without it such a split is refused" };
 
+    private readonly Option<string> margin = new("--margin") { Description = "grouped/folders: cautious (join doubtful copies into one group; default) or standard (the cut that best matches known originals)", DefaultValueFactory = _ => "cautious" };
+
     public string Name => "split";
 
-    public Command CreateCommand() => new(Name, "Split a dataset into train/validation/test and print the report with each part's members") { dataset, strategy, ratios, seed, name, carveMissing, check };
+    public Command CreateCommand() => new(Name, "Split a dataset into train/validation/test and print the report with each part's members") { dataset, strategy, ratios, seed, name, carveMissing, margin, check };
 
     public async Task<int> RunAsync(ParseResult parse, IServiceProvider services, CliOutput output, CancellationToken cancellationToken)
     {
@@ -48,7 +50,12 @@ public sealed class SplitVerb : ICliVerb
             }
             bool carve = parse.GetValue(carveMissing);
             if (carve && chosen != SplitStrategy.Folders) throw new CliException("--carve-missing applies to --strategy folders only", 2);
-            var request = new SplitRequest(parse.GetRequiredValue(dataset), chosen, SplitRatios.Parse(parse.GetValue(ratios)!), parse.GetValue(seed), parse.GetValue(name), carve);
+            if (!Enum.TryParse<Engine.Datasets.Grouping.GroupingMargin>(parse.GetValue(margin), ignoreCase: true, out var chosenMargin) || !Enum.IsDefined(chosenMargin))
+            {
+                throw new CliException($"unknown margin '{parse.GetValue(margin)}': use cautious or standard", 2);
+            }
+            var request = new SplitRequest(parse.GetRequiredValue(dataset), chosen, SplitRatios.Parse(parse.GetValue(ratios)!), parse.GetValue(seed), parse.GetValue(name), carve,
+                chosen == SplitStrategy.Random ? null : chosenMargin);
             split = await splits.CreateAsync(request, Progress("grouping"), cancellationToken, Progress("leak check"));
         }
         var members = await splits.GetMembersAsync(split.Id, cancellationToken);
@@ -78,6 +85,7 @@ public sealed class SplitVerb : ICliVerb
             originalsPerPart = r.OriginalsPerPart,
             effectiveOriginalsPerPart = r.EffectiveOriginalsPerPart,
             honesty = new { status = honesty.Status.ToString(), label = honesty.Label, detail = honesty.Detail },
+            grouping = r.GroupingMargin is null ? null : new { margin = r.GroupingMargin, grouperVersion = r.GrouperVersion, cuts = r.GroupingCuts },
             leakCheck = r.LeakCheck is not { } leak ? null : new
             {
                 method = leak.Method,

@@ -20,6 +20,15 @@ public sealed record GroupingSummary(int DatasetId, int Groups, IReadOnlyDiction
 }
 
 /// <summary>Finds which images of a dataset are copies of one original and records the groups and near-duplicate edges.</summary>
+/// <summary>A dataset's stored groups: when, by which grouper version, at which margin, and the groups each margin gives.</summary>
+public sealed record GroupingState(DateTimeOffset? GroupedAt, int Groups, string? GrouperVersion, GroupingMargin Margin, IReadOnlyList<GroupingCutSummary> Cuts)
+{
+    /// <summary>Grouped by the grouper this build runs.</summary>
+    public bool Current => GroupedAt is not null && GrouperVersion == SourceGrouper.Version;
+
+    public GroupingCutSummary? CutAt(GroupingMargin margin) => Cuts.FirstOrDefault(c => c.Margin == margin);
+}
+
 public sealed class GroupingService(IDbContextFactory<WbcDbContext> contexts, ImageStore store, SourceGrouper grouper, TimeProvider clock, ILogger<GroupingService> logger)
 {
     public Task<GroupingSummary> GroupAsync(int datasetId, IProgress<double>? progress = null, CancellationToken cancellationToken = default) =>
@@ -63,6 +72,9 @@ public sealed class GroupingService(IDbContextFactory<WbcDbContext> contexts, Im
         }));
         dataset.GroupedAt = clock.GetUtcNow();
         dataset.GroupCount = result.Groups.Count;
+        dataset.GrouperVersion = SourceGrouper.Version;
+        dataset.GroupingMargin = result.Margin.ToString();
+        dataset.GroupingCutsJson = System.Text.Json.JsonSerializer.Serialize(result.Cuts, CutsJson);
         db.ChangeTracker.DetectChanges();
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
@@ -79,12 +91,32 @@ public sealed class GroupingService(IDbContextFactory<WbcDbContext> contexts, Im
         };
     }
 
-    /// <summary>Groups the dataset unless its groups are current.</summary>
-    public async Task EnsureGroupedAsync(int datasetId, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
+    private static readonly System.Text.Json.JsonSerializerOptions CutsJson = new(System.Text.Json.JsonSerializerDefaults.Web)
+    {
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
+    };
+
+    /// <summary>
+    /// Groups the dataset unless its groups are current: found by this grouper version at <paramref name="margin"/> (null: the
+    /// configured default). Groups of an older grouper, or cut at another margin, are found again.
+    /// </summary>
+    public async Task<GroupingState> EnsureGroupedAsync(int datasetId, IProgress<double>? progress = null, CancellationToken cancellationToken = default, GroupingMargin? margin = null)
+    {
+        var wanted = margin ?? grouper.Options.Margin;
+        var state = await StateAsync(datasetId, cancellationToken);
+        if (state is { Current: true } && state.Margin == wanted) return state;
+        await GroupAsync(datasetId, wanted, progress, cancellationToken);
+        return await StateAsync(datasetId, cancellationToken);
+    }
+
+    /// <summary>How the dataset's stored groups were found, and what each margin gives (null when never grouped).</summary>
+    public async Task<GroupingState> StateAsync(int datasetId, CancellationToken cancellationToken = default)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var groupedAt = await db.Datasets.Where(d => d.Id == datasetId).Select(d => d.GroupedAt).SingleAsync(cancellationToken);
-        if (groupedAt is null) await GroupAsync(datasetId, progress, cancellationToken);
+        var d = await db.Datasets.AsNoTracking().Where(x => x.Id == datasetId)
+            .Select(x => new { x.GroupedAt, x.GroupCount, x.GrouperVersion, x.GroupingMargin, x.GroupingCutsJson }).SingleAsync(cancellationToken);
+        var cuts = d.GroupingCutsJson is null ? [] : System.Text.Json.JsonSerializer.Deserialize<List<GroupingCutSummary>>(d.GroupingCutsJson, CutsJson) ?? [];
+        return new GroupingState(d.GroupedAt, d.GroupCount, d.GrouperVersion, Enum.TryParse<GroupingMargin>(d.GroupingMargin, out var m) ? m : GroupingMargin.Standard, cuts);
     }
 
     /// <summary>Each group's images (relative paths), in group order.</summary>

@@ -12,7 +12,9 @@ namespace WbcPortal.Services.Splits;
 public sealed record SplitSummary(int Id, string Name, int DatasetId, string Dataset, DateTimeOffset CreatedAt, SplitReport Report);
 
 /// <param name="CarveMissing">Folders strategy: carve a part the dataset has no folder for from TRAIN by source group (otherwise refused).</param>
-public sealed record SplitRequest(string Dataset, SplitStrategy Strategy, SplitRatios Ratios, int Seed, string? Name = null, bool CarveMissing = false);
+/// <param name="Margin">The grouping margin the groups are cut at (null: the configured default); the dataset is grouped again when its groups were cut at another.</param>
+public sealed record SplitRequest(string Dataset, SplitStrategy Strategy, SplitRatios Ratios, int Seed, string? Name = null, bool CarveMissing = false,
+    Engine.Datasets.Grouping.GroupingMargin? Margin = null);
 
 /// <summary>A member of a split as its page shows it.</summary>
 public sealed record SplitMemberImage(int Id, string Part, string ClassName, string RelativePath, string Sha256);
@@ -39,9 +41,10 @@ public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, Group
             var folders = await db.DatasetImages.Where(i => i.DatasetId == dataset.Id).Select(i => i.FolderPart).Distinct().ToListAsync(cancellationToken);
             DatasetSplitter.CheckFolders(folders, request.CarveMissing);
         }
+        GroupingState? groups = null;
         if (request.Strategy == SplitStrategy.Grouped || request.Strategy == SplitStrategy.Folders)
         {
-            await grouping.EnsureGroupedAsync(dataset.Id, groupingProgress, cancellationToken);
+            groups = await grouping.EnsureGroupedAsync(dataset.Id, groupingProgress, cancellationToken, request.Margin);
         }
 
         bool grouped = await db.Datasets.Where(d => d.Id == dataset.Id).Select(d => d.GroupedAt != null).SingleAsync(cancellationToken);
@@ -53,7 +56,13 @@ public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, Group
 
         var result = await Task.Run(() => splitter.Split(items, request.Strategy, request.Ratios, request.Seed, pairs, grouped, request.CarveMissing), cancellationToken);
         var leakCheck = await CheckAsync(db, dataset.Id, result.Assignments.ToDictionary(a => a.Id, a => a.Part), leakCheckProgress, cancellationToken);
-        var report = result.Report with { LeakCheck = leakCheck };
+        var report = result.Report with
+        {
+            LeakCheck = leakCheck,
+            GroupingMargin = groups?.Margin.ToString().ToLowerInvariant(),
+            GrouperVersion = groups?.GrouperVersion,
+            GroupingCuts = groups?.Cuts.Select(c => new SplitGroupingCut(c.Margin.ToString().ToLowerInvariant(), c.Groups, c.LargestGroup)).ToList(),
+        };
 
         string name = request.Name?.Trim() is { Length: > 0 } given ? given : await DefaultNameAsync(db, dataset.Name, request, cancellationToken);
         if (name.Length > 200) throw new ArgumentException("A split name has at most 200 characters.");

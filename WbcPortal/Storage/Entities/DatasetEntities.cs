@@ -9,6 +9,12 @@ public sealed class Dataset
     /// <summary>When source groups were last computed; null until then. Cleared when images are added.</summary>
     public DateTimeOffset? GroupedAt { get; set; }
     public int GroupCount { get; set; }
+    /// <summary>The <c>SourceGrouper.Version</c> that found the groups: groups of an older grouper are found again before a new split.</summary>
+    public string? GrouperVersion { get; set; }
+    /// <summary>The margin the stored groups were cut at (standard or cautious).</summary>
+    public string? GroupingMargin { get; set; }
+    /// <summary>Groups and largest group at each margin, as JSON (the cost of the cautious margin, shown where splits are made).</summary>
+    public string? GroupingCutsJson { get; set; }
     public List<DatasetImage> Images { get; set; } = [];
 }
 

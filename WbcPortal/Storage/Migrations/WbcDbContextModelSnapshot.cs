@@ -68,6 +68,15 @@ namespace WbcPortal.Storage.Migrations
                     b.Property<long?>("GroupedAt")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("GrouperVersion")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("GroupingCutsJson")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("GroupingMargin")
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Name")
                         .IsRequired()
                         .HasMaxLength(200)
