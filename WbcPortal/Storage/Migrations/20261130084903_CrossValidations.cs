@@ -62,21 +62,14 @@ namespace WbcPortal.Storage.Migrations
                 table: "cross_validations",
                 column: "SourceSplitId");
 
-            migrationBuilder.AddForeignKey(
-                name: "FK_runs_cross_validations_CrossValidationId",
-                table: "runs",
-                column: "CrossValidationId",
-                principalTable: "cross_validations",
-                principalColumn: "Id",
-                onDelete: ReferentialAction.SetNull);
+            // No foreign-key constraint on runs.CrossValidationId: SQLite can add one only by rebuilding the runs table with
+            // PRAGMA foreign_keys off, outside the migration's transaction (a crash there could lose the table). The index
+            // above serves the joins; the portal keeps the link itself.
         }
 
         /// <inheritdoc />
         protected override void Down(MigrationBuilder migrationBuilder)
         {
-            migrationBuilder.DropForeignKey(
-                name: "FK_runs_cross_validations_CrossValidationId",
-                table: "runs");
 
             migrationBuilder.DropTable(
                 name: "cross_validations");
