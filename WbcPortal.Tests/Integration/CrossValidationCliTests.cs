@@ -91,6 +91,12 @@ public sealed class CrossValidationCliTests : IDisposable
             "SELECT COUNT(*) FROM split_members f JOIN split_members s ON s.DatasetImageId = f.DatasetImageId " +
             "WHERE s.SplitId = (SELECT Id FROM splits WHERE Name = 'src') AND s.Part = 'test' AND f.SplitId IN (SELECT Id FROM splits WHERE Name LIKE 'src-cv3-s3-fold%')"));
 
+        // Each fold's split was leak-checked before its run trained (so its figures carry an honesty label, never "not checked"),
+        // and no fold's model, trained on part of the data, became the active model by itself.
+        Assert.All(folds, f => Assert.NotEqual("unchecked", f.GetProperty("splitHonesty").GetProperty("status").GetString()));
+        Assert.Equal(3L, await ScalarAsync<long>("SELECT COUNT(*) FROM splits WHERE Name LIKE 'src-cv3-s3-fold%' AND json_extract(ReportJson, '$.leakCheck') IS NOT NULL"));
+        Assert.Equal(0L, await ScalarAsync<long>("SELECT COUNT(*) FROM models WHERE IsActive = 1"));
+
         // Resume of a finished cross-validation (by its name or a fold run's) trains nothing and prints the same figures.
         var (again, againOut, againErr) = await Run("resume", "src-cv3-s3-fold2", "--json");
         Assert.True(again == 0, againErr);

@@ -106,10 +106,13 @@ internal static class RunVerbs
     {
         using var subscription = ReportProgress(runs, id, output);
         var summary = await runs.ExecuteAsync(id, null, cancellationToken, claimFrom);
+        var honesty = await runs.SplitHonestyAsync(summary.Id, cancellationToken);
         output.WriteResult(new
         {
             run = summary.Name,
             id = summary.Id,
+            // every figure below is read through its split's honesty: leakFree, suspectPairs, leaky, leakyByDesign or unchecked
+            splitHonesty = honesty is null ? null : new { status = System.Text.Json.JsonNamingPolicy.CamelCase.ConvertName(honesty.Status.ToString()), label = honesty.Label, detail = honesty.Detail },
             status = summary.Status.ToString(),
             device = summary.Device,
             seconds = Math.Round(summary.Seconds, 1),
@@ -118,6 +121,7 @@ internal static class RunVerbs
         }, w =>
         {
             w.WriteLine($"Run '{summary.Name}': {summary.Status} on {summary.Device} in {summary.Seconds / 60:0.0} min; model {summary.ModelPath}");
+            if (honesty is { Trustworthy: false }) w.WriteLine($"  ** split {honesty.Label}: {honesty.Detail}");
             w.WriteLine($"  {"stage",-10} {"val acc",8} {"test acc",9} {"test F1",8}");
             foreach (var r in summary.Rounds) w.WriteLine($"  {r.Name,-10} {r.ValAccuracy,8:P1} {r.TestAccuracy,9:P1} {r.TestMacroF1,8:0.000}");
         });
@@ -186,6 +190,7 @@ internal static class CrossValidationVerbs
                 fold = f.Fold,
                 run = f.RunName,
                 split = f.Split,
+                splitHonesty = f.Honesty is { } h ? new { status = System.Text.Json.JsonNamingPolicy.CamelCase.ConvertName(h.Status.ToString()), label = h.Label } : null,
                 status = f.Status.ToString(),
                 error = f.Error,
                 accuracy = f.Figures?.Accuracy,

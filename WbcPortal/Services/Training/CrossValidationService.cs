@@ -20,7 +20,11 @@ public sealed record FoldFigures(double Accuracy, double MacroF1, IReadOnlyDicti
     public double? OriginalsAccuracy => Originals is > 0 ? (double)OriginalsRight!.Value / Originals.Value : null;
 }
 
-public sealed record CrossValidationFold(int Fold, int RunId, string RunName, string Split, RunStatus Status, string? Error, FoldFigures? Figures);
+public sealed record CrossValidationFold(int Fold, int RunId, string RunName, string Split, RunStatus Status, string? Error, FoldFigures? Figures)
+{
+    /// <summary>The fold split's honesty: "not leak-checked" until its run has checked it before training.</summary>
+    public WbcPortal.Engine.Datasets.Splitting.SplitHonesty? Honesty { get; init; }
+}
 
 /// <summary>Mean or sample standard deviation of the fold figures (null where fewer folds than needed have figures).</summary>
 public sealed record FoldStatistic(double? Accuracy, double? MacroF1, IReadOnlyDictionary<string, double> PerClassRecall, double? Ece, double? OriginalsAccuracy);
@@ -170,7 +174,7 @@ public sealed class CrossValidationService(IDbContextFactory<WbcDbContext> conte
         var cv = await db.CrossValidations.AsNoTracking().Include(c => c.SourceSplit).SingleOrDefaultAsync(c => c.Id == id, cancellationToken)
                  ?? throw new ArgumentException($"No cross-validation {id}.");
         var foldRuns = await db.Runs.AsNoTracking().Where(r => r.CrossValidationId == id).Include(r => r.Split).OrderBy(r => r.Fold)
-            .Select(r => new { r.Id, r.Name, r.Fold, r.Status, r.Error, r.Seconds, r.Device, Split = r.Split!.Name }).ToListAsync(cancellationToken);
+            .Select(r => new { r.Id, r.Name, r.Fold, r.Status, r.Error, r.Seconds, r.Device, Split = r.Split!.Name, SplitRow = r.Split }).ToListAsync(cancellationToken);
         var runIds = foldRuns.Select(r => r.Id).ToList();
         var evaluations = await db.RunEvaluations.AsNoTracking()
             .Where(e => runIds.Contains(e.RunId) && e.Stage == RunEvaluation.ModelStage && e.Part == SplitParts.Test && e.ReportJson != null)
@@ -188,7 +192,7 @@ public sealed class CrossValidationService(IDbContextFactory<WbcDbContext> conte
                 labels = report.Labels;
                 figures = Figures(report, own.Images);
             }
-            folds.Add(new CrossValidationFold(r.Fold ?? 0, r.Id, r.Name, r.Split, r.Status, r.Error, figures));
+            folds.Add(new CrossValidationFold(r.Fold ?? 0, r.Id, r.Name, r.Split, r.Status, r.Error, figures) { Honesty = Splits.SplitReports.HonestyOf(r.SplitRow) });
         }
         var (mean, spread) = Statistics(labels, folds.Select(f => f.Figures).OfType<FoldFigures>().ToList());
         var config = TrainingConfig.FromJson(cv.ConfigJson);

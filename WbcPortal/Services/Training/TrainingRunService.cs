@@ -283,6 +283,14 @@ public sealed class TrainingRunService(
     }
 
     /// <summary>The claimed run's work, from its request to the registered model; any exception is the caller's to record.</summary>
+    /// <summary>The honesty of the run's split (leak-free, suspect pairs, leaky, leaky by design, not checked).</summary>
+    public async Task<Engine.Datasets.Splitting.SplitHonesty> SplitHonestyAsync(int runId, CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var split = await db.Runs.AsNoTracking().Where(r => r.Id == runId).Select(r => r.Split).SingleOrDefaultAsync(cancellationToken);
+        return Splits.SplitReports.HonestyOf(split);
+    }
+
     /// <summary>
     /// Every figure of a run is labelled with its split's honesty: a split that was never leak-checked (a cross-validation
     /// fold, or one made before the check existed) is checked before training starts, so the run's figures never say "not checked".
@@ -348,7 +356,8 @@ public sealed class TrainingRunService(
                 Labels = string.Join(",", request.Labels),
                 InputHeight = request.Config.InputHeight,
                 InputWidth = request.Config.InputWidth,
-                IsActive = !await db.Models.AnyAsync(m => m.IsActive, CancellationToken.None),
+                // A cross-validation fold's model saw only part of the data: it is kept, but never made the active model by itself.
+                IsActive = run.CrossValidationId is null && !await db.Models.AnyAsync(m => m.IsActive, CancellationToken.None),
                 CreatedAt = clock.GetUtcNow(),
             });
             await db.SaveChangesAsync(CancellationToken.None);
