@@ -389,6 +389,8 @@ public sealed class TrainingRunService(
                     await stop.CancelAsync();
                     return;
                 }
+                // This process finished the run itself (the final status is written just before the watcher is stopped).
+                if (row.Status is RunStatus.Succeeded or RunStatus.Failed or RunStatus.Cancelled) return;
                 if (row.Status != RunStatus.Running || row.LeaseOwner != lease)
                 {
                     logger.LogWarning("Run {Run} is no longer leased to this process ({Status}); stopping it here", runId, row.Status);
