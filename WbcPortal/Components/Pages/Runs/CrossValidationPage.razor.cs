@@ -86,7 +86,8 @@ public partial class CrossValidationPage
             ? p.Phase == "training"
                 ? $"round {p.Round} epoch {p.Epoch}/{p.EpochsInRound}, batch {p.Batch}/{p.Batches}"
                 : $"evaluating {p.Phase} {p.Batch}/{p.Batches}"
-            : "starting…";
+            // Progress is live only in the process that trains the fold (this portal's worker, or a CLI run); from here, say so.
+            : "running (no live progress in this portal yet: it may be starting, or training in another process such as the CLI)";
     }
 
     private async Task StopAsync()
