@@ -24,7 +24,6 @@ public sealed record SplitMemberPage(IReadOnlyList<SplitMemberImage> Items, int 
 /// <summary>Creates immutable, named split versions, runs their independent leak check, and reads them back.</summary>
 public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, GroupingService grouping, DatasetSplitter splitter, Datasets.DatasetService datasets, ImageStore store, TimeProvider clock)
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
     private readonly LeakChecker checker = new(LeakCheckOptions.Default);
 
     /// <param name="groupingProgress">Source grouping, when the strategy needs groups the dataset lacks.</param>
@@ -76,7 +75,7 @@ public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, Group
             Ratios = report.Ratios ?? "", // none where the dataset's own folders made the parts
             Seed = request.Seed,
             CreatedAt = clock.GetUtcNow(),
-            ReportJson = JsonSerializer.Serialize(report, Json),
+            ReportJson = SplitReports.Write(report),
             Members = result.Assignments.Select(a => new SplitMember { DatasetImageId = a.Id, Part = a.Part }).ToList(),
         };
         db.ChangeTracker.AutoDetectChangesEnabled = false;
@@ -97,7 +96,7 @@ public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, Group
         var parts = await db.SplitMembers.AsNoTracking().Where(m => m.SplitId == summary.Id).Select(m => new { m.DatasetImageId, m.Part }).ToListAsync(cancellationToken);
         var leakCheck = await CheckAsync(db, summary.DatasetId, parts.ToDictionary(m => m.DatasetImageId, m => m.Part), progress, cancellationToken);
         var report = summary.Report with { LeakCheck = leakCheck };
-        string json = JsonSerializer.Serialize(report, Json);
+        string json = SplitReports.Write(report);
         await db.Splits.Where(s => s.Id == summary.Id).ExecuteUpdateAsync(s => s.SetProperty(x => x.ReportJson, json), cancellationToken);
         return summary with { Report = report };
     }
@@ -174,5 +173,5 @@ public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, Group
     }
 
     private static SplitSummary ToSummary(Split s) =>
-        new(s.Id, s.Name, s.DatasetId, s.Dataset?.Name ?? "", s.CreatedAt, JsonSerializer.Deserialize<SplitReport>(s.ReportJson, Json)!);
+        new(s.Id, s.Name, s.DatasetId, s.Dataset?.Name ?? "", s.CreatedAt, SplitReports.Read(s.ReportJson));
 }

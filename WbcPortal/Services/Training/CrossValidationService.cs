@@ -49,8 +49,6 @@ public sealed record CrossValidationListItem(int Id, string Name, string SourceS
 /// </summary>
 public sealed class CrossValidationService(IDbContextFactory<WbcDbContext> contexts, TrainingRunService runs, TimeProvider clock)
 {
-    private static readonly JsonSerializerOptions SplitJson = new(JsonSerializerDefaults.Web);
-
     /// <summary>Makes the K fold splits and K queued runs (one transaction) and returns the record; nothing is trained here.</summary>
     /// <param name="seed">Draws the folds; null: the configuration's seed.</param>
     public async Task<CrossValidation> CreateAsync(string sourceSplit, int folds, TrainingConfig config, int? seed = null, string? name = null, CancellationToken cancellationToken = default)
@@ -109,7 +107,7 @@ public sealed class CrossValidationService(IDbContextFactory<WbcDbContext> conte
                 Ratios = ratios.ToString(),
                 Seed = foldSeed,
                 CreatedAt = now,
-                ReportJson = JsonSerializer.Serialize(report, SplitJson),
+                ReportJson = Splits.SplitReports.Write(report),
                 Members = parts.Select(p => new SplitMember { DatasetImageId = p.Key, Part = p.Value }).ToList(),
             };
             db.Splits.Add(foldSplit);
