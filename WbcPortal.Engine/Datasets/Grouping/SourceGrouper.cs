@@ -1,5 +1,6 @@
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
+using WbcPortal.Engine.Imaging;
 
 namespace WbcPortal.Engine.Datasets.Grouping;
 
@@ -8,14 +9,16 @@ namespace WbcPortal.Engine.Datasets.Grouping;
 /// <see cref="CellDescriptor"/> (invariant to rotation, shift, shear, flips and fill; computed in parallel); the
 /// descriptors are standardised over the input and block-weighted; within each class (or over all images) an
 /// average-linkage dendrogram is cut at <see cref="GroupingOptions.MergeDistance"/>. An optional second level merges
-/// clusters whose nucleus looks the same (the same cell in overlapping fields of view).
+/// clusters whose nucleus looks the same (the same cell in overlapping fields of view). At the cautious margin a last stage,
+/// <see cref="SameCellLinker"/>, also joins groups whose images match once aligned on the nucleus (<see cref="PolarSignature"/>):
+/// originals cut from overlapping fields, which the descriptor keeps apart.
 /// </summary>
 public sealed class SourceGrouper(GroupingOptions options)
 {
     /// <summary>Changes whenever the groups found for the same images change (descriptor, defaults, cut): datasets grouped by an older
     /// version can be flagged. 1: whole-frame descriptor; 2: fragment absorption; 3: exposure normalisation, shape cap, merge 1.5,
-    /// cautious margin.</summary>
-    public const string Version = "3";
+    /// cautious margin; 4: same-cell links (polar signatures) at the cautious margin.</summary>
+    public const string Version = "4";
 
     public GroupingOptions Options { get; } = options ?? throw new ArgumentNullException(nameof(options));
 
@@ -24,8 +27,11 @@ public sealed class SourceGrouper(GroupingOptions options)
     public GroupingResult Group(IReadOnlyList<GroupingInput> images, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(images);
-        var features = ExtractFeatures(images, progress is null ? null : new Progress<double>(p => progress.Report(p * 0.8)), cancellationToken);
-        var result = GroupFeatures(images, features, cancellationToken);
+        var features = ExtractFeatures(images, progress is null ? null : new Progress<double>(p => progress.Report(p * 0.7)), cancellationToken);
+        var signatures = Options.LinkDistance > 0
+            ? ExtractSignatures(images, progress is null ? null : new Progress<double>(p => progress.Report(0.7 + p * 0.15)), cancellationToken)
+            : null;
+        var result = GroupFeatures(images, features, signatures, cancellationToken);
         progress?.Report(1);
         return result;
     }
@@ -55,8 +61,71 @@ public sealed class SourceGrouper(GroupingOptions options)
         return result;
     }
 
-    /// <summary>Groups from precomputed descriptors (same order as <paramref name="images"/>).</summary>
+    /// <summary>Nucleus-centred polar signatures of all images, in parallel, for the same-cell links; null for a file that cannot be decoded.</summary>
+    public PolarSignature?[] ExtractSignatures(IReadOnlyList<GroupingInput> images, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        var result = new PolarSignature?[images.Count];
+        int done = 0;
+        int step = Math.Max(1, images.Count / 100);
+        Parallel.For(0, images.Count, new ParallelOptions { MaxDegreeOfParallelism = Threads, CancellationToken = cancellationToken }, i =>
+        {
+            try
+            {
+                using var image = Image.Load<Rgb24>(images[i].Path);
+                result[i] = PolarSignature.Compute(image);
+            }
+            catch (Exception ex) when (ex is IOException or UnknownImageFormatException or InvalidImageContentException or ImageFormatException or NotSupportedException or UnauthorizedAccessException)
+            {
+                result[i] = null;
+            }
+            int d = Interlocked.Increment(ref done);
+            if (progress is not null && d % step == 0) progress.Report((double)d / images.Count);
+        });
+        return result;
+    }
+
+    /// <summary>
+    /// <paramref name="groups"/> with every two groups joined whose images show the same cell: at least
+    /// <see cref="GroupingOptions.LinkPairs"/> image pairs closer than <see cref="GroupingOptions.LinkDistance"/> once aligned on the
+    /// nucleus (within a class when <see cref="GroupingOptions.WithinClass"/>). The links used join the near-duplicate pairs.
+    /// </summary>
+    public GroupingResult LinkSameCells(GroupingResult groups, IReadOnlyList<GroupingInput> images, IReadOnlyList<PolarSignature?> signatures, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(groups);
+        ArgumentNullException.ThrowIfNull(images);
+        ArgumentNullException.ThrowIfNull(signatures);
+        if (Options.LinkDistance <= 0) return groups;
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < images.Count; i++) index[images[i].Key] = i;
+        var labels = new int[images.Count];
+        foreach (var g in groups.Groups) foreach (var key in g.Keys) labels[index[key]] = g.Id;
+        var partitionOf = images.Select(i => Options.WithinClass ? i.ClassName ?? "" : "").ToList();
+        var links = SameCellLinker.Links(partitionOf, labels, signatures, Options.LinkCandidates, Options.LinkDistance, Threads, cancellationToken);
+        var joined = SameCellLinker.Join(labels, links, Options.LinkDistance, Options.LinkPairs);
+        var order = new Dictionary<int, int>();
+        var keys = new List<List<string>>();
+        for (int i = 0; i < images.Count; i++)
+        {
+            if (!order.TryGetValue(joined[i], out int g))
+            {
+                order[joined[i]] = g = keys.Count;
+                keys.Add([]);
+            }
+            keys[g].Add(images[i].Key);
+        }
+        var pairs = groups.Pairs.Concat(links.Where(l => joined[l.A] == joined[l.B] && labels[l.A] != labels[l.B])
+                .Select(l => new NearDuplicatePair(images[l.A].Key, images[l.B].Key, 1.0 / (1.0 + l.Distance))))
+            .OrderBy(p => p.A, StringComparer.Ordinal).ThenBy(p => p.B, StringComparer.Ordinal).ToList();
+        return groups with { Groups = keys.Select((k, id) => new SourceGroup(id, k)).ToList(), Pairs = pairs };
+    }
+
+    /// <summary>Groups from precomputed descriptors (same order as <paramref name="images"/>); with <paramref name="signatures"/> the
+    /// cautious cut also gets the same-cell links.</summary>
     public GroupingResult GroupFeatures(IReadOnlyList<GroupingInput> images, IReadOnlyList<float[]?> features, CancellationToken cancellationToken = default)
+        => GroupFeatures(images, features, null, cancellationToken);
+
+    public GroupingResult GroupFeatures(IReadOnlyList<GroupingInput> images, IReadOnlyList<float[]?> features, IReadOnlyList<PolarSignature?>? signatures, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(features);
@@ -71,6 +140,7 @@ public sealed class SourceGrouper(GroupingOptions options)
         var dendrogram = BuildDendrogram(images, features, cancellationToken);
         var standard = dendrogram.Cut(Options, GroupingMargin.Standard);
         var cautious = dendrogram.Cut(Options, GroupingMargin.Cautious);
+        if (signatures is not null) cautious = LinkSameCells(cautious, images, signatures, cancellationToken);
         IReadOnlyList<GroupingCutSummary> cuts =
         [
             new(GroupingMargin.Standard, standard.Groups.Count, standard.Groups.Count == 0 ? 0 : standard.Groups.Max(g => g.Keys.Count)),

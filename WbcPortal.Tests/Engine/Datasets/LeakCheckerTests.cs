@@ -3,6 +3,7 @@ using SixLabors.ImageSharp.PixelFormats;
 using SixLabors.ImageSharp.Processing;
 using WbcPortal.Engine.Datasets.Splitting;
 using WbcPortal.Engine.Datasets.Splitting.LeakCheck;
+using WbcPortal.Engine.Imaging;
 using WbcPortal.Engine.Imaging.Augmentation;
 using WbcPortal.Tests.Support;
 

@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Text;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Processing;
 using WbcPortal.Engine.Datasets.Grouping;
 using WbcPortal.Engine.Datasets.Splitting;
 using WbcPortal.Tests.Support;
@@ -16,7 +18,8 @@ public sealed class TrainSetGrouping
     private readonly Lazy<State?> state = new(Build, LazyThreadSafetyMode.ExecutionAndPublication);
 
     internal sealed record State(List<GroupingInput> Inputs, int[] SourceIds, int[] CellIds, float[]?[] Features, GroupingDendrogram Dendrogram,
-        GroupingResult Standard, GroupingResult Cautious, int[] StandardLabels, int[] CautiousLabels, double FeatureSeconds, double GroupSeconds);
+        GroupingResult Standard, GroupingResult Cautious, int[] StandardLabels, int[] CautiousLabels, double FeatureSeconds, double GroupSeconds,
+        WbcPortal.Engine.Imaging.PolarSignature?[] Signatures, int[] CautiousUnlinkedLabels);
 
     /// <summary>The grouping, or a skip with the reason when the real data are not on this machine.</summary>
     internal State Require()
@@ -49,7 +52,9 @@ public sealed class TrainSetGrouping
         watch.Restart();
         var dendrogram = grouper.BuildDendrogram(inputs, features);
         var standard = dendrogram.Cut(grouper.Options, GroupingMargin.Standard);
-        var cautious = dendrogram.Cut(grouper.Options, GroupingMargin.Cautious);
+        var unlinked = dendrogram.Cut(grouper.Options, GroupingMargin.Cautious);
+        var signatures = grouper.ExtractSignatures(inputs);
+        var cautious = grouper.LinkSameCells(unlinked, inputs, signatures);
         double groupSeconds = watch.Elapsed.TotalSeconds;
         var index = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < inputs.Count; i++) index[inputs[i].Key] = i;
@@ -61,7 +66,8 @@ public sealed class TrainSetGrouping
         }
         var sourceIds = TrainSetGroupingTests.Ids(inputs.Select(i => truth[i.Key].SourceImage).ToList());
         var cellIds = TrainSetGroupingTests.Ids(inputs.Select(i => truth[i.Key].SameCellGroup).ToList());
-        return new State(inputs, sourceIds, cellIds, features, dendrogram, standard, cautious, Labels(standard), Labels(cautious), featureSeconds, groupSeconds);
+        return new State(inputs, sourceIds, cellIds, features, dendrogram, standard, cautious, Labels(standard), Labels(cautious), featureSeconds, groupSeconds,
+            signatures, Labels(unlinked));
     }
 }
 
@@ -112,13 +118,15 @@ public sealed class TrainSetGroupingTests(TrainSetGrouping fixture) : IClassFixt
     {
         var s = fixture.Require();
         var summaries = new Dictionary<string, Summary>();
-        string report = FormattableString.Invariant($"{s.Inputs.Count} images: descriptors {s.FeatureSeconds:F1} s, dendrograms and both cuts {s.GroupSeconds:F1} s (grouper version {SourceGrouper.Version})\n")
-            + Table(s, [new("standard", s.StandardLabels), new("cautious", s.CautiousLabels)], _ => true, summaries);
+        string report = FormattableString.Invariant($"{s.Inputs.Count} images: descriptors {s.FeatureSeconds:F1} s, dendrograms, both cuts, polar signatures and links {s.GroupSeconds:F1} s (grouper version {SourceGrouper.Version})\n")
+            + Table(s, [new("standard", s.StandardLabels), new("cautious without links (version 3)", s.CautiousUnlinkedLabels), new("cautious", s.CautiousLabels)], _ => true, summaries);
         Write(report, "");
 
         // Issue 11 targets: ARI >= 0.98 (source image or same cell) and no original with 3+ images outside its largest group.
         // Standard, measured: ARI 0.985 / 0.931, purity 0.986, 8 originals split, 3 by 3+ images, 9 mixed groups.
-        // Cautious, measured: ARI 0.911 / 0.867, purity 0.914, 1 original split (by 1 image), 19 mixed groups.
+        // Cautious (version 4, with same-cell links), measured: ARI 0.879 / 0.862, purity 0.893, 1 original split (by 2 images of
+        // BloodImage_00083 that show _00281's monocyte), 23 mixed groups, 7 same-cell groups cut by 3+ images (version 3: 14; 3 of
+        // the 7 span two class folders, which within-class groups cannot join; the others match poorly once aligned: cells cut by the frame).
         var standard = summaries["standard"];
         Assert.True(standard.AriSource >= 0.98 || standard.AriCell >= 0.98, report);
         Assert.True(standard.Purity >= 0.98, report);
@@ -126,7 +134,8 @@ public sealed class TrainSetGroupingTests(TrainSetGrouping fixture) : IClassFixt
         var cautious = summaries["cautious"];
         Assert.Equal(0, cautious.Fragmented3);
         Assert.True(cautious.Fragmented1 <= 1, report);
-        Assert.True(cautious.AriSource >= 0.9, report);
+        Assert.True(cautious.AriSource >= 0.85, report);
+        Assert.True(cautious.CellFragmented3 <= 8, report);
     }
 
     [Fact]
@@ -171,6 +180,8 @@ public sealed class TrainSetGroupingTests(TrainSetGrouping fixture) : IClassFixt
         // Measured: see the report of issue 11. Standard cuts 8 originals, so some seeds leak; the cautious margin keeps all but one image.
         Assert.True(leaks[GroupingMargin.Cautious].Originals <= leaks[GroupingMargin.Standard].Originals, report);
         Assert.True(leaks[GroupingMargin.Cautious].Originals <= 20, report);
+        // Same-cell groups on two sides, over the 20 seeds: standard 173, cautious without links (version 3) 117, with links 51.
+        Assert.True(leaks[GroupingMargin.Cautious].Cells <= 60, report);
     }
 
     /// <summary>Wall time of a whole grouping (descriptors, dendrograms, both cuts) with version 2's defaults and today's, side by side.</summary>
@@ -187,6 +198,102 @@ public sealed class TrainSetGroupingTests(TrainSetGrouping fixture) : IClassFixt
             log.AppendLine(CultureInfo.InvariantCulture, $"{name}: {watch.Elapsed.TotalSeconds:F1} s, {result.Groups.Count} groups, {Environment.ProcessorCount} cores");
         }
         Write(log.ToString(), ".timing");
+    }
+
+    /// <summary>The same-cell links (polar signatures) over both margins' cuts, for a grid of distances and link counts: agreement
+    /// with originals and same-cell groups, and leaks of 20 grouped splits by original and by same cell.</summary>
+    [Fact]
+    public void Explore_same_cell_links()
+    {
+        if (Environment.GetEnvironmentVariable("WBC_GROUPING_EXPLORE") != "links") Assert.Skip("Exploration only: set WBC_GROUPING_EXPLORE=links.");
+        var s = fixture.Require();
+        var ct = TestContext.Current.CancellationToken;
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var signatures = s.Signatures;
+        var partitionOf = s.Inputs.Select(i => i.ClassName).ToList();
+        var log = new StringBuilder();
+        var levers = new List<Lever> { new("standard", s.StandardLabels), new("cautious (no links)", s.CautiousUnlinkedLabels), new("product cautious", s.CautiousLabels) };
+        foreach (var (name, labels) in new[] { ("standard", s.StandardLabels), ("cautious", s.CautiousUnlinkedLabels) })
+        {
+            watch.Restart();
+            var links = SameCellLinker.Links(partitionOf, labels, signatures, 12, 0.3, 0, ct);
+            log.AppendLine(FormattableString.Invariant($"{name}: {links.Count} links <= 0.3 in {watch.Elapsed.TotalSeconds:F1} s; of them same cell {links.Count(l => s.CellIds[l.A] == s.CellIds[l.B])}, same original {links.Count(l => s.SourceIds[l.A] == s.SourceIds[l.B])}"));
+            foreach (var l in links.Where(l => s.CellIds[l.A] != s.CellIds[l.B]).OrderBy(l => l.Distance).Take(6))
+            {
+                log.AppendLine(FormattableString.Invariant($"  different-cell link {l.Distance:F3} {s.Inputs[l.A].Key} ~ {s.Inputs[l.B].Key}"));
+            }
+            foreach (double t in new[] { 0.10, 0.15, 0.20, 0.25 })
+            {
+                foreach (int minLinks in new[] { 1, 2, 3, 5 })
+                {
+                    levers.Add(new($"{name} + links {t:F2} x{minLinks}", SameCellLinker.Join(labels, links, t, minLinks)));
+                }
+            }
+        }
+        var summaries = new Dictionary<string, Summary>();
+        log.Append(Table(s, levers, _ => false, summaries));
+        log.AppendLine("lever | seeds with an original on 2 sides | original-seeds | seeds with a same-cell group on 2 sides | cell-seeds");
+        foreach (var lever in levers)
+        {
+            var (seeds, originals, cellSeeds, cells) = SplitLeaks(s, lever.Labels);
+            log.AppendLine(FormattableString.Invariant($"{lever.Name} | {seeds} | {originals} | {cellSeeds} | {cells}"));
+        }
+        // Same-cell groups the product's cautious groups still cut: the pieces, and how close they come (all pairs aligned).
+        var after = s.CautiousLabels;
+        var cutCells = new List<List<string>>();
+        log.AppendLine("cell still cut | pieces (size, originals) | min / median polar distance of each piece to the largest");
+        foreach (var cell in Enumerable.Range(0, s.Inputs.Count).GroupBy(i => s.CellIds[i]))
+        {
+            var pieces = cell.GroupBy(i => after[i]).OrderByDescending(g => g.Count()).ToList();
+            if (pieces.Count < 2) continue;
+            var line = new StringBuilder($"  {s.Inputs[cell.First()].Key}");
+            foreach (var piece in pieces)
+            {
+                var sources = string.Join("+", piece.Select(i => s.SourceIds[i]).Distinct());
+                line.Append(CultureInfo.InvariantCulture, $" | {piece.Count()} (src {sources}; group size {after.Count(x => x == piece.Key)})");
+                if (piece == pieces[0]) continue;
+                var d = piece.Take(20).SelectMany(a => pieces[0].Take(60).Select(b => WbcPortal.Engine.Imaging.PolarSignature.Distance(signatures[a]!, signatures[b]!))).Order().ToList();
+                line.Append(CultureInfo.InvariantCulture, $" d {d[0]:F3}/{d[d.Count / 2]:F3}");
+            }
+            log.AppendLine(line.ToString());
+            cutCells.Add(pieces.Take(2).Select(p => s.Inputs[p.First()].Path).ToList());
+        }
+        string? montage = Environment.GetEnvironmentVariable("WBC_GROUPING_MONTAGE");
+        if (!string.IsNullOrEmpty(montage) && cutCells.Count > 0)
+        {
+            using var sheet = new SixLabors.ImageSharp.Image<SixLabors.ImageSharp.PixelFormats.Rgb24>(640, 240 * cutCells.Count);
+            for (int r = 0; r < cutCells.Count; r++)
+            {
+                for (int c = 0; c < cutCells[r].Count; c++)
+                {
+                    using var tile = SixLabors.ImageSharp.Image.Load<SixLabors.ImageSharp.PixelFormats.Rgb24>(cutCells[r][c]);
+                    tile.Mutate(x => x.Resize(320, 240));
+                    sheet.Mutate(x => x.DrawImage(tile, new SixLabors.ImageSharp.Point(320 * c, 240 * r), 1f));
+                }
+            }
+            sheet.SaveAsPng(montage);
+        }
+        Write(log.ToString(), ".links");
+    }
+
+    /// <summary>20 grouped splits (0.8 / 0.1 / 0.1) of the given groups: seeds and counts of originals and same-cell groups on two sides.</summary>
+    private static (int Seeds, int Originals, int CellSeeds, int Cells) SplitLeaks(TrainSetGrouping.State s, int[] labels)
+    {
+        var splitter = new DatasetSplitter();
+        var items = s.Inputs.Select((input, i) => new SplitItem(i, input.ClassName, labels[i], null)).ToList();
+        int seeds = 0, originals = 0, cellSeeds = 0, cells = 0;
+        for (int seed = 0; seed < 20; seed++)
+        {
+            var split = splitter.Split(items, SplitStrategy.Grouped, new SplitRatios(0.8, 0.1, 0.1), seed, [], grouped: true, false);
+            var part = new string[s.Inputs.Count];
+            foreach (var a in split.Assignments) part[a.Id] = a.Part;
+            int Across(int[] ids) => Enumerable.Range(0, ids.Length).GroupBy(i => ids[i]).Count(g => g.Select(i => part[i]).Distinct().Count() > 1);
+            int o = Across(s.SourceIds), c = Across(s.CellIds);
+            if (o > 0) seeds++;
+            if (c > 0) cellSeeds++;
+            originals += o; cells += c;
+        }
+        return (seeds, originals, cellSeeds, cells);
     }
 
     [Fact]

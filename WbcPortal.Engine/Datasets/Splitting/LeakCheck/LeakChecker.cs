@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Numerics;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
+using WbcPortal.Engine.Imaging;
 
 namespace WbcPortal.Engine.Datasets.Splitting.LeakCheck;
 

@@ -43,7 +43,7 @@ public partial class SplitsPanel
             string Of(GroupingCutSummary c) => $"{c.Groups:N0} groups (largest {c.LargestGroup:N0} images)";
             string stale = grouping.Current ? "" : " (found by an older grouper: the split finds them again)";
             return margin == GroupingMargin.Cautious
-                ? $"Cautious: {Of(cautious)} instead of {Of(standard)}: fewer, larger groups, so parts match the ratios less closely, but a copy the grouper doubts stays with its look-alikes{stale}."
+                ? $"Cautious: {Of(cautious)} instead of {Of(standard)}: fewer, larger groups, so parts match the ratios less closely, but a copy the grouper doubts stays with its look-alikes, and originals showing the same cell are joined{stale}."
                 : $"Standard: {Of(standard)}; cautious would give {Of(cautious)}. Standard agrees best with known originals but may cut an original in two (a leak the leak check then shows){stale}.";
         }
     }

@@ -3,10 +3,10 @@ using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using WbcPortal.Engine.Imaging.CellCrop;
 
-namespace WbcPortal.Engine.Datasets.Splitting.LeakCheck;
+namespace WbcPortal.Engine.Imaging;
 
 /// <summary>
-/// An image's signature for the leak check: the disc around the stained nucleus resampled into a polar image (rings x
+/// An image's nucleus-centred polar signature, used by the source grouper's same-cell links and by the leak check: the disc around the stained nucleus resampled into a polar image (rings x
 /// sectors, two channels: brightness and purple stain, B - G), each channel standardised over the disc (exposure and
 /// contrast changes drop out), and stored as the low angular harmonics of every ring. A rotation of the cell is a
 /// circular shift of the sectors, a flip reverses them; <see cref="Distance"/> finds the best of both for a pair, so the
