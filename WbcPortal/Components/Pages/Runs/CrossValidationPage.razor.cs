@@ -13,10 +13,12 @@ public partial class CrossValidationPage
     [Inject] private TrainingLauncher Launcher { get; set; } = default!;
     [Inject] private ISnackbar Snackbar { get; set; } = default!;
     [Inject] private Options.StorageOptions Storage { get; set; } = default!;
+    [Inject] private NavigationManager Navigation { get; set; } = default!;
 
     [Parameter] public int Id { get; set; }
 
     private CrossValidationSummary? summary;
+    private IReadOnlyList<CrossValidationListItem>? others;
     private bool loaded;
     private IDisposable? subscription;
     private DateTime lastReload, lastRender;
@@ -30,6 +32,7 @@ public partial class CrossValidationPage
             if (status == RunStatus.Running) await RunEvents.CheckLeaseAsync(runId);
         }
         await ReloadAsync();
+        others = (await CrossValidations.ListAsync()).Where(c => c.Id != Id).ToList();
         loaded = true;
         subscription ??= RunEvents.Subscribe(runId =>
         {
@@ -88,6 +91,11 @@ public partial class CrossValidationPage
                 : $"evaluating {p.Phase} {p.Batch}/{p.Batches}"
             // Progress is live only in the process that trains the fold (this portal's worker, or a CLI run); from here, say so.
             : "running (no live progress in this portal yet: it may be starting, or training in another process such as the CLI)";
+    }
+
+    private void CompareWith(int? other)
+    {
+        if (other is int b) Navigation.NavigateTo(CrossValidationComparePage.Url(Id, b));
     }
 
     private async Task StopAsync()
