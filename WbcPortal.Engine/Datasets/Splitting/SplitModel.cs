@@ -86,6 +86,10 @@ public sealed record SplitReport(
     /// <summary>The independent cross-part near-duplicate search (null: not run, e.g. a split made before it existed).</summary>
     public LeakCheckReport? LeakCheck { get; init; }
 
+    /// <summary>Where the leak check found suspect pairs in a first draw and their groups were kept together for a new draw (null: not
+    /// needed, or not asked for). <see cref="LeakCheck"/> is always the check of the split as stored.</summary>
+    public SuspectsKeptTogether? SuspectsKeptTogether { get; init; }
+
     /// <summary>Leak-free, suspect pairs, leaky or leaky by design: what every figure of this split is labelled with.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public SplitHonesty Honesty => SplitHonesty.Of(this);
@@ -119,3 +123,11 @@ public sealed record SplitReport(
 public sealed record SplitGroupingCut(string Margin, int Groups, int LargestGroup);
 
 public sealed record SplitResult(IReadOnlyList<SplitAssignment> Assignments, SplitReport Report);
+
+/// <summary>
+/// How a grouped split kept the leak check's suspect pairs together: <paramref name="Rounds"/> draws after the first, each after
+/// joining the source groups of every pair the check found (across classes too: the same cell filed under two classes);
+/// <paramref name="Pairs"/> pairs acted on in all, <paramref name="GroupsJoined"/> joins of two groups. <paramref name="Stopped"/>:
+/// why it stopped before the check came back clean (null when it did).
+/// </summary>
+public sealed record SuspectsKeptTogether(int Rounds, int Pairs, int GroupsJoined, string? Stopped = null);

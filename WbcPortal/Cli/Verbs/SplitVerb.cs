@@ -21,9 +21,11 @@ public sealed class SplitVerb : ICliVerb
 
     private readonly Option<string> margin = new("--margin") { Description = "grouped/folders: cautious (join doubtful copies into one group; default) or standard (the cut that best matches known originals)", DefaultValueFactory = _ => "cautious" };
 
+    private readonly Option<bool> keepApart = new("--allow-suspects") { Description = "grouped: store the first draw even when the leak check finds suspect pairs across parts (default: their groups are kept together and the split drawn again)" };
+
     public string Name => "split";
 
-    public Command CreateCommand() => new(Name, "Split a dataset into train/validation/test and print the report with each part's members") { dataset, strategy, ratios, seed, name, carveMissing, margin, check };
+    public Command CreateCommand() => new(Name, "Split a dataset into train/validation/test and print the report with each part's members") { dataset, strategy, ratios, seed, name, carveMissing, margin, keepApart, check };
 
     public async Task<int> RunAsync(ParseResult parse, IServiceProvider services, CliOutput output, CancellationToken cancellationToken)
     {
@@ -55,7 +57,7 @@ public sealed class SplitVerb : ICliVerb
                 throw new CliException($"unknown margin '{parse.GetValue(margin)}': use cautious or standard", 2);
             }
             var request = new SplitRequest(parse.GetRequiredValue(dataset), chosen, SplitRatios.Parse(parse.GetValue(ratios)!), parse.GetValue(seed), parse.GetValue(name), carve,
-                chosen == SplitStrategy.Random ? null : chosenMargin);
+                chosen == SplitStrategy.Random ? null : chosenMargin, KeepSuspectsTogether: !parse.GetValue(keepApart));
             split = await splits.CreateAsync(request, Progress("grouping"), cancellationToken, Progress("leak check"));
         }
         var members = await splits.GetMembersAsync(split.Id, cancellationToken);
@@ -86,6 +88,7 @@ public sealed class SplitVerb : ICliVerb
             effectiveOriginalsPerPart = r.EffectiveOriginalsPerPart,
             honesty = new { status = honesty.Status.ToString(), label = honesty.Label, detail = honesty.Detail },
             grouping = r.GroupingMargin is null ? null : new { margin = r.GroupingMargin, grouperVersion = r.GrouperVersion, cuts = r.GroupingCuts },
+            suspectsKeptTogether = r.SuspectsKeptTogether is not { } kept ? null : new { rounds = kept.Rounds, pairs = kept.Pairs, groupsJoined = kept.GroupsJoined, stopped = kept.Stopped },
             leakCheck = r.LeakCheck is not { } leak ? null : new
             {
                 method = leak.Method,
@@ -110,6 +113,10 @@ public sealed class SplitVerb : ICliVerb
             w.WriteLine($"  source groups: {r.Groups:N0}; on more than one side: {r.GroupsOnSeveralSides:N0}; near-duplicate pairs across parts: {r.CrossSplitLeaks:N0}{(r.Leaky ? "  ** LEAKY: test figures will be optimistic **" : "")}");
             w.WriteLine($"  largest class-share gap to the whole dataset: {r.MaxClassShareDeviation:P1}");
             w.WriteLine($"  honesty: {honesty.Label}: {honesty.Detail}");
+            if (r.SuspectsKeptTogether is { } keptTogether)
+            {
+                w.WriteLine($"  suspect pairs kept together: {keptTogether.Pairs:N0} pair(s) found by the leak check, {keptTogether.GroupsJoined:N0} group join(s), drawn again {keptTogether.Rounds} time(s){(keptTogether.Stopped is { } why ? $"; stopped: {why}" : "")}");
+            }
             if (r.LeakCheck is { } leakCheck)
             {
                 w.WriteLine($"  leak check ({leakCheck.Seconds:0.0} s, threshold {leakCheck.Threshold:0.00}): {leakCheck.SuspectPairs:N0} suspect pair(s) across parts; {leakCheck.HeldOutFlagged:N0} of {leakCheck.HeldOut:N0} held-out images in one");

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using WbcPortal.Engine.Datasets.Splitting;
 using WbcPortal.Engine.Datasets.Splitting.LeakCheck;
+using WbcPortal.Engine.Imaging;
 using WbcPortal.Engine.Datasets.Storage;
 using WbcPortal.Services.Grouping;
 using WbcPortal.Storage;
@@ -13,8 +14,10 @@ public sealed record SplitSummary(int Id, string Name, int DatasetId, string Dat
 
 /// <param name="CarveMissing">Folders strategy: carve a part the dataset has no folder for from TRAIN by source group (otherwise refused).</param>
 /// <param name="Margin">The grouping margin the groups are cut at (null: the configured default); the dataset is grouped again when its groups were cut at another.</param>
+/// <param name="KeepSuspectsTogether">Grouped strategy: when the leak check finds suspect pairs across parts, join their source groups and
+/// draw again (up to <see cref="SuspectPairJoiner.MaxRounds"/> times); the split stored is checked as it is.</param>
 public sealed record SplitRequest(string Dataset, SplitStrategy Strategy, SplitRatios Ratios, int Seed, string? Name = null, bool CarveMissing = false,
-    Engine.Datasets.Grouping.GroupingMargin? Margin = null);
+    Engine.Datasets.Grouping.GroupingMargin? Margin = null, bool KeepSuspectsTogether = true);
 
 /// <summary>A member of a split as its page shows it.</summary>
 public sealed record SplitMemberImage(int Id, string Part, string ClassName, string RelativePath, string Sha256);
@@ -54,10 +57,23 @@ public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, Group
             .Select(e => new ValueTuple<int, int>(e.ImageA, e.ImageB)).ToListAsync(cancellationToken);
 
         var result = await Task.Run(() => splitter.Split(items, request.Strategy, request.Ratios, request.Seed, pairs, grouped, request.CarveMissing), cancellationToken);
-        var leakCheck = await CheckAsync(db, dataset.Id, result.Assignments.ToDictionary(a => a.Id, a => a.Part), leakCheckProgress, cancellationToken);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var inputs = await CheckInputsAsync(db, dataset.Id, cancellationToken);
+        var signatures = await Task.Run(() => checker.Signatures(inputs, Scaled(leakCheckProgress, 0, 0.85), cancellationToken), cancellationToken);
+        var found = await Task.Run(() => checker.Search(SuspectPairJoiner.WithParts(inputs, result), signatures, checker.Options.Threshold, null, cancellationToken), cancellationToken);
+        SuspectsKeptTogether? keptTogether = null;
+        if (request.KeepSuspectsTogether && request.Strategy == SplitStrategy.Grouped && grouped && found.Count > 0)
+        {
+            var joiner = new SuspectPairJoiner(splitter, checker);
+            (result, found, keptTogether) = await Task.Run(() => joiner.KeepTogether(items, inputs, signatures, result, found,
+                request.Ratios, request.Seed, pairs, cancellationToken), cancellationToken);
+        }
+        leakCheckProgress?.Report(1);
+        var leakCheck = checker.Report(SuspectPairJoiner.WithParts(inputs, result), signatures, found, watch.Elapsed.TotalSeconds);
         var report = result.Report with
         {
             LeakCheck = leakCheck,
+            SuspectsKeptTogether = keptTogether,
             GroupingMargin = groups?.Margin.ToString().ToLowerInvariant(),
             GrouperVersion = groups?.GrouperVersion,
             GroupingCuts = groups?.Cuts.Select(c => new SplitGroupingCut(c.Margin.ToString().ToLowerInvariant(), c.Groups, c.LargestGroup)).ToList(),
@@ -99,6 +115,21 @@ public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, Group
         string json = SplitReports.Write(report);
         await db.Splits.Where(s => s.Id == summary.Id).ExecuteUpdateAsync(s => s.SetProperty(x => x.ReportJson, json), cancellationToken);
         return summary with { Report = report };
+    }
+
+    private async Task<List<LeakCheckInput>> CheckInputsAsync(WbcDbContext db, int datasetId, CancellationToken cancellationToken)
+    {
+        var files = await db.DatasetImages.AsNoTracking().Where(i => i.DatasetId == datasetId).OrderBy(i => i.Id)
+            .Select(i => new { i.Id, i.Sha256, i.Stored!.Format }).ToListAsync(cancellationToken);
+        return files.Select(f => new LeakCheckInput(f.Id, "", store.ImagePath(f.Sha256, f.Format), f.Sha256)).ToList();
+    }
+
+    private static IProgress<double>? Scaled(IProgress<double>? progress, double from, double to) =>
+        progress is null ? null : new ScaledProgress(progress, from, to);
+
+    private sealed class ScaledProgress(IProgress<double> inner, double from, double to) : IProgress<double>
+    {
+        public void Report(double value) => inner.Report(from + (to - from) * value);
     }
 
     private async Task<LeakCheckReport> CheckAsync(WbcDbContext db, int datasetId, IReadOnlyDictionary<int, string> partOf, IProgress<double>? progress, CancellationToken cancellationToken)

@@ -25,6 +25,7 @@ public partial class SplitsPanel
     private int seed = 42;
     private bool carveMissing;
     private GroupingMargin margin = GroupingMargin.Cautious;
+    private bool keepTogether = true;
     private GroupingState? grouping;
     private string? name;
     private string? formError;
@@ -96,7 +97,7 @@ public partial class SplitsPanel
         }
         bool carve = strategy == SplitStrategy.Folders && carveMissing;
         var request = new SplitRequest(Dataset.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), strategy, ratios, seed, name, carve,
-            strategy == SplitStrategy.Random ? null : margin);
+            strategy == SplitStrategy.Random ? null : margin, KeepSuspectsTogether: keepTogether);
         string description = strategy switch
         {
             SplitStrategy.Folders when carve => $"folders split, missing parts carved from TRAIN at {ratios} seed {seed}",

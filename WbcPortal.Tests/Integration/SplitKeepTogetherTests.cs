@@ -1,0 +1,95 @@
+using Microsoft.Extensions.DependencyInjection;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Processing;
+using WbcPortal.Engine.Datasets.Grouping;
+using WbcPortal.Engine.Datasets.Splitting;
+using WbcPortal.Services.Datasets;
+using WbcPortal.Services.Splits;
+using WbcPortal.Tests.Engine.Datasets;
+using WbcPortal.Tests.Support;
+
+namespace WbcPortal.Tests.Integration;
+
+/// <summary>
+/// A grouped split keeps the leak check's suspect pairs together: the same cell filed under two class folders (which source
+/// groups, cut within a class, never join) lands on two sides in a first draw; the split joins the two groups, draws again and
+/// is stored leak-free, saying so. Asked not to, it stores the first draw with its suspect pairs. Real services and SQLite.
+/// </summary>
+public sealed class SplitKeepTogetherTests : IDisposable
+{
+    private readonly TempDirectory data = new("wbc-keep-data");
+    private readonly TempDirectory source = new("wbc-keep-src");
+
+    public void Dispose()
+    {
+        data.Dispose();
+        source.Dispose();
+    }
+
+    [Fact]
+    public async Task The_same_cell_under_two_classes_is_kept_on_one_side_and_the_split_says_so()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var random = new Random(8);
+        async Task Write(Image<SixLabors.ImageSharp.PixelFormats.Rgb24> original, string cls, string name, int copies)
+        {
+            Directory.CreateDirectory(Path.Combine(source.Path, cls));
+            for (int k = 0; k < copies; k++)
+            {
+                using var copy = LeakCheckerTests.Augmenter.Augment(original, random);
+                await copy.SaveAsPngAsync(Path.Combine(source.Path, cls, $"{name}_{k}.png"), ct);
+            }
+        }
+        for (int o = 0; o < 10; o++)
+        {
+            using var original = LeakCheckerTests.Smear(seed: 500 + o);
+            await Write(original, o < 5 ? "EOSINOPHIL" : "NEUTROPHIL", $"o{o}", 4);
+        }
+        // The cell of o0 (an eosinophil) photographed again, shifted, and filed as a neutrophil.
+        using (var field = LeakCheckerTests.Smear(seed: 500))
+        using (var again = field.Clone(c => c.Flip(FlipMode.Vertical)))
+        {
+            await Write(again, "NEUTROPHIL", "x0", 4);
+        }
+
+        await using var services = new ServiceCollection().AddPortalCoreForTests(data.Path).BuildServiceProvider();
+        await services.MigrateAsync();
+        await services.GetRequiredService<DatasetService>().ImportFolderAsync("cells", source.Path, cancellationToken: ct);
+        var splits = services.GetRequiredService<SplitService>();
+
+        // A seed whose first draw puts o0 and x0 on two sides: the check finds them (no source group does).
+        SplitSummary? apart = null;
+        int seed = 0;
+        for (; seed < 30 && apart is null; seed++)
+        {
+            var draw = await splits.CreateAsync(new SplitRequest("cells", SplitStrategy.Grouped, new SplitRatios(0.6, 0.2, 0.2), seed, $"apart-{seed}",
+                Margin: GroupingMargin.Standard, KeepSuspectsTogether: false), cancellationToken: ct);
+            if (draw.Report.LeakCheck!.SuspectPairs > 0) apart = draw;
+        }
+        Assert.NotNull(apart);
+        seed--;
+        Assert.Null(apart.Report.SuspectsKeptTogether);
+        Assert.Equal(SplitHonestyStatus.SuspectPairs, apart.Report.Honesty.Status);
+        var members = await splits.GetMembersAsync(apart.Id, ct);
+        string PartOf(IReadOnlyDictionary<string, IReadOnlyList<string>> m, string file) => m.Single(kv => kv.Value.Any(v => v.EndsWith(file, StringComparison.Ordinal))).Key;
+        Assert.NotEqual(PartOf(members, "o0_0.png"), PartOf(members, "x0_0.png"));
+
+        var together = await splits.CreateAsync(new SplitRequest("cells", SplitStrategy.Grouped, new SplitRatios(0.6, 0.2, 0.2), seed, $"together-{seed}",
+            Margin: GroupingMargin.Standard), cancellationToken: ct);
+        var kept = together.Report.SuspectsKeptTogether;
+        Assert.NotNull(kept);
+        Assert.True(kept.Rounds >= 1 && kept.GroupsJoined >= 1 && kept.Pairs >= 1, $"{kept}");
+        Assert.True(kept.Stopped is null, kept.Stopped);
+        Assert.Equal(0, together.Report.LeakCheck!.SuspectPairs);
+        Assert.Equal(SplitHonestyStatus.LeakFree, together.Report.Honesty.Status);
+        var joined = await splits.GetMembersAsync(together.Id, ct);
+        var side = PartOf(joined, "o0_0.png");
+        Assert.All(Enumerable.Range(0, 4), k =>
+        {
+            Assert.Equal(side, PartOf(joined, $"o0_{k}.png"));
+            Assert.Equal(side, PartOf(joined, $"x0_{k}.png"));
+        });
+        // Every part still has images: joining did not empty one.
+        Assert.All(SplitParts.All, p => Assert.NotEmpty(joined[p]));
+    }
+}
