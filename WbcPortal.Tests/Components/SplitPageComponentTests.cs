@@ -24,7 +24,7 @@ public class SplitPageComponentTests : PortalTestContext
     private static string Sha(int i) => i.ToString("x64", System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>A dataset of 12 images (EOSINOPHIL 1-6, NEUTROPHIL 7-12) and one split of it: 1-4 and 7-10 train, 5 and 11 val, 6 and 12 test.</summary>
-    private async Task<int> AddSplitAsync(string strategy, LeakCheckReport? leakCheck)
+    private async Task<int> AddSplitAsync(string strategy, LeakCheckReport? leakCheck, SuspectsKeptTogether? kept = null)
     {
         var contexts = Services.GetRequiredService<IDbContextFactory<WbcDbContext>>();
         await using var db = await contexts.CreateDbContextAsync();
@@ -56,7 +56,10 @@ public class SplitPageComponentTests : PortalTestContext
         });
         var report = new SplitReport(strategy, "0.7,0.15,0.15", 42, counts, 12, SplitParts.All.ToDictionary(p => p, _ => 4), 0, 0, strategy == "random", 0.01,
             strategy == "random" ? null : originals, strategy == "random" ? null : effective)
-        { LeakCheck = leakCheck is null ? null : leakCheck with { Pairs = leakCheck.Pairs.Select(p => p with { ImageA = images[p.ImageA - 1].Id, ImageB = images[p.ImageB - 1].Id }).ToList() } };
+        {
+            LeakCheck = leakCheck is null ? null : leakCheck with { Pairs = leakCheck.Pairs.Select(p => p with { ImageA = images[p.ImageA - 1].Id, ImageB = images[p.ImageB - 1].Id }).ToList() },
+            SuspectsKeptTogether = kept,
+        };
         var split = db.Splits.Add(new Split
         {
             DatasetId = dataset.Id, Name = $"cells-{strategy}", Strategy = strategy, Ratios = "0.7,0.15,0.15", Seed = 42, CreatedAt = DateTimeOffset.UtcNow,
@@ -134,6 +137,16 @@ public class SplitPageComponentTests : PortalTestContext
         page.WaitForAssertion(() => Assert.Equal("LeakFree", page.Find("[data-testid=split-honesty]").GetAttribute("data-status")));
         Assert.Contains("leak-free", page.Find("[data-testid=split-honesty]").TextContent);
         Assert.Contains("0 suspect pair(s)", page.Find("[data-testid=leak-check-summary]").TextContent);
+        Assert.Empty(page.FindAll("[data-testid=suspects-kept-together]"));
+
+        // Leak-free after keeping the first draw's suspect pairs together: the page says what it took.
+        int kept = await AddSplitKeptAsync();
+        var keptPage = Render<SplitPage>(p => p.Add(c => c.Id, kept));
+        keptPage.WaitForAssertion(() => Assert.Equal("LeakFree", keptPage.Find("[data-testid=split-honesty]").GetAttribute("data-status")));
+        var line = keptPage.Find("[data-testid=suspects-kept-together]").TextContent;
+        Assert.Contains("232 suspect pair(s)", line);
+        Assert.Contains("3 join(s)", line);
+        Assert.Contains("2 times", line);
 
         int random = await AddSplitRandomAsync();
         var randomPage = Render<SplitPage>(p => p.Add(c => c.Id, random));
@@ -142,6 +155,18 @@ public class SplitPageComponentTests : PortalTestContext
 
         var missing = Render<SplitPage>(p => p.Add(c => c.Id, 9999));
         missing.WaitForAssertion(() => Assert.NotNull(missing.Find("[data-testid=split-not-found]")));
+    }
+
+    private async Task<int> AddSplitKeptAsync()
+    {
+        var contexts = Services.GetRequiredService<IDbContextFactory<WbcDbContext>>();
+        await using (var db = await contexts.CreateDbContextAsync())
+        {
+            // Another dataset and split under new names: AddSplitAsync names them "cells" and "cells-grouped".
+            await db.Splits.Where(x => x.Name == "cells-grouped").ExecuteUpdateAsync(x => x.SetProperty(v => v.Name, "cells-grouped-first"));
+            await db.Datasets.Where(d => d.Name == "cells").ExecuteUpdateAsync(x => x.SetProperty(d => d.Name, "cells-first"));
+        }
+        return await AddSplitAsync("grouped", Check(), new SuspectsKeptTogether(2, 232, 3));
     }
 
     private async Task<int> AddSplitRandomAsync()
