@@ -69,12 +69,16 @@ public sealed class LeakChecker(LeakCheckOptions options)
         var suspects = pairs.Where(p => p.Distance <= Options.Threshold).ToList();
         var kept = suspects.OrderBy(p => p.Distance).ThenBy(p => inputs[p.A].Id).ThenBy(p => inputs[p.B].Id).Take(LeakCheckReport.PairsKept)
             .Select(p => new SuspectPair(inputs[p.A].Id, inputs[p.A].Part, inputs[p.B].Id, inputs[p.B].Part, Math.Round(p.Distance, 4))).ToList();
-        var flagged = suspects.SelectMany(p => new[] { p.A, p.B }).Where(i => inputs[i].Part != SplitParts.Train).Distinct().Count();
-        return new LeakCheckReport(Method, Options.Threshold, signatures.Count(s => s is not null), suspects.Count, kept, Math.Round(seconds, 2))
+        // An input with no part (an image the split does not hold) is neither checked nor held out.
+        bool InSplit(int i) => SplitParts.All.Contains(inputs[i].Part);
+        bool HeldOut(int i) => inputs[i].Part is SplitParts.Val or SplitParts.Test;
+        var flagged = suspects.SelectMany(p => new[] { p.A, p.B }).Where(HeldOut).Distinct().Count();
+        var inSplit = Enumerable.Range(0, inputs.Count).Where(InSplit).ToList();
+        return new LeakCheckReport(Method, Options.Threshold, inSplit.Count(i => signatures[i] is not null), suspects.Count, kept, Math.Round(seconds, 2))
         {
             HeldOutFlagged = flagged,
-            HeldOut = inputs.Count(i => i.Part != SplitParts.Train),
-            Unreadable = signatures.Count(s => s is null),
+            HeldOut = inSplit.Count(HeldOut),
+            Unreadable = inSplit.Count(i => signatures[i] is null),
         };
     }
 
