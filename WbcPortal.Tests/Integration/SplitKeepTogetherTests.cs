@@ -91,5 +91,40 @@ public sealed class SplitKeepTogetherTests : IDisposable
         });
         // Every part still has images: joining did not empty one.
         Assert.All(SplitParts.All, p => Assert.NotEmpty(joined[p]));
+        Assert.Equal(kept.GroupsJoined, kept.Joins.Count);
+
+        // Cross-validation folds dealt from this split keep what it joined on one side in every fold (when both were dealt).
+        var cv = await services.GetRequiredService<WbcPortal.Services.Training.CrossValidationService>()
+            .CreateAsync(together.Name, 3, new WbcPortal.Engine.Training.TrainingConfig(), cancellationToken: ct);
+        for (int f = 1; f <= 3; f++)
+        {
+            var fold = await splits.GetAsync($"{cv.Name}-fold{f}", ct);
+            var foldMembers = await splits.GetMembersAsync(fold.Id, ct);
+            bool Has(string file) => foldMembers.Values.Any(v => v.Any(x => x.EndsWith(file, StringComparison.Ordinal)));
+            if (!Has("o0_0.png")) continue; // o0 and x0 sit in the split's test part, which folds do not use
+            Assert.Equal(PartOf(foldMembers, "o0_0.png"), PartOf(foldMembers, "x0_0.png"));
+        }
+    }
+}
+
+/// <summary>The joins a split records are applied to items the same way wherever they are dealt again (cross-validation folds).</summary>
+public class SuspectsKeptTogetherApplyTests
+{
+    [Fact]
+    public void Joins_merge_the_groups_of_their_images_and_leave_the_rest()
+    {
+        var items = new List<SplitItem>
+        {
+            new(1, "EOS", 10, null), new(2, "EOS", 10, null), new(3, "NEU", 20, null), new(4, "NEU", 30, null), new(5, "EOS", 40, null),
+        };
+        // 2 ~ 3 joins groups 10 and 20; 3 ~ 4 then joins 30 too (chained); a join naming an image not dealt here is skipped.
+        var kept = new SuspectsKeptTogether(2, 5, 3) { Joins = [[2, 3], [3, 4], [1, 99]] };
+        var applied = kept.Apply(items);
+        Assert.Equal(applied[0].Group, applied[2].Group);
+        Assert.Equal(applied[0].Group, applied[3].Group);
+        Assert.Equal(applied[0].Group, applied[1].Group);
+        Assert.NotEqual(applied[0].Group, applied[4].Group);
+        Assert.Equal(["EOS", "EOS", "NEU", "NEU", "EOS"], applied.Select(i => i.ClassName));
+        Assert.Equal(items.Select(i => i.Group), new SuspectsKeptTogether(0, 0, 0).Apply(items).Select(i => i.Group));
     }
 }

@@ -130,4 +130,25 @@ public sealed record SplitResult(IReadOnlyList<SplitAssignment> Assignments, Spl
 /// <paramref name="Pairs"/> pairs acted on in all, <paramref name="GroupsJoined"/> joins of two groups. <paramref name="Stopped"/>:
 /// why it stopped before the check came back clean (null when it did).
 /// </summary>
-public sealed record SuspectsKeptTogether(int Rounds, int Pairs, int GroupsJoined, string? Stopped = null);
+public sealed record SuspectsKeptTogether(int Rounds, int Pairs, int GroupsJoined, string? Stopped = null)
+{
+    /// <summary>One image pair (dataset image ids) per join made: what joined the groups. Cross-validation folds dealt from this split
+    /// join the same groups, so that a fold does not separate what the split kept together.</summary>
+    public IReadOnlyList<IReadOnlyList<int>> Joins { get; init; } = [];
+
+    /// <summary><paramref name="items"/> with the groups of every join's two images made one (items whose images it does not hold are left).</summary>
+    public IReadOnlyList<SplitItem> Apply(IReadOnlyList<SplitItem> items)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        var groupOf = items.GroupBy(i => i.Id).ToDictionary(g => g.Key, g => g.First().Group);
+        var parent = groupOf.Values.Distinct().ToDictionary(g => g, g => g);
+        int Find(int g) { while (parent[g] != g) g = parent[g] = parent[parent[g]]; return g; }
+        foreach (var join in Joins)
+        {
+            if (join.Count != 2 || !groupOf.TryGetValue(join[0], out int a) || !groupOf.TryGetValue(join[1], out int b)) continue;
+            int ra = Find(a), rb = Find(b);
+            if (ra != rb) parent[Math.Max(ra, rb)] = Math.Min(ra, rb);
+        }
+        return items.Select(i => i with { Group = Find(i.Group) }).ToList();
+    }
+}

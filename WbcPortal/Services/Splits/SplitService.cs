@@ -2,7 +2,6 @@ using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using WbcPortal.Engine.Datasets.Splitting;
 using WbcPortal.Engine.Datasets.Splitting.LeakCheck;
-using WbcPortal.Engine.Imaging;
 using WbcPortal.Engine.Datasets.Storage;
 using WbcPortal.Services.Grouping;
 using WbcPortal.Storage;
@@ -134,10 +133,7 @@ public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, Group
 
     private async Task<LeakCheckReport> CheckAsync(WbcDbContext db, int datasetId, IReadOnlyDictionary<int, string> partOf, IProgress<double>? progress, CancellationToken cancellationToken)
     {
-        var files = await db.DatasetImages.AsNoTracking().Where(i => i.DatasetId == datasetId).OrderBy(i => i.Id)
-            .Select(i => new { i.Id, i.Sha256, i.Stored!.Format }).ToListAsync(cancellationToken);
-        var inputs = files.Where(f => partOf.ContainsKey(f.Id))
-            .Select(f => new LeakCheckInput(f.Id, partOf[f.Id], store.ImagePath(f.Sha256, f.Format), f.Sha256)).ToList();
+        var inputs = (await CheckInputsAsync(db, datasetId, cancellationToken)).Where(i => partOf.ContainsKey(i.Id)).Select(i => i with { Part = partOf[i.Id] }).ToList();
         return await Task.Run(() => checker.Check(inputs, progress, cancellationToken), cancellationToken);
     }
 

@@ -70,7 +70,10 @@ public sealed class CrossValidationService(IDbContextFactory<WbcDbContext> conte
                              where m.SplitId == split.Id && (m.Part == SplitParts.Train || m.Part == SplitParts.Val)
                              select new { i.Id, i.ClassName, i.SourceGroup, i.FolderPart }).ToListAsync(cancellationToken);
         if (members.Count == 0) throw new ArgumentException($"Split '{split.Name}' has no train or validation images to cross-validate.");
-        var items = members.Select(m => new SplitItem(m.Id, m.ClassName, m.SourceGroup ?? -m.Id, m.FolderPart)).ToList();
+        // Groups the split joined to keep the leak check's suspect pairs together stay joined in every fold.
+        var sourceReport = Splits.SplitReports.Read(split.ReportJson);
+        IReadOnlyList<SplitItem> items = members.Select(m => new SplitItem(m.Id, m.ClassName, m.SourceGroup ?? -m.Id, m.FolderPart)).ToList();
+        if (sourceReport?.SuspectsKeptTogether is { } kept) items = kept.Apply(items);
         var assignment = GroupFolds.Assign(items, folds, foldSeed);
         var ids = items.Select(i => i.Id).ToHashSet();
         var pairs = (await db.NearDuplicateEdges.AsNoTracking().Where(e => e.DatasetId == split.DatasetId)

@@ -25,6 +25,8 @@ public sealed class SuspectPairJoiner(DatasetSplitter splitter, LeakChecker chec
         for (int k = 0; k < union.Length; k++) union[k] = k;
         int Find(int k) { while (union[k] != k) k = union[k] = union[union[k]]; return k; }
         int rounds = 0, acted = 0, joined = 0;
+        var joins = new List<IReadOnlyList<int>>();
+        int appliedJoins = 0;
         string? stopped = null;
         while (found.Count > 0)
         {
@@ -40,6 +42,7 @@ public sealed class SuspectPairJoiner(DatasetSplitter splitter, LeakChecker chec
                 if (a == b) continue;
                 union[Math.Max(a, b)] = Math.Min(a, b);
                 joined++;
+                joins.Add([inputs[pair.A].Id, inputs[pair.B].Id]);
             }
             if (joined == before)
             {
@@ -60,10 +63,13 @@ public sealed class SuspectPairJoiner(DatasetSplitter splitter, LeakChecker chec
             }
             rounds++;
             acted += found.Count;
+            appliedJoins = joins.Count;
             result = next;
             found = checker.Search(WithParts(inputs, result), signatures, checker.Options.Threshold, null, cancellationToken);
         }
-        return (result, found, new SuspectsKeptTogether(rounds, acted, joined, stopped));
+        // Joins of a draw that could not be made were not applied: keep only those the stored draw used.
+        var used = stopped is not null && stopped.StartsWith("the joined groups", StringComparison.Ordinal) ? joins.Take(appliedJoins).ToList() : joins;
+        return (result, found, new SuspectsKeptTogether(rounds, acted, used.Count, stopped) { Joins = used });
     }
 
     /// <summary>The inputs with each image's part in <paramref name="result"/> (an image it does not hold: no part, left out of the search).</summary>
