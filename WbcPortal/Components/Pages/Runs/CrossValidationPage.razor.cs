@@ -90,7 +90,7 @@ public partial class CrossValidationPage
                 ? $"round {p.Round} epoch {p.Epoch}/{p.EpochsInRound}, batch {p.Batch}/{p.Batches}"
                 : $"evaluating {p.Phase} {p.Batch}/{p.Batches}"
             // Progress is live only in the process that trains the fold (this portal's worker, or a CLI run); from here, say so.
-            : "running (no live progress in this portal yet: it may be starting, or training in another process such as the CLI)";
+            : "running: starting, or training in another process (the CLI); no live progress here";
     }
 
     private void CompareWith(int? other)
