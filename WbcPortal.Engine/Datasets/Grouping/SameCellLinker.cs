@@ -1,5 +1,3 @@
-using System.Numerics;
-using System.Runtime.InteropServices;
 using WbcPortal.Engine.Imaging;
 
 namespace WbcPortal.Engine.Datasets.Grouping;
@@ -33,34 +31,13 @@ public static class SameCellLinker
         {
             var members = partition.ToArray();
             int m = members.Length;
-            const int dim = PolarSignature.CoarseLength;
-            var rows = new float[m * dim];
-            var norms = new float[m];
-            for (int a = 0; a < m; a++)
-            {
-                var coarse = signatures[members[a]]!.Coarse;
-                coarse.CopyTo(rows, a * dim);
-                norms[a] = Dot(coarse, coarse);
-            }
+            var index = new PolarCoarseIndex(members.Select(i => signatures[i]!).ToList());
             var perImage = new List<SameCellLink>[m];
             Parallel.For(0, m, new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount, CancellationToken = cancellationToken }, a =>
             {
                 int label = labels[members[a]];
-                var query = rows.AsSpan(a * dim, dim);
-                Span<float> bestD = stackalloc float[k];
                 Span<int> bestI = stackalloc int[k];
-                bestD.Fill(float.PositiveInfinity);
-                bestI.Fill(-1);
-                for (int b = 0; b < m; b++)
-                {
-                    if (labels[members[b]] == label) continue;
-                    float d = norms[a] + norms[b] - 2 * Dot(query, rows.AsSpan(b * dim, dim));
-                    if (d >= bestD[k - 1]) continue;
-                    int at = k - 1;
-                    while (at > 0 && bestD[at - 1] > d) { bestD[at] = bestD[at - 1]; bestI[at] = bestI[at - 1]; at--; }
-                    bestD[at] = d;
-                    bestI[at] = b;
-                }
+                index.Nearest(a, b => labels[members[b]] != label, bestI);
                 var list = new List<SameCellLink>();
                 var mine = signatures[members[a]]!;
                 for (int c = 0; c < k && bestI[c] >= 0; c++)
@@ -112,20 +89,5 @@ public static class SameCellLinker
             result[i] = smallest[root];
         }
         return result;
-    }
-
-    private static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        var sum = Vector<float>.Zero;
-        ref float ra = ref MemoryMarshal.GetReference(a);
-        ref float rb = ref MemoryMarshal.GetReference(b);
-        int i = 0;
-        for (; i <= a.Length - Vector<float>.Count; i += Vector<float>.Count)
-        {
-            sum += Vector.LoadUnsafe(ref ra, (nuint)i) * Vector.LoadUnsafe(ref rb, (nuint)i);
-        }
-        float total = Vector.Sum(sum);
-        for (; i < a.Length; i++) total += a[i] * b[i];
-        return total;
     }
 }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Numerics;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using WbcPortal.Engine.Imaging;
@@ -131,17 +130,8 @@ public sealed class LeakChecker(LeakCheckOptions options)
         int rank(string part) => part switch { SplitParts.Train => 0, SplitParts.Val => 1, SplitParts.Test => 2, _ => 3 };
         var ranks = inputs.Select(i => rank(i.Part)).ToArray();
 
-        // Candidate vectors, contiguous, with their squared norms: distance^2 = |a|^2 + |b|^2 - 2 a.b.
-        const int dim = PolarSignature.CoarseLength;
         var valid = Enumerable.Range(0, inputs.Count).Where(i => signatures[i] is not null && ranks[i] < 3).ToArray();
-        var rows = new float[valid.Length * dim];
-        var norms = new float[valid.Length];
-        for (int v = 0; v < valid.Length; v++)
-        {
-            var coarse = signatures[valid[v]]!.Coarse;
-            coarse.CopyTo(rows, v * dim);
-            norms[v] = Dot(coarse, coarse);
-        }
+        var index = new PolarCoarseIndex(valid.Select(i => signatures[i]!).ToList());
         var queries = Enumerable.Range(0, valid.Length).Where(v => ranks[valid[v]] > 0).ToArray();
         var found = new List<LeakCandidate>[queries.Length];
         int k = Math.Max(1, Options.Candidates);
@@ -150,21 +140,8 @@ public sealed class LeakChecker(LeakCheckOptions options)
         {
             int q = queries[qi];
             int qRank = ranks[valid[q]];
-            var query = rows.AsSpan(q * dim, dim);
-            Span<float> bestD = stackalloc float[k];
             Span<int> bestI = stackalloc int[k];
-            bestD.Fill(float.PositiveInfinity);
-            bestI.Fill(-1);
-            for (int v = 0; v < valid.Length; v++)
-            {
-                if (ranks[valid[v]] >= qRank) continue;
-                float d = norms[q] + norms[v] - 2 * Dot(query, rows.AsSpan(v * dim, dim));
-                if (d >= bestD[k - 1]) continue;
-                int at = k - 1;
-                while (at > 0 && bestD[at - 1] > d) { bestD[at] = bestD[at - 1]; bestI[at] = bestI[at - 1]; at--; }
-                bestD[at] = d;
-                bestI[at] = v;
-            }
+            index.Nearest(q, v => ranks[valid[v]] < qRank, bestI);
             var list = new List<LeakCandidate>();
             var qs = signatures[valid[q]]!;
             for (int c = 0; c < k && bestI[c] >= 0; c++)
@@ -178,21 +155,6 @@ public sealed class LeakChecker(LeakCheckOptions options)
             if (progress is not null && n % step == 0) progress.Report((double)n / queries.Length);
         });
         return found.SelectMany(f => f).ToList();
-    }
-
-    private static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        var sum = Vector<float>.Zero;
-        ref float ra = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(a);
-        ref float rb = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(b);
-        int i = 0;
-        for (; i <= a.Length - Vector<float>.Count; i += Vector<float>.Count)
-        {
-            sum += Vector.LoadUnsafe(ref ra, (nuint)i) * Vector.LoadUnsafe(ref rb, (nuint)i);
-        }
-        float total = Vector.Sum(sum);
-        for (; i < a.Length; i++) total += a[i] * b[i];
-        return total;
     }
 
     private sealed class InlineProgress(Action<double> report) : IProgress<double>
