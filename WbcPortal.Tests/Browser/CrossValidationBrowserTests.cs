@@ -37,7 +37,7 @@ public class CrossValidationBrowserTests(BrowserFixture fixture) : IClassFixture
             await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "training-cross-validate.png"), FullPage = true });
             await page.Locator("[data-testid=start-cv]").ClickAsync();
 
-            await page.WaitForURLAsync("**/runs/cv/*");
+            await page.WaitForURLAsync("**/runs/cv/*", new() { Timeout = 120_000 }); // creating K splits and runs: slow on a loaded 2-core machine
             await Assertions.Expect(page.Locator("[data-testid=cv-fold-row]")).ToHaveCountAsync(3);
             await Assertions.Expect(page.Locator("[data-testid=run-status]").First).ToHaveTextAsync("Succeeded", new() { Timeout = 300_000 });
             await Assertions.Expect(page.Locator("[data-testid=cv-progress-text]")).ToContainTextAsync("3 of 3 folds finished");
