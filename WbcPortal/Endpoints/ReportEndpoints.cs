@@ -32,16 +32,19 @@ public static class ReportEndpoints
     }
 
     /// <summary>"<c>RUN-report.EXT</c>" with each run of characters other than ASCII letters, digits, dot, dash and underscore made one dash.</summary>
-    public static string FileName(string runName, string extension)
+    public static string FileName(string runName, string extension) => $"{SafeStem(runName, "run")}-report.{extension}";
+
+    /// <summary>A name made safe for a download's file name: each run of other characters than ASCII letters, digits, dot, dash and underscore is one dash.</summary>
+    public static string SafeStem(string name, string fallback)
     {
         var safe = new StringBuilder();
-        foreach (char c in runName)
+        foreach (char c in name)
         {
             bool keep = char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_';
             if (keep) safe.Append(c);
             else if (safe.Length > 0 && safe[^1] != '-') safe.Append('-');
         }
-        string name = safe.ToString().Trim('.', '-');
-        return $"{(name.Length == 0 ? "run" : name)}-report.{extension}";
+        string stem = safe.ToString().Trim('.', '-');
+        return stem.Length == 0 ? fallback : stem;
     }
 }

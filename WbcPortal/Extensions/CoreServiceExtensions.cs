@@ -94,6 +94,7 @@ public static class CoreServiceExtensions
         services.AddSingleton<RunQueries>();
         services.AddSingleton<RunComparison>();
         services.AddSingleton<Services.Evaluation.RunReportQueries>();
+        services.AddSingleton<Services.Review.ReviewService>();
         services.AddSingleton<ExplorationService>();
         services.AddSingleton<Services.Exploration.ImageViewRenditions>();
 

@@ -83,6 +83,7 @@ public static class WebServiceExtensions
         app.MapImageEndpoints();
         app.MapImageViewEndpoints();
         app.MapReportEndpoints();
+        app.MapReviewEndpoints();
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;
     }

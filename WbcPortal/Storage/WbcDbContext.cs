@@ -19,6 +19,7 @@ public sealed class WbcDbContext(DbContextOptions<WbcDbContext> options) : DbCon
     public DbSet<CrossValidation> CrossValidations => Set<CrossValidation>();
     public DbSet<RunEvaluation> RunEvaluations => Set<RunEvaluation>();
     public DbSet<RunPrediction> RunPredictions => Set<RunPrediction>();
+    public DbSet<ReviewDecision> ReviewDecisions => Set<ReviewDecision>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -109,6 +110,18 @@ public sealed class WbcDbContext(DbContextOptions<WbcDbContext> options) : DbCon
         {
             e.ToTable("run_predictions");
             e.HasIndex(x => new { x.EvaluationId, x.Label, x.Predicted });
+        });
+        modelBuilder.Entity<ReviewDecision>(e =>
+        {
+            e.ToTable("review_decisions");
+            e.Property(d => d.Kind).HasConversion<string>().HasMaxLength(16);
+            e.Property(d => d.Scope).HasConversion<string>().HasMaxLength(16);
+            e.Property(d => d.FromClass).HasMaxLength(100);
+            e.Property(d => d.ToClass).HasMaxLength(100);
+            e.Property(d => d.Reviewer).HasMaxLength(Engine.Datasets.Curation.LabelDecision.MaxReviewerLength);
+            e.Property(d => d.Note).HasMaxLength(Engine.Datasets.Curation.LabelDecision.MaxNoteLength);
+            e.HasOne<Dataset>().WithMany().HasForeignKey(d => d.DatasetId).OnDelete(DeleteBehavior.Cascade);
+            e.HasIndex(d => new { d.DatasetId, d.CreatedAt });
         });
         modelBuilder.Entity<SplitMember>(e =>
         {

@@ -260,6 +260,75 @@ namespace WbcPortal.Storage.Migrations
                     b.ToTable("models", (string)null);
                 });
 
+            modelBuilder.Entity("WbcPortal.Storage.Entities.ReviewDecision", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("DatasetId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int?>("EvaluationId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("FromClass")
+                        .IsRequired()
+                        .HasMaxLength(100)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ImageIdsJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Images")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Note")
+                        .HasMaxLength(500)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Reviewer")
+                        .IsRequired()
+                        .HasMaxLength(80)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int?>("RunId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Scope")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int?>("SourceGroup")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("ToClass")
+                        .HasMaxLength(100)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("UndoneAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("UndoneBy")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("DatasetId", "CreatedAt");
+
+                    b.ToTable("review_decisions", (string)null);
+                });
+
             modelBuilder.Entity("WbcPortal.Storage.Entities.Run", b =>
                 {
                     b.Property<int>("Id")
@@ -607,6 +676,15 @@ namespace WbcPortal.Storage.Migrations
                 });
 
             modelBuilder.Entity("WbcPortal.Storage.Entities.NearDuplicateEdge", b =>
+                {
+                    b.HasOne("WbcPortal.Storage.Entities.Dataset", null)
+                        .WithMany()
+                        .HasForeignKey("DatasetId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.ReviewDecision", b =>
                 {
                     b.HasOne("WbcPortal.Storage.Entities.Dataset", null)
                         .WithMany()
