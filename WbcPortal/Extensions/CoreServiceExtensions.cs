@@ -95,6 +95,7 @@ public static class CoreServiceExtensions
         services.AddSingleton<RunComparison>();
         services.AddSingleton<Services.Evaluation.RunReportQueries>();
         services.AddSingleton<Services.Review.ReviewService>();
+        services.AddSingleton<Services.Datasets.DatasetVersionService>();
         services.AddSingleton<ExplorationService>();
         services.AddSingleton<Services.Exploration.ImageViewRenditions>();
 

@@ -10,7 +10,14 @@ public sealed record DatasetSummary(
     IReadOnlyDictionary<string, int> Classes,
     DateTimeOffset? GroupedAt,
     int Groups,
-    int Splits);
+    int Splits)
+{
+    /// <summary>1 for an imported dataset, n + 1 for a version made from one of version n.</summary>
+    public int Version { get; init; } = 1;
+    /// <summary>The dataset this version was made from.</summary>
+    public int? ParentId { get; init; }
+    public bool IsVersion => Version > 1;
+}
 
 public sealed record DatasetImportSummary(
     int DatasetId,

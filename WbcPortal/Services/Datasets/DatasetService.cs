@@ -55,7 +55,10 @@ public sealed class DatasetService(
         int? datasetId;
         await using (var db = await contexts.CreateDbContextAsync(cancellationToken))
         {
-            datasetId = await db.Datasets.Where(d => d.Name == datasetName).Select(d => (int?)d.Id).SingleOrDefaultAsync(cancellationToken);
+            var existing = await db.Datasets.Where(d => d.Name == datasetName).Select(d => new { d.Id, d.ParentDatasetId, d.Version }).SingleOrDefaultAsync(cancellationToken);
+            if (existing is { Version: > 1 })
+                throw new ArgumentException($"'{datasetName}' is a dataset version made from review decisions: versions are immutable. Import into a new dataset, or into the dataset it was made from.");
+            datasetId = existing?.Id;
             inDataset = datasetId is null
                 ? new HashSet<string>(StringComparer.Ordinal)
                 : (await db.DatasetImages.Where(i => i.DatasetId == datasetId).Select(i => i.Sha256).ToListAsync(cancellationToken)).ToHashSet(StringComparer.Ordinal);
@@ -182,7 +185,11 @@ public sealed class DatasetService(
         return datasets.Select(d =>
         {
             var classes = counts.Where(c => c.DatasetId == d.Id).OrderBy(c => c.ClassName, StringComparer.Ordinal).ToDictionary(c => c.ClassName, c => c.Count);
-            return new DatasetSummary(d.Id, d.Name, d.CreatedAt, classes.Values.Sum(), classes, d.GroupedAt, d.GroupCount, splits.GetValueOrDefault(d.Id));
+            return new DatasetSummary(d.Id, d.Name, d.CreatedAt, classes.Values.Sum(), classes, d.GroupedAt, d.GroupCount, splits.GetValueOrDefault(d.Id))
+            {
+                Version = d.Version,
+                ParentId = d.ParentDatasetId,
+            };
         }).ToList();
     }
 
@@ -244,6 +251,8 @@ public sealed class DatasetService(
         var shas = await db.DatasetImages.Where(i => i.DatasetId == datasetId).Select(i => i.Sha256).Distinct().ToListAsync(cancellationToken);
         await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
         {
+            // Versions made from it stay whole (their images are their own rows); they only lose the link to it.
+            await db.Datasets.Where(d => d.ParentDatasetId == datasetId).ExecuteUpdateAsync(s => s.SetProperty(d => d.ParentDatasetId, (int?)null), cancellationToken);
             db.Datasets.Remove(dataset);
             await db.SaveChangesAsync(cancellationToken);
             var stillUsed = (await db.DatasetImages.Where(i => shas.Contains(i.Sha256)).Select(i => i.Sha256).Distinct().ToListAsync(cancellationToken)).ToHashSet();

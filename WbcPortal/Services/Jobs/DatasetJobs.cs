@@ -16,6 +16,15 @@ public enum JobState
 /// <summary>Progress as a job reports it: a fraction and a line for people.</summary>
 public sealed record JobProgress(double Fraction, string Text);
 
+/// <summary>The kinds of dataset job, as <see cref="DatasetJob.Kind"/> holds them (and the job cards' test ids).</summary>
+public static class DatasetJobKinds
+{
+    public const string Import = "import";
+    public const string Grouping = "grouping";
+    public const string Split = "split";
+    public const string Version = "version";
+}
+
 /// <summary>A background dataset job (import, source grouping, split) as the pages see it. Mutated only by <see cref="DatasetJobs"/>.</summary>
 public sealed class DatasetJob
 {

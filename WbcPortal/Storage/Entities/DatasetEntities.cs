@@ -15,6 +15,12 @@ public sealed class Dataset
     public string? GroupingMargin { get; set; }
     /// <summary>Groups and largest group at each margin, as JSON (the cost of the cautious margin, shown where splits are made).</summary>
     public string? GroupingCutsJson { get; set; }
+    /// <summary>The dataset this one is a version of (made from its review decisions), or null for an imported dataset.</summary>
+    public int? ParentDatasetId { get; set; }
+    /// <summary>1 for an imported dataset; a version made from a dataset of version n is n + 1. A version is immutable.</summary>
+    public int Version { get; set; } = 1;
+    /// <summary>For a version: what it changed from its parent (<c>DatasetVersionChangeRow</c> list as JSON).</summary>
+    public string? ChangesJson { get; set; }
     public List<DatasetImage> Images { get; set; } = [];
 }
 

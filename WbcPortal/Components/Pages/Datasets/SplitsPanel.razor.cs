@@ -52,7 +52,7 @@ public partial class SplitsPanel
     /// <summary>Ratios and seed mean something for random and grouped splits, and for a folders split only where a part is carved.</summary>
     private bool RatiosApply => strategy != SplitStrategy.Folders || carveMissing;
 
-    private bool Busy => Jobs.Recent(dataset: Dataset.Name).Any(j => j.Kind != "import" && !j.Finished);
+    private bool Busy => Jobs.Recent(dataset: Dataset.Name).Any(j => j.Kind is DatasetJobKinds.Grouping or DatasetJobKinds.Split && !j.Finished);
 
     protected override async Task OnInitializedAsync()
     {
@@ -77,7 +77,7 @@ public partial class SplitsPanel
     private void FindGroups()
     {
         int id = Dataset.Id;
-        Jobs.Enqueue("grouping", Dataset.Name, "finding source groups",
+        Jobs.Enqueue(DatasetJobKinds.Grouping, Dataset.Name, "finding source groups",
             async (progress, ct) => await Grouping.GroupAsync(id, progress.ForFraction("grouping"), ct),
             cancelledNote: "the source groups found before, if any, are unchanged");
     }
@@ -104,7 +104,7 @@ public partial class SplitsPanel
             SplitStrategy.Folders => "folders split (the dataset's own TRAIN/VAL/TEST)",
             _ => $"{strategy.ToString().ToLowerInvariant()} split {ratios} seed {seed}",
         };
-        Jobs.Enqueue("split", Dataset.Name, description,
+        Jobs.Enqueue(DatasetJobKinds.Split, Dataset.Name, description,
             async (progress, ct) => await Splits.CreateAsync(request, progress.ForFraction("grouping"), ct, progress.ForFraction("leak check")),
             cancelledNote: "no split was stored");
     }

@@ -10,8 +10,8 @@ using WbcPortal.Storage;
 namespace WbcPortal.Storage.Migrations
 {
     [DbContext(typeof(WbcDbContext))]
-    [Migration("20261130144043_ReviewDecisions")]
-    partial class ReviewDecisions
+    [Migration("20261130145434_Review")]
+    partial class Review
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
@@ -62,6 +62,9 @@ namespace WbcPortal.Storage.Migrations
                         .ValueGeneratedOnAdd()
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("ChangesJson")
+                        .HasColumnType("TEXT");
+
                     b.Property<long>("CreatedAt")
                         .HasColumnType("INTEGER");
 
@@ -84,6 +87,12 @@ namespace WbcPortal.Storage.Migrations
                         .IsRequired()
                         .HasMaxLength(200)
                         .HasColumnType("TEXT");
+
+                    b.Property<int?>("ParentDatasetId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Version")
+                        .HasColumnType("INTEGER");
 
                     b.HasKey("Id");
 

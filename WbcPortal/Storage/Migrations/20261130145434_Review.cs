@@ -5,11 +5,30 @@
 namespace WbcPortal.Storage.Migrations
 {
     /// <inheritdoc />
-    public partial class ReviewDecisions : Migration
+    public partial class Review : Migration
     {
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
         {
+            migrationBuilder.AddColumn<string>(
+                name: "ChangesJson",
+                table: "datasets",
+                type: "TEXT",
+                nullable: true);
+
+            migrationBuilder.AddColumn<int>(
+                name: "ParentDatasetId",
+                table: "datasets",
+                type: "INTEGER",
+                nullable: true);
+
+            migrationBuilder.AddColumn<int>(
+                name: "Version",
+                table: "datasets",
+                type: "INTEGER",
+                nullable: false,
+                defaultValue: 1);
+
             migrationBuilder.CreateTable(
                 name: "review_decisions",
                 columns: table => new
@@ -54,6 +73,18 @@ namespace WbcPortal.Storage.Migrations
         {
             migrationBuilder.DropTable(
                 name: "review_decisions");
+
+            migrationBuilder.DropColumn(
+                name: "ChangesJson",
+                table: "datasets");
+
+            migrationBuilder.DropColumn(
+                name: "ParentDatasetId",
+                table: "datasets");
+
+            migrationBuilder.DropColumn(
+                name: "Version",
+                table: "datasets");
         }
     }
 }
