@@ -54,11 +54,17 @@ public partial class SplitsPanel
 
     private bool Busy => Jobs.Recent(dataset: Dataset.Name).Any(j => j.Kind is DatasetJobKinds.Grouping or DatasetJobKinds.Split && !j.Finished);
 
-    protected override async Task OnInitializedAsync()
+    private int? loadedFor;
+
+    // Parameters, not initialisation: following a link from one dataset's page to another's (a version, its parent)
+    // reuses this component with a new dataset.
+    protected override async Task OnParametersSetAsync()
     {
+        if (loadedFor == Dataset.Id) return;
+        loadedFor = Dataset.Id;
         splits = await Splits.ListAsync(Dataset.Id);
         grouping = await Grouping.StateAsync(Dataset.Id);
-        subscription = Jobs.Subscribe(job =>
+        subscription ??= Jobs.Subscribe(job =>
         {
             if (job.Dataset != Dataset.Name) return;
             _ = InvokeAsync(async () =>

@@ -285,6 +285,13 @@ public partial class ReviewPage : IAsyncDisposable
     private string CalledText(ReviewTile tile) => string.Join(" · ", Enumerable.Range(0, Labels.Count).Where(k => tile.CalledAs[k] > 0)
         .OrderByDescending(k => tile.CalledAs[k]).Select(k => $"{Abbrev(k)} {tile.CalledAs[k]}"));
 
+    private static string MistakesText(ReviewQueue q)
+    {
+        int tiles = q.Tiles.Count(t => t.Wrong > 0), images = q.Tiles.Sum(t => t.Wrong);
+        string unit = q.ByOriginal ? (tiles == 1 ? "original" : "originals") : (tiles == 1 ? "image" : "images");
+        return $"{tiles:N0} {unit} with mistakes ({images:N0} image{(images == 1 ? "" : "s")}).";
+    }
+
     private static string Percent(double p) => (100 * p).ToString("0.#", CultureInfo.InvariantCulture);
 
     public async ValueTask DisposeAsync()
