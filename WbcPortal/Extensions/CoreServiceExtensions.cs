@@ -96,6 +96,8 @@ public static class CoreServiceExtensions
         services.AddSingleton<Services.Evaluation.RunReportQueries>();
         services.AddSingleton<Services.Review.ReviewService>();
         services.AddSingleton<Services.Datasets.DatasetVersionService>();
+        services.AddSingleton<FrozenFeatureExtractor>();
+        services.AddSingleton<Services.Review.LabelIssueService>();
         services.AddSingleton<ExplorationService>();
         services.AddSingleton<Services.Exploration.ImageViewRenditions>();
 

@@ -20,6 +20,7 @@ public sealed class WbcDbContext(DbContextOptions<WbcDbContext> options) : DbCon
     public DbSet<RunEvaluation> RunEvaluations => Set<RunEvaluation>();
     public DbSet<RunPrediction> RunPredictions => Set<RunPrediction>();
     public DbSet<ReviewDecision> ReviewDecisions => Set<ReviewDecision>();
+    public DbSet<LabelIssueRun> LabelIssueRuns => Set<LabelIssueRun>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -122,6 +123,13 @@ public sealed class WbcDbContext(DbContextOptions<WbcDbContext> options) : DbCon
             e.Property(d => d.Note).HasMaxLength(Engine.Datasets.Curation.LabelDecision.MaxNoteLength);
             e.HasOne<Dataset>().WithMany().HasForeignKey(d => d.DatasetId).OnDelete(DeleteBehavior.Cascade);
             e.HasIndex(d => new { d.DatasetId, d.CreatedAt });
+        });
+        modelBuilder.Entity<LabelIssueRun>(e =>
+        {
+            e.ToTable("label_issue_runs");
+            e.Property(r => r.Mode).HasMaxLength(32);
+            e.HasOne<Dataset>().WithMany().HasForeignKey(r => r.DatasetId).OnDelete(DeleteBehavior.Cascade);
+            e.HasIndex(r => new { r.DatasetId, r.CreatedAt });
         });
         modelBuilder.Entity<SplitMember>(e =>
         {

@@ -1,10 +1,13 @@
 namespace WbcPortal.Engine.Evaluation.Review;
 
-/// <summary>One evaluated image as review sees it: its key (the dataset image id), its source group, its given label and the model's raw logits.</summary>
-public sealed record ReviewImage(string Key, int? Group, int Label, float[] Logits);
+/// <summary>
+/// One evaluated image as review sees it: its key (the dataset image id), its source group, its given label and the
+/// model's raw logits; <paramref name="Flagged"/> when a label-issue search counts its label as likely wrong.
+/// </summary>
+public sealed record ReviewImage(string Key, int? Group, int Label, float[] Logits, bool Flagged = false);
 
 /// <summary>One copy inside a tile: its calibrated probability of every class and what the model called it.</summary>
-public sealed record ReviewCopy(string Key, int Label, int Predicted, IReadOnlyList<double> Probabilities)
+public sealed record ReviewCopy(string Key, int Label, int Predicted, IReadOnlyList<double> Probabilities, bool Flagged = false)
 {
     public bool Wrong => Predicted != Label;
     /// <summary>Cross-entropy of the given label: high when the model is sure of something else.</summary>
@@ -35,6 +38,7 @@ public sealed record ReviewTile
         CalledAs = called;
         Predicted = Enumerable.Range(0, classes).OrderByDescending(k => called[k]).ThenByDescending(k => mean[k]).First();
         Wrong = copies.Count(c => c.Wrong);
+        Flagged = copies.Count(c => c.Flagged);
         Loss = copies.Average(c => c.Loss);
         Shown = Wrong > 0 ? copies.Where(c => c.Wrong).MaxBy(c => c.Loss)! : copies.MaxBy(c => c.Probabilities[c.Predicted])!;
     }
@@ -50,6 +54,8 @@ public sealed record ReviewTile
     /// <summary>What most copies are called.</summary>
     public int Predicted { get; }
     public int Wrong { get; }
+    /// <summary>How many copies a label-issue search flagged.</summary>
+    public int Flagged { get; }
     /// <summary>Mean cross-entropy of the label over the copies.</summary>
     public double Loss { get; }
     /// <summary>The copy the tile shows: its worst mistake, or its most confident copy when none is wrong.</summary>
@@ -76,6 +82,8 @@ public enum ReviewFilter
     /// <summary>Tiles whose confidence is below the reviewer's threshold, right or wrong.</summary>
     LowConfidence,
     All,
+    /// <summary>Tiles most of whose copies a label-issue search flagged (its label is likely wrong).</summary>
+    LabelIssues,
 }
 
 public enum ReviewSort
@@ -128,6 +136,8 @@ public sealed class ReviewQueue
     /// <summary>Whether tiles are originals (the evaluated images have source groups) or single images.</summary>
     public bool ByOriginal { get; }
     public int Images => Tiles.Sum(t => t.Images);
+    /// <summary>Whether the images carry a label-issue search's flags.</summary>
+    public bool HasLabelIssues { get; private init; }
 
     /// <summary>
     /// Builds the review: probabilities are softmax(logits / <paramref name="temperature"/>). Tiles are originals when any
@@ -171,7 +181,7 @@ public sealed class ReviewQueue
             if (imagesCalled > 0) confused.Add(new ConfusedPair(a, p, imagesCalled, originals));
         }
         confused.Sort((x, y) => y.Images != x.Images ? y.Images.CompareTo(x.Images) : (x.Actual, x.Predicted).CompareTo((y.Actual, y.Predicted)));
-        return new ReviewQueue(labels, tiles, confused, byOriginal);
+        return new ReviewQueue(labels, tiles, confused, byOriginal) { HasLabelIssues = images.Any(i => i.Flagged) };
     }
 
     /// <summary>The focus pairs (<see cref="FocusPairNames"/>) this evaluation's classes allow, as class indices.</summary>
@@ -199,6 +209,7 @@ public sealed class ReviewQueue
             ReviewFilter.Mistakes => Tiles.Where(t => t.Wrong > 0),
             ReviewFilter.Pair => Tiles.Where(t => t.Shows(query.Actual, query.Predicted)),
             ReviewFilter.LowConfidence => Tiles.Where(t => t.Confidence < query.Threshold),
+            ReviewFilter.LabelIssues => Tiles.Where(t => t.Flagged * 2 > t.Images),
             _ => Tiles,
         };
         return (query.Sort switch
@@ -212,7 +223,7 @@ public sealed class ReviewQueue
     private static ReviewCopy Copy(ReviewImage image, double temperature)
     {
         var p = Calibration.Softmax(image.Logits, temperature);
-        return new ReviewCopy(image.Key, image.Label, image.Predicted(), p);
+        return new ReviewCopy(image.Key, image.Label, image.Predicted(), p, image.Flagged);
     }
 }
 

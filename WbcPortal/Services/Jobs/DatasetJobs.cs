@@ -23,6 +23,7 @@ public static class DatasetJobKinds
     public const string Grouping = "grouping";
     public const string Split = "split";
     public const string Version = "version";
+    public const string LabelIssues = "label-issues";
 }
 
 /// <summary>A background dataset job (import, source grouping, split) as the pages see it. Mutated only by <see cref="DatasetJobs"/>.</summary>

@@ -19,12 +19,21 @@ public sealed record ReviewableEvaluation(int EvaluationId, int RunId, string Ru
     public string Title => $"{RunName} · {Source} · {Images:N0} images · {Accuracy * 100:0.0} %";
 }
 
+/// <summary>What a review queue was built from: a run's evaluation, or a label-issue search of a dataset.</summary>
+/// <param name="Key">"e{evaluation id}" or "l{label-issue search id}", as the page's selector and address use it.</param>
+/// <param name="What">"split NAME / test", "folder PATH", or the search's description.</param>
+public sealed record ReviewSource(string Key, string Title, string What, int? RunId, string? RunName, int? EvaluationId, int? LabelIssueRunId)
+{
+    public static string EvaluationKey(int id) => $"e{id}";
+    public static string LabelIssuesKey(int id) => $"l{id}";
+}
+
 /// <summary>Where an evaluated image comes from: its dataset image (split evaluations) or its file (folder evaluations).</summary>
 public sealed record ReviewImageInfo(string Key, int? DatasetImageId, string? Sha256, string? File, string? RelativePath);
 
 /// <summary>One evaluation opened for review: the engine's queue, where each image is, and the decisions in force on its dataset.</summary>
 public sealed record ReviewSession(
-    ReviewableEvaluation Evaluation,
+    ReviewSource Source,
     ReviewQueue Queue,
     IReadOnlyDictionary<string, ReviewImageInfo> Images,
     int? DatasetId,
@@ -46,7 +55,7 @@ public sealed record DecisionRequest(int DatasetId, DecisionKind Kind, DecisionS
 /// reviewers' label decisions (taken, undone, listed, exported). Decisions never change a dataset: the next dataset
 /// version is made from them.
 /// </summary>
-public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, StorageOptions storage, TimeProvider clock)
+public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, StorageOptions storage, LabelIssueService labelIssues, TimeProvider clock)
 {
     public bool ReadOnly => storage.ReadOnly;
 
@@ -61,6 +70,46 @@ public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, Stor
         return rows.Where(r => r.Images > 0)
             .OrderByDescending(r => r.RunId).ThenBy(r => r.Part == "test" ? 0 : r.Part == "val" ? 1 : 2).ThenBy(r => r.Id)
             .Select(r => new ReviewableEvaluation(r.Id, r.RunId, r.Name, r.Source ?? r.Part, r.Part, r.Images, r.Accuracy, r.CreatedAt)).ToList();
+    }
+
+    /// <summary>Everything that opens as a review queue: model evaluations (newest run first), then label-issue searches (newest first).</summary>
+    public async Task<IReadOnlyList<ReviewSource>> ListSourcesAsync(CancellationToken cancellationToken = default)
+    {
+        var evaluations = await ListEvaluationsAsync(cancellationToken);
+        var searches = await labelIssues.ListAsync(null, cancellationToken);
+        return evaluations.Select(e => new ReviewSource(ReviewSource.EvaluationKey(e.EvaluationId), e.Title, e.Source, e.RunId, e.RunName, e.EvaluationId, null))
+            .Concat(searches.Select(l => new ReviewSource(ReviewSource.LabelIssuesKey(l.Id), LabelIssuesTitle(l), LabelIssuesWhat(l), null, null, null, l.Id)))
+            .ToList();
+    }
+
+    private static string LabelIssuesTitle(LabelIssueRunSummary l) => $"Label issues in {l.Dataset} · search {l.Id} · {l.Issues:N0} of {l.Images:N0} images flagged";
+    private static string LabelIssuesWhat(LabelIssueRunSummary l) => $"label-issue search {l.Id} of {l.Dataset} ({l.Folds} group folds, out-of-fold probabilities of a frozen-feature head)";
+
+    /// <summary>
+    /// A label-issue search as a review queue: each image's out-of-fold probabilities are its "prediction", and the images
+    /// confident learning flagged carry the flag (the "Label issues" filter). Null for an unknown search.
+    /// </summary>
+    public async Task<ReviewSession?> OpenLabelIssuesAsync(int searchId, CancellationToken cancellationToken = default)
+    {
+        if (await labelIssues.GetAsync(searchId, cancellationToken) is not { } found) return null;
+        var (summary, result) = found;
+        var report = result.Report;
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var rows = await db.DatasetImages.AsNoTracking().Where(i => i.DatasetId == summary.DatasetId)
+            .Select(i => new { i.Id, i.Sha256, i.RelativePath }).ToDictionaryAsync(i => i.Id, cancellationToken);
+        var images = new List<ReviewImage>(report.Images.Count);
+        var infos = new Dictionary<string, ReviewImageInfo>(StringComparer.Ordinal);
+        foreach (var i in report.Images)
+        {
+            if (!rows.TryGetValue(i.Id, out var row)) continue; // an image deleted since the search
+            string key = i.Id.ToString(CultureInfo.InvariantCulture);
+            images.Add(new ReviewImage(key, i.Group, i.Label, i.Probabilities.Select(p => (float)Math.Log(Math.Max(p, 1e-9))).ToArray(), i.Issue));
+            infos[key] = new ReviewImageInfo(key, i.Id, row.Sha256, null, row.RelativePath);
+        }
+        var queue = ReviewQueue.Build(report.Labels, images, 1);
+        var classes = await db.DatasetImages.AsNoTracking().Where(i => i.DatasetId == summary.DatasetId).Select(i => i.ClassName).Distinct().OrderBy(c => c).ToListAsync(cancellationToken);
+        var source = new ReviewSource(ReviewSource.LabelIssuesKey(summary.Id), LabelIssuesTitle(summary), LabelIssuesWhat(summary), null, null, null, summary.Id);
+        return new ReviewSession(source, queue, infos, summary.DatasetId, summary.Dataset, classes);
     }
 
     /// <summary>The evaluation as a review queue, or null when there is no such model evaluation.</summary>
@@ -106,7 +155,8 @@ public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, Stor
             classes = await db.DatasetImages.AsNoTracking().Where(i => i.DatasetId == ds).Select(i => i.ClassName).Distinct().OrderBy(c => c).ToListAsync(cancellationToken);
         }
         var summary = new ReviewableEvaluation(evaluation.Id, evaluation.RunId, evaluation.Name, evaluation.Source ?? evaluation.Part, evaluation.Part, predictions.Count, evaluation.Accuracy, evaluation.CreatedAt);
-        return new ReviewSession(summary, queue, infos, datasetId, datasetName, classes);
+        var source = new ReviewSource(ReviewSource.EvaluationKey(summary.EvaluationId), summary.Title, summary.Source, summary.RunId, summary.RunName, summary.EvaluationId, null);
+        return new ReviewSession(source, queue, infos, datasetId, datasetName, classes);
     }
 
     /// <summary>

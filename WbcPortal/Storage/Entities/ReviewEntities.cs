@@ -28,3 +28,19 @@ public sealed class ReviewDecision
     public int? RunId { get; set; }
     public int? EvaluationId { get; set; }
 }
+
+/// <summary>A stored label-issue search of a dataset (<c>LabelIssueService</c>): its figures, and the full result as JSON.</summary>
+public sealed class LabelIssueRun
+{
+    public int Id { get; set; }
+    public int DatasetId { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    /// <summary>"frozen-head": a linear head per fold on the pretrained backbone's features.</summary>
+    public required string Mode { get; set; }
+    public int Folds { get; set; }
+    public int Seed { get; set; }
+    public int Images { get; set; }
+    public int Issues { get; set; }
+    public double Seconds { get; set; }
+    public required string ResultJson { get; set; }
+}

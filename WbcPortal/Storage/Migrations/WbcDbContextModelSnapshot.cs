@@ -203,6 +203,49 @@ namespace WbcPortal.Storage.Migrations
                     b.ToTable("imports", (string)null);
                 });
 
+            modelBuilder.Entity("WbcPortal.Storage.Entities.LabelIssueRun", b =>
+                {
+                    b.Property<int>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("DatasetId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Folds")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Images")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Issues")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Mode")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ResultJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<double>("Seconds")
+                        .HasColumnType("REAL");
+
+                    b.Property<int>("Seed")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("DatasetId", "CreatedAt");
+
+                    b.ToTable("label_issue_runs", (string)null);
+                });
+
             modelBuilder.Entity("WbcPortal.Storage.Entities.NearDuplicateEdge", b =>
                 {
                     b.Property<int>("Id")
@@ -676,6 +719,15 @@ namespace WbcPortal.Storage.Migrations
                 });
 
             modelBuilder.Entity("WbcPortal.Storage.Entities.ImportRecord", b =>
+                {
+                    b.HasOne("WbcPortal.Storage.Entities.Dataset", null)
+                        .WithMany()
+                        .HasForeignKey("DatasetId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("WbcPortal.Storage.Entities.LabelIssueRun", b =>
                 {
                     b.HasOne("WbcPortal.Storage.Entities.Dataset", null)
                         .WithMany()

@@ -25,15 +25,16 @@ public partial class ReviewPage : IAsyncDisposable
     [Inject] private ProtectedLocalStorage Local { get; set; } = default!;
 
     [SupplyParameterFromQuery(Name = "evaluation")] public int? Evaluation { get; set; }
+    [SupplyParameterFromQuery(Name = "labelIssues")] public int? LabelIssues { get; set; }
     [SupplyParameterFromQuery(Name = "filter")] public string? FilterText { get; set; }
     [SupplyParameterFromQuery(Name = "pair")] public string? PairText { get; set; }
     [SupplyParameterFromQuery(Name = "sort")] public string? SortText { get; set; }
     [SupplyParameterFromQuery(Name = "threshold")] public double? Threshold { get; set; }
     [SupplyParameterFromQuery(Name = "undecided")] public bool? UndecidedOnly { get; set; }
 
-    private IReadOnlyList<ReviewableEvaluation>? evaluations;
+    private IReadOnlyList<ReviewSource>? sources;
     private ReviewSession? session;
-    private int? sessionId;
+    private string? sessionKey;
     private bool notFound;
     private readonly ReviewWalk walk = new();
     private IReadOnlyList<LabelDecision> decisions = [];
@@ -56,7 +57,9 @@ public partial class ReviewPage : IAsyncDisposable
         "pair" when PairOf.Actual >= 0 => ReviewFilter.Pair,
         "low" => ReviewFilter.LowConfidence,
         "all" => ReviewFilter.All,
-        _ => ReviewFilter.Mistakes,
+        "issues" => ReviewFilter.LabelIssues,
+        "mistakes" => ReviewFilter.Mistakes,
+        _ => session?.Queue.HasLabelIssues == true ? ReviewFilter.LabelIssues : ReviewFilter.Mistakes,
     };
 
     private ReviewSort Sort => SortText switch
@@ -87,13 +90,17 @@ public partial class ReviewPage : IAsyncDisposable
 
     protected override async Task OnParametersSetAsync()
     {
-        evaluations ??= await Review.ListEvaluationsAsync();
-        int? id = Evaluation ?? evaluations.FirstOrDefault(e => e.Part == "test")?.EvaluationId ?? evaluations.FirstOrDefault()?.EvaluationId;
-        if (id != sessionId)
+        sources ??= await Review.ListSourcesAsync();
+        string? key = LabelIssues is { } l ? ReviewSource.LabelIssuesKey(l)
+            : Evaluation is { } e ? ReviewSource.EvaluationKey(e)
+            : sources.FirstOrDefault(s => s.What.EndsWith("/ test", StringComparison.Ordinal))?.Key ?? sources.FirstOrDefault()?.Key;
+        if (key != sessionKey)
         {
-            sessionId = id;
-            session = id is { } e ? await Review.OpenAsync(e) : null;
-            notFound = id is not null && session is null;
+            sessionKey = key;
+            session = key is null ? null
+                : key[0] == 'l' ? await Review.OpenLabelIssuesAsync(int.Parse(key[1..], CultureInfo.InvariantCulture))
+                : await Review.OpenAsync(int.Parse(key[1..], CultureInfo.InvariantCulture));
+            notFound = key is not null && session is null;
             decisions = session?.DatasetId is { } ds ? await Review.ListDecisionsAsync(ds) : [];
             error = null;
             lastDone = null;
@@ -132,11 +139,12 @@ public partial class ReviewPage : IAsyncDisposable
         walk.Show(tiles, inForce);
     }
 
-    private void Go(string? filter = null, string? pair = null, string? sort = null, double? threshold = null, bool? undecided = null, int? evaluation = null, bool clearPair = false)
+    private void Go(string? filter = null, string? pair = null, string? sort = null, double? threshold = null, bool? undecided = null, bool clearPair = false)
     {
         var uri = Navigation.GetUriWithQueryParameters(new Dictionary<string, object?>
         {
-            ["evaluation"] = evaluation ?? sessionId,
+            ["evaluation"] = session?.Source.EvaluationId,
+            ["labelIssues"] = session?.Source.LabelIssueRunId,
             ["filter"] = filter ?? FilterText,
             ["pair"] = clearPair ? null : pair ?? PairText,
             ["sort"] = sort ?? SortText,
@@ -150,9 +158,11 @@ public partial class ReviewPage : IAsyncDisposable
     private void ShowFilter(string filter) => Go(filter: filter, clearPair: true);
     private bool IsPairShown(int actual, int predicted) => Filter == ReviewFilter.Pair && PairOf == (actual, predicted);
 
-    private void OnEvaluationChanged(int id) => Navigation.NavigateTo(Navigation.GetUriWithQueryParameters(new Dictionary<string, object?>
+    private void OnSourceChanged(string key) => Navigation.NavigateTo(Navigation.GetUriWithQueryParameters(new Dictionary<string, object?>
     {
-        ["evaluation"] = id, ["filter"] = FilterText, ["pair"] = null, ["sort"] = SortText, ["threshold"] = Threshold, ["undecided"] = UndecidedOnly == true ? true : null,
+        ["evaluation"] = key[0] == 'e' ? int.Parse(key[1..], CultureInfo.InvariantCulture) : null,
+        ["labelIssues"] = key[0] == 'l' ? int.Parse(key[1..], CultureInfo.InvariantCulture) : null,
+        ["filter"] = null, ["pair"] = null, ["sort"] = SortText, ["threshold"] = Threshold, ["undecided"] = UndecidedOnly == true ? true : null,
     }), replace: true);
 
     private async Task SaveReviewerAsync()
@@ -223,7 +233,7 @@ public partial class ReviewPage : IAsyncDisposable
         try
         {
             var decision = await Review.DecideAsync(new DecisionRequest(session.DatasetId!.Value, kind, scope, ids, tile.Group, Labels[tile.Label],
-                kind == DecisionKind.Relabel ? Labels[toClass] : null, reviewer, note, session.Evaluation.RunId, session.Evaluation.EvaluationId));
+                kind == DecisionKind.Relabel ? Labels[toClass] : null, reviewer, note, session.Source.RunId, session.Source.EvaluationId));
             lastDone = $"{decision.Describe()} on {decision.ImageIds.Count:N0} image{(decision.ImageIds.Count == 1 ? "" : "s")}{(scope == DecisionScope.Original ? " (the whole original)" : "")}";
             error = null;
             note = null;

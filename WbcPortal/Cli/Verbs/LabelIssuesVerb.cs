@@ -1,0 +1,73 @@
+using System.CommandLine;
+using WbcPortal.Services.Review;
+
+namespace WbcPortal.Cli.Verbs;
+
+/// <summary><c>label-issues DATASET [--folds K] [--seed S]</c>: images and originals whose label is likely wrong, by confident learning on group-fold probabilities.</summary>
+public sealed class LabelIssuesVerb : ICliVerb
+{
+    private readonly Argument<string> dataset = new("DATASET") { Description = "Dataset id or name" };
+    private readonly Option<int> folds = new("--folds") { Description = "Group folds (3-10): no source group is scored by a head that saw it", DefaultValueFactory = _ => LabelIssueService.DefaultFolds };
+    private readonly Option<int> seed = new("--seed") { Description = "Seed of the fold draw", DefaultValueFactory = _ => LabelIssueService.DefaultSeed };
+    private readonly Option<int> top = new("--top") { Description = "How many images and originals the text output lists", DefaultValueFactory = _ => 20 };
+
+    public string Name => "label-issues";
+
+    public Command CreateCommand() => new(Name, "Find images and originals whose label is likely wrong (frozen-backbone features, a linear head per group fold, confident learning), and originals filed under two classes") { dataset, folds, seed, top };
+
+    public async Task<int> RunAsync(ParseResult parse, IServiceProvider services, CliOutput output, CancellationToken cancellationToken)
+    {
+        var service = services.GetRequiredService<LabelIssueService>();
+        string lastLine = "";
+        var progress = new Progress<LabelIssueProgress>(p =>
+        {
+            string line = $"  {p.Stage}: {Math.Floor(p.Fraction * 10) * 10:0} %";
+            if (line != lastLine) { lastLine = line; output.Error.WriteLine(line); }
+        });
+        var summary = await service.RunAsync(parse.GetRequiredValue(dataset), parse.GetValue(folds), parse.GetValue(seed), progress, cancellationToken);
+        var (_, result) = (await service.GetAsync(summary.Id, cancellationToken))!.Value;
+        var report = result.Report;
+        int n = Math.Max(1, parse.GetValue(top));
+        output.WriteResult(new
+        {
+            id = summary.Id,
+            dataset = summary.Dataset,
+            mode = summary.Mode,
+            folds = summary.Folds,
+            seed = summary.Seed,
+            images = summary.Images,
+            issues = summary.Issues,
+            seconds = summary.Seconds,
+            featureSeconds = result.FeatureSeconds,
+            fitSeconds = result.FitSeconds,
+            crossClassSeconds = result.CrossClassSeconds,
+            outOfFoldAccuracy = report.OutOfFoldAccuracy,
+            labels = report.Labels,
+            thresholds = report.Thresholds,
+            confidentJoint = report.ConfidentJoint,
+            ranking = report.Images.Select(i => new { image = i.Id, group = i.Group, label = report.Labels[i.Label], selfConfidence = i.SelfConfidence, issue = i.Issue, suggested = report.Labels[i.Suggested] }),
+            originals = report.Originals.Select(o => new { group = o.Group, label = report.Labels[o.Label], images = o.Images, issues = o.Issues, meanSelfConfidence = o.MeanSelfConfidence, suggested = report.Labels[o.Suggested], likely = o.Likely }),
+            outliers = report.Outliers.Select(o => new { group = o.Group, label = report.Labels[o.Label], images = o.Images, distance = o.Distance, score = o.Score, example = o.ExampleId }),
+            crossClass = result.CrossClass,
+        }, w =>
+        {
+            w.WriteLine($"Label issues in '{summary.Dataset}' (search {summary.Id}, {summary.Folds} group folds, seed {summary.Seed}): {summary.Issues:N0} of {summary.Images:N0} images flagged; " +
+                        $"out-of-fold accuracy {report.OutOfFoldAccuracy:P1}; {summary.Seconds:F0} s (features {result.FeatureSeconds:F0} s, heads {result.FitSeconds:F0} s, same-cell search {result.CrossClassSeconds:F0} s)");
+            w.WriteLine($"Originals most likely filed under the wrong class:");
+            foreach (var o in report.Originals.Take(n))
+                w.WriteLine($"  group {o.Group,5} {report.Labels[o.Label],-11} {o.Images,4} images, {o.Issues,4} flagged, mean p(label) {o.MeanSelfConfidence:F3} → {report.Labels[o.Suggested]} {o.SuggestedProbability:F3}{(o.Likely ? "  LIKELY" : "")}");
+            if (report.Outliers.Count > 0)
+            {
+                w.WriteLine("Outlier originals (unlike every other; maybe not a usable cell image):");
+                foreach (var o in report.Outliers.Take(n)) w.WriteLine($"  group {o.Group,5} {report.Labels[o.Label],-11} {o.Images,4} images, score {o.Score:F1}");
+            }
+            if (result.CrossClass.Count > 0)
+            {
+                w.WriteLine("The same cell under two classes:");
+                foreach (var c in result.CrossClass.Take(n)) w.WriteLine($"  group {c.GroupA} {c.ClassA} ↔ group {c.GroupB} {c.ClassB}: {c.Pairs} look-alike pairs (closest {c.Distance:F3})");
+            }
+            w.WriteLine($"Review them: /review?labelIssues={summary.Id}");
+        });
+        return 0;
+    }
+}

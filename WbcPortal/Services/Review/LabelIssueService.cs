@@ -1,0 +1,113 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using WbcPortal.Engine.Datasets.Splitting.LeakCheck;
+using WbcPortal.Engine.Datasets.Storage;
+using WbcPortal.Engine.Evaluation.LabelIssues;
+using WbcPortal.Engine.Models.Backbones;
+using WbcPortal.Engine.Training;
+using WbcPortal.Services.Datasets;
+using WbcPortal.Services.Grouping;
+using WbcPortal.Storage;
+using WbcPortal.Storage.Entities;
+
+namespace WbcPortal.Services.Review;
+
+/// <summary>Two originals of different classes that are copies of one cell (the leak check's look-alike test across class folders).</summary>
+public sealed record CrossClassOriginal(int? GroupA, string ClassA, int ExampleA, int? GroupB, string ClassB, int ExampleB, int Pairs, double Distance);
+
+/// <summary>What a label-issue search stores: the engine's report, the cross-class look-alikes and where the time went.</summary>
+public sealed record LabelIssueResult(LabelIssueReport Report, IReadOnlyList<CrossClassOriginal> CrossClass, double FeatureSeconds, double FitSeconds, double CrossClassSeconds);
+
+/// <summary>A stored search as lists show it.</summary>
+public sealed record LabelIssueRunSummary(int Id, int DatasetId, string Dataset, DateTimeOffset CreatedAt, string Mode, int Folds, int Seed, int Images, int Issues, double Seconds);
+
+/// <summary>Progress of a search: its stage and the fraction done.</summary>
+public sealed record LabelIssueProgress(string Stage, double Fraction);
+
+/// <summary>
+/// Label issues across a whole dataset, cheap mode: frozen ImageNet-backbone features of every image (the default
+/// preset's input size and cell crop), a linear head per group fold, confident learning on the out-of-fold
+/// probabilities; plus originals filed under two classes (same cell, by the leak check's look-alike test across class
+/// folders) and outliers. The result is stored, and opens on the review page as a queue.
+/// </summary>
+public sealed class LabelIssueService(IDbContextFactory<WbcDbContext> contexts, DatasetService datasets, GroupingService grouping, FrozenFeatureExtractor features,
+    ImageStore store, TimeProvider clock)
+{
+    public const string Mode = "frozen-head";
+    public const int DefaultFolds = 5;
+    public const int DefaultSeed = 42;
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    public async Task<LabelIssueRunSummary> RunAsync(string dataset, int folds = DefaultFolds, int seed = DefaultSeed, IProgress<LabelIssueProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        var summary = await datasets.GetAsync(dataset, cancellationToken);
+        if (summary.Classes.Count(c => c.Value > 0) < 2) throw new ArgumentException($"Dataset '{summary.Name}' has fewer than two classes: there is no other label an image could have.");
+        var state = await grouping.StateAsync(summary.Id, cancellationToken);
+        if (!state.Current)
+            await grouping.EnsureGroupedAsync(summary.Id, new Progress<double>(p => progress?.Report(new("source groups", p))), cancellationToken);
+        var watch = Stopwatch.StartNew();
+
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var rows = await db.DatasetImages.AsNoTracking().Where(i => i.DatasetId == summary.Id).OrderBy(i => i.Id)
+            .Select(i => new { i.Id, i.ClassName, i.SourceGroup, i.Sha256, i.Stored!.Format }).ToListAsync(cancellationToken);
+        var labels = rows.Select(r => r.ClassName).Distinct().Order(StringComparer.Ordinal).ToList();
+        var labelOf = labels.Select((l, i) => (l, i)).ToDictionary(x => x.l, x => x.i);
+        var images = rows.Select(r => new LabeledImage(r.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), store.ImagePath(r.Sha256, r.Format), labelOf[r.ClassName])).ToList();
+
+        var config = TrainingPresets.All["default"];
+        var vectors = await Task.Run(() => features.Extract(images, config, new Progress<(int Done, int Total)>(p => progress?.Report(new("features", p.Done / (double)p.Total))), cancellationToken), cancellationToken);
+        double featureSeconds = watch.Elapsed.TotalSeconds;
+
+        var inputs = rows.Select((r, i) => new LabelIssueInput(r.Id, r.SourceGroup, labelOf[r.ClassName], vectors[i])).ToList();
+        var report = await Task.Run(() => LabelIssueFinder.Find(labels, inputs, folds, seed, null, new Progress<double>(p => progress?.Report(new("folds", p))), cancellationToken), cancellationToken);
+        double fitSeconds = watch.Elapsed.TotalSeconds - featureSeconds;
+
+        // One cell filed under two class folders: the leak check's look-alike search with the class as the "part".
+        var checker = new LeakChecker(LeakCheckOptions.Default);
+        var checkInputs = rows.Select(r => new LeakCheckInput(r.Id, r.ClassName, store.ImagePath(r.Sha256, r.Format), r.Sha256)).ToList();
+        var signatures = await Task.Run(() => checker.Signatures(checkInputs, new Progress<double>(p => progress?.Report(new("same cell under two classes", p))), cancellationToken), cancellationToken);
+        var found = await Task.Run(() => checker.Search(checkInputs, signatures, checker.Options.Threshold, null, cancellationToken), cancellationToken);
+        var crossClass = found
+            .Select(c => (A: rows[c.A], B: rows[c.B], c.Distance))
+            .GroupBy(x => (GA: x.A.SourceGroup ?? -x.A.Id, CA: x.A.ClassName, GB: x.B.SourceGroup ?? -x.B.Id, CB: x.B.ClassName))
+            .Select(g =>
+            {
+                var best = g.MinBy(x => x.Distance);
+                return new CrossClassOriginal(best.A.SourceGroup, best.A.ClassName, best.A.Id, best.B.SourceGroup, best.B.ClassName, best.B.Id, g.Count(), best.Distance);
+            })
+            .OrderByDescending(c => c.Pairs).ThenBy(c => c.Distance).ToList();
+        double crossSeconds = watch.Elapsed.TotalSeconds - featureSeconds - fitSeconds;
+
+        var result = new LabelIssueResult(report, crossClass, featureSeconds, fitSeconds, crossSeconds);
+        var run = new LabelIssueRun
+        {
+            DatasetId = summary.Id, CreatedAt = clock.GetUtcNow(), Mode = Mode, Folds = folds, Seed = seed, Images = rows.Count, Issues = report.IssueCount,
+            Seconds = watch.Elapsed.TotalSeconds, ResultJson = JsonSerializer.Serialize(result, Json),
+        };
+        db.LabelIssueRuns.Add(run);
+        await db.SaveChangesAsync(cancellationToken);
+        progress?.Report(new("done", 1));
+        return new LabelIssueRunSummary(run.Id, summary.Id, summary.Name, run.CreatedAt, run.Mode, folds, seed, run.Images, run.Issues, run.Seconds);
+    }
+
+    public async Task<IReadOnlyList<LabelIssueRunSummary>> ListAsync(int? datasetId = null, CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return await db.LabelIssueRuns.AsNoTracking().Where(r => datasetId == null || r.DatasetId == datasetId)
+            .Join(db.Datasets, r => r.DatasetId, d => d.Id, (r, d) => new LabelIssueRunSummary(r.Id, r.DatasetId, d.Name, r.CreatedAt, r.Mode, r.Folds, r.Seed, r.Images, r.Issues, r.Seconds))
+            .OrderByDescending(r => r.Id).ToListAsync(cancellationToken);
+    }
+
+    public async Task<(LabelIssueRunSummary Summary, LabelIssueResult Result)?> GetAsync(int id, CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var row = await db.LabelIssueRuns.AsNoTracking().Where(r => r.Id == id)
+            .Join(db.Datasets, r => r.DatasetId, d => d.Id, (r, d) => new { Run = r, d.Name }).SingleOrDefaultAsync(cancellationToken);
+        if (row is null) return null;
+        var r = row.Run;
+        var result = JsonSerializer.Deserialize<LabelIssueResult>(r.ResultJson, Json) ?? throw new InvalidDataException($"Label-issue search {id} has no result.");
+        return (new LabelIssueRunSummary(r.Id, r.DatasetId, row.Name, r.CreatedAt, r.Mode, r.Folds, r.Seed, r.Images, r.Issues, r.Seconds), result);
+    }
+}
