@@ -81,9 +81,29 @@ public static class LabelIssueFinder
             progress?.Report((f + 1.0) / (folds + 1));
         }
 
+        var scored = images.Select((x, i) => new ScoredImage(x.Id, x.Group, x.Label, probabilities[i], foldOf[x.Id])).ToList();
+        var report = FromProbabilities(labels, scored, folds, seed) with { Outliers = Outliers(images) };
+        progress?.Report(1);
+        return report;
+    }
+
+    /// <summary>An image's out-of-sample probabilities from elsewhere (a cross-validation's fold models), with the fold that scored it.</summary>
+    public sealed record ScoredImage(int Id, int? Group, int Label, double[] Probabilities, int Fold);
+
+    /// <summary>
+    /// Confident learning and the ranking on out-of-sample probabilities already at hand (the "full fine-tune" mode: each
+    /// image scored by the fold model of a group cross-validation that did not train on its original). No outliers: they
+    /// need features.
+    /// </summary>
+    public static LabelIssueReport FromProbabilities(IReadOnlyList<string> labels, IReadOnlyList<ScoredImage> images, int folds, int seed)
+    {
+        int classes = labels.Count;
+        if (images.Select(i => i.Label).Distinct().Count() < 2) throw new ArgumentException("Label issues need images of at least two classes.");
+        if (images.Any(i => i.Label < 0 || i.Label >= classes || i.Probabilities.Length != classes)) throw new ArgumentException("An image's label or probabilities do not fit the classes.");
+        var probabilities = images.Select(i => i.Probabilities).ToList();
         var labelsOf = images.Select(i => i.Label).ToList();
         var cl = ConfidentLearning.Find(probabilities, labelsOf, classes);
-        var verdicts = images.Select((x, i) => new LabelIssueImage(x.Id, x.Group, x.Label, probabilities[i], cl.Issue[i], cl.Suggested[i], foldOf[x.Id])).ToList();
+        var verdicts = images.Select((x, i) => new LabelIssueImage(x.Id, x.Group, x.Label, probabilities[i], cl.Issue[i], cl.Suggested[i], x.Fold)).ToList();
         double accuracy = verdicts.Count(v => Argmax(v.Probabilities) == v.Label) / (double)verdicts.Count;
 
         var originals = verdicts.GroupBy(v => (v.Group, v.Label, Alone: v.Group is null ? v.Id : 0))
@@ -96,8 +116,6 @@ public static class LabelIssueFinder
             })
             .OrderBy(o => o.MeanSelfConfidence).ThenBy(o => o.Group).ThenBy(o => o.Label).ToList();
 
-        var outliers = Outliers(images);
-        progress?.Report(1);
         return new LabelIssueReport
         {
             Labels = labels,
@@ -108,7 +126,7 @@ public static class LabelIssueFinder
             Thresholds = cl.Thresholds,
             ConfidentJoint = cl.ConfidentJoint,
             OutOfFoldAccuracy = accuracy,
-            Outliers = outliers,
+            Outliers = [],
         };
     }
 

@@ -9,11 +9,12 @@ public sealed class LabelIssuesVerb : ICliVerb
     private readonly Argument<string> dataset = new("DATASET") { Description = "Dataset id or name" };
     private readonly Option<int> folds = new("--folds") { Description = "Group folds (3-10): no source group is scored by a head that saw it", DefaultValueFactory = _ => LabelIssueService.DefaultFolds };
     private readonly Option<int> seed = new("--seed") { Description = "Seed of the fold draw", DefaultValueFactory = _ => LabelIssueService.DefaultSeed };
+    private readonly Option<string?> crossValidation = new("--cross-validation") { Description = "Use the out-of-fold predictions a finished group cross-validation of DATASET stored (fine-tuned fold models) instead of the frozen-feature head" };
     private readonly Option<int> top = new("--top") { Description = "How many images and originals the text output lists", DefaultValueFactory = _ => 20 };
 
     public string Name => "label-issues";
 
-    public Command CreateCommand() => new(Name, "Find images and originals whose label is likely wrong (frozen-backbone features, a linear head per group fold, confident learning), and originals filed under two classes") { dataset, folds, seed, top };
+    public Command CreateCommand() => new(Name, "Find images and originals whose label is likely wrong (frozen-backbone features, a linear head per group fold, confident learning), and originals filed under two classes") { dataset, folds, seed, crossValidation, top };
 
     public async Task<int> RunAsync(ParseResult parse, IServiceProvider services, CliOutput output, CancellationToken cancellationToken)
     {
@@ -24,7 +25,12 @@ public sealed class LabelIssuesVerb : ICliVerb
             string line = $"  {p.Stage}: {Math.Floor(p.Fraction * 10) * 10:0} %";
             if (line != lastLine) { lastLine = line; output.Error.WriteLine(line); }
         });
-        var summary = await service.RunAsync(parse.GetRequiredValue(dataset), parse.GetValue(folds), parse.GetValue(seed), progress, cancellationToken);
+        var summary = parse.GetValue(crossValidation) is { Length: > 0 } cv
+            ? await service.FromCrossValidationAsync(cv, cancellationToken)
+            : await service.RunAsync(parse.GetRequiredValue(dataset), parse.GetValue(folds), parse.GetValue(seed), progress, cancellationToken);
+        var datasets = services.GetRequiredService<Services.Datasets.DatasetService>();
+        if (summary.DatasetId != (await datasets.GetAsync(parse.GetRequiredValue(dataset), cancellationToken)).Id)
+            output.Error.WriteLine($"Note: the cross-validation is of dataset '{summary.Dataset}', not '{parse.GetRequiredValue(dataset)}'; its issues are stored for '{summary.Dataset}'.");
         var (_, result) = (await service.GetAsync(summary.Id, cancellationToken))!.Value;
         var report = result.Report;
         int n = Math.Max(1, parse.GetValue(top));

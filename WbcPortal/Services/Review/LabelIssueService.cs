@@ -35,6 +35,7 @@ public sealed class LabelIssueService(IDbContextFactory<WbcDbContext> contexts, 
     ImageStore store, TimeProvider clock)
 {
     public const string Mode = "frozen-head";
+    public const string CrossValidationMode = "cross-validation";
     public const int DefaultFolds = 5;
     public const int DefaultSeed = 42;
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
@@ -90,6 +91,56 @@ public sealed class LabelIssueService(IDbContextFactory<WbcDbContext> contexts, 
         await db.SaveChangesAsync(cancellationToken);
         progress?.Report(new("done", 1));
         return new LabelIssueRunSummary(run.Id, summary.Id, summary.Name, run.CreatedAt, run.Mode, folds, seed, run.Images, run.Issues, run.Seconds);
+    }
+
+    /// <summary>
+    /// The full fine-tune mode, at no extra cost: the out-of-fold predictions a finished group cross-validation already
+    /// stored (each fold model's calibrated probabilities on its own test fold, which shares no original with its
+    /// training folds), then confident learning. Covers the images of the CV's folds: its source split's train and
+    /// validation parts.
+    /// </summary>
+    public async Task<LabelIssueRunSummary> FromCrossValidationAsync(string crossValidation, CancellationToken cancellationToken = default)
+    {
+        var watch = Stopwatch.StartNew();
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var cv = await db.CrossValidations.AsNoTracking().Include(c => c.SourceSplit)
+                     .SingleOrDefaultAsync(c => c.Name == crossValidation || c.Id.ToString() == crossValidation, cancellationToken)
+                 ?? throw new ArgumentException($"No cross-validation '{crossValidation}'.");
+        var folds = await db.Runs.AsNoTracking().Where(r => r.CrossValidationId == cv.Id).Include(r => r.Split).OrderBy(r => r.Fold).ToListAsync(cancellationToken);
+        var unfinished = folds.Where(r => r.Status != RunStatus.Succeeded).Select(r => $"fold {r.Fold} ({r.Status})").ToList();
+        if (unfinished.Count > 0) throw new ArgumentException($"Cross-validation '{cv.Name}' is not finished: {string.Join(", ", unfinished)}. Every image needs its out-of-fold prediction; resume it first.");
+
+        IReadOnlyList<string>? labels = null;
+        var scored = new List<LabelIssueFinder.ScoredImage>();
+        var groups = await db.DatasetImages.AsNoTracking().Where(i => i.DatasetId == cv.SourceSplit!.DatasetId).ToDictionaryAsync(i => i.Id, i => i.SourceGroup, cancellationToken);
+        foreach (var run in folds)
+        {
+            string source = $"split {run.Split!.Name} / test";
+            var evaluation = await db.RunEvaluations.AsNoTracking().Where(e => e.RunId == run.Id && e.Stage == RunEvaluation.ModelStage && e.Source == source && e.ReportJson != null)
+                                 .Select(e => new { e.Id, e.ReportJson }).SingleOrDefaultAsync(cancellationToken)
+                             ?? throw new ArgumentException($"Fold {run.Fold} has no stored evaluation of its test fold.");
+            var report = JsonSerializer.Deserialize<Engine.Evaluation.EvaluationReport>(evaluation.ReportJson!, Evaluation.EvaluationService.Json)!;
+            labels ??= report.Labels;
+            if (!labels.SequenceEqual(report.Labels)) throw new ArgumentException("The folds' models have different classes.");
+            var predictions = await db.RunPredictions.AsNoTracking().Where(p => p.EvaluationId == evaluation.Id && p.DatasetImageId != null)
+                .Select(p => new { p.DatasetImageId, p.Label, p.LogitsJson }).ToListAsync(cancellationToken);
+            foreach (var p in predictions)
+            {
+                var probabilities = Engine.Evaluation.Calibration.Softmax(JsonSerializer.Deserialize<float[]>(p.LogitsJson) ?? [], report.Temperature);
+                scored.Add(new(p.DatasetImageId!.Value, groups.GetValueOrDefault(p.DatasetImageId.Value), p.Label, probabilities, (run.Fold ?? 1) - 1));
+            }
+        }
+        var result = LabelIssueFinder.FromProbabilities(labels!, scored, cv.Folds, cv.Seed);
+        var stored = new LabelIssueResult(result, [], 0, watch.Elapsed.TotalSeconds, 0);
+        var row = new LabelIssueRun
+        {
+            DatasetId = cv.SourceSplit!.DatasetId, CreatedAt = clock.GetUtcNow(), Mode = CrossValidationMode, Folds = cv.Folds, Seed = cv.Seed, Images = scored.Count,
+            Issues = result.IssueCount, Seconds = watch.Elapsed.TotalSeconds, ResultJson = JsonSerializer.Serialize(stored, Json),
+        };
+        db.LabelIssueRuns.Add(row);
+        await db.SaveChangesAsync(cancellationToken);
+        string dataset = await db.Datasets.AsNoTracking().Where(d => d.Id == row.DatasetId).Select(d => d.Name).SingleAsync(cancellationToken);
+        return new LabelIssueRunSummary(row.Id, row.DatasetId, dataset, row.CreatedAt, row.Mode, row.Folds, row.Seed, row.Images, row.Issues, row.Seconds);
     }
 
     public async Task<IReadOnlyList<LabelIssueRunSummary>> ListAsync(int? datasetId = null, CancellationToken cancellationToken = default)
