@@ -97,6 +97,27 @@ public sealed class CrossValidationCliTests : IDisposable
         Assert.Equal(3L, await ScalarAsync<long>("SELECT COUNT(*) FROM splits WHERE Name LIKE 'src-cv3-s3-fold%' AND json_extract(ReportJson, '$.leakCheck') IS NOT NULL"));
         Assert.Equal(0L, await ScalarAsync<long>("SELECT COUNT(*) FROM models WHERE IsActive = 1"));
 
+        // Its stored out-of-fold predictions give the dataset's label issues at once (fine-tuned mode): every image the
+        // folds tested is ranked, once; and the cheap mode (frozen features, its own group folds) ranks every image of the dataset.
+        var (issuesCode, issuesOut, issuesErr) = await Run("label-issues", "drawn", "--cross-validation", "src-cv3-s3", "--json");
+        Assert.True(issuesCode == 0, issuesErr);
+        var issues = JsonDocument.Parse(issuesOut).RootElement;
+        Assert.Equal(trainAndVal, issues.GetProperty("images").GetInt32());
+        Assert.Equal(trainAndVal, issues.GetProperty("ranking").EnumerateArray().Select(r => r.GetProperty("image").GetInt32()).Distinct().Count());
+        var selfConfidence = issues.GetProperty("ranking").EnumerateArray().Select(r => r.GetProperty("selfConfidence").GetDouble()).ToList();
+        Assert.Equal(selfConfidence.Order(), selfConfidence);
+        Assert.Equal(["EOS", "NEU"], issues.GetProperty("labels").EnumerateArray().Select(l => l.GetString()));
+        var (cheapCode, cheapOut, cheapErr) = await Run("label-issues", "drawn", "--folds", "3", "--json");
+        Assert.True(cheapCode == 0, cheapErr);
+        var cheap = JsonDocument.Parse(cheapOut).RootElement;
+        Assert.Equal(24, cheap.GetProperty("images").GetInt32());
+        Assert.Equal("frozen-head", cheap.GetProperty("mode").GetString());
+        Assert.InRange(cheap.GetProperty("outOfFoldAccuracy").GetDouble(), 0, 1);
+        Assert.True(cheap.GetProperty("featureSeconds").GetDouble() > 0);
+        var (badCode, _, badErr) = await Run("label-issues", "drawn", "--folds", "11");
+        Assert.NotEqual(0, badCode);
+        Assert.Contains("3 to 10 folds", badErr);
+
         // Resume of a finished cross-validation (by its name or a fold run's) trains nothing and prints the same figures.
         var (again, againOut, againErr) = await Run("resume", "src-cv3-s3-fold2", "--json");
         Assert.True(again == 0, againErr);

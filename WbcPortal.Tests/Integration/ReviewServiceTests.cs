@@ -115,6 +115,46 @@ public sealed class ReviewServiceTests : IAsyncLifetime
         Assert.Contains("read-only", ex.Message);
     }
 
+    [Fact]
+    public async Task A_stored_label_issue_search_opens_as_a_queue_of_its_flagged_originals()
+    {
+        // Out-of-fold probabilities: every copy of g1 (labelled EOSINOPHIL) looks like a NEUTROPHIL; the rest look like their labels.
+        var contexts = services.GetRequiredService<IDbContextFactory<WbcDbContext>>();
+        List<(int Id, int? Group, string ClassName)> images;
+        await using (var db = await contexts.CreateDbContextAsync(Ct))
+            images = (await db.DatasetImages.Where(i => i.DatasetId == seed.DatasetId).Select(i => new { i.Id, i.SourceGroup, i.ClassName }).ToListAsync(Ct))
+                .Select(i => (i.Id, i.SourceGroup, i.ClassName)).ToList();
+        var scored = images.Select(i =>
+        {
+            int label = Array.IndexOf(ReviewSeed.Labels, i.ClassName);
+            int looksLike = i.Group == 1 ? 3 : label;
+            var p = Enumerable.Range(0, 4).Select(k => k == looksLike ? 0.91 : 0.03).ToArray();
+            return new WbcPortal.Engine.Evaluation.LabelIssues.LabelIssueFinder.ScoredImage(i.Id, i.Group, label, p, 0);
+        }).ToList();
+        var report = WbcPortal.Engine.Evaluation.LabelIssues.LabelIssueFinder.FromProbabilities(ReviewSeed.Labels, scored, 3, 1);
+        Assert.Equal(6, report.IssueCount);
+        await using (var db = await contexts.CreateDbContextAsync(Ct))
+        {
+            db.LabelIssueRuns.Add(new WbcPortal.Storage.Entities.LabelIssueRun
+            {
+                DatasetId = seed.DatasetId, CreatedAt = DateTimeOffset.UtcNow, Mode = LabelIssueService.CrossValidationMode, Folds = 3, Seed = 1, Images = scored.Count,
+                Issues = report.IssueCount, Seconds = 1, ResultJson = System.Text.Json.JsonSerializer.Serialize(new LabelIssueResult(report, [], 0, 1, 0), new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web)),
+            });
+            await db.SaveChangesAsync(Ct);
+        }
+
+        var search = Assert.Single(await services.GetRequiredService<LabelIssueService>().ListAsync(seed.DatasetId, Ct));
+        Assert.Contains(await Review.ListSourcesAsync(Ct), s => s.Key == ReviewSource.LabelIssuesKey(search.Id) && s.Title.Contains("6 of 20 images flagged"));
+        var session = await Review.OpenLabelIssuesAsync(search.Id, Ct);
+        Assert.NotNull(session);
+        Assert.True(session.CanDecide);
+        Assert.True(session.Queue.HasLabelIssues);
+        Assert.Equal(20, session.Queue.Images);
+        var flagged = Assert.Single(session.Queue.Select(new ReviewQuery(ReviewFilter.LabelIssues)));
+        Assert.Equal(("g1:0", 6, 3), (flagged.Id, flagged.Flagged, flagged.Predicted));
+        Assert.Null(await Review.OpenLabelIssuesAsync(987654, Ct));
+    }
+
     private async Task AssertRefused(string expected, DecisionRequest request)
     {
         var ex = await Assert.ThrowsAsync<ArgumentException>(() => Review.DecideAsync(request, Ct));

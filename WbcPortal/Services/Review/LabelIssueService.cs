@@ -146,9 +146,10 @@ public sealed class LabelIssueService(IDbContextFactory<WbcDbContext> contexts, 
     public async Task<IReadOnlyList<LabelIssueRunSummary>> ListAsync(int? datasetId = null, CancellationToken cancellationToken = default)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        return await db.LabelIssueRuns.AsNoTracking().Where(r => datasetId == null || r.DatasetId == datasetId)
-            .Join(db.Datasets, r => r.DatasetId, d => d.Id, (r, d) => new LabelIssueRunSummary(r.Id, r.DatasetId, d.Name, r.CreatedAt, r.Mode, r.Folds, r.Seed, r.Images, r.Issues, r.Seconds))
-            .OrderByDescending(r => r.Id).ToListAsync(cancellationToken);
+        var rows = await db.LabelIssueRuns.AsNoTracking().Where(r => datasetId == null || r.DatasetId == datasetId).OrderByDescending(r => r.Id)
+            .Join(db.Datasets, r => r.DatasetId, d => d.Id, (r, d) => new { r.Id, r.DatasetId, d.Name, r.CreatedAt, r.Mode, r.Folds, r.Seed, r.Images, r.Issues, r.Seconds })
+            .ToListAsync(cancellationToken);
+        return rows.OrderByDescending(r => r.Id).Select(r => new LabelIssueRunSummary(r.Id, r.DatasetId, r.Name, r.CreatedAt, r.Mode, r.Folds, r.Seed, r.Images, r.Issues, r.Seconds)).ToList();
     }
 
     public async Task<(LabelIssueRunSummary Summary, LabelIssueResult Result)?> GetAsync(int id, CancellationToken cancellationToken = default)
