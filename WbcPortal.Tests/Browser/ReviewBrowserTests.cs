@@ -115,6 +115,16 @@ public class ReviewBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserF
             await page.Keyboard.PressAsync("x");
             await Assertions.Expect(page.Locator("[data-testid=review-done]")).ToContainTextAsync("excluded on 1 image");
             await Assertions.Expect(page.Locator("[data-testid=detail-decision]")).ToContainTextAsync("excluded (1 of");
+
+            // g shows why: the window the model sees and the Grad-CAM map of its call, computed from the run's network.
+            await page.Keyboard.PressAsync("g");
+            foreach (var id in new[] { "model-window", "gradcam" })
+            {
+                var img = page.Locator($"[data-testid={id}]");
+                await Assertions.Expect(img).ToBeVisibleAsync();
+                await page.WaitForFunctionAsync($"() => {{ const i = document.querySelector('[data-testid={id}]'); return i && i.complete && i.naturalWidth > 0; }}", null, new() { Timeout = 60_000 });
+            }
+            await Assertions.Expect(page.Locator("[data-testid=gradcam-panel]")).ToContainTextAsync("Grad-CAM for NEUTROPHIL");
             await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "review-decided.png"), FullPage = true });
 
             // The decisions survive a refresh.

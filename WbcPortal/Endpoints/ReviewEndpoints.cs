@@ -17,6 +17,24 @@ public static class ReviewEndpoints
             http.Response.Headers.CacheControl = "no-store";
             return Results.File(Encoding.UTF8.GetBytes(csv.Csv), ReportCsv.ContentType, $"{ReportEndpoints.SafeStem(csv.DatasetName, "dataset")}-review-decisions.csv");
         });
+        // The window a run's model sees of a dataset image, or with the Grad-CAM map of a class (default: the predicted one) over it.
+        app.MapGet("/api/runs/{runId:int}/explain/{imageId:int}.png", async (int runId, int imageId, string? view, int? @class, ExplainService explain, HttpContext http) =>
+        {
+            var kind = view switch { null or "gradcam" => ExplainView.GradCam, "window" => ExplainView.Window, _ => (ExplainView?)null };
+            if (kind is null) return Results.BadRequest("view is gradcam or window.");
+            try
+            {
+                var png = await explain.RenderAsync(runId, imageId, @class, kind.Value, http.RequestAborted);
+                if (png is null) return Results.NotFound();
+                http.Response.Headers.CacheControl = "private, max-age=3600";
+                http.Response.Headers.XContentTypeOptions = "nosniff";
+                return Results.File(png, "image/png");
+            }
+            catch (ArgumentException ex)
+            {
+                return Results.Problem(statusCode: StatusCodes.Status422UnprocessableEntity, title: "This image cannot be explained", detail: ex.Message);
+            }
+        });
         return app;
     }
 }

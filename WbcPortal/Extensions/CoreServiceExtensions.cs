@@ -98,6 +98,8 @@ public static class CoreServiceExtensions
         services.AddSingleton<Services.Datasets.DatasetVersionService>();
         services.AddSingleton<FrozenFeatureExtractor>();
         services.AddSingleton<Services.Review.LabelIssueService>();
+        services.AddSingleton<WbcPortal.Engine.Evaluation.Explain.GradCamExplainer>();
+        services.AddSingleton<Services.Review.ExplainService>();
         services.AddSingleton<ExplorationService>();
         services.AddSingleton<Services.Exploration.ImageViewRenditions>();
 

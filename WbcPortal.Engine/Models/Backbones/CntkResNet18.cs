@@ -64,6 +64,18 @@ public sealed class CntkResNet18 : Module<Tensor, Tensor>
         return avgpool.call(x).flatten(1).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// The last stage's activations (B x 512 x h x w) and the pooled features the head reads (their spatial mean): what a
+    /// class activation map needs. Gradients flow through both.
+    /// </summary>
+    public (Tensor Activations, Tensor Pooled) ForwardWithActivations(Tensor input)
+    {
+        var x = functional.relu(bn1.call(conv1.call(input)));
+        x = maxpool.call(x);
+        var activations = layer4.call(layer3.call(layer2.call(layer1.call(x))));
+        return (activations, avgpool.call(activations).flatten(1));
+    }
+
     private sealed class BasicBlock : Module<Tensor, Tensor>
     {
         private readonly Conv2d conv1, conv2;

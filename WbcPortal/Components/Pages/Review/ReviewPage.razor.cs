@@ -46,6 +46,7 @@ public partial class ReviewPage : IAsyncDisposable
     private string? lastDone;
     private bool busy;
     private bool showCopies = true;
+    private bool showGradCam;
     private ElementReference grid;
     private IJSObjectReference? module;
     private bool reveal;
@@ -217,6 +218,7 @@ public partial class ReviewPage : IAsyncDisposable
             case ReviewKeyAction.Undo: await UndoAsync(); break;
             case ReviewKeyAction.ToggleCopies: showCopies = !showCopies; break;
             case ReviewKeyAction.WholeOriginal: walk.ChooseCopy(null); break;
+            case ReviewKeyAction.GradCam: showGradCam = !showGradCam; break;
         }
     }
 

@@ -15,6 +15,7 @@ public enum ReviewKeyAction
     Undo,
     ToggleCopies,
     WholeOriginal,
+    GradCam,
 }
 
 /// <summary>
@@ -87,6 +88,7 @@ public sealed class ReviewWalk
             case "u" or "U": return ReviewKeyAction.Undo;
             case "Enter" or " ": return ReviewKeyAction.ToggleCopies;
             case "Escape": return ReviewKeyAction.WholeOriginal;
+            case "g" or "G": return ReviewKeyAction.GradCam;
         }
         if (key.Length == 1 && key[0] is >= '1' and <= '9' && key[0] - '1' < classes)
         {
