@@ -91,6 +91,25 @@ public sealed class OnnxClassifier : IDisposable
         return output;
     }
 
+    /// <summary>The pooled backbone features the head reads (one view per image, no flips): the model's own feature space.</summary>
+    public float[][] Features(IReadOnlyList<Image<Rgb24>> images)
+    {
+        if (images.Count == 0) return [];
+        int length = preprocessor.Length;
+        var data = new float[images.Count * length];
+        for (int i = 0; i < images.Count; i++)
+        {
+            using var cut = view.Window(images[i]);
+            using var centre = view.Center(cut);
+            preprocessor.Normalize(centre, data.AsSpan(i * length, length));
+        }
+        var input = new DenseTensor<float>(data, [images.Count, 3, Metadata.InputHeight, Metadata.InputWidth]);
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor(ClassifierOnnxExporter.InputName, input)], [ClassifierOnnxExporter.FeaturesName]);
+        var flat = results.First().AsTensor<float>().ToArray();
+        int dim = flat.Length / images.Count;
+        return Enumerable.Range(0, images.Count).Select(i => flat.AsSpan(i * dim, dim).ToArray()).ToArray();
+    }
+
     /// <summary>Calibrated probabilities, softmax(logits / T).</summary>
     public double[] Probabilities(float[] logits) => Calibration.Softmax(logits, Metadata.Temperature);
 

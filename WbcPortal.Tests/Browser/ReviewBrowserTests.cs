@@ -125,6 +125,12 @@ public class ReviewBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserF
                 await page.WaitForFunctionAsync($"() => {{ const i = document.querySelector('[data-testid={id}]'); return i && i.complete && i.naturalWidth > 0; }}", null, new() { Timeout = 60_000 });
             }
             await Assertions.Expect(page.Locator("[data-testid=gradcam-panel]")).ToContainTextAsync("Grad-CAM for NEUTROPHIL");
+
+            // n: the nearest training images in the model's feature space (the run's index is computed once, in the background).
+            await grid.FocusAsync();
+            await page.Keyboard.PressAsync("n");
+            await Assertions.Expect(page.Locator("[data-testid=neighbour]")).ToHaveCountAsync(8, new() { Timeout = 120_000 });
+            await Assertions.Expect(page.Locator("[data-testid=neighbours]")).ToContainTextAsync("its nearest training images are");
             await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "review-decided.png"), FullPage = true });
 
             // The decisions survive a refresh.

@@ -24,6 +24,7 @@ public class ReviewWalkTests
     [InlineData("Enter", ReviewKeyAction.ToggleCopies, -1)]
     [InlineData("Escape", ReviewKeyAction.WholeOriginal, -1)]
     [InlineData("g", ReviewKeyAction.GradCam, -1)]
+    [InlineData("n", ReviewKeyAction.Neighbours, -1)]
     [InlineData("Tab", ReviewKeyAction.None, -1)]
     public void Keys_map_to_actions(string key, ReviewKeyAction action, int classIndex)
     {

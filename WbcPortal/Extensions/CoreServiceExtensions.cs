@@ -100,6 +100,7 @@ public static class CoreServiceExtensions
         services.AddSingleton<Services.Review.LabelIssueService>();
         services.AddSingleton<WbcPortal.Engine.Evaluation.Explain.GradCamExplainer>();
         services.AddSingleton<Services.Review.ExplainService>();
+        services.AddSingleton<Services.Review.NeighbourService>();
         services.AddSingleton<ExplorationService>();
         services.AddSingleton<Services.Exploration.ImageViewRenditions>();
 

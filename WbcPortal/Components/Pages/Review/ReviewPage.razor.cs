@@ -23,6 +23,7 @@ public partial class ReviewPage : IAsyncDisposable
     [Inject] private NavigationManager Navigation { get; set; } = default!;
     [Inject] private IJSRuntime JS { get; set; } = default!;
     [Inject] private ProtectedLocalStorage Local { get; set; } = default!;
+    [Inject] private NeighbourService Neighbours { get; set; } = default!;
 
     [SupplyParameterFromQuery(Name = "evaluation")] public int? Evaluation { get; set; }
     [SupplyParameterFromQuery(Name = "labelIssues")] public int? LabelIssues { get; set; }
@@ -47,6 +48,10 @@ public partial class ReviewPage : IAsyncDisposable
     private bool busy;
     private bool showCopies = true;
     private bool showGradCam;
+    private IReadOnlyList<NeighbourImage>? neighbours;
+    private string? neighboursFor;
+    private string? neighboursError;
+    private bool neighboursWaiting;
     private ElementReference grid;
     private IJSObjectReference? module;
     private bool reveal;
@@ -219,6 +224,9 @@ public partial class ReviewPage : IAsyncDisposable
             case ReviewKeyAction.ToggleCopies: showCopies = !showCopies; break;
             case ReviewKeyAction.WholeOriginal: walk.ChooseCopy(null); break;
             case ReviewKeyAction.GradCam: showGradCam = !showGradCam; break;
+            case ReviewKeyAction.Neighbours:
+                if (session.Source.RunId is { } run && walk.Selected is { } tile && int.TryParse((walk.Copy ?? tile.Shown).Key, out int image)) await ShowNeighboursAsync(run, image);
+                break;
         }
     }
 
@@ -290,6 +298,37 @@ public partial class ReviewPage : IAsyncDisposable
         }
     }
 
+    /// <summary>The nearest training images of the shown image; builds the run's index first (once, in the background) when it is missing.</summary>
+    private async Task ShowNeighboursAsync(int runId, int imageId)
+    {
+        neighboursError = null;
+        string key = $"{runId}:{imageId}";
+        try
+        {
+            if (Neighbours.Status(runId).State is NeighbourIndexState.Missing or NeighbourIndexState.Failed) Neighbours.StartBuild(runId);
+            neighboursWaiting = true;
+            while (Neighbours.Status(runId).State == NeighbourIndexState.Building)
+            {
+                StateHasChanged();
+                await Task.Delay(1000);
+            }
+            neighboursWaiting = false;
+            var status = Neighbours.Status(runId);
+            if (status.State == NeighbourIndexState.Failed)
+            {
+                neighboursError = $"The training images' features could not be computed: {status.Error}";
+                return;
+            }
+            neighbours = await Neighbours.NearestAsync(runId, imageId);
+            neighboursFor = key;
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or FileNotFoundException)
+        {
+            neighboursWaiting = false;
+            neighboursError = ex.Message;
+        }
+    }
+
     private string Thumb(ReviewCopy copy) => session!.Images.TryGetValue(copy.Key, out var info) && info.Sha256 is not null ? $"api/images/{info.Sha256}/thumb" : "";
     private string Full(ReviewCopy copy) => session!.Images.TryGetValue(copy.Key, out var info) && info.Sha256 is not null ? $"api/images/{info.Sha256}" : "";
     private string PathOf(ReviewCopy copy) => session!.Images.TryGetValue(copy.Key, out var info) ? info.RelativePath ?? info.File ?? copy.Key : copy.Key;
@@ -302,6 +341,12 @@ public partial class ReviewPage : IAsyncDisposable
         int tiles = q.Tiles.Count(t => t.Wrong > 0), images = q.Tiles.Sum(t => t.Wrong);
         string unit = q.ByOriginal ? (tiles == 1 ? "original" : "originals") : (tiles == 1 ? "image" : "images");
         return $"{tiles:N0} {unit} with mistakes ({images:N0} image{(images == 1 ? "" : "s")}).";
+    }
+
+    private string NeighbourSummary(IReadOnlyList<NeighbourImage> found, ReviewCopy shown)
+    {
+        var byClass = found.GroupBy(n => n.ClassName).OrderByDescending(g => g.Count()).Select(g => $"{g.Count()} {g.Key}");
+        return $"Called {Labels[shown.Predicted]}; its nearest training images are {string.Join(", ", byClass)} (cosine similarity of the features the head reads).";
     }
 
     private static string Percent(double p) => (100 * p).ToString("0.#", CultureInfo.InvariantCulture);

@@ -16,6 +16,7 @@ public enum ReviewKeyAction
     ToggleCopies,
     WholeOriginal,
     GradCam,
+    Neighbours,
 }
 
 /// <summary>
@@ -89,6 +90,7 @@ public sealed class ReviewWalk
             case "Enter" or " ": return ReviewKeyAction.ToggleCopies;
             case "Escape": return ReviewKeyAction.WholeOriginal;
             case "g" or "G": return ReviewKeyAction.GradCam;
+            case "n" or "N": return ReviewKeyAction.Neighbours;
         }
         if (key.Length == 1 && key[0] is >= '1' and <= '9' && key[0] - '1' < classes)
         {
