@@ -1,4 +1,4 @@
-using System.Numerics;
+using WbcPortal.Engine.Compute;
 
 namespace WbcPortal.Engine.Evaluation.Explain;
 
@@ -38,7 +38,7 @@ public sealed class FeatureIndex
         for (int i = 0; i < vectors.Length; i++)
         {
             if (exclude?.Contains(ids[i]) == true) continue;
-            double s = Dot(q, vectors[i]);
+            double s = VectorMath.Dot(q, vectors[i]);
             if (best.Count < k) best.Enqueue(i, s);
             else if (best.TryPeek(out _, out double worst) && s > worst) best.EnqueueDequeue(i, s);
         }
@@ -91,13 +91,4 @@ public sealed class FeatureIndex
         return norm > 0 ? v.Select(x => (float)(x / norm)).ToArray() : [.. v];
     }
 
-    private static double Dot(float[] a, float[] b)
-    {
-        var sum = Vector<float>.Zero;
-        int j = 0;
-        for (; j <= a.Length - Vector<float>.Count; j += Vector<float>.Count) sum += new Vector<float>(a, j) * new Vector<float>(b, j);
-        double total = Vector.Sum(sum);
-        for (; j < a.Length; j++) total += a[j] * b[j];
-        return total;
-    }
 }

@@ -1,4 +1,4 @@
-using System.Numerics;
+using WbcPortal.Engine.Compute;
 
 namespace WbcPortal.Engine.Evaluation.LabelIssues;
 
@@ -67,14 +67,14 @@ public static class SoftmaxRegression
             for (int i = 0; i < n; i++)
             {
                 var x = train[i];
-                for (int k = 0; k < classes; k++) logits[k] = Dot(w[k], x) + b[k];
+                for (int k = 0; k < classes; k++) logits[k] = VectorMath.Dot(w[k], x) + b[k];
                 Softmax(logits);
                 double wi = weight[trainY[i]] / n;
                 for (int k = 0; k < classes; k++)
                 {
                     float r = (float)(wi * (logits[k] - (k == trainY[i] ? 1 : 0)));
                     if (r == 0) continue;
-                    AddScaled(grad[k], x, r);
+                    VectorMath.AddScaled(grad[k], x, r);
                     gb[k] += r;
                 }
             }
@@ -99,29 +99,11 @@ public static class SoftmaxRegression
         {
             var x = Standard(testX[i]);
             var p = new double[classes];
-            for (int k = 0; k < classes; k++) p[k] = Dot(w[k], x) + b[k];
+            for (int k = 0; k < classes; k++) p[k] = VectorMath.Dot(w[k], x) + b[k];
             Softmax(p);
             result[i] = p;
         }
         return result;
-    }
-
-    private static double Dot(float[] a, float[] x)
-    {
-        var sum = Vector<float>.Zero;
-        int j = 0;
-        for (; j <= a.Length - Vector<float>.Count; j += Vector<float>.Count) sum += new Vector<float>(a, j) * new Vector<float>(x, j);
-        double total = Vector.Sum(sum);
-        for (; j < a.Length; j++) total += a[j] * x[j];
-        return total;
-    }
-
-    private static void AddScaled(float[] target, float[] x, float r)
-    {
-        var rv = new Vector<float>(r);
-        int j = 0;
-        for (; j <= x.Length - Vector<float>.Count; j += Vector<float>.Count) (new Vector<float>(target, j) + rv * new Vector<float>(x, j)).CopyTo(target, j);
-        for (; j < x.Length; j++) target[j] += r * x[j];
     }
 
     private static void Softmax(double[] z)
