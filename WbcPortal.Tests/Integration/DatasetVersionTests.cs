@@ -128,6 +128,11 @@ public sealed class DatasetVersionTests : IAsyncLifetime
         Assert.Equal("cells-v2", Assert.Single((await versions.GetInfoAsync(datasetId, ct)).Children).Name);
         var refused = await Assert.ThrowsAsync<ArgumentException>(() => datasets.ImportFolderAsync("cells-v2", source.Path, cancellationToken: ct));
         Assert.Contains("immutable", refused.Message);
+        // Nor are its groups found again: they are its parent's, which its carried split and its review rely on.
+        var grouping = services.GetRequiredService<WbcPortal.Services.Grouping.GroupingService>();
+        Assert.Contains("keeps the source groups", (await Assert.ThrowsAsync<ArgumentException>(() => grouping.GroupAsync(made.DatasetId, cancellationToken: ct))).Message);
+        var kept = await grouping.EnsureGroupedAsync(made.DatasetId, cancellationToken: ct, margin: WbcPortal.Engine.Datasets.Grouping.GroupingMargin.Standard);
+        Assert.NotNull(kept.GroupedAt);
 
         // Deleting the parent keeps the version whole (its files are shared by content).
         await datasets.DeleteAsync(datasetId, ct);

@@ -50,7 +50,7 @@ public sealed class FeatureIndex
 
     public void Save(string path)
     {
-        string temp = path + ".tmp";
+        string temp = $"{path}.{Guid.NewGuid():N}.tmp";
         using (var w = new BinaryWriter(File.Create(temp)))
         {
             w.Write(Magic);

@@ -5,7 +5,7 @@ namespace WbcPortal.Engine.Evaluation.LabelIssues;
 /// <c>filter_by="confident_learning"</c>): from out-of-sample probabilities, each class's threshold is the mean
 /// probability of that class over the images labelled with it. An image is counted in the confident joint under the
 /// class, among those it reaches the threshold of, that it is most probable; an image whose confident class is not its
-/// label is a label issue. Issues are ranked by self-confidence, the probability of the given label (lowest first).
+/// label, and whose most probable class is not its label either, is a label issue. Issues are ranked by self-confidence, the probability of the given label (lowest first).
 /// </summary>
 public static class ConfidentLearning
 {
@@ -39,7 +39,10 @@ public static class ConfidentLearning
             suggested[i] = other;
             if (confident < 0) continue;
             joint[labels[i]][confident]++;
-            issue[i] = confident != labels[i];
+            // As cleanlab: an image whose most probable class is its label is not an issue, whatever the thresholds say.
+            int argmax = 0;
+            for (int k = 1; k < classes; k++) if (p[k] > p[argmax]) argmax = k;
+            issue[i] = confident != labels[i] && argmax != labels[i];
             if (issue[i]) suggested[i] = confident;
         }
         return new Result(thresholds, joint, issue, suggested);

@@ -82,7 +82,7 @@ public static class LabelIssueFinder
         }
 
         var scored = images.Select((x, i) => new ScoredImage(x.Id, x.Group, x.Label, probabilities[i], foldOf[x.Id])).ToList();
-        var report = FromProbabilities(labels, scored, folds, seed) with { Outliers = Outliers(images) };
+        var report = FromProbabilities(labels, scored, folds, seed) with { Outliers = Outliers(images, cancellationToken) };
         progress?.Report(1);
         return report;
     }
@@ -131,7 +131,7 @@ public static class LabelIssueFinder
     }
 
     /// <summary>Originals whose mean (L2-normalised) feature is unusually far from every other original's: robust z-score over all originals.</summary>
-    private static List<LabelIssueOutlier> Outliers(IReadOnlyList<LabelIssueInput> images)
+    private static List<LabelIssueOutlier> Outliers(IReadOnlyList<LabelIssueInput> images, CancellationToken cancellationToken)
     {
         var originals = images.GroupBy(i => (i.Group, i.Label, Alone: i.Group is null ? i.Id : 0)).Select(g =>
         {
@@ -142,11 +142,18 @@ public static class LabelIssueFinder
                 for (int j = 0; j < mean.Length; j++) mean[j] += i.Features[j] / norm;
             }
             double m = Math.Sqrt(mean.Sum(x => x * x)) + 1e-12;
-            for (int j = 0; j < mean.Length; j++) mean[j] /= m;
-            return (g.Key.Group, g.Key.Label, Images: g.Count(), Example: g.First().Id, Mean: mean);
+            return (g.Key.Group, g.Key.Label, Images: g.Count(), Example: g.First().Id, Mean: mean.Select(x => (float)(x / m)).ToArray());
         }).ToList();
         if (originals.Count < 5) return [];
-        var nearest = originals.Select(a => originals.Where(b => !ReferenceEquals(a.Mean, b.Mean)).Min(b => 1 - a.Mean.Zip(b.Mean, (x, y) => x * y).Sum())).ToArray();
+        var nearest = new double[originals.Count];
+        for (int a = 0; a < originals.Count; a++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            double best = double.MaxValue;
+            for (int b = 0; b < originals.Count; b++)
+                if (b != a) best = Math.Min(best, 1 - Compute.VectorMath.Dot(originals[a].Mean, originals[b].Mean));
+            nearest[a] = best;
+        }
         var sorted = nearest.Order().ToArray();
         double median = sorted[sorted.Length / 2];
         var deviations = nearest.Select(d => Math.Abs(d - median)).Order().ToArray();

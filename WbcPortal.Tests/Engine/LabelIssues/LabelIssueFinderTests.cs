@@ -25,6 +25,19 @@ public class LabelIssueFinderTests
     }
 
     [Fact]
+    public void An_image_whose_most_probable_class_is_its_label_is_no_issue_whatever_the_thresholds()
+    {
+        // Class 1's images look like class 0 (threshold 0.25), so [0.6, 0.4] reaches class 1's threshold and not class 0's
+        // (0.83): its confident class is 1, but the model still finds its label 0 most probable. cleanlab does not flag it.
+        double[][] p = [[0.95, 0.05], [0.95, 0.05], [0.6, 0.4], [0.9, 0.1], [0.6, 0.4]];
+        int[] y = [0, 0, 0, 1, 1];
+        var r = ConfidentLearning.Find(p, y, 2);
+        Assert.Equal(1, r.ConfidentJoint[0][1]);
+        Assert.False(r.Issue[2]);
+        Assert.True(r.Issue[3]);
+    }
+
+    [Fact]
     public void A_linear_head_separates_separable_classes()
     {
         var rng = new Random(1);

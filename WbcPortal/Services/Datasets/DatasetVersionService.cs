@@ -28,7 +28,11 @@ public sealed record DatasetVersionPreview(int DatasetId, string Dataset, int De
 }
 
 /// <summary>A version just made.</summary>
-public sealed record DatasetVersionResult(int DatasetId, string Name, int Version, int Images, int Relabelled, int Excluded, int? SplitId, string? SplitName);
+public sealed record DatasetVersionResult(int DatasetId, string Name, int Version, int Images, int Relabelled, int Excluded, int? SplitId, string? SplitName)
+{
+    /// <summary>Why the carried split's leak check did not run to the end (the version and its split are stored all the same).</summary>
+    public string? LeakCheckError { get; init; }
+}
 
 /// <summary>A dataset's place among versions: what it was made from and what it changed, and the versions made from it.</summary>
 public sealed record DatasetVersionInfo(int Version, int? ParentId, string? ParentName, IReadOnlyList<DatasetVersionChangeRow> Changes,
@@ -66,7 +70,8 @@ public sealed class DatasetVersionService(IDbContextFactory<WbcDbContext> contex
     /// <summary>
     /// Makes the version and carries <paramref name="splitId"/> (default: the parent's newest split that is not a
     /// cross-validation fold) over to it, then runs the leak check on the new split. Throws <see cref="ArgumentException"/>
-    /// with the reason when no version can be made; nothing is stored then.
+    /// with the reason when no version can be made; nothing is stored then. The version and its split are stored in one
+    /// transaction before the check; a check that fails leaves them stored and says why (<see cref="DatasetVersionResult.LeakCheckError"/>).
     /// </summary>
     public async Task<DatasetVersionResult> CreateAsync(int datasetId, int? splitId = null, string? name = null, IProgress<double>? leakCheckProgress = null,
         CancellationToken cancellationToken = default)
@@ -171,7 +176,17 @@ public sealed class DatasetVersionService(IDbContextFactory<WbcDbContext> contex
             result = new DatasetVersionResult(child.Id, versionName, version, copies.Count, plan.Relabelled, plan.Excluded, newSplit?.Id, newSplit?.Name);
         }
         if (result.SplitId is { } made)
-            await splits.CheckLeaksAsync(made.ToString(CultureInfo.InvariantCulture), leakCheckProgress, cancellationToken);
+        {
+            try
+            {
+                await splits.CheckLeaksAsync(made.ToString(CultureInfo.InvariantCulture), leakCheckProgress, cancellationToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+            {
+                // The version is stored; its split is only unchecked, which its page says. Run the check again from there.
+                return result with { LeakCheckError = ex.Message };
+            }
+        }
         return result;
     }
 

@@ -41,6 +41,8 @@ public sealed class GroupingService(IDbContextFactory<WbcDbContext> contexts, Im
         var watch = Stopwatch.StartNew();
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var dataset = await db.Datasets.SingleOrDefaultAsync(d => d.Id == datasetId, cancellationToken) ?? throw new ArgumentException($"No dataset {datasetId}.");
+        if (dataset.Version > 1 && dataset.GroupedAt is not null)
+            throw new ArgumentException($"'{dataset.Name}' is a dataset version: it keeps the source groups of the dataset it was made from, so its carried-over split and its review stay true. Group the parent instead.");
         var images = await db.DatasetImages.AsNoTracking().Where(i => i.DatasetId == datasetId).OrderBy(i => i.Id)
             .Select(i => new { i.Id, i.ClassName, i.Sha256, i.Stored!.Format }).ToListAsync(cancellationToken);
         if (images.Count == 0) throw new ArgumentException($"Dataset '{dataset.Name}' has no images to group.");
@@ -105,8 +107,16 @@ public sealed class GroupingService(IDbContextFactory<WbcDbContext> contexts, Im
         var wanted = margin ?? grouper.Options.Margin;
         var state = await StateAsync(datasetId, cancellationToken);
         if (state is { Current: true } && state.Margin == wanted) return state;
+        // A version keeps its parent's groups whatever grouper found them (see GroupAsync).
+        if (state.GroupedAt is not null && await IsVersionAsync(datasetId, cancellationToken)) return state;
         await GroupAsync(datasetId, wanted, progress, cancellationToken);
         return await StateAsync(datasetId, cancellationToken);
+    }
+
+    private async Task<bool> IsVersionAsync(int datasetId, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return await db.Datasets.AnyAsync(d => d.Id == datasetId && d.Version > 1, cancellationToken);
     }
 
     /// <summary>How the dataset's stored groups were found, and what each margin gives (null when never grouped).</summary>

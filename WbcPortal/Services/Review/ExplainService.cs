@@ -26,6 +26,10 @@ public enum ExplainView
 /// </summary>
 public sealed class ExplainService(IDbContextFactory<WbcDbContext> contexts, GradCamExplainer explainer, ImageDecoding decoding, ImageStore store, StorageOptions storage)
 {
+    // One at a time: each explanation loads a network and runs it forward and back, and a reviewer walking tiles with
+    // Grad-CAM on asks for one per key press; queued requests wait instead of crowding the CPU a training run may need.
+    private readonly SemaphoreSlim gate = new(1, 1);
+
     /// <summary>The PNG, or null when the run or image is unknown. Throws <see cref="ArgumentException"/> with the reason when it cannot be explained.</summary>
     public async Task<byte[]?> RenderAsync(int runId, int imageId, int? targetClass, ExplainView view, CancellationToken cancellationToken = default)
     {
@@ -47,11 +51,25 @@ public sealed class ExplainService(IDbContextFactory<WbcDbContext> contexts, Gra
         {
             throw new ArgumentException($"The run's network is not on disk any more ({ex.Message}).");
         }
-        byte[] bytes = await File.ReadAllBytesAsync(store.ImagePath(image.Sha256, image.Format), cancellationToken);
-        return await Task.Run(() =>
+        string path = store.ImagePath(image.Sha256, image.Format);
+        if (!File.Exists(path)) return null;
+        byte[] bytes = await File.ReadAllBytesAsync(path, cancellationToken);
+        await gate.WaitAsync(cancellationToken);
+        try
+        {
+            return await Render(bytes, weights, config, labels.Count, targetClass, view, cancellationToken);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private Task<byte[]> Render(byte[] bytes, string weights, TrainingConfig config, int classes, int? targetClass, ExplainView view, CancellationToken cancellationToken) =>
+        Task.Run(() =>
         {
             using var decoded = decoding.DecodeRgb(bytes, cancellationToken);
-            var result = view == ExplainView.GradCam ? explainer.Explain(weights, config, labels.Count, decoded, targetClass) : null;
+            var result = view == ExplainView.GradCam ? explainer.Explain(weights, config, classes, decoded, targetClass) : null;
             var empty = new GradCamResult(0, new float[1, 1], 0, 0);
             var (window, overlay) = GradCamExplainer.Render(decoded, config, result ?? empty);
             using (window)
@@ -62,5 +80,4 @@ public sealed class ExplainService(IDbContextFactory<WbcDbContext> contexts, Gra
                 return ms.ToArray();
             }
         }, cancellationToken);
-    }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
+using WbcPortal.Engine.Datasets.Splitting;
 using WbcPortal.Engine.Datasets.Splitting.LeakCheck;
 using WbcPortal.Engine.Datasets.Storage;
 using WbcPortal.Engine.Evaluation.LabelIssues;
@@ -67,9 +68,19 @@ public sealed class LabelIssueService(IDbContextFactory<WbcDbContext> contexts, 
 
         // One cell filed under two class folders: the leak check's look-alike search with the class as the "part".
         var checker = new LeakChecker(LeakCheckOptions.Default);
-        var checkInputs = rows.Select(r => new LeakCheckInput(r.Id, r.ClassName, store.ImagePath(r.Sha256, r.Format), r.Sha256)).ToList();
+        var checkInputs = rows.Select(r => new LeakCheckInput(r.Id, SplitParts.Train, store.ImagePath(r.Sha256, r.Format), r.Sha256)).ToList();
         var signatures = await Task.Run(() => checker.Signatures(checkInputs, new Progress<double>(p => progress?.Report(new("same cell under two classes", p))), cancellationToken), cancellationToken);
-        var found = await Task.Run(() => checker.Search(checkInputs, signatures, checker.Options.Threshold, null, cancellationToken), cancellationToken);
+        // The search compares parts, so each pair of classes is searched as "train" against "test".
+        var found = new List<(int A, int B, double Distance)>();
+        for (int a = 0; a < labels.Count; a++)
+        for (int b = a + 1; b < labels.Count; b++)
+        {
+            var members = Enumerable.Range(0, rows.Count).Where(i => rows[i].ClassName == labels[a] || rows[i].ClassName == labels[b]).ToList();
+            var pairInputs = members.Select(i => checkInputs[i] with { Part = rows[i].ClassName == labels[a] ? SplitParts.Train : SplitParts.Test }).ToList();
+            var pairSignatures = members.Select(i => signatures[i]).ToList();
+            var pairs = await Task.Run(() => checker.Search(pairInputs, pairSignatures, checker.Options.Threshold, null, cancellationToken), cancellationToken);
+            found.AddRange(pairs.Select(c => (members[c.A], members[c.B], c.Distance)));
+        }
         var crossClass = found
             .Select(c => (A: rows[c.A], B: rows[c.B], c.Distance))
             .GroupBy(x => (GA: x.A.SourceGroup ?? -x.A.Id, CA: x.A.ClassName, GB: x.B.SourceGroup ?? -x.B.Id, CB: x.B.ClassName))

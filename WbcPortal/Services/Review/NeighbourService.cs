@@ -51,8 +51,11 @@ public sealed class NeighbourService(IDbContextFactory<WbcDbContext> contexts, O
     public void StartBuild(int runId)
     {
         if (storage.ReadOnly) throw new InvalidOperationException("This portal is read-only: the training images' features are computed on the portal that holds the data folder.");
-        if (Status(runId).State is NeighbourIndexState.Ready or NeighbourIndexState.Building) return;
-        building[runId] = new(NeighbourIndexState.Building);
+        lock (building)
+        {
+            if (Status(runId).State is NeighbourIndexState.Ready or NeighbourIndexState.Building) return;
+            building[runId] = new(NeighbourIndexState.Building);
+        }
         _ = Task.Run(async () =>
         {
             try

@@ -98,14 +98,15 @@ public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, Stor
         var report = result.Report;
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var rows = await db.DatasetImages.AsNoTracking().Where(i => i.DatasetId == summary.DatasetId)
-            .Select(i => new { i.Id, i.Sha256, i.RelativePath }).ToDictionaryAsync(i => i.Id, cancellationToken);
+            .Select(i => new { i.Id, i.Sha256, i.RelativePath, i.SourceGroup }).ToDictionaryAsync(i => i.Id, cancellationToken);
         var images = new List<ReviewImage>(report.Images.Count);
         var infos = new Dictionary<string, ReviewImageInfo>(StringComparer.Ordinal);
         foreach (var i in report.Images)
         {
             if (!rows.TryGetValue(i.Id, out var row)) continue; // an image deleted since the search
             string key = i.Id.ToString(CultureInfo.InvariantCulture);
-            images.Add(new ReviewImage(key, i.Group, i.Label, i.Probabilities.Select(p => (float)Math.Log(Math.Max(p, 1e-9))).ToArray(), i.Issue));
+            // The dataset's groups now, not at the search: a decision on an original covers its current copies.
+            images.Add(new ReviewImage(key, row.SourceGroup, i.Label, i.Probabilities.Select(p => (float)Math.Log(Math.Max(p, 1e-9))).ToArray(), i.Issue));
             infos[key] = new ReviewImageInfo(key, i.Id, row.Sha256, null, row.RelativePath);
         }
         var queue = ReviewQueue.Build(report.Labels, images, 1);

@@ -52,6 +52,7 @@ public partial class ReviewPage : IAsyncDisposable
     private string? neighboursFor;
     private string? neighboursError;
     private bool neighboursWaiting;
+    private readonly CancellationTokenSource closing = new();
     private ElementReference grid;
     private IJSObjectReference? module;
     private bool reveal;
@@ -118,8 +119,17 @@ public partial class ReviewPage : IAsyncDisposable
     {
         if (firstRender)
         {
-            var stored = await Local.GetAsync<string>(ReviewerKey);
-            reviewer = stored.Success && !string.IsNullOrWhiteSpace(stored.Value) ? stored.Value : null;
+            try
+            {
+                var stored = await Local.GetAsync<string>(ReviewerKey);
+                reviewer = stored.Success && !string.IsNullOrWhiteSpace(stored.Value) ? stored.Value : null;
+            }
+            catch (System.Security.Cryptography.CryptographicException)
+            {
+                // Kept under other keys (the portal's keys changed): ask again.
+                await Local.DeleteAsync(ReviewerKey);
+                reviewer = null;
+            }
             reviewerLoaded = true;
             StateHasChanged();
         }
@@ -310,7 +320,7 @@ public partial class ReviewPage : IAsyncDisposable
             while (Neighbours.Status(runId).State == NeighbourIndexState.Building)
             {
                 StateHasChanged();
-                await Task.Delay(1000);
+                await Task.Delay(1000, closing.Token);
             }
             neighboursWaiting = false;
             var status = Neighbours.Status(runId);
@@ -319,11 +329,16 @@ public partial class ReviewPage : IAsyncDisposable
                 neighboursError = $"The training images' features could not be computed: {status.Error}";
                 return;
             }
-            neighbours = await Neighbours.NearestAsync(runId, imageId);
+            neighbours = await Neighbours.NearestAsync(runId, imageId, cancellationToken: closing.Token);
             neighboursFor = key;
         }
-        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or FileNotFoundException)
+        catch (OperationCanceledException) when (closing.IsCancellationRequested)
         {
+            // The page closed while waiting.
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+        {
+            // A damaged index or image, a missing model: the reviewer reads why, the page goes on.
             neighboursWaiting = false;
             neighboursError = ex.Message;
         }
@@ -353,6 +368,8 @@ public partial class ReviewPage : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await closing.CancelAsync();
+        closing.Dispose();
         if (module is not null)
         {
             try { await module.DisposeAsync(); }
