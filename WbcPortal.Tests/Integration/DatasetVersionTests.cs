@@ -126,6 +126,10 @@ public sealed class DatasetVersionTests : IAsyncLifetime
         Assert.Contains(info.Changes, c => c.Excluded && c.Path == excluded.Path && c.ImageId is null);
         Assert.Contains(info.Changes, c => c.ToClass == "NEUTROPHIL" && c.Note == "segmented nucleus" && c.Reviewer == "ana");
         Assert.Equal("cells-v2", Assert.Single((await versions.GetInfoAsync(datasetId, ct)).Children).Name);
+        // The same decisions again would make a twin: the preview names the version that holds them.
+        var again = await versions.PreviewAsync(datasetId, ct);
+        Assert.False(again.CanCreate);
+        Assert.Equal("cells-v2", again.AlreadyMade?.Name);
         var refused = await Assert.ThrowsAsync<ArgumentException>(() => datasets.ImportFolderAsync("cells-v2", source.Path, cancellationToken: ct));
         Assert.Contains("immutable", refused.Message);
         // Nor are its groups found again: they are its parent's, which its carried split and its review rely on.

@@ -24,7 +24,9 @@ public sealed record VersionSplitChoice(int Id, string Name, DateTimeOffset Crea
 public sealed record DatasetVersionPreview(int DatasetId, string Dataset, int DecisionsInForce, int Relabelled, int Excluded, int ModelWrong,
     IReadOnlyDictionary<string, int> ClassesAfter, string? Problem, IReadOnlyList<VersionSplitChoice> Splits)
 {
-    public bool CanCreate => Problem is null;
+    /// <summary>A version already made from exactly the changes in force (another would be its twin), or null.</summary>
+    public (int Id, string Name)? AlreadyMade { get; init; }
+    public bool CanCreate => Problem is null && AlreadyMade is null;
 }
 
 /// <summary>A version just made.</summary>
@@ -59,7 +61,10 @@ public sealed class DatasetVersionService(IDbContextFactory<WbcDbContext> contex
         {
             var plan = DatasetVersionPlan.From(images, decisions);
             var classes = plan.Kept.GroupBy(i => i.ClassName).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count());
-            return new DatasetVersionPreview(datasetId, dataset.Name, inForce.Values.Select(d => d.Id).Distinct().Count(), plan.Relabelled, plan.Excluded, modelWrong, classes, null, splitChoices);
+            return new DatasetVersionPreview(datasetId, dataset.Name, inForce.Values.Select(d => d.Id).Distinct().Count(), plan.Relabelled, plan.Excluded, modelWrong, classes, null, splitChoices)
+            {
+                AlreadyMade = await TwinAsync(db, datasetId, plan, cancellationToken),
+            };
         }
         catch (ArgumentException ex)
         {
@@ -188,6 +193,20 @@ public sealed class DatasetVersionService(IDbContextFactory<WbcDbContext> contex
             }
         }
         return result;
+    }
+
+    /// <summary>A version of the dataset whose changes are exactly the plan's (same images, same outcome), or null.</summary>
+    private static async Task<(int Id, string Name)?> TwinAsync(WbcDbContext db, int datasetId, DatasetVersionPlan plan, CancellationToken cancellationToken)
+    {
+        var wanted = plan.Changes.Select(c => (c.ImageId, c.ToClass)).ToHashSet();
+        var children = await db.Datasets.AsNoTracking().Where(d => d.ParentDatasetId == datasetId && d.ChangesJson != null)
+            .Select(d => new { d.Id, d.Name, d.ChangesJson }).ToListAsync(cancellationToken);
+        foreach (var child in children)
+        {
+            var made = (JsonSerializer.Deserialize<List<DatasetVersionChangeRow>>(child.ChangesJson!) ?? []).Select(c => (c.ParentImageId, c.ToClass)).ToHashSet();
+            if (made.SetEquals(wanted)) return (child.Id, child.Name);
+        }
+        return null;
     }
 
     public async Task<DatasetVersionInfo> GetInfoAsync(int datasetId, CancellationToken cancellationToken = default)
