@@ -1,9 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
-using SixLabors.ImageSharp;
-using SixLabors.ImageSharp.Processing;
 using WbcPortal.Services.Datasets;
 using WbcPortal.Services.Review;
-using WbcPortal.Tests.Engine.Datasets;
 using WbcPortal.Tests.Support;
 
 namespace WbcPortal.Tests.Integration;
@@ -24,25 +21,7 @@ public sealed class LabelIssueSearchTests : IDisposable
     public async Task The_same_cell_under_two_class_folders_is_listed_and_every_image_is_ranked()
     {
         var ct = TestContext.Current.CancellationToken;
-        var random = new Random(8);
-        async Task Write(Image<SixLabors.ImageSharp.PixelFormats.Rgb24> original, string cls, string name, int copies)
-        {
-            Directory.CreateDirectory(Path.Combine(source.Path, cls));
-            for (int k = 0; k < copies; k++)
-            {
-                using var copy = LeakCheckerTests.Augmenter.Augment(original, random);
-                await copy.SaveAsPngAsync(Path.Combine(source.Path, cls, $"{name}_{k}.png"), ct);
-            }
-        }
-        for (int o = 0; o < 8; o++)
-        {
-            using var original = LeakCheckerTests.Smear(seed: 600 + o);
-            await Write(original, o < 4 ? "EOSINOPHIL" : "NEUTROPHIL", $"o{o}", 3);
-        }
-        // The cell of o0 (an eosinophil) photographed again, flipped, and filed as a neutrophil.
-        using (var field = LeakCheckerTests.Smear(seed: 600))
-        using (var again = field.Clone(c => c.Flip(FlipMode.Vertical)))
-            await Write(again, "NEUTROPHIL", "x0", 3);
+        await SameCellFixture.WriteAsync(source.Path, originals: 8, copies: 3, seed: 600, ct);
 
         await using var services = new ServiceCollection().AddPortalCoreForTests(data.Path).BuildServiceProvider();
         await services.MigrateAsync();

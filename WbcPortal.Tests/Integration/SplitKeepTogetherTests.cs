@@ -30,27 +30,7 @@ public sealed class SplitKeepTogetherTests : IDisposable
     public async Task The_same_cell_under_two_classes_is_kept_on_one_side_and_the_split_says_so()
     {
         var ct = TestContext.Current.CancellationToken;
-        var random = new Random(8);
-        async Task Write(Image<SixLabors.ImageSharp.PixelFormats.Rgb24> original, string cls, string name, int copies)
-        {
-            Directory.CreateDirectory(Path.Combine(source.Path, cls));
-            for (int k = 0; k < copies; k++)
-            {
-                using var copy = LeakCheckerTests.Augmenter.Augment(original, random);
-                await copy.SaveAsPngAsync(Path.Combine(source.Path, cls, $"{name}_{k}.png"), ct);
-            }
-        }
-        for (int o = 0; o < 10; o++)
-        {
-            using var original = LeakCheckerTests.Smear(seed: 500 + o);
-            await Write(original, o < 5 ? "EOSINOPHIL" : "NEUTROPHIL", $"o{o}", 4);
-        }
-        // The cell of o0 (an eosinophil) photographed again, shifted, and filed as a neutrophil.
-        using (var field = LeakCheckerTests.Smear(seed: 500))
-        using (var again = field.Clone(c => c.Flip(FlipMode.Vertical)))
-        {
-            await Write(again, "NEUTROPHIL", "x0", 4);
-        }
+        await SameCellFixture.WriteAsync(source.Path, originals: 10, copies: 4, seed: 500, ct);
 
         await using var services = new ServiceCollection().AddPortalCoreForTests(data.Path).BuildServiceProvider();
         await services.MigrateAsync();
