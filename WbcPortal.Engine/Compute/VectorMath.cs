@@ -16,6 +16,22 @@ public static class VectorMath
         return total;
     }
 
+    /// <summary>The index of the largest value (the first of equal ones): the predicted class of logits or probabilities.</summary>
+    public static int Argmax(ReadOnlySpan<float> values)
+    {
+        int best = 0;
+        for (int i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
+        return best;
+    }
+
+    /// <inheritdoc cref="Argmax(ReadOnlySpan{float})"/>
+    public static int Argmax(ReadOnlySpan<double> values)
+    {
+        int best = 0;
+        for (int i = 1; i < values.Length; i++) if (values[i] > values[best]) best = i;
+        return best;
+    }
+
     /// <summary><paramref name="target"/> += <paramref name="scale"/> × <paramref name="x"/>.</summary>
     public static void AddScaled(float[] target, float[] x, float scale)
     {

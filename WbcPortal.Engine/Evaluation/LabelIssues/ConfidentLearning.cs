@@ -40,9 +40,7 @@ public static class ConfidentLearning
             if (confident < 0) continue;
             joint[labels[i]][confident]++;
             // As cleanlab: an image whose most probable class is its label is not an issue, whatever the thresholds say.
-            int argmax = 0;
-            for (int k = 1; k < classes; k++) if (p[k] > p[argmax]) argmax = k;
-            issue[i] = confident != labels[i] && argmax != labels[i];
+            issue[i] = confident != labels[i] && Compute.VectorMath.Argmax(p) != labels[i];
             if (issue[i]) suggested[i] = confident;
         }
         return new Result(thresholds, joint, issue, suggested);

@@ -104,7 +104,7 @@ public static class LabelIssueFinder
         var labelsOf = images.Select(i => i.Label).ToList();
         var cl = ConfidentLearning.Find(probabilities, labelsOf, classes);
         var verdicts = images.Select((x, i) => new LabelIssueImage(x.Id, x.Group, x.Label, probabilities[i], cl.Issue[i], cl.Suggested[i], x.Fold)).ToList();
-        double accuracy = verdicts.Count(v => Argmax(v.Probabilities) == v.Label) / (double)verdicts.Count;
+        double accuracy = verdicts.Count(v => Compute.VectorMath.Argmax(v.Probabilities) == v.Label) / (double)verdicts.Count;
 
         var originals = verdicts.GroupBy(v => (v.Group, v.Label, Alone: v.Group is null ? v.Id : 0))
             .Select(g =>
@@ -160,12 +160,5 @@ public static class LabelIssueFinder
         double mad = 1.4826 * deviations[deviations.Length / 2] + 1e-9;
         return originals.Select((o, i) => new LabelIssueOutlier(o.Group, o.Label, o.Images, nearest[i], (nearest[i] - median) / mad, o.Example))
             .Where(o => o.Score >= LabelIssueReport.OutlierScore).OrderByDescending(o => o.Score).ToList();
-    }
-
-    private static int Argmax(double[] p)
-    {
-        int best = 0;
-        for (int k = 1; k < p.Length; k++) if (p[k] > p[best]) best = k;
-        return best;
     }
 }

@@ -223,16 +223,6 @@ public sealed class ReviewQueue
     private static ReviewCopy Copy(ReviewImage image, double temperature)
     {
         var p = Calibration.Softmax(image.Logits, temperature);
-        return new ReviewCopy(image.Key, image.Label, image.Predicted(), p, image.Flagged);
-    }
-}
-
-internal static class ReviewImageExtensions
-{
-    public static int Predicted(this ReviewImage image)
-    {
-        int best = 0;
-        for (int i = 1; i < image.Logits.Length; i++) if (image.Logits[i] > image.Logits[best]) best = i;
-        return best;
+        return new ReviewCopy(image.Key, image.Label, Compute.VectorMath.Argmax(image.Logits), p, image.Flagged);
     }
 }
