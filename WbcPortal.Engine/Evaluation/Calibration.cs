@@ -129,21 +129,26 @@ public static class Calibration
     /// The temperature in [0.05, 20] minimising the mean NLL of <paramref name="predictions"/>; golden-section search on
     /// log T (the NLL is unimodal in it). 1 when there is nothing to fit.
     /// </summary>
-    public static double FitTemperature(IReadOnlyList<ImagePrediction> predictions)
+    /// <param name="weights">Per-prediction weight (see <see cref="OriginalWeights"/>); null for one each.</param>
+    public static double FitTemperature(IReadOnlyList<ImagePrediction> predictions, IReadOnlyList<double>? weights = null)
     {
         if (predictions.Count == 0) return 1;
+        if (weights is not null && weights.Count != predictions.Count) throw new ArgumentException("One weight per prediction.", nameof(weights));
+        double totalWeight = weights?.Sum() ?? predictions.Count;
+        if (!(totalWeight > 0)) return 1;
         double Nll(double logT)
         {
             double t = Math.Exp(logT), sum = 0;
-            foreach (var p in predictions)
+            for (int i = 0; i < predictions.Count; i++)
             {
+                var p = predictions[i];
                 double max = double.NegativeInfinity;
                 foreach (var l in p.Logits) max = Math.Max(max, l / t);
                 double z = 0;
                 foreach (var l in p.Logits) z += Math.Exp(l / t - max);
-                sum += max + Math.Log(z) - p.Logits[p.Label] / t;
+                sum += (weights?[i] ?? 1) * (max + Math.Log(z) - p.Logits[p.Label] / t);
             }
-            return sum / predictions.Count;
+            return sum / totalWeight;
         }
         double lo = Math.Log(0.05), hi = Math.Log(20), phi = (Math.Sqrt(5) - 1) / 2;
         double a = hi - phi * (hi - lo), b = lo + phi * (hi - lo), fa = Nll(a), fb = Nll(b);
@@ -153,6 +158,24 @@ public static class Calibration
             else { lo = a; a = b; fa = fb; b = lo + phi * (hi - lo); fb = Nll(b); }
         }
         return Math.Exp((lo + hi) / 2);
+    }
+}
+
+/// <summary>Weights that count each source original once.</summary>
+public static class OriginalWeighting
+{
+    /// <summary>
+    /// 1 / (copies of its original in the set) for an image whose original is known, 1 for one whose is not: fitted
+    /// on a part of a grouped split, a temperature or threshold then answers for its originals, not for the one cell
+    /// with 150 augmented copies. Null when no image has a known original (plain weights).
+    /// </summary>
+    public static IReadOnlyList<double>? Of(IReadOnlyList<ImagePrediction> predictions, IReadOnlyDictionary<string, int?>? groupOfKey)
+    {
+        if (groupOfKey is null) return null;
+        var groups = predictions.Select(p => groupOfKey.TryGetValue(p.Key, out var g) ? g : null).ToList();
+        if (groups.All(g => g is null)) return null;
+        var copies = groups.Where(g => g is not null).GroupBy(g => g!.Value).ToDictionary(g => g.Key, g => g.Count());
+        return groups.Select(g => g is int id ? 1.0 / copies[id] : 1.0).ToList();
     }
 }
 

@@ -37,9 +37,13 @@ public sealed record EvaluationReport
 
     public double Temperature => Calibrated.Temperature;
 
+    /// <summary>The coverage-accuracy curve and the point at the model's reject threshold; null in reports stored before the model had one.</summary>
+    public Reject.CoverageReport? Coverage { get; init; }
+
     /// <param name="groupOfKey">Each image's source group by prediction key, when known: intervals then also count originals.</param>
+    /// <param name="rejectThreshold">The model's reject threshold: images under it are counted as "Unidentified" in <see cref="Coverage"/> (the classification report still counts every image's top class).</param>
     public static EvaluationReport Build(IReadOnlyList<string> labels, IReadOnlyList<ImagePrediction> predictions, double temperature = 1,
-        IReadOnlyDictionary<string, int?>? groupOfKey = null)
+        IReadOnlyDictionary<string, int?>? groupOfKey = null, double rejectThreshold = 0)
     {
         foreach (var p in predictions)
         {
@@ -74,6 +78,7 @@ public sealed record EvaluationReport
             Uncalibrated = CalibrationSummary.From(predictions, 1),
             Calibrated = CalibrationSummary.From(predictions, temperature),
             ByOriginal = groupOfKey is null ? null : OriginalsReport.Build(n, predictions, groupOfKey, temperature),
+            Coverage = Reject.CoverageReport.Build(n, predictions, temperature, rejectThreshold),
         };
     }
 }

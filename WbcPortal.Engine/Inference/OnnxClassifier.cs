@@ -113,6 +113,9 @@ public sealed class OnnxClassifier : IDisposable
     /// <summary>Calibrated probabilities, softmax(logits / T).</summary>
     public double[] Probabilities(float[] logits) => Calibration.Softmax(logits, Metadata.Temperature);
 
+    /// <summary>The model's answer for one image's logits: its class, or "Unidentified" under the model's reject threshold.</summary>
+    public Evaluation.Reject.ClassDecision Decide(float[] logits) => Evaluation.Reject.RejectRule.Decide(Probabilities(logits), Metadata.RejectThreshold);
+
     /// <summary>Logits for labelled images read from disk, in batches; labels must be in the model's class order.</summary>
     public IReadOnlyList<ImagePrediction> Predict(IReadOnlyList<LabeledImage> images, IProgress<(int Done, int Total)>? progress, CancellationToken cancellationToken,
         int batchSize = 32, Func<string, Image<Rgb24>>? decode = null)

@@ -65,6 +65,11 @@ public sealed record TrainingConfig
     /// <summary>The exported model averages the logits of the image and its three flips (its evaluation at the end of the run and every later prediction); the trainer's own per-epoch and per-round figures do not (4x cheaper).</summary>
     public bool TestTimeAugmentation { get; init; }
     public int Seed { get; init; } = 42;
+    /// <summary>
+    /// The accuracy the model must reach on the cells it decides, on the validation part (each original counted once):
+    /// the reject threshold stored in the model is the lowest that reaches it, and under it the model answers "Unidentified". 1 never guesses wrong on validation; the lower, the fewer cells left unidentified.
+    /// </summary>
+    public double RejectTargetAccuracy { get; init; } = Evaluation.Reject.RejectRule.DefaultTargetAccuracy;
     /// <summary>auto, cpu or cuda.</summary>
     public string Device { get; init; } = "auto";
 
@@ -112,6 +117,7 @@ public sealed record TrainingConfig
         if (Augmentation.RotationDegrees is < 0 or > 180 || Augmentation.Shift is < 0 or > 0.5 || Augmentation.ColorJitter is < 0 or > 1 || Augmentation.Scale is < 0 or > 0.5)
             throw new ArgumentException("Augmentation: rotation 0-180 degrees, shift 0-0.5, colour jitter 0-1, scale 0-0.5.");
         if (EarlyStoppingPatience is < 0 or > 100) throw new ArgumentException("Early-stopping patience must be 0 to 100.");
+        if (RejectTargetAccuracy is < 0.5 or > 1 || double.IsNaN(RejectTargetAccuracy)) throw new ArgumentException("The target accuracy of decided cells must be 0.5 to 1.");
         if (Device is not ("auto" or "cpu" or "cuda")) throw new ArgumentException("Device must be auto, cpu or cuda.");
     }
 }

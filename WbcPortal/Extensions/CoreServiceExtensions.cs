@@ -89,6 +89,7 @@ public static class CoreServiceExtensions
         services.AddSingleton(sp => new ClassifierOnnxExporter(sp.GetRequiredService<PretrainedModelFiles>()));
         services.AddSingleton<RunChanges>();
         services.AddSingleton<Services.Evaluation.EvaluationService>();
+        services.AddSingleton<Services.Evaluation.ModelCalibrationService>();
         services.AddSingleton<TrainingRunService>();
         services.AddSingleton<CrossValidationService>();
         services.AddSingleton<RunQueries>();

@@ -45,28 +45,7 @@ public sealed class ClassifierOnnxExporter
     public byte[] Export(WbcClassifier model, ClassifierOnnxMetadata metadata) => Build(model, metadata).ToByteArray();
 
     /// <summary>Writes the exported model to <paramref name="path"/> atomically (temporary file, then rename).</summary>
-    public void Export(WbcClassifier model, ClassifierOnnxMetadata metadata, string path)
-    {
-        var proto = Build(model, metadata);
-        string full = Path.GetFullPath(path);
-        string directory = Path.GetDirectoryName(full) ?? throw new ArgumentException($"No directory in {path}.", nameof(path));
-        Directory.CreateDirectory(directory);
-        string temp = Path.Combine(directory, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                proto.WriteTo(stream);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temp);
-            throw;
-        }
-    }
+    public void Export(WbcClassifier model, ClassifierOnnxMetadata metadata, string path) => ModelProtoFile.Write(Build(model, metadata), path);
 
     /// <summary>The exported model as a protobuf object.</summary>
     public ModelProto Build(WbcClassifier model, ClassifierOnnxMetadata metadata)

@@ -19,6 +19,8 @@ namespace WbcPortal.Engine.Models.Onnx;
 /// <param name="Temperature">Calibration temperature fitted on the validation part: probabilities are softmax(logits / T). The graph's <c>probs</c> output is uncalibrated.</param>
 /// <param name="TestTimeAugmentation">Predictions average the logits of the image and its three flips.</param>
 /// <param name="Backbone">The backbone id, whose preprocessing (mean image) the input needs.</param>
+/// <param name="RejectThreshold">Calibrated top probability under which the model answers "Unidentified" (0: it always decides); fitted on the validation part.</param>
+/// <param name="RejectTargetAccuracy">The accuracy on decided validation cells the threshold was fitted for (0: not recorded).</param>
 public sealed record ClassifierOnnxMetadata(
     IReadOnlyList<string> Labels,
     int InputHeight,
@@ -27,8 +29,12 @@ public sealed record ClassifierOnnxMetadata(
     CellCropSpec? Crop = null,
     double Temperature = 1,
     bool TestTimeAugmentation = false,
-    string Backbone = "resnet18-imagenet")
+    string Backbone = "resnet18-imagenet",
+    double RejectThreshold = 0,
+    double RejectTargetAccuracy = 0)
 {
+    public const string RejectThresholdKey = "wbc.reject_threshold";
+    public const string RejectTargetKey = "wbc.reject_target";
     public const string TemperatureKey = "wbc.temperature";
     public const string TtaKey = "wbc.tta";
     public const string BackboneKey = "wbc.backbone";
@@ -49,6 +55,8 @@ public sealed record ClassifierOnnxMetadata(
         if (Labels.Distinct(StringComparer.Ordinal).Count() != Labels.Count) throw new ArgumentException("Labels must be distinct.");
         if (InputHeight < 1 || InputWidth < 1) throw new ArgumentException("The input size must be positive.");
         if (!(Temperature > 0) || double.IsInfinity(Temperature)) throw new ArgumentException("The temperature must be a positive number.");
+        if (!(RejectThreshold >= 0 && RejectThreshold <= 1)) throw new ArgumentException("The reject threshold must be a probability in [0, 1].");
+        if (!(RejectTargetAccuracy >= 0 && RejectTargetAccuracy <= 1)) throw new ArgumentException("The reject target accuracy must be in [0, 1].");
         foreach (var key in Extra.Keys)
         {
             if (string.IsNullOrEmpty(key)) throw new ArgumentException("Metadata keys must not be empty.");
@@ -73,6 +81,8 @@ public sealed record ClassifierOnnxMetadata(
         list.Add(new(TemperatureKey, Temperature.ToString("R", CultureInfo.InvariantCulture)));
         if (TestTimeAugmentation) list.Add(new(TtaKey, "flips"));
         list.Add(new(BackboneKey, Backbone));
+        if (RejectThreshold > 0) list.Add(new(RejectThresholdKey, RejectThreshold.ToString("R", CultureInfo.InvariantCulture)));
+        if (RejectTargetAccuracy > 0) list.Add(new(RejectTargetKey, RejectTargetAccuracy.ToString("R", CultureInfo.InvariantCulture)));
         list.AddRange(Extra.OrderBy(p => p.Key, StringComparer.Ordinal));
         return list;
     }
@@ -98,8 +108,14 @@ public sealed record ClassifierOnnxMetadata(
         double temperature = map.TryGetValue(TemperatureKey, out var t)
             ? double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out double tv) && tv > 0 ? tv : throw new InvalidDataException($"{TemperatureKey} is not a positive number: {t}.")
             : 1;
+        double reject = map.TryGetValue(RejectThresholdKey, out var r)
+            ? double.TryParse(r, NumberStyles.Float, CultureInfo.InvariantCulture, out double rv) && rv >= 0 && rv <= 1 ? rv : throw new InvalidDataException($"{RejectThresholdKey} is not a probability: {r}.")
+            : 0;
+        double target = map.TryGetValue(RejectTargetKey, out var rt)
+            ? double.TryParse(rt, NumberStyles.Float, CultureInfo.InvariantCulture, out double tv2) && tv2 >= 0 && tv2 <= 1 ? tv2 : throw new InvalidDataException($"{RejectTargetKey} is not a probability: {rt}.")
+            : 0;
         return new ClassifierOnnxMetadata(labels, height, width, extra, crop, temperature, map.ContainsKey(TtaKey),
-            map.TryGetValue(BackboneKey, out var backbone) ? backbone : "resnet18-imagenet");
+            map.TryGetValue(BackboneKey, out var backbone) ? backbone : "resnet18-imagenet", reject, target);
     }
 
     public static ClassifierOnnxMetadata Read(InferenceSession session) =>

@@ -64,6 +64,14 @@ public sealed class EvaluateVerb : ICliVerb
             eceUncalibrated = r.Uncalibrated.Ece,
             temperature = r.Temperature,
             meanConfidence = r.Calibrated.MeanConfidence,
+            unidentified = r.Coverage is not { } c ? null : new
+            {
+                threshold = c.Threshold,
+                coverage = c.AtThreshold.Coverage,
+                accuracyOnDecided = c.AtThreshold.Accuracy,
+                images = c.AtThreshold.Total - c.AtThreshold.Decided,
+                perClass = r.Labels.Select((l, i) => (l, i)).ToDictionary(x => x.l, x => c.UnidentifiedByClass[x.i]),
+            },
             perClass = r.PerClass.ToDictionary(c => c.Label, c => new { precision = c.Precision, recall = c.Recall, recallCi95 = new[] { c.RecallCi.Low, c.RecallCi.High }, f1 = c.F1, support = c.Support }),
             confusion = new { labels = r.Labels, matrix = r.Confusion },
             originals = r.ByOriginal is not { } o ? null : new
@@ -96,6 +104,10 @@ public sealed class EvaluateVerb : ICliVerb
         }
         w.WriteLine($"  ECE {r.Uncalibrated.Ece:0.000} raw -> {r.Calibrated.Ece:0.000} at temperature {r.Temperature:0.00}; "
             + $"calibrated mean confidence {r.Calibrated.MeanConfidence:0.000} beside accuracy {r.Accuracy:0.000}");
+        if (r.Coverage is { Threshold: > 0 } coverage)
+        {
+            w.WriteLine($"  Unidentified under p {coverage.Threshold:0.000}: {coverage.AtThreshold.Total - coverage.AtThreshold.Decided} images; decides {coverage.AtThreshold.Coverage:P1} and is right on {coverage.AtThreshold.Accuracy:P1} of those");
+        }
         foreach (var (file, reason) in result.Rejected) w.WriteLine($"  skipped {file}: {reason}");
     }
 }

@@ -60,7 +60,7 @@ public sealed class EvaluationService(
             images = images with { Source = $"{images.Source} (flips {(tta ? "on" : "off")})" };
         }
         var predictions = await PredictAsync(classifier, images, progress, cancellationToken);
-        return await StoreAsync(runId, images, predictions, classifier.Metadata.Temperature, cancellationToken);
+        return await StoreAsync(runId, images, predictions, classifier.Metadata.Temperature, classifier.Metadata.RejectThreshold, cancellationToken);
     }
 
     /// <summary>The run's exported model, ready to predict.</summary>
@@ -164,13 +164,17 @@ public sealed class EvaluationService(
         return new EvaluationImages(labels, images, source, part, shaById, rejected, groupOfKey);
     }
 
-    /// <summary>Builds the report at <paramref name="temperature"/> and stores it with every prediction; a repeated evaluation of the same source replaces the earlier one.</summary>
-    public async Task<EvaluationResult> StoreAsync(int runId, EvaluationImages images, IReadOnlyList<ImagePrediction> predictions, double temperature, CancellationToken cancellationToken)
+    /// <summary>
+    /// Builds the report at <paramref name="temperature"/> (with "Unidentified" under <paramref name="rejectThreshold"/>) and
+    /// stores it with every prediction; a repeated evaluation of the same source replaces the earlier one.
+    /// </summary>
+    public async Task<EvaluationResult> StoreAsync(int runId, EvaluationImages images, IReadOnlyList<ImagePrediction> predictions, double temperature, double rejectThreshold,
+        CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         if (!await db.Runs.AnyAsync(r => r.Id == runId, cancellationToken)) throw new ArgumentException($"No run {runId}.");
         var labels = images.Labels;
-        var report = EvaluationReport.Build(labels, predictions, temperature, images.GroupOfKey);
+        var report = EvaluationReport.Build(labels, predictions, temperature, images.GroupOfKey, rejectThreshold);
         string source = images.Source, part = images.Part;
         var shaById = images.ShaById;
         var rejected = images.Rejected;

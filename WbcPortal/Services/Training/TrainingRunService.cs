@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using WbcPortal.Engine.Evaluation;
+using WbcPortal.Engine.Evaluation.Reject;
 using WbcPortal.Engine.Models.Onnx;
 using WbcPortal.Engine.Training;
 using WbcPortal.Options;
@@ -461,27 +462,26 @@ public sealed class TrainingRunService(
             Notify(runId);
         });
 
-        double temperature;
         EvaluationImages valImages;
         IReadOnlyList<ImagePrediction> valPredictions;
         using (var classifier = await evaluations.OpenAsync(runId, cancellationToken))
         {
             valImages = await evaluations.ResolveAsync(classifier.Labels, new EvaluationTarget.SplitPart(split, "val"), cancellationToken);
             valPredictions = await evaluations.PredictAsync(classifier, valImages, Phase("model val"), cancellationToken);
-            temperature = Calibration.FitTemperature(valPredictions);
         }
-        exporter.Export(outcome.Model, metadata with { Temperature = temperature }, modelPath);
+        var fit = ModelCalibrationFit.Fit(valPredictions, valImages.GroupOfKey, request.Config.RejectTargetAccuracy);
+        exporter.Export(outcome.Model, metadata with { Temperature = fit.Temperature, RejectThreshold = fit.RejectThreshold, RejectTargetAccuracy = fit.TargetAccuracy }, modelPath);
         await using (var db = await contexts.CreateDbContextAsync(cancellationToken))
         {
-            await db.Runs.Where(r => r.Id == runId).ExecuteUpdateAsync(s => s.SetProperty(r => r.Temperature, temperature), cancellationToken);
+            await db.Runs.Where(r => r.Id == runId).ExecuteUpdateAsync(s => s.SetProperty(r => r.Temperature, fit.Temperature), cancellationToken);
         }
-        await evaluations.StoreAsync(runId, valImages, valPredictions, temperature, cancellationToken);
+        await evaluations.StoreAsync(runId, valImages, valPredictions, fit.Temperature, fit.RejectThreshold, cancellationToken);
         if (request.Test.Count > 0)
         {
             using var classifier = await evaluations.OpenAsync(runId, cancellationToken);
             var testImages = await evaluations.ResolveAsync(classifier.Labels, new EvaluationTarget.SplitPart(split, "test"), cancellationToken);
             var testPredictions = await evaluations.PredictAsync(classifier, testImages, Phase("model test"), cancellationToken);
-            await evaluations.StoreAsync(runId, testImages, testPredictions, classifier.Metadata.Temperature, cancellationToken);
+            await evaluations.StoreAsync(runId, testImages, testPredictions, classifier.Metadata.Temperature, classifier.Metadata.RejectThreshold, cancellationToken);
         }
     }
 
