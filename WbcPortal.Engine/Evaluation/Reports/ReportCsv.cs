@@ -48,6 +48,14 @@ public static class ReportCsv
             Row(csv, "temperature", Number(report.Temperature));
             Row(csv, "ece_uncalibrated", Number(report.Uncalibrated.Ece));
             Row(csv, "ece_calibrated", Number(report.Calibrated.Ece));
+            if (report.Coverage is { } coverage)
+            {
+                // Under the threshold the model answers "Unidentified"; coverage is the share it decides, accuracy_decided its accuracy on those.
+                Row(csv, "reject_threshold", Number(coverage.Threshold));
+                Row(csv, "coverage", Number(coverage.AtThreshold.Coverage));
+                Row(csv, "accuracy_decided", Number(coverage.AtThreshold.Accuracy));
+                Row(csv, "unidentified", Int(coverage.AtThreshold.Total - coverage.AtThreshold.Decided));
+            }
             // ci95_low/high: the Wilson score interval of recall (class rows) or of accuracy (accuracy row).
             Row(csv, "class", "precision", "recall", "f1", "support", "ci95_low", "ci95_high");
             foreach (var c in report.PerClass)

@@ -112,6 +112,11 @@ public static class ReportHtml
         var r = evaluation.Report;
         html.Append(Inv, $"<h3>{E(evaluation.Source)}</h3>");
         html.Append(Inv, $"<p class=\"muted\">{r.Total} images{(evaluation.CreatedAt is { } at ? ", evaluated " + E(at.ToString("yyyy-MM-dd HH:mm 'UTC'", Inv)) : "")}. Probabilities at temperature {r.Temperature:0.000}; ECE {r.Uncalibrated.Ece:0.000} before → {r.Calibrated.Ece:0.000} after temperature scaling; after scaling the model is {r.Calibrated.MeanConfidence:P1} sure on average and right {r.Accuracy:P1} of the time.</p>");
+        if (r.Coverage is { Threshold: > 0 } coverage)
+        {
+            var point = coverage.AtThreshold;
+            html.Append(Inv, $"<p class=\"muted\">Under p {coverage.Threshold:0.000} the model answers “Unidentified”: it decides {point.Coverage:P1} of these images ({point.Total - point.Decided} unidentified) and is right on {point.Accuracy:P1} of those.</p>");
+        }
         html.Append("<table class=\"report\"><caption class=\"muted\">Classification report (95% Wilson score intervals)</caption>");
         html.Append("<thead><tr><th>class</th><th>precision</th><th>recall</th><th>recall 95% CI</th><th>f1-score</th><th>support</th></tr></thead><tbody>");
         foreach (var c in r.PerClass)

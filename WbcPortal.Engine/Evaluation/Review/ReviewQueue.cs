@@ -20,7 +20,8 @@ public sealed record ReviewCopy(string Key, int Label, int Predicted, IReadOnlyL
 /// </summary>
 public sealed record ReviewTile
 {
-    public ReviewTile(string id, int? group, int label, IReadOnlyList<ReviewCopy> copies, int classes)
+    /// <param name="rejectThreshold">The model's reject threshold: copies whose top probability is under it are counted in <see cref="Unidentified"/>.</param>
+    public ReviewTile(string id, int? group, int label, IReadOnlyList<ReviewCopy> copies, int classes, double rejectThreshold = 0)
     {
         if (copies.Count == 0) throw new ArgumentException("A tile needs at least one image.", nameof(copies));
         Id = id;
@@ -40,6 +41,7 @@ public sealed record ReviewTile
         Wrong = copies.Count(c => c.Wrong);
         Flagged = copies.Count(c => c.Flagged);
         Loss = copies.Average(c => c.Loss);
+        Unidentified = copies.Count(c => !Reject.RejectRule.Decides(c.Probabilities[c.Predicted], rejectThreshold));
         Shown = Wrong > 0 ? copies.Where(c => c.Wrong).MaxBy(c => c.Loss)! : copies.MaxBy(c => c.Probabilities[c.Predicted])!;
     }
 
@@ -56,6 +58,8 @@ public sealed record ReviewTile
     public int Wrong { get; }
     /// <summary>How many copies a label-issue search flagged.</summary>
     public int Flagged { get; }
+    /// <summary>How many copies the model answers "Unidentified" for (top probability under its reject threshold).</summary>
+    public int Unidentified { get; }
     /// <summary>Mean cross-entropy of the label over the copies.</summary>
     public double Loss { get; }
     /// <summary>The copy the tile shows: its worst mistake, or its most confident copy when none is wrong.</summary>
@@ -139,11 +143,15 @@ public sealed class ReviewQueue
     /// <summary>Whether the images carry a label-issue search's flags.</summary>
     public bool HasLabelIssues { get; private init; }
 
+    /// <summary>The model's reject threshold the tiles count "Unidentified" copies under (0: none).</summary>
+    public double RejectThreshold { get; private init; }
+
     /// <summary>
     /// Builds the review: probabilities are softmax(logits / <paramref name="temperature"/>). Tiles are originals when any
     /// image has a group (an image without one is a tile of its own), else images.
     /// </summary>
-    public static ReviewQueue Build(IReadOnlyList<string> labels, IReadOnlyList<ReviewImage> images, double temperature)
+    /// <param name="rejectThreshold">The model's reject threshold (0: none), for each tile's "Unidentified" count.</param>
+    public static ReviewQueue Build(IReadOnlyList<string> labels, IReadOnlyList<ReviewImage> images, double temperature, double rejectThreshold = 0)
     {
         ArgumentNullException.ThrowIfNull(labels);
         ArgumentNullException.ThrowIfNull(images);
@@ -163,7 +171,7 @@ public sealed class ReviewQueue
             .Select(g =>
             {
                 var first = g.First().Image;
-                return new ReviewTile(g.Key, first.Group, first.Label, g.Select(x => x.Copy).OrderByDescending(c => c.Loss).ThenBy(c => c.Key, StringComparer.Ordinal).ToList(), classes);
+                return new ReviewTile(g.Key, first.Group, first.Label, g.Select(x => x.Copy).OrderByDescending(c => c.Loss).ThenBy(c => c.Key, StringComparer.Ordinal).ToList(), classes, rejectThreshold);
             })
             .ToList();
 
@@ -181,7 +189,7 @@ public sealed class ReviewQueue
             if (imagesCalled > 0) confused.Add(new ConfusedPair(a, p, imagesCalled, originals));
         }
         confused.Sort((x, y) => y.Images != x.Images ? y.Images.CompareTo(x.Images) : (x.Actual, x.Predicted).CompareTo((y.Actual, y.Predicted)));
-        return new ReviewQueue(labels, tiles, confused, byOriginal) { HasLabelIssues = images.Any(i => i.Flagged) };
+        return new ReviewQueue(labels, tiles, confused, byOriginal) { HasLabelIssues = images.Any(i => i.Flagged), RejectThreshold = rejectThreshold };
     }
 
     /// <summary>The focus pairs (<see cref="FocusPairNames"/>) this evaluation's classes allow, as class indices.</summary>

@@ -95,6 +95,10 @@ public class RunReportExportTests
             "temperature,1.5000",
             $"ece_uncalibrated,{HandMadeReport().Uncalibrated.Ece.ToString("0.0000", CultureInfo.InvariantCulture)}",
             $"ece_calibrated,{HandMadeReport().Calibrated.Ece.ToString("0.0000", CultureInfo.InvariantCulture)}",
+            "reject_threshold,0.0000",
+            "coverage,1.0000",
+            "accuracy_decided,0.7000",
+            "unidentified,0",
             "class,precision,recall,f1,support,ci95_low,ci95_high",
             "EOSINOPHIL,0.7500,0.7500,0.7500,4,0.3006,0.9544",
             "NEUTROPHIL,0.6667,0.5000,0.5714,4,0.1500,0.8500",
@@ -108,7 +112,7 @@ public class RunReportExportTests
             "EOSINOPHIL,3,1,0",
             "NEUTROPHIL,1,2,1",
             "<b>&,0,0,2",
-        ], lines[(first + 1)..(first + 18)]);
+        ], lines[(first + 1)..(first + 22)]);
 
         // a source with a comma and quotes is one quoted cell
         Assert.Contains("section,classification report,\"folder /data/new, \"\"batch\"\" 2\"", lines);

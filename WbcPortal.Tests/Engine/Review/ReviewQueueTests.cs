@@ -51,6 +51,17 @@ public class ReviewQueueTests
     }
 
     [Fact]
+    public void Each_tile_counts_the_copies_the_model_would_leave_unidentified()
+    {
+        // Sure copies are at p 0.948, g4's MONOCYTE calls at 0.711, g3's odd copy at 0.289 and the lone image at 0.31.
+        var queue = ReviewQueue.Build(Labels, Images(), 1, rejectThreshold: 0.8);
+        Assert.Equal(0.8, queue.RejectThreshold);
+        Assert.Equal([(1, 0), (2, 0), (3, 1), (4, 2)], queue.Tiles.Where(t => t.Group is not null).OrderBy(t => t.Group).Select(t => (t.Group!.Value, t.Unidentified)));
+        Assert.Equal(1, queue.Tiles.Single(t => t.Group is null).Unidentified);
+        Assert.All(ReviewQueue.Build(Labels, Images(), 1).Tiles, t => Assert.Equal(0, t.Unidentified));
+    }
+
+    [Fact]
     public void Most_confused_pairs_count_images_and_originals()
     {
         var queue = ReviewQueue.Build(Labels, Images(), 1);

@@ -32,7 +32,7 @@ public sealed record GalleryPage(int Actual, int Predicted, int Total, int Page,
 /// <summary>The facts beside a run's report; training speed is the mean over the finished epochs, overall and per round
 /// (a frozen round on cached features runs far faster than a fine-tune, so the overall mean alone misleads).</summary>
 public sealed record RunFacts(double Seconds, string? Device, double? MeanImagesPerSecond, IReadOnlyDictionary<int, double> MeanImagesPerSecondByRound,
-    double? Temperature, bool Round1OnCachedFeatures);
+    double? Temperature, bool Round1OnCachedFeatures, double? RejectTargetAccuracy = null);
 
 /// <summary>Read side of a run's model report: its evaluations, reports, confusion-cell galleries and the exportable document.</summary>
 public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, TimeProvider clock)
@@ -101,7 +101,7 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
     public static RunFacts Facts(Run run, TrainingConfig config, IReadOnlyList<RunEpoch> epochs) =>
         new(run.Seconds, run.Device, epochs.Count == 0 ? null : epochs.Average(e => e.ImagesPerSecond),
             epochs.GroupBy(e => e.Round).OrderBy(g => g.Key).ToDictionary(g => g.Key, g => g.Average(e => e.ImagesPerSecond)), run.Temperature,
-            config.CacheFrozenFeatures && config.Round1.UnfrozenStages.Count == 0);
+            config.CacheFrozenFeatures && config.Round1.UnfrozenStages.Count == 0, config.RejectTargetAccuracy);
 
     /// <summary>Everything the exports hold, or null for an unknown run.</summary>
     public async Task<RunReportDocument?> GetDocumentAsync(int runId, CancellationToken cancellationToken = default)

@@ -146,7 +146,7 @@ public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, Stor
             images.Add(new ReviewImage(key, known?.Item2, p.Label, JsonSerializer.Deserialize<float[]>(p.LogitsJson) ?? []));
             infos[key] = new ReviewImageInfo(key, p.DatasetImageId, p.Sha256, p.File, known?.Item3 ?? p.File);
         }
-        var queue = ReviewQueue.Build(report.Labels, images, report.Temperature);
+        var queue = ReviewQueue.Build(report.Labels, images, report.Temperature, report.Coverage?.Threshold ?? 0);
 
         var datasetIds = datasetImages.Values.Select(v => v.DatasetId).Distinct().ToList();
         int? datasetId = datasetIds.Count == 1 ? datasetIds[0] : null;

@@ -76,7 +76,8 @@ public partial class ReviewPage : IAsyncDisposable
         _ => Filter == ReviewFilter.LowConfidence && SortText is null ? ReviewSort.ConfidenceLow : ReviewSort.Loss,
     };
 
-    private double EffectiveThreshold => Threshold is > 0 and <= 1 ? Threshold.Value : DefaultThreshold;
+    /// <summary>The low-confidence threshold: the address's, else the model's "Unidentified" threshold, else <see cref="DefaultThreshold"/>.</summary>
+    private double EffectiveThreshold => Threshold is > 0 and <= 1 ? Threshold.Value : session?.Queue.RejectThreshold is > 0 and < 1 and var model ? model : DefaultThreshold;
 
     private (int Actual, int Predicted) PairOf
     {

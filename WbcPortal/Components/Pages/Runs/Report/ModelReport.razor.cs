@@ -53,5 +53,11 @@ public partial class ModelReport
         current = loaded;
     }
 
+    /// <summary>After a refit the reports are rebuilt in place (same ids): read the shown one again.</summary>
+    private async Task ReloadAsync()
+    {
+        if (current is not null) await LoadAsync(current.Summary.Id);
+    }
+
     private void ShowCell(ConfusionCell selected) => cell = cell == selected ? null : selected;
 }
