@@ -18,6 +18,15 @@ public sealed record FoldFigures(double Accuracy, double MacroF1, IReadOnlyDicti
     int? Originals, int? OriginalsRight, int TestImages)
 {
     public double? OriginalsAccuracy => Originals is > 0 ? (double)OriginalsRight!.Value / Originals.Value : null;
+
+    /// <summary>The fold model's "Unidentified" threshold and what it decides on its test fold; null for a report stored before models had one.</summary>
+    public Engine.Evaluation.Reject.CoverageReport? Coverage { get; init; }
+
+    /// <summary>The reliability bins at the fold model's temperature (its reliability diagram).</summary>
+    public IReadOnlyList<Engine.Evaluation.ReliabilityBin> Reliability { get; init; } = [];
+
+    /// <summary>The fold model's calibration temperature.</summary>
+    public double Temperature { get; init; } = 1;
 }
 
 public sealed record CrossValidationFold(int Fold, int RunId, string RunName, string Split, RunStatus Status, string? Error, FoldFigures? Figures)
@@ -27,7 +36,14 @@ public sealed record CrossValidationFold(int Fold, int RunId, string RunName, st
 }
 
 /// <summary>Mean or sample standard deviation of the fold figures (null where fewer folds than needed have figures).</summary>
-public sealed record FoldStatistic(double? Accuracy, double? MacroF1, IReadOnlyDictionary<string, double> PerClassRecall, double? Ece, double? OriginalsAccuracy);
+public sealed record FoldStatistic(double? Accuracy, double? MacroF1, IReadOnlyDictionary<string, double> PerClassRecall, double? Ece, double? OriginalsAccuracy)
+{
+    /// <summary>Share of test images the fold models decide at their own thresholds (the rest "Unidentified").</summary>
+    public double? Coverage { get; init; }
+
+    /// <summary>Accuracy on the decided test images.</summary>
+    public double? AccuracyDecided { get; init; }
+}
 
 public sealed record CrossValidationSummary(int Id, string Name, string SourceSplit, int Folds, int Seed, TrainingConfig Config, DateTimeOffset CreatedAt,
     RunStatus Status, IReadOnlyList<string> Labels, IReadOnlyList<CrossValidationFold> FoldRuns, FoldStatistic Mean, FoldStatistic Spread, double Seconds, string? Device)
@@ -209,7 +225,12 @@ public sealed class CrossValidationService(IDbContextFactory<WbcDbContext> conte
         int? originals = report.ByOriginal?.Originals;
         // Mistaken lists every original with an error; the ones called most often something else are wrong by majority.
         int? right = report.ByOriginal is { } o ? o.Originals - o.Mistaken.Count(m => m.MostPredicted != m.Label) : null;
-        return new FoldFigures(report.Accuracy, report.MacroF1, recall, report.Calibrated.Ece, originals, right, images);
+        return new FoldFigures(report.Accuracy, report.MacroF1, recall, report.Calibrated.Ece, originals, right, images)
+        {
+            Coverage = report.Coverage,
+            Reliability = report.Calibrated.Bins,
+            Temperature = report.Temperature,
+        };
     }
 
     /// <summary>Mean and sample standard deviation (n - 1) of each figure over the folds that have it.</summary>
@@ -228,7 +249,11 @@ public sealed class CrossValidationService(IDbContextFactory<WbcDbContext> conte
             labels.Select(l => (l, v: f(figures.Where(x => x.PerClassRecall.ContainsKey(l)).Select(x => x.PerClassRecall[l]).ToList())))
                 .Where(x => x.v is not null).ToDictionary(x => x.l, x => x.v!.Value),
             f(figures.Where(x => x.Ece is not null).Select(x => x.Ece!.Value).ToList()),
-            f(figures.Where(x => x.OriginalsAccuracy is not null).Select(x => x.OriginalsAccuracy!.Value).ToList()));
+            f(figures.Where(x => x.OriginalsAccuracy is not null).Select(x => x.OriginalsAccuracy!.Value).ToList()))
+        {
+            Coverage = f(figures.Where(x => x.Coverage is not null).Select(x => x.Coverage!.AtThreshold.Coverage).ToList()),
+            AccuracyDecided = f(figures.Where(x => x.Coverage is not null).Select(x => x.Coverage!.AtThreshold.Accuracy).ToList()),
+        };
         return (Of(Mean), Of(Sd));
     }
 }
