@@ -109,6 +109,7 @@ public static class CoreServiceExtensions
         services.AddSingleton<IBenchmark, BackboneForwardBenchmark>();
         services.AddSingleton<IBenchmark, ImportBenchmark>();
         services.AddSingleton<IBenchmark, TrainingPipelineBenchmark>();
+        services.AddSingleton<IBenchmark, TrainingFlopBenchmark>();
         services.AddSingleton<IBenchmark, GroupingBenchmark>();
         services.AddSingleton<IBenchmark, ReviewBenchmark>();
         return services;
