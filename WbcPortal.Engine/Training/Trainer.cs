@@ -194,7 +194,7 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
             var y = tensor(batch.Labels).to(device);
             optimizer.zero_grad();
             var logits = model.call(x);
-            var loss = nn.functional.cross_entropy(logits, y, weight: classWeights);
+            var loss = nn.functional.cross_entropy(logits, y, weight: classWeights, label_smoothing: request.Config.LabelSmoothing);
             loss.backward();
             optimizer.step();
             lossSum += loss.item<float>() * batch.Count;
@@ -355,7 +355,7 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
             var y = features.TrainLabels.index_select(0, index);
             optimizer.zero_grad();
             var logits = model.Head.call(x);
-            var loss = nn.functional.cross_entropy(logits, y, weight: classWeights);
+            var loss = nn.functional.cross_entropy(logits, y, weight: classWeights, label_smoothing: config.LabelSmoothing);
             loss.backward();
             optimizer.step();
             lossSum += loss.item<float>() * x.shape[0];

@@ -56,6 +56,8 @@ public sealed record TrainingConfig
     public LrSchedule Schedule { get; init; } = LrSchedule.Constant;
     public AugmentationConfig Augmentation { get; init; } = new();
     public bool ClassWeighting { get; init; }
+    /// <summary>Label smoothing of the training loss (0: none): the target puts this share evenly over all classes, against confident errors on whole originals.</summary>
+    public double LabelSmoothing { get; init; }
     /// <summary>Stop a round when validation accuracy has not improved for this many epochs (0: never).</summary>
     public int EarlyStoppingPatience { get; init; }
     /// <summary>Round 1 with a frozen backbone trains the head on features computed once (no augmentation in that round): seconds instead of minutes.</summary>
@@ -116,6 +118,7 @@ public sealed record TrainingConfig
         if (WeightDecay is < 0 or > 1) throw new ArgumentException("Weight decay must be 0 to 1.");
         if (Augmentation.RotationDegrees is < 0 or > 180 || Augmentation.Shift is < 0 or > 0.5 || Augmentation.ColorJitter is < 0 or > 1 || Augmentation.Scale is < 0 or > 0.5)
             throw new ArgumentException("Augmentation: rotation 0-180 degrees, shift 0-0.5, colour jitter 0-1, scale 0-0.5.");
+        if (LabelSmoothing is < 0 or > 0.5 || double.IsNaN(LabelSmoothing)) throw new ArgumentException("Label smoothing must be 0 to 0.5.");
         if (EarlyStoppingPatience is < 0 or > 100) throw new ArgumentException("Early-stopping patience must be 0 to 100.");
         if (RejectTargetAccuracy is < 0.5 or > 1 || double.IsNaN(RejectTargetAccuracy)) throw new ArgumentException("The target accuracy of decided cells must be 0.5 to 1.");
         if (Device is not ("auto" or "cpu" or "cuda")) throw new ArgumentException("Device must be auto, cpu or cuda.");

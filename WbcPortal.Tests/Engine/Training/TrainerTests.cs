@@ -149,6 +149,28 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void Label_smoothing_keeps_the_training_loss_off_zero_and_old_configurations_read_without_it()
+    {
+        // A separable task: without smoothing the head's loss falls toward 0; with 0.3 the target itself has entropy,
+        // so the loss cannot fall under it (for two classes, -(0.85 ln 0.85 + 0.15 ln 0.15) = 0.423).
+        var request = Request("smooth");
+        var plainConfig = request.Config with { Round1 = request.Config.Round1 with { Epochs = 3, LearningRate = 5e-2 }, Round2 = request.Config.Round2 with { Epochs = 0 } };
+        var plain = trainer.Train(request with { Config = plainConfig }, null, TestContext.Current.CancellationToken);
+        var smooth = trainer.Train(request with { Config = plainConfig with { LabelSmoothing = 0.3 }, CheckpointDirectory = Path.Combine(dir.Path, "smooth-b") }, null, TestContext.Current.CancellationToken);
+        using (plain.Model)
+        using (smooth.Model)
+        {
+            double floor = -(0.85 * Math.Log(0.85) + 0.15 * Math.Log(0.15));
+            Assert.True(smooth.History[^1].TrainLoss >= floor - 1e-3, $"smoothed loss {smooth.History[^1].TrainLoss} under the target's entropy {floor}");
+            Assert.True(plain.History[^1].TrainLoss < smooth.History[^1].TrainLoss, $"plain {plain.History[^1].TrainLoss}, smoothed {smooth.History[^1].TrainLoss}");
+        }
+        Assert.Contains("Label smoothing", Assert.Throws<ArgumentException>(() => (plainConfig with { LabelSmoothing = 0.6 }).Validate()).Message);
+        Assert.Contains("target accuracy", Assert.Throws<ArgumentException>(() => (plainConfig with { RejectTargetAccuracy = 0.3 }).Validate()).Message);
+        var old = TrainingConfig.FromJson("{\"round1\": {\"epochs\": 1, \"learningRate\": 0.001}}");
+        Assert.Equal((0.0, 0.95), (old.LabelSmoothing, old.RejectTargetAccuracy));
+    }
+
+    [Fact]
     public void Wrong_configuration_and_data_are_refused_with_a_reason()
     {
         Assert.Contains("epoch", Assert.Throws<ArgumentException>(() => new TrainingConfig { Round1 = new RoundConfig(), Round2 = new RoundConfig() }.Validate()).Message);

@@ -35,6 +35,9 @@ public sealed class TrainingForm
     public double Shift { get; set; }
     public double ColorJitter { get; set; }
     public bool ClassWeighting { get; set; }
+    public double LabelSmoothing { get; set; }
+    /// <summary>Target accuracy on decided validation cells, in percent (the "Unidentified" threshold is fitted for it).</summary>
+    public double RejectTargetPercent { get; set; } = 95;
     public int Patience { get; set; }
     public int Seed { get; set; }
     public string Device { get; set; } = "auto";
@@ -67,6 +70,8 @@ public sealed class TrainingForm
         Shift = c.Augmentation.Shift,
         ColorJitter = c.Augmentation.ColorJitter,
         ClassWeighting = c.ClassWeighting,
+        LabelSmoothing = c.LabelSmoothing,
+        RejectTargetPercent = Math.Round(c.RejectTargetAccuracy * 100, 1),
         Patience = c.EarlyStoppingPatience,
         Seed = c.Seed,
         Device = c.Device,
@@ -99,6 +104,8 @@ public sealed class TrainingForm
             Schedule = Schedule,
             Augmentation = new AugmentationConfig { Flips = Flips, RotationDegrees = Rotation, Shift = Shift, Scale = Scale, ColorJitter = ColorJitter },
             ClassWeighting = ClassWeighting,
+            LabelSmoothing = LabelSmoothing,
+            RejectTargetAccuracy = RejectTargetPercent / 100,
             EarlyStoppingPatience = Patience,
             Seed = Seed,
             Device = Device,
