@@ -107,6 +107,13 @@ public sealed class CrossValidationCliTests : IDisposable
         var selfConfidence = issues.GetProperty("ranking").EnumerateArray().Select(r => r.GetProperty("selfConfidence").GetDouble()).ToList();
         Assert.Equal(selfConfidence.Order(), selfConfidence);
         Assert.Equal(["EOS", "NEU"], issues.GetProperty("labels").EnumerateArray().Select(l => l.GetString()));
+        // CLI.md's items: every image once, by its path in the dataset, most suspect first.
+        var items = issues.GetProperty("items").EnumerateArray().ToList();
+        Assert.Equal(trainAndVal, items.Select(i => i.GetProperty("path").GetString()).Distinct().Count());
+        Assert.All(items, i => Assert.Contains('/', i.GetProperty("path").GetString()!));
+        var scores = items.Select(i => i.GetProperty("score").GetDouble()).ToList();
+        Assert.Equal(scores.OrderDescending(), scores);
+        Assert.Equal(1 - selfConfidence[0], scores[0], 9);
         var (cheapCode, cheapOut, cheapErr) = await Run("label-issues", "drawn", "--folds", "3", "--json");
         Assert.True(cheapCode == 0, cheapErr);
         var cheap = JsonDocument.Parse(cheapOut).RootElement;

@@ -74,6 +74,15 @@ public sealed class TrainCliTests : IDisposable
         Assert.Equal(["EOS", "NEU"], cli.GetProperty("confusion").GetProperty("labels").EnumerateArray().Select(l => l.GetString()));
         Assert.Equal(6, cli.GetProperty("perClass").EnumerateObject().Sum(c => c.Value.GetProperty("support").GetInt32()));
         Assert.True(cli.GetProperty("temperature").GetDouble() > 0);
+        // The model carries the reject threshold fitted on validation; the report counts its "Unidentified" images, and
+        // the CLI adds coverage and selectiveAccuracy (CLI.md) where the threshold is above 0.
+        var metadata = WbcPortal.Engine.Models.Onnx.ClassifierOnnxMetadata.Read(model);
+        var coverage = report.GetProperty("coverage");
+        Assert.Equal(metadata.RejectThreshold, coverage.GetProperty("threshold").GetDouble());
+        Assert.Equal(metadata.RejectThreshold, cli.GetProperty("unidentified").GetProperty("threshold").GetDouble());
+        Assert.Equal(0.95, metadata.RejectTargetAccuracy);
+        Assert.Equal(metadata.RejectThreshold > 0, cli.TryGetProperty("coverage", out var cliCoverage));
+        if (metadata.RejectThreshold > 0) Assert.Equal(coverage.GetProperty("atThreshold").GetProperty("coverage").GetDouble(), cliCoverage.GetDouble());
         // A split of a grouped dataset is also counted by source original, with the same interval as the dashboard's
         // (six test images, each its own original, unless the grouper joined look-alikes).
         var byOriginal = report.GetProperty("byOriginal");

@@ -64,6 +64,9 @@ public sealed class EvaluateVerb : ICliVerb
             eceUncalibrated = r.Uncalibrated.Ece,
             temperature = r.Temperature,
             meanConfidence = r.Calibrated.MeanConfidence,
+            // CLI.md: a model with a reject threshold adds coverage (share decided) and selectiveAccuracy (accuracy on those).
+            coverage = r.Coverage is { Threshold: > 0 } cov ? cov.AtThreshold.Coverage : (double?)null,
+            selectiveAccuracy = r.Coverage is { Threshold: > 0 } sel ? sel.AtThreshold.Accuracy : (double?)null,
             unidentified = r.Coverage is not { } c ? null : new
             {
                 threshold = c.Threshold,

@@ -34,8 +34,18 @@ public sealed class LabelIssuesVerb : ICliVerb
         var (_, result) = (await service.GetAsync(summary.Id, cancellationToken))!.Value;
         var report = result.Report;
         int n = Math.Max(1, parse.GetValue(top));
+        var paths = await service.ImagePathsAsync(summary.DatasetId, cancellationToken);
         output.WriteResult(new
         {
+            // CLI.md: every image, most likely mislabelled first; score = 1 - p(given label), higher is more suspect.
+            items = report.Images.OrderBy(i => i.SelfConfidence).Select(i => new
+            {
+                path = paths.GetValueOrDefault(i.Id, i.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                given = report.Labels[i.Label],
+                suggested = report.Labels[i.Suggested],
+                score = 1 - i.SelfConfidence,
+                group = i.Group,
+            }),
             id = summary.Id,
             dataset = summary.Dataset,
             mode = summary.Mode,

@@ -163,6 +163,13 @@ public sealed class LabelIssueService(IDbContextFactory<WbcDbContext> contexts, 
         return rows.OrderByDescending(r => r.Id).Select(r => new LabelIssueRunSummary(r.Id, r.DatasetId, r.Name, r.CreatedAt, r.Mode, r.Folds, r.Seed, r.Images, r.Issues, r.Seconds)).ToList();
     }
 
+    /// <summary>Each image's path inside its dataset (class folder and file), by image id: the "path" of the CLI's items.</summary>
+    public async Task<IReadOnlyDictionary<int, string>> ImagePathsAsync(int datasetId, CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return await db.DatasetImages.AsNoTracking().Where(i => i.DatasetId == datasetId).ToDictionaryAsync(i => i.Id, i => i.RelativePath, cancellationToken);
+    }
+
     public async Task<(LabelIssueRunSummary Summary, LabelIssueResult Result)?> GetAsync(int id, CancellationToken cancellationToken = default)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
