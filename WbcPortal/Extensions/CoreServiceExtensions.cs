@@ -90,6 +90,10 @@ public static class CoreServiceExtensions
         services.AddSingleton<RunChanges>();
         services.AddSingleton<Services.Evaluation.EvaluationService>();
         services.AddSingleton<Services.Evaluation.ModelCalibrationService>();
+        services.AddOptions<InferenceOptions>().BindConfiguration(InferenceOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<InferenceOptions>>().Value);
+        services.AddSingleton<Services.Classify.ModelServing>();
+        services.AddSingleton<Services.Classify.PredictionService>();
         services.AddSingleton<TrainingRunService>();
         services.AddSingleton<CrossValidationService>();
         services.AddSingleton<RunQueries>();

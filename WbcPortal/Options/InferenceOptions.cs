@@ -1,0 +1,29 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace WbcPortal.Options;
+
+/// <summary>How models are served for classification (page, API, <c>predict</c>). Section <c>Inference</c>.</summary>
+public sealed class InferenceOptions
+{
+    public const string Section = "Inference";
+
+    /// <summary>How long the first of concurrent requests waits for others to share its batched run, in milliseconds.</summary>
+    [Range(0, 1000)]
+    public int MicroBatchWindowMs { get; set; } = 4;
+
+    /// <summary>Images per batched run at most.</summary>
+    [Range(1, 256)]
+    public int MaxBatch { get; set; } = 32;
+
+    /// <summary>Models kept loaded at once (each one ONNX Runtime session); the least recently used is unloaded first.</summary>
+    [Range(1, 16)]
+    public int MaxLoadedModels { get; set; } = 2;
+
+    /// <summary>Images one API request may carry.</summary>
+    [Range(1, 10_000)]
+    public int MaxImagesPerRequest { get; set; } = 64;
+
+    /// <summary>Largest API request body, in bytes.</summary>
+    [Range(1024, 1L << 34)]
+    public long MaxRequestBytes { get; set; } = 64L * 1024 * 1024;
+}

@@ -1,0 +1,112 @@
+using System.Globalization;
+using Microsoft.EntityFrameworkCore;
+using WbcPortal.Engine.Imaging;
+using WbcPortal.Engine.Inference.Serving;
+using WbcPortal.Engine.Models.Onnx;
+using WbcPortal.Options;
+using WbcPortal.Storage;
+
+namespace WbcPortal.Services.Classify;
+
+/// <summary>A model to classify with: a registered model (by id or name), a run's model (by id or name), or, for the CLI only, an ONNX file.</summary>
+public sealed record ModelChoice(string Name, string Path, int? ModelId, int? RunId);
+
+/// <summary>One image to classify: its name as the caller gave it, and its bytes.</summary>
+public sealed record PredictionInput(string File, byte[] Bytes);
+
+/// <summary>One image's answer, or why it has none (the other images of the batch still get theirs).</summary>
+public sealed record PredictionOutcome(string File, CellPrediction? Prediction, string? Error);
+
+/// <summary>A classified batch: the model it ran on, its labels and threshold, and one outcome per input, in input order.</summary>
+public sealed record PredictionBatch(ModelChoice Model, IReadOnlyList<string> Labels, double RejectThreshold, double Temperature, IReadOnlyList<PredictionOutcome> Outcomes)
+{
+    /// <summary>CLI.md's <c>predict</c> entry of one outcome: file, label ("Unidentified" under the threshold), confidence, probabilities; or file and error.</summary>
+    public object Json(PredictionOutcome o) => o.Prediction is { } p
+        ? new
+        {
+            file = o.File,
+            label = p.Answer(Labels),
+            confidence = p.Decision.Confidence,
+            probabilities = Labels.Select((l, i) => (l, i)).ToDictionary(x => x.l, x => p.Probabilities[x.i]),
+            guess = p.Decision.Unidentified ? Labels[p.Decision.Predicted] : null,
+        }
+        : (object)new { file = o.File, error = o.Error };
+}
+
+/// <summary>
+/// Classifies images with an exported model through <see cref="ModelServing"/>: every image decoded with the hardened
+/// limits, sent to the model's micro-batcher concurrently (so one request's images, and concurrent requests, share
+/// batched runs), answered with its calibrated probabilities and "Unidentified" under the model's threshold. An image
+/// that does not decode gets its own error; the rest of the batch is answered.
+/// </summary>
+public sealed class PredictionService(IDbContextFactory<WbcDbContext> contexts, ModelServing serving, ImageDecoding decoding)
+{
+    /// <summary>The active model, or null when none is.</summary>
+    public async Task<ModelChoice?> ActiveAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var model = await db.Models.AsNoTracking().Where(m => m.IsActive).OrderByDescending(m => m.Id).FirstOrDefaultAsync(cancellationToken);
+        return model is null ? null : await ChoiceAsync(db, model, cancellationToken);
+    }
+
+    /// <summary>
+    /// A registered model by id or name, else a run's model by id or name; with <paramref name="allowFile"/> (the CLI), also
+    /// an .onnx file on disk. Unknown names are an <see cref="ArgumentException"/> naming what was tried.
+    /// </summary>
+    public async Task<ModelChoice> ResolveAsync(string reference, bool allowFile, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        bool isNumber = int.TryParse(reference, NumberStyles.None, CultureInfo.InvariantCulture, out int id);
+        var model = await db.Models.AsNoTracking().Where(m => m.Name == reference || (isNumber && m.Id == id)).OrderBy(m => m.Id).FirstOrDefaultAsync(cancellationToken);
+        if (model is not null) return await ChoiceAsync(db, model, cancellationToken);
+        var run = await db.Runs.AsNoTracking().Where(r => r.Name == reference || (isNumber && r.Id == id)).FirstOrDefaultAsync(cancellationToken);
+        if (run is not null)
+        {
+            if (run.ModelPath is null) throw new ArgumentException($"Run '{run.Name}' has no exported model (it is {run.Status}).");
+            var registered = await db.Models.AsNoTracking().Where(m => m.OnnxPath == run.ModelPath).Select(m => (int?)m.Id).FirstOrDefaultAsync(cancellationToken);
+            return new ModelChoice(run.Name, run.ModelPath, registered, run.Id);
+        }
+        if (allowFile && reference.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) && File.Exists(reference))
+        {
+            return new ModelChoice(System.IO.Path.GetFileNameWithoutExtension(reference), System.IO.Path.GetFullPath(reference), null, null);
+        }
+        throw new ArgumentException(allowFile
+            ? $"No model, run or .onnx file '{reference}'."
+            : $"No model or run '{reference}'.");
+    }
+
+    private static async Task<ModelChoice> ChoiceAsync(WbcDbContext db, WbcPortal.Storage.Entities.RegisteredModel model, CancellationToken cancellationToken)
+    {
+        var runId = await db.Runs.AsNoTracking().Where(r => r.ModelPath == model.OnnxPath).Select(r => (int?)r.Id).FirstOrDefaultAsync(cancellationToken);
+        return new ModelChoice(model.Name, model.OnnxPath, model.Id, runId);
+    }
+
+    /// <summary>Classifies <paramref name="inputs"/> with <paramref name="model"/>; <paramref name="progress"/> counts images answered.</summary>
+    public async Task<PredictionBatch> PredictAsync(ModelChoice model, IReadOnlyList<PredictionInput> inputs, IProgress<int>? progress, CancellationToken cancellationToken)
+    {
+        using var lease = await serving.AcquireAsync(model.Path, cancellationToken);
+        var metadata = lease.Model.Classifier.Metadata;
+        int done = 0;
+        var outcomes = await Task.WhenAll(inputs.Select(async input =>
+        {
+            try
+            {
+                using var image = await Task.Run(() => decoding.DecodeRgb(input.Bytes, cancellationToken), cancellationToken);
+                var prediction = await lease.PredictAsync(image, cancellationToken);
+                return new PredictionOutcome(input.File, prediction, null);
+            }
+            catch (Exception ex) when (ex is ImageRejectedException or SixLabors.ImageSharp.ImageFormatException or InvalidDataException or NotSupportedException)
+            {
+                return new PredictionOutcome(input.File, null, ex.Message);
+            }
+            finally
+            {
+                progress?.Report(Interlocked.Increment(ref done));
+            }
+        }));
+        return new PredictionBatch(model, metadata.Labels, metadata.RejectThreshold, metadata.Temperature, outcomes);
+    }
+
+    /// <summary>The metadata of a model's file (labels, input, threshold), read without loading a session.</summary>
+    public static ClassifierOnnxMetadata ReadMetadata(string fullPath) => ClassifierOnnxMetadata.Read(fullPath);
+}
