@@ -20,7 +20,7 @@ public class ShellComponentTests : PortalTestContext
         {
             Assert.Contains(area.Href, hrefs);
         }
-        Assert.Equal(new[] { "Datasets", "Explore", "Training", "Runs", "Review", "Classify", "Smears", "Storage" }, PortalAreas.All.Select(a => a.Title));
+        Assert.Equal(new[] { "Datasets", "Explore", "Training", "Runs", "Review", "Models", "Classify", "Smears", "Storage" }, PortalAreas.All.Select(a => a.Title));
     }
 
     [Fact]

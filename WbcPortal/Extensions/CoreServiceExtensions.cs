@@ -94,6 +94,9 @@ public static class CoreServiceExtensions
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<InferenceOptions>>().Value);
         services.AddSingleton<Services.Classify.ModelServing>();
         services.AddSingleton<Services.Classify.PredictionService>();
+        services.AddSingleton<Services.Classify.ModelCatalog>();
+        services.AddSingleton<Services.Classify.ClassifyJobs>();
+        services.AddSingleton<Services.Classify.ClassifyUploads>();
         services.AddSingleton<TrainingRunService>();
         services.AddSingleton<CrossValidationService>();
         services.AddSingleton<RunQueries>();

@@ -1,3 +1,4 @@
+using Scalar.AspNetCore;
 using MudBlazor.Services;
 using WbcPortal.Components;
 using WbcPortal.Endpoints;
@@ -18,6 +19,15 @@ public static class WebServiceExtensions
         builder.Services.AddWbcCore();
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
         builder.Services.AddMudServices();
+        builder.Services.AddProblemDetails();
+        // The API leaves out what does not apply (an image's error when it has an answer, its guess when it is decided).
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull);
+        builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info.Title = "WbcPortal API";
+            document.Info.Description = "Classify white-blood-cell images with the exported ONNX models, and list or download the models.";
+            return Task.CompletedTask;
+        }));
         builder.Services.AddSingleton<DatasetJobs>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DatasetJobs>());
         builder.Services.AddSingleton<Services.Evaluation.EvaluationJobs>();
@@ -84,6 +94,10 @@ public static class WebServiceExtensions
         app.MapImageViewEndpoints();
         app.MapReportEndpoints();
         app.MapReviewEndpoints();
+        app.MapApiV1();
+        app.MapClassifyEndpoints();
+        app.MapOpenApi("/openapi/{documentName}.json");
+        app.MapScalarApiReference("/api/reference", o => o.WithTitle("WbcPortal API").WithOpenApiRoutePattern("/openapi/{documentName}.json"));
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;
     }

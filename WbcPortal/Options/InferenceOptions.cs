@@ -23,6 +23,18 @@ public sealed class InferenceOptions
     [Range(1, 10_000)]
     public int MaxImagesPerRequest { get; set; } = 64;
 
+    /// <summary>Images one batch of the Classify page may hold (files, or a zip's images).</summary>
+    [Range(1, 100_000)]
+    public int MaxImagesPerBatch { get; set; } = 2000;
+
+    /// <summary>All images of one Classify batch together, in bytes (they are kept in memory while the batch is shown).</summary>
+    [Range(1024, 1L << 34)]
+    public long MaxBatchBytes { get; set; } = 512L * 1024 * 1024;
+
+    /// <summary>Classify batches kept (with their images, for thumbnails and CSV); the oldest finished one goes first.</summary>
+    [Range(1, 1000)]
+    public int KeptBatches { get; set; } = 20;
+
     /// <summary>Largest API request body, in bytes.</summary>
     [Range(1024, 1L << 34)]
     public long MaxRequestBytes { get; set; } = 64L * 1024 * 1024;

@@ -15,7 +15,8 @@ public static class PortalAreas
         new("Training", "training", Icons.Material.Filled.ModelTraining, "Configure a two-round fine-tune on a leak-free split and launch it."),
         new("Runs", "runs", Icons.Material.Filled.Timeline, "Watch runs live, stop or resume them, and read their result dashboards."),
         new("Review", "review", Icons.Material.Filled.RuleFolder, "Review misclassified cells, eosinophil vs neutrophil above all."),
-        new("Classify", "classify", Icons.Material.Filled.CenterFocusStrong, "Classify new cell images with the active ONNX model."),
+        new("Models", "models", Icons.Material.Filled.Psychology, "The exported models: their cards, which one classifies, and their ONNX files."),
+        new("Classify", "classify", Icons.Material.Filled.CenterFocusStrong, "Classify new cell images with the active ONNX model, in the browser or through the API."),
         new("Smears", "smears", Icons.Material.Filled.GridOn, "Find and classify every white cell in a whole blood smear."),
         new("Storage", "storage", Icons.Material.Filled.Storage, "What the data folder holds, with sizes: delete datasets, runs, staged uploads and files nothing uses."),
     ];

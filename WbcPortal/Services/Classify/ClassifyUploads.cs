@@ -1,0 +1,108 @@
+using System.IO.Compression;
+using WbcPortal.Options;
+
+namespace WbcPortal.Services.Classify;
+
+/// <summary>
+/// What the Classify page was given, as images to classify: JPEG and PNG files as they are, and the JPEG and PNG
+/// entries of a zip (read with bounded copies: a declared size is never trusted, a zip bomb stops at the batch's byte
+/// limit). Everything else is set aside with its reason. Nothing is written to disk.
+/// </summary>
+public sealed class ClassifyUploads(InferenceOptions options, Engine.Imaging.ImageLimits limits)
+{
+    private static readonly string[] ImageExtensions = [".jpg", ".jpeg", ".png"];
+
+    public sealed class Collector(int maxImages, long maxBytes)
+    {
+        public List<PredictionInput> Inputs { get; } = [];
+        public List<(string File, string Reason)> Skipped { get; } = [];
+        public long Bytes { get; private set; }
+
+        /// <summary>Why no more can be taken, or null.</summary>
+        public string? Full => Inputs.Count >= maxImages ? $"the batch is full ({maxImages:N0} images at most)"
+            : Bytes >= maxBytes ? $"the batch is full ({maxBytes / 1048576:N0} MB at most)" : null;
+
+        internal long RoomBytes => maxBytes - Bytes;
+
+        internal void Add(string file, byte[] bytes)
+        {
+            Inputs.Add(new PredictionInput(file, bytes));
+            Bytes += bytes.Length;
+        }
+    }
+
+    public Collector NewCollector() => new(options.MaxImagesPerBatch, options.MaxBatchBytes);
+
+    /// <summary>Adds one uploaded file: an image, or a zip whose images are added.</summary>
+    public async Task AddAsync(Collector into, string name, Stream content, CancellationToken cancellationToken)
+    {
+        string extension = Path.GetExtension(name).ToLowerInvariant();
+        if (into.Full is { } full) { into.Skipped.Add((name, full)); return; }
+        if (extension == ".zip")
+        {
+            await AddZipAsync(into, name, content, cancellationToken);
+            return;
+        }
+        if (!ImageExtensions.Contains(extension)) { into.Skipped.Add((name, "not a JPEG, PNG or zip file")); return; }
+        var bytes = await ReadBoundedAsync(content, Math.Min(limits.MaxBytes, into.RoomBytes), cancellationToken);
+        if (bytes is null) { into.Skipped.Add((name, $"larger than {Math.Min(limits.MaxBytes, into.RoomBytes) / 1048576.0:0.#} MB")); return; }
+        into.Add(name, bytes);
+    }
+
+    private async Task AddZipAsync(Collector into, string name, Stream content, CancellationToken cancellationToken)
+    {
+        // The browser stream is not seekable: the zip (bounded by the batch's room) is buffered first.
+        var buffer = await ReadBoundedAsync(content, Math.Max(0, into.RoomBytes), cancellationToken);
+        if (buffer is null) { into.Skipped.Add((name, $"the zip is larger than the batch's room ({into.RoomBytes / 1048576.0:0.#} MB)")); return; }
+        ZipArchive archive;
+        try
+        {
+            archive = new ZipArchive(new MemoryStream(buffer), ZipArchiveMode.Read);
+        }
+        catch (InvalidDataException ex)
+        {
+            into.Skipped.Add((name, $"not a readable zip: {ex.Message}"));
+            return;
+        }
+        using (archive)
+        {
+            foreach (var entry in archive.Entries.OrderBy(e => e.FullName, StringComparer.Ordinal))
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                string entryName = $"{name}/{entry.FullName}";
+                if (entry.FullName.EndsWith('/') || entry.FullName.Contains("__MACOSX", StringComparison.Ordinal) || Path.GetFileName(entry.FullName).StartsWith('.')) continue;
+                string extension = Path.GetExtension(entry.FullName).ToLowerInvariant();
+                if (!ImageExtensions.Contains(extension)) { into.Skipped.Add((entryName, extension == ".zip" ? "a zip inside a zip is not opened" : "not a JPEG or PNG file")); continue; }
+                if (into.Full is { } full) { into.Skipped.Add((entryName, full)); continue; }
+                byte[]? bytes;
+                try
+                {
+                    await using var stream = entry.Open();
+                    bytes = await ReadBoundedAsync(stream, Math.Min(limits.MaxBytes, into.RoomBytes), cancellationToken);
+                }
+                catch (InvalidDataException ex)
+                {
+                    into.Skipped.Add((entryName, $"damaged in the zip: {ex.Message}"));
+                    continue;
+                }
+                if (bytes is null) { into.Skipped.Add((entryName, $"larger than {Math.Min(limits.MaxBytes, into.RoomBytes) / 1048576.0:0.#} MB unpacked")); continue; }
+                into.Add(entryName, bytes);
+            }
+        }
+    }
+
+    /// <summary>All of <paramref name="stream"/>, or null when it holds more than <paramref name="max"/> bytes (reading stops there).</summary>
+    private static async Task<byte[]?> ReadBoundedAsync(Stream stream, long max, CancellationToken cancellationToken)
+    {
+        using var memory = new MemoryStream();
+        var chunk = new byte[81920];
+        while (true)
+        {
+            int read = await stream.ReadAsync(chunk, cancellationToken);
+            if (read == 0) break;
+            if (memory.Length + read > max) return null;
+            memory.Write(chunk, 0, read);
+        }
+        return memory.ToArray();
+    }
+}
