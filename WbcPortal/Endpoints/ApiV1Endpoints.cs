@@ -33,7 +33,7 @@ public static class ApiV1Endpoints
             .WithName("Predict")
             .WithSummary("Classify one or many cell images")
             .WithDescription("multipart/form-data with one or more image parts (JPEG or PNG). Each image gets its class, calibrated confidence and probabilities, or \"Unidentified\" under the model's reject threshold; an image that cannot be read gets an error of its own. Query `model` picks a model by id or name (default: the active model).")
-            .Accepts<IFormFileCollection>("multipart/form-data")
+            // The multipart body is described by ApiV1OpenApi (an Accepts filter would turn other content types into a 404).
             .Produces<ApiPredictResponse>()
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound)

@@ -22,12 +22,7 @@ public static class WebServiceExtensions
         builder.Services.AddProblemDetails();
         // The API leaves out what does not apply (an image's error when it has an answer, its guess when it is decided).
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull);
-        builder.Services.AddOpenApi("v1", o => o.AddDocumentTransformer((document, _, _) =>
-        {
-            document.Info.Title = "WbcPortal API";
-            document.Info.Description = "Classify white-blood-cell images with the exported ONNX models, and list or download the models.";
-            return Task.CompletedTask;
-        }));
+        builder.Services.AddOpenApi("v1", o => o.Describe());
         builder.Services.AddSingleton<DatasetJobs>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DatasetJobs>());
         builder.Services.AddSingleton<Services.Evaluation.EvaluationJobs>();

@@ -18,6 +18,9 @@ public sealed class PredictVerb : ICliVerb
 
     public string Name => "predict";
 
+    /// <summary>Classifying changes nothing: it runs beside a portal that holds the data folder.</summary>
+    public bool WritesData => false;
+
     public Command CreateCommand() => new(Name, "Classify images with an exported model (\"Unidentified\" under its reject threshold)") { model, paths };
 
     public async Task<int> RunAsync(ParseResult parse, IServiceProvider services, CliOutput output, CancellationToken cancellationToken)

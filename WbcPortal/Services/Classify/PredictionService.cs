@@ -55,6 +55,11 @@ public sealed class PredictionService(IDbContextFactory<WbcDbContext> contexts, 
     /// </summary>
     public async Task<ModelChoice> ResolveAsync(string reference, bool allowFile, CancellationToken cancellationToken)
     {
+        // A file first: it needs no database (a data folder never used).
+        if (allowFile && reference.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) && File.Exists(reference))
+        {
+            return new ModelChoice(System.IO.Path.GetFileNameWithoutExtension(reference), System.IO.Path.GetFullPath(reference), null, null);
+        }
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         bool isNumber = int.TryParse(reference, NumberStyles.None, CultureInfo.InvariantCulture, out int id);
         var model = await db.Models.AsNoTracking().Where(m => m.Name == reference || (isNumber && m.Id == id)).OrderBy(m => m.Id).FirstOrDefaultAsync(cancellationToken);
@@ -65,10 +70,6 @@ public sealed class PredictionService(IDbContextFactory<WbcDbContext> contexts, 
             if (run.ModelPath is null) throw new ArgumentException($"Run '{run.Name}' has no exported model (it is {run.Status}).");
             var registered = await db.Models.AsNoTracking().Where(m => m.OnnxPath == run.ModelPath).Select(m => (int?)m.Id).FirstOrDefaultAsync(cancellationToken);
             return new ModelChoice(run.Name, run.ModelPath, registered, run.Id);
-        }
-        if (allowFile && reference.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) && File.Exists(reference))
-        {
-            return new ModelChoice(System.IO.Path.GetFileNameWithoutExtension(reference), System.IO.Path.GetFullPath(reference), null, null);
         }
         throw new ArgumentException(allowFile
             ? $"No model, run or .onnx file '{reference}'."

@@ -1,0 +1,185 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
+using WbcPortal.Engine.Compute;
+using WbcPortal.Engine.Inference;
+using WbcPortal.Engine.Models.Backbones;
+using WbcPortal.Engine.Models.Classifiers;
+using WbcPortal.Engine.Models.Onnx;
+using WbcPortal.Storage;
+using WbcPortal.Storage.Entities;
+using WbcPortal.Tests.Engine.Onnx;
+using WbcPortal.Tests.Support;
+
+namespace WbcPortal.Tests.Integration;
+
+/// <summary>
+/// A real portal with one registered model (an exported ResNet18 classifier with a reject threshold): the API's
+/// predictions equal the model's own, per-image errors stay per image, every 4xx is a problem document, concurrent
+/// clients all get their answers, and the <c>predict</c> verb beside the running portal says the same.
+/// </summary>
+public sealed class ApiV1Tests : IAsyncLifetime
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+    private static readonly string[] Labels = ["EOSINOPHIL", "NEUTROPHIL"];
+    private readonly TempDirectory data = new("wbc-api");
+    private PortalProcess portal = default!;
+    private string modelPath = "";
+    private int modelId;
+
+    public async ValueTask InitializeAsync()
+    {
+        await using (var services = new ServiceCollection().AddPortalCoreForTests(data.Path).BuildServiceProvider())
+        {
+            await services.MigrateAsync();
+            var backbone = new ResNet18Backbone(PretrainedModelFiles.Default);
+            using var model = ClassifierOnnxExportTests.TrainedLooking(backbone, HeadSpec.Linear, Labels.Length, seed: 3);
+            modelPath = Path.Combine(data.Path, "models", "cells.onnx");
+            new ClassifierOnnxExporter(PretrainedModelFiles.Default).Export(model,
+                new ClassifierOnnxMetadata(Labels, 64, 64, Temperature: 1.5, RejectThreshold: 0.6, RejectTargetAccuracy: 0.95), modelPath);
+            var contexts = services.GetRequiredService<IDbContextFactory<WbcDbContext>>();
+            await using var db = await contexts.CreateDbContextAsync(Ct);
+            var registered = new RegisteredModel { Name = "cells", OnnxPath = "models/cells.onnx", Labels = string.Join(",", Labels), InputHeight = 64, InputWidth = 64, IsActive = true, CreatedAt = DateTimeOffset.UtcNow };
+            db.Models.Add(registered);
+            await db.SaveChangesAsync(Ct);
+            modelId = registered.Id;
+        }
+        portal = await PortalProcess.StartOnAsync(data.Path, "--Inference:MaxImagesPerRequest=5");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await portal.DisposeAsync();
+        data.Dispose();
+    }
+
+    private HttpClient Client() => new() { BaseAddress = portal.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+
+    private static byte[] Png(int seed)
+    {
+        using var image = TestImages.Smear(80, 60, seed);
+        using var stream = new MemoryStream();
+        image.SaveAsPng(stream);
+        return stream.ToArray();
+    }
+
+    private static MultipartFormDataContent Form(params (string Name, byte[] Bytes)[] files)
+    {
+        var form = new MultipartFormDataContent();
+        foreach (var (name, bytes) in files)
+        {
+            var part = new ByteArrayContent(bytes);
+            part.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+            form.Add(part, "images", name);
+        }
+        return form;
+    }
+
+    private static async Task<JsonElement> Problem(HttpResponseMessage response, HttpStatusCode status)
+    {
+        Assert.Equal(status, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct)).RootElement;
+        Assert.Equal((int)status, problem.GetProperty("status").GetInt32());
+        Assert.False(string.IsNullOrEmpty(problem.GetProperty("detail").GetString()));
+        return problem;
+    }
+
+    [Fact]
+    public async Task Predict_answers_each_image_as_the_model_itself_and_keeps_a_bad_image_to_itself()
+    {
+        using var http = Client();
+        using var response = await http.PostAsync("api/v1/predict", Form(("a.png", Png(1)), ("b.png", Png(2)), ("broken.jpg", "not an image"u8.ToArray())), Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct)).RootElement;
+        Assert.Equal("cells", body.GetProperty("model").GetProperty("name").GetString());
+        Assert.Equal(0.6, body.GetProperty("model").GetProperty("rejectThreshold").GetDouble());
+        var predictions = body.GetProperty("predictions").EnumerateArray().ToList();
+        Assert.Equal(["a.png", "b.png", "broken.jpg"], predictions.Select(p => p.GetProperty("file").GetString()));
+        Assert.False(string.IsNullOrEmpty(predictions[2].GetProperty("error").GetString()));
+        Assert.False(predictions[2].TryGetProperty("label", out _));
+
+        // The same images through the model directly (batched differently): the same probabilities.
+        var sessions = new OnnxSessionFactory(new ComputeOptions { OnnxUseCuda = false });
+        using var classifier = OnnxClassifier.Load(modelPath, sessions, new BackboneRegistry([new ResNet18Backbone(PretrainedModelFiles.Default)]));
+        for (int i = 0; i < 2; i++)
+        {
+            using var image = Image.Load<Rgb24>(Png(i + 1));
+            var decision = classifier.Decide(classifier.Logits([image])[0]);
+            var probabilities = classifier.Probabilities(classifier.Logits([image])[0]);
+            var p = predictions[i];
+            Assert.Equal(decision.Unidentified ? "Unidentified" : Labels[decision.Predicted], p.GetProperty("label").GetString());
+            Assert.Equal(decision.Confidence, p.GetProperty("confidence").GetDouble(), 5);
+            for (int c = 0; c < Labels.Length; c++) Assert.Equal(probabilities[c], p.GetProperty("probabilities").GetProperty(Labels[c]).GetDouble(), 5);
+            Assert.Equal(decision.Unidentified, p.TryGetProperty("guess", out _));
+        }
+        Assert.Equal(2, body.GetProperty("counts").EnumerateObject().Sum(c => c.Value.GetInt32()));
+    }
+
+    [Fact]
+    public async Task Every_refusal_is_a_problem_document()
+    {
+        using var http = Client();
+        await Problem(await http.PostAsync("api/v1/predict", Form(), Ct), HttpStatusCode.BadRequest); // no image
+        var tooMany = Enumerable.Range(0, 6).Select(i => ($"{i}.png", Png(i))).ToArray();
+        Assert.Contains("at most 5", (await Problem(await http.PostAsync("api/v1/predict", Form(tooMany), Ct), HttpStatusCode.RequestEntityTooLarge)).GetProperty("detail").GetString());
+        await Problem(await http.PostAsync("api/v1/predict?model=nope", Form(("a.png", Png(1))), Ct), HttpStatusCode.NotFound);
+        await Problem(await http.PostAsync("api/v1/predict", new StringContent("{}", System.Text.Encoding.UTF8, "application/json"), Ct), HttpStatusCode.BadRequest);
+        await Problem(await http.GetAsync("api/v1/models/9999", Ct), HttpStatusCode.NotFound);
+        await Problem(await http.GetAsync("api/v1/models/9999/onnx", Ct), HttpStatusCode.NotFound);
+        await Problem(await http.GetAsync("api/v1/no/such/thing", Ct), HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task Models_are_listed_described_and_downloaded_and_the_reference_is_served()
+    {
+        using var http = Client();
+        var list = JsonDocument.Parse(await http.GetStringAsync("api/v1/models", Ct)).RootElement.EnumerateArray().ToList();
+        var card = Assert.Single(list);
+        Assert.Equal(modelId, card.GetProperty("id").GetInt32());
+        Assert.True(card.GetProperty("active").GetBoolean());
+        Assert.Equal(0.6, card.GetProperty("rejectThreshold").GetDouble());
+        Assert.Equal(Labels, card.GetProperty("labels").EnumerateArray().Select(l => l.GetString()));
+        var one = JsonDocument.Parse(await http.GetStringAsync($"api/v1/models/{modelId}", Ct)).RootElement;
+        Assert.Equal("cells", one.GetProperty("name").GetString());
+        Assert.Equal(await File.ReadAllBytesAsync(modelPath, Ct), await http.GetByteArrayAsync($"api/v1/models/{modelId}/onnx", Ct));
+
+        var openApi = JsonDocument.Parse(await http.GetStringAsync("openapi/v1.json", Ct)).RootElement;
+        var paths = openApi.GetProperty("paths").EnumerateObject().Select(p => p.Name).ToList();
+        Assert.Contains("/api/v1/predict", paths);
+        Assert.Contains("/api/v1/models/{id}/onnx", paths);
+        Assert.True(openApi.GetProperty("paths").GetProperty("/api/v1/predict").GetProperty("post").GetProperty("requestBody").GetProperty("content").TryGetProperty("multipart/form-data", out _));
+        using var reference = await http.GetAsync("api/reference/v1", Ct);
+        Assert.Equal(HttpStatusCode.OK, reference.StatusCode);
+    }
+
+    [Fact]
+    public async Task Twenty_concurrent_clients_all_get_their_answers_and_the_verb_beside_the_portal_agrees()
+    {
+        var png = Png(7);
+        var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(async _ =>
+        {
+            using var http = Client();
+            using var response = await http.PostAsync("api/v1/predict", Form(("x.png", png)), Ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            return JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("predictions")[0].GetProperty("confidence").GetDouble();
+        }));
+        Assert.All(answers, a => Assert.Equal(answers[0], a, 5));
+
+        // predict changes nothing, so it runs while the portal holds the data folder.
+        string file = Path.Combine(data.Path, "x.png");
+        await File.WriteAllBytesAsync(file, png, Ct);
+        var (code, stdout, stderr) = await PortalProcess.RunVerbAsync(TimeSpan.FromMinutes(2), "predict", "--model", "cells", file, "--data-dir", data.Path, "--json");
+        Assert.True(code == 0, stderr);
+        var cli = JsonDocument.Parse(stdout).RootElement.GetProperty("predictions")[0];
+        Assert.Equal(file, cli.GetProperty("file").GetString());
+        Assert.Equal(answers[0], cli.GetProperty("confidence").GetDouble(), 5);
+        var (fileCode, fileOut, fileErr) = await PortalProcess.RunVerbAsync(TimeSpan.FromMinutes(2), "predict", "--model", modelPath, file, "--data-dir", data.Path, "--json");
+        Assert.True(fileCode == 0, fileErr);
+        Assert.Equal(answers[0], JsonDocument.Parse(fileOut).RootElement.GetProperty("predictions")[0].GetProperty("confidence").GetDouble(), 5);
+    }
+}

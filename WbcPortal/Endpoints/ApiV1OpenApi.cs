@@ -1,0 +1,43 @@
+using Microsoft.AspNetCore.OpenApi;
+using Microsoft.OpenApi;
+
+namespace WbcPortal.Endpoints;
+
+/// <summary>The OpenAPI document's own words for what the endpoints cannot say themselves: predict's multipart body.</summary>
+public static class ApiV1OpenApi
+{
+    public static OpenApiOptions Describe(this OpenApiOptions options)
+    {
+        options.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info.Title = "WbcPortal API";
+            document.Info.Description = "Classify white-blood-cell images with the exported ONNX models, and list or download the models. Errors are RFC 9457 problem documents.";
+            return Task.CompletedTask;
+        });
+        options.AddOperationTransformer((operation, context, _) =>
+        {
+            if (operation.OperationId != "Predict") return Task.CompletedTask;
+            operation.RequestBody = new OpenApiRequestBody
+            {
+                Required = true,
+                Description = "One part per image (JPEG or PNG); the part's file name is echoed as \"file\".",
+                Content = new Dictionary<string, OpenApiMediaType>
+                {
+                    ["multipart/form-data"] = new()
+                    {
+                        Schema = new OpenApiSchema
+                        {
+                            Type = JsonSchemaType.Object,
+                            Properties = new Dictionary<string, IOpenApiSchema>
+                            {
+                                ["images"] = new OpenApiSchema { Type = JsonSchemaType.Array, Items = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary" } },
+                            },
+                        },
+                    },
+                },
+            };
+            return Task.CompletedTask;
+        });
+        return options;
+    }
+}
