@@ -59,30 +59,46 @@ public sealed class OnnxClassifier : IDisposable
     public bool TestTimeAugmentation { get; }
 
     /// <summary>Raw logits per image (averaged over flips when the model was evaluated so).</summary>
-    public float[][] Logits(IReadOnlyList<Image<Rgb24>> images)
+    public float[][] Logits(IReadOnlyList<Image<Rgb24>> images) => Logits(images.Select(Prepare).ToList());
+
+    /// <summary>
+    /// One image made ready for the session: the cell window, centred at the input size, normalised, with its three
+    /// flips when the model averages them. Callers can prepare images concurrently and batch the runs (<see cref="Logits(IReadOnlyList{float[]})"/>).
+    /// </summary>
+    public float[] Prepare(Image<Rgb24> image)
     {
-        if (images.Count == 0) return [];
         int length = preprocessor.Length, views = TestTimeAugmentation ? 4 : 1;
-        var data = new float[images.Count * views * length];
-        for (int i = 0; i < images.Count; i++)
+        var data = new float[views * length];
+        using var cut = view.Window(image);
+        using var centre = view.Center(cut);
+        preprocessor.Normalize(centre, data.AsSpan(0, length));
+        if (views == 1) return data;
+        int k = 1;
+        foreach (var flip in FlipViews)
         {
-            using var cut = view.Window(images[i]);
-            using var centre = view.Center(cut);
-            preprocessor.Normalize(centre, data.AsSpan((i * views) * length, length));
-            if (views == 1) continue;
-            int k = 1;
-            foreach (var flip in FlipViews)
-            {
-                using var flipped = centre.Clone(c => { foreach (var f in flip) c.Flip(f); });
-                preprocessor.Normalize(flipped, data.AsSpan((i * views + k++) * length, length));
-            }
+            using var flipped = centre.Clone(c => { foreach (var f in flip) c.Flip(f); });
+            preprocessor.Normalize(flipped, data.AsSpan(k++ * length, length));
         }
-        var input = new DenseTensor<float>(data, [images.Count * views, 3, Metadata.InputHeight, Metadata.InputWidth]);
+        return data;
+    }
+
+    /// <summary>Logits of prepared images (<see cref="Prepare"/>), in one session run.</summary>
+    public float[][] Logits(IReadOnlyList<float[]> prepared)
+    {
+        if (prepared.Count == 0) return [];
+        int length = preprocessor.Length, views = TestTimeAugmentation ? 4 : 1;
+        var data = new float[prepared.Count * views * length];
+        for (int i = 0; i < prepared.Count; i++)
+        {
+            if (prepared[i].Length != views * length) throw new ArgumentException("An image was prepared for another model.", nameof(prepared));
+            prepared[i].CopyTo(data, i * views * length);
+        }
+        var input = new DenseTensor<float>(data, [prepared.Count * views, 3, Metadata.InputHeight, Metadata.InputWidth]);
         using var results = session.Run([NamedOnnxValue.CreateFromTensor(ClassifierOnnxExporter.InputName, input)], [ClassifierOnnxExporter.LogitsName]);
         var logits = results.First().AsTensor<float>().ToArray();
         int classes = Labels.Count;
-        var output = new float[images.Count][];
-        for (int i = 0; i < images.Count; i++)
+        var output = new float[prepared.Count][];
+        for (int i = 0; i < prepared.Count; i++)
         {
             output[i] = new float[classes];
             for (int v = 0; v < views; v++)

@@ -119,6 +119,7 @@ public static class CoreServiceExtensions
         services.AddSingleton<IBenchmark, TrainingFlopBenchmark>();
         services.AddSingleton<IBenchmark, GroupingBenchmark>();
         services.AddSingleton<IBenchmark, ReviewBenchmark>();
+        services.AddSingleton<IBenchmark, Services.Benchmarks.InferenceBenchmark>();
         return services;
     }
 

@@ -7,9 +7,12 @@ public sealed class InferenceOptions
 {
     public const string Section = "Inference";
 
-    /// <summary>How long the first of concurrent requests waits for others to share its batched run, in milliseconds.</summary>
+    /// <summary>
+    /// How long the first request of a batch waits for others, in milliseconds. 0 (the default): none; requests that
+    /// arrive while a run is busy still share the next run, and a lone request is answered at once.
+    /// </summary>
     [Range(0, 1000)]
-    public int MicroBatchWindowMs { get; set; } = 4;
+    public int MicroBatchWindowMs { get; set; }
 
     /// <summary>Images per batched run at most.</summary>
     [Range(1, 256)]

@@ -9,7 +9,7 @@ namespace WbcPortal.Engine.Inference.Serving;
 /// <param name="MaxBatch">Images per batched run at most.</param>
 public sealed record MicroBatchOptions(TimeSpan Window, int MaxBatch)
 {
-    public static MicroBatchOptions Default { get; } = new(TimeSpan.FromMilliseconds(4), 32);
+    public static MicroBatchOptions Default { get; } = new(TimeSpan.Zero, 32);
 
     public void Validate()
     {
@@ -19,14 +19,15 @@ public sealed record MicroBatchOptions(TimeSpan Window, int MaxBatch)
 }
 
 /// <summary>
-/// Gathers images asked for by concurrent callers into one batched classifier run: the first request of a batch
-/// waits up to <see cref="MicroBatchOptions.Window"/> for others (or until <see cref="MicroBatchOptions.MaxBatch"/>),
-/// then one <see cref="OnnxClassifier.Logits"/> call serves them all. A batched run's failure fails its own requests
+/// Gathers images asked for by concurrent callers into one batched session run. Each caller prepares its own image
+/// (window, normalisation, flips) on its thread; the worker takes every request waiting (up to
+/// <see cref="MicroBatchOptions.MaxBatch"/>), so requests that arrive while a run is busy form the next batch and a lone
+/// request never waits. A window above zero also holds the first request that long for others to join. A batched run's failure fails its own requests
 /// only; a caller's cancellation drops its image before the run. The caller keeps ownership of its image.
 /// </summary>
 public sealed class MicroBatcher : IAsyncDisposable
 {
-    private sealed record Request(Image<Rgb24> Image, TaskCompletionSource<float[]> Done, CancellationToken CancellationToken);
+    private sealed record Request(float[] Prepared, TaskCompletionSource<float[]> Done, CancellationToken CancellationToken);
 
     private readonly OnnxClassifier classifier;
     private readonly MicroBatchOptions options;
@@ -46,10 +47,13 @@ public sealed class MicroBatcher : IAsyncDisposable
     public (long Batches, long Images) Counts => (Interlocked.Read(ref batches), Interlocked.Read(ref images));
 
     /// <summary>The logits of one image, computed in a batch with whatever other requests arrive within the window.</summary>
-    public Task<float[]> LogitsAsync(Image<Rgb24> image, CancellationToken cancellationToken = default)
+    public Task<float[]> LogitsAsync(Image<Rgb24> image, CancellationToken cancellationToken = default) => LogitsAsync(classifier.Prepare(image), cancellationToken);
+
+    /// <summary>The logits of one prepared image (<see cref="OnnxClassifier.Prepare"/>, done on the caller's thread, so preparing overlaps the runs).</summary>
+    public Task<float[]> LogitsAsync(float[] prepared, CancellationToken cancellationToken = default)
     {
         var done = new TaskCompletionSource<float[]>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!queue.Writer.TryWrite(new Request(image, done, cancellationToken)))
+        if (!queue.Writer.TryWrite(new Request(prepared, done, cancellationToken)))
             done.SetException(new ObjectDisposedException(nameof(MicroBatcher), "The model is being unloaded."));
         return done.Task;
     }
@@ -88,7 +92,7 @@ public sealed class MicroBatcher : IAsyncDisposable
             if (live.Count == 0) continue;
             try
             {
-                var logits = classifier.Logits(live.Select(r => r.Image).ToList());
+                var logits = classifier.Logits(live.Select(r => r.Prepared).ToList());
                 Interlocked.Increment(ref batches);
                 Interlocked.Add(ref images, live.Count);
                 for (int i = 0; i < live.Count; i++) live[i].Done.TrySetResult(logits[i]);

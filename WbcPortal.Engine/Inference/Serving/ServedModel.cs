@@ -104,7 +104,7 @@ public sealed class ServedModel
         /// <summary>One image through the micro-batcher: logits, calibrated probabilities and the decision.</summary>
         public async Task<CellPrediction> PredictAsync(Image<Rgb24> image, CancellationToken cancellationToken = default)
         {
-            var logits = await model.batcher.LogitsAsync(image, cancellationToken).ConfigureAwait(false);
+            var logits = await model.batcher.LogitsAsync(model.classifier.Prepare(image), cancellationToken).ConfigureAwait(false);
             var probabilities = model.classifier.Probabilities(logits);
             return new CellPrediction(RejectRule.Decide(probabilities, model.classifier.Metadata.RejectThreshold), probabilities, logits);
         }
