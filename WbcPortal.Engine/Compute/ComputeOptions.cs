@@ -14,6 +14,12 @@ public sealed class ComputeOptions
     /// <summary>ONNX Runtime intra-op threads; 0 means one per core.</summary>
     public int OnnxThreads { get; set; }
 
+    /// <summary>
+    /// Whether ONNX Runtime's worker threads spin between parallel steps instead of sleeping (off by default). Spinning helps runs back
+    /// to back; between requests the spinning threads take the cores the next image's decoding and preparing need.
+    /// </summary>
+    public bool OnnxSpinning { get; set; }
+
     /// <summary>Try ONNX Runtime's CUDA provider (needs CUDA 13 libraries); falls back to CPU when it cannot load.</summary>
     public bool OnnxUseCuda { get; set; } = true;
 }

@@ -71,6 +71,47 @@ public sealed class BackbonePreprocessor
         }
     }
 
+    /// <summary>
+    /// Normalises the pixels of a view already at the input size (row-major, <c>Width x Height</c>), read mirrored
+    /// left-right and/or top-bottom: the same values as flipping the image and then <see cref="Normalize(Image{Rgb24}, Span{float})"/>,
+    /// without making the flipped image. The mean image is not mirrored (it is the model's, not the picture's).
+    /// </summary>
+    public void Normalize(ReadOnlySpan<Rgb24> pixels, Span<float> destination, bool flipHorizontal = false, bool flipVertical = false)
+    {
+        int plane = Height * Width;
+        if (pixels.Length < plane) throw new ArgumentException($"A view of {Width}x{Height} pixels is needed.", nameof(pixels));
+        if (destination.Length < Length) throw new ArgumentException("Destination too small.", nameof(destination));
+        var meanPlanes = mean.Planes;
+        var blue = destination[..plane];
+        var green = destination.Slice(plane, plane);
+        var red = destination.Slice(2 * plane, plane);
+        for (int y = 0; y < Height; y++)
+        {
+            var row = pixels.Slice((flipVertical ? Height - 1 - y : y) * Width, Width);
+            int o = y * Width;
+            if (flipHorizontal)
+            {
+                for (int x = 0; x < Width; x++)
+                {
+                    var p = row[Width - 1 - x];
+                    blue[o + x] = p.B - meanPlanes[o + x];
+                    green[o + x] = p.G - meanPlanes[plane + o + x];
+                    red[o + x] = p.R - meanPlanes[2 * plane + o + x];
+                }
+            }
+            else
+            {
+                for (int x = 0; x < Width; x++)
+                {
+                    var p = row[x];
+                    blue[o + x] = p.B - meanPlanes[o + x];
+                    green[o + x] = p.G - meanPlanes[plane + o + x];
+                    red[o + x] = p.R - meanPlanes[2 * plane + o + x];
+                }
+            }
+        }
+    }
+
     /// <summary>Normalises planar RGB values (0-255, [3, H, W]).</summary>
     public void NormalizeRgbPlanes(ReadOnlySpan<float> rgb, Span<float> destination)
     {

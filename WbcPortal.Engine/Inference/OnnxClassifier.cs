@@ -1,3 +1,4 @@
+using System.Buffers;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using SixLabors.ImageSharp;
@@ -49,8 +50,8 @@ public sealed class OnnxClassifier : IDisposable
         }
     }
 
-    /// <summary>The three flipped views test-time augmentation adds (same order as the trainer's).</summary>
-    private static readonly FlipMode[][] FlipViews = [[FlipMode.Horizontal], [FlipMode.Vertical], [FlipMode.Horizontal, FlipMode.Vertical]];
+    /// <summary>The three flipped views test-time augmentation adds (same order as the trainer's): left-right, top-bottom, both.</summary>
+    private static readonly (bool Horizontal, bool Vertical)[] FlipViews = [(true, false), (false, true), (true, true)];
 
     public ClassifierOnnxMetadata Metadata { get; }
     public IReadOnlyList<string> Labels => Metadata.Labels;
@@ -69,17 +70,23 @@ public sealed class OnnxClassifier : IDisposable
     {
         int length = preprocessor.Length, views = TestTimeAugmentation ? 4 : 1;
         var data = new float[views * length];
-        using var cut = view.Window(image);
-        using var centre = view.Center(cut);
-        preprocessor.Normalize(centre, data.AsSpan(0, length));
-        if (views == 1) return data;
-        int k = 1;
-        foreach (var flip in FlipViews)
+        int plane = Metadata.InputHeight * Metadata.InputWidth;
+        var pixels = ArrayPool<Rgb24>.Shared.Rent(plane);
+        try
         {
-            using var flipped = centre.Clone(c => { foreach (var f in flip) c.Flip(f); });
-            preprocessor.Normalize(flipped, data.AsSpan(k++ * length, length));
+            // The view's pixels once; each flip is the same pixels read mirrored (no flipped copies of the image).
+            view.ViewPixels(image, pixels.AsSpan(0, plane));
+            preprocessor.Normalize(pixels.AsSpan(0, plane), data.AsSpan(0, length));
+            if (views == 1) return data;
+            int k = 1;
+            foreach (var (horizontal, vertical) in FlipViews)
+                preprocessor.Normalize(pixels.AsSpan(0, plane), data.AsSpan(k++ * length, length), horizontal, vertical);
+            return data;
         }
-        return data;
+        finally
+        {
+            ArrayPool<Rgb24>.Shared.Return(pixels);
+        }
     }
 
     /// <summary>Logits of prepared images (<see cref="Prepare"/>), in one session run.</summary>
@@ -113,11 +120,18 @@ public sealed class OnnxClassifier : IDisposable
         if (images.Count == 0) return [];
         int length = preprocessor.Length;
         var data = new float[images.Count * length];
-        for (int i = 0; i < images.Count; i++)
+        var pixels = ArrayPool<Rgb24>.Shared.Rent(length / 3);
+        try
         {
-            using var cut = view.Window(images[i]);
-            using var centre = view.Center(cut);
-            preprocessor.Normalize(centre, data.AsSpan(i * length, length));
+            for (int i = 0; i < images.Count; i++)
+            {
+                view.ViewPixels(images[i], pixels.AsSpan(0, length / 3));
+                preprocessor.Normalize(pixels.AsSpan(0, length / 3), data.AsSpan(i * length, length));
+            }
+        }
+        finally
+        {
+            ArrayPool<Rgb24>.Shared.Return(pixels);
         }
         var input = new DenseTensor<float>(data, [images.Count, 3, Metadata.InputHeight, Metadata.InputWidth]);
         using var results = session.Run([NamedOnnxValue.CreateFromTensor(ClassifierOnnxExporter.InputName, input)], [ClassifierOnnxExporter.FeaturesName]);

@@ -36,6 +36,7 @@ public sealed class OnnxSessionFactory
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
             IntraOpNumThreads = options.OnnxThreads > 0 ? options.OnnxThreads : Environment.ProcessorCount,
         };
+        if (!options.OnnxSpinning) so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         if (cudaUsable.Value) so.AppendExecutionProvider_CUDA(0);
         return so;
     }

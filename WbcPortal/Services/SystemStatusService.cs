@@ -17,12 +17,18 @@ public sealed record SystemStatus(
     string Database,
     string? ActiveModel,
     bool ReadOnly = false,
-    string? FolderHolder = null);
+    string? FolderHolder = null,
+    ServingStatus? Serving = null);
+
+/// <summary>How classification is served: the provider its sessions run on (the first usable one), their threads, the micro-batching.</summary>
+public sealed record ServingStatus(string Provider, int OnnxThreads, bool Spinning, int MicroBatchWindowMs, int MaxBatch);
 
 public sealed class SystemStatusService(
     TorchRuntime torch,
     OnnxSessionFactory onnx,
     StorageOptions storage,
+    ComputeOptions compute,
+    InferenceOptions inference,
     IDbContextFactory<WbcDbContext> contexts)
 {
     public static string Version { get; } =
@@ -48,6 +54,7 @@ public sealed class SystemStatusService(
             }
         }
         string? holder = storage.ReadOnly && DataFolderLock.IsHeld(storage.DataDirectoryFullPath) ? DataFolderLock.ReadHolder(storage.DataDirectoryFullPath)?.Describe() : null;
-        return new SystemStatus(Version, device, threads, providers, storage.DataDirectoryFullPath, storage.DatabaseDescription, active, storage.ReadOnly, holder);
+        var serving = new ServingStatus(providers[0], compute.OnnxThreads > 0 ? compute.OnnxThreads : Environment.ProcessorCount, compute.OnnxSpinning, inference.MicroBatchWindowMs, inference.MaxBatch);
+        return new SystemStatus(Version, device, threads, providers, storage.DataDirectoryFullPath, storage.DatabaseDescription, active, storage.ReadOnly, holder, serving);
     }
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using SixLabors.ImageSharp.Processing;
@@ -30,10 +31,43 @@ public sealed class ModelView(CellCropSpec crop, int height, int width)
         return Window(image, location, margin);
     }
 
+    /// <summary>
+    /// The view itself (what <see cref="Center"/> of <see cref="Window(Image{Rgb24}, double)"/> gives), written as
+    /// <c>Width x Height</c> row-major pixels into <paramref name="destination"/> without making intermediate images:
+    /// the same pixels, bit for bit. For inference, where each image is seen once.
+    /// </summary>
+    public void ViewPixels(Image<Rgb24> image, Span<Rgb24> destination)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        if (destination.Length < Width * Height) throw new ArgumentException($"A view of {Width}x{Height} pixels is needed.", nameof(destination));
+        if (!Crop.Enabled)
+        {
+            if (image.Width == Width && image.Height == Height)
+            {
+                image.CopyPixelDataTo(destination[..(Width * Height)]);
+                return;
+            }
+            using var resized = image.Clone(c => c.Resize(new ResizeOptions { Size = new Size(Width, Height), Mode = ResizeMode.Stretch, Sampler = KnownResamplers.Triangle }));
+            resized.CopyPixelDataTo(destination[..(Width * Height)]);
+            return;
+        }
+        Sample(image, CellLocator.Locate(image, Crop.Threshold), 1, destination);
+    }
+
     /// <summary>The window around a known location.</summary>
     public Image<Rgb24> Window(Image<Rgb24> image, CellLocation location, double margin)
     {
         if (margin < 1) throw new ArgumentOutOfRangeException(nameof(margin));
+        int outW = Width + 2 * (int)Math.Round(Width * (margin - 1) / 2);
+        int outH = Height + 2 * (int)Math.Round(Height * (margin - 1) / 2);
+        var dst = new Rgb24[outW * outH];
+        Sample(image, location, margin, dst);
+        return Image.LoadPixelData<Rgb24>(dst, outW, outH);
+    }
+
+    /// <summary>Bilinear samples of the window around <paramref name="location"/>, widened by <paramref name="margin"/>.</summary>
+    private void Sample(Image<Rgb24> image, CellLocation location, double margin, Span<Rgb24> dst)
+    {
         double viewH = Crop.Size * Math.Min(image.Width, image.Height);
         double viewW = viewH * Width / Height;
         // Keep the view inside the image where it fits.
@@ -55,12 +89,11 @@ public sealed class ModelView(CellCropSpec crop, int height, int width)
             scale = (double)Width / (viewW * sw / image.Width);
             source = shrunk;
         }
+        var src = ArrayPool<Rgb24>.Shared.Rent(source.Width * source.Height);
         try
         {
             int w = source.Width, h = source.Height;
-            var src = new Rgb24[w * h];
-            source.CopyPixelDataTo(src);
-            var dst = new Rgb24[outW * outH];
+            source.CopyPixelDataTo(src.AsSpan(0, w * h));
             double step = 1 / scale;
             double left = cx - outW / 2.0 * step, top = cy - outH / 2.0 * step;
             for (int y = 0; y < outH; y++)
@@ -80,10 +113,10 @@ public sealed class ModelView(CellCropSpec crop, int height, int width)
                         Lerp(a.B, b.B, c.B, d.B, fx, fy));
                 }
             }
-            return Image.LoadPixelData<Rgb24>(dst, outW, outH);
         }
         finally
         {
+            ArrayPool<Rgb24>.Shared.Return(src);
             shrunk?.Dispose();
         }
     }

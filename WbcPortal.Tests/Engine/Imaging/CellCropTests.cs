@@ -100,6 +100,44 @@ public sealed class CellCropTests
         Assert.Equal((64, 48), (all.Width, all.Height));
     }
 
+    [Theory]
+    [InlineData(true, 200, 130)]
+    [InlineData(true, 310, 230)]
+    [InlineData(false, 160, 120)]
+    public void The_view_pixels_and_their_mirrored_normalisation_equal_the_images_they_replace(bool crop, int x, int y)
+    {
+        // Inference reads the view once and mirrors while normalising; the result must be the same floats as cutting
+        // the window, taking its centre, flipping that image and normalising it, which is how training evaluates.
+        var view = new ModelView(crop ? new CellCropSpec { Enabled = true, Size = 0.6 } : CellCropSpec.None, 56, 72);
+        var rng = new Random(7);
+        var meanPlanes = Enumerable.Range(0, 3 * 20 * 24).Select(_ => (float)(100 + rng.NextDouble() * 50)).ToArray();
+        var preprocessor = new WbcPortal.Engine.Imaging.BackbonePreprocessor(new WbcPortal.Engine.Imaging.MeanImage(meanPlanes, 20, 24), 56, 72);
+        using var image = Smear(x, y);
+        image.Mutate(c => c.Rotate(7)); // uneven pixels, so a wrong mirror or offset shows
+        using var reference = image.CloneAs<Rgb24>();
+        var pixels = new Rgb24[56 * 72];
+        view.ViewPixels(image, pixels);
+        using var window = view.Window(reference);
+        using var centre = view.Center(window);
+        var expectedPixels = new Rgb24[56 * 72];
+        centre.CopyPixelDataTo(expectedPixels);
+        Assert.Equal(expectedPixels, pixels);
+
+        foreach (var (horizontal, vertical) in new[] { (false, false), (true, false), (false, true), (true, true) })
+        {
+            using var flipped = centre.Clone(c =>
+            {
+                if (horizontal) c.Flip(FlipMode.Horizontal);
+                if (vertical) c.Flip(FlipMode.Vertical);
+            });
+            var expected = new float[preprocessor.Length];
+            preprocessor.Normalize(flipped, expected);
+            var actual = new float[preprocessor.Length];
+            preprocessor.Normalize(pixels, actual, horizontal, vertical);
+            Assert.Equal(expected, actual);
+        }
+    }
+
     [Fact]
     public void Crop_settings_are_checked_and_travel_in_the_onnx_metadata()
     {

@@ -56,7 +56,7 @@ public sealed class InferenceBenchmark(ResNet18Backbone backbone, ClassifierOnnx
 
             // Bare session on ready tensors: the preprocessing done beforehand, only session.Run timed.
             progress?.Report("bare session, ready tensors");
-            double bareSingle, bareBatched, classifierSingle, decodeRate;
+            double bareSingle, bareBatched, classifierSingle, decodeRate, prepareRate;
             using (var classifier = OnnxClassifier.Load(modelPath, sessions, backbones))
             using (var session = sessions.Create(modelPath))
             {
@@ -82,6 +82,9 @@ public sealed class InferenceBenchmark(ResNet18Backbone backbone, ClassifierOnnx
                 watch.Restart();
                 for (int i = 0; i < SingleImages; i++) classifier.Logits([decoded[i % decoded.Count]]);
                 classifierSingle = SingleImages / watch.Elapsed.TotalSeconds;
+                watch.Restart();
+                for (int i = 0; i < 4 * SingleImages; i++) classifier.Prepare(decoded[i % decoded.Count]);
+                prepareRate = 4 * SingleImages / watch.Elapsed.TotalSeconds;
                 foreach (var d in decoded) d.Dispose();
                 watch.Restart();
                 for (int i = 0; i < SingleImages; i++) decoding.DecodeRgb(images[i % images.Count]).Dispose();
@@ -123,6 +126,25 @@ public sealed class InferenceBenchmark(ResNet18Backbone backbone, ClassifierOnnx
                 await predictions.PredictAsync(choice, [new Classify.PredictionInput("x", images[i % images.Count])], null, cancellationToken);
             double endToEnd = SingleImages / single.Elapsed.TotalSeconds;
 
+            // The served model alone on decoded images (lease → prepare → micro-batcher → probabilities): the serving's share.
+            double served;
+            using (var lease = await app.Services.GetRequiredService<Classify.ModelServing>().AcquireAsync(choice.Path, cancellationToken))
+            {
+                var decoded = images.Select(b => Image.Load<Rgb24>(b)).ToList();
+                await lease.PredictAsync(decoded[0], cancellationToken);
+                var watch = Stopwatch.StartNew();
+                for (int i = 0; i < SingleImages; i++) await lease.PredictAsync(decoded[i % decoded.Count], cancellationToken);
+                served = SingleImages / watch.Elapsed.TotalSeconds;
+                foreach (var d in decoded) d.Dispose();
+            }
+
+            // The same 20 clients in process (no HTTP): what the API's transport costs beside the serving.
+            await Task.WhenAll(images.Select(b => predictions.PredictAsync(choice, [new Classify.PredictionInput("x", b)], null, cancellationToken)));
+            var inProcess = Stopwatch.StartNew();
+            for (int r = 0; r < Rounds; r++)
+                await Task.WhenAll(images.Select(b => predictions.PredictAsync(choice, [new Classify.PredictionInput("x", b)], null, cancellationToken)));
+            double inProcessRate = Rounds * Clients / inProcess.Elapsed.TotalSeconds;
+
             progress?.Report($"{Clients} concurrent API clients");
             int errors = 0;
             var latencies = new List<double>();
@@ -146,20 +168,23 @@ public sealed class InferenceBenchmark(ResNet18Backbone backbone, ClassifierOnnx
                 latencies.AddRange(round);
             }
             double throughput = Rounds * Clients / concurrent.Elapsed.TotalSeconds;
-            var (batches, served) = (0L, 0L);
+            
             latencies.Sort();
             double P(double q) => latencies[Math.Min(latencies.Count - 1, (int)Math.Ceiling(q * latencies.Count) - 1)];
             await app.StopAsync(cancellationToken);
 
             string shape = $"{config.InputWidth}x{config.InputHeight}, cell window, {(views == 4 ? "flips averaged (4 views)" : "1 view")}";
-            _ = (batches, served);
+            
             return
             [
                 new("inference.bare.b1", Math.Round(bareSingle, 1), "img/s", null, null, $"session.Run on a ready tensor of one image; {shape}; {string.Join("+", sessions.UsableProviders)}"),
                 new("inference.classifier.b1", Math.Round(classifierSingle, 1), "img/s", Math.Round(bareSingle, 1), "inference.bare.b1", "OnnxClassifier.Logits on a decoded image: cell window, normalisation, flips, run"),
+                new("inference.prepare", Math.Round(prepareRate, 1), "img/s", null, null, "OnnxClassifier.Prepare alone: locate the cell, sample the window, normalise it and its flips"),
                 new("inference.decode", Math.Round(decodeRate, 1), "img/s", null, null, "the hardened decoder on a 320x240 JPEG"),
+                new("inference.served.b1", Math.Round(served, 1), "img/s", Math.Round(bareSingle, 1), "inference.bare.b1", "the served model on a decoded image, one client: prepare → micro-batcher → calibrated probabilities"),
                 new("inference.single", Math.Round(endToEnd, 1), "img/s", Math.Round(bareSingle, 1), "inference.bare.b1", "one client: JPEG bytes → decode → window → micro-batcher → calibrated probabilities (target ratio 0.85)"),
                 new("inference.bare.b20", Math.Round(bareBatched, 1), "img/s", null, null, $"session.Run on ready tensors, {Clients} images a run"),
+                new("inference.concurrent.in-process", Math.Round(inProcessRate, 1), "img/s", Math.Round(bareBatched, 1), "inference.bare.b20", $"{Clients} concurrent callers of the prediction service in process (decode, prepare, micro-batcher; no HTTP)"),
                 new("inference.concurrent", Math.Round(throughput, 1), "img/s", Math.Round(bareBatched, 1), "inference.bare.b20",
                     FormattableString.Invariant($"{Clients} concurrent clients, one image per POST /api/v1/predict, {Rounds} rounds: p50 {P(0.5):0} ms, p95 {P(0.95):0} ms, {errors} errors (target ratio 0.8)")),
             ];
