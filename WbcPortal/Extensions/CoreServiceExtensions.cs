@@ -95,6 +95,7 @@ public static class CoreServiceExtensions
         services.AddSingleton<Services.Classify.ModelServing>();
         services.AddSingleton<Services.Classify.PredictionService>();
         services.AddSingleton<Services.Classify.ModelCatalog>();
+        services.AddSingleton<Services.Classify.ClassifyBatchStore>();
         services.AddSingleton<Services.Classify.ClassifyJobs>();
         services.AddSingleton<Services.Classify.ClassifyUploads>();
         services.AddSingleton<TrainingRunService>();

@@ -15,7 +15,7 @@ public sealed class ClassifyUploads(InferenceOptions options, Engine.Imaging.Ima
     public sealed class Collector(int maxImages, long maxBytes)
     {
         public List<PredictionInput> Inputs { get; } = [];
-        public List<(string File, string Reason)> Skipped { get; } = [];
+        public List<SkippedFile> Skipped { get; } = [];
         public long Bytes { get; private set; }
 
         /// <summary>Why no more can be taken, or null.</summary>
@@ -37,15 +37,15 @@ public sealed class ClassifyUploads(InferenceOptions options, Engine.Imaging.Ima
     public async Task AddAsync(Collector into, string name, Stream content, CancellationToken cancellationToken)
     {
         string extension = Path.GetExtension(name).ToLowerInvariant();
-        if (into.Full is { } full) { into.Skipped.Add((name, full)); return; }
+        if (into.Full is { } full) { into.Skipped.Add(new SkippedFile(name, full)); return; }
         if (extension == ".zip")
         {
             await AddZipAsync(into, name, content, cancellationToken);
             return;
         }
-        if (!ImageExtensions.Contains(extension)) { into.Skipped.Add((name, "not a JPEG, PNG or zip file")); return; }
+        if (!ImageExtensions.Contains(extension)) { into.Skipped.Add(new SkippedFile(name, "not a JPEG, PNG or zip file")); return; }
         var bytes = await ReadBoundedAsync(content, Math.Min(limits.MaxBytes, into.RoomBytes), cancellationToken);
-        if (bytes is null) { into.Skipped.Add((name, $"larger than {Math.Min(limits.MaxBytes, into.RoomBytes) / 1048576.0:0.#} MB")); return; }
+        if (bytes is null) { into.Skipped.Add(new SkippedFile(name, $"larger than {Math.Min(limits.MaxBytes, into.RoomBytes) / 1048576.0:0.#} MB")); return; }
         into.Add(name, bytes);
     }
 
@@ -53,7 +53,7 @@ public sealed class ClassifyUploads(InferenceOptions options, Engine.Imaging.Ima
     {
         // The browser stream is not seekable: the zip (bounded by the batch's room) is buffered first.
         var buffer = await ReadBoundedAsync(content, Math.Max(0, into.RoomBytes), cancellationToken);
-        if (buffer is null) { into.Skipped.Add((name, $"the zip is larger than the batch's room ({into.RoomBytes / 1048576.0:0.#} MB)")); return; }
+        if (buffer is null) { into.Skipped.Add(new SkippedFile(name, $"the zip is larger than the batch's room ({into.RoomBytes / 1048576.0:0.#} MB)")); return; }
         ZipArchive archive;
         try
         {
@@ -61,7 +61,7 @@ public sealed class ClassifyUploads(InferenceOptions options, Engine.Imaging.Ima
         }
         catch (InvalidDataException ex)
         {
-            into.Skipped.Add((name, $"not a readable zip: {ex.Message}"));
+            into.Skipped.Add(new SkippedFile(name, $"not a readable zip: {ex.Message}"));
             return;
         }
         using (archive)
@@ -72,8 +72,8 @@ public sealed class ClassifyUploads(InferenceOptions options, Engine.Imaging.Ima
                 string entryName = $"{name}/{entry.FullName}";
                 if (entry.FullName.EndsWith('/') || entry.FullName.Contains("__MACOSX", StringComparison.Ordinal) || Path.GetFileName(entry.FullName).StartsWith('.')) continue;
                 string extension = Path.GetExtension(entry.FullName).ToLowerInvariant();
-                if (!ImageExtensions.Contains(extension)) { into.Skipped.Add((entryName, extension == ".zip" ? "a zip inside a zip is not opened" : "not a JPEG or PNG file")); continue; }
-                if (into.Full is { } full) { into.Skipped.Add((entryName, full)); continue; }
+                if (!ImageExtensions.Contains(extension)) { into.Skipped.Add(new SkippedFile(entryName, extension == ".zip" ? "a zip inside a zip is not opened" : "not a JPEG or PNG file")); continue; }
+                if (into.Full is { } full) { into.Skipped.Add(new SkippedFile(entryName, full)); continue; }
                 byte[]? bytes;
                 try
                 {
@@ -82,10 +82,10 @@ public sealed class ClassifyUploads(InferenceOptions options, Engine.Imaging.Ima
                 }
                 catch (InvalidDataException ex)
                 {
-                    into.Skipped.Add((entryName, $"damaged in the zip: {ex.Message}"));
+                    into.Skipped.Add(new SkippedFile(entryName, $"damaged in the zip: {ex.Message}"));
                     continue;
                 }
-                if (bytes is null) { into.Skipped.Add((entryName, $"larger than {Math.Min(limits.MaxBytes, into.RoomBytes) / 1048576.0:0.#} MB unpacked")); continue; }
+                if (bytes is null) { into.Skipped.Add(new SkippedFile(entryName, $"larger than {Math.Min(limits.MaxBytes, into.RoomBytes) / 1048576.0:0.#} MB unpacked")); continue; }
                 into.Add(entryName, bytes);
             }
         }

@@ -5,6 +5,8 @@ using WbcPortal.Engine.Datasets.Storage;
 using WbcPortal.Engine.Evaluation;
 using WbcPortal.Engine.Evaluation.Explain;
 using WbcPortal.Engine.Imaging;
+using WbcPortal.Engine.Imaging.CellCrop;
+using WbcPortal.Engine.Models.Onnx;
 using WbcPortal.Engine.Training;
 using WbcPortal.Options;
 using WbcPortal.Services.Evaluation;
@@ -34,9 +36,40 @@ public sealed class ExplainService(IDbContextFactory<WbcDbContext> contexts, Gra
     public async Task<byte[]?> RenderAsync(int runId, int imageId, int? targetClass, ExplainView view, CancellationToken cancellationToken = default)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var run = await db.Runs.AsNoTracking().Where(r => r.Id == runId).Select(r => new { r.Status, r.ConfigJson, r.CheckpointDirectory }).SingleOrDefaultAsync(cancellationToken);
         var image = await db.DatasetImages.AsNoTracking().Where(i => i.Id == imageId).Select(i => new { i.Sha256, i.Stored!.Format }).SingleOrDefaultAsync(cancellationToken);
-        if (run is null || image is null) return null;
+        if (image is null) return null;
+        string path = store.ImagePath(image.Sha256, image.Format);
+        if (!File.Exists(path)) return null;
+        return await RenderAsync(runId, await File.ReadAllBytesAsync(path, cancellationToken), targetClass, view, cancellationToken);
+    }
+
+    /// <summary>Why a run's network cannot be explained (not finished, not evaluated, weights gone), or null when it can.</summary>
+    public async Task<string?> WhyNotAsync(int runId, CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var run = await db.Runs.AsNoTracking().Where(r => r.Id == runId).Select(r => new { r.Status, r.CheckpointDirectory }).SingleOrDefaultAsync(cancellationToken);
+        if (run is null) return "the model's run is no longer stored";
+        if (run.Status != RunStatus.Succeeded) return $"the run is {run.Status}";
+        try
+        {
+            GradCamExplainer.WeightsOf(Path.Combine(storage.DataDirectoryFullPath, run.CheckpointDirectory));
+            return null;
+        }
+        catch (FileNotFoundException)
+        {
+            return "the run's network (its checkpoint) is not on disk any more";
+        }
+    }
+
+    /// <summary>
+    /// The same for an image given as bytes (an upload on the Classify page): null when the run is unknown; an
+    /// <see cref="ArgumentException"/> with the reason when the run cannot be explained or the bytes are not an image.
+    /// </summary>
+    public async Task<byte[]?> RenderAsync(int runId, byte[] bytes, int? targetClass, ExplainView view, CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var run = await db.Runs.AsNoTracking().Where(r => r.Id == runId).Select(r => new { r.Status, r.ConfigJson, r.CheckpointDirectory }).SingleOrDefaultAsync(cancellationToken);
+        if (run is null) return null;
         if (run.Status != RunStatus.Succeeded) throw new ArgumentException($"The run is {run.Status}: only a finished run's network can be explained.");
         var reportJson = await db.RunEvaluations.AsNoTracking().Where(e => e.RunId == runId && e.Stage == RunEvaluation.ModelStage && e.ReportJson != null)
             .Select(e => e.ReportJson).FirstOrDefaultAsync(cancellationToken) ?? throw new ArgumentException("The run has no evaluated model to explain.");
@@ -51,19 +84,40 @@ public sealed class ExplainService(IDbContextFactory<WbcDbContext> contexts, Gra
         {
             throw new ArgumentException($"The run's network is not on disk any more ({ex.Message}).");
         }
-        string path = store.ImagePath(image.Sha256, image.Format);
-        if (!File.Exists(path)) return null;
-        byte[] bytes = await File.ReadAllBytesAsync(path, cancellationToken);
         await gate.WaitAsync(cancellationToken);
         try
         {
             return await Render(bytes, weights, config, labels.Count, targetClass, view, cancellationToken);
+        }
+        catch (Exception ex) when (ex is ImageRejectedException or SixLabors.ImageSharp.ImageFormatException or InvalidDataException)
+        {
+            throw new ArgumentException($"Not an image that can be read: {ex.Message}", ex);
         }
         finally
         {
             gate.Release();
         }
     }
+
+    /// <summary>The window a model sees of an image, from the model's own metadata (crop and input size): for any model, a run of this portal or not.</summary>
+    public Task<byte[]> RenderWindowAsync(byte[] bytes, ClassifierOnnxMetadata metadata, CancellationToken cancellationToken = default) =>
+        Task.Run(() =>
+        {
+            try
+            {
+                using var decoded = decoding.DecodeRgb(bytes, cancellationToken);
+                var view = new ModelView(metadata.Crop ?? CellCropSpec.None, metadata.InputHeight, metadata.InputWidth);
+                using var window = view.Window(decoded);
+                using var centre = view.Center(window);
+                using var ms = new MemoryStream();
+                centre.SaveAsPng(ms);
+                return ms.ToArray();
+            }
+            catch (Exception ex) when (ex is ImageRejectedException or SixLabors.ImageSharp.ImageFormatException or InvalidDataException)
+            {
+                throw new ArgumentException($"Not an image that can be read: {ex.Message}", ex);
+            }
+        }, cancellationToken);
 
     private Task<byte[]> Render(byte[] bytes, string weights, TrainingConfig config, int classes, int? targetClass, ExplainView view, CancellationToken cancellationToken) =>
         Task.Run(() =>
