@@ -14,6 +14,9 @@ public sealed class BrowserFixture : IAsyncLifetime
 
     public IBrowser? Browser { get; private set; }
     public PortalProcess Portal => portal.Portal;
+    /// <inheritdoc cref="PortalFixture.ServerRoot"/>
+    public string ServerRoot => portal.ServerRoot;
+    public string DataDirectory => portal.DataDirectory;
 
     /// <inheritdoc cref="PortalFixture.WithPortalStoppedAsync"/>
     public Task WithPortalStoppedAsync(Func<string, Task> work) => portal.WithPortalStoppedAsync(work);

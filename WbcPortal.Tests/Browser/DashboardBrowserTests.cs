@@ -37,15 +37,19 @@ public class DashboardBrowserTests(BrowserFixture fixture) : IClassFixture<Brows
 
         // The same images under both class folders: whatever the model predicts for one, its twin is a mistake,
         // so this evaluation has an off-diagonal cell for sure. One file is not an image and is skipped.
-        using var twins = new TempDirectory("wbc-dash-twins");
+        // Both live under the portal's server root, the only server folder its pages may read.
+        var twins = Directory.CreateDirectory(Path.Combine(fixture.ServerRoot, "twins"));
         foreach (var cls in new[] { "EOSINOPHIL", "NEUTROPHIL" })
         {
-            var dir = Directory.CreateDirectory(Path.Combine(twins.Path, cls)).FullName;
+            var dir = Directory.CreateDirectory(Path.Combine(twins.FullName, cls)).FullName;
             foreach (var file in Directory.GetFiles(Path.Combine(source.Path, "EOSINOPHIL"))) File.Copy(file, Path.Combine(dir, Path.GetFileName(file)));
         }
-        await File.WriteAllTextAsync(Path.Combine(twins.Path, "EOSINOPHIL", "notes.txt"), "not an image", ct);
-        using var unknown = new TempDirectory("wbc-dash-unknown");
-        ImportFixtures.ClassFolders(unknown.Path, ["BASOPHIL"], 1);
+        await File.WriteAllTextAsync(Path.Combine(twins.FullName, "EOSINOPHIL", "notes.txt"), "not an image", ct);
+        var unknown = Directory.CreateDirectory(Path.Combine(fixture.ServerRoot, "unknown"));
+        ImportFixtures.ClassFolders(unknown.FullName, ["BASOPHIL"], 1);
+        // The same class folders as an uploaded zip.
+        string zip = Path.Combine(source.Path, "twins.zip");
+        System.IO.Compression.ZipFile.CreateFromDirectory(twins.FullName, zip);
 
         await CheckExportsAsync(runId, ct);
 
@@ -72,26 +76,33 @@ public class DashboardBrowserTests(BrowserFixture fixture) : IClassFixture<Brows
             await page.Locator("[data-testid=gallery-close]").ClickAsync();
             await Assertions.Expect(page.Locator("[data-testid=prediction-gallery]")).ToHaveCountAsync(0);
 
-            // Bad input is refused at once; a folder with an unknown class fails with its reason; a good one runs in the background.
+            // Folders are picked under the server root only; one with an unknown class fails with its reason; a good one runs in the background.
             await page.Locator("input[data-testid=evaluate-kind-folder]").CheckAsync();
-            await page.Locator("input[data-testid=evaluate-folder]").FillAsync("/no/such/folder");
-            await page.Locator("[data-testid=evaluate-start]").ClickAsync();
-            await Assertions.Expect(page.Locator("[data-testid=evaluate-error]")).ToContainTextAsync("There is no folder /no/such/folder");
-            await page.Locator("input[data-testid=evaluate-folder]").FillAsync(unknown.Path);
-            await page.Locator("[data-testid=evaluate-start]").ClickAsync();
+            await page.Locator("[data-testid=server-folder]", new() { HasText = "unknown" }).ClickAsync();
+            await Assertions.Expect(page.Locator("[data-testid=server-folder-path]")).ToContainTextAsync("unknown");
+            await page.Locator("[data-testid=server-folder-pick]").ClickAsync();
             await Assertions.Expect(page.Locator("[data-testid=evaluation-job-error]")).ToContainTextAsync("Folder 'BASOPHIL' is not a class the model knows", new() { Timeout = 60_000 });
-            await page.Locator("input[data-testid=evaluate-folder]").FillAsync(twins.Path);
-            await page.Locator("[data-testid=evaluate-start]").ClickAsync();
+            await page.Locator("[data-testid=server-folder-path] a", new() { HasText = "server root" }).ClickAsync();
+            await page.Locator("[data-testid=server-folder]", new() { HasText = "twins" }).ClickAsync();
+            await page.Locator("[data-testid=server-folder-pick]").ClickAsync();
             var done = page.Locator("[data-testid=evaluation-job][data-state=Succeeded]");
             await Assertions.Expect(done).ToHaveCountAsync(1, new() { Timeout = 120_000 });
             await Assertions.Expect(done.Locator("[data-testid=evaluation-job-skipped]")).ToContainTextAsync("notes.txt");
 
-            // The job and its result survive a refresh.
+            // A zip of the same class folders, uploaded: evaluated under its own name, its unpacked copy gone after.
+            await page.Locator("input[data-testid=evaluate-kind-zip]").CheckAsync();
+            await page.WaitForFunctionAsync("() => document.querySelector('input[type=file]')?._blazorInputFileNextFileId !== undefined");
+            await page.Locator("input[type=file]").SetInputFilesAsync(zip);
+            await Assertions.Expect(done).ToHaveCountAsync(2, new() { Timeout = 120_000 });
+            Assert.Empty(Directory.Exists(Path.Combine(fixture.DataDirectory, "uploads")) ? Directory.GetDirectories(Path.Combine(fixture.DataDirectory, "uploads")) : []);
+
+            // The jobs and their results survive a refresh.
             await BrowserFixture.GotoInteractiveAsync(page, new Uri(fixture.Portal.BaseAddress, $"runs/{runId}"));
-            await Assertions.Expect(page.Locator("[data-testid=evaluation-job]")).ToHaveCountAsync(2);
-            await Assertions.Expect(page.Locator("[data-testid=evaluation-row]")).ToHaveCountAsync(3);
-            await page.Locator("[data-testid=evaluation-job][data-state=Succeeded] [data-testid=evaluation-job-show]").ClickAsync();
-            await Assertions.Expect(page.Locator("[data-testid=report-headline]")).ToContainTextAsync($"folder {twins.Path}");
+            await Assertions.Expect(page.Locator("[data-testid=evaluation-job]")).ToHaveCountAsync(3);
+            await Assertions.Expect(page.Locator("[data-testid=evaluation-row]")).ToHaveCountAsync(4);
+            await Assertions.Expect(page.Locator("[data-testid=evaluation-row]", new() { HasText = "zip twins.zip" })).ToHaveCountAsync(1);
+            await page.Locator("[data-testid=evaluation-job][data-state=Succeeded] [data-testid=evaluation-job-show]").Last.ClickAsync();
+            await Assertions.Expect(page.Locator("[data-testid=report-headline]")).ToContainTextAsync($"folder {twins.FullName}");
             await Assertions.Expect(page.Locator("[data-testid=report-headline]")).ToContainTextAsync("20 images");
 
             // An off-diagonal cell opens its mistakes: file names, true → predicted, every class's probability.

@@ -6,13 +6,17 @@ namespace WbcPortal.Tests.Integration;
 public sealed class PortalFixture : IAsyncLifetime
 {
     private readonly TempDirectory data = new("wbc-portal");
+    private readonly TempDirectory serverRoot = new("wbc-server-root");
     private PortalProcess? portal;
+
+    /// <summary>The portal's server root (<c>ServerFolders:Root</c>): the only server folder its pages may read.</summary>
+    public string ServerRoot => serverRoot.Path;
 
     public PortalProcess Portal => portal ?? throw new InvalidOperationException("The portal has not started.");
 
     public string DataDirectory => data.Path;
 
-    public async ValueTask InitializeAsync() => portal = await PortalProcess.StartOnAsync(data.Path);
+    public async ValueTask InitializeAsync() => portal = await PortalProcess.StartOnAsync(data.Path, "--ServerFolders:Root", serverRoot.Path);
 
     /// <summary>
     /// Stops the portal, lets <paramref name="work"/> use the data folder as a CLI user would (a data folder has one
@@ -28,7 +32,7 @@ public sealed class PortalFixture : IAsyncLifetime
         }
         finally
         {
-            portal = await PortalProcess.StartOnAsync(data.Path);
+            portal = await PortalProcess.StartOnAsync(data.Path, "--ServerFolders:Root", serverRoot.Path);
         }
     }
 
@@ -36,5 +40,6 @@ public sealed class PortalFixture : IAsyncLifetime
     {
         if (portal is not null) await portal.DisposeAsync();
         data.Dispose();
+        serverRoot.Dispose();
     }
 }

@@ -91,6 +91,9 @@ public static class CoreServiceExtensions
         services.AddSingleton<Services.Evaluation.EvaluationService>();
         services.AddSingleton<Services.Evaluation.ModelCalibrationService>();
         services.AddOptions<InferenceOptions>().BindConfiguration(InferenceOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ServerFoldersOptions>().BindConfiguration(ServerFoldersOptions.Section);
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<ServerFoldersOptions>>().Value);
+        services.AddSingleton<Services.Storage.ServerFolders>();
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<InferenceOptions>>().Value);
         services.AddSingleton<Services.Classify.ModelServing>();
         services.AddSingleton<Services.Classify.PredictionService>();

@@ -33,6 +33,36 @@ public sealed class ClassifyUploads(InferenceOptions options, Engine.Imaging.Ima
 
     public Collector NewCollector() => new(options.MaxImagesPerBatch, options.MaxBatchBytes);
 
+    /// <summary>
+    /// Adds the JPEG and PNG files under a server folder (<paramref name="folder"/>, already resolved under the server root
+    /// by <see cref="Storage.ServerFolders"/>), named by their path below <paramref name="namesFrom"/>. Links, FIFOs,
+    /// devices and unreadable files are never opened (listed with their reason); zips in the folder are not unpacked.
+    /// </summary>
+    public async Task AddFolderAsync(Collector into, string folder, string namesFrom, CancellationToken cancellationToken)
+    {
+        var files = new DirectoryInfo(folder).EnumerateFiles("*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint, IgnoreInaccessible = true })
+            .Where(f => !f.Name.StartsWith('.'))
+            .OrderBy(f => f.FullName, StringComparer.Ordinal);
+        foreach (var file in files)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            string name = Path.GetRelativePath(namesFrom, file.FullName).Replace('\\', '/');
+            string extension = file.Extension.ToLowerInvariant();
+            if (!ImageExtensions.Contains(extension)) { if (extension != ".zip") continue; into.Skipped.Add(new SkippedFile(name, "a zip in a server folder is not unpacked")); continue; }
+            if (into.Full is { } full) { into.Skipped.Add(new SkippedFile(name, full)); break; }
+            if (Engine.Imaging.UntrustedFiles.Refusal(file.FullName) is { } refusal) { into.Skipped.Add(new SkippedFile(name, refusal)); continue; }
+            try
+            {
+                await using var stream = new FileStream(file.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.Asynchronous);
+                await AddAsync(into, name, stream, cancellationToken);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                into.Skipped.Add(new SkippedFile(name, $"unreadable: {ex.Message}"));
+            }
+        }
+    }
+
     /// <summary>Adds one uploaded file: an image, or a zip whose images are added.</summary>
     public async Task AddAsync(Collector into, string name, Stream content, CancellationToken cancellationToken)
     {

@@ -36,7 +36,8 @@ public sealed class EvaluationJob
 /// remembers them per run in memory so a refreshed page finds its job, its progress and its error. The evaluation
 /// itself is <see cref="EvaluationService"/>, the same code as the CLI's <c>evaluate</c>.
 /// </summary>
-public sealed class EvaluationJobs(EvaluationService evaluations, ILogger<EvaluationJobs> logger, TimeProvider clock) : BackgroundService
+public sealed class EvaluationJobs(EvaluationService evaluations, Storage.ServerFolders serverFolders, Datasets.UploadStaging staging, Engine.Datasets.Import.ImportLimits importLimits,
+    ILogger<EvaluationJobs> logger, TimeProvider clock) : BackgroundService
 {
     private const int KeptPerRun = 10;
 
@@ -58,6 +59,8 @@ public sealed class EvaluationJobs(EvaluationService evaluations, ILogger<Evalua
     /// </summary>
     public EvaluationJob Start(int runId, EvaluationTarget target)
     {
+        // A page reads server folders under the configured root only, never an arbitrary server path.
+        if (target is EvaluationTarget.Folder folder) serverFolders.Resolve(serverFolders.Relative(Path.GetFullPath(folder.Path.Trim())));
         string description = Describe(target);
         if (jobs.Values.Any(j => j.RunId == runId && !j.Finished && j.Description == description))
         {
@@ -84,7 +87,10 @@ public sealed class EvaluationJobs(EvaluationService evaluations, ILogger<Evalua
                 if (string.IsNullOrWhiteSpace(f.Path)) throw new ArgumentException("Type the path of a folder of class folders on the server.");
                 if (!Path.IsPathFullyQualified(f.Path.Trim())) throw new ArgumentException($"'{f.Path}' is not a full path: give the folder's full path on the server (for example /data/cells).");
                 if (!Directory.Exists(f.Path.Trim())) throw new ArgumentException($"There is no folder {f.Path.Trim()} on the server.");
-                return $"folder {Path.GetFullPath(f.Path.Trim())}";
+                return f.Source ?? $"folder {Path.GetFullPath(f.Path.Trim())}";
+            case EvaluationTarget.UploadedZip z:
+                if (!File.Exists(z.ZipPath)) throw new ArgumentException("The uploaded zip is gone; upload it again.");
+                return $"zip {z.Name}";
             default:
                 throw new ArgumentOutOfRangeException(nameof(target));
         }
@@ -110,10 +116,16 @@ public sealed class EvaluationJobs(EvaluationService evaluations, ILogger<Evalua
             });
             try
             {
-                var normalised = target is EvaluationTarget.Folder f ? new EvaluationTarget.Folder(f.Path.Trim()) : target;
+                IReadOnlyList<(string File, string Reason)> unpackedSkipped = [];
+                var normalised = target switch
+                {
+                    EvaluationTarget.Folder f => new EvaluationTarget.Folder(f.Path.Trim(), f.Source),
+                    EvaluationTarget.UploadedZip z => Unpack(z, out unpackedSkipped, stoppingToken),
+                    _ => target,
+                };
                 var result = await Task.Run(() => evaluations.EvaluateAsync(job.RunId, normalised, progress, stoppingToken), stoppingToken);
                 job.EvaluationId = result.EvaluationId;
-                job.Skipped = result.Rejected;
+                job.Skipped = [.. unpackedSkipped, .. result.Rejected];
                 job.State = EvaluationJobState.Succeeded;
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -127,9 +139,51 @@ public sealed class EvaluationJobs(EvaluationService evaluations, ILogger<Evalua
                 job.Error = ex.Message;
                 job.State = EvaluationJobState.Failed;
             }
+            finally
+            {
+                if (target is EvaluationTarget.UploadedZip uploaded) staging.Delete(uploaded.StagingFolder);
+            }
             job.FinishedAt = clock.GetUtcNow();
             changes.Notify(job);
         }
+    }
+
+    /// <summary>
+    /// Unpacks an uploaded zip of class folders beside it (the import's zip checks: no path out of the archive, no links,
+    /// no bombs, bounded sizes); the class is the folder holding each image. Entries refused are listed, not unpacked.
+    /// </summary>
+    private EvaluationTarget.Folder Unpack(EvaluationTarget.UploadedZip zip, out IReadOnlyList<(string File, string Reason)> skipped, CancellationToken cancellationToken)
+    {
+        string root = Path.Combine(zip.StagingFolder, "unpacked");
+        var refused = new List<(string, string)>();
+        try
+        {
+            using var source = Engine.Datasets.Import.ImportSources.FromZip(zip.ZipPath, importLimits);
+            foreach (var entry in source.Entries)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (entry.Rejection is { } rejection) { refused.Add((entry.RelativePath, rejection.Message)); continue; }
+                if (Engine.Datasets.Import.ClassPath.IsSystemFile(entry.RelativePath)) continue;
+                if (!Engine.Datasets.Import.ClassPath.TryGetClass(entry.RelativePath, out var className, out _))
+                {
+                    refused.Add((entry.RelativePath, "not inside a class folder"));
+                    continue;
+                }
+                string target = Path.Combine(root, Datasets.UploadStaging.SafeFileName(className),
+                    Datasets.UploadStaging.SafeFileName(entry.RelativePath.Replace('/', '_')));
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                using var input = entry.Open();
+                using var output = File.Create(target);
+                input.CopyTo(output);
+            }
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new ArgumentException($"{zip.Name}: {ex.Message}", ex);
+        }
+        if (!Directory.Exists(root)) throw new ArgumentException($"{zip.Name} holds no class folder of images (expected CLASS/image.jpg entries).");
+        skipped = refused;
+        return new EvaluationTarget.Folder(root, $"zip {zip.Name}");
     }
 
     private void Prune(int runId)

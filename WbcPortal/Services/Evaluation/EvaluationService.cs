@@ -19,7 +19,10 @@ namespace WbcPortal.Services.Evaluation;
 public abstract record EvaluationTarget
 {
     public sealed record SplitPart(string Split, string Part) : EvaluationTarget;
-    public sealed record Folder(string Path) : EvaluationTarget;
+    /// <param name="Source">How the stored evaluation names it; default "folder FULL_PATH".</param>
+    public sealed record Folder(string Path, string? Source = null) : EvaluationTarget;
+    /// <summary>A zip of class folders uploaded on the dashboard, copied into <paramref name="StagingFolder"/> (deleted when the job ends).</summary>
+    public sealed record UploadedZip(string Name, string ZipPath, string StagingFolder) : EvaluationTarget;
 }
 
 /// <summary>Labelled images to evaluate on, with where they came from (and, for a split part, each image's source group by key).</summary>
@@ -130,7 +133,7 @@ public sealed class EvaluationService(
                         images.Add(new LabeledImage(relative, file, label));
                     }
                 }
-                source = $"folder {root}";
+                source = folder.Source ?? $"folder {root}";
                 part = "folder";
                 break;
             }
@@ -232,7 +235,8 @@ public sealed class EvaluationService(
     private static string DescribeTarget(EvaluationTarget target) => target switch
     {
         EvaluationTarget.SplitPart sp => $"split {sp.Split} / {sp.Part}",
-        EvaluationTarget.Folder f => f.Path,
+        EvaluationTarget.Folder f => f.Source ?? f.Path,
+        EvaluationTarget.UploadedZip z => $"zip {z.Name}",
         _ => "?",
     };
 }
