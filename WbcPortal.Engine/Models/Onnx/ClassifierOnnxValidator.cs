@@ -43,7 +43,7 @@ public sealed class ClassifierOnnxValidator(OnnxSessionFactory sessions, Backbon
         ArgumentNullException.ThrowIfNull(model);
         var problems = new List<string>();
         if (model.Length == 0) return Refused("The file is empty.");
-        if (model.Length > maxBytes) return Refused($"The file is {Megabytes(model.Length)}; models of up to {Megabytes(maxBytes)} are imported.");
+        if (model.Length > maxBytes) return Refused($"The file is {FileSize(model.Length)}; models of up to {FileSize(maxBytes)} are imported.");
         if (Sniff(model) is { } other) return Refused(other);
 
         ModelProto proto;
@@ -65,7 +65,8 @@ public sealed class ClassifierOnnxValidator(OnnxSessionFactory sessions, Backbon
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        var metadata = ReadMetadata(proto, problems);
+        var declared = new Declared();
+        var metadata = ReadMetadata(proto, problems, declared);
 
         InferenceSession session;
         try
@@ -79,7 +80,7 @@ public sealed class ClassifierOnnxValidator(OnnxSessionFactory sessions, Backbon
         }
         using (session)
         {
-            bool interfaceFits = CheckInterface(session, metadata, problems);
+            bool interfaceFits = CheckInterface(session, declared, problems);
             if (metadata is null || !interfaceFits || problems.Count > 0) return new ClassifierOnnxValidation(problems.Count == 0 ? metadata : null, problems);
             cancellationToken.ThrowIfCancellationRequested();
             TestRun(session, metadata, problems);
@@ -102,8 +103,16 @@ public sealed class ClassifierOnnxValidator(OnnxSessionFactory sessions, Backbon
         return null;
     }
 
+    /// <summary>What the metadata says of the interface, as far as it reads, so the graph is checked against it even when another key is wrong.</summary>
+    private sealed class Declared
+    {
+        public int? Classes { get; set; }
+        public int? Height { get; set; }
+        public int? Width { get; set; }
+    }
+
     /// <summary>The <c>wbc.*</c> metadata, each fault its own sentence; null when any was found.</summary>
-    private ClassifierOnnxMetadata? ReadMetadata(ModelProto proto, List<string> problems)
+    private ClassifierOnnxMetadata? ReadMetadata(ModelProto proto, List<string> problems, Declared declared)
     {
         var map = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var p in proto.MetadataProps) map[p.Key] = p.Value;
@@ -124,11 +133,15 @@ public sealed class ClassifierOnnxValidator(OnnxSessionFactory sessions, Backbon
             try { labels = JsonSerializer.Deserialize<string[]>(labelsJson); }
             catch (JsonException) { }
             if (labels is null) problems.Add($"{ClassifierOnnxMetadata.LabelsKey} is not a JSON array of class names.");
-            else CheckLabels(labels, problems);
+            else
+            {
+                CheckLabels(labels, problems);
+                declared.Classes = labels.Length;
+            }
         }
 
-        Size(ClassifierOnnxMetadata.InputHeightKey, "height");
-        Size(ClassifierOnnxMetadata.InputWidthKey, "width");
+        declared.Height = Size(ClassifierOnnxMetadata.InputHeightKey, "height");
+        declared.Width = Size(ClassifierOnnxMetadata.InputWidthKey, "width");
 
         Number(ClassifierOnnxMetadata.TemperatureKey, v => v > 0 && double.IsFinite(v), "a positive number");
         Number(ClassifierOnnxMetadata.RejectThresholdKey, v => v is >= 0 and <= 1, "a probability from 0 to 1");
@@ -169,11 +182,13 @@ public sealed class ClassifierOnnxValidator(OnnxSessionFactory sessions, Backbon
             return null;
         }
 
-        void Size(string key, string what)
+        int? Size(string key, string what)
         {
             if (!map.TryGetValue(key, out var text)) problems.Add($"The model has no {key} metadata (the input {what} it was trained at).");
             else if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value)) problems.Add($"{key} is not a whole number of pixels: '{text}'.");
             else if (value is < MinInputSize or > MaxInputSize) problems.Add($"{key} is {value}; the input must be {MinInputSize} to {MaxInputSize} pixels each way, as training allows.");
+            else return value;
+            return null;
         }
 
         void Number(string key, Func<double, bool> valid, string what)
@@ -205,7 +220,7 @@ public sealed class ClassifierOnnxValidator(OnnxSessionFactory sessions, Backbon
     }
 
     /// <summary>One float32 input 'input' [N, 3, H, W] with N dynamic and H, W the metadata's (or dynamic); a float32 'logits' [N, classes].</summary>
-    private static bool CheckInterface(InferenceSession session, ClassifierOnnxMetadata? metadata, List<string> problems)
+    private static bool CheckInterface(InferenceSession session, Declared declared, List<string> problems)
     {
         int before = problems.Count;
         var inputs = session.InputMetadata;
@@ -230,9 +245,9 @@ public sealed class ClassifierOnnxValidator(OnnxSessionFactory sessions, Backbon
             {
                 if (dims[0] >= 0) problems.Add($"The input's batch dimension is fixed at {dims[0]}; it must be dynamic, because the portal classifies images in batches (and four views of each with test-time flips).");
                 if (dims[1] != 3) problems.Add($"The input has {(dims[1] < 0 ? "a dynamic number of" : dims[1].ToString(CultureInfo.InvariantCulture))} channels; a classifier takes 3 (RGB).");
-                if (metadata is not null && (dims[2] >= 0 && dims[2] != metadata.InputHeight || dims[3] >= 0 && dims[3] != metadata.InputWidth))
+                if (declared is { Height: int height, Width: int width } && (dims[2] >= 0 && dims[2] != height || dims[3] >= 0 && dims[3] != width))
                 {
-                    problems.Add($"The input is fixed at {Dim(input, 3)}×{Dim(input, 2)} pixels (width × height) but the metadata says {metadata.InputWidth}×{metadata.InputHeight}.");
+                    problems.Add($"The input is fixed at {Dim(input, 3)}×{Dim(input, 2)} pixels (width × height) but the metadata says {width}×{height}.");
                 }
             }
         }
@@ -250,9 +265,9 @@ public sealed class ClassifierOnnxValidator(OnnxSessionFactory sessions, Backbon
         {
             problems.Add($"The output '{ClassifierOnnxExporter.LogitsName}' has shape {Shape(logits)}; a classifier's logits are [N, classes].");
         }
-        else if (metadata is not null && logits.Dimensions[1] >= 0 && logits.Dimensions[1] != metadata.Labels.Count)
+        else if (declared.Classes is int classes && logits.Dimensions[1] >= 0 && logits.Dimensions[1] != classes)
         {
-            problems.Add($"The output '{ClassifierOnnxExporter.LogitsName}' has {logits.Dimensions[1]} classes but {ClassifierOnnxMetadata.LabelsKey} names {metadata.Labels.Count}.");
+            problems.Add($"The output '{ClassifierOnnxExporter.LogitsName}' has {logits.Dimensions[1]} classes but {ClassifierOnnxMetadata.LabelsKey} names {classes}.");
         }
         return problems.Count == before;
     }
@@ -304,5 +319,8 @@ public sealed class ClassifierOnnxValidator(OnnxSessionFactory sessions, Backbon
         return line.Length > 300 ? line[..300] + "…" : line;
     }
 
-    public static string Megabytes(long bytes) => (bytes / 1048576.0).ToString(bytes < 10 * 1048576 ? "0.0" : "0", CultureInfo.InvariantCulture) + " MB";
+    /// <summary>A file size as people read it: KB under a megabyte, else MB.</summary>
+    public static string FileSize(long bytes) => bytes < 1048576
+        ? Math.Ceiling(bytes / 1024.0).ToString("0", CultureInfo.InvariantCulture) + " KB"
+        : (bytes / 1048576.0).ToString(bytes < 10 * 1048576 ? "0.0" : "0", CultureInfo.InvariantCulture) + " MB";
 }

@@ -130,11 +130,11 @@ public sealed class ClassifierOnnxValidatorTests(ClassifierOnnxExportFixture fix
     }
 
     [Fact]
-    public void Every_bad_metadata_value_is_its_own_sentence()
+    public void Every_bad_metadata_value_and_the_graph_disagreeing_with_the_rest_is_its_own_sentence()
     {
         var bytes = Edited(p =>
         {
-            SetProperty(p, ClassifierOnnxMetadata.LabelsKey, """["EOSINOPHIL","LYMPHOCYTE","EOSINOPHIL","NEUTROPHIL"]""");
+            SetProperty(p, ClassifierOnnxMetadata.LabelsKey, """["EOSINOPHIL","LYMPHOCYTE","EOSINOPHIL"]""");
             SetProperty(p, ClassifierOnnxMetadata.InputWidthKey, null);
             SetProperty(p, ClassifierOnnxMetadata.TemperatureKey, "0");
             SetProperty(p, ClassifierOnnxMetadata.RejectThresholdKey, "1.5");
@@ -146,7 +146,9 @@ public sealed class ClassifierOnnxValidatorTests(ClassifierOnnxExportFixture fix
             "The model has no wbc.input_width metadata (the input width it was trained at).",
             "wbc.temperature must be a positive number, not '0'.",
             "wbc.reject_threshold must be a probability from 0 to 1, not '1.5'.",
-            "The backbone 'vit-b16' is unknown to this portal (it knows resnet18-imagenet), so images cannot be prepared as the model expects.");
+            "The backbone 'vit-b16' is unknown to this portal (it knows resnet18-imagenet), so images cannot be prepared as the model expects.",
+            // The graph is still held to what the metadata says where it reads.
+            "The output 'logits' has 4 classes but wbc.labels names 3.");
     }
 
     [Fact]

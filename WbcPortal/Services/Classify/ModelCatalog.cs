@@ -111,7 +111,7 @@ public sealed class ModelCatalog(IDbContextFactory<WbcDbContext> contexts, Stora
     private static string NameTaken(string name) => $"A model named '{name}' already exists; choose another name.";
 
     private static string TooLarge(long bytes, long max) =>
-        $"The file is {ClassifierOnnxValidator.Megabytes(bytes)}; models of up to {ClassifierOnnxValidator.Megabytes(max)} are imported (Inference:MaxImportBytes).";
+        $"The file is {ClassifierOnnxValidator.FileSize(bytes)}; models of up to {ClassifierOnnxValidator.FileSize(max)} are imported (Inference:MaxImportBytes).";
 
     /// <summary>The whole content, refused as soon as it passes <paramref name="max"/> bytes.</summary>
     private static async Task<byte[]> ReadBoundedAsync(Stream content, long? length, long max, IProgress<long>? bytesRead, CancellationToken cancellationToken)
@@ -127,7 +127,7 @@ public sealed class ModelCatalog(IDbContextFactory<WbcDbContext> contexts, Stora
             {
                 throw new ModelImportRefusedException([length is { } known && known > max
                     ? TooLarge(known, max)
-                    : $"The file is larger than {ClassifierOnnxValidator.Megabytes(max)}, the largest model imported (Inference:MaxImportBytes)."]);
+                    : $"The file is larger than {ClassifierOnnxValidator.FileSize(max)}, the largest model imported (Inference:MaxImportBytes)."]);
             }
             buffer.Write(chunk, 0, n);
             bytesRead?.Report(total);
