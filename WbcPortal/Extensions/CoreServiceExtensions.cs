@@ -97,6 +97,8 @@ public static class CoreServiceExtensions
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<InferenceOptions>>().Value);
         services.AddSingleton<Services.Classify.ModelServing>();
         services.AddSingleton<Services.Classify.PredictionService>();
+        services.AddSingleton(sp => new ClassifierOnnxValidator(sp.GetRequiredService<OnnxSessionFactory>(), sp.GetRequiredService<BackboneRegistry>(),
+            sp.GetRequiredService<InferenceOptions>().MaxImportBytes));
         services.AddSingleton<Services.Classify.ModelCatalog>();
         services.AddSingleton<Services.Classify.ClassifyBatchStore>();
         services.AddSingleton<Services.Classify.ClassifyJobs>();

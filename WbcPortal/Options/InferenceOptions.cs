@@ -41,4 +41,8 @@ public sealed class InferenceOptions
     /// <summary>Largest API request body, in bytes.</summary>
     [Range(1024, 1L << 34)]
     public long MaxRequestBytes { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>Largest ONNX file the Models page imports, in bytes (it is held in memory while it is checked).</summary>
+    [Range(1024, 2_000_000_000)]
+    public long MaxImportBytes { get; set; } = 512L * 1024 * 1024;
 }

@@ -16,13 +16,168 @@ public sealed record ModelFigures(string Source, int Images, int? Originals, dou
     double? Coverage, double? SelectiveAccuracy);
 
 /// <summary>A model's card: where it comes from, what it expects, how it is calibrated and how well it did.</summary>
+/// <param name="Imported">Imported from an ONNX file made elsewhere (Models page): no run of this portal made it, so no figures.</param>
 public sealed record ModelCard(int Id, string Name, bool Active, DateTimeOffset CreatedAt, int? RunId, string? RunName, string? Dataset, string? Split,
     IReadOnlyList<string> Labels, int InputHeight, int InputWidth, string? Crop, string Backbone, double Temperature, double RejectThreshold,
-    double RejectTargetAccuracy, bool TestTimeAugmentation, long FileBytes, bool FileMissing, ModelFigures? Figures, bool CrossValidationFold);
+    double RejectTargetAccuracy, bool TestTimeAugmentation, long FileBytes, bool FileMissing, ModelFigures? Figures, bool CrossValidationFold,
+    bool Imported);
 
-/// <summary>The registered models as cards, which one is active, and their ONNX files.</summary>
-public sealed class ModelCatalog(IDbContextFactory<WbcDbContext> contexts, StorageOptions storage)
+/// <summary>Why a model was not imported: one sentence per reason, to show as they are. Nothing was stored.</summary>
+public sealed class ModelImportRefusedException(IReadOnlyList<string> reasons)
+    : InvalidOperationException(string.Join(" ", reasons))
 {
+    public IReadOnlyList<string> Reasons { get; } = reasons;
+}
+
+/// <summary>The registered models as cards, which one is active, and their ONNX files; imports ONNX classifiers made elsewhere.</summary>
+public sealed class ModelCatalog(IDbContextFactory<WbcDbContext> contexts, StorageOptions storage, InferenceOptions inference, ClassifierOnnxValidator validator,
+    TimeProvider clock)
+{
+    /// <summary>Where imported models live, relative to the data folder (with '/', as stored in <see cref="RegisteredModel.OnnxPath"/>).</summary>
+    public const string ImportFolder = "models/imported";
+
+    /// <summary>The longest model name (the column's length).</summary>
+    public const int MaxNameLength = 200;
+
+    public long MaxImportBytes => inference.MaxImportBytes;
+
+    /// <summary>
+    /// Imports the ONNX classifier in <paramref name="content"/> as model <paramref name="name"/>, not active: read up to
+    /// <see cref="InferenceOptions.MaxImportBytes"/>, checked by <see cref="ClassifierOnnxValidator"/> (interface,
+    /// metadata, one test run), written under <see cref="ImportFolder"/> as a new file (atomically, never over another),
+    /// then registered. Every refusal is a <see cref="ModelImportRefusedException"/>; on any failure nothing is kept.
+    /// </summary>
+    /// <param name="length">The content's length when known (a browser file's size): a file over the limit is refused before it is read.</param>
+    /// <param name="bytesRead">Bytes read so far, as they arrive.</param>
+    public async Task<ModelCard> ImportAsync(string name, Stream content, long? length = null, IProgress<long>? bytesRead = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        if (storage.ReadOnly) throw new ModelImportRefusedException(["This portal is read-only: models are imported on the portal that holds the data folder."]);
+        name = (name ?? "").Trim();
+        await EnsureNameFreeAsync(name, cancellationToken);
+        long max = inference.MaxImportBytes;
+        if (length > max) throw new ModelImportRefusedException([TooLarge(length.Value, max)]);
+
+        var bytes = await ReadBoundedAsync(content, length, max, bytesRead, cancellationToken);
+        var check = await Task.Run(() => validator.Validate(bytes, cancellationToken), cancellationToken);
+        if (!check.Fits) throw new ModelImportRefusedException(check.Problems);
+        var metadata = check.Metadata!;
+
+        string relative = await Task.Run(() => WriteNewFile(name, bytes), cancellationToken);
+        string full = FullPath(relative);
+        try
+        {
+            await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+            var model = new RegisteredModel
+            {
+                Name = name,
+                OnnxPath = relative,
+                Labels = string.Join(",", metadata.Labels),
+                InputHeight = metadata.InputHeight,
+                InputWidth = metadata.InputWidth,
+                IsActive = false,
+                CreatedAt = clock.GetUtcNow(),
+            };
+            db.Models.Add(model);
+            await db.SaveChangesAsync(cancellationToken);
+            return await CardAsync(db, model, cancellationToken);
+        }
+        catch (Exception ex)
+        {
+            try { File.Delete(full); }
+            catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException) { /* the row was not added: the file is only unused */ }
+            // Another import took the name between the check and the insert: the unique index refused this one.
+            if (ex is DbUpdateException { InnerException: Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 19 } }) throw new ModelImportRefusedException([NameTaken(name)]);
+            throw;
+        }
+    }
+
+    private async Task EnsureNameFreeAsync(string name, CancellationToken cancellationToken)
+    {
+        string? problem = name switch
+        {
+            "" => "Give the model a name.",
+            { Length: > MaxNameLength } => $"A model name is at most {MaxNameLength} characters.",
+            _ when name.Any(char.IsControl) => "A model name cannot hold control characters.",
+            // The API and the CLI read a number as a model id.
+            _ when name.All(char.IsAsciiDigit) => "A model name of digits only would be read as a model id; add a letter.",
+            _ => null,
+        };
+        if (problem is not null) throw new ModelImportRefusedException([problem]);
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        if (await db.Models.AnyAsync(m => m.Name == name, cancellationToken)) throw new ModelImportRefusedException([NameTaken(name)]);
+    }
+
+    private static string NameTaken(string name) => $"A model named '{name}' already exists; choose another name.";
+
+    private static string TooLarge(long bytes, long max) =>
+        $"The file is {ClassifierOnnxValidator.FileSize(bytes)}; models of up to {ClassifierOnnxValidator.FileSize(max)} are imported (Inference:MaxImportBytes).";
+
+    /// <summary>The whole content, refused as soon as it passes <paramref name="max"/> bytes.</summary>
+    private static async Task<byte[]> ReadBoundedAsync(Stream content, long? length, long max, IProgress<long>? bytesRead, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream(length is > 0 and var l && l <= max ? (int)l : 0);
+        var chunk = new byte[1 << 20];
+        long total = 0;
+        int n;
+        while ((n = await content.ReadAsync(chunk, cancellationToken)) > 0)
+        {
+            total += n;
+            if (total > max)
+            {
+                throw new ModelImportRefusedException([length is { } known && known > max
+                    ? TooLarge(known, max)
+                    : $"The file is larger than {ClassifierOnnxValidator.FileSize(max)}, the largest model imported (Inference:MaxImportBytes)."]);
+            }
+            buffer.Write(chunk, 0, n);
+            bytesRead?.Report(total);
+        }
+        return buffer.Length == buffer.Capacity ? buffer.GetBuffer() : buffer.ToArray();
+    }
+
+    /// <summary>
+    /// Writes <paramref name="bytes"/> to a new file under <see cref="ImportFolder"/> named after the model (safe characters
+    /// only, a number added when the name is taken): a temporary file beside it, flushed, then moved to a name no file has.
+    /// Returns its path relative to the data folder.
+    /// </summary>
+    private string WriteNewFile(string name, byte[] bytes)
+    {
+        string folder = Path.GetFullPath(Path.Combine(storage.DataDirectoryFullPath, ImportFolder));
+        Directory.CreateDirectory(folder);
+        string stem = Endpoints.ReportEndpoints.SafeStem(name, "model");
+        if (stem.Length > 80) stem = stem[..80].TrimEnd('.', '-');
+        string temp = Path.Combine(folder, $".{stem}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                stream.Write(bytes);
+                stream.Flush(flushToDisk: true);
+            }
+            for (int n = 1; n < 10_000; n++)
+            {
+                string file = n == 1 ? $"{stem}.onnx" : $"{stem}-{n}.onnx";
+                string target = Path.GetFullPath(Path.Combine(folder, file));
+                if (Path.GetDirectoryName(target) != folder) throw new InvalidOperationException($"The file name {file} would leave the data folder.");
+                if (File.Exists(target)) continue;
+                try
+                {
+                    File.Move(temp, target, overwrite: false);
+                    return $"{ImportFolder}/{file}";
+                }
+                catch (IOException) when (File.Exists(target))
+                {
+                    // Taken meanwhile by another import: try the next name.
+                }
+            }
+            throw new IOException($"No free file name for '{stem}' in {ImportFolder}.");
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+    }
+
     public async Task<IReadOnlyList<ModelCard>> ListAsync(CancellationToken cancellationToken = default)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
@@ -98,6 +253,7 @@ public sealed class ModelCatalog(IDbContextFactory<WbcDbContext> contexts, Stora
             metadata?.InputHeight ?? model.InputHeight, metadata?.InputWidth ?? model.InputWidth,
             metadata?.Crop is { Enabled: true } crop ? $"cell window {crop.Size:0.##} of the short side" : null,
             metadata?.Backbone ?? "?", metadata?.Temperature ?? 1, metadata?.RejectThreshold ?? 0, metadata?.RejectTargetAccuracy ?? 0, metadata?.TestTimeAugmentation ?? false,
-            missing ? 0 : new FileInfo(path).Length, missing, figures, run?.CrossValidationId is not null);
+            missing ? 0 : new FileInfo(path).Length, missing, figures, run?.CrossValidationId is not null,
+            model.OnnxPath.StartsWith(ImportFolder + "/", StringComparison.Ordinal));
     }
 }
