@@ -80,6 +80,20 @@ public class ClassifyBrowserTests(BrowserFixture fixture) : IClassFixture<Browse
             await page.Locator("[data-testid=classify-gradcam-class]").First.ClickAsync();
             await page.WaitForFunctionAsync("() => { const i = document.querySelector('[data-testid=classify-gradcam]'); return i && i.complete && i.naturalWidth === 64; }", null, new() { Timeout = 60_000 });
 
+            // A folder under the server root is classified the same way (and only such a folder can be picked).
+            string batchUrlOfUploads = page.Url;
+            var shared = Directory.CreateDirectory(Path.Combine(fixture.ServerRoot, "ward-7", "slide-2")).FullName;
+            foreach (var file in Directory.GetFiles(uploads, "*.png")) File.Copy(file, Path.Combine(shared, Path.GetFileName(file)));
+            await page.Locator("[data-testid=classify-server-folder]").ClickAsync();
+            await page.Locator("[data-testid=server-folder]", new() { HasText = "ward-7" }).ClickAsync();
+            await Assertions.Expect(page.Locator("[data-testid=server-folder]", new() { HasText = "slide-2" })).ToContainTextAsync("3");
+            await page.Locator("[data-testid=server-folder-pick]").ClickAsync();
+            await page.WaitForURLAsync(url => url != batchUrlOfUploads && url.Contains("batch=", StringComparison.Ordinal));
+            await Assertions.Expect(page.Locator("[data-testid=classify-row]")).ToHaveCountAsync(3, new() { Timeout = 60_000 });
+            await Assertions.Expect(page.Locator("[data-testid=classify-table]")).ToContainTextAsync("ward-7/slide-2/new-0.png");
+            await BrowserFixture.GotoInteractiveAsync(page, new Uri(batchUrlOfUploads));
+            await Assertions.Expect(page.Locator("[data-testid=classify-row]")).ToHaveCountAsync(4);
+
             // The batch is in the address: a refresh finds it.
             string batchUrl = page.Url;
             Assert.Contains("batch=", batchUrl, StringComparison.Ordinal);
