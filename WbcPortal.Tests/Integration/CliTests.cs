@@ -32,6 +32,11 @@ public class CliTests
         Assert.Contains("CPUExecutionProvider", root.GetProperty("onnxProviders").EnumerateArray().Select(e => e.GetString()));
         Assert.Equal(data.Path, root.GetProperty("dataDir").GetString());
         Assert.True(root.GetProperty("torchThreads").GetInt32() >= 1);
+        // The provider classification is served on is named (the first usable one), with its threads and batching.
+        var serving = root.GetProperty("serving");
+        Assert.Equal(root.GetProperty("onnxProviders")[0].GetString(), serving.GetProperty("provider").GetString());
+        Assert.True(serving.GetProperty("onnxThreads").GetInt32() >= 1);
+        Assert.True(serving.GetProperty("maxBatch").GetInt32() >= 1);
         // info only reads: it takes no lock and creates no database in a folder that has none.
         Assert.False(File.Exists(Path.Combine(data.Path, "wbcportal.db")));
     }
