@@ -92,7 +92,8 @@ public sealed class PredictionService(IDbContextFactory<WbcDbContext> contexts, 
         {
             try
             {
-                using var image = await Task.Run(() => decoding.DecodeRgb(input.Bytes, cancellationToken), cancellationToken);
+                // One image is decoded on the caller's thread (no hop); several are decoded side by side.
+                using var image = inputs.Count == 1 ? decoding.DecodeRgb(input.Bytes, cancellationToken) : await Task.Run(() => decoding.DecodeRgb(input.Bytes, cancellationToken), cancellationToken);
                 var prediction = await lease.PredictAsync(image, cancellationToken);
                 return new PredictionOutcome(input.File, prediction, null);
             }
