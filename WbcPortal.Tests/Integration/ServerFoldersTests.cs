@@ -28,7 +28,7 @@ public sealed class ServerFoldersTests : IDisposable
 
         Assert.True(folders.Enabled);
         Assert.Equal(cells, folders.Resolve("cells/EOSINOPHIL"));
-        Assert.Equal(cells, folders.Resolve("/cells/EOSINOPHIL/".TrimStart('/')));
+        Assert.Equal(cells, folders.Resolve("cells/EOSINOPHIL/"));
         Assert.Equal(Path.GetFullPath(root.Path).TrimEnd('/'), folders.Resolve(""));
         var top = folders.List("");
         Assert.Equal(["cells"], top.Folders.Select(f => f.Name)); // hidden folders left out

@@ -64,16 +64,27 @@ public sealed class ClassifyBatchStore(StorageOptions storage)
     /// <summary>A stored batch's manifest and outcome (null when it never ended), or null when there is no such batch.</summary>
     public (ClassifyBatchManifest Manifest, ClassifyBatchOutcome? Outcome)? Load(string id)
     {
-        if (!IsId(id)) return null;
-        string folder = Folder(id), manifestPath = Path.Combine(folder, ManifestFile);
-        if (!File.Exists(manifestPath)) return null;
+        if (Manifest(id) is not { } manifest) return null;
+        string outcomePath = Path.Combine(Folder(id), OutcomeFile);
         try
         {
-            var manifest = JsonSerializer.Deserialize<ClassifyBatchManifest>(File.ReadAllText(manifestPath), Json);
-            if (manifest is null) return null;
-            string outcomePath = Path.Combine(folder, OutcomeFile);
-            var outcome = File.Exists(outcomePath) ? JsonSerializer.Deserialize<ClassifyBatchOutcome>(File.ReadAllText(outcomePath), Json) : null;
-            return (manifest, outcome);
+            return (manifest, File.Exists(outcomePath) ? JsonSerializer.Deserialize<ClassifyBatchOutcome>(File.ReadAllText(outcomePath), Json) : null);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>A stored batch's manifest alone (its answers, which can be large, are not read), or null.</summary>
+    private ClassifyBatchManifest? Manifest(string id)
+    {
+        if (!IsId(id)) return null;
+        string path = Path.Combine(Folder(id), ManifestFile);
+        if (!File.Exists(path)) return null;
+        try
+        {
+            return JsonSerializer.Deserialize<ClassifyBatchManifest>(File.ReadAllText(path), Json);
         }
         catch (JsonException)
         {
@@ -92,12 +103,12 @@ public sealed class ClassifyBatchStore(StorageOptions storage)
     /// <summary>Every image of a stored batch, in input order (to classify it again).</summary>
     public IReadOnlyList<PredictionInput>? Inputs(string id)
     {
-        if (Load(id) is not { } stored) return null;
-        var inputs = new List<PredictionInput>(stored.Manifest.Files.Count);
-        for (int i = 0; i < stored.Manifest.Files.Count; i++)
+        if (Manifest(id) is not { } manifest) return null;
+        var inputs = new List<PredictionInput>(manifest.Files.Count);
+        for (int i = 0; i < manifest.Files.Count; i++)
         {
             if (ImageBytes(id, i) is not { } bytes) return null;
-            inputs.Add(new PredictionInput(stored.Manifest.Files[i], bytes));
+            inputs.Add(new PredictionInput(manifest.Files[i], bytes));
         }
         return inputs;
     }
@@ -109,7 +120,7 @@ public sealed class ClassifyBatchStore(StorageOptions storage)
         return Directory.EnumerateDirectories(Root)
             .Select(Path.GetFileName)
             .Where(name => name is not null && IsId(name))
-            .Select(name => (Id: name!, Time: Load(name!)?.Manifest.StartedAt))
+            .Select(name => (Id: name!, Time: Manifest(name!)?.StartedAt))
             .Where(x => x.Time is not null)
             .Select(x => (x.Id, x.Time!.Value))
             .OrderByDescending(x => x.Item2)
