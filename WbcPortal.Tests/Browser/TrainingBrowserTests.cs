@@ -38,9 +38,11 @@ public class TrainingBrowserTests(BrowserFixture fixture) : IClassFixture<Browse
 
             await page.WaitForURLAsync("**/runs/*");
             await Assertions.Expect(page.Locator("[data-testid=run-status]").First).ToHaveTextAsync("Succeeded", new() { Timeout = 180_000 });
-            // untrained, round 1, round 2, and the exported model; the model report adds its reliability diagram to the two curves
+            // untrained, round 1, round 2, and the exported model; the model report adds its reliability diagram and its
+            // coverage-accuracy chart to the two curves (the charts draw one after another, so wait for all four)
             await Assertions.Expect(page.Locator("[data-testid=round-table] tbody tr")).ToHaveCountAsync(4);
-            await Assertions.Expect(page.Locator(".js-plotly-plot")).ToHaveCountAsync(3);
+            await Assertions.Expect(page.Locator("[data-testid=coverage-chart] .js-plotly-plot")).ToHaveCountAsync(1);
+            await Assertions.Expect(page.Locator(".js-plotly-plot")).ToHaveCountAsync(4);
             await Assertions.Expect(page.Locator("[data-testid=active-model]")).ToContainTextAsync("Model: form-split-");
             await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "run-finished.png"), FullPage = true });
 
