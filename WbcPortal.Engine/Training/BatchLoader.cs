@@ -8,8 +8,8 @@ using WbcPortal.Engine.Imaging.CellCrop;
 
 namespace WbcPortal.Engine.Training;
 
-/// <summary>An image of a split part with its class index.</summary>
-public sealed record LabeledImage(string Key, string Path, int Label);
+/// <summary>An image of a split part with its class index and, where known, its source group (the original it was copied from).</summary>
+public sealed record LabeledImage(string Key, string Path, int Label, int? Group = null);
 
 /// <summary>A batch ready for the model: preprocessed [N, 3, H, W] values and labels.</summary>
 public sealed record Batch(float[] Data, long[] Labels, IReadOnlyList<LabeledImage> Items)

@@ -185,8 +185,9 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
         var watch = Stopwatch.StartNew();
         double lossSum = 0;
         int correct = 0, seen = 0, batchIndex = 0;
-        int batches = loader.BatchCount(request.Train.Count);
-        foreach (var batch in loader.Epoch(request.Train, epoch + 1000 * round, train: true, cancellationToken))
+        var items = EpochSampler.Draw(request.Train, request.Config.Sampling, request.Config.Seed, round, epoch);
+        int batches = loader.BatchCount(items.Count);
+        foreach (var batch in loader.Epoch(items, epoch + 1000 * round, train: true, cancellationToken))
         {
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();

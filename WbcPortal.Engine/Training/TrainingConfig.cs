@@ -55,6 +55,8 @@ public sealed record TrainingConfig
     public double WeightDecay { get; init; }
     public LrSchedule Schedule { get; init; } = LrSchedule.Constant;
     public AugmentationConfig Augmentation { get; init; } = new();
+    /// <summary>What a fine-tune epoch passes over: every stored copy, or a set number of views per original.</summary>
+    public SamplingConfig Sampling { get; init; } = new();
     public bool ClassWeighting { get; init; }
     /// <summary>Label smoothing of the training loss (0: none): the target puts this share evenly over all classes, against confident errors on whole originals.</summary>
     public double LabelSmoothing { get; init; }
@@ -118,6 +120,7 @@ public sealed record TrainingConfig
         if (WeightDecay is < 0 or > 1) throw new ArgumentException("Weight decay must be 0 to 1.");
         if (Augmentation.RotationDegrees is < 0 or > 180 || Augmentation.Shift is < 0 or > 0.5 || Augmentation.ColorJitter is < 0 or > 1 || Augmentation.Scale is < 0 or > 0.5)
             throw new ArgumentException("Augmentation: rotation 0-180 degrees, shift 0-0.5, colour jitter 0-1, scale 0-0.5.");
+        (Sampling ?? throw new ArgumentException("Sampling settings are missing.")).Validate();
         if (LabelSmoothing is < 0 or > 0.5 || double.IsNaN(LabelSmoothing)) throw new ArgumentException("Label smoothing must be 0 to 0.5.");
         if (EarlyStoppingPatience is < 0 or > 100) throw new ArgumentException("Early-stopping patience must be 0 to 100.");
         if (RejectTargetAccuracy is < 0.5 or > 1 || double.IsNaN(RejectTargetAccuracy)) throw new ArgumentException("The target accuracy of decided cells must be 0.5 to 1.");

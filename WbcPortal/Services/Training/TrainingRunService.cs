@@ -494,11 +494,11 @@ public sealed class TrainingRunService(
         var members = await (from m in db.SplitMembers.AsNoTracking()
                              join i in db.DatasetImages.AsNoTracking() on m.DatasetImageId equals i.Id
                              where m.SplitId == run.SplitId
-                             select new { m.Part, i.Id, i.ClassName, i.Sha256, i.Stored!.Format }).ToListAsync(cancellationToken);
+                             select new { m.Part, i.Id, i.ClassName, i.Sha256, i.Stored!.Format, i.SourceGroup }).ToListAsync(cancellationToken);
         var labels = members.Select(m => m.ClassName).Distinct().Order(StringComparer.Ordinal).ToList();
         var index = labels.Select((l, i) => (l, i)).ToDictionary(x => x.l, x => x.i);
         List<LabeledImage> Part(string part) => members.Where(m => m.Part == part).OrderBy(m => m.Id)
-            .Select(m => new LabeledImage(m.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), store.ImagePath(m.Sha256, m.Format), index[m.ClassName])).ToList();
+            .Select(m => new LabeledImage(m.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), store.ImagePath(m.Sha256, m.Format), index[m.ClassName], m.SourceGroup)).ToList();
         return new TrainingRequest(config, labels, Part("train"), Part("val"), Part("test"),
             Path.Combine(storage.DataDirectoryFullPath, run.CheckpointDirectory));
     }
