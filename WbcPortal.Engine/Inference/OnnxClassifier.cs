@@ -66,7 +66,18 @@ public sealed class OnnxClassifier : IDisposable
     /// One image made ready for the session: the cell window, centred at the input size, normalised, with its three
     /// flips when the model averages them. Callers can prepare images concurrently and batch the runs (<see cref="Logits(IReadOnlyList{float[]})"/>).
     /// </summary>
-    public float[] Prepare(Image<Rgb24> image)
+    public float[] Prepare(Image<Rgb24> image) => Prepare(image, null);
+
+    /// <summary>
+    /// A cell of a smear made ready for the session: the view centred on (<paramref name="centerX"/>, <paramref name="centerY"/>),
+    /// <paramref name="viewHeight"/> source pixels high, then as <see cref="Prepare(Image{Rgb24})"/>.
+    /// </summary>
+    public float[] PrepareAt(Image<Rgb24> image, double centerX, double centerY, double viewHeight) => Prepare(image, (centerX, centerY, viewHeight));
+
+    /// <summary>The height in source pixels of this model's view of a smear at <paramref name="scale"/> (smear pixels per pixel of a BCCD field, 640x480).</summary>
+    public double SmearViewHeight(double scale) => (Metadata.Crop is { Enabled: true } crop ? crop.Size : 1) * 480 * scale;
+
+    private float[] Prepare(Image<Rgb24> image, (double X, double Y, double ViewHeight)? at)
     {
         int length = preprocessor.Length, views = TestTimeAugmentation ? 4 : 1;
         var data = new float[views * length];
@@ -75,7 +86,8 @@ public sealed class OnnxClassifier : IDisposable
         try
         {
             // The view's pixels once; each flip is the same pixels read mirrored (no flipped copies of the image).
-            view.ViewPixels(image, pixels.AsSpan(0, plane));
+            if (at is { } a) view.ViewPixelsAt(image, a.X, a.Y, a.ViewHeight, pixels.AsSpan(0, plane));
+            else view.ViewPixels(image, pixels.AsSpan(0, plane));
             preprocessor.Normalize(pixels.AsSpan(0, plane), data.AsSpan(0, length));
             if (views == 1) return data;
             int k = 1;

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
 using WbcPortal.Options;
 using WbcPortal.Services.Classify;
+using WbcPortal.Services.Smears;
 
 namespace WbcPortal.Endpoints;
 
@@ -16,6 +17,21 @@ public sealed record ApiModelRef(int? Id, string Name, int? Run, double RejectTh
 
 /// <summary>The answer of <c>POST /api/v1/predict</c>.</summary>
 public sealed record ApiPredictResponse(ApiModelRef Model, IReadOnlyList<ApiPrediction> Predictions, IReadOnlyDictionary<string, int> Counts);
+
+/// <summary>One white cell of a smear: box in the image's pixels [xmin, ymin, xmax, ymax].</summary>
+public sealed record ApiSmearCell(int[] Box, string Label, double Confidence, string? Guess, bool Edge, IReadOnlyDictionary<string, double> Probabilities);
+
+/// <summary>One smear's cells (an empty list: no white cell found), or why it could not be read.</summary>
+public sealed record ApiSmear(string File, int? Width, int? Height, bool SingleCell, IReadOnlyList<ApiSmearCell>? Cells, string? Error);
+
+/// <summary>One class of the differential: count, share of identified cells in percent and its exact 95 % interval.</summary>
+public sealed record ApiClassCount(string Label, int Count, double Percent, double Low, double High);
+
+/// <summary>The differential count of all the smears of a request.</summary>
+public sealed record ApiDifferential(int Cells, int Identified, int Unidentified, int EdgeCells, IReadOnlyList<ApiClassCount> Classes);
+
+/// <summary>The answer of <c>POST /api/v1/smears</c>.</summary>
+public sealed record ApiSmearResponse(ApiModelRef Model, IReadOnlyList<ApiSmear> Images, IReadOnlyDictionary<string, int> Counts, ApiDifferential Differential);
 
 /// <summary>
 /// The versioned API for lab systems: classify images with the active (or a named) model, and list, describe and
@@ -35,6 +51,16 @@ public static class ApiV1Endpoints
             .WithDescription("multipart/form-data with one or more image parts (JPEG or PNG). Each image gets its class, calibrated confidence and probabilities, or \"Unidentified\" under the model's reject threshold; an image that cannot be read gets an error of its own. Query `model` picks a model by id or name (default: the active model).")
             // The multipart body is described by ApiV1OpenApi (an Accepts filter would turn other content types into a 404).
             .Produces<ApiPredictResponse>()
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status409Conflict);
+
+        api.MapPost("/smears", SmearsAsync)
+            .WithName("Smears")
+            .WithSummary("Find and classify every white cell of one or many smear images: boxes and the differential count")
+            .WithDescription("multipart/form-data with one or more smear images (JPEG or PNG). Each smear gets its white cells: a box in the image's own pixels [xmin, ymin, xmax, ymax], the class (or \"Unidentified\" under the model's reject threshold, with its guess), confidence, probabilities, and whether the cell is cut by the image border. `counts` counts every cell by label; `differential` gives each class's share of the identified cells with its exact 95 % interval. Query `model` picks a model by id or name (default: the active model).")
+            .Produces<ApiSmearResponse>()
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
@@ -64,13 +90,21 @@ public static class ApiV1Endpoints
     private static IResult Problem(int status, string title, string detail) =>
         Results.Problem(new ProblemDetails { Status = status, Title = title, Detail = detail, Type = $"https://www.rfc-editor.org/rfc/rfc9110#status.{status}" });
 
-    private static async Task<IResult> PredictAsync(HttpContext http, PredictionService predictions, InferenceOptions options, [FromQuery] string? model, CancellationToken ct)
+    /// <summary>The images of a multipart request and the model asked for (default: the active one), or the problem that refuses the request.</summary>
+    private static async Task<(ModelChoice Model, List<PredictionInput> Inputs)?> ReadImagesAsync(HttpContext http, PredictionService predictions, InferenceOptions options,
+        string? model, Action<IResult> refuse, CancellationToken ct)
     {
         if (http.Request.ContentLength is long length && length > options.MaxRequestBytes)
-            return Problem(StatusCodes.Status413PayloadTooLarge, "Request too large", $"The request is {length:N0} bytes; at most {options.MaxRequestBytes:N0} are taken.");
+        {
+            refuse(Problem(StatusCodes.Status413PayloadTooLarge, "Request too large", $"The request is {length:N0} bytes; at most {options.MaxRequestBytes:N0} are taken."));
+            return null;
+        }
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size) size.MaxRequestBodySize = options.MaxRequestBytes;
         if (!http.Request.HasFormContentType)
-            return Problem(StatusCodes.Status400BadRequest, "Not a form upload", "Send the images as multipart/form-data, one part per image.");
+        {
+            refuse(Problem(StatusCodes.Status400BadRequest, "Not a form upload", "Send the images as multipart/form-data, one part per image."));
+            return null;
+        }
 
         IFormCollection form;
         try
@@ -80,14 +114,18 @@ public static class ApiV1Endpoints
         catch (Exception ex) when (ex is InvalidDataException or BadHttpRequestException or IOException)
         {
             bool tooLarge = ex is BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } || ex.Message.Contains("limit", StringComparison.OrdinalIgnoreCase);
-            return tooLarge
+            refuse(tooLarge
                 ? Problem(StatusCodes.Status413PayloadTooLarge, "Request too large", $"At most {options.MaxRequestBytes:N0} bytes and {options.MaxImagesPerRequest} images per request.")
-                : Problem(StatusCodes.Status400BadRequest, "Unreadable form", ex.Message);
+                : Problem(StatusCodes.Status400BadRequest, "Unreadable form", ex.Message));
+            return null;
         }
         var files = form.Files;
-        if (files.Count == 0) return Problem(StatusCodes.Status400BadRequest, "No image", "The form holds no file part: send at least one image.");
+        if (files.Count == 0) { refuse(Problem(StatusCodes.Status400BadRequest, "No image", "The form holds no file part: send at least one image.")); return null; }
         if (files.Count > options.MaxImagesPerRequest)
-            return Problem(StatusCodes.Status413PayloadTooLarge, "Too many images", $"{files.Count} images in one request; at most {options.MaxImagesPerRequest}.");
+        {
+            refuse(Problem(StatusCodes.Status413PayloadTooLarge, "Too many images", $"{files.Count} images in one request; at most {options.MaxImagesPerRequest}."));
+            return null;
+        }
 
         ModelChoice choice;
         try
@@ -96,8 +134,8 @@ public static class ApiV1Endpoints
                 ? await predictions.ResolveAsync(model, allowFile: false, ct)
                 : await predictions.ActiveAsync(ct) ?? throw new InvalidOperationException("No model is active: train a run or make a model active on the Models page.");
         }
-        catch (ArgumentException ex) { return Problem(StatusCodes.Status404NotFound, "No such model", ex.Message); }
-        catch (InvalidOperationException ex) { return Problem(StatusCodes.Status409Conflict, "No active model", ex.Message); }
+        catch (ArgumentException ex) { refuse(Problem(StatusCodes.Status404NotFound, "No such model", ex.Message)); return null; }
+        catch (InvalidOperationException ex) { refuse(Problem(StatusCodes.Status409Conflict, "No active model", ex.Message)); return null; }
 
         var inputs = new List<PredictionInput>(files.Count);
         foreach (var file in files)
@@ -106,13 +144,48 @@ public static class ApiV1Endpoints
             await file.CopyToAsync(stream, ct);
             inputs.Add(new PredictionInput(string.IsNullOrEmpty(file.FileName) ? file.Name : file.FileName, stream.ToArray()));
         }
+        return (choice, inputs);
+    }
+
+    private static async Task<IResult> PredictAsync(HttpContext http, PredictionService predictions, InferenceOptions options, [FromQuery] string? model, CancellationToken ct)
+    {
+        IResult? refusal = null;
+        if (await ReadImagesAsync(http, predictions, options, model, r => refusal = r, ct) is not { } request) return refusal!;
         PredictionBatch batch;
         try
         {
-            batch = await predictions.PredictAsync(choice, inputs, null, ct);
+            batch = await predictions.PredictAsync(request.Model, request.Inputs, null, ct);
         }
         catch (FileNotFoundException ex) { return Problem(StatusCodes.Status409Conflict, "Model file missing", ex.Message); }
         return Results.Ok(ToResponse(batch));
+    }
+
+    private static async Task<IResult> SmearsAsync(HttpContext http, PredictionService predictions, SmearService smears, InferenceOptions options, [FromQuery] string? model, CancellationToken ct)
+    {
+        IResult? refusal = null;
+        if (await ReadImagesAsync(http, predictions, options, model, r => refusal = r, ct) is not { } request) return refusal!;
+        SmearBatch batch;
+        try
+        {
+            batch = await smears.AnalyzeAsync(request.Model, request.Inputs, null, ct);
+        }
+        catch (FileNotFoundException ex) { return Problem(StatusCodes.Status409Conflict, "Model file missing", ex.Message); }
+        return Results.Ok(ToSmearResponse(batch));
+    }
+
+    /// <summary>The JSON of a smear batch (the <c>smear</c> verb's, CLI.md, with the model and the differential).</summary>
+    public static ApiSmearResponse ToSmearResponse(SmearBatch batch)
+    {
+        var count = batch.Count();
+        return new ApiSmearResponse(
+            new ApiModelRef(batch.Model.ModelId, batch.Model.Name, batch.Model.RunId, batch.RejectThreshold, 0, batch.Labels),
+            batch.Images.Select(i => new ApiSmear(i.File, i.Error is null ? i.Width : null, i.Error is null ? i.Height : null, i.SingleCellCrop,
+                i.Error is null ? i.Cells.Select(c => new ApiSmearCell(c.Box, c.Label, c.Confidence, c.Guess, c.Edge,
+                    batch.Labels.Select((l, k) => (l, k)).Where(x => x.k < c.Probabilities.Count).ToDictionary(x => x.l, x => c.Probabilities[x.k]))).ToList() : null,
+                i.Error)).ToList(),
+            SmearBatch.CountsJson(count),
+            new ApiDifferential(count.Cells, count.Identified, count.Unidentified, count.EdgeCells,
+                count.Classes.Select(c => new ApiClassCount(c.Label, c.Count, c.Percent, c.LowPercent, c.HighPercent)).ToList()));
     }
 
     /// <summary>The JSON of a classified batch (shared with the page's CSV so both say the same).</summary>

@@ -3,7 +3,7 @@ using Microsoft.OpenApi;
 
 namespace WbcPortal.Endpoints;
 
-/// <summary>The OpenAPI document's own words for what the endpoints cannot say themselves: predict's multipart body.</summary>
+/// <summary>The OpenAPI document's own words for what the endpoints cannot say themselves: the multipart bodies of predict and smears.</summary>
 public static class ApiV1OpenApi
 {
     public static OpenApiOptions Describe(this OpenApiOptions options)
@@ -11,16 +11,16 @@ public static class ApiV1OpenApi
         options.AddDocumentTransformer((document, _, _) =>
         {
             document.Info.Title = "WbcPortal API";
-            document.Info.Description = "Classify white-blood-cell images with the exported ONNX models, and list or download the models. Errors are RFC 9457 problem documents.";
+            document.Info.Description = "Classify white-blood-cell images and whole smears (every white cell boxed, the differential count) with the exported ONNX models, and list or download the models. Errors are RFC 9457 problem documents.";
             return Task.CompletedTask;
         });
         options.AddOperationTransformer((operation, context, _) =>
         {
-            if (operation.OperationId != "Predict") return Task.CompletedTask;
+            if (operation.OperationId is not ("Predict" or "Smears")) return Task.CompletedTask;
             operation.RequestBody = new OpenApiRequestBody
             {
                 Required = true,
-                Description = "One part per image (JPEG or PNG); the part's file name is echoed as \"file\".",
+                Description = operation.OperationId == "Smears" ? "One part per smear image (JPEG or PNG); the part's file name is echoed as \"file\"." : "One part per image (JPEG or PNG); the part's file name is echoed as \"file\".",
                 Content = new Dictionary<string, OpenApiMediaType>
                 {
                     ["multipart/form-data"] = new()

@@ -103,6 +103,10 @@ public static class CoreServiceExtensions
         services.AddSingleton<Services.Classify.ClassifyBatchStore>();
         services.AddSingleton<Services.Classify.ClassifyJobs>();
         services.AddSingleton<Services.Classify.ClassifyUploads>();
+        services.AddSingleton<WbcPortal.Engine.Detection.IWbcDetector, WbcPortal.Engine.Detection.WbcDetector>();
+        services.AddSingleton<Services.Smears.SmearService>();
+        services.AddSingleton<Services.Smears.SmearBatchStore>();
+        services.AddSingleton<Services.Smears.SmearJobs>();
         services.AddSingleton<TrainingRunService>();
         services.AddSingleton<CrossValidationService>();
         services.AddSingleton<RunQueries>();

@@ -91,6 +91,7 @@ public static class WebServiceExtensions
         app.MapReviewEndpoints();
         app.MapApiV1();
         app.MapClassifyEndpoints();
+        app.MapSmearEndpoints();
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapScalarApiReference("/api/reference", o => o.WithTitle("WbcPortal API").WithOpenApiRoutePattern("/openapi/{documentName}.json"));
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();

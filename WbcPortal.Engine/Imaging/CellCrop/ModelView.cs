@@ -54,6 +54,21 @@ public sealed class ModelView(CellCropSpec crop, int height, int width)
         Sample(image, CellLocator.Locate(image, Crop.Threshold), 1, destination);
     }
 
+    /// <summary>
+    /// The view centred on a cell already found (a smear's detection), with the view's height given in source pixels instead of
+    /// taken from the image's size: on a smear the window must be as large, in the cell's own pixels, as on the single-cell
+    /// images the model learnt from, however large the smear. The view is kept inside the image as <see cref="ViewPixels"/> keeps it.
+    /// A model without a crop sees a whole field of <paramref name="viewHeight"/> rows around the cell, resized.
+    /// </summary>
+    public void ViewPixelsAt(Image<Rgb24> image, double centerX, double centerY, double viewHeight, Span<Rgb24> destination)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        if (destination.Length < Width * Height) throw new ArgumentException($"A view of {Width}x{Height} pixels is needed.", nameof(destination));
+        if (!(viewHeight > 1)) throw new ArgumentOutOfRangeException(nameof(viewHeight));
+        var location = new CellLocation(true, (float)centerX, (float)centerY, default, 0);
+        Sample(image, location, 1, destination, viewHeight);
+    }
+
     /// <summary>The window around a known location.</summary>
     public Image<Rgb24> Window(Image<Rgb24> image, CellLocation location, double margin)
     {
@@ -66,9 +81,9 @@ public sealed class ModelView(CellCropSpec crop, int height, int width)
     }
 
     /// <summary>Bilinear samples of the window around <paramref name="location"/>, widened by <paramref name="margin"/>.</summary>
-    private void Sample(Image<Rgb24> image, CellLocation location, double margin, Span<Rgb24> dst)
+    private void Sample(Image<Rgb24> image, CellLocation location, double margin, Span<Rgb24> dst, double? viewHeight = null)
     {
-        double viewH = Crop.Size * Math.Min(image.Width, image.Height);
+        double viewH = viewHeight ?? Crop.Size * Math.Min(image.Width, image.Height);
         double viewW = viewH * Width / Height;
         // Keep the view inside the image where it fits.
         double cx = Math.Clamp(location.CenterX, Math.Min(viewW / 2, image.Width / 2.0), Math.Max(image.Width - viewW / 2, image.Width / 2.0));

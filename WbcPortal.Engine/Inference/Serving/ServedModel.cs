@@ -102,9 +102,16 @@ public sealed class ServedModel
         public ServedModel Model => model;
 
         /// <summary>One image through the micro-batcher: logits, calibrated probabilities and the decision.</summary>
-        public async Task<CellPrediction> PredictAsync(Image<Rgb24> image, CancellationToken cancellationToken = default)
+        public Task<CellPrediction> PredictAsync(Image<Rgb24> image, CancellationToken cancellationToken = default) =>
+            PredictPreparedAsync(model.classifier.Prepare(image), cancellationToken);
+
+        /// <summary>One cell of a smear (the view centred on the detection, <paramref name="viewHeight"/> source pixels high) through the micro-batcher.</summary>
+        public Task<CellPrediction> PredictAtAsync(Image<Rgb24> image, double centerX, double centerY, double viewHeight, CancellationToken cancellationToken = default) =>
+            PredictPreparedAsync(model.classifier.PrepareAt(image, centerX, centerY, viewHeight), cancellationToken);
+
+        private async Task<CellPrediction> PredictPreparedAsync(float[] prepared, CancellationToken cancellationToken)
         {
-            var logits = await model.batcher.LogitsAsync(model.classifier.Prepare(image), cancellationToken).ConfigureAwait(false);
+            var logits = await model.batcher.LogitsAsync(prepared, cancellationToken).ConfigureAwait(false);
             var probabilities = model.classifier.Probabilities(logits);
             return new CellPrediction(RejectRule.Decide(probabilities, model.classifier.Metadata.RejectThreshold), probabilities, logits);
         }

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using WbcPortal.Engine.Imaging;
 using WbcPortal.Services.Classify;
 
 namespace WbcPortal.Cli.Verbs;
@@ -12,7 +11,6 @@ namespace WbcPortal.Cli.Verbs;
 /// </summary>
 public sealed class PredictVerb : ICliVerb
 {
-    private static readonly string[] ImageExtensions = [".jpg", ".jpeg", ".png"];
     private readonly Option<string> model = new("--model") { Description = "Registered model or run (id or name), or an exported .onnx file", Required = true };
     private readonly Argument<string[]> paths = new("FILE_OR_FOLDER") { Description = "Images, or folders read recursively", Arity = ArgumentArity.OneOrMore };
 
@@ -27,38 +25,9 @@ public sealed class PredictVerb : ICliVerb
     {
         var predictions = services.GetRequiredService<PredictionService>();
         var choice = await predictions.ResolveAsync(parse.GetRequiredValue(model), allowFile: true, cancellationToken);
-        var files = new List<string>();
-        var skipped = new List<(string File, string Reason)>();
-        foreach (var given in parse.GetRequiredValue(paths))
-        {
-            if (Directory.Exists(given))
-            {
-                foreach (var file in Directory.EnumerateFiles(given, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
-                {
-                    if (System.IO.Path.GetFileName(file).StartsWith('.')) continue;
-                    if (!ImageExtensions.Contains(System.IO.Path.GetExtension(file).ToLowerInvariant())) { skipped.Add((file, "not a JPEG or PNG file")); continue; }
-                    files.Add(file);
-                }
-            }
-            else if (File.Exists(given)) files.Add(given);
-            else throw new CliException($"no file or folder {given}", 2);
-        }
-        if (files.Count == 0) throw new CliException("no JPEG or PNG image in what was given", 2);
-
-        var inputs = new List<PredictionInput>(files.Count);
+        var (inputs, skipped) = await ImageArguments.ReadAsync(parse.GetRequiredValue(paths), cancellationToken);
         var outcomes = new List<PredictionOutcome>();
-        foreach (var file in files)
-        {
-            if (UntrustedFiles.Refusal(file) is { } refusal) { skipped.Add((file, refusal)); continue; }
-            inputs.Add(new PredictionInput(file, await File.ReadAllBytesAsync(file, cancellationToken)));
-        }
-        var last = DateTime.MinValue;
-        var progress = new Progress<int>(n =>
-        {
-            if (DateTime.UtcNow - last < TimeSpan.FromSeconds(5) && n < inputs.Count) return;
-            last = DateTime.UtcNow;
-            output.Error.WriteLine($"  {n}/{inputs.Count} images");
-        });
+        var progress = ImageArguments.Progress(output, inputs.Count, "images");
         // In chunks, so a folder of thousands does not hold every decoded image at once.
         PredictionBatch? batch = null;
         const int Chunk = 256;

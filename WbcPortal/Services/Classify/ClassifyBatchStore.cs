@@ -1,11 +1,10 @@
-using System.Globalization;
-using System.Text.Json;
 using WbcPortal.Options;
+using WbcPortal.Services.Batches;
 
 namespace WbcPortal.Services.Classify;
 
 /// <summary>What a Classify batch was asked to do, as stored: the model, the file names in input order, the files set aside.</summary>
-public sealed record ClassifyBatchManifest(string Id, ModelChoice Model, IReadOnlyList<string> Files, IReadOnlyList<SkippedFile> Skipped, DateTimeOffset StartedAt);
+public sealed record ClassifyBatchManifest(string Id, ModelChoice Model, IReadOnlyList<string> Files, IReadOnlyList<SkippedFile> Skipped, DateTimeOffset StartedAt) : IStoredBatch;
 
 /// <summary>A file refused before classifying, with the reason.</summary>
 public sealed record SkippedFile(string File, string Reason);
@@ -13,151 +12,5 @@ public sealed record SkippedFile(string File, string Reason);
 /// <summary>How a stored batch ended: its answers, or the reason it failed.</summary>
 public sealed record ClassifyBatchOutcome(ClassifyJobState State, string? Error, double Seconds, PredictionBatch? Result);
 
-/// <summary>
-/// Classify batches on disk, so a batch outlives a restart: <c>classify/&lt;id&gt;/</c> in the data folder holds the images
-/// as uploaded (<c>0.img</c>, <c>1.img</c>, …), <c>batch.json</c> (the manifest) and, once it ended, <c>outcome.json</c>. A
-/// batch folder appears whole (written under a temporary name, then renamed) and each JSON file is replaced atomically, so
-/// a crash leaves either the old state or the new one. Only this class writes there; the oldest batches beyond
-/// <see cref="InferenceOptions.KeptBatches"/> are deleted. Nothing here touches datasets, runs or models.
-/// </summary>
-public sealed class ClassifyBatchStore(StorageOptions storage)
-{
-    private const string ManifestFile = "batch.json", OutcomeFile = "outcome.json", TempPrefix = ".tmp-";
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
-
-    /// <summary>The folder of all batches.</summary>
-    public string Root => Path.Combine(storage.DataDirectoryFullPath, "classify");
-
-    /// <summary>Whether batches are kept on disk (not when the data folder is opened read-only).</summary>
-    public bool Enabled => !storage.ReadOnly;
-
-    /// <summary>Stores a new batch's images and manifest; the folder appears only when complete.</summary>
-    public async Task SaveNewAsync(ClassifyBatchManifest manifest, IReadOnlyList<PredictionInput> inputs, CancellationToken cancellationToken)
-    {
-        if (!Enabled) return;
-        string final = Folder(manifest.Id);
-        string temp = Path.Combine(Root, TempPrefix + manifest.Id);
-        Directory.CreateDirectory(temp);
-        try
-        {
-            for (int i = 0; i < inputs.Count; i++)
-                await File.WriteAllBytesAsync(Path.Combine(temp, ImageName(i)), inputs[i].Bytes, cancellationToken);
-            await File.WriteAllTextAsync(Path.Combine(temp, ManifestFile), JsonSerializer.Serialize(manifest, Json), cancellationToken);
-            Directory.Move(temp, final);
-        }
-        catch
-        {
-            TryDelete(temp);
-            throw;
-        }
-    }
-
-    /// <summary>Records how a batch ended (replacing any earlier outcome atomically).</summary>
-    public async Task SaveOutcomeAsync(string id, ClassifyBatchOutcome outcome, CancellationToken cancellationToken)
-    {
-        if (!Enabled || !Directory.Exists(Folder(id))) return;
-        string path = Path.Combine(Folder(id), OutcomeFile), temp = path + ".tmp";
-        await File.WriteAllTextAsync(temp, JsonSerializer.Serialize(outcome, Json), cancellationToken);
-        File.Move(temp, path, overwrite: true);
-    }
-
-    /// <summary>A stored batch's manifest and outcome (null when it never ended), or null when there is no such batch.</summary>
-    public (ClassifyBatchManifest Manifest, ClassifyBatchOutcome? Outcome)? Load(string id)
-    {
-        if (Manifest(id) is not { } manifest) return null;
-        string outcomePath = Path.Combine(Folder(id), OutcomeFile);
-        try
-        {
-            return (manifest, File.Exists(outcomePath) ? JsonSerializer.Deserialize<ClassifyBatchOutcome>(File.ReadAllText(outcomePath), Json) : null);
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
-
-    /// <summary>A stored batch's manifest alone (its answers, which can be large, are not read), or null.</summary>
-    private ClassifyBatchManifest? Manifest(string id)
-    {
-        if (!IsId(id)) return null;
-        string path = Path.Combine(Folder(id), ManifestFile);
-        if (!File.Exists(path)) return null;
-        try
-        {
-            return JsonSerializer.Deserialize<ClassifyBatchManifest>(File.ReadAllText(path), Json);
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
-
-    /// <summary>The bytes of image <paramref name="index"/> of a stored batch, or null.</summary>
-    public byte[]? ImageBytes(string id, int index)
-    {
-        if (!IsId(id) || index < 0) return null;
-        string path = Path.Combine(Folder(id), ImageName(index));
-        return File.Exists(path) ? File.ReadAllBytes(path) : null;
-    }
-
-    /// <summary>Every image of a stored batch, in input order (to classify it again).</summary>
-    public IReadOnlyList<PredictionInput>? Inputs(string id)
-    {
-        if (Manifest(id) is not { } manifest) return null;
-        var inputs = new List<PredictionInput>(manifest.Files.Count);
-        for (int i = 0; i < manifest.Files.Count; i++)
-        {
-            if (ImageBytes(id, i) is not { } bytes) return null;
-            inputs.Add(new PredictionInput(manifest.Files[i], bytes));
-        }
-        return inputs;
-    }
-
-    /// <summary>Stored batch ids, newest first.</summary>
-    public IReadOnlyList<(string Id, DateTimeOffset StartedAt)> List()
-    {
-        if (!Directory.Exists(Root)) return [];
-        return Directory.EnumerateDirectories(Root)
-            .Select(Path.GetFileName)
-            .Where(name => name is not null && IsId(name))
-            .Select(name => (Id: name!, Time: Manifest(name!)?.StartedAt))
-            .Where(x => x.Time is not null)
-            .Select(x => (x.Id, x.Time!.Value))
-            .OrderByDescending(x => x.Item2)
-            .ToList();
-    }
-
-    /// <summary>Deletes stored batches beyond the newest <paramref name="keep"/>, never one in <paramref name="running"/>; also temporary folders a crash left.</summary>
-    public void Trim(int keep, IReadOnlySet<string> running)
-    {
-        if (!Enabled || !Directory.Exists(Root)) return;
-        foreach (var (id, _) in List().Skip(keep).Where(b => !running.Contains(b.Id))) TryDelete(Folder(id));
-        foreach (var temp in Directory.EnumerateDirectories(Root, TempPrefix + "*"))
-        {
-            string id = Path.GetFileName(temp)[TempPrefix.Length..];
-            if (!running.Contains(id) && Directory.GetLastWriteTimeUtc(temp) < DateTime.UtcNow.AddHours(-1)) TryDelete(temp);
-        }
-    }
-
-    /// <summary>Batch ids are 12 lowercase hex characters: nothing else names a folder here.</summary>
-    public static bool IsId(string id) => id.Length == 12 && id.All(char.IsAsciiHexDigitLower);
-
-    private string Folder(string id) => Path.Combine(Root, id);
-
-    private static string ImageName(int index) => index.ToString(CultureInfo.InvariantCulture) + ".img";
-
-    private static void TryDelete(string folder)
-    {
-        try
-        {
-            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
-        }
-        catch (IOException)
-        {
-            // left for the next trim
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
-    }
-}
+/// <summary>Classify batches on disk (<c>classify/&lt;id&gt;/</c>); see <see cref="BatchFolderStore{TManifest, TOutcome}"/>.</summary>
+public sealed class ClassifyBatchStore(StorageOptions storage) : BatchFolderStore<ClassifyBatchManifest, ClassifyBatchOutcome>(storage, "classify");

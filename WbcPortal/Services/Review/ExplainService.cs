@@ -65,7 +65,8 @@ public sealed class ExplainService(IDbContextFactory<WbcDbContext> contexts, Gra
     /// The same for an image given as bytes (an upload on the Classify page): null when the run is unknown; an
     /// <see cref="ArgumentException"/> with the reason when the run cannot be explained or the bytes are not an image.
     /// </summary>
-    public async Task<byte[]?> RenderAsync(int runId, byte[] bytes, int? targetClass, ExplainView view, CancellationToken cancellationToken = default)
+    /// <param name="isWindow">The bytes are already the window the model saw (a smear's cell): the network sees them whole, resized, with no cell search.</param>
+    public async Task<byte[]?> RenderAsync(int runId, byte[] bytes, int? targetClass, ExplainView view, CancellationToken cancellationToken = default, bool isWindow = false)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var run = await db.Runs.AsNoTracking().Where(r => r.Id == runId).Select(r => new { r.Status, r.ConfigJson, r.CheckpointDirectory }).SingleOrDefaultAsync(cancellationToken);
@@ -75,6 +76,7 @@ public sealed class ExplainService(IDbContextFactory<WbcDbContext> contexts, Gra
             .Select(e => e.ReportJson).FirstOrDefaultAsync(cancellationToken) ?? throw new ArgumentException("The run has no evaluated model to explain.");
         var labels = JsonSerializer.Deserialize<EvaluationReport>(reportJson, EvaluationService.Json)!.Labels;
         var config = TrainingConfig.FromJson(run.ConfigJson);
+        if (isWindow) config = config with { Crop = CellCropSpec.None };
         string weights;
         try
         {
