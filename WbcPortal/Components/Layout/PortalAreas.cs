@@ -17,7 +17,7 @@ public static class PortalAreas
         new("Review", "review", Icons.Material.Filled.RuleFolder, "Review misclassified cells, eosinophil vs neutrophil above all."),
         new("Models", "models", Icons.Material.Filled.Psychology, "The exported models: their cards, which one classifies, and their ONNX files."),
         new("Classify", "classify", Icons.Material.Filled.CenterFocusStrong, "Classify new cell images with the active ONNX model, in the browser or through the API."),
-        new("Smears", "smears", Icons.Material.Filled.GridOn, "Find and classify every white cell in a whole blood smear."),
+        new("Smears", "smears", Icons.Material.Filled.GridOn, "Find and classify every white cell of a smear, correct the boxes, and sign the differential count."),
         new("Storage", "storage", Icons.Material.Filled.Storage, "What the data folder holds, with sizes: delete datasets, runs, staged uploads and files nothing uses."),
     ];
 }
