@@ -33,4 +33,38 @@ public static class TestImages
         });
         return image;
     }
+
+    /// <summary>
+    /// A smear field: pale pink background, red cells, and white cells at the given places, each a violet nucleus of radius
+    /// <c>R</c> in a pale blue-grey cytoplasm of radius 1.6 R. The same field at another size is drawn to scale (positions and radii
+    /// multiplied by <paramref name="scale"/>), so a half-size copy is what the Kaggle images are to their BCCD smears.
+    /// </summary>
+    public static Image<Rgb24> Field(int width, int height, int seed, (int X, int Y, int R)[] whiteCells, double scale = 1)
+    {
+        var rng = new Random(seed);
+        var reds = Enumerable.Range(0, 40).Select(_ => (X: rng.Next(640), Y: rng.Next(480), R: rng.Next(22, 34))).ToArray();
+        var image = new Image<Rgb24>(width, height);
+        image.ProcessPixelRows(rows =>
+        {
+            for (int y = 0; y < rows.Height; y++)
+            {
+                var row = rows.GetRowSpan(y);
+                for (int x = 0; x < row.Length; x++)
+                {
+                    double fx = x / scale, fy = y / scale;
+                    var px = new Rgb24(232, 214, 214);
+                    foreach (var c in reds)
+                        if ((fx - c.X) * (fx - c.X) + (fy - c.Y) * (fy - c.Y) < c.R * c.R) px = new Rgb24(214, 140, 146);
+                    foreach (var c in whiteCells)
+                    {
+                        double d2 = (fx - c.X) * (fx - c.X) + (fy - c.Y) * (fy - c.Y);
+                        if (d2 < 2.56 * c.R * c.R) px = new Rgb24(196, 190, 214);
+                        if (d2 < c.R * c.R) px = new Rgb24(92, 52, 150);
+                    }
+                    row[x] = px;
+                }
+            }
+        });
+        return image;
+    }
 }
