@@ -46,10 +46,10 @@ public sealed class SmearDetectBenchmark(BenchData data, int? maxSmears = null, 
             int n = images.Count;
             return
             [
-                new BenchResult("smear-detect.throughput", Math.Round(n / newSeconds, 1), "smears/s", Math.Round(n / baseSeconds, 1), "baseline stain detector",
+                new BenchResult("smear.detect", Math.Round(n / newSeconds, 1), "smears/s", Math.Round(n / baseSeconds, 1), "baseline stain detector",
                     $"{n} smears {images[0].Width}x{images[0].Height}, one thread, decoding excluded, {rounds} rounds"),
-                new BenchResult("smear-detect.ms-per-smear", Math.Round(1000 * newSeconds / n, 2), "ms", Math.Round(1000 * baseSeconds / n, 2), "baseline stain detector"),
-                new BenchResult("smear-detect.cells", newCells / Math.Max(1, rounds), "cells", baseCells / Math.Max(1, rounds), "baseline stain detector", "cells found over all smears (one round)"),
+                new BenchResult("smear.detect.ms-per-smear", Math.Round(1000 * newSeconds / n, 2), "ms", Math.Round(1000 * baseSeconds / n, 2), "baseline stain detector"),
+                new BenchResult("smear.detect.cells", newCells / Math.Max(1, rounds), "cells", baseCells / Math.Max(1, rounds), "baseline stain detector", "cells found over all smears (one round)"),
             ];
         }
         finally

@@ -130,6 +130,8 @@ public static class CoreServiceExtensions
         services.AddSingleton<IBenchmark, GroupingBenchmark>();
         services.AddSingleton<IBenchmark, ReviewBenchmark>();
         services.AddSingleton<IBenchmark, Services.Benchmarks.InferenceBenchmark>();
+        services.AddSingleton<IBenchmark, SmearDetectBenchmark>();
+        services.AddSingleton<IBenchmark, Services.Benchmarks.SmearBenchmark>();
         return services;
     }
 
