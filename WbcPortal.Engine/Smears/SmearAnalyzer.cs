@@ -1,5 +1,6 @@
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
+using SixLabors.ImageSharp.Processing;
 using WbcPortal.Engine.Detection;
 using WbcPortal.Engine.Inference.Serving;
 
@@ -53,5 +54,29 @@ public static class SmearWindow
         int x0 = Math.Max(0, (int)Math.Round(cx - viewW / 2)), y0 = Math.Max(0, (int)Math.Round(cy - viewHeight / 2));
         int x1 = Math.Min(width, (int)Math.Round(cx + viewW / 2)), y1 = Math.Min(height, (int)Math.Round(cy + viewHeight / 2));
         return new Rectangle(x0, y0, Math.Max(1, x1 - x0), Math.Max(1, y1 - y0));
+    }
+
+    /// <summary>
+    /// A training image of one cell at the scale of the Kaggle images (half a BCCD field's resolution): a square of 480 BCCD pixels
+    /// (240 pixels at half resolution) centred on the cell, edge pixels repeated where it passes the smear's border. A model's
+    /// window (0.6 of the shorter side) then covers the cell as it covers a Kaggle image's; centring on the cell keeps the crops of two
+    /// cells of one smear apart (a whole field would be the same image for both).
+    /// </summary>
+    public static Image<Rgb24> TrainingCrop(Image<Rgb24> smear, double centerX, double centerY, double scale)
+    {
+        double factor = 1 / (2 * scale);
+        int hw = Math.Max(1, (int)Math.Round(smear.Width * factor)), hh = Math.Max(1, (int)Math.Round(smear.Height * factor));
+        using var half = smear.Clone(c => c.Resize(hw, hh));
+        const int Side = 240;
+        var pixels = new Rgb24[hw * hh];
+        half.CopyPixelDataTo(pixels);
+        var output = new Rgb24[Side * Side];
+        int left = (int)Math.Round(centerX * factor) - Side / 2, top = (int)Math.Round(centerY * factor) - Side / 2;
+        for (int y = 0; y < Side; y++)
+        {
+            int sy = Math.Clamp(top + y, 0, hh - 1);
+            for (int x = 0; x < Side; x++) output[y * Side + x] = pixels[sy * hw + Math.Clamp(left + x, 0, hw - 1)];
+        }
+        return Image.LoadPixelData<Rgb24>(output, Side, Side);
     }
 }

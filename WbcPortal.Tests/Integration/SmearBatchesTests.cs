@@ -146,4 +146,41 @@ public sealed class SmearBatchesTests(ClassifierOnnxExportFixture fixture) : ICl
         Assert.Equal(SmearJobState.Finished, rerun.State);
         Assert.Equal(3, rerun.Count().Cells);
     }
+
+    [Fact]
+    public async Task Corrected_cells_become_a_dataset_of_crops_filed_by_class()
+    {
+        await using var services = await PortalAsync();
+        var smearJobs = services.GetRequiredService<SmearJobs>();
+        var job = await FinishedAsync(smearJobs, (await smearJobs.StartAsync(await ModelAsync(services), Smears(), [], Ct)).Id);
+        // Give every cell a class (the model's answers may be Unidentified), one of them a class the model does not know.
+        var cells = Enumerable.Range(0, 3).SelectMany(i => job.Cells(i).Select(c => (Image: i, c.Id))).ToList();
+        Assert.Equal(3, cells.Count);
+        string[] classes = ["NEUTROPHIL", "LYMPHOCYTE", "BASOPHIL"];
+        for (int k = 0; k < cells.Count; k++) await smearJobs.CorrectAsync(job.Id, cells[k].Image, cells[k].Id, SmearCorrectionKind.Relabel, null, classes[k], "ana", Ct);
+        Assert.Equal(3, SmearDatasets.Eligible(job).Values.Sum());
+
+        var datasetJobs = new WbcPortal.Services.Jobs.DatasetJobs(Microsoft.Extensions.Logging.Abstractions.NullLogger<WbcPortal.Services.Jobs.DatasetJobs>.Instance, TimeProvider.System,
+            services.GetRequiredService<WbcPortal.Services.Datasets.UploadStaging>());
+        await datasetJobs.StartAsync(Ct);
+        try
+        {
+            var exporter = new SmearDatasets(smearJobs, services.GetRequiredService<WbcPortal.Services.Datasets.UploadStaging>(),
+                services.GetRequiredService<WbcPortal.Services.Datasets.DatasetService>(), datasetJobs, services.GetRequiredService<WbcPortal.Engine.Imaging.ImageDecoding>());
+            await Assert.ThrowsAsync<ArgumentException>(() => exporter.EnqueueAsync(job.Id, "  ", Ct));
+            var import = await exporter.EnqueueAsync(job.Id, "smear-cells", Ct);
+            for (int i = 0; i < 600 && !import.Finished; i++) await Task.Delay(100, Ct);
+            Assert.Equal(WbcPortal.Services.Jobs.JobState.Succeeded, import.State);
+            var dataset = await services.GetRequiredService<WbcPortal.Services.Datasets.DatasetService>().GetAsync("smear-cells", Ct);
+            var images = await services.GetRequiredService<WbcPortal.Services.Datasets.DatasetService>().GetImagesAsync(dataset.Id, Ct);
+            Assert.Equal(["BASOPHIL", "LYMPHOCYTE", "NEUTROPHIL"], images.Select(i => i.ClassName).Order(StringComparer.Ordinal));
+            // At the Kaggle images' scale (half resolution), centred on each cell: the two cells of one smear are two images.
+            Assert.All(images, i => Assert.Equal((240, 240), (i.Width, i.Height)));
+            Assert.Empty(Directory.GetDirectories(services.GetRequiredService<WbcPortal.Services.Datasets.UploadStaging>().Root));
+        }
+        finally
+        {
+            await datasetJobs.StopAsync(CancellationToken.None);
+        }
+    }
 }

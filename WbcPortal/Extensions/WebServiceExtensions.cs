@@ -25,6 +25,7 @@ public static class WebServiceExtensions
         builder.Services.AddOpenApi("v1", o => o.Describe());
         builder.Services.AddSingleton<DatasetJobs>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DatasetJobs>());
+        builder.Services.AddSingleton<Services.Smears.SmearDatasets>();
         builder.Services.AddSingleton<Services.Evaluation.EvaluationJobs>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Services.Evaluation.EvaluationJobs>());
         builder.Services.AddSingleton<RunStopRegistry>();

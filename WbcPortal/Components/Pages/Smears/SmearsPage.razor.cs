@@ -31,6 +31,7 @@ public partial class SmearsPage : IDisposable
     [Inject] private NavigationManager Navigation { get; set; } = default!;
     [Inject] private WbcPortal.Options.InferenceOptions Inference { get; set; } = default!;
     [Inject] private ProtectedLocalStorage Local { get; set; } = default!;
+    [Inject] private SmearDatasets Datasets { get; set; } = default!;
 
     [SupplyParameterFromQuery(Name = "model")] public int? Model { get; set; }
     [SupplyParameterFromQuery(Name = "batch")] public string? Batch { get; set; }
@@ -41,7 +42,7 @@ public partial class SmearsPage : IDisposable
     private List<SmearJob> recent = [];
     private IDisposable? subscription;
     private bool reading;
-    private string? error, cellError, reviewer;
+    private string? error, cellError, reviewer, datasetName, datasetNote;
     private int? selectedCell, camClass;
     private DrawMode drawMode;
     private (int X, int Y)? drawStart, drawEnd;
@@ -295,6 +296,25 @@ public partial class SmearsPage : IDisposable
         finally
         {
             reading = false;
+        }
+    }
+
+    private static string EligibleText(SmearJob job) => SmearDatasets.Eligible(job) is { Count: > 0 } e
+        ? "centred crops at the Kaggle scale: " + string.Join(", ", e.Select(x => $"{x.Value} {x.Key}")) + " (unidentified cells left out)"
+        : "give the cells a class first";
+
+    private async Task MakeDatasetAsync()
+    {
+        if (job is null) return;
+        (cellError, datasetNote) = (null, null);
+        try
+        {
+            var queued = await Task.Run(() => Datasets.EnqueueAsync(job.Id, datasetName ?? "", CancellationToken.None));
+            datasetNote = $"Importing into {queued.Dataset}: follow it on the Datasets page.";
+        }
+        catch (Exception ex) when (ex is ArgumentException or IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            cellError = "No dataset made: " + UserFacingError.Describe(ex);
         }
     }
 
