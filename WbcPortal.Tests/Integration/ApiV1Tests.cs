@@ -182,4 +182,53 @@ public sealed class ApiV1Tests : IAsyncLifetime
         Assert.True(fileCode == 0, fileErr);
         Assert.Equal(answers[0], JsonDocument.Parse(fileOut).RootElement.GetProperty("predictions")[0].GetProperty("confidence").GetDouble(), 5);
     }
+
+    [Fact]
+    public async Task Smears_are_answered_cell_by_cell_with_the_count_and_the_verb_beside_the_portal_agrees()
+    {
+        var inputs = SmearBatchesTests.Smears();
+        using var http = Client();
+        using var response = await http.PostAsync("api/v1/smears", Form(inputs.Select(i => (i.File, i.Bytes)).ToArray()), Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var api = JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct)).RootElement;
+        var images = api.GetProperty("images");
+        Assert.Equal([2, 1, 0], Enumerable.Range(0, 3).Select(i => images[i].GetProperty("cells").GetArrayLength()));
+        Assert.True(images[3].TryGetProperty("error", out var error) && error.GetString() is { Length: > 0 });
+        var box = images[0].GetProperty("cells")[0].GetProperty("box");
+        Assert.Equal(4, box.GetArrayLength());
+        Assert.Equal(3, api.GetProperty("counts").EnumerateObject().Sum(p => p.Value.GetInt32()));
+        Assert.Equal(3, api.GetProperty("differential").GetProperty("cells").GetInt32());
+
+        // The verb reads the same smears beside the running portal and says the same.
+        var files = new List<string>();
+        foreach (var input in inputs.Take(3))
+        {
+            string file = Path.Combine(data.Path, input.File);
+            await File.WriteAllBytesAsync(file, input.Bytes, Ct);
+            files.Add(file);
+        }
+        var (code, stdout, stderr) = await PortalProcess.RunVerbAsync(TimeSpan.FromMinutes(2), ["smear", "--model", "cells", .. files, "--data-dir", data.Path, "--json"]);
+        Assert.True(code == 0, stderr);
+        var cli = JsonDocument.Parse(stdout).RootElement;
+        for (int i = 0; i < 3; i++)
+        {
+            var a = images[i].GetProperty("cells");
+            var c = cli.GetProperty("images")[i].GetProperty("cells");
+            Assert.Equal(a.GetArrayLength(), c.GetArrayLength());
+            for (int k = 0; k < a.GetArrayLength(); k++)
+            {
+                Assert.Equal(a[k].GetProperty("box").EnumerateArray().Select(v => v.GetInt32()), c[k].GetProperty("box").EnumerateArray().Select(v => v.GetInt32()));
+                Assert.Equal(a[k].GetProperty("label").GetString(), c[k].GetProperty("label").GetString());
+                Assert.Equal(a[k].GetProperty("confidence").GetDouble(), c[k].GetProperty("confidence").GetDouble(), 5);
+            }
+        }
+
+        // Refusals are problem documents, as for predict.
+        using var empty = await http.PostAsync("api/v1/smears", new MultipartFormDataContent { { new StringContent("x"), "note" } }, Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, empty.StatusCode);
+        Assert.Equal("application/problem+json", empty.Content.Headers.ContentType?.MediaType);
+        var openApi = await http.GetStringAsync("openapi/v1.json", Ct);
+        Assert.Contains("/api/v1/smears", openApi, StringComparison.Ordinal);
+        Assert.Contains("ApiSmearResponse", openApi, StringComparison.Ordinal);
+    }
 }
