@@ -152,6 +152,9 @@ public sealed class BatchLoader
             float brightness = J(), contrast = J(), saturation = J();
             result.Mutate(c => c.Brightness(brightness).Contrast(contrast).Saturate(saturation));
         }
+        // Drawn only when on, so a configuration without them keeps its random stream (and its figures) as before.
+        if (augmentation.StainJitter > 0) StainAugmenter.StainJitter(result, augmentation.StainJitter, random);
+        if (augmentation.Blur > 0 || augmentation.Jpeg > 0) result = StainAugmenter.Degrade(result, augmentation.Blur, augmentation.Jpeg, random);
         return result;
     }
 

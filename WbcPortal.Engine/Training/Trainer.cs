@@ -194,8 +194,21 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
             var x = tensor(batch.Data, [batch.Count, 3, loader.Height, loader.Width]).to(device);
             var y = tensor(batch.Labels).to(device);
             optimizer.zero_grad();
-            var logits = model.call(x);
-            var loss = nn.functional.cross_entropy(logits, y, weight: classWeights, label_smoothing: request.Config.LabelSmoothing);
+            Tensor loss, logits;
+            if (request.Config.Mixup > 0 && batch.Count > 1)
+            {
+                // λ and the partner of each image drawn from (seed, round, epoch, batch): a resumed epoch mixes the same.
+                var mix = Mixup.Draw(request.Config.Mixup, batch.Count, new Random((int)(EpochSeed(request.Config.Seed, 9000 + round, epoch * 100_000 + batchIndex) & 0x7fffffff)));
+                var partner = tensor(mix.Partner).to(device);
+                logits = model.call(x * mix.Lambda + x.index_select(0, partner) * (1 - mix.Lambda));
+                loss = nn.functional.cross_entropy(logits, y, weight: classWeights, label_smoothing: request.Config.LabelSmoothing) * mix.Lambda
+                    + nn.functional.cross_entropy(logits, y.index_select(0, partner), weight: classWeights, label_smoothing: request.Config.LabelSmoothing) * (1 - mix.Lambda);
+            }
+            else
+            {
+                logits = model.call(x);
+                loss = nn.functional.cross_entropy(logits, y, weight: classWeights, label_smoothing: request.Config.LabelSmoothing);
+            }
             loss.backward();
             optimizer.step();
             lossSum += loss.item<float>() * batch.Count;

@@ -37,6 +37,12 @@ public sealed record AugmentationConfig
     public double ColorJitter { get; init; } = 0.1;
     /// <summary>Zoom in or out by up to this fraction (0.1 = ±10 %).</summary>
     public double Scale { get; init; }
+    /// <summary>Each stain's amount (haematoxylin, eosin) scaled by up to ± this fraction in the stains' own colour space (0: off).</summary>
+    public double StainJitter { get; init; }
+    /// <summary>Share of training views blurred a little (a Gaussian of 0.3-1.2 px; 0: never).</summary>
+    public double Blur { get; init; }
+    /// <summary>Share of training views re-encoded as JPEG at quality 40-90 (0: never).</summary>
+    public double Jpeg { get; init; }
 }
 
 /// <summary>Everything that defines a run; saved with it, exported and imported as JSON, and taken by <c>train --config</c>.</summary>
@@ -58,6 +64,8 @@ public sealed record TrainingConfig
     /// <summary>What a fine-tune epoch passes over: every stored copy, or a set number of views per original.</summary>
     public SamplingConfig Sampling { get; init; } = new();
     public bool ClassWeighting { get; init; }
+    /// <summary>Mixup's α (0: off): a fine-tune batch is mixed with itself shuffled by λ ~ Beta(α, α), the loss mixed by the same λ.</summary>
+    public double Mixup { get; init; }
     /// <summary>Label smoothing of the training loss (0: none): the target puts this share evenly over all classes, against confident errors on whole originals.</summary>
     public double LabelSmoothing { get; init; }
     /// <summary>Stop a round when validation accuracy has not improved for this many epochs (0: never).</summary>
@@ -120,6 +128,9 @@ public sealed record TrainingConfig
         if (WeightDecay is < 0 or > 1) throw new ArgumentException("Weight decay must be 0 to 1.");
         if (Augmentation.RotationDegrees is < 0 or > 180 || Augmentation.Shift is < 0 or > 0.5 || Augmentation.ColorJitter is < 0 or > 1 || Augmentation.Scale is < 0 or > 0.5)
             throw new ArgumentException("Augmentation: rotation 0-180 degrees, shift 0-0.5, colour jitter 0-1, scale 0-0.5.");
+        if (Augmentation.StainJitter is < 0 or > 0.5 || Augmentation.Blur is < 0 or > 1 || Augmentation.Jpeg is < 0 or > 1)
+            throw new ArgumentException("Augmentation: stain jitter 0-0.5, blur and JPEG shares 0-1.");
+        if (Mixup is < 0 or > 2 || double.IsNaN(Mixup)) throw new ArgumentException("Mixup must be 0 (off) to 2.");
         (Sampling ?? throw new ArgumentException("Sampling settings are missing.")).Validate();
         if (LabelSmoothing is < 0 or > 0.5 || double.IsNaN(LabelSmoothing)) throw new ArgumentException("Label smoothing must be 0 to 0.5.");
         if (EarlyStoppingPatience is < 0 or > 100) throw new ArgumentException("Early-stopping patience must be 0 to 100.");

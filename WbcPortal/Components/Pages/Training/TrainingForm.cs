@@ -34,8 +34,16 @@ public sealed class TrainingForm
     public double Rotation { get; set; }
     public double Shift { get; set; }
     public double ColorJitter { get; set; }
+    public double StainJitter { get; set; }
+    public double Blur { get; set; }
+    public double Jpeg { get; set; }
+    public double Mixup { get; set; }
     public bool ClassWeighting { get; set; }
     public double LabelSmoothing { get; set; }
+    /// <summary>Fine-tune epochs draw views per original (source group) instead of passing over every stored copy.</summary>
+    public bool SampleByOriginal { get; set; }
+    public int ViewsPerOriginal { get; set; } = 8;
+    public bool BalanceClasses { get; set; } = true;
     /// <summary>Target accuracy on decided validation cells, in percent (the "Unidentified" threshold is fitted for it).</summary>
     public double RejectTargetPercent { get; set; } = 95;
     public int Patience { get; set; }
@@ -69,8 +77,15 @@ public sealed class TrainingForm
         Rotation = c.Augmentation.RotationDegrees,
         Shift = c.Augmentation.Shift,
         ColorJitter = c.Augmentation.ColorJitter,
+        StainJitter = c.Augmentation.StainJitter,
+        Blur = c.Augmentation.Blur,
+        Jpeg = c.Augmentation.Jpeg,
+        Mixup = c.Mixup,
         ClassWeighting = c.ClassWeighting,
         LabelSmoothing = c.LabelSmoothing,
+        SampleByOriginal = c.Sampling.Mode == SamplingMode.ByOriginal,
+        ViewsPerOriginal = c.Sampling.ViewsPerOriginal,
+        BalanceClasses = c.Sampling.BalanceClasses,
         RejectTargetPercent = Math.Round(c.RejectTargetAccuracy * 100, 1),
         Patience = c.EarlyStoppingPatience,
         Seed = c.Seed,
@@ -102,9 +117,11 @@ public sealed class TrainingForm
             Optimizer = Optimizer,
             WeightDecay = WeightDecay,
             Schedule = Schedule,
-            Augmentation = new AugmentationConfig { Flips = Flips, RotationDegrees = Rotation, Shift = Shift, Scale = Scale, ColorJitter = ColorJitter },
+            Augmentation = new AugmentationConfig { Flips = Flips, RotationDegrees = Rotation, Shift = Shift, Scale = Scale, ColorJitter = ColorJitter, StainJitter = StainJitter, Blur = Blur, Jpeg = Jpeg },
+            Mixup = Mixup,
             ClassWeighting = ClassWeighting,
             LabelSmoothing = LabelSmoothing,
+            Sampling = new SamplingConfig { Mode = SampleByOriginal ? SamplingMode.ByOriginal : SamplingMode.EveryCopy, ViewsPerOriginal = ViewsPerOriginal, BalanceClasses = BalanceClasses },
             RejectTargetAccuracy = RejectTargetPercent / 100,
             EarlyStoppingPatience = Patience,
             Seed = Seed,
