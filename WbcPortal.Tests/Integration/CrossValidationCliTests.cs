@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using WbcPortal.Cli;
+using WbcPortal.Tests.Engine.Datasets;
 using WbcPortal.Tests.Support;
 
 namespace WbcPortal.Tests.Integration;
@@ -125,6 +126,36 @@ public sealed class CrossValidationCliTests : IDisposable
         Assert.NotEqual(0, badCode);
         Assert.Contains("3 to 10 folds", badErr);
 
+        // One deployable model: the fold models averaged in one graph (its logits are the mean of theirs), calibrated on the split's
+        // validation part, judged on its test part, registered with those figures (not made active by itself); a second is refused.
+        var (ensCode, ensOut, ensErr) = await Run("ensemble", "src-cv3-s3", "--json");
+        Assert.True(ensCode == 0, ensErr);
+        var ensemble = JsonDocument.Parse(ensOut).RootElement;
+        Assert.Equal("src-cv3-s3-ensemble", ensemble.GetProperty("model").GetString());
+        Assert.Equal(3, ensemble.GetProperty("members").GetInt32());
+        Assert.Equal("split src / test", ensemble.GetProperty("test").GetProperty("source").GetString());
+        Assert.Equal(await ScalarAsync<long>("SELECT COUNT(*) FROM split_members WHERE Part = 'test' AND SplitId = (SELECT Id FROM splits WHERE Name = 'src')"),
+            ensemble.GetProperty("test").GetProperty("images").GetInt32());
+        Assert.InRange(ensemble.GetProperty("test").GetProperty("accuracy").GetDouble(), 0, 1);
+        Assert.True(ensemble.GetProperty("msPerImage").GetDouble() > 0);
+        Assert.Equal(1L, await ScalarAsync<long>("SELECT COUNT(*) FROM models WHERE Name = 'src-cv3-s3-ensemble' AND CrossValidationId IS NOT NULL AND ReportJson IS NOT NULL AND IsActive = 0"));
+        var sessions = new WbcPortal.Engine.Inference.OnnxSessionFactory(new WbcPortal.Engine.Compute.ComputeOptions { OnnxUseCuda = false });
+        var registry = new WbcPortal.Engine.Models.Backbones.BackboneRegistry([new WbcPortal.Engine.Models.Backbones.ResNet18Backbone(WbcPortal.Engine.Models.Backbones.PretrainedModelFiles.Default)]);
+        using (var cell = LeakCheckerTests.Smear(seed: 77, width: 160, height: 120))
+        {
+            float[] Logits(string relative)
+            {
+                using var classifier = WbcPortal.Engine.Inference.OnnxClassifier.Load(Path.Combine(data.Path, relative), sessions, registry);
+                return classifier.Logits([cell])[0];
+            }
+            var averaged = Logits(ensemble.GetProperty("onnx").GetString()!);
+            var members = (await ScalarsAsync("SELECT ModelPath FROM runs WHERE Name LIKE 'src-cv3-s3-fold%' ORDER BY Id")).Select(Logits).ToList();
+            for (int c = 0; c < averaged.Length; c++) Assert.Equal(members.Average(m => m[c]), averaged[c], 4);
+        }
+        var (twiceCode, _, twiceErr) = await Run("ensemble", "src-cv3-s3");
+        Assert.NotEqual(0, twiceCode);
+        Assert.Contains("exists already", twiceErr);
+
         // Resume of a finished cross-validation (by its name or a fold run's) trains nothing and prints the same figures.
         var (again, againOut, againErr) = await Run("resume", "src-cv3-s3-fold2", "--json");
         Assert.True(again == 0, againErr);
@@ -185,5 +216,17 @@ public sealed class CrossValidationCliTests : IDisposable
         var value = await command.ExecuteScalarAsync();
         if (value is null or DBNull) return default!;
         return (T)Convert.ChangeType(value, Nullable.GetUnderlyingType(typeof(T)) ?? typeof(T), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private async Task<List<string>> ScalarsAsync(string sql)
+    {
+        await using var c = new SqliteConnection($"Data Source={Path.Combine(data.Path, "wbcportal.db")}");
+        await c.OpenAsync();
+        await using var command = c.CreateCommand();
+        command.CommandText = sql;
+        var values = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync()) values.Add(reader.GetString(0));
+        return values;
     }
 }

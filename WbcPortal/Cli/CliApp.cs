@@ -15,7 +15,7 @@ public static class CliApp
 {
     private static readonly string[] HelpTokens = ["-h", "--help", "-?", "--version"];
 
-    public static IReadOnlyList<ICliVerb> Verbs { get; } = [new InfoVerb(), new ImportVerb(), new GroupsVerb(), new SplitVerb(), new TrainVerb(), new ResumeVerb(), new EvaluateVerb(), new BenchVerb(), new BackupVerb(), new RestoreVerb(), new StorageVerb(), new LabelIssuesVerb(), new CalibrateVerb(), new PredictVerb(), new SmearVerb()];
+    public static IReadOnlyList<ICliVerb> Verbs { get; } = [new InfoVerb(), new ImportVerb(), new GroupsVerb(), new SplitVerb(), new TrainVerb(), new ResumeVerb(), new EvaluateVerb(), new BenchVerb(), new BackupVerb(), new RestoreVerb(), new StorageVerb(), new LabelIssuesVerb(), new CalibrateVerb(), new PredictVerb(), new SmearVerb(), new EnsembleVerb()];
 
     /// <summary>
     /// True when the arguments name a verb, ask for help, or hold a word that is not a setting (a mistyped verb,

@@ -109,6 +109,7 @@ public static class CoreServiceExtensions
         services.AddSingleton<Services.Smears.SmearJobs>();
         services.AddSingleton<TrainingRunService>();
         services.AddSingleton<CrossValidationService>();
+        services.AddSingleton<CrossValidationModels>();
         services.AddSingleton<RunQueries>();
         services.AddSingleton<RunComparison>();
         services.AddSingleton<Services.Evaluation.RunReportQueries>();

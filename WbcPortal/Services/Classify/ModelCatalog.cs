@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using WbcPortal.Engine.Datasets.Splitting;
 using WbcPortal.Engine.Evaluation;
@@ -20,7 +21,7 @@ public sealed record ModelFigures(string Source, int Images, int? Originals, dou
 public sealed record ModelCard(int Id, string Name, bool Active, DateTimeOffset CreatedAt, int? RunId, string? RunName, string? Dataset, string? Split,
     IReadOnlyList<string> Labels, int InputHeight, int InputWidth, string? Crop, string Backbone, double Temperature, double RejectThreshold,
     double RejectTargetAccuracy, bool TestTimeAugmentation, long FileBytes, bool FileMissing, ModelFigures? Figures, bool CrossValidationFold,
-    bool Imported);
+    bool Imported, string? AveragedCrossValidation = null);
 
 /// <summary>Why a model was not imported: one sentence per reason, to show as they are. Nothing was stored.</summary>
 public sealed class ModelImportRefusedException(IReadOnlyList<string> reasons)
@@ -248,12 +249,21 @@ public sealed class ModelCatalog(IDbContextFactory<WbcDbContext> contexts, Stora
                     r.MacroF1, r.Calibrated.Ece, r.Coverage is { Threshold: > 0 } c ? c.AtThreshold.Coverage : null, r.Coverage is { Threshold: > 0 } s ? s.AtThreshold.Accuracy : null);
             }
         }
+        if (run is null && model.ReportJson is not null)
+        {
+            // A model no run made (a cross-validation's fold models averaged) carries its own report on the part it was judged on.
+            var r = JsonSerializer.Deserialize<EvaluationReport>(model.ReportJson, EvaluationService.Json)!;
+            var byOriginal = r.ByOriginal;
+            figures = new ModelFigures(model.ReportSource ?? "held-out part", r.Total, byOriginal?.Originals, r.Accuracy, byOriginal?.AccuracyCi ?? r.AccuracyCi, byOriginal is not null,
+                r.MacroF1, r.Calibrated.Ece, r.Coverage is { Threshold: > 0 } c ? c.AtThreshold.Coverage : null, r.Coverage is { Threshold: > 0 } s ? s.AtThreshold.Accuracy : null);
+        }
         var labels = metadata?.Labels ?? model.Labels.Split(',', StringSplitOptions.RemoveEmptyEntries);
         return new ModelCard(model.Id, model.Name, model.IsActive, model.CreatedAt, run?.Id, run?.Name, run?.Split?.Dataset?.Name, run?.Split?.Name, labels,
             metadata?.InputHeight ?? model.InputHeight, metadata?.InputWidth ?? model.InputWidth,
             metadata?.Crop is { Enabled: true } crop ? $"cell window {crop.Size:0.##} of the short side" : null,
             metadata?.Backbone ?? "?", metadata?.Temperature ?? 1, metadata?.RejectThreshold ?? 0, metadata?.RejectTargetAccuracy ?? 0, metadata?.TestTimeAugmentation ?? false,
             missing ? 0 : new FileInfo(path).Length, missing, figures, run?.CrossValidationId is not null,
-            model.OnnxPath.StartsWith(ImportFolder + "/", StringComparison.Ordinal));
+            model.OnnxPath.StartsWith(ImportFolder + "/", StringComparison.Ordinal),
+            model.CrossValidationId is int cv ? await db.CrossValidations.AsNoTracking().Where(c => c.Id == cv).Select(c => c.Name).FirstOrDefaultAsync(cancellationToken) : null);
     }
 }

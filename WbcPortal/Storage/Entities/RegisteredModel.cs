@@ -13,4 +13,9 @@ public sealed class RegisteredModel
     public int InputWidth { get; set; }
     public bool IsActive { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
+    /// <summary>The cross-validation whose fold models this model averages (no run made it).</summary>
+    public int? CrossValidationId { get; set; }
+    /// <summary>For a model no run made: its evaluation report (JSON) on the held-out part it was judged on, and where that was.</summary>
+    public string? ReportJson { get; set; }
+    public string? ReportSource { get; set; }
 }

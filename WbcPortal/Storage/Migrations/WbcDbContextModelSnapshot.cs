@@ -280,6 +280,9 @@ namespace WbcPortal.Storage.Migrations
                     b.Property<long>("CreatedAt")
                         .HasColumnType("INTEGER");
 
+                    b.Property<int?>("CrossValidationId")
+                        .HasColumnType("INTEGER");
+
                     b.Property<int>("InputHeight")
                         .HasColumnType("INTEGER");
 
@@ -302,6 +305,12 @@ namespace WbcPortal.Storage.Migrations
                     b.Property<string>("OnnxPath")
                         .IsRequired()
                         .HasMaxLength(1000)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ReportJson")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ReportSource")
                         .HasColumnType("TEXT");
 
                     b.HasKey("Id");
