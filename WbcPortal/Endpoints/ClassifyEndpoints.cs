@@ -16,16 +16,8 @@ public static class ClassifyEndpoints
             http.Response.Headers.CacheControl = "no-store";
             return Results.File(Encoding.UTF8.GetBytes(ClassifyJobs.Csv(found)), ReportCsv.ContentType, $"classify-{ReportEndpoints.SafeStem(found.Model.Name, "model")}-{found.Id}.csv");
         }).ExcludeFromDescription();
-        app.MapGet("/api/classify/{job}/{index:int}", (string job, int index, ClassifyJobs jobs, HttpContext http) =>
-        {
-            if (jobs.ImageBytes(job, index) is not { } bytes) return Results.NotFound();
-            // Only images that decoded are shown; the type is read from the bytes, never from the name.
-            string? type = bytes is [0x89, 0x50, 0x4E, 0x47, ..] ? "image/png" : bytes is [0xFF, 0xD8, ..] ? "image/jpeg" : null;
-            if (type is null) return Results.NotFound();
-            http.Response.Headers.XContentTypeOptions = "nosniff";
-            http.Response.Headers.CacheControl = "private, max-age=3600";
-            return Results.File(bytes, type);
-        }).ExcludeFromDescription();
+        app.MapGet("/api/classify/{job}/{index:int}", (string job, int index, ClassifyJobs jobs, HttpContext http) => Uploaded(jobs.ImageBytes(job, index), http))
+            .ExcludeFromDescription();
         // The window the model saw of an uploaded image, and on request its Grad-CAM (a run of this portal only: it needs the network's weights).
         app.MapGet("/api/classify/{job}/{index:int}/{view}.png", async (string job, int index, string view, int? @class, ClassifyJobs jobs, ExplainService explain,
             WbcPortal.Options.StorageOptions storage, HttpContext http) =>
@@ -57,5 +49,15 @@ public static class ClassifyEndpoints
             }
         }).ExcludeFromDescription();
         return app;
+    }
+
+    /// <summary>An uploaded image as stored, served as what its bytes say it is (PNG or JPEG, never from its name), or 404.</summary>
+    public static IResult Uploaded(byte[]? bytes, HttpContext http)
+    {
+        string? type = bytes is [0x89, 0x50, 0x4E, 0x47, ..] ? "image/png" : bytes is [0xFF, 0xD8, ..] ? "image/jpeg" : null;
+        if (bytes is null || type is null) return Results.NotFound();
+        http.Response.Headers.XContentTypeOptions = "nosniff";
+        http.Response.Headers.CacheControl = "private, max-age=3600";
+        return Results.File(bytes, type);
     }
 }

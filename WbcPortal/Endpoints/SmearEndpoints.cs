@@ -31,15 +31,8 @@ public static class SmearEndpoints
                 _ => Results.NotFound(),
             };
         }).ExcludeFromDescription();
-        app.MapGet("/api/smears/{job}/{index:int}", (string job, int index, SmearJobs jobs, HttpContext http) =>
-        {
-            if (jobs.ImageBytes(job, index) is not { } bytes) return Results.NotFound();
-            string? type = bytes is [0x89, 0x50, 0x4E, 0x47, ..] ? "image/png" : bytes is [0xFF, 0xD8, ..] ? "image/jpeg" : null;
-            if (type is null) return Results.NotFound();
-            http.Response.Headers.XContentTypeOptions = "nosniff";
-            http.Response.Headers.CacheControl = "private, max-age=3600";
-            return Results.File(bytes, type);
-        }).ExcludeFromDescription();
+        app.MapGet("/api/smears/{job}/{index:int}", (string job, int index, SmearJobs jobs, HttpContext http) => ClassifyEndpoints.Uploaded(jobs.ImageBytes(job, index), http))
+            .ExcludeFromDescription();
         // The window the model saw of one cell (the smear's region around it, at the model's input size), and on request its Grad-CAM.
         app.MapGet("/api/smears/{job}/{index:int}/cells/{cell:int}/{view}.png", async (string job, int index, int cell, string view, int? @class, SmearJobs jobs,
             ExplainService explain, ImageDecoding decoding, WbcPortal.Options.StorageOptions storage, HttpContext http) =>

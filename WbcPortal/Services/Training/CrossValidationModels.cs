@@ -27,9 +27,50 @@ public sealed record CrossValidationModel(int ModelId, string Name, string OnnxP
 /// was tested on, and registered with those figures on its card. The cost per image beside one fold model's is measured on the test images.
 /// </summary>
 public sealed class CrossValidationModels(IDbContextFactory<WbcDbContext> contexts, StorageOptions storage, EvaluationService evaluations,
-    OnnxSessionFactory sessions, BackboneRegistry backbones, TimeProvider clock)
+    OnnxSessionFactory sessions, BackboneRegistry backbones, TimeProvider clock, ILogger<CrossValidationModels> logger)
 {
     public const string Folder = "models/ensembles";
+
+    /// <summary>A model being made for a cross-validation's page: its last progress line, then the model or the reason it was not made.</summary>
+    public sealed class Making
+    {
+        public required int CrossValidationId { get; init; }
+        public string Progress { get; internal set; } = "queued";
+        public bool Finished { get; internal set; }
+        public CrossValidationModel? Result { get; internal set; }
+        public string? Error { get; internal set; }
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, Making> making = new();
+    private readonly ChangeNotifier<int> changes = new(logger);
+
+    public IDisposable Subscribe(Action<int> onChange) => changes.Subscribe(onChange);
+
+    /// <summary>The model being made (or last made in this process) for a cross-validation, or null.</summary>
+    public Making? For(int crossValidationId) => making.TryGetValue(crossValidationId, out var m) ? m : null;
+
+    /// <summary>Starts making the model in the background (never on a page's circuit); one at a time per cross-validation.</summary>
+    public Making Start(int crossValidationId)
+    {
+        var job = new Making { CrossValidationId = crossValidationId };
+        if (making.TryGetValue(crossValidationId, out var running) && !running.Finished) return running;
+        making[crossValidationId] = job;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                job.Result = await MakeAsync(crossValidationId, new Progress<string>(line => { job.Progress = line; changes.Notify(crossValidationId); }), CancellationToken.None);
+            }
+            catch (Exception ex)
+            {
+                logger.LogWarning(ex, "The model of cross-validation {Id} was not made", crossValidationId);
+                job.Error = UserFacingError.Describe(ex);
+            }
+            job.Finished = true;
+            changes.Notify(crossValidationId);
+        });
+        return job;
+    }
 
     public async Task<CrossValidationModel> MakeAsync(int crossValidationId, IProgress<string>? progress, CancellationToken cancellationToken)
     {

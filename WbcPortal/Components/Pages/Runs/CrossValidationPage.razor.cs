@@ -14,6 +14,9 @@ public partial class CrossValidationPage
     [Inject] private ISnackbar Snackbar { get; set; } = default!;
     [Inject] private Options.StorageOptions Storage { get; set; } = default!;
     [Inject] private NavigationManager Navigation { get; set; } = default!;
+    [Inject] private CrossValidationModels Models { get; set; } = default!;
+    private CrossValidationModels.Making? making;
+    private IDisposable? modelSubscription;
 
     [Parameter] public int Id { get; set; }
 
@@ -32,6 +35,9 @@ public partial class CrossValidationPage
             if (status == RunStatus.Running) await RunEvents.CheckLeaseAsync(runId);
         }
         await ReloadAsync();
+        // A model being made (or made) in this process is found again after a refresh.
+        making = Models.For(Id);
+        if (making is not null) modelSubscription ??= Models.Subscribe(id => { if (id == Id) _ = InvokeAsync(StateHasChanged); });
         others = (await CrossValidations.ListAsync()).Where(c => c.Id != Id).ToList();
         loaded = true;
         subscription ??= RunEvents.Subscribe(runId =>
@@ -112,5 +118,15 @@ public partial class CrossValidationPage
         await ReloadAsync();
     }
 
-    public void Dispose() => subscription?.Dispose();
+    private void MakeModel()
+    {
+        making = Models.Start(Id);
+        modelSubscription ??= Models.Subscribe(id => { if (id == Id) _ = InvokeAsync(StateHasChanged); });
+    }
+
+    public void Dispose()
+    {
+        subscription?.Dispose();
+        modelSubscription?.Dispose();
+    }
 }
