@@ -258,12 +258,14 @@ public sealed class ModelCatalog(IDbContextFactory<WbcDbContext> contexts, Stora
                 r.MacroF1, r.Calibrated.Ece, r.Coverage is { Threshold: > 0 } c ? c.AtThreshold.Coverage : null, r.Coverage is { Threshold: > 0 } s ? s.AtThreshold.Accuracy : null);
         }
         var labels = metadata?.Labels ?? model.Labels.Split(',', StringSplitOptions.RemoveEmptyEntries);
-        return new ModelCard(model.Id, model.Name, model.IsActive, model.CreatedAt, run?.Id, run?.Name, run?.Split?.Dataset?.Name, run?.Split?.Name, labels,
+        var averaged = model.CrossValidationId is int cvId
+            ? await db.CrossValidations.AsNoTracking().Where(c => c.Id == cvId).Select(c => new { c.Name, Split = c.SourceSplit!.Name, Dataset = c.SourceSplit.Dataset!.Name }).FirstOrDefaultAsync(cancellationToken)
+            : null;
+        return new ModelCard(model.Id, model.Name, model.IsActive, model.CreatedAt, run?.Id, run?.Name, run?.Split?.Dataset?.Name ?? averaged?.Dataset, run?.Split?.Name ?? averaged?.Split, labels,
             metadata?.InputHeight ?? model.InputHeight, metadata?.InputWidth ?? model.InputWidth,
             metadata?.Crop is { Enabled: true } crop ? $"cell window {crop.Size:0.##} of the short side" : null,
             metadata?.Backbone ?? "?", metadata?.Temperature ?? 1, metadata?.RejectThreshold ?? 0, metadata?.RejectTargetAccuracy ?? 0, metadata?.TestTimeAugmentation ?? false,
             missing ? 0 : new FileInfo(path).Length, missing, figures, run?.CrossValidationId is not null,
-            model.OnnxPath.StartsWith(ImportFolder + "/", StringComparison.Ordinal),
-            model.CrossValidationId is int cv ? await db.CrossValidations.AsNoTracking().Where(c => c.Id == cv).Select(c => c.Name).FirstOrDefaultAsync(cancellationToken) : null);
+            model.OnnxPath.StartsWith(ImportFolder + "/", StringComparison.Ordinal), averaged?.Name);
     }
 }
