@@ -115,7 +115,13 @@ public sealed class CrossValidationCliTests : IDisposable
         var scores = items.Select(i => i.GetProperty("score").GetDouble()).ToList();
         Assert.Equal(scores.OrderDescending(), scores);
         Assert.Equal(1 - selfConfidence[0], scores[0], 9);
-        var (cheapCode, cheapOut, cheapErr) = await Run("label-issues", "drawn", "--folds", "3", "--json");
+        // Without a mode, a dataset with a finished cross-validation gets its out-of-fold predictions, and says so.
+        var (autoCode, autoOut, autoErr) = await Run("label-issues", "drawn", "--json");
+        Assert.True(autoCode == 0, autoErr);
+        Assert.Contains("cross-validation 'src-cv3-s3'", autoErr);
+        Assert.Equal(issues.GetProperty("mode").GetString(), JsonDocument.Parse(autoOut).RootElement.GetProperty("mode").GetString());
+        Assert.NotEqual("frozen-head", issues.GetProperty("mode").GetString());
+        var (cheapCode, cheapOut, cheapErr) = await Run("label-issues", "drawn", "--folds", "3", "--mode", "frozen-head", "--json");
         Assert.True(cheapCode == 0, cheapErr);
         var cheap = JsonDocument.Parse(cheapOut).RootElement;
         Assert.Equal(24, cheap.GetProperty("images").GetInt32());

@@ -10,11 +10,16 @@ public sealed class LabelIssuesVerb : ICliVerb
     private readonly Option<int> folds = new("--folds") { Description = "Group folds (3-10): no source group is scored by a head that saw it", DefaultValueFactory = _ => LabelIssueService.DefaultFolds };
     private readonly Option<int> seed = new("--seed") { Description = "Seed of the fold draw", DefaultValueFactory = _ => LabelIssueService.DefaultSeed };
     private readonly Option<string?> crossValidation = new("--cross-validation") { Description = "Use the out-of-fold predictions a finished group cross-validation of DATASET stored (fine-tuned fold models) instead of the frozen-feature head" };
+    private readonly Option<string> mode = new("--mode")
+    {
+        Description = "auto (the default: the newest finished cross-validation of DATASET when there is one and no --folds or --seed is given, else the frozen-feature head), frozen-head, or cross-validation",
+        DefaultValueFactory = _ => "auto",
+    };
     private readonly Option<int> top = new("--top") { Description = "How many images and originals the text output lists", DefaultValueFactory = _ => 20 };
 
     public string Name => "label-issues";
 
-    public Command CreateCommand() => new(Name, "Find images and originals whose label is likely wrong (frozen-backbone features, a linear head per group fold, confident learning), and originals filed under two classes") { dataset, folds, seed, crossValidation, top };
+    public Command CreateCommand() => new(Name, "Find images and originals whose label is likely wrong (frozen-backbone features, a linear head per group fold, confident learning), and originals filed under two classes") { dataset, folds, seed, crossValidation, mode, top };
 
     public async Task<int> RunAsync(ParseResult parse, IServiceProvider services, CliOutput output, CancellationToken cancellationToken)
     {
@@ -25,7 +30,21 @@ public sealed class LabelIssuesVerb : ICliVerb
             string line = $"  {p.Stage}: {Math.Floor(p.Fraction * 10) * 10:0} %";
             if (line != lastLine) { lastLine = line; output.Error.WriteLine(line); }
         });
-        var summary = parse.GetValue(crossValidation) is { Length: > 0 } cv
+        string chosenMode = parse.GetValue(mode) ?? "auto";
+        if (chosenMode is not ("auto" or "frozen-head" or "cross-validation")) throw new CliException($"--mode takes auto, frozen-head or cross-validation, not '{chosenMode}'", 2);
+        string? cv = parse.GetValue(crossValidation) is { Length: > 0 } given ? given : null;
+        // Folds or a seed given say which mode is wanted: the frozen-feature head draws its own folds.
+        if (chosenMode == "auto" && (parse.GetResult(folds) is { Implicit: false } || parse.GetResult(seed) is { Implicit: false })) chosenMode = "frozen-head";
+        if (cv is null && chosenMode != "frozen-head")
+        {
+            // Out-of-fold predictions of fine-tuned fold models are better features than a frozen backbone's: use them when there are some.
+            cv = await service.NewestFinishedCrossValidationAsync(parse.GetRequiredValue(dataset), cancellationToken);
+            if (cv is null && chosenMode == "cross-validation") throw new CliException($"dataset '{parse.GetRequiredValue(dataset)}' has no finished cross-validation", 2);
+            output.Error.WriteLine(cv is null
+                ? "mode: frozen-head (no finished cross-validation of this dataset; run one for better features)"
+                : $"mode: the out-of-fold predictions of cross-validation '{cv}' (--mode frozen-head for the cheap mode)");
+        }
+        var summary = cv is not null
             ? await service.FromCrossValidationAsync(cv, cancellationToken)
             : await service.RunAsync(parse.GetRequiredValue(dataset), parse.GetValue(folds), parse.GetValue(seed), progress, cancellationToken);
         var datasets = services.GetRequiredService<Services.Datasets.DatasetService>();

@@ -110,6 +110,16 @@ public sealed class LabelIssueService(IDbContextFactory<WbcDbContext> contexts, 
     /// training folds), then confident learning. Covers the images of the CV's folds: its source split's train and
     /// validation parts.
     /// </summary>
+    /// <summary>The newest cross-validation of <paramref name="dataset"/> whose every fold run succeeded, or null.</summary>
+    public async Task<string?> NewestFinishedCrossValidationAsync(string dataset, CancellationToken cancellationToken = default)
+    {
+        var summary = await datasets.GetAsync(dataset, cancellationToken);
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return await db.CrossValidations.AsNoTracking()
+            .Where(c => c.SourceSplit!.DatasetId == summary.Id && c.Runs.Count == c.Folds && c.Runs.All(r => r.Status == RunStatus.Succeeded))
+            .OrderByDescending(c => c.Id).Select(c => c.Name).FirstOrDefaultAsync(cancellationToken);
+    }
+
     public async Task<LabelIssueRunSummary> FromCrossValidationAsync(string crossValidation, CancellationToken cancellationToken = default)
     {
         var watch = Stopwatch.StartNew();
