@@ -61,6 +61,33 @@ public class CliTests
     }
 
     [Fact]
+    public async Task A_reading_verb_refuses_a_database_of_an_older_version_in_one_line_and_changes_nothing()
+    {
+        using var data = new TempDirectory();
+        using var images = new TempDirectory();
+        using (var image = TestImages.Field(640, 480, 2, [(300, 200, 40)])) await SixLabors.ImageSharp.ImageExtensions.SaveAsPngAsync(image, Path.Combine(images.Path, "smear.png"), TestContext.Current.CancellationToken);
+        // A data folder made by this version (storage lists it, migrating nothing), then its newest migration marked as not applied.
+        Assert.Equal(0, (await Run("storage", "--delete-staging", "--data-dir", data.Path)).Code);
+        string db = Path.Combine(data.Path, "wbcportal.db");
+        await using (var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={db};Pooling=False"))
+        {
+            await c.OpenAsync(TestContext.Current.CancellationToken);
+            await using var command = c.CreateCommand();
+            command.CommandText = "DELETE FROM __EFMigrationsHistory WHERE MigrationId = (SELECT MAX(MigrationId) FROM __EFMigrationsHistory)";
+            Assert.Equal(1, await command.ExecuteNonQueryAsync(TestContext.Current.CancellationToken));
+        }
+        byte[] before = await File.ReadAllBytesAsync(db, TestContext.Current.CancellationToken);
+        var (code, stdout, stderr) = await Run("smear", "--model", "some-run", images.Path, "--data-dir", data.Path);
+        Assert.Equal(5, code);
+        Assert.Empty(stdout);
+        string line = Assert.Single(stderr.Trim().Split('\n'));
+        Assert.Contains("older version of WbcPortal", line);
+        Assert.Equal(before, await File.ReadAllBytesAsync(db, TestContext.Current.CancellationToken));
+        // info still describes the folder.
+        Assert.Equal(0, (await Run("info", "--data-dir", data.Path)).Code);
+    }
+
+    [Fact]
     public async Task Help_lists_the_verbs()
     {
         var (code, stdout, _) = await Run("--help");

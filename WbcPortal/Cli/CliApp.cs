@@ -75,6 +75,7 @@ public static class CliApp
                         ? DataFolderLock.Acquire(storage.DataDirectoryFullPath, $"WbcPortal {verb.Name}", string.Join(' ', args))
                         : null;
                     if (writes && verb.PreparesDataFolder) await host.Services.GetRequiredService<DataFolderStartup>().PrepareAsync(cancellationToken);
+                    if (!writes && verb.Name is not ("info" or "bench")) await RequireCurrentDatabaseAsync(host.Services, storage, cancellationToken);
                     return await verb.RunAsync(parse, host.Services, output, cancellationToken);
                 }
                 catch (OperationCanceledException)
@@ -103,6 +104,22 @@ public static class CliApp
         return await parseResult.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
     }
 
+    /// <summary>
+    /// A verb that only reads never migrates the database (another process may hold the folder): one written by an older version
+    /// is refused with what to do, instead of a query failing on a column it lacks.
+    /// </summary>
+    private static async Task RequireCurrentDatabaseAsync(IServiceProvider services, StorageOptions storage, CancellationToken cancellationToken)
+    {
+        if (storage.ConnectionString is not null || !File.Exists(storage.DatabasePath) || new FileInfo(storage.DatabasePath).Length == 0) return;
+        await using var db = await services.GetRequiredService<Microsoft.EntityFrameworkCore.IDbContextFactory<Storage.WbcDbContext>>().CreateDbContextAsync(cancellationToken);
+        var applied = await Microsoft.EntityFrameworkCore.RelationalDatabaseFacadeExtensions.GetAppliedMigrationsAsync(db.Database, cancellationToken);
+        if (!applied.Any()) return; // not a database this program made: the verb says what it finds
+        var pending = (await Microsoft.EntityFrameworkCore.RelationalDatabaseFacadeExtensions.GetPendingMigrationsAsync(db.Database, cancellationToken)).ToList();
+        if (pending.Count > 0)
+            throw new CliException($"the database in {storage.DataDirectoryFullPath} was written by an older version of WbcPortal ({pending.Count} change(s) to apply); " +
+                "start the portal or run a writing verb with this version once (when no other process holds the folder) to bring it up to date; nothing was changed", 5);
+    }
+
     private static IHost BuildHost(string? dataDirectory)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
@@ -120,6 +137,8 @@ public static class CliApp
         builder.Logging.ClearProviders();
         builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        // A failed query ends the verb with its one-line reason; EF Core's own error log would add a stack trace before it.
+        builder.Logging.AddFilter("Microsoft.EntityFrameworkCore", LogLevel.None);
         builder.Services.AddWbcCore();
         return builder.Build();
     }
