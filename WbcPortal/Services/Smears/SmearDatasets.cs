@@ -23,6 +23,7 @@ public sealed class SmearDatasets(SmearJobs jobs, UploadStaging staging, Dataset
     public async Task<DatasetJob> EnqueueAsync(string batchId, string datasetName, CancellationToken cancellationToken)
     {
         string name = DatasetService.ValidateName(datasetName);
+        if (jobs.ReadOnly) throw new InvalidOperationException("This portal is read-only: datasets are made on the portal that holds the data folder.");
         var job = jobs.Get(batchId) ?? throw new ArgumentException("That batch is no longer held.");
         var result = job.Result ?? throw new ArgumentException("The batch has no cells yet.");
         if (Eligible(job).Count == 0) throw new ArgumentException("No identified cell to train on: give the cells a class first.");

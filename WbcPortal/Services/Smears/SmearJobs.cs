@@ -56,6 +56,9 @@ public sealed class SmearJobs(SmearService smears, SmearBatchStore store, Infere
 
     public IDisposable Subscribe(Action<string> onChange) => changes.Subscribe(onChange);
 
+    /// <summary>True on a read-only portal: batches run but are not kept, and nothing can be corrected.</summary>
+    public bool ReadOnly => !store.Enabled;
+
     /// <summary>Stored batches, newest first (ids and start times).</summary>
     public IReadOnlyList<(string Id, DateTimeOffset StartedAt)> List() => store.Enabled
         ? store.List()
@@ -116,6 +119,7 @@ public sealed class SmearJobs(SmearService smears, SmearBatchStore store, Infere
     /// <summary>Records a reviewer's change to a cell (checked against the smear) and notifies the pages; the count follows at once.</summary>
     public async Task<SmearCorrection> CorrectAsync(string id, int image, int cell, SmearCorrectionKind kind, int[]? box, string? label, string reviewer, CancellationToken cancellationToken = default)
     {
+        if (!store.Enabled) throw new InvalidOperationException("This portal is read-only: corrections are made on the portal that holds the data folder, where they are kept.");
         if (string.IsNullOrWhiteSpace(reviewer)) throw new ArgumentException("Give your name before correcting: every change is recorded with who made it.");
         await corrections.WaitAsync(cancellationToken);
         try
@@ -149,6 +153,7 @@ public sealed class SmearJobs(SmearService smears, SmearBatchStore store, Infere
     /// <summary>Undoes the newest change in force of smear <paramref name="image"/> (or of the whole batch when null); it stays on record as undone. False when nothing is left to undo.</summary>
     public async Task<bool> UndoAsync(string id, int? image, string reviewer, CancellationToken cancellationToken = default)
     {
+        if (!store.Enabled) throw new InvalidOperationException("This portal is read-only: nothing to undo here.");
         await corrections.WaitAsync(cancellationToken);
         try
         {

@@ -118,7 +118,8 @@ public partial class SmearsPage : IDisposable
     {
         if (label == Unidentified) return "#757575";
         int k = labels.ToList().IndexOf(label);
-        return Palette[(k >= 0 ? k : labels.Count + Math.Abs(StringComparer.Ordinal.GetHashCode(label)) % 4) % Palette.Length];
+        // A class the model does not know gets a colour from its name (the same in every process: string hashes are randomised).
+        return Palette[(k >= 0 ? k : labels.Count + label.Sum(c => c) % 4) % Palette.Length];
     }
 
     /// <summary>The classes a reviewer can give: the model's, and those of the smears' own classes already given (e.g. BASOPHIL), and Unidentified.</summary>
@@ -176,7 +177,7 @@ public partial class SmearsPage : IDisposable
         {
             return await Jobs.CorrectAsync(job.Id, Current, cell, kind, box, label, reviewer ?? "");
         }
-        catch (Exception ex) when (ex is ArgumentException or IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or IOException or UnauthorizedAccessException)
         {
             cellError = "Not changed: " + UserFacingError.Describe(ex);
             return null;
@@ -202,7 +203,7 @@ public partial class SmearsPage : IDisposable
         {
             await Jobs.UndoAsync(job.Id, Current, reviewer ?? "");
         }
-        catch (Exception ex) when (ex is ArgumentException or IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or IOException or UnauthorizedAccessException)
         {
             cellError = "Not undone: " + UserFacingError.Describe(ex);
         }
@@ -312,7 +313,7 @@ public partial class SmearsPage : IDisposable
             var queued = await Task.Run(() => Datasets.EnqueueAsync(job.Id, datasetName ?? "", CancellationToken.None));
             datasetNote = $"Importing into {queued.Dataset}: follow it on the Datasets page.";
         }
-        catch (Exception ex) when (ex is ArgumentException or IOException or InvalidDataException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or IOException or InvalidDataException or UnauthorizedAccessException)
         {
             cellError = "No dataset made: " + UserFacingError.Describe(ex);
         }
