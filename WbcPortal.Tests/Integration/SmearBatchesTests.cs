@@ -25,9 +25,10 @@ public sealed class SmearBatchesTests(ClassifierOnnxExportFixture fixture) : ICl
 
     public void Dispose() => data.Dispose();
 
-    private async Task<ServiceProvider> PortalAsync()
+    private async Task<ServiceProvider> PortalAsync(int kept = 20)
     {
-        var services = new ServiceCollection().AddPortalCoreForTests(data.Path).AddSingleton(TimeProvider.System).BuildServiceProvider();
+        var services = new ServiceCollection().AddPortalCoreForTests(data.Path, new Dictionary<string, string?> { ["Inference:KeptBatches"] = kept.ToString(System.Globalization.CultureInfo.InvariantCulture) })
+            .AddSingleton(TimeProvider.System).BuildServiceProvider();
         await services.MigrateAsync();
         return services;
     }
@@ -182,5 +183,22 @@ public sealed class SmearBatchesTests(ClassifierOnnxExportFixture fixture) : ICl
         {
             await datasetJobs.StopAsync(CancellationToken.None);
         }
+    }
+
+    [Fact]
+    public async Task Only_the_newest_batches_are_kept_but_never_one_a_reviewer_corrected()
+    {
+        await using var services = await PortalAsync(kept: 1);
+        var jobs = services.GetRequiredService<SmearJobs>();
+        var model = await ModelAsync(services);
+        var one = Smears().Skip(1).Take(1).ToList();
+        var corrected = await FinishedAsync(jobs, (await jobs.StartAsync(model, one, [], Ct)).Id);
+        await jobs.CorrectAsync(corrected.Id, 0, corrected.Cells(0)[0].Id, SmearCorrectionKind.Relabel, null, "MONOCYTE", "ana", Ct);
+        var plain = await FinishedAsync(jobs, (await jobs.StartAsync(model, one, [], Ct)).Id);
+        var newest = await FinishedAsync(jobs, (await jobs.StartAsync(model, one, [], Ct)).Id);
+        var stored = services.GetRequiredService<SmearBatchStore>().List().Select(b => b.Id).ToList();
+        Assert.Contains(corrected.Id, stored);
+        Assert.Contains(newest.Id, stored);
+        Assert.DoesNotContain(plain.Id, stored);
     }
 }

@@ -44,7 +44,8 @@ public sealed class SmearJob
 /// <summary>
 /// Smear batches in the background, never on a page's circuit: stored before they run (<see cref="SmearBatchStore"/>), answers
 /// stored when they end, found again after a refresh or a restart (a batch a restart cut short says so and runs again).
-/// Corrections are stored beside the answers, each with who and when, and are undone by marking, never by deleting.
+/// Corrections are stored beside the answers, each with who and when, and are undone by marking, never by deleting. The newest
+/// <see cref="InferenceOptions.KeptBatches"/> batches are kept, and every batch a reviewer corrected.
 /// </summary>
 public sealed class SmearJobs(SmearService smears, SmearBatchStore store, InferenceOptions options, TimeProvider clock, ILogger<SmearJobs> logger)
 {
@@ -214,6 +215,8 @@ public sealed class SmearJobs(SmearService smears, SmearBatchStore store, Infere
     private void Trim()
     {
         var running = jobs.Values.Where(j => j.State == SmearJobState.Running).Select(j => j.Id).ToHashSet(StringComparer.Ordinal);
+        // A batch a reviewer corrected is a record of their work: it is never trimmed with the others.
+        if (store.Enabled) running.UnionWith(store.List().Select(b => b.Id).Where(id => store.Corrections(id).Count > 0));
         foreach (var old in jobs.Values.Where(j => j.State != SmearJobState.Running).OrderByDescending(j => j.StartedAt).Skip(options.KeptBatches).ToList())
             jobs.TryRemove(old.Id, out _);
         try
