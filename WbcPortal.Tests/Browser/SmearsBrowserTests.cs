@@ -106,6 +106,20 @@ public class SmearsBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserF
             await Assertions.Expect(page.Locator("[data-testid=smears-corrections]")).ToContainTextAsync("Ana Lab");
             await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "smears-corrected.png"), FullPage = true });
 
+            // The review queue: every cell of the batch, the corrected ones last; a tile opens its cell on its smear, selected.
+            await page.Locator("[data-testid=smears-view-queue]").ClickAsync();
+            var tiles = page.Locator("[data-testid=smears-queue-tile]");
+            await Assertions.Expect(tiles).ToHaveCountAsync(4);
+            await Assertions.Expect(tiles.Last).ToContainTextAsync("✎");
+            await Assertions.Expect(tiles.First).Not.ToContainTextAsync("✎");
+            await page.WaitForFunctionAsync("() => [...document.querySelectorAll('[data-testid=smears-queue-tile] img')].every(i => i.complete && i.naturalWidth === 48)");
+            await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "smears-queue.png"), FullPage = true });
+            await tiles.First.ClickAsync();
+            await Assertions.Expect(page.Locator("[data-testid=smears-cell]")).ToBeVisibleAsync();
+            await Assertions.Expect(page.Locator("[data-testid=smears-svg]")).ToBeVisibleAsync();
+            await page.Locator("[data-testid=smears-item]").First.ClickAsync();
+            await Assertions.Expect(boxes).ToHaveCountAsync(3);
+
             // A refresh finds the batch with its corrections; the report counts what the page counts.
             int total = 4, identified = 4 - await CountOf("Unidentified");
             await BrowserFixture.GotoInteractiveAsync(page, new Uri(page.Url));

@@ -36,6 +36,10 @@ public partial class SmearsPage : IDisposable
     [SupplyParameterFromQuery(Name = "model")] public int? Model { get; set; }
     [SupplyParameterFromQuery(Name = "batch")] public string? Batch { get; set; }
     [SupplyParameterFromQuery(Name = "smear")] public int? Smear { get; set; }
+    [SupplyParameterFromQuery(Name = "view")] public string? View { get; set; }
+    [SupplyParameterFromQuery(Name = "cell")] public int? Cell { get; set; }
+
+    private const string QueueView = "queue";
 
     private IReadOnlyList<ModelCard>? cards;
     private SmearJob? job;
@@ -68,6 +72,8 @@ public partial class SmearsPage : IDisposable
         var next = Batch is null ? null : Jobs.Get(Batch);
         if (next?.Id != job?.Id) ResetSelection();
         job = next;
+        // A cell picked in the review queue opens selected on its smear.
+        if (Cell is int picked && View != QueueView) (selectedCell, camClass) = (picked, null);
         if (job is null) recent = Jobs.List().Take(10).Select(b => Jobs.Get(b.Id)).OfType<SmearJob>().ToList();
     }
 
@@ -93,8 +99,15 @@ public partial class SmearsPage : IDisposable
         else await Local.SetAsync(ReviewPage.ReviewerKey, reviewer);
     }
 
-    private string Address(int modelId, string? batch, int? smear = null) =>
-        Navigation.GetUriWithQueryParameters("smears", new Dictionary<string, object?> { ["model"] = modelId, ["batch"] = batch, ["smear"] = smear });
+    private string Address(int modelId, string? batch, int? smear = null, string? view = null, int? cell = null) =>
+        Navigation.GetUriWithQueryParameters("smears", new Dictionary<string, object?> { ["model"] = modelId, ["batch"] = batch, ["smear"] = smear, ["view"] = view, ["cell"] = cell });
+
+    /// <summary>The batch's review queue: every cell in force, Unidentified first, then the least confident; corrected cells last.</summary>
+    private IEnumerable<(int Image, SmearCellResult Cell)> Queue(SmearBatch result) =>
+        Enumerable.Range(0, result.Images.Count).SelectMany(i => job!.Cells(i).Select(c => (Image: i, Cell: c)))
+            .OrderBy(x => x.Cell.Corrected ? 1 : 0)
+            .ThenBy(x => x.Cell.Label == Unidentified ? 0 : 1)
+            .ThenBy(x => x.Cell.Confidence);
 
     private void ResetSelection() => (selectedCell, camClass, drawMode, drawStart, drawEnd, cellError) = (null, null, DrawMode.None, null, null, null);
 
