@@ -103,6 +103,12 @@ public class SmearsBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserF
             await Assertions.Expect(page.Locator("[data-testid=smears-count-total]")).ToContainTextAsync("4 cells");
             await page.Keyboard.PressAsync("2");
             await Assertions.Expect(boxes.Nth(2)).ToHaveAttributeAsync("data-label", "NEUTROPHIL");
+            // A class the model does not know is named and counted under its own name.
+            var other = page.Locator("input[data-testid=smears-other-class], [data-testid=smears-other-class] input").First;
+            await other.FillAsync("basophil");
+            await other.PressAsync("Enter");
+            await Assertions.Expect(boxes.Nth(2)).ToHaveAttributeAsync("data-label", "BASOPHIL");
+            await Assertions.Expect(page.Locator("[data-testid=smears-count-row][data-label=BASOPHIL]")).ToHaveAttributeAsync("data-count", "1");
             await Assertions.Expect(page.Locator("[data-testid=smears-corrections]")).ToContainTextAsync("Ana Lab");
             await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "smears-corrected.png"), FullPage = true });
 

@@ -46,7 +46,7 @@ public partial class SmearsPage : IDisposable
     private List<SmearJob> recent = [];
     private IDisposable? subscription;
     private bool reading;
-    private string? error, cellError, reviewer, datasetName, datasetNote;
+    private string? error, cellError, reviewer, datasetName, datasetNote, otherClass;
     private int? selectedCell, camClass;
     private DrawMode drawMode;
     private (int X, int Y)? drawStart, drawEnd;
@@ -200,6 +200,15 @@ public partial class SmearsPage : IDisposable
     private async Task RelabelAsync(string label)
     {
         if (selectedCell is { } id) await CorrectAsync(id, SmearCorrectionKind.Relabel, null, label);
+    }
+
+    /// <summary>A class the model does not know (BCCD has basophils): counted under its own name, and offered by a key from then on.</summary>
+    private async Task SetOtherClassAsync()
+    {
+        if (string.IsNullOrWhiteSpace(otherClass)) return;
+        string label = otherClass.Trim().ToUpperInvariant();
+        await RelabelAsync(label);
+        if (cellError is null) otherClass = null;
     }
 
     private async Task DeleteAsync()
