@@ -181,9 +181,14 @@ public sealed class SmearJobs(SmearService smears, SmearBatchStore store, Infere
     private async Task RunAsync(SmearJob job)
     {
         var watch = System.Diagnostics.Stopwatch.StartNew();
+        long lastNotified = 0;
         var progress = new Progress<int>(n =>
         {
             Volatile.Write(ref job.done, Math.Max(job.done, n));
+            // At most four page updates a second while a long batch runs; the last one always.
+            long now = watch.ElapsedMilliseconds;
+            if (now - Interlocked.Read(ref lastNotified) < 250 && n < job.Total) return;
+            Interlocked.Exchange(ref lastNotified, now);
             changes.Notify(job.Id);
         });
         try
