@@ -62,6 +62,9 @@ public sealed class BrowserFixture : IAsyncLifetime
         }
     }
 
+    /// <summary>A browser context on the portal, as a signed-in user (every browser test opens its pages in one); skips without Chromium.</summary>
+    public async Task<IBrowserContext> NewContextAsync(BrowserNewContextOptions options) => await RequireBrowser().NewContextAsync(options);
+
     public IBrowser RequireBrowser()
     {
         if (Browser is null) Assert.Skip($"Browser tests need Debian's Chromium at {ChromiumPath}; the README's test command installs it.");

@@ -58,7 +58,7 @@ public class ClassifyBrowserTests(BrowserFixture fixture) : IClassFixture<Browse
         }
         await File.WriteAllTextAsync(Path.Combine(uploads, "notes.jpg"), "not an image", ct);
 
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
+        var context = await fixture.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
         var page = await context.NewPageAsync();
         var errors = new List<string>();
         page.Console += (_, m) => { if (m.Type == "error" && !m.Text.Contains("the server responded with a status of", StringComparison.Ordinal)) errors.Add(m.Text); };

@@ -18,7 +18,7 @@ public class CompareBrowserTests(BrowserFixture fixture) : IClassFixture<Browser
             await RunSeeds.AddRunAsync(services, "cropped-run", RunComparisonTests.ConfigB, quality: 0.8, margin: 1.4, seconds: 300);
         }
 
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
+        var context = await fixture.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
         var page = await context.NewPageAsync();
         var errors = new List<string>();
         page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };

@@ -20,7 +20,7 @@ public class CrossValidationBrowserTests(BrowserFixture fixture) : IClassFixture
             Assert.Equal(0, await CliApp.RunAsync(["split", "cv-cells", "--strategy", "grouped", "--ratios", "0.6,0.2,0.2", "--name", "cv-split", "--data-dir", data], quiet, quiet));
         });
 
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
+        var context = await fixture.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
         var page = await context.NewPageAsync();
         var errors = new List<string>();
         page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };

@@ -53,7 +53,7 @@ public class DashboardBrowserTests(BrowserFixture fixture) : IClassFixture<Brows
 
         await CheckExportsAsync(runId, ct);
 
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
+        var context = await fixture.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
         var page = await context.NewPageAsync();
         var errors = new List<string>();
         page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
@@ -135,7 +135,7 @@ public class DashboardBrowserTests(BrowserFixture fixture) : IClassFixture<Brows
 
     private async Task CheckExportsAsync(int runId, CancellationToken ct)
     {
-        using var http = new HttpClient { BaseAddress = fixture.Portal.BaseAddress };
+        using var http = fixture.Portal.CreateClient();
         foreach (var (extension, mediaType) in new[] { ("html", "text/html"), ("csv", "text/csv"), ("json", "application/json") })
         {
             using var response = await http.GetAsync($"api/runs/{runId}/report.{extension}", ct);

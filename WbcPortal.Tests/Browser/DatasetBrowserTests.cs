@@ -18,7 +18,7 @@ public class DatasetBrowserTests(BrowserFixture fixture) : IClassFixture<Browser
         entries.Add(("NEUTROPHIL/broken.jpg", [0xFF, 0xD8, 0xFF, 1, 2, 3]));
         ImportFixtures.Zip(zip, entries);
 
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
+        var context = await fixture.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
         var page = await context.NewPageAsync();
         var errors = new List<string>();
         page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };

@@ -29,7 +29,7 @@ public class ExploreBrowserTests(BrowserFixture fixture) : IClassFixture<Browser
             });
         }
 
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 900 } });
+        var context = await fixture.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 900 } });
         var page = await context.NewPageAsync();
         var errors = new List<string>();
         page.Console += (_, msg) => { if (msg.Type == "error") errors.Add(msg.Text); };

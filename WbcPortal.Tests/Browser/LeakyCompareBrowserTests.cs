@@ -20,7 +20,7 @@ public class LeakyCompareBrowserTests(BrowserFixture fixture) : IClassFixture<Br
             random = await RunSeeds.AddRunAsync(services, "random-split-run", RunComparisonTests.ConfigB, quality: 0.95, margin: 1.4, split: "cells-random-s1", strategy: SplitStrategy.Random);
         }
 
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
+        var context = await fixture.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
         var page = await context.NewPageAsync();
         var errors = new List<string>();
         page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };

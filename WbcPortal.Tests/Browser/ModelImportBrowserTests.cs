@@ -26,7 +26,7 @@ public sealed class ModelImportBrowserTests(BrowserFixture fixture, ClassifierOn
     public async Task A_file_that_does_not_fit_is_refused_in_the_dialog_and_a_classifier_is_imported_as_a_card()
     {
         var browser = fixture.RequireBrowser();
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 900 } });
+        var context = await fixture.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 900 } });
         var page = await context.NewPageAsync();
         var errors = new List<string>();
         page.Console += (_, msg) => { if (msg.Type == "error") errors.Add(msg.Text); };

@@ -64,7 +64,7 @@ public class ReviewBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserF
         });
         int runId = JsonDocument.Parse(stdout.ToString()).RootElement.GetProperty("id").GetInt32();
 
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1500, Height = 1100 } });
+        var context = await fixture.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1500, Height = 1100 } });
         var page = await context.NewPageAsync();
         var errors = new List<string>();
         page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };

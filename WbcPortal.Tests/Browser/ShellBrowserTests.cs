@@ -8,7 +8,7 @@ public class ShellBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserFi
     private async Task<(IPage Page, List<string> Errors)> OpenAsync(string path = "")
     {
         var browser = fixture.RequireBrowser();
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 900 } });
+        var context = await fixture.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 900 } });
         var page = await context.NewPageAsync();
         var errors = new List<string>();
         page.Console += (_, msg) => { if (msg.Type == "error") errors.Add(msg.Text); };

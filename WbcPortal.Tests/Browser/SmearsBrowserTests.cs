@@ -48,7 +48,7 @@ public class SmearsBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserF
         using (var two = TestImages.Field(640, 480, 5, [(150, 150, 40), (480, 330, 40)])) await two.SaveAsPngAsync(Path.Combine(uploads, "a-two-cells.png"), ct);
         using (var one = TestImages.Field(640, 480, 6, [(330, 250, 42)])) await one.SaveAsPngAsync(Path.Combine(uploads, "b-one-cell.png"), ct);
 
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1500, Height = 1100 } });
+        var context = await fixture.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1500, Height = 1100 } });
         var page = await context.NewPageAsync();
         var errors = new List<string>();
         page.Console += (_, m) => { if (m.Type == "error" && !m.Text.Contains("the server responded with a status of", StringComparison.Ordinal)) errors.Add(m.Text); };

@@ -22,7 +22,7 @@ public class SplitsBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserF
         for (int i = 0; i < 15; i++) entries.Add(($"TRAIN/NEUTROPHIL/n{i}.jpg", ImportFixtures.Jpeg(800 + i)));
         ImportFixtures.Zip(zip, entries);
 
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
+        var context = await fixture.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
         var page = await context.NewPageAsync();
         var errors = new List<string>();
         page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
@@ -104,7 +104,7 @@ public class SplitsBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserF
         ImportFixtures.Zip(zip, Directory.GetDirectories(train).Order(StringComparer.Ordinal)
             .SelectMany(d => Directory.GetFiles(d).Order(StringComparer.Ordinal).Take(150).Select(f => ($"{Path.GetFileName(d)}/{Path.GetFileName(f)}", File.ReadAllBytes(f)))));
 
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
+        var context = await fixture.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
         var page = await context.NewPageAsync();
         var errors = new List<string>();
         page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };

@@ -20,7 +20,7 @@ public class TrainingBrowserTests(BrowserFixture fixture) : IClassFixture<Browse
             Assert.Equal(0, await CliApp.RunAsync(["split", "form-cells", "--strategy", "grouped", "--ratios", "0.5,0.25,0.25", "--name", "form-split", "--data-dir", data], quiet, quiet));
         });
 
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
+        var context = await fixture.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
         var page = await context.NewPageAsync();
         var errors = new List<string>();
         page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };

@@ -57,7 +57,7 @@ public sealed class ApiV1Tests : IAsyncLifetime
         data.Dispose();
     }
 
-    private HttpClient Client() => new() { BaseAddress = portal.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+    private HttpClient Client() => portal.CreateClient(TimeSpan.FromSeconds(60));
 
     private static byte[] Png(int seed)
     {

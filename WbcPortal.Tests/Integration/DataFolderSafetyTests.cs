@@ -62,7 +62,7 @@ public sealed class DataFolderSafetyTests : IDisposable
         Assert.Equal(3, code);
         Assert.Contains($"is in use by WbcPortal portal (process {first.ProcessId} on {Environment.MachineName}", output);
         Assert.Single(output.Trim().Split('\n'));
-        using var http = new HttpClient { BaseAddress = first.BaseAddress };
+        using var http = first.CreateClient();
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/", Ct)).StatusCode);
     }
 
@@ -78,7 +78,7 @@ public sealed class DataFolderSafetyTests : IDisposable
         using (DataFolderLock.Acquire(data.Path, "WbcPortal train", "train --split x"))
         {
             await using var portal = await PortalProcess.StartOnAsync(data.Path, "--read-only");
-            using var http = new HttpClient { BaseAddress = portal.BaseAddress };
+            using var http = portal.CreateClient();
             string home = await http.GetStringAsync("/", Ct);
             Assert.Contains("data-testid=\"read-only\"", home);
             string datasets = await http.GetStringAsync("/datasets", Ct);
@@ -119,7 +119,7 @@ public sealed class DataFolderSafetyTests : IDisposable
         Assert.True(restoreCode == 0, restoreOutput);
         Assert.Contains("Restored 40 stored images", restoreOutput);
         await using var portal = await PortalProcess.StartOnAsync(data.Path);
-        using var http = new HttpClient { BaseAddress = portal.BaseAddress };
+        using var http = portal.CreateClient();
         string sha = Path.GetFileNameWithoutExtension(before[0]);
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"/api/images/{sha}", Ct)).StatusCode);
         Assert.Equal(before, StoredFiles());

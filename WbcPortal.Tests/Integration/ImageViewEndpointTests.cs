@@ -52,7 +52,7 @@ public class ImageViewEndpointTests(ViewPortalFixture fixture) : IClassFixture<V
 {
     private Task<string> ImportedShaAsync() => Task.FromResult(fixture.SmearSha);
 
-    private HttpClient Client() => new() { BaseAddress = fixture.Portal.BaseAddress };
+    private HttpClient Client() => fixture.Portal.CreateClient();
 
     [Theory]
     [InlineData("gray", null)]

@@ -7,7 +7,7 @@ namespace WbcPortal.Tests.Integration;
 
 public class PortalHostTests(PortalFixture fixture) : IClassFixture<PortalFixture>
 {
-    private HttpClient Client() => new() { BaseAddress = fixture.Portal.BaseAddress };
+    private HttpClient Client() => fixture.Portal.CreateClient();
 
     [Fact]
     public async Task Every_area_page_renders_with_its_title()

@@ -126,7 +126,7 @@ public class SplitAndStorageCliTests
 
         // The dataset's images are still served and decodable, thumbnails too.
         await using var portal = await PortalProcess.StartOnAsync(data.Path);
-        using var http = new HttpClient { BaseAddress = portal.BaseAddress };
+        using var http = portal.CreateClient();
         foreach (var file in storedBefore)
         {
             string sha = Path.GetFileNameWithoutExtension(file);

@@ -25,6 +25,9 @@ public sealed class PortalProcess : IAsyncDisposable
     }
 
     public Uri BaseAddress { get; }
+
+    /// <summary>An HTTP client for this portal, as a signed-in caller (every test that calls the portal over HTTP uses it).</summary>
+    public HttpClient CreateClient(TimeSpan? timeout = null) => new() { BaseAddress = BaseAddress, Timeout = timeout ?? TimeSpan.FromSeconds(100) };
     public string DataDirectory { get; }
     public int ProcessId => process.Id;
     public bool HasExited => process.HasExited;
