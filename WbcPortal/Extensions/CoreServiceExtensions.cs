@@ -48,6 +48,7 @@ public static class CoreServiceExtensions
             }
         });
         services.AddSingleton<DatabaseMigrator>();
+        services.AddAccounts();
         services.AddSingleton<DataFolderStartup>();
         services.AddSingleton<Services.Storage.BackupService>();
 
@@ -133,6 +134,38 @@ public static class CoreServiceExtensions
         services.AddSingleton<IBenchmark, Services.Benchmarks.InferenceBenchmark>();
         services.AddSingleton<IBenchmark, SmearDetectBenchmark>();
         services.AddSingleton<IBenchmark, Services.Benchmarks.SmearBenchmark>();
+        return services;
+    }
+
+    /// <summary>Users, roles, tokens and the audit (ASP.NET Core Identity in the portal's database); the web host adds sign-in on top.</summary>
+    private static IServiceCollection AddAccounts(this IServiceCollection services)
+    {
+        services.AddOptions<AccountOptions>().BindConfiguration(AccountOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<AccountOptions>>().Value);
+        services.AddSingleton<Services.Accounts.ActorContext>();
+        services.AddSingleton<Services.Accounts.AccessControl>();
+        services.AddSingleton<Services.Accounts.AuditLog>();
+        services.AddSingleton<Services.Accounts.UserAccounts>();
+        services.AddSingleton<Services.Accounts.ApiTokens>();
+        services.AddIdentityCore<Storage.Entities.PortalUser>(o =>
+            {
+                // Length is what makes a password strong (NIST SP 800-63B); no composition rules.
+                o.Password.RequireDigit = false;
+                o.Password.RequireLowercase = false;
+                o.Password.RequireUppercase = false;
+                o.Password.RequireNonAlphanumeric = false;
+                o.Password.RequiredUniqueChars = 1;
+                o.User.AllowedUserNameCharacters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-";
+                o.Lockout.AllowedForNewUsers = true;
+            })
+            .AddRoles<Microsoft.AspNetCore.Identity.IdentityRole>()
+            .AddEntityFrameworkStores<WbcDbContext>();
+        services.AddOptions<Microsoft.AspNetCore.Identity.IdentityOptions>().Configure<AccountOptions>((o, accounts) =>
+        {
+            o.Password.RequiredLength = accounts.MinPasswordLength;
+            o.Lockout.MaxFailedAccessAttempts = accounts.MaxFailedSignIns;
+            o.Lockout.DefaultLockoutTimeSpan = TimeSpan.FromMinutes(accounts.LockoutMinutes);
+        });
         return services;
     }
 

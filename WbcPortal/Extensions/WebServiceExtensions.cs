@@ -8,6 +8,7 @@ using WbcPortal.Services.Training;
 using Hangfire;
 using Hangfire.Storage.SQLite;
 using WbcPortal.Storage;
+using WbcPortal.Security;
 
 namespace WbcPortal.Extensions;
 
@@ -18,6 +19,7 @@ public static class WebServiceExtensions
         builder.WebHost.UseStaticWebAssets();
         builder.Services.AddWbcCore();
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
+        builder.AddPortalAuthentication();
         builder.Services.AddMudServices();
         builder.Services.AddProblemDetails();
         // The API leaves out what does not apply (an image's error when it has an answer, its guess when it is decided).
@@ -73,6 +75,8 @@ public static class WebServiceExtensions
             var folderLock = DataFolderLock.Acquire(storage.DataDirectoryFullPath, "WbcPortal portal", $"portal at {string.Join(", ", app.Urls.DefaultIfEmpty(app.Configuration["Urls"] ?? ""))}");
             app.Lifetime.ApplicationStopped.Register(folderLock.Dispose);
             await app.Services.GetRequiredService<DataFolderStartup>().PrepareAsync();
+            // No user yet: the first Admin (from configuration, or a one-time password on the console).
+            await app.Services.GetRequiredService<Services.Accounts.UserAccounts>().EnsureInitialAdminAsync(Console.Out);
             // Uploads a stopped portal left staged: none is in use before the first job.
             await app.Services.GetRequiredService<UploadStaging>().SweepAsync();
             int interrupted = await app.Services.GetRequiredService<Services.Training.TrainingRunService>().MarkInterruptedAsync();
@@ -84,8 +88,11 @@ public static class WebServiceExtensions
             app.UseExceptionHandler("/Error", createScopeForErrors: true);
         }
         app.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true);
+        // Every endpoint below needs a signed-in user (a cookie, or an API token), but the sign-in page and its assets.
+        app.UsePortalAuthentication();
         app.UseAntiforgery();
-        app.MapStaticAssets();
+        app.MapStaticAssets().AllowAnonymous();
+        app.MapAccountEndpoints();
         app.MapImageEndpoints();
         app.MapImageViewEndpoints();
         app.MapReportEndpoints();
@@ -95,9 +102,22 @@ public static class WebServiceExtensions
         app.MapSmearEndpoints();
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapScalarApiReference("/api/reference", o => o.WithTitle("WbcPortal API").WithOpenApiRoutePattern("/openapi/{documentName}.json"));
+        if (!storage.ReadOnly)
+        {
+            // Hangfire's dashboard, for Admins only (its own filter checks the role too).
+            app.MapHangfireDashboard("/jobs/hangfire", new DashboardOptions { Authorization = [new AdminDashboardFilter()], AppPath = "/runs", DisplayStorageConnectionString = false })
+                .RequireAuthorization(PortalAuthentication.AdminPolicy);
+        }
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;
     }
+}
+
+/// <summary>The Hangfire dashboard shows and changes jobs: Admins only.</summary>
+internal sealed class AdminDashboardFilter : Hangfire.Dashboard.IDashboardAuthorizationFilter
+{
+    public bool Authorize(Hangfire.Dashboard.DashboardContext context) =>
+        Hangfire.Dashboard.AspNetCoreDashboardContextExtensions.GetHttpContext(context).User.IsInRole(nameof(Services.Accounts.PortalRole.Admin));
 }
 
 /// <summary>A read-only portal's job client: it queues nothing and says why.</summary>

@@ -1,10 +1,14 @@
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Identity.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore;
 using WbcPortal.Storage.Entities;
 
 namespace WbcPortal.Storage;
 
-public sealed class WbcDbContext(DbContextOptions<WbcDbContext> options) : DbContext(options)
+public sealed class WbcDbContext(DbContextOptions<WbcDbContext> options) : IdentityDbContext<PortalUser>(options)
 {
+    public DbSet<ApiToken> ApiTokens => Set<ApiToken>();
+    public DbSet<AuditEntry> AuditEntries => Set<AuditEntry>();
     public DbSet<RegisteredModel> Models => Set<RegisteredModel>();
     public DbSet<Dataset> Datasets => Set<Dataset>();
     public DbSet<StoredImage> StoredImages => Set<StoredImage>();
@@ -24,6 +28,36 @@ public sealed class WbcDbContext(DbContextOptions<WbcDbContext> options) : DbCon
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
+        base.OnModelCreating(modelBuilder);
+        // Identity's tables, named as ours are.
+        modelBuilder.Entity<PortalUser>().ToTable("users");
+        modelBuilder.Entity<IdentityRole>().ToTable("roles");
+        modelBuilder.Entity<IdentityUserRole<string>>().ToTable("user_roles");
+        modelBuilder.Entity<IdentityUserClaim<string>>().ToTable("user_claims");
+        modelBuilder.Entity<IdentityUserLogin<string>>().ToTable("user_logins");
+        modelBuilder.Entity<IdentityUserToken<string>>().ToTable("user_tokens");
+        modelBuilder.Entity<IdentityRoleClaim<string>>().ToTable("role_claims");
+        modelBuilder.Entity<ApiToken>(e =>
+        {
+            e.ToTable("api_tokens");
+            e.Property(t => t.Name).HasMaxLength(100);
+            e.Property(t => t.Prefix).HasMaxLength(16);
+            e.Property(t => t.Hash).HasMaxLength(64);
+            e.HasIndex(t => t.Hash).IsUnique();
+            e.Property(t => t.Role).HasMaxLength(16);
+            e.HasOne<PortalUser>().WithMany().HasForeignKey(t => t.UserId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<AuditEntry>(e =>
+        {
+            e.ToTable("audit_entries");
+            e.Property(a => a.Actor).HasMaxLength(300);
+            e.Property(a => a.Action).HasMaxLength(64);
+            e.Property(a => a.Target).HasMaxLength(500);
+            e.Property(a => a.Detail).HasMaxLength(2000);
+            e.Property(a => a.RemoteAddress).HasMaxLength(64);
+            e.HasIndex(a => a.At);
+            e.HasIndex(a => new { a.Action, a.At });
+        });
         modelBuilder.Entity<RegisteredModel>(e =>
         {
             e.ToTable("models");

@@ -1,0 +1,51 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Components.Authorization;
+using Microsoft.AspNetCore.Components.Server.Circuits;
+using Microsoft.AspNetCore.Identity;
+using WbcPortal.Services.Accounts;
+
+namespace WbcPortal.Security;
+
+/// <summary>Turns a signed-in principal into the <see cref="Actor"/> the services check, with the role the database holds now.</summary>
+public sealed class PortalActors(UserAccounts accounts)
+{
+    public async Task<Actor> FromPrincipalAsync(ClaimsPrincipal? user, string? remoteAddress, CancellationToken cancellationToken = default)
+    {
+        if (user?.Identity is not { IsAuthenticated: true } identity || identity.Name is null) return Actor.Anonymous with { RemoteAddress = remoteAddress };
+        var roles = user.FindAll(ClaimTypes.Role).Select(c => c.Value).ToList();
+        if (user.FindFirst(ApiTokenAuthenticationHandler.TokenClaim) is { } token)
+        {
+            // The token handler resolved the role from the database already.
+            return new Actor(ActorKind.Token, token.Value, UserAccounts.HighestRole(roles), identity.Name, remoteAddress);
+        }
+        // A cookie carries the role it was issued with: take today's (a demoted or locked user loses rights at once).
+        string? userId = user.FindFirstValue(ClaimTypes.NameIdentifier);
+        var role = userId is null ? null : await accounts.ActiveRoleAsync(userId, cancellationToken);
+        return role is null ? Actor.Anonymous with { RemoteAddress = remoteAddress } : new Actor(ActorKind.User, identity.Name, role, identity.Name, remoteAddress);
+    }
+}
+
+/// <summary>Each circuit's UI events and calls run as its signed-in user (<see cref="ActorContext"/>).</summary>
+public sealed class ActorCircuitHandler(AuthenticationStateProvider authentication, PortalActors actors, ActorContext context) : CircuitHandler, IDisposable
+{
+    private ClaimsPrincipal? user;
+
+    public override Task OnCircuitOpenedAsync(Circuit circuit, CancellationToken cancellationToken)
+    {
+        authentication.AuthenticationStateChanged += OnChanged;
+        return Task.CompletedTask;
+    }
+
+    private void OnChanged(Task<AuthenticationState> state) => _ = Remember(state);
+
+    private async Task Remember(Task<AuthenticationState> state) => user = (await state).User;
+
+    public override Func<CircuitInboundActivityContext, Task> CreateInboundActivityHandler(Func<CircuitInboundActivityContext, Task> next) => async activity =>
+    {
+        user ??= (await authentication.GetAuthenticationStateAsync()).User;
+        var actor = await actors.FromPrincipalAsync(user, null);
+        using (context.Use(actor)) await next(activity);
+    };
+
+    public void Dispose() => authentication.AuthenticationStateChanged -= OnChanged;
+}
