@@ -15,7 +15,7 @@ public static class CliApp
 {
     private static readonly string[] HelpTokens = ["-h", "--help", "-?", "--version"];
 
-    public static IReadOnlyList<ICliVerb> Verbs { get; } = [new InfoVerb(), new ImportVerb(), new GroupsVerb(), new SplitVerb(), new TrainVerb(), new ResumeVerb(), new EvaluateVerb(), new BenchVerb(), new BackupVerb(), new RestoreVerb(), new StorageVerb(), new LabelIssuesVerb(), new CalibrateVerb(), new PredictVerb(), new SmearVerb(), new EnsembleVerb()];
+    public static IReadOnlyList<ICliVerb> Verbs { get; } = [new InfoVerb(), new ImportVerb(), new GroupsVerb(), new SplitVerb(), new TrainVerb(), new ResumeVerb(), new EvaluateVerb(), new BenchVerb(), new BackupVerb(), new RestoreVerb(), new StorageVerb(), new LabelIssuesVerb(), new CalibrateVerb(), new PredictVerb(), new SmearVerb(), new EnsembleVerb(), new UserVerb(), new TokenVerb()];
 
     /// <summary>
     /// True when the arguments name a verb, ask for help, or hold a word that is not a setting (a mistyped verb,
@@ -69,6 +69,8 @@ public static class CliApp
                 try
                 {
                     using var host = BuildHost(parse.GetValue(dataDir));
+                    // The CLI runs on the server, by someone who can read the data folder: the operator, with all rights (README, Security).
+                    using var asOperator = host.Services.GetRequiredService<Services.Accounts.ActorContext>().Use(Services.Accounts.Actor.Operator(Environment.UserName));
                     var storage = host.Services.GetRequiredService<StorageOptions>();
                     bool writes = verb.WritesDataFor(parse);
                     using var folderLock = writes

@@ -1,3 +1,4 @@
+using WbcPortal.Services.Accounts;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
@@ -46,7 +47,7 @@ public sealed class ClassifyJob
 /// a refresh or a restart finds it again; a batch a restart cut short says so and can be run again from its stored
 /// images. The newest <see cref="InferenceOptions.KeptBatches"/> are kept, the oldest deleted first.
 /// </summary>
-public sealed class ClassifyJobs(PredictionService predictions, ClassifyBatchStore store, InferenceOptions options, TimeProvider clock, ILogger<ClassifyJobs> logger)
+public sealed class ClassifyJobs(PredictionService predictions, ClassifyBatchStore store, InferenceOptions options, TimeProvider clock, ILogger<ClassifyJobs> logger, Accounts.AccessControl access)
 {
     /// <summary>The reason shown for a batch that was classifying when the portal stopped.</summary>
     public const string InterruptedReason = "the portal stopped before this batch finished";
@@ -76,8 +77,10 @@ public sealed class ClassifyJobs(PredictionService predictions, ClassifyBatchSto
     }
 
     /// <summary>Starts classifying <paramref name="inputs"/> with <paramref name="model"/>: stores the images, then returns while they are classified.</summary>
+    [Demands(PortalAction.Classify)]
     public async Task<ClassifyJob> StartAsync(ModelChoice model, IReadOnlyList<PredictionInput> inputs, IReadOnlyList<SkippedFile> skipped, CancellationToken cancellationToken = default)
     {
+        access.Demand(PortalAction.Classify);
         if (inputs.Count == 0) throw new ArgumentException("No image to classify.");
         if (inputs.Count > options.MaxImagesPerBatch) throw new ArgumentException($"{inputs.Count:N0} images; a batch takes at most {options.MaxImagesPerBatch:N0}.");
         string id = Guid.NewGuid().ToString("N")[..12];
@@ -98,8 +101,10 @@ public sealed class ClassifyJobs(PredictionService predictions, ClassifyBatchSto
     }
 
     /// <summary>Classifies a stored batch's images again, with its own model or another; a new batch.</summary>
+    [Demands(PortalAction.Classify)]
     public async Task<ClassifyJob> RunAgainAsync(string id, ModelChoice? model = null, CancellationToken cancellationToken = default)
     {
+        access.Demand(PortalAction.Classify);
         var previous = Get(id) ?? throw new ArgumentException("That batch is no longer held.");
         var inputs = previous.Inputs ?? store.Inputs(id) ?? throw new ArgumentException("That batch's images are no longer stored: choose the images again.");
         return await StartAsync(model ?? previous.Model, inputs, previous.Skipped, cancellationToken);

@@ -1,3 +1,4 @@
+using WbcPortal.Services.Accounts;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using WbcPortal.Engine.Datasets.Splitting;
@@ -32,7 +33,7 @@ public sealed class ModelImportRefusedException(IReadOnlyList<string> reasons)
 
 /// <summary>The registered models as cards, which one is active, and their ONNX files; imports ONNX classifiers made elsewhere.</summary>
 public sealed class ModelCatalog(IDbContextFactory<WbcDbContext> contexts, StorageOptions storage, InferenceOptions inference, ClassifierOnnxValidator validator,
-    TimeProvider clock)
+    TimeProvider clock, Accounts.AccessControl access, Accounts.AuditLog audit)
 {
     /// <summary>Where imported models live, relative to the data folder (with '/', as stored in <see cref="RegisteredModel.OnnxPath"/>).</summary>
     public const string ImportFolder = "models/imported";
@@ -50,8 +51,10 @@ public sealed class ModelCatalog(IDbContextFactory<WbcDbContext> contexts, Stora
     /// </summary>
     /// <param name="length">The content's length when known (a browser file's size): a file over the limit is refused before it is read.</param>
     /// <param name="bytesRead">Bytes read so far, as they arrive.</param>
+    [Demands(PortalAction.ManageModels)]
     public async Task<ModelCard> ImportAsync(string name, Stream content, long? length = null, IProgress<long>? bytesRead = null, CancellationToken cancellationToken = default)
     {
+        access.Demand(PortalAction.ManageModels);
         ArgumentNullException.ThrowIfNull(content);
         if (storage.ReadOnly) throw new ModelImportRefusedException(["This portal is read-only: models are imported on the portal that holds the data folder."]);
         name = (name ?? "").Trim();
@@ -81,6 +84,7 @@ public sealed class ModelCatalog(IDbContextFactory<WbcDbContext> contexts, Stora
             };
             db.Models.Add(model);
             await db.SaveChangesAsync(cancellationToken);
+            await audit.RecordAsync(AuditAction.ModelImported, $"model {model.Id} '{name}'", null, cancellationToken: CancellationToken.None);
             return await CardAsync(db, model, cancellationToken);
         }
         catch (Exception ex)
@@ -196,8 +200,10 @@ public sealed class ModelCatalog(IDbContextFactory<WbcDbContext> contexts, Stora
     }
 
     /// <summary>Makes model <paramref name="id"/> the one the portal and the API classify with (one transaction: never none or two).</summary>
+    [Demands(PortalAction.ManageModels)]
     public async Task ActivateAsync(int id, CancellationToken cancellationToken = default)
     {
+        access.Demand(PortalAction.ManageModels);
         if (storage.ReadOnly) throw new InvalidOperationException("This portal is read-only: the active model is chosen on the portal that holds the data folder.");
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var model = await db.Models.SingleOrDefaultAsync(m => m.Id == id, cancellationToken) ?? throw new ArgumentException($"No model {id}.");
@@ -208,6 +214,7 @@ public sealed class ModelCatalog(IDbContextFactory<WbcDbContext> contexts, Stora
             await db.Models.Where(m => m.Id == id).ExecuteUpdateAsync(s => s.SetProperty(m => m.IsActive, true), cancellationToken);
             await transaction.CommitAsync(cancellationToken);
         }
+        await audit.RecordAsync(AuditAction.ModelActivated, $"model {id}", null, cancellationToken: CancellationToken.None);
     }
 
     /// <summary>The model's ONNX file on disk and a download name, or null for an unknown model or a missing file.</summary>

@@ -1,3 +1,4 @@
+using WbcPortal.Services.Accounts;
 using System.Globalization;
 using Microsoft.EntityFrameworkCore;
 using WbcPortal.Engine.Imaging;
@@ -39,7 +40,7 @@ public sealed record PredictionBatch(ModelChoice Model, IReadOnlyList<string> La
 /// batched runs), answered with its calibrated probabilities and "Unidentified" under the model's threshold. An image
 /// that does not decode gets its own error; the rest of the batch is answered.
 /// </summary>
-public sealed class PredictionService(IDbContextFactory<WbcDbContext> contexts, ModelServing serving, ImageDecoding decoding)
+public sealed class PredictionService(IDbContextFactory<WbcDbContext> contexts, ModelServing serving, ImageDecoding decoding, Accounts.AccessControl access)
 {
     /// <summary>The active model, or null when none is.</summary>
     public async Task<ModelChoice?> ActiveAsync(CancellationToken cancellationToken)
@@ -83,8 +84,10 @@ public sealed class PredictionService(IDbContextFactory<WbcDbContext> contexts, 
     }
 
     /// <summary>Classifies <paramref name="inputs"/> with <paramref name="model"/>; <paramref name="progress"/> counts images answered.</summary>
+    [Demands(PortalAction.Classify)]
     public async Task<PredictionBatch> PredictAsync(ModelChoice model, IReadOnlyList<PredictionInput> inputs, IProgress<int>? progress, CancellationToken cancellationToken)
     {
+        access.Demand(PortalAction.Classify);
         using var lease = await serving.AcquireAsync(model.Path, cancellationToken);
         var metadata = lease.Model.Classifier.Metadata;
         int done = 0;

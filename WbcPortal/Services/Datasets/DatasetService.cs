@@ -1,3 +1,4 @@
+using WbcPortal.Services.Accounts;
 using System.Diagnostics;
 using Microsoft.EntityFrameworkCore;
 using WbcPortal.Engine.Datasets.Import;
@@ -14,7 +15,7 @@ public sealed class DatasetService(
     ImageStore store,
     ImportLimits limits,
     TimeProvider clock,
-    ILogger<DatasetService> logger)
+    ILogger<DatasetService> logger, Accounts.AccessControl access, Accounts.AuditLog audit)
 {
     public ImageStore Store => store;
 
@@ -41,6 +42,7 @@ public sealed class DatasetService(
     /// same source again continues where it stopped (files already in the dataset are skipped as duplicates). No
     /// dataset row is created until an image is accepted.
     /// </summary>
+    [Demands(PortalAction.Import)]
     public async Task<DatasetImportSummary> ImportAsync(
         string datasetName,
         IReadOnlyList<ImportEntry> entries,
@@ -48,6 +50,7 @@ public sealed class DatasetService(
         IProgress<ImportProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
+        access.Demand(PortalAction.Import);
         datasetName = ValidateName(datasetName);
         if (entries.Count == 0) throw new ArgumentException("Nothing to import: no files were found.");
         var watch = Stopwatch.StartNew();
@@ -94,6 +97,7 @@ public sealed class DatasetService(
         }
         logger.LogInformation("Imported {Accepted} images into {Dataset} ({Rejected} not imported) in {Seconds:F1} s", images.Count, datasetName, rejected.Count, watch.Elapsed.TotalSeconds);
         var classes = images.GroupBy(i => i.ClassName).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count());
+        await audit.RecordAsync(AuditAction.Import, $"dataset {datasetId.Value} '{datasetName}'", $"{images.Count:N0} images from {source}; {rejected.Count:N0} not imported", cancellationToken: CancellationToken.None);
         return new DatasetImportSummary(datasetId.Value, datasetName, images.Count, classes,
             rejected.Count(o => o.Reason == ImportReason.Duplicate), rejected, watch.Elapsed.TotalSeconds);
     }
@@ -243,8 +247,10 @@ public sealed class DatasetService(
     }
 
     /// <summary>Deletes a dataset with its images, imports and splits, then the stored files no other dataset uses.</summary>
+    [Demands(PortalAction.Delete)]
     public async Task DeleteAsync(int datasetId, CancellationToken cancellationToken = default)
     {
+        access.Demand(PortalAction.Delete);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var dataset = await db.Datasets.SingleOrDefaultAsync(d => d.Id == datasetId, cancellationToken)
             ?? throw new ArgumentException($"No dataset {datasetId}.");
@@ -262,6 +268,7 @@ public sealed class DatasetService(
             shas = orphaned;
         }
         foreach (var sha in shas) store.Delete(sha);
+        await audit.RecordAsync(AuditAction.DatasetDeleted, $"dataset {datasetId} '{dataset.Name}'", $"{shas.Count:N0} stored files no other dataset used removed", cancellationToken: CancellationToken.None);
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using WbcPortal.Services.Accounts;
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
@@ -46,7 +47,7 @@ public sealed record DatasetVersionInfo(int Version, int? ParentId, string? Pare
 /// and near-duplicate edges are the parent's; one split of the parent is carried over with every image in the part it
 /// had, so a run on the version compares fairly with a run on the parent. The parent, its splits and its runs are untouched.
 /// </summary>
-public sealed class DatasetVersionService(IDbContextFactory<WbcDbContext> contexts, ReviewService review, SplitService splits, TimeProvider clock)
+public sealed class DatasetVersionService(IDbContextFactory<WbcDbContext> contexts, ReviewService review, SplitService splits, TimeProvider clock, Accounts.AccessControl access, Accounts.AuditLog audit)
 {
     public async Task<DatasetVersionPreview> PreviewAsync(int datasetId, CancellationToken cancellationToken = default)
     {
@@ -78,9 +79,11 @@ public sealed class DatasetVersionService(IDbContextFactory<WbcDbContext> contex
     /// with the reason when no version can be made; nothing is stored then. The version and its split are stored in one
     /// transaction before the check; a check that fails leaves them stored and says why (<see cref="DatasetVersionResult.LeakCheckError"/>).
     /// </summary>
+    [Demands(PortalAction.Relabel)]
     public async Task<DatasetVersionResult> CreateAsync(int datasetId, int? splitId = null, string? name = null, IProgress<double>? leakCheckProgress = null,
         CancellationToken cancellationToken = default)
     {
+        access.Demand(PortalAction.Relabel);
         DatasetVersionResult result;
         await using (var db = await contexts.CreateDbContextAsync(cancellationToken))
         {
@@ -192,6 +195,7 @@ public sealed class DatasetVersionService(IDbContextFactory<WbcDbContext> contex
                 return result with { LeakCheckError = ex.Message };
             }
         }
+        await audit.RecordAsync(AuditAction.DatasetVersionCreated, $"dataset {datasetId}", name, cancellationToken: CancellationToken.None);
         return result;
     }
 

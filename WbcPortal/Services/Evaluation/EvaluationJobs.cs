@@ -1,3 +1,4 @@
+using WbcPortal.Services.Accounts;
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 
@@ -37,11 +38,11 @@ public sealed class EvaluationJob
 /// itself is <see cref="EvaluationService"/>, the same code as the CLI's <c>evaluate</c>.
 /// </summary>
 public sealed class EvaluationJobs(EvaluationService evaluations, Storage.ServerFolders serverFolders, Datasets.UploadStaging staging, Engine.Datasets.Import.ImportLimits importLimits,
-    ILogger<EvaluationJobs> logger, TimeProvider clock) : BackgroundService
+    ILogger<EvaluationJobs> logger, TimeProvider clock, Accounts.AccessControl access, Accounts.ActorContext actors) : BackgroundService
 {
     private const int KeptPerRun = 10;
 
-    private readonly Channel<(EvaluationJob Job, EvaluationTarget Target)> queue = Channel.CreateUnbounded<(EvaluationJob, EvaluationTarget)>();
+    private readonly Channel<(EvaluationJob Job, EvaluationTarget Target, Accounts.Actor Actor)> queue = Channel.CreateUnbounded<(EvaluationJob, EvaluationTarget, Accounts.Actor)>();
     private readonly ConcurrentDictionary<Guid, EvaluationJob> jobs = new();
     private readonly ChangeNotifier<EvaluationJob> changes = new(logger);
 
@@ -57,8 +58,10 @@ public sealed class EvaluationJobs(EvaluationService evaluations, Storage.Server
     /// already queued) is refused here with an <see cref="ArgumentException"/>; what needs the model or the images
     /// (class folders the model does not know, unreadable files) fails the job with its reason.
     /// </summary>
+    [Demands(PortalAction.Evaluate)]
     public EvaluationJob Start(int runId, EvaluationTarget target)
     {
+        var actor = access.Demand(PortalAction.Evaluate);
         // A page reads server folders under the configured root only, never an arbitrary server path.
         if (target is EvaluationTarget.Folder folder) serverFolders.Resolve(serverFolders.Relative(Path.GetFullPath(folder.Path.Trim())));
         string description = Describe(target);
@@ -69,7 +72,7 @@ public sealed class EvaluationJobs(EvaluationService evaluations, Storage.Server
         var job = new EvaluationJob { Id = Guid.NewGuid(), RunId = runId, Description = description, QueuedAt = clock.GetUtcNow(), State = EvaluationJobState.Queued };
         jobs[job.Id] = job;
         Prune(runId);
-        if (!queue.Writer.TryWrite((job, target))) throw new InvalidOperationException("The evaluation queue is closed.");
+        if (!queue.Writer.TryWrite((job, target, actor))) throw new InvalidOperationException("The evaluation queue is closed.");
         changes.Notify(job);
         return job;
     }
@@ -98,7 +101,7 @@ public sealed class EvaluationJobs(EvaluationService evaluations, Storage.Server
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await foreach (var (job, target) in queue.Reader.ReadAllAsync(stoppingToken))
+        await foreach (var (job, target, actor) in queue.Reader.ReadAllAsync(stoppingToken))
         {
             job.State = EvaluationJobState.Running;
             changes.Notify(job);
@@ -123,7 +126,9 @@ public sealed class EvaluationJobs(EvaluationService evaluations, Storage.Server
                     EvaluationTarget.UploadedZip z => Unpack(z, out unpackedSkipped, stoppingToken),
                     _ => target,
                 };
-                var result = await Task.Run(() => evaluations.EvaluateAsync(job.RunId, normalised, progress, stoppingToken), stoppingToken);
+                EvaluationResult result;
+                // As the one who asked: the service checks their role again and the audit names them.
+                using (actors.Use(actor)) result = await Task.Run(() => evaluations.EvaluateAsync(job.RunId, normalised, progress, stoppingToken), stoppingToken);
                 job.EvaluationId = result.EvaluationId;
                 job.Skipped = [.. unpackedSkipped, .. result.Rejected];
                 job.State = EvaluationJobState.Succeeded;

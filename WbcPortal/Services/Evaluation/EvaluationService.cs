@@ -1,3 +1,4 @@
+using WbcPortal.Services.Accounts;
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
@@ -45,7 +46,7 @@ public sealed class EvaluationService(
     BackboneRegistry backbones,
     ImageDecoding decoding,
     Training.RunChanges changes,
-    TimeProvider clock)
+    TimeProvider clock, Accounts.AccessControl access, Accounts.AuditLog audit)
 {
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -53,9 +54,11 @@ public sealed class EvaluationService(
 
     /// <summary>Evaluates the run's exported model on <paramref name="target"/> and stores the report and predictions.</summary>
     /// <param name="testTimeAugmentation">Overrides the model's flip averaging (the source then says so), to measure what it adds.</param>
+    [Demands(PortalAction.Evaluate)]
     public async Task<EvaluationResult> EvaluateAsync(int runId, EvaluationTarget target, IProgress<(int Done, int Total)>? progress, CancellationToken cancellationToken,
         bool? testTimeAugmentation = null)
     {
+        access.Demand(PortalAction.Evaluate);
         using var classifier = await OpenAsync(runId, cancellationToken, testTimeAugmentation);
         var images = await ResolveAsync(classifier.Labels, target, cancellationToken);
         if (testTimeAugmentation is bool tta && tta != classifier.Metadata.TestTimeAugmentation)
@@ -171,9 +174,11 @@ public sealed class EvaluationService(
     /// Builds the report at <paramref name="temperature"/> (with "Unidentified" under <paramref name="rejectThreshold"/>) and
     /// stores it with every prediction; a repeated evaluation of the same source replaces the earlier one.
     /// </summary>
+    [Demands(PortalAction.Evaluate)]
     public async Task<EvaluationResult> StoreAsync(int runId, EvaluationImages images, IReadOnlyList<ImagePrediction> predictions, double temperature, double rejectThreshold,
         CancellationToken cancellationToken)
     {
+        access.Demand(PortalAction.Evaluate);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         if (!await db.Runs.AnyAsync(r => r.Id == runId, cancellationToken)) throw new ArgumentException($"No run {runId}.");
         var labels = images.Labels;
@@ -218,6 +223,7 @@ public sealed class EvaluationService(
             await transaction.CommitAsync(cancellationToken);
         }
         changes.Notify(runId);
+        await audit.RecordAsync(AuditAction.Evaluated, $"run {runId}", null, cancellationToken: CancellationToken.None);
         return new EvaluationResult(evaluation.Id, runId, source, report, rejected);
     }
 

@@ -1,3 +1,4 @@
+using WbcPortal.Services.Accounts;
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
@@ -20,10 +21,12 @@ public sealed record RecalibrationResult(int RunId, double TemperatureBefore, do
 /// file's metadata (atomically: the graph is untouched) and rebuilds every stored report of the model from its stored
 /// logits. For a model trained before it had a reject threshold, or to choose another target accuracy.
 /// </summary>
-public sealed class ModelCalibrationService(IDbContextFactory<WbcDbContext> contexts, StorageOptions storage, Training.RunChanges changes)
+public sealed class ModelCalibrationService(IDbContextFactory<WbcDbContext> contexts, StorageOptions storage, Training.RunChanges changes, Accounts.AccessControl access, Accounts.AuditLog audit)
 {
+    [Demands(PortalAction.Evaluate)]
     public async Task<RecalibrationResult> RecalibrateAsync(int runId, double targetAccuracy, CancellationToken cancellationToken)
     {
+        access.Demand(PortalAction.Evaluate);
         if (targetAccuracy is < 0.5 or > 1 || double.IsNaN(targetAccuracy)) throw new ArgumentException("The target accuracy of decided cells must be 0.5 to 1.");
         if (storage.ReadOnly) throw new InvalidOperationException("This portal is read-only: a model is recalibrated on the portal that holds the data folder.");
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
@@ -69,6 +72,7 @@ public sealed class ModelCalibrationService(IDbContextFactory<WbcDbContext> cont
             await transaction.CommitAsync(cancellationToken);
         }
         changes.Notify(runId);
+        await audit.RecordAsync(AuditAction.Calibrated, $"run {runId}", $"target {targetAccuracy:P0}", cancellationToken: CancellationToken.None);
         return new RecalibrationResult(runId, before.Temperature, before.RejectThreshold, fit, valPredictions.Count, rebuilt);
     }
 

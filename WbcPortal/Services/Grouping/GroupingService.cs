@@ -1,3 +1,4 @@
+using WbcPortal.Services.Accounts;
 using System.Diagnostics;
 using Microsoft.EntityFrameworkCore;
 using WbcPortal.Engine.Datasets.Grouping;
@@ -29,14 +30,16 @@ public sealed record GroupingState(DateTimeOffset? GroupedAt, int Groups, string
     public GroupingCutSummary? CutAt(GroupingMargin margin) => Cuts.FirstOrDefault(c => c.Margin == margin);
 }
 
-public sealed class GroupingService(IDbContextFactory<WbcDbContext> contexts, ImageStore store, SourceGrouper grouper, TimeProvider clock, ILogger<GroupingService> logger)
+public sealed class GroupingService(IDbContextFactory<WbcDbContext> contexts, ImageStore store, SourceGrouper grouper, TimeProvider clock, ILogger<GroupingService> logger, Accounts.AccessControl access, Accounts.AuditLog audit)
 {
     public Task<GroupingSummary> GroupAsync(int datasetId, IProgress<double>? progress = null, CancellationToken cancellationToken = default) =>
         GroupAsync(datasetId, grouper.Options.Margin, progress, cancellationToken);
 
     /// <summary>As above, with the groups cut at <paramref name="margin"/> (the summary reports both margins either way).</summary>
+    [Demands(PortalAction.PrepareDatasets)]
     public async Task<GroupingSummary> GroupAsync(int datasetId, GroupingMargin margin, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
     {
+        access.Demand(PortalAction.PrepareDatasets);
         var chosen = margin == grouper.Options.Margin ? grouper : new SourceGrouper(grouper.Options with { Margin = margin });
         var watch = Stopwatch.StartNew();
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
@@ -86,6 +89,7 @@ public sealed class GroupingService(IDbContextFactory<WbcDbContext> contexts, Im
             .GroupBy(g => g.Keys.Select(k => classOf[int.Parse(k, System.Globalization.CultureInfo.InvariantCulture)]).GroupBy(c => c).OrderByDescending(c => c.Count()).First().Key)
             .OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count());
         logger.LogInformation("Dataset {Dataset}: {Groups} source groups from {Images} images in {Seconds:F1} s", dataset.Name, result.Groups.Count, images.Count, watch.Elapsed.TotalSeconds);
+        await audit.RecordAsync(AuditAction.GroupsFound, $"dataset {datasetId}", $"margin {margin}", cancellationToken: CancellationToken.None);
         return new GroupingSummary(datasetId, result.Groups.Count, perClass, result.Pairs.Count, watch.Elapsed.TotalSeconds)
         {
             Margin = result.Margin,

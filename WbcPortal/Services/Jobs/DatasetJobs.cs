@@ -49,9 +49,9 @@ public sealed class DatasetJob
 /// Runs dataset jobs one at a time, off the circuit, and tells subscribers when a job changes. The
 /// page that started a job can be closed or refreshed: the job goes on and the page finds it here.
 /// </summary>
-public sealed class DatasetJobs(ILogger<DatasetJobs> logger, TimeProvider clock, Datasets.UploadStaging staging) : BackgroundService
+public sealed class DatasetJobs(ILogger<DatasetJobs> logger, TimeProvider clock, Datasets.UploadStaging staging, Accounts.ActorContext actors) : BackgroundService
 {
-    private sealed record Work(DatasetJob Job, Func<IProgress<JobProgress>, CancellationToken, Task<object>> Run, Action? Cleanup)
+    private sealed record Work(DatasetJob Job, Func<IProgress<JobProgress>, CancellationToken, Task<object>> Run, Action? Cleanup, Accounts.Actor Actor)
     {
         public CancellationTokenSource Cancellation { get; } = new();
     }
@@ -74,7 +74,8 @@ public sealed class DatasetJobs(ILogger<DatasetJobs> logger, TimeProvider clock,
         Action? cleanup = null, string? cancelledNote = null)
     {
         var job = new DatasetJob { Id = Guid.NewGuid(), Kind = kind, Dataset = dataset, Description = description, QueuedAt = clock.GetUtcNow(), State = JobState.Queued, CancelledNote = cancelledNote };
-        var work = new Work(job, run, cleanup);
+        // The job runs as the one who queued it: their role is checked again by the services, and the audit names them.
+        var work = new Work(job, run, cleanup, actors.Current);
         jobs[job.Id] = job;
         pending[job.Id] = work;
         if (!queue.Writer.TryWrite(work))
@@ -128,7 +129,7 @@ public sealed class DatasetJobs(ILogger<DatasetJobs> logger, TimeProvider clock,
             try
             {
                 linked.Token.ThrowIfCancellationRequested();
-                job.Result = await work.Run(progress, linked.Token);
+                using (actors.Use(work.Actor)) job.Result = await work.Run(progress, linked.Token);
                 job.State = JobState.Succeeded;
             }
             catch (OperationCanceledException) when (work.Cancellation.IsCancellationRequested && !stoppingToken.IsCancellationRequested)

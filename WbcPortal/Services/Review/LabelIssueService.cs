@@ -1,3 +1,4 @@
+using WbcPortal.Services.Accounts;
 using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
@@ -33,7 +34,7 @@ public sealed record LabelIssueProgress(string Stage, double Fraction);
 /// folders) and outliers. The result is stored, and opens on the review page as a queue.
 /// </summary>
 public sealed class LabelIssueService(IDbContextFactory<WbcDbContext> contexts, DatasetService datasets, GroupingService grouping, FrozenFeatureExtractor features,
-    ImageStore store, TimeProvider clock)
+    ImageStore store, TimeProvider clock, Accounts.AccessControl access, Accounts.AuditLog audit)
 {
     public const string Mode = "frozen-head";
     public const string CrossValidationMode = "cross-validation";
@@ -41,9 +42,11 @@ public sealed class LabelIssueService(IDbContextFactory<WbcDbContext> contexts, 
     public const int DefaultSeed = 42;
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
+    [Demands(PortalAction.FindLabelIssues)]
     public async Task<LabelIssueRunSummary> RunAsync(string dataset, int folds = DefaultFolds, int seed = DefaultSeed, IProgress<LabelIssueProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
+        access.Demand(PortalAction.FindLabelIssues);
         var summary = await datasets.GetAsync(dataset, cancellationToken);
         if (summary.Classes.Count(c => c.Value > 0) < 2) throw new ArgumentException($"Dataset '{summary.Name}' has fewer than two classes: there is no other label an image could have.");
         var state = await grouping.StateAsync(summary.Id, cancellationToken);
@@ -101,6 +104,7 @@ public sealed class LabelIssueService(IDbContextFactory<WbcDbContext> contexts, 
         db.LabelIssueRuns.Add(run);
         await db.SaveChangesAsync(cancellationToken);
         progress?.Report(new("done", 1));
+        await audit.RecordAsync(AuditAction.LabelIssueSearch, $"dataset '{dataset}'", $"frozen features, {folds} folds", cancellationToken: CancellationToken.None);
         return new LabelIssueRunSummary(run.Id, summary.Id, summary.Name, run.CreatedAt, run.Mode, folds, seed, run.Images, run.Issues, run.Seconds);
     }
 
@@ -120,8 +124,10 @@ public sealed class LabelIssueService(IDbContextFactory<WbcDbContext> contexts, 
             .OrderByDescending(c => c.Id).Select(c => c.Name).FirstOrDefaultAsync(cancellationToken);
     }
 
+    [Demands(PortalAction.FindLabelIssues)]
     public async Task<LabelIssueRunSummary> FromCrossValidationAsync(string crossValidation, CancellationToken cancellationToken = default)
     {
+        access.Demand(PortalAction.FindLabelIssues);
         var watch = Stopwatch.StartNew();
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var cv = await db.CrossValidations.AsNoTracking().Include(c => c.SourceSplit)
@@ -161,6 +167,7 @@ public sealed class LabelIssueService(IDbContextFactory<WbcDbContext> contexts, 
         db.LabelIssueRuns.Add(row);
         await db.SaveChangesAsync(cancellationToken);
         string dataset = await db.Datasets.AsNoTracking().Where(d => d.Id == row.DatasetId).Select(d => d.Name).SingleAsync(cancellationToken);
+        await audit.RecordAsync(AuditAction.LabelIssueSearch, $"cross-validation '{crossValidation}'", "out-of-fold predictions", cancellationToken: CancellationToken.None);
         return new LabelIssueRunSummary(row.Id, row.DatasetId, dataset, row.CreatedAt, row.Mode, row.Folds, row.Seed, row.Images, row.Issues, row.Seconds);
     }
 

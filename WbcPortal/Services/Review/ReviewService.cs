@@ -1,3 +1,4 @@
+using WbcPortal.Services.Accounts;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -55,7 +56,7 @@ public sealed record DecisionRequest(int DatasetId, DecisionKind Kind, DecisionS
 /// reviewers' label decisions (taken, undone, listed, exported). Decisions never change a dataset: the next dataset
 /// version is made from them.
 /// </summary>
-public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, StorageOptions storage, LabelIssueService labelIssues, TimeProvider clock)
+public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, StorageOptions storage, LabelIssueService labelIssues, TimeProvider clock, Accounts.AccessControl access, Accounts.AuditLog audit)
 {
     public bool ReadOnly => storage.ReadOnly;
 
@@ -167,8 +168,12 @@ public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, Stor
     /// <see cref="ArgumentException"/> with a reviewer-facing message for a decision that cannot be taken, and
     /// <see cref="InvalidOperationException"/> on a read-only portal.
     /// </summary>
+    [Demands(PortalAction.Review)]
     public async Task<LabelDecision> DecideAsync(DecisionRequest request, CancellationToken cancellationToken = default)
     {
+        var actor = access.Demand(PortalAction.Review);
+        // A signed-in reviewer is recorded as themselves, whatever name the request carries.
+        if (actor.UserName is { } signedIn) request = request with { Reviewer = signedIn };
         ArgumentNullException.ThrowIfNull(request);
         if (ReadOnly) throw new InvalidOperationException("This portal is read-only: decisions are taken on the portal that holds the data folder.");
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
@@ -212,12 +217,16 @@ public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, Stor
         };
         db.ReviewDecisions.Add(row);
         await db.SaveChangesAsync(cancellationToken);
+        await audit.RecordAsync(AuditAction.ReviewDecided, $"dataset {request.DatasetId}", null, cancellationToken: CancellationToken.None);
         return ToDecision(row);
     }
 
     /// <summary>Takes back the reviewer's latest decision in force on the dataset; null when there is none.</summary>
+    [Demands(PortalAction.Review)]
     public async Task<LabelDecision?> UndoLastAsync(int datasetId, string reviewer, CancellationToken cancellationToken = default)
     {
+        var actor = access.Demand(PortalAction.Review);
+        if (actor.UserName is { } signedIn) reviewer = signedIn;
         if (ReadOnly) throw new InvalidOperationException("This portal is read-only: decisions are taken on the portal that holds the data folder.");
         if (string.IsNullOrWhiteSpace(reviewer)) throw new ArgumentException("Say who reviews: only your own decisions are undone.");
         string name = reviewer.Trim();
@@ -228,6 +237,7 @@ public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, Stor
         last.UndoneAt = clock.GetUtcNow();
         last.UndoneBy = name;
         await db.SaveChangesAsync(cancellationToken);
+        await audit.RecordAsync(AuditAction.ReviewUndone, $"dataset {datasetId}", null, cancellationToken: CancellationToken.None);
         return ToDecision(last);
     }
 

@@ -1,3 +1,4 @@
+using WbcPortal.Services.Accounts;
 using System.Globalization;
 using SixLabors.ImageSharp;
 using WbcPortal.Engine.Imaging;
@@ -12,7 +13,7 @@ namespace WbcPortal.Services.Smears;
 /// centred on it (<see cref="SmearWindow.TrainingCrop"/>), filed under its class, and imported by the ordinary import job
 /// (every file checked, one source group per smear cell). Unidentified cells are left out: a training image needs a class.
 /// </summary>
-public sealed class SmearDatasets(SmearJobs jobs, UploadStaging staging, DatasetService datasets, DatasetJobs datasetJobs, ImageDecoding decoding)
+public sealed class SmearDatasets(SmearJobs jobs, UploadStaging staging, DatasetService datasets, DatasetJobs datasetJobs, ImageDecoding decoding, Accounts.AccessControl access, Accounts.AuditLog audit)
 {
     /// <summary>How many cells of the batch would go in (identified cells only), by class.</summary>
     public static IReadOnlyDictionary<string, int> Eligible(SmearJob job) =>
@@ -20,8 +21,10 @@ public sealed class SmearDatasets(SmearJobs jobs, UploadStaging staging, Dataset
             .GroupBy(c => c.Label).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count());
 
     /// <summary>Writes the crops and queues their import into <paramref name="datasetName"/> (new or existing); the job's card is on the Datasets page.</summary>
+    [Demands(PortalAction.Import)]
     public async Task<DatasetJob> EnqueueAsync(string batchId, string datasetName, CancellationToken cancellationToken)
     {
+        access.Demand(PortalAction.Import);
         string name = DatasetService.ValidateName(datasetName);
         if (jobs.ReadOnly) throw new InvalidOperationException("This portal is read-only: datasets are made on the portal that holds the data folder.");
         var job = jobs.Get(batchId) ?? throw new ArgumentException("That batch is no longer held.");
@@ -47,6 +50,7 @@ public sealed class SmearDatasets(SmearJobs jobs, UploadStaging staging, Dataset
                 }
             }
             if (written == 0) throw new ArgumentException("None of the batch's smears is stored any more.");
+            await audit.RecordAsync(AuditAction.DatasetFromSmears, $"smear batch {batchId}", $"{written} cells into '{name}'", cancellationToken: CancellationToken.None);
             return datasetJobs.Enqueue(DatasetJobKinds.Import, name, $"{written} cells of smear batch {batchId}",
                 async (progress, ct) => await datasets.ImportFolderAsync(name, folder, progress.ForImport(), ct),
                 () => staging.Delete(folder), "cells already committed stay in the dataset; the crops were removed");

@@ -1,3 +1,4 @@
+using WbcPortal.Services.Accounts;
 using System.Collections.Concurrent;
 using WbcPortal.Engine.Smears;
 using WbcPortal.Options;
@@ -47,7 +48,7 @@ public sealed class SmearJob
 /// Corrections are stored beside the answers, each with who and when, and are undone by marking, never by deleting. The newest
 /// <see cref="InferenceOptions.KeptBatches"/> batches are kept, and every batch a reviewer corrected.
 /// </summary>
-public sealed class SmearJobs(SmearService smears, SmearBatchStore store, InferenceOptions options, TimeProvider clock, ILogger<SmearJobs> logger)
+public sealed class SmearJobs(SmearService smears, SmearBatchStore store, InferenceOptions options, TimeProvider clock, ILogger<SmearJobs> logger, Accounts.AccessControl access, Accounts.AuditLog audit)
 {
     public const string InterruptedReason = "the portal stopped before this batch finished";
 
@@ -84,8 +85,10 @@ public sealed class SmearJobs(SmearService smears, SmearBatchStore store, Infere
         return jobs.GetOrAdd(id, loaded);
     }
 
+    [Demands(PortalAction.Classify)]
     public async Task<SmearJob> StartAsync(ModelChoice model, IReadOnlyList<PredictionInput> inputs, IReadOnlyList<SkippedFile> skipped, CancellationToken cancellationToken = default)
     {
+        access.Demand(PortalAction.Classify);
         if (inputs.Count == 0) throw new ArgumentException("No smear image to read.");
         if (inputs.Count > options.MaxImagesPerBatch) throw new ArgumentException($"{inputs.Count:N0} smears; a batch takes at most {options.MaxImagesPerBatch:N0}.");
         var manifest = new SmearBatchManifest(Guid.NewGuid().ToString("N")[..12], model, inputs.Select(i => i.File).ToList(), skipped, clock.GetUtcNow());
@@ -104,8 +107,10 @@ public sealed class SmearJobs(SmearService smears, SmearBatchStore store, Infere
         return job;
     }
 
+    [Demands(PortalAction.Classify)]
     public async Task<SmearJob> RunAgainAsync(string id, ModelChoice? model = null, CancellationToken cancellationToken = default)
     {
+        access.Demand(PortalAction.Classify);
         var previous = Get(id) ?? throw new ArgumentException("That batch is no longer held.");
         var inputs = previous.Inputs ?? store.Inputs(id) ?? throw new ArgumentException("That batch's images are no longer stored: choose the images again.");
         return await StartAsync(model ?? previous.Model, inputs, previous.Skipped, cancellationToken);
@@ -118,8 +123,11 @@ public sealed class SmearJobs(SmearService smears, SmearBatchStore store, Infere
     }
 
     /// <summary>Records a reviewer's change to a cell (checked against the smear) and notifies the pages; the count follows at once.</summary>
+    [Demands(PortalAction.CorrectSmears)]
     public async Task<SmearCorrection> CorrectAsync(string id, int image, int cell, SmearCorrectionKind kind, int[]? box, string? label, string reviewer, CancellationToken cancellationToken = default)
     {
+        var actor = access.Demand(PortalAction.CorrectSmears);
+        if (actor.UserName is { } signedIn) reviewer = signedIn;
         if (!store.Enabled) throw new InvalidOperationException("This portal is read-only: corrections are made on the portal that holds the data folder, where they are kept.");
         if (string.IsNullOrWhiteSpace(reviewer)) throw new ArgumentException("Give your name before correcting: every change is recorded with who made it.");
         await corrections.WaitAsync(cancellationToken);
@@ -143,6 +151,7 @@ public sealed class SmearJobs(SmearService smears, SmearBatchStore store, Infere
                 kind is SmearCorrectionKind.Add or SmearCorrectionKind.Move ? box : null,
                 kind is SmearCorrectionKind.Add or SmearCorrectionKind.Relabel ? label : null, reviewer.Trim(), clock.GetUtcNow());
             await SaveAsync(job, [.. job.Corrections, correction], cancellationToken);
+            await audit.RecordAsync(AuditAction.SmearCorrected, $"smear batch {id}, image {image + 1}, cell {cell}", $"{kind} {label}", cancellationToken: CancellationToken.None);
             return correction;
         }
         finally
@@ -152,8 +161,11 @@ public sealed class SmearJobs(SmearService smears, SmearBatchStore store, Infere
     }
 
     /// <summary>Undoes the newest change in force of smear <paramref name="image"/> (or of the whole batch when null); it stays on record as undone. False when nothing is left to undo.</summary>
+    [Demands(PortalAction.CorrectSmears)]
     public async Task<bool> UndoAsync(string id, int? image, string reviewer, CancellationToken cancellationToken = default)
     {
+        var actor = access.Demand(PortalAction.CorrectSmears);
+        if (actor.UserName is { } signedIn) reviewer = signedIn;
         if (!store.Enabled) throw new InvalidOperationException("This portal is read-only: nothing to undo here.");
         await corrections.WaitAsync(cancellationToken);
         try
@@ -163,6 +175,7 @@ public sealed class SmearJobs(SmearService smears, SmearBatchStore store, Infere
             if (last is null) return false;
             var undone = last with { UndoneAt = clock.GetUtcNow(), UndoneBy = string.IsNullOrWhiteSpace(reviewer) ? "unknown" : reviewer.Trim() };
             await SaveAsync(job, job.Corrections.Select(c => c.Sequence == last.Sequence ? undone : c).ToList(), cancellationToken);
+            await audit.RecordAsync(AuditAction.SmearCorrectionUndone, $"smear batch {id}", null, cancellationToken: CancellationToken.None);
             return true;
         }
         finally

@@ -1,3 +1,4 @@
+using WbcPortal.Services.Accounts;
 using WbcPortal.Engine.Detection;
 using WbcPortal.Engine.Imaging;
 using WbcPortal.Engine.Smears;
@@ -49,10 +50,12 @@ public sealed record SmearBatch(ModelChoice Model, IReadOnlyList<string> Labels,
 /// each cell classified through the model's micro-batcher (<see cref="SmearAnalyzer"/>). A smear that cannot be read gets its own
 /// error; the others are answered. Used by the Smears page's batches, <c>smear</c> and <c>POST /api/v1/smears</c> alike.
 /// </summary>
-public sealed class SmearService(ModelServing serving, ImageDecoding decoding, IWbcDetector detector)
+public sealed class SmearService(ModelServing serving, ImageDecoding decoding, IWbcDetector detector, Accounts.AccessControl access)
 {
+    [Demands(PortalAction.Classify)]
     public async Task<SmearBatch> AnalyzeAsync(ModelChoice model, IReadOnlyList<PredictionInput> inputs, IProgress<int>? progress, CancellationToken cancellationToken)
     {
+        access.Demand(PortalAction.Classify);
         using var lease = await serving.AcquireAsync(model.Path, cancellationToken);
         var labels = lease.Model.Labels;
         int done = 0;

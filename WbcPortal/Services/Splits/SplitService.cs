@@ -1,3 +1,4 @@
+using WbcPortal.Services.Accounts;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using WbcPortal.Engine.Datasets.Splitting;
@@ -24,15 +25,17 @@ public sealed record SplitMemberImage(int Id, string Part, string ClassName, str
 public sealed record SplitMemberPage(IReadOnlyList<SplitMemberImage> Items, int Total);
 
 /// <summary>Creates immutable, named split versions, runs their independent leak check, and reads them back.</summary>
-public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, GroupingService grouping, DatasetSplitter splitter, Datasets.DatasetService datasets, ImageStore store, TimeProvider clock)
+public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, GroupingService grouping, DatasetSplitter splitter, Datasets.DatasetService datasets, ImageStore store, TimeProvider clock, Accounts.AccessControl access, Accounts.AuditLog audit)
 {
     private readonly LeakChecker checker = new(LeakCheckOptions.Default);
 
     /// <param name="groupingProgress">Source grouping, when the strategy needs groups the dataset lacks.</param>
     /// <param name="leakCheckProgress">The independent leak check every new split gets before it is stored.</param>
+    [Demands(PortalAction.PrepareDatasets)]
     public async Task<SplitSummary> CreateAsync(SplitRequest request, IProgress<double>? groupingProgress = null, CancellationToken cancellationToken = default,
         IProgress<double>? leakCheckProgress = null)
     {
+        access.Demand(PortalAction.PrepareDatasets);
         request.Ratios.Validate();
         var dataset = await datasets.GetAsync(request.Dataset, cancellationToken);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
@@ -97,6 +100,7 @@ public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, Group
         db.Splits.Add(split);
         db.ChangeTracker.DetectChanges();
         await db.SaveChangesAsync(cancellationToken);
+        await audit.RecordAsync(AuditAction.SplitCreated, $"dataset '{request.Dataset}'", $"{request.Strategy}, seed {request.Seed}", cancellationToken: CancellationToken.None);
         return new SplitSummary(split.Id, name, dataset.Id, dataset.Name, split.CreatedAt, report);
     }
 
@@ -104,8 +108,10 @@ public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, Group
     /// Runs the independent leak check on an existing split (one made before the check existed, or again) and stores it in
     /// the split's report. The members never change: a split stays the same version.
     /// </summary>
+    [Demands(PortalAction.PrepareDatasets)]
     public async Task<SplitSummary> CheckLeaksAsync(string idOrName, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
     {
+        access.Demand(PortalAction.PrepareDatasets);
         var summary = await GetAsync(idOrName, cancellationToken);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var parts = await db.SplitMembers.AsNoTracking().Where(m => m.SplitId == summary.Id).Select(m => new { m.DatasetImageId, m.Part }).ToListAsync(cancellationToken);

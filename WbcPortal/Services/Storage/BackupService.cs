@@ -1,3 +1,4 @@
+using WbcPortal.Services.Accounts;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using WbcPortal.Options;
@@ -17,13 +18,15 @@ public sealed record RestoreResult(string DataDirectory, long StoredImages, int 
 /// overwrites a live database: it refuses a folder whose database holds datasets or runs, and moves a damaged or
 /// empty one aside instead of deleting it.
 /// </summary>
-public sealed class BackupService(StorageOptions storage)
+public sealed class BackupService(StorageOptions storage, Accounts.AccessControl access, Accounts.AuditLog audit)
 {
     public const string ManifestFile = "backup.json";
     private static readonly string[] Folders = ["images", "thumbs", "runs"];
 
+    [Demands(PortalAction.ManageStorage)]
     public async Task<BackupManifest> BackupAsync(string destination, IProgress<string>? progress, CancellationToken cancellationToken)
     {
+        access.Demand(PortalAction.ManageStorage);
         RequireSqliteFile();
         destination = Path.GetFullPath(destination);
         if (Path.GetFullPath(destination).StartsWith(storage.DataDirectoryFullPath + Path.DirectorySeparatorChar, StringComparison.Ordinal))
@@ -52,11 +55,14 @@ public sealed class BackupService(StorageOptions storage)
         }
         var manifest = new BackupManifest(SystemStatusService.Version, DateTimeOffset.UtcNow, storage.DataDirectoryFullPath, storedImages, files, bytes);
         await File.WriteAllTextAsync(Path.Combine(destination, ManifestFile), JsonSerializer.Serialize(manifest, new JsonSerializerOptions { WriteIndented = true }), cancellationToken);
+        await audit.RecordAsync(AuditAction.Backup, destination, null, cancellationToken: CancellationToken.None);
         return manifest;
     }
 
+    [Demands(PortalAction.ManageStorage)]
     public async Task<RestoreResult> RestoreAsync(string backup, IProgress<string>? progress, CancellationToken cancellationToken)
     {
+        access.Demand(PortalAction.ManageStorage);
         RequireSqliteFile();
         backup = Path.GetFullPath(backup);
         string backupDb = Path.Combine(backup, Path.GetFileName(storage.DatabasePath));
@@ -110,6 +116,7 @@ public sealed class BackupService(StorageOptions storage)
             }
             if (missing > 0) throw new InvalidDataException($"The restored database references {missing:N0} images the backup does not hold: the backup is incomplete.");
         }
+        await audit.RecordAsync(AuditAction.Restore, backup, null, cancellationToken: CancellationToken.None);
         return new RestoreResult(storage.DataDirectoryFullPath, backupImages, copied, present, movedAside);
     }
 

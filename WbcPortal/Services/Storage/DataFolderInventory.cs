@@ -1,3 +1,4 @@
+using WbcPortal.Services.Accounts;
 using System.Globalization;
 using Microsoft.EntityFrameworkCore;
 using WbcPortal.Engine.Datasets.Storage;
@@ -57,6 +58,8 @@ public sealed class DataFolderInventory(
     ImageStore store,
     DatasetService datasets,
     UploadStaging staging,
+    Accounts.AccessControl access,
+    Accounts.AuditLog audit,
     DatasetJobs? jobs = null) // the web host's dataset jobs; the headless verbs have none (the data folder's lock keeps the portal out)
 {
     private string Root => storage.DataDirectoryFullPath;
@@ -142,8 +145,10 @@ public sealed class DataFolderInventory(
     /// it, and, unless <paramref name="withRuns"/>, while a run was trained on one of its splits (those runs go too when
     /// it is given; a queued or running one never).
     /// </summary>
+    [Demands(PortalAction.Delete)]
     public async Task<StorageDeletion> DeleteDatasetAsync(string idOrName, bool withRuns, CancellationToken cancellationToken = default)
     {
+        access.Demand(PortalAction.Delete);
         var dataset = await datasets.GetAsync(idOrName, cancellationToken);
         if (jobs?.Recent(dataset: dataset.Name).FirstOrDefault(j => !j.Finished) is { } job)
         {
@@ -174,6 +179,7 @@ public sealed class DataFolderInventory(
         var before = await ListDatasetOwnBytesAsync(dataset.Id, cancellationToken);
         await datasets.DeleteAsync(dataset.Id, cancellationToken);
         removed.Add($"dataset {dataset.Name}");
+        await audit.RecordAsync(AuditAction.StorageDeleted, $"dataset '{idOrName}'", withRuns ? "with its runs" : null, cancellationToken: CancellationToken.None);
         return new StorageDeletion(removed, freed + before);
     }
 
@@ -187,8 +193,10 @@ public sealed class DataFolderInventory(
     }
 
     /// <summary>Deletes a run: its rows (epochs, evaluations, predictions, its registered model) and then its folder.</summary>
+    [Demands(PortalAction.Delete)]
     public async Task<StorageDeletion> DeleteRunAsync(string idOrName, CancellationToken cancellationToken = default)
     {
+        access.Demand(PortalAction.Delete);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var run = (int.TryParse(idOrName, NumberStyles.None, CultureInfo.InvariantCulture, out var id)
                 ? await db.Runs.SingleOrDefaultAsync(r => r.Id == id || r.Name == idOrName, cancellationToken)
@@ -211,20 +219,25 @@ public sealed class DataFolderInventory(
         string folder = RunFolder(run.Id);
         long bytes = UploadStaging.DirectorySize(folder);
         if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        await audit.RecordAsync(AuditAction.RunDeleted, $"run '{idOrName}'", null, cancellationToken: CancellationToken.None);
         return new StorageDeletion(removed, bytes);
     }
 
     /// <summary>Deletes staged uploads no upload or import is using.</summary>
+    [Demands(PortalAction.ManageStorage)]
     public StorageDeletion DeleteStaging()
     {
+        access.Demand(PortalAction.ManageStorage);
         var before = StagedUploads().Where(s => !s.InUse).Select(s => $"staged upload {s.Name}").ToList();
         long freed = staging.Sweep();
         return new StorageDeletion(before, freed);
     }
 
     /// <summary>Deletes files and run folders no row references (listed fresh). Refused while a dataset job runs.</summary>
+    [Demands(PortalAction.ManageStorage)]
     public async Task<StorageDeletion> DeleteUnreferencedAsync(CancellationToken cancellationToken = default)
     {
+        access.Demand(PortalAction.ManageStorage);
         if (jobs?.Recent().FirstOrDefault(j => !j.Finished) is { } job)
         {
             throw new InvalidOperationException($"A {job.Kind} job on '{job.Dataset}' is {job.State.ToString().ToLowerInvariant()}; unreferenced files are only removed when no dataset job runs (an import may be moving files into the store).");
@@ -247,6 +260,7 @@ public sealed class DataFolderInventory(
                 // Left for the next clean-up; listing it again shows it.
             }
         }
+        await audit.RecordAsync(AuditAction.StorageDeleted, "files nothing uses", null, cancellationToken: CancellationToken.None);
         return new StorageDeletion(removed, freed);
     }
 

@@ -1,3 +1,4 @@
+using WbcPortal.Services.Accounts;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -27,7 +28,7 @@ public sealed record CrossValidationModel(int ModelId, string Name, string OnnxP
 /// was tested on, and registered with those figures on its card. The cost per image beside one fold model's is measured on the test images.
 /// </summary>
 public sealed class CrossValidationModels(IDbContextFactory<WbcDbContext> contexts, StorageOptions storage, EvaluationService evaluations,
-    OnnxSessionFactory sessions, BackboneRegistry backbones, TimeProvider clock, ILogger<CrossValidationModels> logger)
+    OnnxSessionFactory sessions, BackboneRegistry backbones, TimeProvider clock, ILogger<CrossValidationModels> logger, Accounts.AccessControl access, Accounts.AuditLog audit)
 {
     public const string Folder = "models/ensembles";
 
@@ -50,8 +51,10 @@ public sealed class CrossValidationModels(IDbContextFactory<WbcDbContext> contex
     public Making? For(int crossValidationId) => making.TryGetValue(crossValidationId, out var m) ? m : null;
 
     /// <summary>Starts making the model in the background (never on a page's circuit); one at a time per cross-validation.</summary>
+    [Demands(PortalAction.ManageModels)]
     public Making Start(int crossValidationId)
     {
+        access.Demand(PortalAction.ManageModels);
         var job = new Making { CrossValidationId = crossValidationId };
         if (making.TryGetValue(crossValidationId, out var running) && !running.Finished) return running;
         making[crossValidationId] = job;
@@ -72,8 +75,10 @@ public sealed class CrossValidationModels(IDbContextFactory<WbcDbContext> contex
         return job;
     }
 
+    [Demands(PortalAction.ManageModels)]
     public async Task<CrossValidationModel> MakeAsync(int crossValidationId, IProgress<string>? progress, CancellationToken cancellationToken)
     {
+        access.Demand(PortalAction.ManageModels);
         if (storage.ReadOnly) throw new InvalidOperationException("This portal is read-only: models are made on the portal that holds the data folder.");
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var cv = await db.CrossValidations.AsNoTracking().Include(c => c.SourceSplit).Include(c => c.Runs).SingleOrDefaultAsync(c => c.Id == crossValidationId, cancellationToken)
@@ -141,6 +146,7 @@ public sealed class CrossValidationModels(IDbContextFactory<WbcDbContext> contex
             };
             db.Models.Add(model);
             await db.SaveChangesAsync(cancellationToken);
+            await audit.RecordAsync(AuditAction.ModelMadeFromCrossValidation, $"cross-validation {crossValidationId}", $"model {model.Id} '{name}', {members.Count} folds", cancellationToken: CancellationToken.None);
             return new CrossValidationModel(model.Id, name, relative, members.Count, fit.Temperature, fit.RejectThreshold, fit.ByOriginal, test, model.ReportSource, ms, memberMs);
         }
         catch

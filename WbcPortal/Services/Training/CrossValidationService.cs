@@ -1,3 +1,4 @@
+using WbcPortal.Services.Accounts;
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
@@ -63,12 +64,14 @@ public sealed record CrossValidationListItem(int Id, string Name, string SourceS
 /// stored as an immutable split of its own (so split pages, honesty and evaluations work unchanged) and trained as a queued
 /// run, so each is resumable and evaluated like any run. The source split's test part is never used: it stays the final hold-out.
 /// </summary>
-public sealed class CrossValidationService(IDbContextFactory<WbcDbContext> contexts, TrainingRunService runs, TimeProvider clock)
+public sealed class CrossValidationService(IDbContextFactory<WbcDbContext> contexts, TrainingRunService runs, TimeProvider clock, Accounts.AccessControl access, Accounts.AuditLog audit)
 {
     /// <summary>Makes the K fold splits and K queued runs (one transaction) and returns the record; nothing is trained here.</summary>
     /// <param name="seed">Draws the folds; null: the configuration's seed.</param>
+    [Demands(PortalAction.Train)]
     public async Task<CrossValidation> CreateAsync(string sourceSplit, int folds, TrainingConfig config, int? seed = null, string? name = null, CancellationToken cancellationToken = default)
     {
+        access.Demand(PortalAction.Train);
         config.Validate();
         runs.CheckDevice(config);
         int foldSeed = seed ?? config.Seed;
@@ -141,6 +144,7 @@ public sealed class CrossValidationService(IDbContextFactory<WbcDbContext> conte
         db.ChangeTracker.DetectChanges();
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
+        await audit.RecordAsync(AuditAction.CrossValidationStarted, $"split '{sourceSplit}'", $"{folds} folds", cancellationToken: CancellationToken.None);
         return cv;
     }
 

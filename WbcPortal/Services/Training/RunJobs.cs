@@ -1,3 +1,4 @@
+using WbcPortal.Services.Accounts;
 using System.Collections.Concurrent;
 using Hangfire;
 using WbcPortal.Engine.Training;
@@ -72,11 +73,13 @@ public sealed class RunJobs(TrainingRunService runs, RunStopRegistry stops, ILog
 public sealed record StopResult(bool Stopped, string Message);
 
 /// <summary>What the pages call: start, resume and stop runs (and cross-validations, run by run) through the job queue.</summary>
-public sealed class TrainingLauncher(TrainingRunService runs, CrossValidationService crossValidations, IBackgroundJobClient jobs, RunStopRegistry stops)
+public sealed class TrainingLauncher(TrainingRunService runs, CrossValidationService crossValidations, IBackgroundJobClient jobs, RunStopRegistry stops, Accounts.AccessControl access, Accounts.AuditLog audit)
 {
     /// <summary>Makes the fold splits and queued fold runs and queues one job a fold: the one training worker takes them in turn.</summary>
+    [Demands(PortalAction.Train)]
     public async Task<int> StartCrossValidationAsync(string split, int folds, TrainingConfig config, string? name, CancellationToken cancellationToken = default)
     {
+        access.Demand(PortalAction.Train);
         var cv = await crossValidations.CreateAsync(split, folds, config, name: name, cancellationToken: cancellationToken);
         foreach (var (_, runId, _) in await crossValidations.FoldRunsAsync(cv.Id, cancellationToken))
         {
@@ -89,8 +92,10 @@ public sealed class TrainingLauncher(TrainingRunService runs, CrossValidationSer
     /// Puts every unfinished fold back in the queue: stopped, failed and interrupted ones through Resume, queued ones get a
     /// job again (a fold already taken finds nothing to do: the claim is atomic). Succeeded folds stay as they are.
     /// </summary>
+    [Demands(PortalAction.Train)]
     public async Task<int> ResumeCrossValidationAsync(int id, CancellationToken cancellationToken = default)
     {
+        access.Demand(PortalAction.Train);
         int queued = 0;
         foreach (var (_, runId, status) in await crossValidations.FoldRunsAsync(id, cancellationToken))
         {
@@ -104,43 +109,54 @@ public sealed class TrainingLauncher(TrainingRunService runs, CrossValidationSer
             jobs.Enqueue<RunJobs>(j => j.ExecuteAsync(runId, CancellationToken.None));
             queued++;
         }
+        await audit.RecordAsync(AuditAction.CrossValidationResumed, $"cross-validation {id}", null, cancellationToken: CancellationToken.None);
         return queued;
     }
 
     /// <summary>Stops every fold: the waiting ones first (so the worker takes none of them next), then the one training.</summary>
+    [Demands(PortalAction.Train)]
     public async Task<StopResult> StopCrossValidationAsync(int id, CancellationToken cancellationToken = default)
     {
+        access.Demand(PortalAction.Train);
         var folds = await crossValidations.FoldRunsAsync(id, cancellationToken);
         int stopped = 0;
         foreach (var (_, runId, _) in folds.OrderBy(f => f.Status == RunStatus.Running ? 1 : 0))
         {
             if ((await StopAsync(runId, cancellationToken)).Stopped) stopped++;
         }
+        await audit.RecordAsync(AuditAction.CrossValidationStopped, $"cross-validation {id}", null, cancellationToken: CancellationToken.None);
         return stopped == 0
             ? new StopResult(false, "No fold is queued or training.")
             : new StopResult(true, $"Stopping {stopped} fold run(s); a fold that is training stops after its current batch.");
     }
 
+    [Demands(PortalAction.Train)]
     public async Task<int> StartAsync(string split, TrainingConfig config, string? name, CancellationToken cancellationToken = default)
     {
+        access.Demand(PortalAction.Train);
         var run = await runs.CreateAsync(split, config, name, cancellationToken);
         jobs.Enqueue<RunJobs>(j => j.ExecuteAsync(run.Id, CancellationToken.None));
         return run.Id;
     }
 
     /// <summary>Queues a stopped, failed or interrupted run again; throws <see cref="RunNotClaimableException"/> with the reason otherwise.</summary>
+    [Demands(PortalAction.Train)]
     public async Task ResumeAsync(int runId, CancellationToken cancellationToken = default)
     {
+        access.Demand(PortalAction.Train);
         await runs.RequeueAsync(runId, cancellationToken);
         jobs.Enqueue<RunJobs>(j => j.ExecuteAsync(runId, CancellationToken.None));
+        await audit.RecordAsync(AuditAction.RunResumed, $"run {runId}", null, cancellationToken: CancellationToken.None);
     }
 
     /// <summary>
     /// Stops a run whichever process executes it: recorded on the run (that process polls it), and cancelled at once when
     /// it executes here. A queued run is Cancelled at once.
     /// </summary>
+    [Demands(PortalAction.Train)]
     public async Task<StopResult> StopAsync(int runId, CancellationToken cancellationToken = default)
     {
+        access.Demand(PortalAction.Train);
         try
         {
             var was = await runs.RequestStopAsync(runId, cancellationToken);

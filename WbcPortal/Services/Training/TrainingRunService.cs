@@ -1,3 +1,4 @@
+using WbcPortal.Services.Accounts;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
@@ -36,7 +37,7 @@ public sealed class TrainingRunService(
     Evaluation.EvaluationService evaluations,
     Engine.Compute.TorchRuntime runtime,
     Splits.SplitService splits,
-    ILogger<TrainingRunService> logger)
+    ILogger<TrainingRunService> logger, Accounts.AccessControl access, Accounts.AuditLog audit)
 {
     private readonly ConcurrentDictionary<int, RunLiveProgress> live = new();
 
@@ -51,8 +52,10 @@ public sealed class TrainingRunService(
     /// <summary>Called (from a background thread) with a run id whenever that run changes; dispose to stop.</summary>
     public IDisposable Subscribe(Action<int> onChange) => changes.Subscribe(onChange);
 
+    [Demands(PortalAction.Train)]
     public async Task<Run> CreateAsync(string splitIdOrName, TrainingConfig config, string? name = null, CancellationToken cancellationToken = default)
     {
+        access.Demand(PortalAction.Train);
         config.Validate();
         CheckDevice(config);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
@@ -66,6 +69,7 @@ public sealed class TrainingRunService(
         await db.SaveChangesAsync(cancellationToken);
         run.CheckpointDirectory = CheckpointDirectoryOf(run.Id);
         await db.SaveChangesAsync(cancellationToken);
+        await audit.RecordAsync(AuditAction.RunStarted, $"split '{splitIdOrName}'", name, cancellationToken: CancellationToken.None);
         return run;
     }
 
@@ -187,8 +191,10 @@ public sealed class TrainingRunService(
     /// <see cref="Run.StopRequestedAt"/>, which the process executing it reads within <see cref="StopPollInterval"/>.
     /// Returns the status the run had; throws <see cref="RunNotClaimableException"/> when it is neither.
     /// </summary>
+    [Demands(PortalAction.Train)]
     public async Task<RunStatus> RequestStopAsync(int runId, CancellationToken cancellationToken = default)
     {
+        access.Demand(PortalAction.Train);
         await CheckLeaseAsync(runId, cancellationToken);
         var now = clock.GetUtcNow();
         // A Stop is a signal to whichever process trains the run, so a read-only portal may send it too (its own
@@ -203,12 +209,14 @@ public sealed class TrainingRunService(
                     .SetProperty(r => r.FinishedAt, now), cancellationToken) > 0)
         {
             Notify(runId);
+            await audit.RecordAsync(AuditAction.RunStopped, $"run {runId}", "while queued", cancellationToken: CancellationToken.None);
             return RunStatus.Queued;
         }
         if (await db.Runs.Where(r => r.Id == runId && r.Status == RunStatus.Running)
                 .ExecuteUpdateAsync(s => s.SetProperty(r => r.StopRequestedAt, now), cancellationToken) > 0)
         {
             Notify(runId);
+            await audit.RecordAsync(AuditAction.RunStopped, $"run {runId}", null, cancellationToken: CancellationToken.None);
             return RunStatus.Running;
         }
         throw await RefusalAsync(db, runId, RunLifecycle.StatusesAllowing(RunAction.Stop), RunAction.Stop, cancellationToken);

@@ -40,6 +40,9 @@ public partial class ReviewPage : IAsyncDisposable
     private readonly ReviewWalk walk = new();
     private IReadOnlyList<LabelDecision> decisions = [];
     private string? reviewer;
+    /// <summary>Signed in: every decision records the signed-in user, never a typed name.</summary>
+    private bool reviewerSignedIn;
+    [CascadingParameter] private Task<Microsoft.AspNetCore.Components.Authorization.AuthenticationState>? Authentication { get; set; }
     private string reviewerDraft = "";
     private bool reviewerLoaded;
     private string? note;
@@ -118,7 +121,14 @@ public partial class ReviewPage : IAsyncDisposable
 
     protected override async Task OnAfterRenderAsync(bool firstRender)
     {
-        if (firstRender)
+        if (firstRender && Authentication is not null && (await Authentication).User.Identity is { IsAuthenticated: true, Name: { } signedIn })
+        {
+            reviewer = signedIn;
+            reviewerSignedIn = true;
+            reviewerLoaded = true;
+            StateHasChanged();
+        }
+        else if (firstRender)
         {
             try
             {
@@ -198,6 +208,7 @@ public partial class ReviewPage : IAsyncDisposable
 
     private async Task ChangeReviewerAsync()
     {
+        if (reviewerSignedIn) return;
         reviewerDraft = reviewer ?? "";
         reviewer = null;
         await Local.DeleteAsync(ReviewerKey);
