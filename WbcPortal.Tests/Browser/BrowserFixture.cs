@@ -63,7 +63,22 @@ public sealed class BrowserFixture : IAsyncLifetime
     }
 
     /// <summary>A browser context on the portal, as a signed-in user (every browser test opens its pages in one); skips without Chromium.</summary>
-    public async Task<IBrowserContext> NewContextAsync(BrowserNewContextOptions options) => await RequireBrowser().NewContextAsync(options);
+    public Task<IBrowserContext> NewContextAsync(BrowserNewContextOptions options) => SignedInContextAsync(RequireBrowser(), Portal, options);
+
+    /// <summary>A browser context signed in to <paramref name="portal"/> through its sign-in page, as <paramref name="user"/>.</summary>
+    public static async Task<IBrowserContext> SignedInContextAsync(IBrowser browser, PortalProcess portal, BrowserNewContextOptions options,
+        string user = PortalProcess.AdminUser, string password = PortalProcess.AdminPassword)
+    {
+        var context = await browser.NewContextAsync(options);
+        var page = await context.NewPageAsync();
+        await page.GotoAsync(new Uri(portal.BaseAddress, "account/signin").ToString());
+        await page.FillAsync("[data-testid=signin-user]", user);
+        await page.FillAsync("[data-testid=signin-password]", password);
+        await page.ClickAsync("[data-testid=signin-submit]");
+        await page.WaitForURLAsync(url => !url.Contains("/account/signin", StringComparison.Ordinal), new PageWaitForURLOptions { Timeout = 30_000 });
+        await page.CloseAsync();
+        return context;
+    }
 
     public IBrowser RequireBrowser()
     {

@@ -41,21 +41,23 @@ public sealed class RunRecoveryBrowserTests : IAsyncLifetime
         source.Dispose();
     }
 
-    private async Task<IPage> NewPageAsync()
+    private async Task<IPage> NewPageAsync(PortalProcess portal)
     {
         if (browser is null) Assert.Skip($"Browser tests need Debian's Chromium at {BrowserFixture.ChromiumPath}; the README's test command installs it.");
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
+        var context = await BrowserFixture.SignedInContextAsync(browser, portal, new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
         return await context.NewPageAsync();
     }
 
     [Fact]
     public async Task A_run_whose_portal_was_killed_is_interrupted_after_restart_and_resumes_from_its_page()
     {
-        var page = await NewPageAsync();
+        if (browser is null) Assert.Skip($"Browser tests need Debian's Chromium at {BrowserFixture.ChromiumPath}; the README's test command installs it.");
         await RunDeviceTests.PrepareSplitAsync(data.Path, source.Path, "kill-split", perClass: 16);
         int runId;
+        IPage page;
         await using (var portal = await PortalProcess.StartOnAsync(data.Path))
         {
+            page = await NewPageAsync(portal);
             await BrowserFixture.ScreenshotOnFailureAsync(page, "run-killed-start", async () =>
             {
                 await BrowserFixture.GotoInteractiveAsync(page, new Uri(portal.BaseAddress, "training"));
@@ -84,6 +86,7 @@ public sealed class RunRecoveryBrowserTests : IAsyncLifetime
 
         await using (var portal = await PortalProcess.StartOnAsync(data.Path))
         {
+            page = await NewPageAsync(portal);
             await BrowserFixture.ScreenshotOnFailureAsync(page, "run-interrupted", async () =>
             {
                 await BrowserFixture.GotoInteractiveAsync(page, new Uri(portal.BaseAddress, $"runs/{runId}"));
@@ -119,13 +122,14 @@ public sealed class RunRecoveryBrowserTests : IAsyncLifetime
     public async Task A_run_that_failed_on_a_device_this_machine_lacks_shows_why_on_its_page()
     {
         RunDeviceTests.SkipWhereCudaWorks();
-        var page = await NewPageAsync();
+        if (browser is null) Assert.Skip($"Browser tests need Debian's Chromium at {BrowserFixture.ChromiumPath}; the README's test command installs it.");
         await RunDeviceTests.PrepareSplitAsync(data.Path, source.Path, "cuda-split");
         int runId = await RunDeviceTests.QueueCudaRunAsync(data.Path, "cuda-split", "cuda-run");
         var (code, _, stderr) = await PortalProcess.RunVerbAsync(TimeSpan.FromSeconds(90), "resume", "cuda-run", "--data-dir", data.Path);
         Assert.True(code != 0, stderr);
 
         await using var portal = await PortalProcess.StartOnAsync(data.Path);
+        var page = await NewPageAsync(portal);
         await BrowserFixture.ScreenshotOnFailureAsync(page, "run-failed-cuda", async () =>
         {
             await BrowserFixture.GotoInteractiveAsync(page, new Uri(portal.BaseAddress, $"runs/{runId}"));

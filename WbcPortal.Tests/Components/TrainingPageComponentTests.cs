@@ -111,7 +111,7 @@ public class TrainingPageComponentTests : PortalTestContext
     public async Task A_dataset_job_card_cancels_its_job_and_shows_Cancelled_with_what_was_kept()
     {
         Services.AddSingleton(sp => new DatasetJobs(Microsoft.Extensions.Logging.Abstractions.NullLogger<DatasetJobs>.Instance, TimeProvider.System,
-            sp.GetRequiredService<WbcPortal.Services.Datasets.UploadStaging>()));
+            sp.GetRequiredService<WbcPortal.Services.Datasets.UploadStaging>(), sp.GetRequiredService<WbcPortal.Services.Accounts.ActorContext>()));
         var jobs = Services.GetRequiredService<DatasetJobs>();
         await jobs.StartAsync(TestContext.Current.CancellationToken);
         try

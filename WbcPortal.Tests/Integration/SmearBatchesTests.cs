@@ -162,12 +162,13 @@ public sealed class SmearBatchesTests(ClassifierOnnxExportFixture fixture) : ICl
         Assert.Equal(3, SmearDatasets.Eligible(job).Values.Sum());
 
         var datasetJobs = new WbcPortal.Services.Jobs.DatasetJobs(Microsoft.Extensions.Logging.Abstractions.NullLogger<WbcPortal.Services.Jobs.DatasetJobs>.Instance, TimeProvider.System,
-            services.GetRequiredService<WbcPortal.Services.Datasets.UploadStaging>());
+            services.GetRequiredService<WbcPortal.Services.Datasets.UploadStaging>(), services.GetRequiredService<WbcPortal.Services.Accounts.ActorContext>());
         await datasetJobs.StartAsync(Ct);
         try
         {
             var exporter = new SmearDatasets(smearJobs, services.GetRequiredService<WbcPortal.Services.Datasets.UploadStaging>(),
-                services.GetRequiredService<WbcPortal.Services.Datasets.DatasetService>(), datasetJobs, services.GetRequiredService<WbcPortal.Engine.Imaging.ImageDecoding>());
+                services.GetRequiredService<WbcPortal.Services.Datasets.DatasetService>(), datasetJobs, services.GetRequiredService<WbcPortal.Engine.Imaging.ImageDecoding>(),
+                services.GetRequiredService<WbcPortal.Services.Accounts.AccessControl>(), services.GetRequiredService<WbcPortal.Services.Accounts.AuditLog>());
             await Assert.ThrowsAsync<ArgumentException>(() => exporter.EnqueueAsync(job.Id, "  ", Ct));
             var import = await exporter.EnqueueAsync(job.Id, "smear-cells", Ct);
             for (int i = 0; i < 600 && !import.Finished; i++) await Task.Delay(100, Ct);

@@ -26,8 +26,37 @@ public sealed class PortalProcess : IAsyncDisposable
 
     public Uri BaseAddress { get; }
 
-    /// <summary>An HTTP client for this portal, as a signed-in caller (every test that calls the portal over HTTP uses it).</summary>
-    public HttpClient CreateClient(TimeSpan? timeout = null) => new() { BaseAddress = BaseAddress, Timeout = timeout ?? TimeSpan.FromSeconds(100) };
+    /// <summary>The first Admin every test portal starts with (<c>Accounts:InitialAdmin</c>, password from its setting).</summary>
+    public const string AdminUser = "admin";
+    public const string AdminPassword = "test-admin-password-1";
+
+    private string? adminToken;
+
+    /// <summary>An HTTP client for this portal, signed in as its Admin with an API token (every test that calls the portal over HTTP uses it).</summary>
+    public HttpClient CreateClient(TimeSpan? timeout = null)
+    {
+        adminToken ??= CreateTokenAsync(AdminUser, Services.Accounts.PortalRole.Admin).GetAwaiter().GetResult();
+        var client = CreateAnonymousClient(timeout);
+        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", adminToken);
+        return client;
+    }
+
+    /// <summary>An HTTP client with no sign-in: what anyone who reaches the port has.</summary>
+    public HttpClient CreateAnonymousClient(TimeSpan? timeout = null) => new() { BaseAddress = BaseAddress, Timeout = timeout ?? TimeSpan.FromSeconds(100) };
+
+    /// <summary>
+    /// An API token for <paramref name="user"/> (made, with that role, when missing), written straight into this portal's
+    /// database as the CLI's <c>token create</c> would (the token's hash is all the portal needs to know it).
+    /// </summary>
+    public async Task<string> CreateTokenAsync(string user, Services.Accounts.PortalRole role)
+    {
+        var services = new Microsoft.Extensions.DependencyInjection.ServiceCollection().AddPortalCoreForTests(DataDirectory);
+        await using var provider = Microsoft.Extensions.DependencyInjection.ServiceCollectionContainerBuilderExtensions.BuildServiceProvider(services);
+        var accounts = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Services.Accounts.UserAccounts>(provider);
+        var tokens = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Services.Accounts.ApiTokens>(provider);
+        if (!(await accounts.ListAsync()).Any(u => u.Name == user)) await accounts.AddAsync(user, role, AdminPassword);
+        return (await tokens.CreateAsync(user, "tests", role, 30)).Token;
+    }
     public string DataDirectory { get; }
     public int ProcessId => process.Id;
     public bool HasExited => process.HasExited;
@@ -61,7 +90,7 @@ public sealed class PortalProcess : IAsyncDisposable
         string dataPath = owned?.Path ?? dataDirectory!;
         int port = FreePort();
         var baseAddress = new Uri($"http://127.0.0.1:{port}/");
-        var process = Start(["--urls", baseAddress.ToString().TrimEnd('/'), "--data-dir", dataPath, .. extraArgs]);
+        var process = Start(["--urls", baseAddress.ToString().TrimEnd('/'), "--data-dir", dataPath, "--Accounts:InitialAdmin", AdminUser, "--Accounts:InitialAdminPassword", AdminPassword, .. extraArgs]);
         var portal = new PortalProcess(process, owned, dataPath, baseAddress);
         process.OutputDataReceived += (_, e) => portal.Append(e.Data);
         process.ErrorDataReceived += (_, e) => portal.Append(e.Data);
@@ -78,7 +107,8 @@ public sealed class PortalProcess : IAsyncDisposable
             }
             try
             {
-                using var response = await http.GetAsync("/");
+                // The sign-in page: the one page that answers before anyone signs in.
+                using var response = await http.GetAsync("account/signin");
                 if (response.StatusCode == HttpStatusCode.OK) return portal;
             }
             catch (HttpRequestException)

@@ -90,7 +90,7 @@ public sealed class StagingJobsAndStorageTests : IAsyncDisposable
     {
         var services = await ServicesAsync();
         var staging = services.GetRequiredService<UploadStaging>();
-        var jobs = new DatasetJobs(NullLogger<DatasetJobs>.Instance, TimeProvider.System, staging);
+        var jobs = new DatasetJobs(NullLogger<DatasetJobs>.Instance, TimeProvider.System, staging, services.GetRequiredService<WbcPortal.Services.Accounts.ActorContext>());
         await jobs.StartAsync(TestContext.Current.CancellationToken);
         try
         {
