@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
 using WbcPortal.Options;
+using WbcPortal.Security;
 using WbcPortal.Services.Classify;
 using WbcPortal.Services.Smears;
 
@@ -43,7 +44,8 @@ public static class ApiV1Endpoints
 
     public static IEndpointRouteBuilder MapApiV1(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup(Prefix).WithTags("v1").DisableAntiforgery();
+        // Not a browser form: antiforgery is off, and Security.CrossSiteGuard refuses what another site's page sends instead.
+        var api = app.MapGroup(Prefix).WithTags("v1").DisableAntiforgery().WithHardenedApi();
 
         api.MapPost("/predict", PredictAsync)
             .WithName("Predict")

@@ -8,6 +8,7 @@ using WbcPortal.Services.Training;
 using Hangfire;
 using Hangfire.Storage.SQLite;
 using WbcPortal.Storage;
+using WbcPortal.Security;
 
 namespace WbcPortal.Extensions;
 
@@ -16,6 +17,7 @@ public static class WebServiceExtensions
     public static WebApplicationBuilder AddWbcPortal(this WebApplicationBuilder builder)
     {
         builder.WebHost.UseStaticWebAssets();
+        builder.AddHardenedSurface();
         builder.Services.AddWbcCore();
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
         builder.Services.AddMudServices();
@@ -79,11 +81,11 @@ public static class WebServiceExtensions
             if (interrupted > 0) app.Logger.LogWarning("{Count} run(s) were training when the portal last stopped; they are marked Interrupted and can be resumed", interrupted);
         }
 
-        if (!app.Environment.IsDevelopment())
-        {
-            app.UseExceptionHandler("/Error", createScopeForErrors: true);
-        }
+        app.UseHardenedSurface();
         app.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true);
+        app.UseRouting();
+        app.UseHardenedRouting();
+        // Authentication and authorization go here (accounts): app.UseAuthentication(); app.UseAuthorization();
         app.UseAntiforgery();
         app.MapStaticAssets();
         app.MapImageEndpoints();
