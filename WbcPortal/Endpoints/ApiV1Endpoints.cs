@@ -158,7 +158,7 @@ public static class ApiV1Endpoints
         {
             batch = await predictions.PredictAsync(request.Model, request.Inputs, null, ct);
         }
-        catch (FileNotFoundException ex) { return Problem(StatusCodes.Status409Conflict, "Model file missing", ex.Message); }
+        catch (FileNotFoundException) { return Problem(StatusCodes.Status409Conflict, "Model file missing", "The model's ONNX file is missing from the data folder: import it again or pick another model."); }
         return Results.Ok(ToResponse(batch));
     }
 
@@ -171,7 +171,7 @@ public static class ApiV1Endpoints
         {
             batch = await smears.AnalyzeAsync(request.Model, request.Inputs, null, ct);
         }
-        catch (FileNotFoundException ex) { return Problem(StatusCodes.Status409Conflict, "Model file missing", ex.Message); }
+        catch (FileNotFoundException) { return Problem(StatusCodes.Status409Conflict, "Model file missing", "The model's ONNX file is missing from the data folder: import it again or pick another model."); }
         return Results.Ok(ToSmearResponse(batch));
     }
 
