@@ -51,7 +51,7 @@ public class SurfaceTests(PortalFixture fixture) : IClassFixture<PortalFixture>
             Assert.Contains("object-src 'none'", csp);
             var script = csp.Split(';').Select(d => d.Trim()).Single(d => d.StartsWith("script-src ", StringComparison.Ordinal));
             Assert.DoesNotContain("unsafe", script);
-            Assert.Matches("'nonce-[A-Za-z0-9+/=]{24}'", script);
+            Assert.Matches("'nonce-[0-9A-F]{32}'", script);
             Assert.Equal("nosniff", Assert.Single(response.Headers.GetValues("X-Content-Type-Options")));
             Assert.Equal("DENY", Assert.Single(response.Headers.GetValues("X-Frame-Options")));
             Assert.Equal("same-origin", Assert.Single(response.Headers.GetValues("Referrer-Policy")));
@@ -155,7 +155,7 @@ public class SurfaceTests(PortalFixture fixture) : IClassFixture<PortalFixture>
         {
             using var response = await http.GetAsync(url, Ct);
             string body = await response.Content.ReadAsStringAsync(Ct);
-            if ((int)response.StatusCode >= 500 || body.Contains("Something went wrong", StringComparison.Ordinal))
+            if ((int)response.StatusCode >= 500 || (!url.StartsWith("/Error", StringComparison.Ordinal) && body.Contains("Something went wrong", StringComparison.Ordinal)))
                 failures.Add($"{url}: {(int)response.StatusCode}");
         }
         foreach (var (template, page) in pages)
@@ -181,6 +181,21 @@ public class SurfaceTests(PortalFixture fixture) : IClassFixture<PortalFixture>
         using var redirect = await http.GetAsync("/review?threshold=1e308&filter=wrong", Ct);
         Assert.Equal(HttpStatusCode.OK, redirect.StatusCode);
         Assert.Equal("/review?filter=wrong", redirect.RequestMessage!.RequestUri!.PathAndQuery);
+    }
+}
+
+/// <summary>
+/// Explain links on their own portal: the review seed writes a dataset without image files, which the dataset and split
+/// pages are not made for (the page test above must not meet it).
+/// </summary>
+public class ExplainLinkTests(PortalFixture fixture) : IClassFixture<PortalFixture>
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path)
+    {
+        using var http = fixture.Portal.CreateClient();
+        return await http.SendAsync(new HttpRequestMessage(method, path), Ct);
     }
 
     [Fact]

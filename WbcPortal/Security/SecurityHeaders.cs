@@ -45,7 +45,8 @@ public static class SecurityHeaders
     /// <summary>Adds the headers when the response starts, so error pages and static files carry them too.</summary>
     public static IApplicationBuilder UseSecurityHeaders(this IApplicationBuilder app) => app.Use((http, next) =>
     {
-        string nonce = Convert.ToBase64String(RandomNumberGenerator.GetBytes(16));
+        // Hex: nothing in it that HTML attribute encoding would change.
+        string nonce = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
         http.Items[NonceKey] = nonce;
         http.Response.OnStarting(() =>
         {
