@@ -12,6 +12,7 @@ public static class AccountEndpoints
     public static void MapAccountEndpoints(this WebApplication app)
     {
         app.MapPost(PortalAuthentication.SignInPath, SignInAsync).AllowAnonymous().ExcludeFromDescription()
+            .RequireRateLimiting(SurfaceHardening.SignInRateLimit)
             .WithMetadata(new RequestSizeLimitAttribute(64 * 1024));
         app.MapPost("/account/signout", SignOutAsync).ExcludeFromDescription();
         app.MapGet("/audit.csv", AuditCsvAsync).RequireAuthorization(PortalAuthentication.AdminPolicy).ExcludeFromDescription();

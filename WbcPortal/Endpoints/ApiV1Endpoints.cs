@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
 using WbcPortal.Options;
+using WbcPortal.Security;
 using WbcPortal.Services.Classify;
 using WbcPortal.Services.Smears;
 
@@ -43,7 +44,8 @@ public static class ApiV1Endpoints
 
     public static IEndpointRouteBuilder MapApiV1(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup(Prefix).WithTags("v1").DisableAntiforgery();
+        // Not a browser form: antiforgery is off, and Security.CrossSiteGuard refuses what another site's page sends instead.
+        var api = app.MapGroup(Prefix).WithTags("v1").DisableAntiforgery().WithHardenedApi();
 
         api.MapPost("/predict", PredictAsync)
             .WithName("Predict")
@@ -156,7 +158,7 @@ public static class ApiV1Endpoints
         {
             batch = await predictions.PredictAsync(request.Model, request.Inputs, null, ct);
         }
-        catch (FileNotFoundException ex) { return Problem(StatusCodes.Status409Conflict, "Model file missing", ex.Message); }
+        catch (FileNotFoundException) { return Problem(StatusCodes.Status409Conflict, "Model file missing", "The model's ONNX file is missing from the data folder: import it again or pick another model."); }
         return Results.Ok(ToResponse(batch));
     }
 
@@ -169,7 +171,7 @@ public static class ApiV1Endpoints
         {
             batch = await smears.AnalyzeAsync(request.Model, request.Inputs, null, ct);
         }
-        catch (FileNotFoundException ex) { return Problem(StatusCodes.Status409Conflict, "Model file missing", ex.Message); }
+        catch (FileNotFoundException) { return Problem(StatusCodes.Status409Conflict, "Model file missing", "The model's ONNX file is missing from the data folder: import it again or pick another model."); }
         return Results.Ok(ToSmearResponse(batch));
     }
 

@@ -43,6 +43,10 @@ public static class ClassifyEndpoints
                 http.Response.Headers.CacheControl = "private, max-age=3600";
                 return Results.File(png, "image/png");
             }
+            catch (ExplainRequestException ex)
+            {
+                return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "No such class", detail: ex.Message);
+            }
             catch (ArgumentException ex)
             {
                 return Results.Problem(statusCode: StatusCodes.Status422UnprocessableEntity, title: "This image cannot be explained", detail: ex.Message);

@@ -30,6 +30,10 @@ public static class ReviewEndpoints
                 http.Response.Headers.XContentTypeOptions = "nosniff";
                 return Results.File(png, "image/png");
             }
+            catch (ExplainRequestException ex)
+            {
+                return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "No such class", detail: ex.Message);
+            }
             catch (ArgumentException ex)
             {
                 return Results.Problem(statusCode: StatusCodes.Status422UnprocessableEntity, title: "This image cannot be explained", detail: ex.Message);

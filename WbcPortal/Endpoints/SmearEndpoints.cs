@@ -67,6 +67,10 @@ public static class SmearEndpoints
                 http.Response.Headers.CacheControl = "private, max-age=600";
                 return Results.File(png, "image/png");
             }
+            catch (ExplainRequestException ex)
+            {
+                return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "No such class", detail: ex.Message);
+            }
             catch (ArgumentException ex)
             {
                 return Results.Problem(statusCode: StatusCodes.Status422UnprocessableEntity, title: "This cell cannot be explained", detail: ex.Message);

@@ -17,6 +17,7 @@ public static class WebServiceExtensions
     public static WebApplicationBuilder AddWbcPortal(this WebApplicationBuilder builder)
     {
         builder.WebHost.UseStaticWebAssets();
+        builder.AddHardenedSurface();
         builder.Services.AddWbcCore();
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
         builder.AddPortalAuthentication();
@@ -83,11 +84,10 @@ public static class WebServiceExtensions
             if (interrupted > 0) app.Logger.LogWarning("{Count} run(s) were training when the portal last stopped; they are marked Interrupted and can be resumed", interrupted);
         }
 
-        if (!app.Environment.IsDevelopment())
-        {
-            app.UseExceptionHandler("/Error", createScopeForErrors: true);
-        }
+        app.UseHardenedSurface();
         app.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true);
+        app.UseRouting();
+        app.UseHardenedRouting();
         // Every endpoint below needs a signed-in user (a cookie, or an API token), but the sign-in page and its assets.
         app.UsePortalAuthentication();
         app.UseAntiforgery();

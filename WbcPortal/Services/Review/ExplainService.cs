@@ -36,6 +36,8 @@ public sealed class ExplainService(IDbContextFactory<WbcDbContext> contexts, Gra
     public async Task<byte[]?> RenderAsync(int runId, int imageId, int? targetClass, ExplainView view, CancellationToken cancellationToken = default)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        // A class the model does not have is the link's fault: say so before anything is read.
+        if (targetClass is not null && await LabelsAsync(db, runId, cancellationToken) is { } known) CheckClass(targetClass, known);
         var image = await db.DatasetImages.AsNoTracking().Where(i => i.Id == imageId).Select(i => new { i.Sha256, i.Stored!.Format }).SingleOrDefaultAsync(cancellationToken);
         if (image is null) return null;
         string path = store.ImagePath(image.Sha256, image.Format);
@@ -75,6 +77,7 @@ public sealed class ExplainService(IDbContextFactory<WbcDbContext> contexts, Gra
         var reportJson = await db.RunEvaluations.AsNoTracking().Where(e => e.RunId == runId && e.Stage == RunEvaluation.ModelStage && e.ReportJson != null)
             .Select(e => e.ReportJson).FirstOrDefaultAsync(cancellationToken) ?? throw new ArgumentException("The run has no evaluated model to explain.");
         var labels = JsonSerializer.Deserialize<EvaluationReport>(reportJson, EvaluationService.Json)!.Labels;
+        CheckClass(targetClass, labels);
         var config = TrainingConfig.FromJson(run.ConfigJson);
         if (isWindow) config = config with { Crop = CellCropSpec.None };
         string weights;
@@ -82,9 +85,10 @@ public sealed class ExplainService(IDbContextFactory<WbcDbContext> contexts, Gra
         {
             weights = GradCamExplainer.WeightsOf(Path.Combine(storage.DataDirectoryFullPath, run.CheckpointDirectory));
         }
-        catch (FileNotFoundException ex)
+        catch (FileNotFoundException)
         {
-            throw new ArgumentException($"The run's network is not on disk any more ({ex.Message}).");
+            // The exception names the server's folder: not for the response.
+            throw new ArgumentException("The run's network (its checkpoint) is not on disk any more.");
         }
         await gate.WaitAsync(cancellationToken);
         try
@@ -99,6 +103,19 @@ public sealed class ExplainService(IDbContextFactory<WbcDbContext> contexts, Gra
         {
             gate.Release();
         }
+    }
+
+    private static async Task<IReadOnlyList<string>?> LabelsAsync(WbcDbContext db, int runId, CancellationToken cancellationToken)
+    {
+        var reportJson = await db.RunEvaluations.AsNoTracking().Where(e => e.RunId == runId && e.Stage == RunEvaluation.ModelStage && e.ReportJson != null)
+            .Select(e => e.ReportJson).FirstOrDefaultAsync(cancellationToken);
+        return reportJson is null ? null : JsonSerializer.Deserialize<EvaluationReport>(reportJson, EvaluationService.Json)!.Labels;
+    }
+
+    private static void CheckClass(int? targetClass, IReadOnlyList<string> labels)
+    {
+        if (targetClass is { } c && (c < 0 || c >= labels.Count))
+            throw new ExplainRequestException($"There is no class {c}: the model's classes are 0 to {labels.Count - 1} ({string.Join(", ", labels.Select((l, i) => $"{i} {l}"))}).");
     }
 
     /// <summary>The window a model sees of an image, from the model's own metadata (crop and input size): for any model, a run of this portal or not.</summary>
@@ -137,3 +154,6 @@ public sealed class ExplainService(IDbContextFactory<WbcDbContext> contexts, Gra
             }
         }, cancellationToken);
 }
+
+/// <summary>A request to explain that cannot be right whatever is stored (a class the model does not have): a 400, not a 422.</summary>
+public sealed class ExplainRequestException(string message) : ArgumentException(message);
