@@ -36,9 +36,32 @@ public sealed class PortalProcess : IAsyncDisposable
     public HttpClient CreateClient(TimeSpan? timeout = null)
     {
         adminToken ??= CreateTokenAsync(AdminUser, Services.Accounts.PortalRole.Admin).GetAwaiter().GetResult();
-        var client = CreateAnonymousClient(timeout);
-        client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", adminToken);
-        return client;
+        return CreateClientWithToken(adminToken, timeout);
+    }
+
+    /// <summary>An HTTP client that sends <paramref name="token"/> on every request, redirects included (HttpClient drops the header on a redirect).</summary>
+    public HttpClient CreateClientWithToken(string token, TimeSpan? timeout = null) =>
+        new(new BearerHandler(token) { InnerHandler = new HttpClientHandler { AllowAutoRedirect = false } })
+        {
+            BaseAddress = BaseAddress,
+            Timeout = timeout ?? TimeSpan.FromSeconds(100),
+        };
+
+    private sealed class BearerHandler(string token) : DelegatingHandler
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            for (int hop = 0; ; hop++)
+            {
+                request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+                var response = await base.SendAsync(request, cancellationToken);
+                if (hop >= 10 || (int)response.StatusCode is not (301 or 302 or 303 or 307 or 308) || response.Headers.Location is not { } location) return response;
+                var next = new HttpRequestMessage((int)response.StatusCode is 307 or 308 ? request.Method : HttpMethod.Get, new Uri(request.RequestUri!, location));
+                if ((int)response.StatusCode is 307 or 308 && request.Content is not null) next.Content = request.Content;
+                response.Dispose();
+                request = next;
+            }
+        }
     }
 
     /// <summary>An HTTP client with no sign-in: what anyone who reaches the port has.</summary>

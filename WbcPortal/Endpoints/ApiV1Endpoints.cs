@@ -56,7 +56,8 @@ public static class ApiV1Endpoints
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .ProducesProblem(StatusCodes.Status409Conflict);
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .Demanding(Services.Accounts.PortalAction.Classify);
 
         api.MapPost("/smears", SmearsAsync)
             .WithName("Smears")
@@ -66,7 +67,8 @@ public static class ApiV1Endpoints
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .ProducesProblem(StatusCodes.Status409Conflict);
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .Demanding(Services.Accounts.PortalAction.Classify);
 
         api.MapGet("/models", async (ModelCatalog catalog, CancellationToken ct) => Results.Ok(await catalog.ListAsync(ct)))
             .WithName("ListModels").WithSummary("Every registered model's card, the active one first").Produces<IReadOnlyList<ModelCard>>();

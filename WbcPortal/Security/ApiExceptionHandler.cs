@@ -12,6 +12,12 @@ public sealed class ApiExceptionHandler(IProblemDetailsService problems, ILogger
     public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken cancellationToken)
     {
         if (!http.Request.Path.StartsWithSegments("/api", StringComparison.OrdinalIgnoreCase)) return false;
+        if (exception is WbcPortal.Services.Accounts.AccessDeniedException denied)
+        {
+            // A role check in a service: 403 with what was refused and which role it needs.
+            await PortalAuthentication.Denied(denied).ExecuteAsync(http);
+            return true;
+        }
         var (status, title) = exception switch
         {
             BadHttpRequestException bad => (bad.StatusCode, bad.StatusCode == StatusCodes.Status413PayloadTooLarge ? "Request too large" : "Bad request"),

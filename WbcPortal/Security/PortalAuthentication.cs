@@ -61,6 +61,26 @@ public static class PortalAuthentication
         return builder;
     }
 
+    /// <summary>
+    /// The endpoint checks the caller's role before anything else (before a missing model or a bad form could answer first);
+    /// the services check again. A refusal is a 403 problem document saying which role is needed.
+    /// </summary>
+    public static RouteHandlerBuilder Demanding(this RouteHandlerBuilder builder, PortalAction action) =>
+        builder.AddEndpointFilter(async (context, next) =>
+        {
+            var actor = context.HttpContext.RequestServices.GetRequiredService<ActorContext>().Current;
+            return actor.Can(action) ? await next(context) : Denied(new AccessDeniedException(actor, action));
+        })
+        .ProducesProblem(StatusCodes.Status403Forbidden);
+
+    public static IResult Denied(AccessDeniedException denied) => Results.Problem(new Microsoft.AspNetCore.Mvc.ProblemDetails
+    {
+        Status = denied.Actor.Kind == ActorKind.Anonymous ? StatusCodes.Status401Unauthorized : StatusCodes.Status403Forbidden,
+        Title = denied.Actor.Kind == ActorKind.Anonymous ? "Sign in first" : "Not allowed",
+        Detail = denied.Message,
+        Type = $"https://www.rfc-editor.org/rfc/rfc9110#status.{(denied.Actor.Kind == ActorKind.Anonymous ? 401 : 403)}",
+    });
+
     /// <summary>Authentication, authorisation, and the actor of each request for the services.</summary>
     public static WebApplication UsePortalAuthentication(this WebApplication app)
     {

@@ -75,7 +75,7 @@ public sealed class SignInRequiredTests(PortalFixture fixture) : IClassFixture<P
 
         using var admin = fixture.Portal.CreateClient();
         Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("api/v1/models", Ct)).StatusCode);
-        string token = admin.DefaultRequestHeaders.Authorization!.Parameter!;
+        string token = await fixture.Portal.CreateTokenAsync(PortalProcess.AdminUser, PortalRole.Admin);
         // A token in the wrong place (the query string, a cookie) signs nobody in.
         Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync($"api/v1/models?access_token={token}", Ct)).StatusCode);
         using (var cookie = new HttpRequestMessage(HttpMethod.Get, "api/v1/models"))
@@ -91,8 +91,7 @@ public sealed class SignInRequiredTests(PortalFixture fixture) : IClassFixture<P
 
         // A Viewer's token reads, and is refused a classification (Reviewer and up) with a problem document.
         string viewer = await fixture.Portal.CreateTokenAsync("vera", PortalRole.Viewer);
-        using var viewerClient = fixture.Portal.CreateAnonymousClient();
-        viewerClient.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", viewer);
+        using var viewerClient = fixture.Portal.CreateClientWithToken(viewer);
         Assert.Equal(HttpStatusCode.OK, (await viewerClient.GetAsync("api/v1/models", Ct)).StatusCode);
         using var form = new MultipartFormDataContent { { new ByteArrayContent(SmearJpeg()), "images", "a.jpg" } };
         var predict = await viewerClient.PostAsync("api/v1/predict", form, Ct);
