@@ -75,10 +75,9 @@ public class ReviewBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserF
             await page.Locator("[data-testid=review-this-evaluation]").ClickAsync();
             await Assertions.Expect(page.Locator("[data-testid=review-summary]")).ToContainTextAsync("review-run");
 
-            // The page asks once who reviews.
-            await page.Locator("input[data-testid=reviewer-name]").FillAsync("Dr Review");
-            await page.Locator("[data-testid=reviewer-save]").ClickAsync();
-            await Assertions.Expect(page.Locator("[data-testid=reviewer]")).ToContainTextAsync("Dr Review");
+            // Decisions are recorded with the signed-in user: the page asks no name.
+            await Assertions.Expect(page.Locator("[data-testid=reviewer-name]")).ToHaveCountAsync(0);
+            await Assertions.Expect(page.Locator("[data-testid=reviewer]")).ToContainTextAsync(PortalProcess.AdminUser);
 
             // The keyboard walks the whole queue: → then ← comes back to the first tile.
             var tiles = page.Locator("[data-testid=review-tile]");
@@ -139,7 +138,7 @@ public class ReviewBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserF
             // The decisions survive a refresh.
             await page.ReloadAsync();
             await Assertions.Expect(page.Locator("[data-testid=review-tile]").Nth(0)).ToHaveAttributeAsync("data-decided", "excluded");
-            await Assertions.Expect(page.Locator("[data-testid=reviewer]")).ToContainTextAsync("Dr Review");
+            await Assertions.Expect(page.Locator("[data-testid=reviewer]")).ToContainTextAsync(PortalProcess.AdminUser);
 
             // A new dataset version from the decisions, with the folders split carried over.
             await page.Locator("[data-testid=review-make-version]").ClickAsync();
@@ -152,7 +151,7 @@ public class ReviewBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserF
             await Assertions.Expect(page.Locator("[data-testid=version-of]")).ToContainTextAsync("review-cells");
             await Assertions.Expect(page.Locator("[data-testid=version-change]")).ToHaveCountAsync(copies);
             await Assertions.Expect(page.Locator("[data-testid=version-changes]")).ToContainTextAsync("EOSINOPHIL: excluded");
-            await Assertions.Expect(page.Locator("[data-testid=version-changes]")).ToContainTextAsync("Dr Review");
+            await Assertions.Expect(page.Locator("[data-testid=version-changes]")).ToContainTextAsync(PortalProcess.AdminUser);
             await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "review-version.png"), FullPage = true });
         });
         Assert.Empty(errors);

@@ -58,8 +58,8 @@ public class SmearsBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserF
         await BrowserFixture.ScreenshotOnFailureAsync(page, "smears", async () =>
         {
             await BrowserFixture.GotoInteractiveAsync(page, new Uri(fixture.Portal.BaseAddress, "smears"));
-            await page.Locator("input[data-testid=smears-reviewer], [data-testid=smears-reviewer] input").First.FillAsync("Ana Lab");
-            await page.Locator("input[data-testid=smears-reviewer], [data-testid=smears-reviewer] input").First.PressAsync("Tab");
+            // Corrections are recorded with the signed-in user: the page asks no name.
+            await Assertions.Expect(page.Locator("[data-testid=smears-reviewer-signed-in]")).ToContainTextAsync(PortalProcess.AdminUser);
             await page.WaitForFunctionAsync("() => document.querySelector('input[type=file]')?._blazorInputFileNextFileId !== undefined");
             await page.Locator("input[type=file]").SetInputFilesAsync(Directory.GetFiles(uploads).Order().ToArray());
             await Assertions.Expect(page.Locator("[data-testid=smears-item]")).ToHaveCountAsync(2, new() { Timeout = 60_000 });
@@ -109,7 +109,7 @@ public class SmearsBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserF
             await other.PressAsync("Enter");
             await Assertions.Expect(boxes.Nth(2)).ToHaveAttributeAsync("data-label", "BASOPHIL");
             await Assertions.Expect(page.Locator("[data-testid=smears-count-row][data-label=BASOPHIL]")).ToHaveAttributeAsync("data-count", "1");
-            await Assertions.Expect(page.Locator("[data-testid=smears-corrections]")).ToContainTextAsync("Ana Lab");
+            await Assertions.Expect(page.Locator("[data-testid=smears-corrections]")).ToContainTextAsync(PortalProcess.AdminUser);
             await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "smears-corrected.png"), FullPage = true });
 
             // The review queue: every cell of the batch, the corrected ones last; a tile opens its cell on its smear, selected.

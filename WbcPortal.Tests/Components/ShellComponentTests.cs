@@ -11,6 +11,14 @@ namespace WbcPortal.Tests.Components;
 
 public class ShellComponentTests : PortalTestContext
 {
+    public ShellComponentTests()
+    {
+        // The navigation shows the Admin's pages (users, audit) to a signed-in Admin.
+        var authorization = AddAuthorization();
+        authorization.SetAuthorized("admin");
+        authorization.SetRoles("Admin");
+    }
+
     [Fact]
     public void The_navigation_has_a_link_to_every_area()
     {
@@ -20,6 +28,8 @@ public class ShellComponentTests : PortalTestContext
         {
             Assert.Contains(area.Href, hrefs);
         }
+        Assert.Contains("admin/users", hrefs);
+        Assert.Contains("audit", hrefs);
         Assert.Equal(new[] { "Datasets", "Explore", "Training", "Runs", "Review", "Models", "Classify", "Smears", "Storage" }, PortalAreas.All.Select(a => a.Title));
     }
 

@@ -70,6 +70,8 @@ public sealed class DataFolderSafetyTests : IDisposable
     public async Task A_read_only_portal_runs_beside_the_holder_to_browse_and_changes_nothing()
     {
         await ImportAsync(12);
+        // The lab's users exist before (a read-only portal makes none): a token to browse with.
+        string token = await PortalProcess.CreateTokenAsync(data.Path, PortalProcess.AdminUser, WbcPortal.Services.Accounts.PortalRole.Viewer);
         // SQLite's own -wal/-shm coordination files come and go with any reader (the database is in WAL mode): not data.
         List<string> DataFiles() => Directory.GetFiles(data.Path, "*", SearchOption.AllDirectories)
             .Where(f => !f.EndsWith("-wal", StringComparison.Ordinal) && !f.EndsWith("-shm", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
@@ -78,7 +80,7 @@ public sealed class DataFolderSafetyTests : IDisposable
         using (DataFolderLock.Acquire(data.Path, "WbcPortal train", "train --split x"))
         {
             await using var portal = await PortalProcess.StartOnAsync(data.Path, "--read-only");
-            using var http = portal.CreateClient();
+            using var http = portal.CreateClientWithToken(token);
             string home = await http.GetStringAsync("/", Ct);
             Assert.Contains("data-testid=\"read-only\"", home);
             string datasets = await http.GetStringAsync("/datasets", Ct);

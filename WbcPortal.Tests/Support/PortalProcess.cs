@@ -71,9 +71,12 @@ public sealed class PortalProcess : IAsyncDisposable
     /// An API token for <paramref name="user"/> (made, with that role, when missing), written straight into this portal's
     /// database as the CLI's <c>token create</c> would (the token's hash is all the portal needs to know it).
     /// </summary>
-    public async Task<string> CreateTokenAsync(string user, Services.Accounts.PortalRole role)
+    public Task<string> CreateTokenAsync(string user, Services.Accounts.PortalRole role) => CreateTokenAsync(DataDirectory, user, role);
+
+    /// <summary>As above, on a data folder no portal need be running on (a read-only portal's folder, before it starts).</summary>
+    public static async Task<string> CreateTokenAsync(string dataDirectory, string user, Services.Accounts.PortalRole role)
     {
-        var services = new Microsoft.Extensions.DependencyInjection.ServiceCollection().AddPortalCoreForTests(DataDirectory);
+        var services = new Microsoft.Extensions.DependencyInjection.ServiceCollection().AddPortalCoreForTests(dataDirectory);
         await using var provider = Microsoft.Extensions.DependencyInjection.ServiceCollectionContainerBuilderExtensions.BuildServiceProvider(services);
         var accounts = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Services.Accounts.UserAccounts>(provider);
         var tokens = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Services.Accounts.ApiTokens>(provider);

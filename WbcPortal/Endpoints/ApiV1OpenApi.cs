@@ -11,7 +11,18 @@ public static class ApiV1OpenApi
         options.AddDocumentTransformer((document, _, _) =>
         {
             document.Info.Title = "WbcPortal API";
-            document.Info.Description = "Classify white-blood-cell images and whole smears (every white cell boxed, the differential count) with the exported ONNX models, and list or download the models. Errors are RFC 9457 problem documents.";
+            document.Info.Description = "Classify white-blood-cell images and whole smears (every white cell boxed, the differential count) with the exported ONNX models, and list or download the models. Errors are RFC 9457 problem documents. Every call needs an API token (made on your account page in the portal): Authorization: Bearer TOKEN; classifying needs a Reviewer or Admin token.";
+            document.Components ??= new OpenApiComponents();
+            document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
+            document.Components.SecuritySchemes["bearer"] = new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.Http,
+                Scheme = "bearer",
+                BearerFormat = "wbc_ API token",
+                Description = "An API token made on the portal's account page (or `WbcPortal token create USER`), with a role and an expiry.",
+            };
+            document.Security ??= [];
+            document.Security.Add(new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("bearer", document)] = [] });
             return Task.CompletedTask;
         });
         options.AddOperationTransformer((operation, context, _) =>

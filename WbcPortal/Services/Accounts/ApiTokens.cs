@@ -22,7 +22,7 @@ public sealed record NewToken(string Token, TokenSummary Summary);
 /// Admin), with a role at most the user's and an expiry; only a SHA-256 of each is stored.
 /// </summary>
 public sealed class ApiTokens(IDbContextFactory<WbcDbContext> contexts, IServiceScopeFactory scopes, AccessControl access, AuditLog audit,
-    AccountOptions options, TimeProvider clock)
+    AccountOptions options, StorageOptions storage, TimeProvider clock, ILogger<ApiTokens> logger)
 {
     public const string Scheme = "Bearer";
     private const string Marker = "wbc_";
@@ -105,10 +105,18 @@ public sealed class ApiTokens(IDbContextFactory<WbcDbContext> contexts, IService
         var roleNames = await (from ur in db.UserRoles join r in db.Roles on ur.RoleId equals r.Id where ur.UserId == user.Id select r.Name!).ToListAsync(cancellationToken);
         var userRole = UserAccounts.HighestRole(roleNames);
         var role = PortalAccess.TryParseRole(token.Role, out var tr) && tr < userRole ? tr : userRole;
-        if (token.LastUsedAt is null || now - token.LastUsedAt > TimeSpan.FromMinutes(1))
+        // When it was last used, at most once a minute: best effort (a read-only portal writes nothing, a busy database skips it).
+        if (!storage.ReadOnly && (token.LastUsedAt is null || now - token.LastUsedAt > TimeSpan.FromMinutes(1)))
         {
             token.LastUsedAt = now;
-            await db.SaveChangesAsync(cancellationToken);
+            try
+            {
+                await db.SaveChangesAsync(cancellationToken);
+            }
+            catch (Exception ex) when (ex is DbUpdateException or Microsoft.Data.Sqlite.SqliteException)
+            {
+                logger.LogWarning("Could not record when token {Id} was last used: {Reason}", token.Id, WbcPortal.Services.UserFacingError.Describe(ex));
+            }
         }
         return new Actor(ActorKind.Token, $"{user.UserName} (token '{token.Name}')", role, user.UserName, remoteAddress);
     }

@@ -77,9 +77,20 @@ public partial class SmearsPage : IDisposable
         if (job is null) recent = Jobs.List().Take(10).Select(b => Jobs.Get(b.Id)).OfType<SmearJob>().ToList();
     }
 
+    [CascadingParameter] private Task<Microsoft.AspNetCore.Components.Authorization.AuthenticationState>? Authentication { get; set; }
+
+    /// <summary>Signed in: corrections are recorded with the signed-in user (the services take it from the sign-in anyway).</summary>
+    private bool reviewerSignedIn;
+
     protected override async Task OnAfterRenderAsync(bool firstRender)
     {
         if (!firstRender) return;
+        if (Authentication is not null && (await Authentication).User.Identity is { IsAuthenticated: true, Name: { } signedIn })
+        {
+            (reviewer, reviewerSignedIn) = (signedIn, true);
+            StateHasChanged();
+            return;
+        }
         try
         {
             var stored = await Local.GetAsync<string>(ReviewPage.ReviewerKey);
