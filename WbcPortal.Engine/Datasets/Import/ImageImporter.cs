@@ -141,7 +141,7 @@ public sealed class ImageImporter(ImageDecoding decoding, ImportLimits limits)
 
         try
         {
-            using var image = decoding.DecodeRgb(new MemoryStream(bytes, writable: false));
+            using var image = decoding.DecodeRgb(bytes, cancellationToken);
             int width = image.Width, height = image.Height;
             string sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
             string formatName = format == SniffedFormat.Png ? "png" : "jpeg";

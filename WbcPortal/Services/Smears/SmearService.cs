@@ -51,7 +51,9 @@ public sealed record SmearBatch(ModelChoice Model, IReadOnlyList<string> Labels,
 /// </summary>
 public sealed class SmearService(ModelServing serving, ImageDecoding decoding, IWbcDetector detector)
 {
-    public async Task<SmearBatch> AnalyzeAsync(ModelChoice model, IReadOnlyList<PredictionInput> inputs, IProgress<int>? progress, CancellationToken cancellationToken)
+    /// <summary>Finds and classifies the cells of each smear; decodes wait for room as <paramref name="wait"/> says (a request: bounded, then <see cref="DecodeBudgetBusyException"/>).</summary>
+    public async Task<SmearBatch> AnalyzeAsync(ModelChoice model, IReadOnlyList<PredictionInput> inputs, IProgress<int>? progress, CancellationToken cancellationToken,
+        DecodeWait wait = DecodeWait.UntilFree)
     {
         using var lease = await serving.AcquireAsync(model.Path, cancellationToken);
         var labels = lease.Model.Labels;
@@ -65,7 +67,7 @@ public sealed class SmearService(ModelServing serving, ImageDecoding decoding, I
             {
                 return await Task.Run(async () =>
                 {
-                    using var image = decoding.DecodeRgb(input.Bytes, cancellationToken);
+                    using var image = await decoding.DecodeRgbAsync(input.Bytes, wait, cancellationToken);
                     var analysis = await SmearAnalyzer.AnalyzeAsync(image, detector, lease, cancellationToken);
                     return SmearImageResult.From(input.File, analysis, labels);
                 }, cancellationToken);
