@@ -96,6 +96,7 @@ public static class CoreServiceExtensions
         services.AddSingleton(sp => new ClassifierOnnxExporter(sp.GetRequiredService<PretrainedModelFiles>()));
         services.AddSingleton<RunChanges>();
         services.AddSingleton<Services.Evaluation.EvaluationService>();
+        services.AddSingleton<Services.Evaluation.EvaluationZipUnpacker>();
         services.AddSingleton<Services.Evaluation.ModelCalibrationService>();
         services.AddOptions<InferenceOptions>().BindConfiguration(InferenceOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<ServerFoldersOptions>().BindConfiguration(ServerFoldersOptions.Section);
