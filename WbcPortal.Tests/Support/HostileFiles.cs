@@ -48,6 +48,21 @@ public static class HostileFiles
         }
     }
 
+    /// <summary>A zip whose entries are stored, not deflated (the files inside are judged, not the archive's ratio).</summary>
+    public static byte[] StoredZip(params (string Name, byte[] Bytes)[] entries)
+    {
+        using var ms = new MemoryStream();
+        using (var zip = new System.IO.Compression.ZipArchive(ms, System.IO.Compression.ZipArchiveMode.Create, leaveOpen: true))
+        {
+            foreach (var (name, bytes) in entries)
+            {
+                using var s = zip.CreateEntry(name, System.IO.Compression.CompressionLevel.NoCompression).Open();
+                s.Write(bytes);
+            }
+        }
+        return ms.ToArray();
+    }
+
     public static byte[] Zip(params (string Name, byte[] Bytes)[] entries)
     {
         string path = Path.Combine(Path.GetTempPath(), $"wbc-hostile-{Guid.NewGuid():N}.zip");

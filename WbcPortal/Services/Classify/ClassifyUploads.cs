@@ -109,6 +109,8 @@ public sealed class ClassifyUploads(InferenceOptions options, Engine.Imaging.Ima
                 if (entry.FullName.EndsWith('/') || entry.FullName.Contains("__MACOSX", StringComparison.Ordinal) || Path.GetFileName(entry.FullName).StartsWith('.')) continue;
                 string extension = Path.GetExtension(entry.FullName).ToLowerInvariant();
                 if (!ImageExtensions.Contains(extension)) { into.Skipped.Add(new SkippedFile(entryName, extension == ".zip" ? "a zip inside a zip is not opened" : "not a JPEG or PNG file")); continue; }
+                // Unix mode bits in the high word: 0xA000 marks a symbolic link (its "content" is the target's path).
+                if (((entry.ExternalAttributes >> 16) & 0xF000) == 0xA000) { into.Skipped.Add(new SkippedFile(entryName, "a symbolic link in the zip is not followed")); continue; }
                 if (into.Full is { } full) { into.Skipped.Add(new SkippedFile(entryName, full)); continue; }
                 byte[]? bytes;
                 try

@@ -30,7 +30,13 @@ public sealed class EvaluationZipUnpacker(ImportLimits limits, ImageLimits image
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 if (entry.Rejection is { } rejection) { refused.Add((entry.RelativePath, rejection.Message)); continue; }
-                if (ClassPath.IsSystemFile(entry.RelativePath)) continue;
+                if (ClassPath.IsSystemFile(entry.RelativePath))
+                {
+                    // Listed as the import lists it, unless it is the archiver's own (__MACOSX, .DS_Store and the like).
+                    if (!entry.RelativePath.Contains("__MACOSX", StringComparison.Ordinal) && Path.GetFileName(entry.RelativePath) is not (".DS_Store" or "Thumbs.db" or "desktop.ini"))
+                        refused.Add((entry.RelativePath, "ignored: system or hidden file"));
+                    continue;
+                }
                 if (!ClassPath.TryGetClass(entry.RelativePath, out var className, out _))
                 {
                     refused.Add((entry.RelativePath, "not inside a class folder"));
