@@ -52,25 +52,30 @@ public sealed class HostileInputsFixture : IAsyncLifetime
             new ClassifierOnnxExporter(PretrainedModelFiles.Default).Export(model,
                 new ClassifierOnnxMetadata(Labels, 64, 64, Temperature: 1.5, RejectThreshold: 0.6, RejectTargetAccuracy: 0.95), modelFile);
         }
-        foreach (var data in new[] { PortalData, LocalData })
-        {
-            Directory.CreateDirectory(Path.Combine(data, "models"));
-            File.Copy(modelFile, Path.Combine(data, "models", "cells.onnx"));
-        }
+        Directory.CreateDirectory(Path.Combine(LocalData, "models"));
+        File.Copy(modelFile, Path.Combine(LocalData, "models", "cells.onnx"));
 
-        await using (var portalServices = new ServiceCollection().AddPortalCoreForTests(PortalData).BuildServiceProvider())
-        {
-            await portalServices.MigrateAsync();
-            var contexts = portalServices.GetRequiredService<Microsoft.EntityFrameworkCore.IDbContextFactory<WbcDbContext>>();
-            await using var db = await contexts.CreateDbContextAsync();
-            db.Models.Add(new RegisteredModel { Name = "cells", OnnxPath = "models/cells.onnx", Labels = string.Join(",", Labels), InputHeight = 64, InputWidth = 64, IsActive = true, CreatedAt = DateTimeOffset.UtcNow });
-            await db.SaveChangesAsync();
-        }
+        await RegisterModelAsync(PortalData);
         Portal = await PortalProcess.StartOnAsync(PortalData, [.. settings.SelectMany(s => new[] { $"--{s.Key}={s.Value}" })]);
 
         Services = new ServiceCollection().AddPortalCoreForTests(LocalData, settings).BuildServiceProvider();
         await Services.MigrateAsync();
         Model = new ModelChoice("cells", Path.Combine(LocalData, "models", "cells.onnx"), null, null);
+    }
+
+    private string ModelFile => Path.Combine(Root.Path, "cells.onnx");
+
+    /// <summary>A data folder of its own with the model registered and active.</summary>
+    public async Task RegisterModelAsync(string data)
+    {
+        Directory.CreateDirectory(Path.Combine(data, "models"));
+        File.Copy(ModelFile, Path.Combine(data, "models", "cells.onnx"));
+        await using var services = new ServiceCollection().AddPortalCoreForTests(data).BuildServiceProvider();
+        await services.MigrateAsync();
+        var contexts = services.GetRequiredService<Microsoft.EntityFrameworkCore.IDbContextFactory<WbcDbContext>>();
+        await using var db = await contexts.CreateDbContextAsync();
+        db.Models.Add(new RegisteredModel { Name = "cells", OnnxPath = "models/cells.onnx", Labels = string.Join(",", Labels), InputHeight = 64, InputWidth = 64, IsActive = true, CreatedAt = DateTimeOffset.UtcNow });
+        await db.SaveChangesAsync();
     }
 
     public async ValueTask DisposeAsync()
