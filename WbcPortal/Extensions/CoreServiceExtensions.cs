@@ -141,6 +141,7 @@ public static class CoreServiceExtensions
         services.AddSingleton<IBenchmark, Services.Benchmarks.InferenceBenchmark>();
         services.AddSingleton<IBenchmark, SmearDetectBenchmark>();
         services.AddSingleton<IBenchmark, Services.Benchmarks.SmearBenchmark>();
+        services.AddSingleton<IBenchmark, Services.Benchmarks.DecodeMemoryBenchmark>();
         return services;
     }
 
