@@ -18,10 +18,14 @@ internal sealed class BudgetAllocator(MemoryAllocator inner) : MemoryAllocator
 
     private static readonly AsyncLocal<Budget?> Current = new();
 
-    /// <summary>Starts counting the current decode's buffers against <paramref name="maxBytes"/>; dispose to stop.</summary>
-    public Budget Begin(long maxBytes)
+    /// <summary>
+    /// Starts counting the current decode's buffers against <paramref name="maxBytes"/>; dispose to stop. With a
+    /// <paramref name="reservation"/> (the process-wide <see cref="DecodeBudget"/>'s room for this decode), the end of the
+    /// decode shrinks it to what the decoded image still holds, and the image's last buffer returned gives back the rest.
+    /// </summary>
+    public Budget Begin(long maxBytes, DecodeReservation? reservation = null)
     {
-        var budget = new Budget(maxBytes, Current.Value);
+        var budget = new Budget(maxBytes, Current.Value, reservation);
         Current.Value = budget;
         return budget;
     }
@@ -48,8 +52,10 @@ internal sealed class BudgetAllocator(MemoryAllocator inner) : MemoryAllocator
     public override void ReleaseRetainedResources() => inner.ReleaseRetainedResources();
 
     /// <summary>The bytes one decode holds, and the most it held.</summary>
-    public sealed class Budget(long maxBytes, Budget? previous) : IDisposable
+    public sealed class Budget(long maxBytes, Budget? previous, DecodeReservation? reservation) : IDisposable
     {
+        private readonly object gate = new();
+        private bool ended;
         private long used;
         private long peak;
         private long lastRequest;
@@ -74,9 +80,29 @@ internal sealed class BudgetAllocator(MemoryAllocator inner) : MemoryAllocator
             }
         }
 
-        internal void Give(long bytes) => Interlocked.Add(ref used, -bytes);
+        internal void Give(long bytes)
+        {
+            if (Interlocked.Add(ref used, -bytes) != 0 || reservation is null) return;
+            lock (gate)
+            {
+                if (ended && Interlocked.Read(ref used) == 0) reservation.Dispose();
+            }
+        }
 
-        public void Dispose() => Current.Value = previous;
+        /// <summary>Ends the decode: later allocations on this flow are not counted; the reservation keeps only what the result holds.</summary>
+        public void Dispose()
+        {
+            Current.Value = previous;
+            if (reservation is null) return;
+            lock (gate)
+            {
+                if (ended) return;
+                ended = true;
+                long now = Interlocked.Read(ref used);
+                if (now == 0) reservation.Dispose();
+                else reservation.ShrinkTo(now);
+            }
+        }
     }
 
     private sealed class Counted<T>(IMemoryOwner<T> owner, Budget budget, long bytes) : IMemoryOwner<T>

@@ -60,9 +60,16 @@ public sealed class ImageDecoding
     private readonly PngDecoder png = new() { IgnoreMetadata = true };
     private readonly JpegDecoder jpeg = new() { IgnoreMetadata = true };
 
+    /// <summary>A decoder with a budget of its own (tools and tests); the portal and the verbs share one process-wide <see cref="DecodeBudget"/>.</summary>
     public ImageDecoding(ImageLimits limits)
+        : this(limits, new DecodeBudget(Math.Max(1024L * 1024 * 1024, limits.MaxDecodeBytes), TimeSpan.FromSeconds(10)))
+    {
+    }
+
+    public ImageDecoding(ImageLimits limits, DecodeBudget budget)
     {
         Limits = limits;
+        Budget = budget;
         allocator = new BudgetAllocator(MemoryAllocator.Create(new MemoryAllocatorOptions
         {
             // No single buffer may be larger than the whole decode budget.
@@ -92,43 +99,112 @@ public sealed class ImageDecoding
         return DecodeRgb(ReadBounded(stream, cancellationToken), cancellationToken);
     }
 
-    /// <summary>Decodes a file's bytes; throws <see cref="ImageRejectedException"/> with a reason.</summary>
-    public Image<Rgb24> DecodeRgb(byte[] bytes, CancellationToken cancellationToken = default)
+    /// <summary>Decodes a file's bytes for background work (waits for room in the process's decode budget); throws <see cref="ImageRejectedException"/> with a reason.</summary>
+    public Image<Rgb24> DecodeRgb(byte[] bytes, CancellationToken cancellationToken = default) => DecodeRgb(bytes, DecodeWait.UntilFree, cancellationToken);
+
+    /// <summary>
+    /// Decodes a file's bytes: the header is checked first, then the decode's worst case is reserved in the process's
+    /// <see cref="DecodeBudget"/> (waiting as <paramref name="wait"/> says; <see cref="DecodeBudgetBusyException"/> when a
+    /// request waited its time) and held until the returned image is disposed.
+    /// </summary>
+    public Image<Rgb24> DecodeRgb(byte[] bytes, DecodeWait wait, CancellationToken cancellationToken)
+    {
+        var header = Inspect(bytes, cancellationToken);
+        return Decode(header, Budget.Reserve(header.WorstCaseBytes, wait, cancellationToken), cancellationToken);
+    }
+
+    /// <summary>As <see cref="DecodeRgb(byte[], DecodeWait, CancellationToken)"/>, without holding a thread while it waits for room.</summary>
+    public async Task<Image<Rgb24>> DecodeRgbAsync(byte[] bytes, DecodeWait wait, CancellationToken cancellationToken)
+    {
+        var header = Inspect(bytes, cancellationToken);
+        var reservation = await Budget.ReserveAsync(header.WorstCaseBytes, wait, cancellationToken);
+        return Decode(header, reservation, cancellationToken);
+    }
+
+    /// <summary>The process-wide budget every decode of this decoder reserves from.</summary>
+    public DecodeBudget Budget { get; }
+
+    /// <summary>
+    /// The most one decode of a <paramref name="width"/> x <paramref name="height"/> image with <paramref name="bitsPerPixel"/>
+    /// (as its header says) allocates: per component sample 2 bytes of JPEG coefficients (a progressive file holds them all),
+    /// the 3-byte RGB result, 1 byte of strips and tables, on dimensions padded to whole 32-pixel MCUs, plus 2 MB; never more
+    /// than <see cref="ImageLimits.MaxDecodeBytes"/>, which stays the limit of one decode.
+    /// </summary>
+    public long WorstCaseBytes(int width, int height, int bitsPerPixel, SniffedFormat format)
+    {
+        long pixels = (((long)width + 31) & ~31L) * (((long)height + 31) & ~31L);
+        int components = Math.Clamp((bitsPerPixel + 7) / 8, 1, 4);
+        long perPixel = format == SniffedFormat.Jpeg ? 2L * components + 3 + 1 : 3 + 1;
+        return Math.Min(Limits.MaxDecodeBytes, pixels * perPixel + 2L * 1024 * 1024);
+    }
+
+    /// <summary>A file's checked header: the bytes to decode (PNG rewritten), its decoder, dimensions and worst-case decode bytes.</summary>
+    private sealed record Header(byte[] Bytes, IImageDecoder Decoder, int Width, int Height, long WorstCaseBytes);
+
+    /// <summary>
+    /// Every check that needs no pixel: size, format, truncation (a JPEG without its end marker, a PNG without IEND), PNG
+    /// structure and metadata, dimensions within the limits, and a file large enough to hold the pixels its header claims
+    /// (an edited header, or a file cut short); throws <see cref="ImageRejectedException"/> with a reason.
+    /// </summary>
+    private Header Inspect(byte[] bytes, CancellationToken cancellationToken)
     {
         if (bytes.LongLength > Limits.MaxBytes)
             throw new ImageRejectedException(ImageRejection.TooLargeBytes, $"file is {bytes.LongLength:N0} bytes, the limit is {Limits.MaxBytes:N0}");
+        if (bytes.Length == 0) throw new ImageRejectedException(ImageRejection.NotAnImage, "the file is empty");
         IImageDecoder decoder;
-        switch (ImageSniffer.Sniff(bytes))
+        var format = ImageSniffer.Sniff(bytes);
+        switch (format)
         {
             case SniffedFormat.Png:
+                if (ImageSniffer.LooksTruncated(bytes, format)) throw new ImageRejectedException(ImageRejection.Corrupt, "truncated: the image's end marker is missing");
                 bytes = PngChunks.Sanitize(bytes).Png;
                 decoder = png;
                 break;
             case SniffedFormat.Jpeg:
+                if (ImageSniffer.LooksTruncated(bytes, format)) throw new ImageRejectedException(ImageRejection.Corrupt, "truncated: the image's end marker is missing");
                 decoder = jpeg;
                 break;
+            case SniffedFormat.OtherImage:
+                throw new ImageRejectedException(ImageRejection.UnsupportedFormat, "unsupported image format: use JPEG or PNG");
             default:
                 throw new ImageRejectedException(ImageRejection.UnsupportedFormat, "not a PNG or JPEG image");
         }
 
-        using var budget = allocator.Begin(Limits.MaxDecodeBytes);
-        try
+        IImageInfo? info;
+        using (allocator.Begin(Limits.MaxDecodeBytes))
         {
-            IImageInfo? info;
             try
             {
                 info = ((IImageInfoDetector)decoder).Identify(configuration, new MemoryStream(bytes, writable: false), cancellationToken);
             }
-            catch (Exception ex) when (!OutOfMemory(ex) && ex is InvalidImageContentException or ImageFormatException or InvalidDataException or EndOfStreamException or UnknownImageFormatException)
+            catch (Exception ex) when (OutOfMemory(ex))
+            {
+                throw new ImageRejectedException(ImageRejection.Corrupt, "corrupt image header (it asks for more memory than a header may)");
+            }
+            catch (Exception ex) when (ex is InvalidImageContentException or ImageFormatException or InvalidDataException or EndOfStreamException or UnknownImageFormatException)
             {
                 throw new ImageRejectedException(ImageRejection.Corrupt, $"corrupt image header ({ex.Message})");
             }
-            if (info is null) throw new ImageRejectedException(ImageRejection.UnsupportedFormat, "not a PNG or JPEG image");
-            if (info.Width > Limits.MaxWidth || info.Height > Limits.MaxHeight || (long)info.Width * info.Height > Limits.MaxPixels)
-                throw new ImageRejectedException(ImageRejection.TooLargePixels, $"image is {info.Width}x{info.Height} pixels, the limit is {Limits.MaxWidth}x{Limits.MaxHeight} and {Limits.MaxPixels:N0} pixels");
+        }
+        if (info is null) throw new ImageRejectedException(ImageRejection.UnsupportedFormat, "not a PNG or JPEG image");
+        if (info.Width > Limits.MaxWidth || info.Height > Limits.MaxHeight || (long)info.Width * info.Height > Limits.MaxPixels)
+            throw new ImageRejectedException(ImageRejection.TooLargePixels, $"image is {info.Width}x{info.Height} pixels, the limit is {Limits.MaxWidth}x{Limits.MaxHeight} and {Limits.MaxPixels:N0} pixels");
+        long least = ImageSniffer.LeastEncodedBytes(bytes, format, info.Width, info.Height, info.PixelType?.BitsPerPixel ?? 8);
+        if (bytes.LongLength < least)
+            throw new ImageRejectedException(ImageRejection.Corrupt,
+                $"the file is {bytes.LongLength:N0} bytes, too small for the {info.Width}x{info.Height} pixels its header claims (at least {least:N0}): an edited header or a file cut short");
+        return new Header(bytes, decoder, info.Width, info.Height, WorstCaseBytes(info.Width, info.Height, info.PixelType?.BitsPerPixel ?? 24, format));
+    }
+
+    /// <summary>Decodes a checked file within its reservation, which then stays with the image until it is disposed.</summary>
+    private Image<Rgb24> Decode(Header header, DecodeReservation reservation, CancellationToken cancellationToken)
+    {
+        var budget = allocator.Begin(header.WorstCaseBytes, reservation);
+        try
+        {
             try
             {
-                return decoder.Decode<Rgb24>(configuration, new MemoryStream(bytes, writable: false), cancellationToken);
+                return header.Decoder.Decode<Rgb24>(configuration, new MemoryStream(header.Bytes, writable: false), cancellationToken);
             }
             catch (Exception ex) when (!OutOfMemory(ex) && ex is InvalidImageContentException or ImageFormatException or InvalidDataException or EndOfStreamException)
             {
@@ -139,7 +215,12 @@ public sealed class ImageDecoding
         {
             // One file's decode ran out of its budget (or the machine of memory): that file's rejection, nothing more.
             throw new ImageRejectedException(ImageRejection.TooLargePixels,
-                $"too large to decode within {Limits.MaxDecodeBytes / (1024 * 1024):N0} MB (needed {Math.Max(budget.Peak, budget.LastRequest) / (1024 * 1024):N0} MB or more)");
+                $"too large to decode within {header.WorstCaseBytes / (1024 * 1024):N0} MB (needed {Math.Max(budget.Peak, budget.LastRequest) / (1024 * 1024):N0} MB or more)");
+        }
+        finally
+        {
+            // Ends the count: the reservation shrinks to the result's buffers (all of it goes back on failure).
+            budget.Dispose();
         }
     }
 

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
+using WbcPortal.Engine.Imaging;
 using WbcPortal.Options;
 using WbcPortal.Security;
 using WbcPortal.Services.Classify;
@@ -57,6 +58,7 @@ public static class ApiV1Endpoints
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .Demanding(Services.Accounts.PortalAction.Classify);
 
         api.MapPost("/smears", SmearsAsync)
@@ -68,6 +70,7 @@ public static class ApiV1Endpoints
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .Demanding(Services.Accounts.PortalAction.Classify);
 
         api.MapGet("/models", async (ModelCatalog catalog, CancellationToken ct) => Results.Ok(await catalog.ListAsync(ct)))
@@ -89,6 +92,13 @@ public static class ApiV1Endpoints
         // Anything else under /api/v1 is a problem document, not the portal's not-found page.
         api.Map("/{**rest}", (string? rest) => Problem(StatusCodes.Status404NotFound, "No such endpoint", $"{Prefix}/{rest} is not an endpoint of this API; see /openapi/v1.json.")).ExcludeFromDescription();
         return app;
+    }
+
+    /// <summary>The process's decode budget had no room in time: 503 with Retry-After (nothing of the request was kept).</summary>
+    public static IResult Busy(HttpContext http, DecodeBudgetBusyException ex)
+    {
+        http.Response.Headers.RetryAfter = ((int)ex.RetryAfter.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Problem(StatusCodes.Status503ServiceUnavailable, "Busy decoding images", ex.Message);
     }
 
     private static IResult Problem(int status, string title, string detail) =>
@@ -158,9 +168,10 @@ public static class ApiV1Endpoints
         PredictionBatch batch;
         try
         {
-            batch = await predictions.PredictAsync(request.Model, request.Inputs, null, ct);
+            batch = await predictions.PredictAsync(request.Model, request.Inputs, null, ct, DecodeWait.Bounded);
         }
         catch (FileNotFoundException) { return Problem(StatusCodes.Status409Conflict, "Model file missing", "The model's ONNX file is missing from the data folder: import it again or pick another model."); }
+        catch (DecodeBudgetBusyException ex) { return Busy(http, ex); }
         return Results.Ok(ToResponse(batch));
     }
 
@@ -171,9 +182,10 @@ public static class ApiV1Endpoints
         SmearBatch batch;
         try
         {
-            batch = await smears.AnalyzeAsync(request.Model, request.Inputs, null, ct);
+            batch = await smears.AnalyzeAsync(request.Model, request.Inputs, null, ct, DecodeWait.Bounded);
         }
         catch (FileNotFoundException) { return Problem(StatusCodes.Status409Conflict, "Model file missing", "The model's ONNX file is missing from the data folder: import it again or pick another model."); }
+        catch (DecodeBudgetBusyException ex) { return Busy(http, ex); }
         return Results.Ok(ToSmearResponse(batch));
     }
 

@@ -48,7 +48,7 @@ public static class SmearEndpoints
                 var smear = result.Images[index];
                 byte[] window = await Task.Run(() =>
                 {
-                    using var image = decoding.DecodeRgb(bytes, http.RequestAborted);
+                    using var image = decoding.DecodeRgb(bytes, WbcPortal.Engine.Imaging.DecodeWait.Bounded, http.RequestAborted);
                     var region = SmearWindow.Region(image.Width, image.Height, target.CenterX, target.CenterY, smear.ViewHeight > 1 ? smear.ViewHeight : image.Height,
                         metadata.InputWidth, metadata.InputHeight);
                     using var crop = image.Clone(c => c.Crop(region).Resize(metadata.InputWidth, metadata.InputHeight));
@@ -70,6 +70,10 @@ public static class SmearEndpoints
             catch (ExplainRequestException ex)
             {
                 return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "No such class", detail: ex.Message);
+            }
+            catch (WbcPortal.Engine.Imaging.DecodeBudgetBusyException ex)
+            {
+                return ApiV1Endpoints.Busy(http, ex);
             }
             catch (ArgumentException ex)
             {

@@ -74,7 +74,14 @@ public static class CoreServiceExtensions
             var o = sp.GetRequiredService<IOptions<ImportOptions>>().Value;
             return new ImportLimits { MaxFiles = o.MaxFiles, CommitBatchSize = o.CommitBatchSize };
         });
-        services.AddSingleton<ImageDecoding>();
+        services.AddOptions<ImagingOptions>().BindConfiguration(ImagingOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        // One decode budget for the whole process: every decoder call reserves from it (see DecodeBudget).
+        services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<ImagingOptions>>().Value;
+            return new DecodeBudget(o.DecodeBudgetMegabytes * 1024L * 1024, TimeSpan.FromSeconds(o.RequestWaitSeconds));
+        });
+        services.AddSingleton(sp => new ImageDecoding(sp.GetRequiredService<ImageLimits>(), sp.GetRequiredService<DecodeBudget>()));
         services.AddSingleton<ImageImporter>();
         services.AddSingleton(sp => new ImageStore(sp.GetRequiredService<StorageOptions>().DataDirectoryFullPath));
         services.AddSingleton(TimeProvider.System);
@@ -90,6 +97,7 @@ public static class CoreServiceExtensions
         services.AddSingleton(sp => new ClassifierOnnxExporter(sp.GetRequiredService<PretrainedModelFiles>()));
         services.AddSingleton<RunChanges>();
         services.AddSingleton<Services.Evaluation.EvaluationService>();
+        services.AddSingleton<Services.Evaluation.EvaluationZipUnpacker>();
         services.AddSingleton<Services.Evaluation.ModelCalibrationService>();
         services.AddOptions<InferenceOptions>().BindConfiguration(InferenceOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<ServerFoldersOptions>().BindConfiguration(ServerFoldersOptions.Section);
@@ -134,6 +142,7 @@ public static class CoreServiceExtensions
         services.AddSingleton<IBenchmark, Services.Benchmarks.InferenceBenchmark>();
         services.AddSingleton<IBenchmark, SmearDetectBenchmark>();
         services.AddSingleton<IBenchmark, Services.Benchmarks.SmearBenchmark>();
+        services.AddSingleton<IBenchmark, Services.Benchmarks.DecodeMemoryBenchmark>();
         return services;
     }
 

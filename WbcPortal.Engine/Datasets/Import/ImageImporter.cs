@@ -16,6 +16,9 @@ public sealed class ImageImporter(ImageDecoding decoding, ImportLimits limits)
 {
     private static readonly JpegEncoder ThumbnailEncoder = new() { Quality = 80 };
 
+    /// <summary>The largest file accepted (a zip entry declaring more is refused before it is read).</summary>
+    public long MaxFileBytes => decoding.Limits.MaxBytes;
+
     /// <summary>Checks and stores straight into <paramref name="store"/> (every accepted file promoted at once): for tools and tests with no database.</summary>
     public ImportResult Import(
         IReadOnlyList<ImportEntry> entries,
@@ -141,7 +144,7 @@ public sealed class ImageImporter(ImageDecoding decoding, ImportLimits limits)
 
         try
         {
-            using var image = decoding.DecodeRgb(new MemoryStream(bytes, writable: false));
+            using var image = decoding.DecodeRgb(bytes, cancellationToken);
             int width = image.Width, height = image.Height;
             string sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
             string formatName = format == SniffedFormat.Png ? "png" : "jpeg";

@@ -53,13 +53,16 @@ public static class ImportSources
     /// <summary>
     /// Reads a zip of class folders. The archive stays open until the returned entries are disposed
     /// with the <see cref="ZipSource"/>. Entry paths that escape the root, absolute paths, links,
-    /// entries that claim implausible compression and archives over the limits are refused.
+    /// entries that claim implausible compression and archives over the limits are refused; with <paramref name="maxEntryBytes"/>,
+    /// an entry that declares more is refused before it is read. The entry count is checked from the archive's last record
+    /// before any entry is read; each entry's CRC-32 is checked as it is read.
     /// </summary>
-    public static ZipSource FromZip(string zipPath, ImportLimits limits)
+    public static ZipSource FromZip(string zipPath, ImportLimits limits, long? maxEntryBytes = null)
     {
         ZipArchive archive;
         try
         {
+            using (var probe = File.OpenRead(zipPath)) ZipChecks.CheckEntryCount(probe, limits.MaxFiles);
             archive = ZipFile.OpenRead(zipPath);
         }
         catch (InvalidDataException ex)
@@ -93,6 +96,12 @@ public static class ImportSources
                     entries.Add(Rejected(normalized, $"compression ratio over {limits.MaxCompressionRatio}:1 (zip bomb)"));
                     continue;
                 }
+                if (maxEntryBytes is long most && entry.Length > most)
+                {
+                    entries.Add(new ImportEntry(normalized, null, () => Stream.Null, entry.Length,
+                        (ImportReason.TooLargeBytes, $"file is {entry.Length:N0} bytes, the limit is {most:N0}")));
+                    continue;
+                }
                 total += entry.Length;
                 if (total > limits.MaxTotalBytes)
                     throw new InvalidDataException($"The zip expands to more than {limits.MaxTotalBytes / (1024 * 1024):N0} MB.");
@@ -104,7 +113,7 @@ public static class ImportSources
                     {
                         using var s = e.Open();
                         var buffer = new MemoryStream();
-                        CopyBounded(s, buffer, e.Length);
+                        CopyBounded(s, buffer, e.Length, e.Crc32);
                         buffer.Position = 0;
                         return buffer;
                     }
@@ -119,18 +128,25 @@ public static class ImportSources
         return new ZipSource(archive, entries);
     }
 
-    /// <summary>Copies at most <paramref name="declared"/> bytes; a stream longer than its header says is an unsafe entry.</summary>
-    private static void CopyBounded(Stream source, Stream destination, long declared)
+    /// <summary>
+    /// Copies at most <paramref name="declared"/> bytes; a stream longer than its header says, or whose CRC-32 differs from
+    /// the one the archive records, is an unsafe entry.
+    /// </summary>
+    public static void CopyBounded(Stream source, Stream destination, long declared, uint crc32)
     {
         var buffer = new byte[81920];
         long copied = 0;
+        uint crc = 0;
         int read;
         while ((read = source.Read(buffer, 0, buffer.Length)) > 0)
         {
             copied += read;
             if (copied > declared) throw new InvalidDataException("the entry is longer than its header declares");
+            crc = ZipChecks.Crc32(buffer.AsSpan(0, read), crc);
             destination.Write(buffer, 0, read);
         }
+        if (copied != declared) throw new InvalidDataException("the entry is shorter than its header declares");
+        if (crc != crc32) throw new InvalidDataException($"damaged: its CRC-32 is {crc:x8}, the archive records {crc32:x8}");
     }
 
     private static ImportEntry Rejected(string path, string why) =>

@@ -31,6 +31,9 @@ public sealed class ClassifyUploads(InferenceOptions options, Engine.Imaging.Ima
         }
     }
 
+    /// <summary>The most entries a zip for a batch may declare (folders and other files included).</summary>
+    private int MaxZipEntries => Math.Max(1000, options.MaxImagesPerBatch * 4);
+
     public Collector NewCollector() => new(options.MaxImagesPerBatch, options.MaxBatchBytes);
 
     /// <summary>
@@ -87,7 +90,10 @@ public sealed class ClassifyUploads(InferenceOptions options, Engine.Imaging.Ima
         ZipArchive archive;
         try
         {
-            archive = new ZipArchive(new MemoryStream(buffer), ZipArchiveMode.Read);
+            var zipStream = new MemoryStream(buffer, writable: false);
+            // A million empty entries are refused from the archive's last record, before its directory is parsed.
+            Engine.Datasets.Import.ZipChecks.CheckEntryCount(zipStream, MaxZipEntries);
+            archive = new ZipArchive(zipStream, ZipArchiveMode.Read);
         }
         catch (InvalidDataException ex)
         {
@@ -103,6 +109,8 @@ public sealed class ClassifyUploads(InferenceOptions options, Engine.Imaging.Ima
                 if (entry.FullName.EndsWith('/') || entry.FullName.Contains("__MACOSX", StringComparison.Ordinal) || Path.GetFileName(entry.FullName).StartsWith('.')) continue;
                 string extension = Path.GetExtension(entry.FullName).ToLowerInvariant();
                 if (!ImageExtensions.Contains(extension)) { into.Skipped.Add(new SkippedFile(entryName, extension == ".zip" ? "a zip inside a zip is not opened" : "not a JPEG or PNG file")); continue; }
+                // Unix mode bits in the high word: 0xA000 marks a symbolic link (its "content" is the target's path).
+                if (((entry.ExternalAttributes >> 16) & 0xF000) == 0xA000) { into.Skipped.Add(new SkippedFile(entryName, "a symbolic link in the zip is not followed")); continue; }
                 if (into.Full is { } full) { into.Skipped.Add(new SkippedFile(entryName, full)); continue; }
                 byte[]? bytes;
                 try
@@ -116,6 +124,7 @@ public sealed class ClassifyUploads(InferenceOptions options, Engine.Imaging.Ima
                     continue;
                 }
                 if (bytes is null) { into.Skipped.Add(new SkippedFile(entryName, $"larger than {Math.Min(limits.MaxBytes, into.RoomBytes) / 1048576.0:0.#} MB unpacked")); continue; }
+                if (Engine.Datasets.Import.ZipChecks.Crc32(bytes) != entry.Crc32) { into.Skipped.Add(new SkippedFile(entryName, "damaged in the zip: its CRC-32 differs from the one the archive records")); continue; }
                 into.Add(entryName, bytes);
             }
         }

@@ -83,9 +83,14 @@ public sealed class PredictionService(IDbContextFactory<WbcDbContext> contexts, 
         return new ModelChoice(model.Name, model.OnnxPath, model.Id, runId);
     }
 
-    /// <summary>Classifies <paramref name="inputs"/> with <paramref name="model"/>; <paramref name="progress"/> counts images answered.</summary>
+    /// <summary>
+    /// Classifies <paramref name="inputs"/> with <paramref name="model"/>; <paramref name="progress"/> counts images answered.
+    /// Each decode waits for room in the process's decode budget as <paramref name="wait"/> says: a request (<see cref="DecodeWait.Bounded"/>)
+    /// is refused whole with <see cref="DecodeBudgetBusyException"/> when one of its images found no room in time.
+    /// </summary>
     [Demands(PortalAction.Classify)]
-    public async Task<PredictionBatch> PredictAsync(ModelChoice model, IReadOnlyList<PredictionInput> inputs, IProgress<int>? progress, CancellationToken cancellationToken)
+    public async Task<PredictionBatch> PredictAsync(ModelChoice model, IReadOnlyList<PredictionInput> inputs, IProgress<int>? progress, CancellationToken cancellationToken,
+        DecodeWait wait = DecodeWait.UntilFree)
     {
         access.Demand(PortalAction.Classify);
         using var lease = await serving.AcquireAsync(model.Path, cancellationToken);
@@ -96,7 +101,9 @@ public sealed class PredictionService(IDbContextFactory<WbcDbContext> contexts, 
             try
             {
                 // One image is decoded on the caller's thread (no hop); several are decoded side by side.
-                using var image = inputs.Count == 1 ? decoding.DecodeRgb(input.Bytes, cancellationToken) : await Task.Run(() => decoding.DecodeRgb(input.Bytes, cancellationToken), cancellationToken);
+                using var image = inputs.Count == 1
+                    ? await decoding.DecodeRgbAsync(input.Bytes, wait, cancellationToken)
+                    : await Task.Run(() => decoding.DecodeRgbAsync(input.Bytes, wait, cancellationToken), cancellationToken);
                 var prediction = await lease.PredictAsync(image, cancellationToken);
                 return new PredictionOutcome(input.File, prediction, null);
             }

@@ -31,7 +31,7 @@ public sealed class DatasetService(
 
     public async Task<DatasetImportSummary> ImportZipAsync(string datasetName, string zipPath, string? displayName = null, IProgress<ImportProgress>? progress = null, CancellationToken cancellationToken = default)
     {
-        using var zip = ImportSources.FromZip(zipPath, limits);
+        using var zip = ImportSources.FromZip(zipPath, limits, importer.MaxFileBytes);
         return await ImportAsync(datasetName, zip.Entries, $"zip {displayName ?? Path.GetFileName(zipPath)}", progress, cancellationToken);
     }
 

@@ -37,7 +37,7 @@ public sealed class EvaluationJob
 /// remembers them per run in memory so a refreshed page finds its job, its progress and its error. The evaluation
 /// itself is <see cref="EvaluationService"/>, the same code as the CLI's <c>evaluate</c>.
 /// </summary>
-public sealed class EvaluationJobs(EvaluationService evaluations, Storage.ServerFolders serverFolders, Datasets.UploadStaging staging, Engine.Datasets.Import.ImportLimits importLimits,
+public sealed class EvaluationJobs(EvaluationService evaluations, Storage.ServerFolders serverFolders, Datasets.UploadStaging staging, EvaluationZipUnpacker unpacker,
     ILogger<EvaluationJobs> logger, TimeProvider clock, Accounts.AccessControl access, Accounts.ActorContext actors) : BackgroundService
 {
     private const int KeptPerRun = 10;
@@ -141,7 +141,7 @@ public sealed class EvaluationJobs(EvaluationService evaluations, Storage.Server
             catch (Exception ex)
             {
                 logger.LogWarning(ex, "Evaluating run {Run} on {Source} failed", job.RunId, job.Description);
-                job.Error = ex.Message;
+                job.Error = WithoutServerPaths(UserFacingError.Describe(ex), target);
                 job.State = EvaluationJobState.Failed;
             }
             finally
@@ -153,43 +153,19 @@ public sealed class EvaluationJobs(EvaluationService evaluations, Storage.Server
         }
     }
 
-    /// <summary>
-    /// Unpacks an uploaded zip of class folders beside it (the import's zip checks: no path out of the archive, no links,
-    /// no bombs, bounded sizes); the class is the folder holding each image. Entries refused are listed, not unpacked.
-    /// </summary>
+    /// <summary>Unpacks an uploaded zip of class folders beside it, under the import's checks (see <see cref="EvaluationZipUnpacker"/>).</summary>
     private EvaluationTarget.Folder Unpack(EvaluationTarget.UploadedZip zip, out IReadOnlyList<(string File, string Reason)> skipped, CancellationToken cancellationToken)
     {
         string root = Path.Combine(zip.StagingFolder, "unpacked");
-        var refused = new List<(string, string)>();
-        try
-        {
-            using var source = Engine.Datasets.Import.ImportSources.FromZip(zip.ZipPath, importLimits);
-            foreach (var entry in source.Entries)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                if (entry.Rejection is { } rejection) { refused.Add((entry.RelativePath, rejection.Message)); continue; }
-                if (Engine.Datasets.Import.ClassPath.IsSystemFile(entry.RelativePath)) continue;
-                if (!Engine.Datasets.Import.ClassPath.TryGetClass(entry.RelativePath, out var className, out _))
-                {
-                    refused.Add((entry.RelativePath, "not inside a class folder"));
-                    continue;
-                }
-                string target = Path.Combine(root, Datasets.UploadStaging.SafeFileName(className),
-                    Datasets.UploadStaging.SafeFileName(entry.RelativePath.Replace('/', '_')));
-                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                using var input = entry.Open();
-                using var output = File.Create(target);
-                input.CopyTo(output);
-            }
-        }
-        catch (InvalidDataException ex)
-        {
-            throw new ArgumentException($"{zip.Name}: {ex.Message}", ex);
-        }
-        if (!Directory.Exists(root)) throw new ArgumentException($"{zip.Name} holds no class folder of images (expected CLASS/image.jpg entries).");
-        skipped = refused;
+        skipped = unpacker.Unpack(zip.Name, zip.ZipPath, root, cancellationToken);
         return new EvaluationTarget.Folder(root, $"zip {zip.Name}");
     }
+
+    /// <summary>A failed upload's reason names the zip, never where the server staged it.</summary>
+    private static string WithoutServerPaths(string message, EvaluationTarget target) => target is EvaluationTarget.UploadedZip z
+        ? message.Replace(Path.Combine(z.StagingFolder, "unpacked"), $"zip {z.Name}", StringComparison.Ordinal)
+            .Replace(z.ZipPath, $"zip {z.Name}", StringComparison.Ordinal).Replace(z.StagingFolder, $"zip {z.Name}", StringComparison.Ordinal)
+        : message;
 
     private void Prune(int runId)
     {

@@ -157,14 +157,19 @@ public sealed class EvaluationService(
                     using var _ = decoding.DecodeRgb(image.Path, cancellationToken);
                     readable.Add(image);
                 }
-                catch (Exception ex) when (ex is ImageRejectedException or IOException or UnauthorizedAccessException)
+                catch (ImageRejectedException ex)
                 {
                     rejected.Add((image.Key, ex.Message));
                 }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    // The reason without the exception's text: it names the server path.
+                    rejected.Add((image.Key, ex is UnauthorizedAccessException ? "could not be read: permission denied" : "could not be read"));
+                }
             }
             images = readable;
-            if (images.Count == 0) throw new ArgumentException($"No readable image in {folder()}: {string.Join("; ", rejected.Take(3).Select(r => $"{r.Item1}: {r.Item2}"))}.");
-            string folder() => ((EvaluationTarget.Folder)target).Path;
+            // The folder's source (an uploaded zip's name), never the server path of where it was unpacked.
+            if (images.Count == 0) throw new ArgumentException($"No readable image in {DescribeTarget(target)}: {string.Join("; ", rejected.Take(3).Select(r => $"{r.Item1}: {r.Item2}"))}.");
         }
 
         return new EvaluationImages(labels, images, source, part, shaById, rejected, groupOfKey);

@@ -52,8 +52,10 @@ public sealed record SmearBatch(ModelChoice Model, IReadOnlyList<string> Labels,
 /// </summary>
 public sealed class SmearService(ModelServing serving, ImageDecoding decoding, IWbcDetector detector, Accounts.AccessControl access)
 {
+    /// <summary>Finds and classifies the cells of each smear; decodes wait for room as <paramref name="wait"/> says (a request: bounded, then <see cref="DecodeBudgetBusyException"/>).</summary>
     [Demands(PortalAction.Classify)]
-    public async Task<SmearBatch> AnalyzeAsync(ModelChoice model, IReadOnlyList<PredictionInput> inputs, IProgress<int>? progress, CancellationToken cancellationToken)
+    public async Task<SmearBatch> AnalyzeAsync(ModelChoice model, IReadOnlyList<PredictionInput> inputs, IProgress<int>? progress, CancellationToken cancellationToken,
+        DecodeWait wait = DecodeWait.UntilFree)
     {
         access.Demand(PortalAction.Classify);
         using var lease = await serving.AcquireAsync(model.Path, cancellationToken);
@@ -68,7 +70,7 @@ public sealed class SmearService(ModelServing serving, ImageDecoding decoding, I
             {
                 return await Task.Run(async () =>
                 {
-                    using var image = decoding.DecodeRgb(input.Bytes, cancellationToken);
+                    using var image = await decoding.DecodeRgbAsync(input.Bytes, wait, cancellationToken);
                     var analysis = await SmearAnalyzer.AnalyzeAsync(image, detector, lease, cancellationToken);
                     return SmearImageResult.From(input.File, analysis, labels);
                 }, cancellationToken);
