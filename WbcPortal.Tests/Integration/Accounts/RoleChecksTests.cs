@@ -30,6 +30,8 @@ public sealed class RoleChecksTests
         services.AddSingleton<WbcPortal.Services.Training.RunStopRegistry>();
         services.AddSingleton<WbcPortal.Services.Training.RunJobs>();
         services.AddSingleton<WbcPortal.Services.Training.TrainingLauncher>();
+        // Hangfire logs through a process-wide provider another test's host may have left disposed: its own default here.
+        Hangfire.Logging.LogProvider.SetCurrentLogProvider(null);
         services.AddSingleton<IBackgroundJobClient>(_ => new BackgroundJobClient(new SQLiteStorage(Path.Combine(data.Path, "hangfire.db"))));
         // Not disposed: a job an Admin call starts in the background (with nonsense arguments, failing at once) may still log.
         var provider = services.BuildServiceProvider();
