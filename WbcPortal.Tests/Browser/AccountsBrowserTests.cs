@@ -97,6 +97,8 @@ public class AccountsBrowserTests(BrowserFixture fixture) : IClassFixture<Browse
         await BrowserFixture.GotoInteractiveAsync(admin, new Uri(Url("audit")));
         await Assertions.Expect(admin.Locator("[data-testid=audit-list]")).ToContainTextAsync("user 'nadia'");
         await Assertions.Expect(admin.Locator("[data-testid=audit-list]")).ToContainTextAsync("TokenCreated");
+        // Done on the page (through the circuit): the audit has where from, as for a sign-in.
+        await Assertions.Expect(admin.Locator("[data-testid=audit-row]", new() { HasText = "user 'nadia'" })).ToContainTextAsync("127.0.0.1");
         await admin.ScreenshotAsync(new() { Path = Shot("audit.png"), FullPage = true });
     }
 }

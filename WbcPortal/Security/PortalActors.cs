@@ -26,9 +26,18 @@ public sealed class PortalActors(UserAccounts accounts)
 }
 
 /// <summary>Each circuit's UI events and calls run as its signed-in user (<see cref="ActorContext"/>).</summary>
-public sealed class ActorCircuitHandler(AuthenticationStateProvider authentication, PortalActors actors, ActorContext context) : CircuitHandler, IDisposable
+public sealed class ActorCircuitHandler(AuthenticationStateProvider authentication, PortalActors actors, ActorContext context, IHttpContextAccessor http)
+    : CircuitHandler, IDisposable
 {
     private ClaimsPrincipal? user;
+    private string? remoteAddress;
+
+    public override Task OnConnectionUpAsync(Circuit circuit, CancellationToken cancellationToken)
+    {
+        // The circuit's connection: where its user is (for the audit), read while the connection's request is at hand.
+        remoteAddress = http.HttpContext?.Connection.RemoteIpAddress?.ToString() ?? remoteAddress;
+        return Task.CompletedTask;
+    }
 
     public override Task OnCircuitOpenedAsync(Circuit circuit, CancellationToken cancellationToken)
     {
@@ -43,7 +52,7 @@ public sealed class ActorCircuitHandler(AuthenticationStateProvider authenticati
     public override Func<CircuitInboundActivityContext, Task> CreateInboundActivityHandler(Func<CircuitInboundActivityContext, Task> next) => async activity =>
     {
         user ??= (await authentication.GetAuthenticationStateAsync()).User;
-        var actor = await actors.FromPrincipalAsync(user, null);
+        var actor = await actors.FromPrincipalAsync(user, remoteAddress);
         using (context.Use(actor)) await next(activity);
     };
 

@@ -57,6 +57,7 @@ public static class PortalAuthentication
             .AddPolicy(AdminPolicy, p => p.RequireAuthenticatedUser().RequireRole(nameof(PortalRole.Admin)));
         services.AddCascadingAuthenticationState();
         services.AddSingleton<PortalActors>();
+        services.AddHttpContextAccessor();
         services.AddScoped<CircuitHandler, ActorCircuitHandler>();
         return builder;
     }
