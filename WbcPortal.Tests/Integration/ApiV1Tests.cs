@@ -153,6 +153,10 @@ public sealed class ApiV1Tests : IAsyncLifetime
         Assert.Contains("/api/v1/predict", paths);
         Assert.Contains("/api/v1/models/{id}/onnx", paths);
         Assert.True(openApi.GetProperty("paths").GetProperty("/api/v1/predict").GetProperty("post").GetProperty("requestBody").GetProperty("content").TryGetProperty("multipart/form-data", out _));
+        // Only the v1 contract (not the pages' own URLs, such as the review decisions with reviewers' names), behind a bearer token.
+        Assert.All(paths, p => Assert.StartsWith("/api/v1/", p));
+        Assert.Equal("bearer", openApi.GetProperty("components").GetProperty("securitySchemes").GetProperty("bearer").GetProperty("scheme").GetString());
+        Assert.True(openApi.GetProperty("security").GetArrayLength() > 0);
         using var reference = await http.GetAsync("api/reference/v1", Ct);
         Assert.Equal(HttpStatusCode.OK, reference.StatusCode);
     }

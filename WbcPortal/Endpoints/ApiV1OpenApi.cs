@@ -8,6 +8,9 @@ public static class ApiV1OpenApi
 {
     public static OpenApiOptions Describe(this OpenApiOptions options)
     {
+        // The document is the /api/v1 contract only: the pages' own image, report and export URLs (review decisions carry
+        // reviewer names and notes) are not an API for others.
+        options.ShouldInclude = description => description.RelativePath?.StartsWith("api/v1/", StringComparison.OrdinalIgnoreCase) == true;
         options.AddDocumentTransformer((document, _, _) =>
         {
             document.Info.Title = "WbcPortal API";

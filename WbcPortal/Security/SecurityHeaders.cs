@@ -24,9 +24,12 @@ public static class SecurityHeaders
     public static string ContentSecurityPolicy(string nonce, HttpRequest request)
     {
         string ws = (request.IsHttps ? "wss://" : "ws://") + request.Host.Value;
+        // The API reference (Scalar) configures itself with an inline script written by the package: allowed there only
+        // (a page of static API documentation with no user data; scripts still only from the portal itself).
+        bool reference = request.Path.StartsWithSegments("/api/reference", StringComparison.OrdinalIgnoreCase);
         return string.Join("; ",
             "default-src 'self'",
-            $"script-src 'self' 'nonce-{nonce}'",
+            reference ? "script-src 'self' 'unsafe-inline'" : $"script-src 'self' 'nonce-{nonce}'",
             "style-src 'self' 'unsafe-inline'",
             "img-src 'self' data: blob:",
             "font-src 'self' data:",
