@@ -6,21 +6,37 @@ using WbcPortal.Services.Accounts;
 
 namespace WbcPortal.Security;
 
-/// <summary>Turns a signed-in principal into the <see cref="Actor"/> the services check, with the role the database holds now.</summary>
-public sealed class PortalActors(UserAccounts accounts)
+/// <summary>
+/// Turns a signed-in principal into the <see cref="Actor"/> the services check, with the role the database holds: read
+/// again at most every <see cref="RoleFreshness"/> per user, so a page's thumbnails and a circuit's events do not each
+/// query it, and a demoted or locked user still loses the right within seconds.
+/// </summary>
+public sealed class PortalActors(UserAccounts accounts, TimeProvider clock)
 {
+    public static readonly TimeSpan RoleFreshness = TimeSpan.FromSeconds(5);
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (PortalRole? Role, DateTimeOffset ReadAt)> roles = new(StringComparer.Ordinal);
+
+    private async Task<PortalRole?> ActiveRoleAsync(string userId, CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+        if (roles.TryGetValue(userId, out var known) && now - known.ReadAt < RoleFreshness) return known.Role;
+        var role = await accounts.ActiveRoleAsync(userId, cancellationToken);
+        roles[userId] = (role, now);
+        return role;
+    }
+
     public async Task<Actor> FromPrincipalAsync(ClaimsPrincipal? user, string? remoteAddress, CancellationToken cancellationToken = default)
     {
         if (user?.Identity is not { IsAuthenticated: true } identity || identity.Name is null) return Actor.Anonymous with { RemoteAddress = remoteAddress };
-        var roles = user.FindAll(ClaimTypes.Role).Select(c => c.Value).ToList();
         if (user.FindFirst(ApiTokenAuthenticationHandler.TokenClaim) is { } token)
         {
             // The token handler resolved the role from the database already.
-            return new Actor(ActorKind.Token, token.Value, UserAccounts.HighestRole(roles), identity.Name, remoteAddress);
+            return new Actor(ActorKind.Token, token.Value, UserAccounts.RoleOf(user), identity.Name, remoteAddress);
         }
-        // A cookie carries the role it was issued with: take today's (a demoted or locked user loses rights at once).
+        // A cookie carries the role it was issued with: take the database's.
         string? userId = user.FindFirstValue(ClaimTypes.NameIdentifier);
-        var role = userId is null ? null : await accounts.ActiveRoleAsync(userId, cancellationToken);
+        var role = userId is null ? null : await ActiveRoleAsync(userId, cancellationToken);
         return role is null ? Actor.Anonymous with { RemoteAddress = remoteAddress } : new Actor(ActorKind.User, identity.Name, role, identity.Name, remoteAddress);
     }
 }

@@ -176,6 +176,10 @@ public sealed class UserAccounts(IServiceScopeFactory scopes, IDbContextFactory<
         return (await RolesByUserAsync(db, cancellationToken, userId)).GetValueOrDefault(userId, PortalRole.Viewer);
     }
 
+    /// <summary>The role a signed-in principal's claims carry (the one it signed in with; services read the database's).</summary>
+    public static PortalRole RoleOf(System.Security.Claims.ClaimsPrincipal user) =>
+        HighestRole(user.FindAll(System.Security.Claims.ClaimTypes.Role).Select(c => c.Value));
+
     public static PortalRole HighestRole(IEnumerable<string> roleNames) =>
         roleNames.Select(r => PortalAccess.TryParseRole(r, out var role) ? role : (PortalRole?)null).Where(r => r is not null).Select(r => r!.Value)
             .DefaultIfEmpty(PortalRole.Viewer).Max();
