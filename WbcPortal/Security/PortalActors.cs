@@ -21,7 +21,7 @@ public sealed class PortalActors(UserAccounts accounts, TimeProvider clock)
     {
         var now = clock.GetUtcNow();
         if (roles.TryGetValue(userId, out var known) && now - known.ReadAt < RoleFreshness) return known.Role;
-        var role = await accounts.ActiveRoleAsync(userId, cancellationToken);
+        var role = (await accounts.ActiveUserAsync(userId, cancellationToken))?.Role;
         roles[userId] = (role, now);
         return role;
     }

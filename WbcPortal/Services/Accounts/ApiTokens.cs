@@ -21,7 +21,7 @@ public sealed record NewToken(string Token, TokenSummary Summary);
 /// API tokens for lab systems and scripts (<c>Authorization: Bearer wbc_…</c>): made and revoked by their user (or an
 /// Admin), with a role at most the user's and an expiry; only a SHA-256 of each is stored.
 /// </summary>
-public sealed class ApiTokens(IDbContextFactory<WbcDbContext> contexts, IServiceScopeFactory scopes, AccessControl access, AuditLog audit,
+public sealed class ApiTokens(IDbContextFactory<WbcDbContext> contexts, IServiceScopeFactory scopes, AccessControl access, AuditLog audit, UserAccounts accounts,
     AccountOptions options, StorageOptions storage, TimeProvider clock, ILogger<ApiTokens> logger)
 {
     public const string Scheme = "Bearer";
@@ -100,11 +100,8 @@ public sealed class ApiTokens(IDbContextFactory<WbcDbContext> contexts, IService
         var token = await db.ApiTokens.FirstOrDefaultAsync(t => t.Hash == hash, cancellationToken);
         var now = clock.GetUtcNow();
         if (token is null || token.RevokedAt is not null || token.ExpiresAt <= now) return null;
-        var user = await db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.Id == token.UserId, cancellationToken);
-        if (user is null || user.LockoutEnd is { } end && end > now) return null;
-        var roleNames = await (from ur in db.UserRoles join r in db.Roles on ur.RoleId equals r.Id where ur.UserId == user.Id select r.Name!).ToListAsync(cancellationToken);
-        var userRole = UserAccounts.HighestRole(roleNames);
-        var role = PortalAccess.TryParseRole(token.Role, out var tr) && tr < userRole ? tr : userRole;
+        if (await accounts.ActiveUserAsync(token.UserId, cancellationToken) is not { } user) return null;
+        var role = PortalAccess.TryParseRole(token.Role, out var tr) && tr < user.Role ? tr : user.Role;
         // When it was last used, at most once a minute: best effort (a read-only portal writes nothing, a busy database skips it).
         if (!storage.ReadOnly && (token.LastUsedAt is null || now - token.LastUsedAt > TimeSpan.FromMinutes(1)))
         {
@@ -118,7 +115,7 @@ public sealed class ApiTokens(IDbContextFactory<WbcDbContext> contexts, IService
                 logger.LogWarning("Could not record when token {Id} was last used: {Reason}", token.Id, WbcPortal.Services.UserFacingError.Describe(ex));
             }
         }
-        return new Actor(ActorKind.Token, $"{user.UserName} (token '{token.Name}')", role, user.UserName, remoteAddress);
+        return new Actor(ActorKind.Token, $"{user.Name} (token '{token.Name}')", role, user.Name, remoteAddress);
     }
 
     public static string Hash(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));

@@ -167,13 +167,13 @@ public sealed class UserAccounts(IServiceScopeFactory scopes, IDbContextFactory<
         }
     }
 
-    /// <summary>The user's role now (from the database), or null when there is no such user or it is locked out.</summary>
-    public async Task<PortalRole?> ActiveRoleAsync(string userId, CancellationToken cancellationToken = default)
+    /// <summary>The user's name and role now (from the database), or null when there is no such user or it is locked out.</summary>
+    public async Task<(string Name, PortalRole Role)?> ActiveUserAsync(string userId, CancellationToken cancellationToken = default)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var user = await db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.Id == userId, cancellationToken);
         if (user is null || user.LockoutEnd is { } end && end > clock.GetUtcNow()) return null;
-        return (await RolesByUserAsync(db, cancellationToken, userId)).GetValueOrDefault(userId, PortalRole.Viewer);
+        return (user.UserName!, (await RolesByUserAsync(db, cancellationToken, userId)).GetValueOrDefault(userId, PortalRole.Viewer));
     }
 
     /// <summary>The role a signed-in principal's claims carry (the one it signed in with; services read the database's).</summary>
