@@ -121,8 +121,8 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
             bool onFeatures = r == 1 && features is not null;
 
             model.SetTrainableStages(round.UnfrozenStages);
-            var parameters = model.parameters().Where(p => p.requires_grad).ToList();
-            using var optimizer = CreateOptimizer(config, parameters, round.LearningRate);
+            var groups = StageRateGroups(model, round);
+            using var optimizer = CreateOptimizer(config, groups, round.LearningRate);
             // Adam's moments and step count (SGD's momentum) go on where they were: a fresh optimizer takes different steps.
             if (resumedRound && !resumedRoundEnded && resume!.OptimizerFile is { } optimizerFile)
             {
@@ -138,7 +138,7 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
                 double lr = config.Schedule == LrSchedule.Cosine
                     ? round.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * (epoch - 1) / round.Epochs))
                     : round.LearningRate;
-                foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+                foreach (var (group, scale) in optimizer.ParamGroups.Zip(groups.Select(g => g.Scale))) group.LearningRate = lr * scale;
 
                 var record = onFeatures
                     ? TrainHeadEpoch(model, optimizer, features!, request, classWeights, epoch, lr, config, device, progress, cancellationToken)
@@ -405,11 +405,29 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
         return Reported(stage, request, Run(features.Validation, request.Validation), Run(features.Test, request.Test), progress);
     }
 
-    private static OptimizerHelper CreateOptimizer(TrainingConfig config, IEnumerable<Parameter> parameters, double lr) => config.Optimizer switch
+    /// <summary>
+    /// The trainable parameters in groups of one learning-rate scale: one group when the round's stage decay is 1 (the
+    /// optimizer state of older checkpoints keeps its shape), else the head at 1, layer4 at the decay, layer3 at its
+    /// square, down to the stem.
+    /// </summary>
+    internal static IReadOnlyList<(IReadOnlyList<Parameter> Parameters, double Scale)> StageRateGroups(WbcClassifier model, RoundConfig round)
     {
-        OptimizerKind.Adam => optim.Adam(parameters, lr, weight_decay: config.WeightDecay),
-        OptimizerKind.AdamW => optim.AdamW(parameters, lr, weight_decay: config.WeightDecay),
-        OptimizerKind.Sgd => optim.SGD(parameters, lr, momentum: 0.9, weight_decay: config.WeightDecay),
+        if (round.StageRateDecay >= 1) return [(model.parameters().Where(p => p.requires_grad).ToList(), 1.0)];
+        var groups = new List<(IReadOnlyList<Parameter>, double)> { (model.Head.parameters().Where(p => p.requires_grad).ToList(), 1.0) };
+        var stages = model.Backbone.Stages;
+        for (int i = stages.Count - 1; i >= 0; i--)
+        {
+            var trainable = stages[i].Module.parameters().Where(p => p.requires_grad).ToList();
+            if (trainable.Count > 0) groups.Add((trainable, Math.Pow(round.StageRateDecay, stages.Count - i)));
+        }
+        return groups;
+    }
+
+    private static OptimizerHelper CreateOptimizer(TrainingConfig config, IReadOnlyList<(IReadOnlyList<Parameter> Parameters, double Scale)> groups, double lr) => config.Optimizer switch
+    {
+        OptimizerKind.Adam => optim.Adam(groups.Select(g => new Adam.ParamGroup(g.Parameters, lr * g.Scale, weight_decay: config.WeightDecay)), lr, weight_decay: config.WeightDecay),
+        OptimizerKind.AdamW => optim.AdamW(groups.Select(g => new AdamW.ParamGroup(g.Parameters, lr * g.Scale, weight_decay: config.WeightDecay)), lr, weight_decay: config.WeightDecay),
+        OptimizerKind.Sgd => optim.SGD(groups.Select(g => new SGD.ParamGroup(g.Parameters, lr * g.Scale, momentum: 0.9, weight_decay: config.WeightDecay)), lr, momentum: 0.9, weight_decay: config.WeightDecay),
         _ => throw new ArgumentOutOfRangeException(nameof(config)),
     };
 

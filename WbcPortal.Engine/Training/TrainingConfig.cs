@@ -25,6 +25,11 @@ public sealed record RoundConfig
     public double LearningRate { get; init; }
     /// <summary>Backbone stages that train in this round (stem, layer1..layer4); empty freezes the backbone.</summary>
     public IReadOnlyList<string> UnfrozenStages { get; init; } = [];
+    /// <summary>
+    /// Discriminative learning rates by stage (1: one rate for all): the head trains at the round's rate, layer4 at this
+    /// factor of it, layer3 at its square, and so on down to the stem, so the general early filters move least.
+    /// </summary>
+    public double StageRateDecay { get; init; } = 1;
 }
 
 /// <summary>Augmentation generated at train time.</summary>
@@ -122,6 +127,7 @@ public sealed record TrainingConfig
             if (round.Epochs > 0 && round.LearningRate is <= 0 or > 1) throw new ArgumentException($"{name}: the learning rate must be above 0 and at most 1.");
             var unknown = round.UnfrozenStages.Except(stages).ToList();
             if (unknown.Count > 0) throw new ArgumentException($"{name}: unknown stage(s) {string.Join(", ", unknown)}; use {string.Join(", ", stages)}.");
+            if (round.StageRateDecay is <= 0 or > 1 || double.IsNaN(round.StageRateDecay)) throw new ArgumentException($"{name}: the stage rate decay must be above 0 and at most 1 (1: one rate for every stage).");
         }
         if (Round1.Epochs + Round2.Epochs == 0) throw new ArgumentException("At least one epoch is needed.");
         if (BatchSize is < 1 or > 1024) throw new ArgumentException("Batch size must be 1 to 1024.");

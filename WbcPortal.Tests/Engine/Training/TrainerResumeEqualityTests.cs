@@ -39,8 +39,10 @@ public sealed class TrainerResumeEqualityTests : IDisposable
         return list;
     }
 
-    [Fact]
-    public void A_run_stopped_three_times_and_resumed_ends_with_the_same_weights_and_figures_as_an_unbroken_one()
+    [Theory]
+    [InlineData(1.0)]
+    [InlineData(0.5)] // discriminative rates: the optimizer's state has one group per stage and must come back as it was
+    public void A_run_stopped_three_times_and_resumed_ends_with_the_same_weights_and_figures_as_an_unbroken_one(double stageRateDecay)
     {
         var ct = TestContext.Current.CancellationToken;
         // Every source of divergence switched on: Adam's moments, dropout in the head (round 1 on cached features),
@@ -51,7 +53,7 @@ public sealed class TrainerResumeEqualityTests : IDisposable
             InputWidth = 64,
             Head = HeadSpec.Linear with { Dropout = 0.3 },
             Round1 = new RoundConfig { Epochs = 3, LearningRate = 3e-3 },
-            Round2 = new RoundConfig { Epochs = 2, LearningRate = 1e-4, UnfrozenStages = ["layer4"] },
+            Round2 = new RoundConfig { Epochs = 2, LearningRate = 1e-4, UnfrozenStages = stageRateDecay < 1 ? ["layer3", "layer4"] : ["layer4"], StageRateDecay = stageRateDecay },
             BatchSize = 8,
             Augmentation = new AugmentationConfig { Flips = true, RotationDegrees = 20, Shift = 0.05, ColorJitter = 0.1 },
             Optimizer = OptimizerKind.Adam,
@@ -63,8 +65,8 @@ public sealed class TrainerResumeEqualityTests : IDisposable
             Device = "cpu",
         };
         var unbroken = new TrainingRequest(config, ["PURPLE", "TEAL"], Images("train", 12, 1), Images("val", 4, 500), Images("test", 4, 900),
-            Path.Combine(dir.Path, "unbroken"));
-        var broken = unbroken with { CheckpointDirectory = Path.Combine(dir.Path, "broken") };
+            Path.Combine(dir.Path, $"unbroken{stageRateDecay}"));
+        var broken = unbroken with { CheckpointDirectory = Path.Combine(dir.Path, $"broken{stageRateDecay}") };
 
         // Stopped in round 1 (head on cached features) after epoch 2, at its end, then in round 2 (fine-tune) after epoch 1.
         foreach (var (round, epoch) in new[] { (1, 2), (1, 3), (2, 1) })

@@ -38,6 +38,8 @@ public sealed class TrainingForm
     public double Blur { get; set; }
     public double Jpeg { get; set; }
     public double Mixup { get; set; }
+    /// <summary>Fine-tune learning rate of each stage below the head, as a factor of the one above it (1: one rate).</summary>
+    public double StageRateDecay { get; set; } = 1;
     public bool ClassWeighting { get; set; }
     public double LabelSmoothing { get; set; }
     /// <summary>Fine-tune epochs draw views per original (source group) instead of passing over every stored copy.</summary>
@@ -81,6 +83,7 @@ public sealed class TrainingForm
         Blur = c.Augmentation.Blur,
         Jpeg = c.Augmentation.Jpeg,
         Mixup = c.Mixup,
+        StageRateDecay = c.Round2.StageRateDecay,
         ClassWeighting = c.ClassWeighting,
         LabelSmoothing = c.LabelSmoothing,
         SampleByOriginal = c.Sampling.Mode == SamplingMode.ByOriginal,
@@ -112,7 +115,7 @@ public sealed class TrainingForm
             InputWidth = InputWidth,
             Head = new HeadSpec(hidden, Dropout),
             Round1 = new RoundConfig { Epochs = Round1Epochs, LearningRate = Round1Lr },
-            Round2 = new RoundConfig { Epochs = Round2Epochs, LearningRate = Round2Lr, UnfrozenStages = Stages.Where(Round2Stages.Contains).ToList() },
+            Round2 = new RoundConfig { Epochs = Round2Epochs, LearningRate = Round2Lr, UnfrozenStages = Stages.Where(Round2Stages.Contains).ToList(), StageRateDecay = StageRateDecay },
             BatchSize = BatchSize,
             Optimizer = Optimizer,
             WeightDecay = WeightDecay,
