@@ -14,8 +14,8 @@ public class CompareBrowserTests(BrowserFixture fixture) : IClassFixture<Browser
         var browser = fixture.RequireBrowser();
         await using (var services = new ServiceCollection().AddPortalCoreForTests(fixture.Portal.DataDirectory).BuildServiceProvider())
         {
-            await RunSeeds.AddRunAsync(services, "baseline-run", RunComparisonTests.ConfigA, quality: 0.7, margin: 2);
-            await RunSeeds.AddRunAsync(services, "cropped-run", RunComparisonTests.ConfigB, quality: 0.8, margin: 1.4, seconds: 300);
+            await RunSeeds.AddRunAsync(services, "baseline-run", RunComparisonTests.ConfigA, quality: 0.7, margin: 2, storePredictions: true);
+            await RunSeeds.AddRunAsync(services, "cropped-run", RunComparisonTests.ConfigB, quality: 0.8, margin: 1.4, seconds: 300, storePredictions: true);
         }
 
         var context = await fixture.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 } });
@@ -41,6 +41,8 @@ public class CompareBrowserTests(BrowserFixture fixture) : IClassFixture<Browser
             await Assertions.Expect(page.Locator("[data-testid=run-column]")).ToHaveCountAsync(2);
             await Assertions.Expect(page.Locator("[data-testid=run-column]").First).ToContainTextAsync("baseline-run (baseline)");
             await Assertions.Expect(page.Locator("[data-testid=figure-row][data-key='model.accuracy'] .wbc-better")).ToHaveTextAsync("+10.0 pt");
+            await Assertions.Expect(page.Locator("[data-testid=figure-row][data-key='model.accuracy'] [data-testid=verdict]").Last).ToHaveTextAsync("gain beyond noise");
+            await Assertions.Expect(page.Locator("[data-testid=figure-row][data-key='round2.test.accuracy'] [data-testid=verdict]").Last).ToHaveTextAsync("no noise estimate");
             await Assertions.Expect(page.Locator(".js-plotly-plot")).ToHaveCountAsync(2, new() { Timeout = 30_000 });
             await Assertions.Expect(page.Locator("[data-testid=config-row]")).ToHaveCountAsync(6);
             await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "compare-runs.png"), FullPage = true });

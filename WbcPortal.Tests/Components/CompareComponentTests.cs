@@ -15,8 +15,8 @@ public class CompareComponentTests : PortalTestContext
     private async Task<(int A, int B)> SeedAsync()
     {
         await Services.MigrateAsync();
-        int a = await RunSeeds.AddRunAsync(Services, "run-a", RunComparisonTests.ConfigA, quality: 0.7, margin: 2);
-        int b = await RunSeeds.AddRunAsync(Services, "run-b", RunComparisonTests.ConfigB, quality: 0.8, margin: 1.4, seconds: 300);
+        int a = await RunSeeds.AddRunAsync(Services, "run-a", RunComparisonTests.ConfigA, quality: 0.7, margin: 2, storePredictions: true);
+        int b = await RunSeeds.AddRunAsync(Services, "run-b", RunComparisonTests.ConfigB, quality: 0.8, margin: 1.4, seconds: 300, storePredictions: true);
         return (a, b);
     }
 
@@ -46,9 +46,14 @@ public class CompareComponentTests : PortalTestContext
         var delta = cells[1].QuerySelector("[data-testid=delta]")!;
         Assert.Equal("+10.0 pt", delta.TextContent.Trim());
         Assert.Contains("wbc-better", delta.ClassList);
-        // lower is better: a smaller calibration error is green, a longer training red
-        Assert.Contains("wbc-better", page.Find("[data-testid=figure-row][data-key='model.eceRaw'] [data-testid=delta]").ClassList);
-        Assert.Contains("wbc-worse", page.Find("[data-testid=figure-row][data-key='seconds'] [data-testid=delta]").ClassList);
+        // the verdict in words beside the colour, with the difference's interval and how it was measured on hover
+        Assert.Equal("gain beyond noise", cells[1].QuerySelector("[data-testid=verdict]")!.TextContent.Trim());
+        Assert.Contains("paired by original", delta.GetAttribute("title"));
+        // one training time each: the difference is said in words, not coloured and not read as a sum
+        var seconds = page.Find("[data-testid=figure-row][data-key='seconds']");
+        Assert.Equal("3 min 00 s longer", seconds.QuerySelector("[data-testid=delta]")!.TextContent.Trim());
+        Assert.Contains("wbc-same", seconds.QuerySelector("[data-testid=delta]")!.ClassList);
+        Assert.Equal("no noise estimate", seconds.QuerySelector("[data-testid=verdict]")!.TextContent.Trim());
         Assert.Equal(2, page.FindAll("[data-testid=figure-row][data-key^='class.'][data-key$='.recall']").Count);
 
         Assert.NotNull(page.Find("[data-testid=accuracy-chart]"));

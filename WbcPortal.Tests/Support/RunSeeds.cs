@@ -26,9 +26,12 @@ public static class RunSeeds
     /// A succeeded run whose figures follow <paramref name="quality"/> (a proportion): round 2 and the exported model get it as
     /// accuracy (per class: <paramref name="quality"/> of <see cref="PerClass"/> right), round 1 five points less, the untrained head 25 %.
     /// Its logits are <paramref name="margin"/> apart, so a larger margin is more confident (and here worse calibrated).
+    /// With <paramref name="storePredictions"/> the model's test evaluation keeps its per-image predictions, keyed by file (as a
+    /// folder evaluation keeps them: two such runs hold the same images, so a comparison pairs them).
     /// </summary>
     public static async Task<int> AddRunAsync(IServiceProvider services, string name, TrainingConfig config, double quality,
-        double seconds = 120, double imagesPerSecond = 50, double temperature = 1.5, double margin = 2, string split = "seed-split", SplitStrategy strategy = SplitStrategy.Grouped, int suspectPairs = 0)
+        double seconds = 120, double imagesPerSecond = 50, double temperature = 1.5, double margin = 2, string split = "seed-split", SplitStrategy strategy = SplitStrategy.Grouped, int suspectPairs = 0,
+        bool storePredictions = false)
     {
         var contexts = services.GetRequiredService<IDbContextFactory<WbcDbContext>>();
         await using var db = await contexts.CreateDbContextAsync();
@@ -79,7 +82,7 @@ public static class RunSeeds
         var predictions = Predictions(quality, margin);
         var groups = predictions.Select((p, i) => (p.Key, Group: (int?)(i / ImagesPerOriginal))).ToDictionary(x => x.Key, x => x.Group);
         var report = EvaluationReport.Build(Labels, predictions, temperature, groups);
-        run.Evaluations.Add(new RunEvaluation
+        var modelEvaluation = new RunEvaluation
         {
             Stage = RunEvaluation.ModelStage,
             Part = "test",
@@ -91,7 +94,22 @@ public static class RunSeeds
             MetricsJson = "{}",
             ReportJson = JsonSerializer.Serialize(report, EvaluationService.Json),
             CreatedAt = now,
-        });
+        };
+        if (storePredictions)
+        {
+            foreach (var p in predictions)
+            {
+                modelEvaluation.Predictions.Add(new RunPrediction
+                {
+                    File = p.Key,
+                    Label = p.Label,
+                    Predicted = p.Predicted,
+                    Confidence = Calibration.Softmax(p.Logits, temperature)[p.Predicted],
+                    LogitsJson = JsonSerializer.Serialize(p.Logits),
+                });
+            }
+        }
+        run.Evaluations.Add(modelEvaluation);
         db.Runs.Add(run);
         await db.SaveChangesAsync();
         return run.Id;

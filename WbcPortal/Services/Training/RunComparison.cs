@@ -43,10 +43,24 @@ public enum Verdict
     Changed,
     /// <summary>A held-out figure where either run's split is not leak-free: the difference is shown, never judged a gain or a loss.</summary>
     Unjudged,
+    /// <summary>The difference's 95 % interval (by original) holds 0: as large as which originals happened to be tested.</summary>
+    WithinNoise,
+    /// <summary>No noise estimate for this figure (one measurement each, or no per-image record): the difference is shown, never judged.</summary>
+    NotEstimated,
+}
+
+/// <summary>The 95 % interval of a difference and how it was measured ("paired by original, 26 originals").</summary>
+public sealed record NoiseEstimate(Interval Ci, string Basis)
+{
+    public bool OutsideNoise => Ci.Low > 0 || Ci.High < 0;
 }
 
 /// <summary>One run's value of a figure; <paramref name="Delta"/> is this value minus the baseline's (null for the baseline or when either is missing).</summary>
-public sealed record FigureCell(double? Value, Interval? Ci, double? Delta, Verdict Verdict);
+public sealed record FigureCell(double? Value, Interval? Ci, double? Delta, Verdict Verdict)
+{
+    /// <summary>The noise of <see cref="Delta"/>, where it could be measured.</summary>
+    public NoiseEstimate? Noise { get; init; }
+}
 
 /// <summary>One row of the comparison: a figure, with a cell per run in the order asked for (the first is the baseline).</summary>
 public sealed record FigureRow(string Section, string Key, string Label, FigureKind Kind, Better Better, IReadOnlyList<FigureCell> Cells);
@@ -61,7 +75,15 @@ public sealed record ClassFigures(string Label, double Recall, Interval RecallCi
 /// <param name="AccuracyCiByOriginal">The accuracy's cluster-bootstrap interval over those originals.</param>
 public sealed record ModelFigures(string? Source, int Total, double Accuracy, Interval AccuracyCi, double MacroF1, double WeightedF1,
     IReadOnlyList<ClassFigures> PerClass, double EceUncalibrated, double EceCalibrated, double Temperature,
-    int? Originals = null, Interval? AccuracyCiByOriginal = null);
+    int? Originals = null, Interval? AccuracyCiByOriginal = null)
+{
+    /// <summary>The stored evaluation these figures come from (its per-image predictions pair two runs).</summary>
+    public int? EvaluationId { get; init; }
+    /// <summary>Per class (in <see cref="PerClass"/>'s order), the recall's cluster-bootstrap interval over originals.</summary>
+    public IReadOnlyList<Interval>? RecallCiByOriginal { get; init; }
+    /// <summary>The calibrated ECE's cluster-bootstrap interval over originals.</summary>
+    public Interval? EceCiByOriginal { get; init; }
+}
 
 /// <summary>One epoch on a single axis across both rounds: <paramref name="Index"/> counts from 1 over round 1 then round 2.</summary>
 public sealed record EpochPoint(int Index, int Round, int Epoch, double TrainLoss, double TrainAccuracy, double ValLoss, double ValAccuracy);
@@ -157,7 +179,41 @@ public sealed class RunComparison(IDbContextFactory<WbcDbContext> contexts)
             .Select(id => Describe(byId[id], epochs.Where(e => e.RunId == id).ToList(), evaluations.Where(e => e.RunId == id).ToList()))
             .ToList();
         var missing = wanted.Where(id => !byId.ContainsKey(id)).ToList();
-        return new RunComparisonResult(compared, missing, Figures(compared), DiffConfig(compared.Select(r => r.Config).ToList()));
+        var noise = await NoiseAsync(db, compared, cancellationToken);
+        return new RunComparisonResult(compared, missing, Figures(compared, noise), DiffConfig(compared.Select(r => r.Config).ToList()));
+    }
+
+    /// <summary>
+    /// Per run after the baseline, the noise of its exported model's differences: a bootstrap over originals of both runs'
+    /// stored per-image predictions (paired when both tested the same images). Null for a run when either side has no stored
+    /// predictions or the two models name their classes differently.
+    /// </summary>
+    private static async Task<IReadOnlyList<DifferenceReport?>> NoiseAsync(WbcDbContext db, IReadOnlyList<ComparedRun> runs, CancellationToken cancellationToken)
+    {
+        var result = new DifferenceReport?[runs.Count];
+        var baseline = runs.Count > 0 ? runs[0].Model : null;
+        if (baseline?.EvaluationId is null) return result;
+        var evaluationIds = runs.Select(r => r.Model?.EvaluationId).OfType<int>().Distinct().ToList();
+        var rows = await db.RunPredictions.AsNoTracking().Where(p => evaluationIds.Contains(p.EvaluationId))
+            .Select(p => new { p.EvaluationId, p.DatasetImageId, p.File, p.Label, p.LogitsJson }).ToListAsync(cancellationToken);
+        var imageIds = rows.Select(r => r.DatasetImageId).OfType<int>().Distinct().ToList();
+        var groups = await db.DatasetImages.AsNoTracking().Where(i => imageIds.Contains(i.Id)).Select(i => new { i.Id, i.SourceGroup })
+            .ToDictionaryAsync(i => i.Id, i => i.SourceGroup, cancellationToken);
+        var byEvaluation = rows.GroupBy(r => r.EvaluationId).ToDictionary(g => g.Key, g => g.Select(r => new ComparedPrediction(
+            r.DatasetImageId is int id ? id.ToString(CultureInfo.InvariantCulture) : r.File ?? "",
+            r.Label,
+            JsonSerializer.Deserialize<float[]>(r.LogitsJson) ?? [],
+            r.DatasetImageId is int image && groups.TryGetValue(image, out var g) ? g : null)).ToList());
+        var labels = baseline.PerClass.Select(c => c.Label).ToList();
+        if (!byEvaluation.TryGetValue(baseline.EvaluationId.Value, out var a)) return result;
+        for (int i = 1; i < runs.Count; i++)
+        {
+            var model = runs[i].Model;
+            if (model?.EvaluationId is not int id || !byEvaluation.TryGetValue(id, out var b)) continue;
+            if (!model.PerClass.Select(c => c.Label).SequenceEqual(labels, StringComparer.Ordinal)) continue;
+            result[i] = DifferenceByOriginal.Compare(labels.Count, a, baseline.Temperature, b, model.Temperature);
+        }
+        return result;
     }
 
     private static ComparedRun Describe(Run run, IReadOnlyList<RunEpoch> epochs, IReadOnlyList<RunEvaluation> evaluations)
@@ -195,18 +251,50 @@ public sealed class RunComparison(IDbContextFactory<WbcDbContext> contexts)
         var report = EvaluationService.ReadReport(evaluation);
         return new ModelFigures(evaluation.Source, report.Total, report.Accuracy, report.AccuracyCi, report.MacroF1, report.WeightedF1,
             report.PerClass.Select(c => new ClassFigures(c.Label, c.Recall, c.RecallCi, c.F1, c.Support)).ToList(),
-            report.Uncalibrated.Ece, report.Calibrated.Ece, report.Temperature, report.ByOriginal?.Originals, report.ByOriginal?.AccuracyCi);
+            report.Uncalibrated.Ece, report.Calibrated.Ece, report.Temperature, report.ByOriginal?.Originals, report.ByOriginal?.AccuracyCi)
+        {
+            EvaluationId = evaluation.Id,
+            RecallCiByOriginal = report.ByOriginal?.RecallCi,
+            EceCiByOriginal = report.ByOriginal?.EceCi,
+        };
     }
 
-    private static List<FigureRow> Figures(IReadOnlyList<ComparedRun> runs)
+    private static List<FigureRow> Figures(IReadOnlyList<ComparedRun> runs, IReadOnlyList<DifferenceReport?> noise)
     {
         var rows = new List<FigureRow>();
         // Held-out figures (every section but the run's own facts) are judged only where both splits are leak-free.
         var trusted = runs.Select(r => r.Honesty.Trustworthy).ToList();
-        void Add(string section, string key, string label, FigureKind kind, Better better, Func<ComparedRun, (double? Value, Interval? Ci)> read) =>
-            rows.Add(Row(section, key, label, kind, better, runs.Select(read).ToList(), section == RunSection ? null : trusted));
-        void AddPlain(string section, string key, string label, FigureKind kind, Better better, Func<ComparedRun, double?> read) =>
-            Add(section, key, label, kind, better, r => (read(r), null));
+        var baselineLabels = runs.FirstOrDefault()?.Model?.PerClass.Select(c => c.Label).ToList() ?? [];
+        // A figure's noise: the bootstrap of both runs' per-image predictions; else, for a figure the reports give an interval
+        // by original, the two intervals combined (unpaired); else none, and the difference is not judged.
+        NoiseEstimate? Noise(int run, string? figure, Func<ModelFigures, Interval?>? interval)
+        {
+            if (figure is null) return null;
+            if (noise[run] is { } report && report.Figures.TryGetValue(figure, out var d))
+            {
+                return new NoiseEstimate(d.Ci, report.Paired
+                    ? $"paired by original ({report.OriginalsA:N0} originals, {DifferenceByOriginal.Resamples:N0} draws)"
+                    : $"by original, unpaired ({report.OriginalsA:N0} and {report.OriginalsB:N0} originals)");
+            }
+            if (interval is null || runs[0].Model is not { } a || runs[run].Model is not { } b || interval(a) is not { } ia || interval(b) is not { } ib) return null;
+            double delta = Value(figure, b) - Value(figure, a);
+            double margin = Math.Sqrt(Math.Pow((ia.High - ia.Low) / 2, 2) + Math.Pow((ib.High - ib.Low) / 2, 2));
+            return new NoiseEstimate(new Interval(delta - margin, delta + margin), "from the two intervals by original (unpaired)");
+        }
+        double Value(string figure, ModelFigures m) => figure switch
+        {
+            "accuracy" => m.Accuracy,
+            "eceCalibrated" => m.EceCalibrated,
+            _ when figure.StartsWith("recall.", StringComparison.Ordinal) => m.PerClass[int.Parse(figure[7..], CultureInfo.InvariantCulture)].Recall,
+            _ => double.NaN,
+        };
+        void Add(string section, string key, string label, FigureKind kind, Better better, Func<ComparedRun, (double? Value, Interval? Ci)> read,
+            string? figure = null, Func<ModelFigures, Interval?>? interval = null) =>
+            rows.Add(Row(section, key, label, kind, better, runs.Select(read).ToList(), section == RunSection ? null : trusted,
+                run => Noise(run, figure, interval)));
+        void AddPlain(string section, string key, string label, FigureKind kind, Better better, Func<ComparedRun, double?> read, string? figure = null,
+            Func<ModelFigures, Interval?>? interval = null) =>
+            Add(section, key, label, kind, better, r => (read(r), null), figure, interval);
 
         AddPlain(RunSection, "seconds", "Training time", FigureKind.Seconds, Better.Lower, r => r.Seconds);
         AddPlain(RunSection, "imagesPerSecond", "Mean fine-tune speed", FigureKind.ImagesPerSecond, Better.Higher, r => r.MeanImagesPerSecond);
@@ -224,48 +312,66 @@ public sealed class RunComparison(IDbContextFactory<WbcDbContext> contexts)
 
         if (runs.Any(r => r.Model is not null))
         {
-            Add(ModelSection, "model.accuracy", "Accuracy (95 % Wilson CI)", FigureKind.Percent, Better.Higher, r => (r.Model?.Accuracy, r.Model?.AccuracyCi));
+            Add(ModelSection, "model.accuracy", "Accuracy (95 % Wilson CI)", FigureKind.Percent, Better.Higher, r => (r.Model?.Accuracy, r.Model?.AccuracyCi),
+                "accuracy", m => m.AccuracyCiByOriginal);
             if (runs.Any(r => r.Model?.Originals is not null))
             {
                 // The honest width of a grouped figure: the images are copies of a few dozen cells.
                 Add(ModelSection, "model.accuracyByOriginal", "Accuracy (95 % CI by original)", FigureKind.Percent, Better.Higher,
-                    r => (r.Model?.AccuracyCiByOriginal is null ? null : r.Model.Accuracy, r.Model?.AccuracyCiByOriginal));
+                    r => (r.Model?.AccuracyCiByOriginal is null ? null : r.Model.Accuracy, r.Model?.AccuracyCiByOriginal), "accuracy", m => m.AccuracyCiByOriginal);
                 AddPlain(ModelSection, "model.originals", "Originals in the test part", FigureKind.Count, Better.Neither, r => r.Model?.Originals);
             }
-            AddPlain(ModelSection, "model.macroF1", "Macro-F1", FigureKind.Score, Better.Higher, r => r.Model?.MacroF1);
-            AddPlain(ModelSection, "model.weightedF1", "Weighted F1", FigureKind.Score, Better.Higher, r => r.Model?.WeightedF1);
-            AddPlain(ModelSection, "model.eceRaw", "ECE, raw", FigureKind.Score, Better.Lower, r => r.Model?.EceUncalibrated);
-            AddPlain(ModelSection, "model.eceCalibrated", "ECE, calibrated", FigureKind.Score, Better.Lower, r => r.Model?.EceCalibrated);
+            AddPlain(ModelSection, "model.macroF1", "Macro-F1", FigureKind.Score, Better.Higher, r => r.Model?.MacroF1, "macroF1");
+            AddPlain(ModelSection, "model.weightedF1", "Weighted F1", FigureKind.Score, Better.Higher, r => r.Model?.WeightedF1, "weightedF1");
+            AddPlain(ModelSection, "model.eceRaw", "ECE, raw", FigureKind.Score, Better.Lower, r => r.Model?.EceUncalibrated, "eceRaw");
+            AddPlain(ModelSection, "model.eceCalibrated", "ECE, calibrated", FigureKind.Score, Better.Lower, r => r.Model?.EceCalibrated, "eceCalibrated", m => m.EceCiByOriginal);
 
             // Every class any run knows, in the baseline's order first.
             var labels = runs.SelectMany(r => r.Model?.PerClass.Select(c => c.Label) ?? []).Distinct(StringComparer.Ordinal).ToList();
             foreach (var label in labels)
             {
                 ClassFigures? Of(ComparedRun r) => r.Model?.PerClass.FirstOrDefault(c => c.Label == label);
-                Add(ClassSection, $"class.{label}.recall", $"{label}: recall (95 % Wilson CI)", FigureKind.Percent, Better.Higher, r => (Of(r)?.Recall, Of(r)?.RecallCi));
-                AddPlain(ClassSection, $"class.{label}.f1", $"{label}: F1", FigureKind.Score, Better.Higher, r => Of(r)?.F1);
+                int index = baselineLabels.IndexOf(label);
+                string? recall = index < 0 ? null : $"recall.{index}", f1 = index < 0 ? null : $"f1.{index}";
+                Add(ClassSection, $"class.{label}.recall", $"{label}: recall (95 % Wilson CI)", FigureKind.Percent, Better.Higher, r => (Of(r)?.Recall, Of(r)?.RecallCi),
+                    recall, m => index < 0 || m.RecallCiByOriginal is not { } cis || index >= cis.Count || !m.PerClass.Select(c => c.Label).SequenceEqual(baselineLabels) ? null : cis[index]);
+                AddPlain(ClassSection, $"class.{label}.f1", $"{label}: F1", FigureKind.Score, Better.Higher, r => Of(r)?.F1, f1);
             }
         }
         return rows;
     }
 
-    /// <param name="trusted">Per run, whether its split is leak-free (null: the figure is not a held-out one, always judged).</param>
+    /// <param name="trusted">Per run, whether its split is leak-free (null: the figure is not a held-out one).</param>
+    /// <param name="noise">Per run, the noise of its difference to the baseline, or null when it could not be measured.</param>
     private static FigureRow Row(string section, string key, string label, FigureKind kind, Better better, IReadOnlyList<(double? Value, Interval? Ci)> values,
-        IReadOnlyList<bool>? trusted)
+        IReadOnlyList<bool>? trusted, Func<int, NoiseEstimate?> noise)
     {
         double? baseline = values.Count > 0 ? values[0].Value : null;
         var cells = values.Select((v, i) =>
         {
             if (i == 0 || v.Value is null || baseline is null) return new FigureCell(v.Value, v.Ci, null, Verdict.None);
             double delta = v.Value.Value - baseline.Value;
-            var verdict = Judge(delta, better);
-            if (trusted is not null && !(trusted[0] && trusted[i]) && verdict is Verdict.Better or Verdict.Worse) verdict = Verdict.Unjudged;
-            return new FigureCell(v.Value, v.Ci, delta, verdict);
+            var estimate = noise(i);
+            return new FigureCell(v.Value, v.Ci, delta, Judge(delta, better, estimate, trusted is null || (trusted[0] && trusted[i]))) { Noise = estimate };
         }).ToList();
         return new FigureRow(section, key, label, kind, better, cells);
     }
 
-    /// <summary>Better or worse than the baseline, given which way the figure improves.</summary>
+    /// <summary>
+    /// The verdict of a difference: the same, or changed where no direction is better; else a gain or a loss only when its noise
+    /// was measured and its 95 % interval leaves out 0 (within noise otherwise), never on a leaky split, and not judged without
+    /// a noise estimate.
+    /// </summary>
+    public static Verdict Judge(double delta, Better better, NoiseEstimate? noise, bool trusted)
+    {
+        var direction = Judge(delta, better);
+        if (direction is Verdict.Same or Verdict.Changed) return direction;
+        if (!trusted) return Verdict.Unjudged;
+        if (noise is null) return Verdict.NotEstimated;
+        return noise.OutsideNoise ? direction : Verdict.WithinNoise;
+    }
+
+    /// <summary>Better or worse than the baseline, given which way the figure improves (its direction only, before any noise).</summary>
     public static Verdict Judge(double delta, Better better)
     {
         if (Math.Abs(delta) <= Tolerance) return Verdict.Same;
