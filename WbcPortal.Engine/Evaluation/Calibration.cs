@@ -125,6 +125,9 @@ public static class Calibration
         return result;
     }
 
+    /// <summary>The bounds of the temperature search: a fitted temperature at either one did not settle.</summary>
+    public const double MinTemperature = 0.05, MaxTemperature = 20;
+
     /// <summary>
     /// The temperature in [0.05, 20] minimising the mean NLL of <paramref name="predictions"/>; golden-section search on
     /// log T (the NLL is unimodal in it). 1 when there is nothing to fit.
@@ -150,7 +153,7 @@ public static class Calibration
             }
             return sum / totalWeight;
         }
-        double lo = Math.Log(0.05), hi = Math.Log(20), phi = (Math.Sqrt(5) - 1) / 2;
+        double lo = Math.Log(MinTemperature), hi = Math.Log(MaxTemperature), phi = (Math.Sqrt(5) - 1) / 2;
         double a = hi - phi * (hi - lo), b = lo + phi * (hi - lo), fa = Nll(a), fb = Nll(b);
         for (int i = 0; i < 80 && hi - lo > 1e-6; i++)
         {

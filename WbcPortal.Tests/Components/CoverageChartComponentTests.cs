@@ -33,6 +33,18 @@ public class CoverageChartComponentTests : PortalTestContext
     }
 
     [Fact]
+    public void A_threshold_that_decides_nothing_says_so_instead_of_a_perfect_accuracy_on_decided_cells()
+    {
+        // Every probability is under 0.99: nothing is decided. "Right on 100.0 % of those" would claim a perfect model.
+        var report = Report(0.99);
+        Assert.Equal(0, report.Coverage!.AtThreshold.Decided);
+        Assert.Null(report.Coverage.AtThreshold.DecidedAccuracy);
+        var summary = Render<CoverageChart>(x => x.Add(c => c.Report, report).Add(c => c.RunId, 1)).Find("[data-testid=coverage-summary]").TextContent;
+        Assert.Contains("decides none of these 10 images", summary);
+        Assert.DoesNotContain("100.0 %", summary);
+    }
+
+    [Fact]
     public async Task A_report_from_before_the_threshold_says_so_and_a_failed_refit_shows_its_reason()
     {
         await Services.MigrateAsync();

@@ -14,6 +14,9 @@ public sealed record CoveragePoint(double Threshold, int Decided, int Correct, i
 
     /// <summary>Accuracy on the decided images; 1 when none is decided (nothing claimed, nothing wrong).</summary>
     public double Accuracy => Decided == 0 ? 1 : (double)Correct / Decided;
+
+    /// <summary>Accuracy on the decided images for display: null when none is decided (there is nothing to be right about).</summary>
+    public double? DecidedAccuracy => Decided == 0 ? null : (double)Correct / Decided;
 }
 
 /// <summary>

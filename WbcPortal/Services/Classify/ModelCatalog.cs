@@ -253,7 +253,7 @@ public sealed class ModelCatalog(IDbContextFactory<WbcDbContext> contexts, Stora
                 var r = EvaluationService.ReadReport(own);
                 var byOriginal = r.ByOriginal;
                 figures = new ModelFigures(own.Source ?? own.Part, r.Total, byOriginal?.Originals, r.Accuracy, byOriginal?.AccuracyCi ?? r.AccuracyCi, byOriginal is not null,
-                    r.MacroF1, r.Calibrated.Ece, r.Coverage is { Threshold: > 0 } c ? c.AtThreshold.Coverage : null, r.Coverage is { Threshold: > 0 } s ? s.AtThreshold.Accuracy : null);
+                    r.MacroF1, r.Calibrated.Ece, r.Coverage is { Threshold: > 0 } c ? c.AtThreshold.Coverage : null, r.Coverage is { Threshold: > 0 } s ? s.AtThreshold.DecidedAccuracy : null);
             }
         }
         if (run is null && model.ReportJson is not null)
@@ -262,7 +262,7 @@ public sealed class ModelCatalog(IDbContextFactory<WbcDbContext> contexts, Stora
             var r = JsonSerializer.Deserialize<EvaluationReport>(model.ReportJson, EvaluationService.Json)!;
             var byOriginal = r.ByOriginal;
             figures = new ModelFigures(model.ReportSource ?? "held-out part", r.Total, byOriginal?.Originals, r.Accuracy, byOriginal?.AccuracyCi ?? r.AccuracyCi, byOriginal is not null,
-                r.MacroF1, r.Calibrated.Ece, r.Coverage is { Threshold: > 0 } c ? c.AtThreshold.Coverage : null, r.Coverage is { Threshold: > 0 } s ? s.AtThreshold.Accuracy : null);
+                r.MacroF1, r.Calibrated.Ece, r.Coverage is { Threshold: > 0 } c ? c.AtThreshold.Coverage : null, r.Coverage is { Threshold: > 0 } s ? s.AtThreshold.DecidedAccuracy : null);
         }
         var labels = metadata?.Labels ?? model.Labels.Split(',', StringSplitOptions.RemoveEmptyEntries);
         var averaged = model.CrossValidationId is int cvId

@@ -5,6 +5,7 @@ using WbcPortal.Engine.Evaluation;
 using WbcPortal.Engine.Evaluation.Reports;
 using WbcPortal.Engine.Training;
 using WbcPortal.Storage;
+using WbcPortal.Services.Splits;
 using WbcPortal.Storage.Entities;
 
 namespace WbcPortal.Services.Evaluation;
@@ -32,7 +33,11 @@ public sealed record GalleryPage(int Actual, int Predicted, int Total, int Page,
 /// <summary>The facts beside a run's report; training speed is the mean over the finished epochs, overall and per round
 /// (a frozen round on cached features runs far faster than a fine-tune, so the overall mean alone misleads).</summary>
 public sealed record RunFacts(double Seconds, string? Device, double? MeanImagesPerSecond, IReadOnlyDictionary<int, double> MeanImagesPerSecondByRound,
-    double? Temperature, bool Round1OnCachedFeatures, double? RejectTargetAccuracy = null);
+    double? Temperature, bool Round1OnCachedFeatures, double? RejectTargetAccuracy = null)
+{
+    /// <summary>What the figures alone would hide, in words: a round stopped early, a round below chance, a temperature at its bound.</summary>
+    public IReadOnlyList<string> Caveats { get; init; } = [];
+}
 
 /// <summary>Read side of a run's model report: its evaluations, reports, confusion-cell galleries and the exportable document.</summary>
 public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, TimeProvider clock)
@@ -101,7 +106,58 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
     public static RunFacts Facts(Run run, TrainingConfig config, IReadOnlyList<RunEpoch> epochs) =>
         new(run.Seconds, run.Device, epochs.Count == 0 ? null : epochs.Average(e => e.ImagesPerSecond),
             epochs.GroupBy(e => e.Round).OrderBy(g => g.Key).ToDictionary(g => g.Key, g => g.Average(e => e.ImagesPerSecond)), run.Temperature,
-            config.CacheFrozenFeatures && config.Round1.UnfrozenStages.Count == 0, config.RejectTargetAccuracy);
+            config.CacheFrozenFeatures && config.Round1.UnfrozenStages.Count == 0, config.RejectTargetAccuracy)
+        {
+            Caveats = Caveats(run, config, epochs, ClassCount(run.Split)),
+        };
+
+    /// <summary>The number of classes the run's split holds (null when its report cannot say).</summary>
+    private static int? ClassCount(Split? split)
+    {
+        if (split?.ReportJson is not { } json) return null;
+        try
+        {
+            return SplitReports.Read(json).Parts.Values.SelectMany(p => p.Keys).Distinct(StringComparer.Ordinal).Count();
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// The caveats of a finished or running run, in words: a round that stopped before its epochs (early stopping, and where
+    /// the kept weights come from), a round whose best validation accuracy is at or under chance, a calibration temperature at
+    /// the bound of its search (the fit did not settle: the model's confidences are far off, or the validation part too small).
+    /// </summary>
+    public static IReadOnlyList<string> Caveats(Run run, TrainingConfig config, IReadOnlyList<RunEpoch> epochs, int? classes)
+    {
+        var caveats = new List<string>();
+        bool ended = run.Status is RunStatus.Succeeded or RunStatus.Failed or RunStatus.Cancelled or RunStatus.Interrupted;
+        foreach (var (round, planned) in new[] { (1, config.Round1.Epochs), (2, config.Round2.Epochs) })
+        {
+            var done = epochs.Where(e => e.Round == round).OrderBy(e => e.Epoch).ToList();
+            if (done.Count == 0) continue;
+            bool roundOver = ended || epochs.Any(e => e.Round > round);
+            if (roundOver && run.Status != RunStatus.Cancelled && done[^1].Epoch < planned && config.EarlyStoppingPatience > 0)
+            {
+                var best = done.MaxBy(e => e.ValAccuracy)!;
+                caveats.Add(FormattableString.Invariant(
+                    $"Round {round} stopped early at epoch {done[^1].Epoch} of {planned}: validation accuracy had not improved for {config.EarlyStoppingPatience} epoch(s); its best, {best.ValAccuracy:P1} at epoch {best.Epoch}, {(config.RestoreBestEpoch ? "is the one kept" : "was not restored")}."));
+            }
+            if (classes is int k && k > 1 && roundOver && done.Max(e => e.ValAccuracy) <= 1.0 / k)
+            {
+                caveats.Add(FormattableString.Invariant(
+                    $"Round {round} never beat chance: its best validation accuracy, {done.Max(e => e.ValAccuracy):P1}, is at or under {1.0 / k:P1} (one class in {k} guessed). The round learned nothing usable; check the learning rate, the epochs and the data."));
+            }
+        }
+        if (run.Temperature is double t && (t >= Calibration.MaxTemperature * 0.99 || t <= Calibration.MinTemperature * 1.01))
+        {
+            caveats.Add(FormattableString.Invariant(
+                $"The calibration temperature, {t:0.00}, is at the bound of its search ({Calibration.MinTemperature}-{Calibration.MaxTemperature}): the fit did not settle, so calibrated confidences are unreliable (usually a model near chance or a validation part with too few images)."));
+        }
+        return caveats;
+    }
 
     /// <summary>Everything the exports hold, or null for an unknown run.</summary>
     public async Task<RunReportDocument?> GetDocumentAsync(int runId, CancellationToken cancellationToken = default)

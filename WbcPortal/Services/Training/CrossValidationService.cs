@@ -256,7 +256,7 @@ public sealed class CrossValidationService(IDbContextFactory<WbcDbContext> conte
             f(figures.Where(x => x.OriginalsAccuracy is not null).Select(x => x.OriginalsAccuracy!.Value).ToList()))
         {
             Coverage = f(figures.Where(x => x.Coverage is not null).Select(x => x.Coverage!.AtThreshold.Coverage).ToList()),
-            AccuracyDecided = f(figures.Where(x => x.Coverage is not null).Select(x => x.Coverage!.AtThreshold.Accuracy).ToList()),
+            AccuracyDecided = f(figures.Where(x => x.Coverage?.AtThreshold.DecidedAccuracy is not null).Select(x => x.Coverage!.AtThreshold.DecidedAccuracy!.Value).ToList()),
         };
         return (Of(Mean), Of(Sd));
     }

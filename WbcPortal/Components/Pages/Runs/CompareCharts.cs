@@ -1,6 +1,7 @@
 using Plotly.Blazor;
 using Plotly.Blazor.LayoutLib;
 using Plotly.Blazor.Traces;
+using WbcPortal.Components.Pages.Runs.Report;
 using WbcPortal.Services.Training;
 using PlotLayout = Plotly.Blazor.Layout;
 
@@ -62,31 +63,7 @@ public static class CompareCharts
         {
             var (at, index) = lines[k];
             string colour = index < 0 ? TextColour : RunColour(index);
-            layout.Shapes.Add(new Shape
-            {
-                Type = Plotly.Blazor.LayoutLib.ShapeLib.TypeEnum.Line,
-                XRef = "x",
-                YRef = "paper",
-                X0 = at,
-                X1 = at,
-                Y0 = 0,
-                Y1 = 1,
-                Line = new Plotly.Blazor.LayoutLib.ShapeLib.Line { Color = colour, Width = 1.5m, Dash = "dash" },
-            });
-            // Labels of several runs' boundaries stack down from the top, so they never overlap.
-            layout.Annotations.Add(new Annotation
-            {
-                X = at,
-                XRef = "x",
-                Y = 1 - 0.07 * k,
-                YRef = "paper",
-                YAnchor = Plotly.Blazor.LayoutLib.AnnotationLib.YAnchorEnum.Top,
-                XAnchor = Plotly.Blazor.LayoutLib.AnnotationLib.XAnchorEnum.Left,
-                XShift = 3,
-                Text = "round 2 →",
-                ShowArrow = false,
-                Font = new Plotly.Blazor.LayoutLib.AnnotationLib.Font { Color = colour, Size = 11m },
-            });
+            ChartStyle.MarkRound2(layout, at, colour, k);
         }
         return layout;
     }

@@ -23,6 +23,40 @@ public static class ChartStyle
         Margin = new Margin { T = 40, B = 40, L = 50, R = 10 },
     };
 
+    /// <summary>
+    /// Marks where round 2 (the fine-tune) starts at <paramref name="at"/> on the epoch axis: a dashed line and a "round 2 →"
+    /// label, the <paramref name="stack"/>-th stacked down from the top so several never overlap.
+    /// </summary>
+    public static void MarkRound2(Plotly.Blazor.Layout layout, double at, string colour, int stack = 0)
+    {
+        layout.Shapes ??= [];
+        layout.Annotations ??= [];
+        layout.Shapes.Add(new Shape
+        {
+            Type = Plotly.Blazor.LayoutLib.ShapeLib.TypeEnum.Line,
+            XRef = "x",
+            YRef = "paper",
+            X0 = at,
+            X1 = at,
+            Y0 = 0,
+            Y1 = 1,
+            Line = new Plotly.Blazor.LayoutLib.ShapeLib.Line { Color = colour, Width = 1.5m, Dash = "dash" },
+        });
+        layout.Annotations.Add(new Annotation
+        {
+            X = at,
+            XRef = "x",
+            Y = 1 - 0.07 * stack,
+            YRef = "paper",
+            YAnchor = Plotly.Blazor.LayoutLib.AnnotationLib.YAnchorEnum.Top,
+            XAnchor = Plotly.Blazor.LayoutLib.AnnotationLib.XAnchorEnum.Left,
+            XShift = 3,
+            Text = "round 2 →",
+            ShowArrow = false,
+            Font = new Plotly.Blazor.LayoutLib.AnnotationLib.Font { Color = colour, Size = 11m },
+        });
+    }
+
     public static Scatter Line(string name, IList<object> x, IEnumerable<object> y) => new()
     {
         Name = name,
