@@ -69,6 +69,12 @@ public sealed record LabelDecision
         return result;
     }
 
+    /// <summary>
+    /// How many decisions are in force: those that still decide at least one image (<see cref="InForce"/>). A decision undone, or
+    /// wholly replaced by later ones on every image it covered, no longer counts. The one count every page and export shows.
+    /// </summary>
+    public static int CountInForce(IEnumerable<LabelDecision> decisions) => InForce(decisions).Values.Select(d => d.Id).Distinct().Count();
+
     /// <summary>A short reading of the decision: "EOSINOPHIL → NEUTROPHIL", "excluded", "model wrong (EOSINOPHIL stands)".</summary>
     public string Describe() => Kind switch
     {

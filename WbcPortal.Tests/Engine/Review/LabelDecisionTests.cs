@@ -31,6 +31,22 @@ public class LabelDecisionTests
         Assert.Equal("model wrong (EOSINOPHIL stands)", undone.Describe());
     }
 
+    [Fact]
+    public void A_decision_replaced_on_every_image_it_covered_or_undone_no_longer_counts_as_in_force()
+    {
+        // The case: a relabel later replaced by an exclude on its one image, plus two others in force: 2, not 3.
+        var relabel = D(1, DecisionKind.Relabel, [1], 0);
+        var exclude = D(2, DecisionKind.Exclude, [1], 1);
+        var settled = D(3, DecisionKind.ModelWrong, [2, 3, 4], 2);
+        var undone = D(4, DecisionKind.Exclude, [5], 3, undone: T0.AddMinutes(4));
+        LabelDecision[] all = [relabel, exclude, settled, undone];
+
+        Assert.Equal(3, all.Count(d => !d.Undone)); // what the review page counted before
+        Assert.Equal(2, LabelDecision.CountInForce(all));
+        // A decision replaced on only some of its images still decides the rest: it counts.
+        Assert.Equal(2, LabelDecision.CountInForce([settled, D(5, DecisionKind.Exclude, [3], 5)]));
+    }
+
     [Theory]
     [InlineData(DecisionKind.Relabel, "EOSINOPHIL", "ana", "already labelled EOSINOPHIL")]
     [InlineData(DecisionKind.Relabel, "BASOPHIL", "ana", "one of the dataset's classes")]

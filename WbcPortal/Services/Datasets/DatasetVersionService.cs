@@ -62,7 +62,7 @@ public sealed class DatasetVersionService(IDbContextFactory<WbcDbContext> contex
         {
             var plan = DatasetVersionPlan.From(images, decisions);
             var classes = plan.Kept.GroupBy(i => i.ClassName).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count());
-            return new DatasetVersionPreview(datasetId, dataset.Name, inForce.Values.Select(d => d.Id).Distinct().Count(), plan.Relabelled, plan.Excluded, modelWrong, classes, null, splitChoices)
+            return new DatasetVersionPreview(datasetId, dataset.Name, LabelDecision.CountInForce(decisions), plan.Relabelled, plan.Excluded, modelWrong, classes, null, splitChoices)
             {
                 AlreadyMade = await TwinAsync(db, datasetId, plan, cancellationToken),
             };
