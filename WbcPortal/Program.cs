@@ -32,3 +32,8 @@ catch (WbcPortal.Storage.DataFolderDamagedException ex)
     Console.Error.WriteLine($"WbcPortal: {ex.Message}");
     return 4;
 }
+catch (WbcPortal.Storage.DataFolderFullException ex)
+{
+    Console.Error.WriteLine($"WbcPortal: {ex.Message}");
+    return 5;
+}

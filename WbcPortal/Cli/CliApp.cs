@@ -76,6 +76,10 @@ public static class CliApp
                     using var folderLock = writes
                         ? DataFolderLock.Acquire(storage.DataDirectoryFullPath, $"WbcPortal {verb.Name}", string.Join(' ', args))
                         : null;
+                    // A full disk: a deletion gets the folder's reserve; a reader a little of it, for SQLite's shared-memory index.
+                    var space = host.Services.GetRequiredService<DataFolderSpace>();
+                    if (writes && verb.FreesSpaceFor(parse)) space.ReleaseReserveIfLow();
+                    else if (!writes) space.BorrowRoomToRead();
                     if (writes && verb.PreparesDataFolder) await host.Services.GetRequiredService<DataFolderStartup>().PrepareAsync(cancellationToken);
                     if (!writes && verb.Name is not ("info" or "bench")) await RequireCurrentDatabaseAsync(host.Services, storage, cancellationToken);
                     return await verb.RunAsync(parse, host.Services, output, cancellationToken);

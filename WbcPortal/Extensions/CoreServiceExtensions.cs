@@ -49,6 +49,7 @@ public static class CoreServiceExtensions
         });
         services.AddSingleton<DatabaseMigrator>();
         services.AddAccounts();
+        services.AddSingleton<DataFolderSpace>();
         services.AddSingleton<DataFolderStartup>();
         services.AddSingleton<Services.Storage.BackupService>();
 

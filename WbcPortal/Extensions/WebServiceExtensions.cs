@@ -64,24 +64,38 @@ public static class WebServiceExtensions
     public static async Task<WebApplication> UseWbcPortalAsync(this WebApplication app)
     {
         var storage = app.Services.GetRequiredService<Options.StorageOptions>();
-        if (storage.ReadOnly)
+        if (storage.DiskFull is { } full)
+        {
+            await StartReadOnlyOnFullDiskAsync(app, storage, full);
+        }
+        else if (storage.ReadOnly)
         {
             await app.Services.GetRequiredService<DataFolderStartup>().CheckReadableAsync();
-            app.Logger.LogWarning("Read-only: this portal changes nothing in {Folder}; {Holder}", storage.DataDirectoryFullPath,
-                DataFolderLock.IsHeld(storage.DataDirectoryFullPath) ? $"held by {DataFolderLock.ReadHolder(storage.DataDirectoryFullPath)?.Describe() ?? "another process"}" : "no other process holds it now");
+            string folder = storage.DataDirectoryFullPath;
+            app.Logger.LogWarning("Read-only: this portal changes nothing in {Folder}; {Holder}", folder,
+                DataFolderLock.IsHeld(folder) ? $"held by {DataFolderLock.DescribeHolder(DataFolderLock.FindHolder(folder, out int? pid), pid)}" : "no other process holds it now");
         }
         else
         {
             // One owner of a data folder: refuse to start (naming the holder) rather than share it with another writer.
             var folderLock = DataFolderLock.Acquire(storage.DataDirectoryFullPath, "WbcPortal portal", $"portal at {string.Join(", ", app.Urls.DefaultIfEmpty(app.Configuration["Urls"] ?? ""))}");
+            try
+            {
+                await app.Services.GetRequiredService<DataFolderStartup>().PrepareAsync();
+                // No user yet: the first Admin (from configuration, or a one-time password on the console).
+                await app.Services.GetRequiredService<Services.Accounts.UserAccounts>().EnsureInitialAdminAsync(Console.Out);
+                // Uploads a stopped portal left staged: none is in use before the first job.
+                await app.Services.GetRequiredService<UploadStaging>().SweepAsync();
+                int interrupted = await app.Services.GetRequiredService<Services.Training.TrainingRunService>().MarkInterruptedAsync();
+                if (interrupted > 0) app.Logger.LogWarning("{Count} run(s) were training when the portal last stopped; they are marked Interrupted and can be resumed", interrupted);
+            }
+            catch
+            {
+                // A start that fails (a full disk starts the portal again read-only) lets the folder go at once.
+                folderLock.Dispose();
+                throw;
+            }
             app.Lifetime.ApplicationStopped.Register(folderLock.Dispose);
-            await app.Services.GetRequiredService<DataFolderStartup>().PrepareAsync();
-            // No user yet: the first Admin (from configuration, or a one-time password on the console).
-            await app.Services.GetRequiredService<Services.Accounts.UserAccounts>().EnsureInitialAdminAsync(Console.Out);
-            // Uploads a stopped portal left staged: none is in use before the first job.
-            await app.Services.GetRequiredService<UploadStaging>().SweepAsync();
-            int interrupted = await app.Services.GetRequiredService<Services.Training.TrainingRunService>().MarkInterruptedAsync();
-            if (interrupted > 0) app.Logger.LogWarning("{Count} run(s) were training when the portal last stopped; they are marked Interrupted and can be resumed", interrupted);
         }
 
         app.UseHardenedSurface();
@@ -111,6 +125,27 @@ public static class WebServiceExtensions
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;
     }
+
+    /// <summary>
+    /// A portal whose disk is full starts read-only (no lock, so <c>storage --delete-…</c> can run beside it) and says so
+    /// in the log and on every page. It needs a little room to read its database (SQLite's shared-memory index): taken
+    /// from the folder's reserve when the disk has none. When even that fails, one line says what to do.
+    /// </summary>
+    private static async Task StartReadOnlyOnFullDiskAsync(WebApplication app, Options.StorageOptions storage, DiskFullStart full)
+    {
+        app.Services.GetRequiredService<DataFolderSpace>().BorrowRoomToRead();
+        try
+        {
+            await app.Services.GetRequiredService<DataFolderStartup>().CheckReadableAsync();
+        }
+        catch (Exception ex) when (ex is IOException or Microsoft.Data.Sqlite.SqliteException or InvalidOperationException)
+        {
+            throw new DataFolderFullException(
+                $"The data folder's disk is full ({full.FreeMegabytes} MB free) and the portal cannot start, even read-only: {Services.UserFacingError.Describe(ex)}. " +
+                $"Free space (for example `{DiskFullStart.FreeSpaceCommand}`) and restart.");
+        }
+        app.Logger.LogWarning("{Reason}{Failure}", full.Message, full.Failure is null ? "" : $" (at start: {full.Failure})");
+    }
 }
 
 /// <summary>The Hangfire dashboard shows and changes jobs: Admins only.</summary>
@@ -121,11 +156,11 @@ internal sealed class AdminDashboardFilter : Hangfire.Dashboard.IDashboardAuthor
 }
 
 /// <summary>A read-only portal's job client: it queues nothing and says why.</summary>
-internal sealed class ReadOnlyJobClient : IBackgroundJobClient
+internal sealed class ReadOnlyJobClient(Options.StorageOptions storage) : IBackgroundJobClient
 {
     public string Create(Hangfire.Common.Job job, Hangfire.States.IState state) =>
-        throw new InvalidOperationException("This portal is read-only (--read-only): it starts no runs. Start it without --read-only once no other process holds the data folder.");
+        throw new InvalidOperationException(storage.ReadOnlyReason ?? "This portal is read-only (--read-only): it starts no runs. Start it without --read-only once no other process holds the data folder.");
 
     public bool ChangeState(string jobId, Hangfire.States.IState state, string expectedState) =>
-        throw new InvalidOperationException("This portal is read-only (--read-only): it changes no job.");
+        throw new InvalidOperationException(storage.ReadOnlyReason ?? "This portal is read-only (--read-only): it changes no job.");
 }

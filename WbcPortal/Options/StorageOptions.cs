@@ -29,6 +29,40 @@ public sealed class StorageOptions
     /// </summary>
     public bool ReadOnly { get; set; }
 
+    /// <summary>
+    /// Below this much free space on the data folder's volume at start, the portal starts read-only and says why (so a
+    /// full disk leaves a portal to browse and a way out, not a crash). 0 turns the check off.
+    /// </summary>
+    [Range(0, 1_000_000)]
+    public int MinFreeMegabytes { get; set; } = 16;
+
+    /// <summary>
+    /// The size of <c>.wbcportal.reserve</c>, a file of filler kept in the data folder (made when missing and space
+    /// allows). The <c>storage --delete-…</c> verbs and the Storage page release it first when the disk is full, so the
+    /// database has room for its journal and the deletion succeeds; it is made again afterwards. 0: no reserve.
+    /// </summary>
+    [Range(0, 1_000_000)]
+    public int ReserveMegabytes { get; set; } = 32;
+
+    /// <summary>
+    /// Set by the portal itself, never from configuration: it was not asked to be read-only but started read-only
+    /// because its data folder's disk is full.
+    /// </summary>
+    public Storage.DiskFullStart? DiskFull { get; internal set; }
+
+    /// <summary>Why this portal is read-only, when it is for a reason other than <c>--read-only</c>; null otherwise.</summary>
+    public string? ReadOnlyReason => DiskFull?.Text;
+
+    /// <summary>
+    /// The one sentence a change refused by a read-only portal gives: the reason it is read-only when it was not asked
+    /// to be (a full disk), else <paramref name="elsewhere"/> (where the change is made instead).
+    /// </summary>
+    public string ReadOnlyRefusal(string elsewhere) => ReadOnlyReason ?? $"This portal is read-only: {elsewhere}.";
+
+    public long MinFreeBytes => MinFreeMegabytes * 1024L * 1024;
+
+    public long ReserveBytes => ReserveMegabytes * 1024L * 1024;
+
     public string DataDirectoryFullPath => Path.GetFullPath(DataDirectory);
 
     public string DatabasePath => Path.Combine(DataDirectoryFullPath, "wbcportal.db");

@@ -53,7 +53,9 @@ public sealed class SystemStatusService(
                 active = null;
             }
         }
-        string? holder = storage.ReadOnly && DataFolderLock.IsHeld(storage.DataDirectoryFullPath) ? DataFolderLock.ReadHolder(storage.DataDirectoryFullPath)?.Describe() : null;
+        string? holder = storage.ReadOnly && DataFolderLock.IsHeld(storage.DataDirectoryFullPath)
+            ? DataFolderLock.DescribeHolder(DataFolderLock.FindHolder(storage.DataDirectoryFullPath, out int? holderPid), holderPid)
+            : null;
         var serving = new ServingStatus(providers[0], compute.OnnxThreads > 0 ? compute.OnnxThreads : Environment.ProcessorCount, compute.OnnxSpinning, inference.MicroBatchWindowMs, inference.MaxBatch);
         return new SystemStatus(Version, device, threads, providers, storage.DataDirectoryFullPath, storage.DatabaseDescription, active, storage.ReadOnly, holder, serving);
     }

@@ -12,13 +12,14 @@ public static class UserFacingError
     private const int Enospc = 28;            // Linux errno
     private const int ErrorDiskFull = 0x70;   // Windows
     private const int ErrorHandleDiskFull = 0x27;
+    private const int SqliteIoErrShmSize = 10 | (19 << 8);
 
     public static string Describe(Exception exception)
     {
         var ex = Unwrap(exception);
         string text = ex switch
         {
-            _ when IsDiskFull(ex) => $"the disk is full: no space left on the device ({OneLine(ex.Message)}); free some space (the Storage page lists what the data folder holds) and try again — nothing half-written was kept",
+            _ when IsDiskFull(ex) => $"the disk is full: no space left on the device ({OneLine(ex.Message)}); free some space (`WbcPortal storage` lists what the data folder holds and deletes what you choose, as does the Storage page) and try again — nothing half-written was kept",
             SqliteException { SqliteErrorCode: 13 } => "the disk is full: the database could not grow; free some space and try again — the last change was rolled back",
             SqliteException { SqliteErrorCode: 26 } or SqliteException { SqliteErrorCode: 11 } => $"the database file is damaged ({OneLine(ex.Message)}); restore it from a backup (WbcPortal restore BACKUP)",
             SqliteException { SqliteErrorCode: 5 } or SqliteException { SqliteErrorCode: 6 } => "the database is busy (another process holds it); try again in a moment",
@@ -36,6 +37,8 @@ public static class UserFacingError
     {
         var ex = Unwrap(exception);
         if (ex is SqliteException { SqliteErrorCode: 13 }) return true;
+        // SQLITE_IOERR_SHMSIZE: no room to grow the WAL's shared-memory index (-shm), what a full disk gives a reader.
+        if (ex is SqliteException { SqliteErrorCode: 10, SqliteExtendedErrorCode: SqliteIoErrShmSize }) return true;
         if (ex is not IOException io) return false;
         int code = io.HResult & 0xFFFF;
         return code is Enospc or ErrorDiskFull or ErrorHandleDiskFull || io.Message.Contains("No space left on device", StringComparison.OrdinalIgnoreCase);

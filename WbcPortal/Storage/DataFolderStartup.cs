@@ -8,13 +8,15 @@ namespace WbcPortal.Storage;
 /// <summary>
 /// What the portal and every writing verb do once they hold the data folder's lock, before anything else: refuse a
 /// database that is missing, empty or unreadable while stored images exist (starting would treat them all as
-/// unreferenced), apply migrations, and settle an interrupted import's staging area. Nothing in the store is deleted.
+/// unreferenced), apply migrations, settle an interrupted import's staging area, and make up the folder's reserve
+/// (<see cref="DataFolderSpace"/>) where space allows. Nothing in the store is deleted.
 /// </summary>
 public sealed class DataFolderStartup(
     DatabaseMigrator migrator,
     DatasetService datasets,
     ImageStore store,
     StorageOptions storage,
+    DataFolderSpace space,
     ILogger<DataFolderStartup> logger)
 {
     public async Task PrepareAsync(CancellationToken cancellationToken = default)
@@ -27,6 +29,7 @@ public sealed class DataFolderStartup(
             logger.LogWarning("An interrupted import left staged files: {Promoted} committed ones moved into the store, {Removed} uncommitted ones removed",
                 recovery.Promoted, recovery.Removed);
         }
+        space.EnsureReserve();
     }
 
     /// <summary>For a read-only portal: the database must exist and be fully migrated, since it will not be changed.</summary>
@@ -65,7 +68,7 @@ public sealed class DataFolderStartup(
             if (Convert.ToInt64(images.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
                 throw new DataFolderDamagedException(Refuse("records no stored image (it was emptied or replaced)"));
         }
-        catch (SqliteException ex)
+        catch (SqliteException ex) when (!Services.UserFacingError.IsDiskFull(ex))
         {
             throw new DataFolderDamagedException(Refuse($"cannot be read ({ex.Message.ReplaceLineEndings(" ")})"));
         }

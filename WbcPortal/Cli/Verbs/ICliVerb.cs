@@ -18,6 +18,12 @@ public interface ICliVerb
 
     /// <summary>Whether this invocation writes the data folder: a verb that lists by default and deletes when asked says so per call.</summary>
     bool WritesDataFor(ParseResult parse) => WritesData;
+
+    /// <summary>
+    /// Whether this invocation frees space (a deletion): on a full disk it may use the data folder's reserve
+    /// (<see cref="Storage.DataFolderSpace"/>), released before the folder's start-up checks so even they have room.
+    /// </summary>
+    bool FreesSpaceFor(ParseResult parse) => false;
     Command CreateCommand();
     Task<int> RunAsync(ParseResult parse, IServiceProvider services, CliOutput output, CancellationToken cancellationToken);
 }

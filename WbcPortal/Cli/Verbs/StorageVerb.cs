@@ -23,6 +23,8 @@ public sealed class StorageVerb : ICliVerb
     public bool WritesDataFor(ParseResult parse) =>
         parse.GetValue(deleteStaging) || parse.GetValue(deleteUnreferenced) || (parse.GetValue(deleteRun)?.Length ?? 0) > 0 || parse.GetValue(deleteDataset) is not null;
 
+    public bool FreesSpaceFor(ParseResult parse) => WritesDataFor(parse);
+
     public Command CreateCommand() => new(Name, "Show what the data folder holds (datasets, runs, models, staged uploads, unreferenced files) with sizes; delete what you choose")
     {
         deleteStaging, deleteUnreferenced, deleteRun, deleteDataset, withRuns,
@@ -50,8 +52,8 @@ public sealed class StorageVerb : ICliVerb
         var report = await inventory.ListAsync(cancellationToken);
         // A listing beside a running portal: staged uploads may be in use by it, which only it knows.
         string folder = storage.DataDirectoryFullPath;
-        bool held = !deleting && File.Exists(Path.Combine(folder, DataFolderLock.LockFileName)) && DataFolderLock.IsHeld(folder);
-        string? heldBy = held ? DataFolderLock.ReadHolder(folder)?.Describe() ?? "another process" : null;
+        bool held = !deleting && DataFolderLock.IsHeld(folder);
+        string? heldBy = held ? DataFolderLock.DescribeHolder(DataFolderLock.FindHolder(folder, out int? holderPid), holderPid) : null;
         output.WriteResult(new
         {
             dataDir = report.Root,
@@ -68,6 +70,7 @@ public sealed class StorageVerb : ICliVerb
             report.StagingQuotaBytes,
             report.Unreferenced,
             report.UnreferencedBytes,
+            report.ReserveBytes,
             heldBy,
             deleted = deleting ? new { removed, freedBytes = freed } : null,
         }, w =>
@@ -80,6 +83,7 @@ public sealed class StorageVerb : ICliVerb
             }
             w.WriteLine($"Data folder {report.Root}: {Size(report.TotalBytes)}");
             w.WriteLine($"  images and thumbnails {Size(report.StoreBytes)}, database {Size(report.DatabaseBytes)}, job database {Size(report.JobDatabaseBytes)}, other {Size(report.OtherBytes)}");
+            w.WriteLine($"  reserve {Size(report.ReserveBytes)} ({DataFolderSpace.ReserveFileName}: not data; released when the disk is full so a deletion has room)");
             w.WriteLine($"  datasets ({report.Datasets.Count}):");
             foreach (var d in report.Datasets)
             {

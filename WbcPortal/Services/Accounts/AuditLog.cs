@@ -29,7 +29,7 @@ public sealed record AuditResults(IReadOnlyList<AuditEntry> Entries, int Total);
 /// The audit: who did what, when, to what. Append-only: this class only adds rows and reads them (the database refuses
 /// any update or delete with triggers, and a test checks no code path writes them otherwise).
 /// </summary>
-public sealed class AuditLog(IDbContextFactory<WbcDbContext> contexts, ActorContext actors, TimeProvider clock, ILogger<AuditLog> logger)
+public sealed class AuditLog(IDbContextFactory<WbcDbContext> contexts, ActorContext actors, TimeProvider clock, Options.StorageOptions storage, ILogger<AuditLog> logger)
 {
     public const int MaxCsvRows = 100_000;
 
@@ -39,6 +39,12 @@ public sealed class AuditLog(IDbContextFactory<WbcDbContext> contexts, ActorCont
 
     public async Task RecordAsync(Actor actor, AuditAction action, string? target, string? detail, bool succeeded = true, CancellationToken cancellationToken = default)
     {
+        if (storage.ReadOnly)
+        {
+            // A read-only portal writes nothing (a sign-in on it, say): the log keeps what the audit cannot.
+            logger.LogWarning("Not recorded in the audit (this portal is read-only): {Action} by {Actor} on {Target}{Failed}", action, actor.Name, target, succeeded ? "" : " (failed)");
+            return;
+        }
         try
         {
             await using var db = await contexts.CreateDbContextAsync(cancellationToken);

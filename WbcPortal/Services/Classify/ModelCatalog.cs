@@ -56,7 +56,7 @@ public sealed class ModelCatalog(IDbContextFactory<WbcDbContext> contexts, Stora
     {
         access.Demand(PortalAction.ManageModels);
         ArgumentNullException.ThrowIfNull(content);
-        if (storage.ReadOnly) throw new ModelImportRefusedException(["This portal is read-only: models are imported on the portal that holds the data folder."]);
+        if (storage.ReadOnly) throw new ModelImportRefusedException([storage.ReadOnlyRefusal("models are imported on the portal that holds the data folder")]);
         name = (name ?? "").Trim();
         await EnsureNameFreeAsync(name, cancellationToken);
         long max = inference.MaxImportBytes;
@@ -204,7 +204,7 @@ public sealed class ModelCatalog(IDbContextFactory<WbcDbContext> contexts, Stora
     public async Task ActivateAsync(int id, CancellationToken cancellationToken = default)
     {
         access.Demand(PortalAction.ManageModels);
-        if (storage.ReadOnly) throw new InvalidOperationException("This portal is read-only: the active model is chosen on the portal that holds the data folder.");
+        if (storage.ReadOnly) throw new InvalidOperationException(storage.ReadOnlyRefusal("the active model is chosen on the portal that holds the data folder"));
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var model = await db.Models.SingleOrDefaultAsync(m => m.Id == id, cancellationToken) ?? throw new ArgumentException($"No model {id}.");
         if (!File.Exists(FullPath(model.OnnxPath))) throw new InvalidOperationException($"Model '{model.Name}' has lost its ONNX file ({model.OnnxPath}); it cannot be made active.");

@@ -28,7 +28,7 @@ public sealed class ModelCalibrationService(IDbContextFactory<WbcDbContext> cont
     {
         access.Demand(PortalAction.Evaluate);
         if (targetAccuracy is < 0.5 or > 1 || double.IsNaN(targetAccuracy)) throw new ArgumentException("The target accuracy of decided cells must be 0.5 to 1.");
-        if (storage.ReadOnly) throw new InvalidOperationException("This portal is read-only: a model is recalibrated on the portal that holds the data folder.");
+        if (storage.ReadOnly) throw new InvalidOperationException(storage.ReadOnlyRefusal("a model is recalibrated on the portal that holds the data folder"));
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var run = await db.Runs.AsNoTracking().SingleOrDefaultAsync(r => r.Id == runId, cancellationToken) ?? throw new ArgumentException($"No run {runId}.");
         if (run.ModelPath is null) throw new InvalidOperationException($"Run '{run.Name}' has no exported model (it is {run.Status}).");

@@ -50,7 +50,7 @@ public sealed class NeighbourService(IDbContextFactory<WbcDbContext> contexts, O
     /// <summary>Starts computing the run's index in the background (no-op when it exists or is being built).</summary>
     public void StartBuild(int runId)
     {
-        if (storage.ReadOnly) throw new InvalidOperationException("This portal is read-only: the training images' features are computed on the portal that holds the data folder.");
+        if (storage.ReadOnly) throw new InvalidOperationException(storage.ReadOnlyRefusal("the training images' features are computed on the portal that holds the data folder"));
         lock (building)
         {
             if (Status(runId).State is NeighbourIndexState.Ready or NeighbourIndexState.Building) return;

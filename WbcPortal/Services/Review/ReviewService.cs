@@ -60,6 +60,9 @@ public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, Stor
 {
     public bool ReadOnly => storage.ReadOnly;
 
+    /// <summary>Why a decision is refused on a read-only portal.</summary>
+    public string ReadOnlyRefusal => storage.ReadOnlyRefusal("decisions are taken on the portal that holds the data folder");
+
     /// <summary>Every model evaluation with predictions, newest run first, its test part before the others.</summary>
     public async Task<IReadOnlyList<ReviewableEvaluation>> ListEvaluationsAsync(CancellationToken cancellationToken = default)
     {
@@ -175,7 +178,7 @@ public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, Stor
         // A signed-in reviewer is recorded as themselves, whatever name the request carries.
         if (actor.UserName is { } signedIn) request = request with { Reviewer = signedIn };
         ArgumentNullException.ThrowIfNull(request);
-        if (ReadOnly) throw new InvalidOperationException("This portal is read-only: decisions are taken on the portal that holds the data folder.");
+        if (ReadOnly) throw new InvalidOperationException(ReadOnlyRefusal);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var classes = await db.DatasetImages.AsNoTracking().Where(i => i.DatasetId == request.DatasetId).Select(i => i.ClassName).Distinct().ToListAsync(cancellationToken);
         if (classes.Count == 0) throw new ArgumentException($"There is no dataset {request.DatasetId} with images.");
@@ -227,7 +230,7 @@ public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, Stor
     {
         var actor = access.Demand(PortalAction.Review);
         if (actor.UserName is { } signedIn) reviewer = signedIn;
-        if (ReadOnly) throw new InvalidOperationException("This portal is read-only: decisions are taken on the portal that holds the data folder.");
+        if (ReadOnly) throw new InvalidOperationException(ReadOnlyRefusal);
         if (string.IsNullOrWhiteSpace(reviewer)) throw new ArgumentException("Say who reviews: only your own decisions are undone.");
         string name = reviewer.Trim();
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);

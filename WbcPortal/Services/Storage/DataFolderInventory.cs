@@ -40,7 +40,8 @@ public sealed record DataFolderReport(
     long StagingBytes,
     long StagingQuotaBytes,
     IReadOnlyList<UnreferencedFile> Unreferenced,
-    long UnreferencedBytes);
+    long UnreferencedBytes,
+    long ReserveBytes);
 
 /// <summary>What a deletion removed: rows' objects by name and bytes freed on disk.</summary>
 public sealed record StorageDeletion(IReadOnlyList<string> Removed, long FreedBytes);
@@ -50,7 +51,9 @@ public sealed record StorageDeletion(IReadOnlyList<string> Removed, long FreedBy
 /// with sizes, and deletes what a user chooses. Never deletes a file a row references: rows go first, files after,
 /// and an unreferenced file is one found on disk before the database was asked, so a file written meanwhile is not
 /// in the list. Work in progress is refused: queued or running runs, datasets with a job, staged uploads in use,
-/// and unreferenced files while a dataset job runs (its files may be moving from staging into the store).
+/// and unreferenced files while a dataset job runs (its files may be moving from staging into the store). The folder's
+/// reserve (<see cref="DataFolderSpace"/>) is listed apart, not as data; a deletion on a full disk releases it first, so
+/// the database has room for its journal, and makes it up again after when space allows. A read-only portal deletes nothing.
 /// </summary>
 public sealed class DataFolderInventory(
     IDbContextFactory<WbcDbContext> contexts,
@@ -60,6 +63,7 @@ public sealed class DataFolderInventory(
     UploadStaging staging,
     Accounts.AccessControl access,
     Accounts.AuditLog audit,
+    DataFolderSpace space,
     DatasetJobs? jobs = null) // the web host's dataset jobs; the headless verbs have none (the data folder's lock keeps the portal out)
 {
     private string Root => storage.DataDirectoryFullPath;
@@ -122,14 +126,15 @@ public sealed class DataFolderInventory(
         long database = FamilyBytes(storage.DatabasePath);
         long jobDatabase = FamilyBytes(Path.Combine(Root, "hangfire.db"));
         long total = Directory.Exists(Root) ? UploadStaging.DirectorySize(Root) : 0;
-        long known = database + jobDatabase + files.Images.Values.Sum() + files.Thumbnails.Values.Sum() + files.Temp.Sum(t => t.Bytes)
+        long reserve = space.ReserveBytes();
+        long known = database + jobDatabase + reserve + files.Images.Values.Sum() + files.Thumbnails.Values.Sum() + files.Temp.Sum(t => t.Bytes)
             + (Directory.Exists(Path.Combine(Root, "runs")) ? UploadStaging.DirectorySize(Path.Combine(Root, "runs")) : 0)
             + stagingList.Sum(s => s.Bytes) + files.StrayBytes;
         // Stored images and thumbnails some dataset holds, each file once however many datasets share it.
         long storeBytes = files.Images.Where(f => stored.Contains(f.Key)).Sum(f => f.Value) + files.Thumbnails.Where(f => stored.Contains(f.Key)).Sum(f => f.Value);
         return new DataFolderReport(Root, total, database, jobDatabase, Math.Max(0, total - known), storeBytes,
             datasetList, runList, modelList, stagingList, stagingList.Sum(s => s.Bytes), staging.MaxStagingBytes,
-            unreferenced, unreferenced.Sum(u => u.Bytes));
+            unreferenced, unreferenced.Sum(u => u.Bytes), reserve);
     }
 
     /// <summary>Nothing imported or trained here yet: what is on disk, no rows.</summary>
@@ -137,7 +142,7 @@ public sealed class DataFolderInventory(
     {
         var staged = StagedUploads();
         return new DataFolderReport(Root, Directory.Exists(Root) ? UploadStaging.DirectorySize(Root) : 0, 0, 0, 0, 0, [], [], [], staged,
-            staged.Sum(s => s.Bytes), staging.MaxStagingBytes, [], 0);
+            staged.Sum(s => s.Bytes), staging.MaxStagingBytes, [], 0, space.ReserveBytes());
     }
 
     /// <summary>
@@ -149,6 +154,11 @@ public sealed class DataFolderInventory(
     public async Task<StorageDeletion> DeleteDatasetAsync(string idOrName, bool withRuns, CancellationToken cancellationToken = default)
     {
         access.Demand(PortalAction.Delete);
+        return await WithRoomAsync(() => DeleteDatasetCoreAsync(idOrName, withRuns, cancellationToken));
+    }
+
+    private async Task<StorageDeletion> DeleteDatasetCoreAsync(string idOrName, bool withRuns, CancellationToken cancellationToken)
+    {
         var dataset = await datasets.GetAsync(idOrName, cancellationToken);
         if (jobs?.Recent(dataset: dataset.Name).FirstOrDefault(j => !j.Finished) is { } job)
         {
@@ -172,7 +182,7 @@ public sealed class DataFolderInventory(
         long freed = 0;
         foreach (var run in runs)
         {
-            var deletion = await DeleteRunAsync(run.Id.ToString(CultureInfo.InvariantCulture), cancellationToken);
+            var deletion = await DeleteRunCoreAsync(run.Id.ToString(CultureInfo.InvariantCulture), cancellationToken);
             removed.AddRange(deletion.Removed);
             freed += deletion.FreedBytes;
         }
@@ -197,6 +207,11 @@ public sealed class DataFolderInventory(
     public async Task<StorageDeletion> DeleteRunAsync(string idOrName, CancellationToken cancellationToken = default)
     {
         access.Demand(PortalAction.Delete);
+        return await WithRoomAsync(() => DeleteRunCoreAsync(idOrName, cancellationToken));
+    }
+
+    private async Task<StorageDeletion> DeleteRunCoreAsync(string idOrName, CancellationToken cancellationToken)
+    {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var run = (int.TryParse(idOrName, NumberStyles.None, CultureInfo.InvariantCulture, out var id)
                 ? await db.Runs.SingleOrDefaultAsync(r => r.Id == id || r.Name == idOrName, cancellationToken)
@@ -228,9 +243,17 @@ public sealed class DataFolderInventory(
     public StorageDeletion DeleteStaging()
     {
         access.Demand(PortalAction.ManageStorage);
-        var before = StagedUploads().Where(s => !s.InUse).Select(s => $"staged upload {s.Name}").ToList();
-        long freed = staging.Sweep();
-        return new StorageDeletion(before, freed);
+        MakeRoomToDelete();
+        try
+        {
+            var before = StagedUploads().Where(s => !s.InUse).Select(s => $"staged upload {s.Name}").ToList();
+            long freed = staging.Sweep();
+            return new StorageDeletion(before, freed);
+        }
+        finally
+        {
+            space.EnsureReserve();
+        }
     }
 
     /// <summary>Deletes files and run folders no row references (listed fresh). Refused while a dataset job runs.</summary>
@@ -238,6 +261,11 @@ public sealed class DataFolderInventory(
     public async Task<StorageDeletion> DeleteUnreferencedAsync(CancellationToken cancellationToken = default)
     {
         access.Demand(PortalAction.ManageStorage);
+        return await WithRoomAsync(() => DeleteUnreferencedCoreAsync(cancellationToken));
+    }
+
+    private async Task<StorageDeletion> DeleteUnreferencedCoreAsync(CancellationToken cancellationToken)
+    {
         if (jobs?.Recent().FirstOrDefault(j => !j.Finished) is { } job)
         {
             throw new InvalidOperationException($"A {job.Kind} job on '{job.Dataset}' is {job.State.ToString().ToLowerInvariant()}; unreferenced files are only removed when no dataset job runs (an import may be moving files into the store).");
@@ -262,6 +290,30 @@ public sealed class DataFolderInventory(
         }
         await audit.RecordAsync(AuditAction.StorageDeleted, "files nothing uses", null, cancellationToken: CancellationToken.None);
         return new StorageDeletion(removed, freed);
+    }
+
+    /// <summary>
+    /// Runs a deletion: refused on a read-only portal; on a full disk the reserve goes first (the database needs room for
+    /// its journal even to delete), and it is made up again after, whatever happened, where space allows.
+    /// </summary>
+    private async Task<StorageDeletion> WithRoomAsync(Func<Task<StorageDeletion>> delete)
+    {
+        MakeRoomToDelete();
+        try
+        {
+            return await delete();
+        }
+        finally
+        {
+            space.EnsureReserve();
+        }
+    }
+
+    private void MakeRoomToDelete()
+    {
+        if (storage.ReadOnly)
+            throw new InvalidOperationException(storage.ReadOnlyRefusal("deleting is done on the portal that holds the data folder, or with WbcPortal storage --delete-… when no process holds it"));
+        space.ReleaseReserveIfLow();
     }
 
     /// <summary>Why a run cannot be deleted now, or null. The one place this rule lives (to follow the runs' lifecycle table when it lands).</summary>

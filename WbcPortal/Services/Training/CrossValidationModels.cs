@@ -79,7 +79,7 @@ public sealed class CrossValidationModels(IDbContextFactory<WbcDbContext> contex
     public async Task<CrossValidationModel> MakeAsync(int crossValidationId, IProgress<string>? progress, CancellationToken cancellationToken)
     {
         access.Demand(PortalAction.ManageModels);
-        if (storage.ReadOnly) throw new InvalidOperationException("This portal is read-only: models are made on the portal that holds the data folder.");
+        if (storage.ReadOnly) throw new InvalidOperationException(storage.ReadOnlyRefusal("models are made on the portal that holds the data folder"));
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var cv = await db.CrossValidations.AsNoTracking().Include(c => c.SourceSplit).Include(c => c.Runs).SingleOrDefaultAsync(c => c.Id == crossValidationId, cancellationToken)
             ?? throw new ArgumentException($"No cross-validation {crossValidationId}.");

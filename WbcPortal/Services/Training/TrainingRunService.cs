@@ -166,7 +166,7 @@ public sealed class TrainingRunService(
             : $"the process that was training this run (pid {owner.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)}) stopped before it finished; resume it";
     }
 
-    private bool HoldsDataFolder() => DataFolderLock.ReadHolder(storage.DataDirectoryFullPath)?.Process == ProcessIdentity.Current.ToString();
+    private bool HoldsDataFolder() => DataFolderLock.IsHeldByThisProcess(storage.DataDirectoryFullPath);
 
     /// <summary>
     /// Puts a stopped, failed or interrupted run back in the queue (the page's Resume, through the launcher), first

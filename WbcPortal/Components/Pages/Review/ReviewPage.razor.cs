@@ -256,7 +256,7 @@ public partial class ReviewPage : IAsyncDisposable
     {
         if (busy || session is null || walk.Selected is not { } tile) return;
         if (!session.CanDecide) { error = "This evaluation ran on a folder, not on a dataset: its images can be looked at, not decided on."; return; }
-        if (Review.ReadOnly) { error = "This portal is read-only: decisions are taken on the portal that holds the data folder."; return; }
+        if (Review.ReadOnly) { error = Review.ReadOnlyRefusal; return; }
         if (reviewer is null) { error = "Say who you are first (above): every decision records its reviewer."; return; }
         var copy = walk.Copy;
         var scope = copy is null && tile.IsOriginal ? DecisionScope.Original : DecisionScope.Image;

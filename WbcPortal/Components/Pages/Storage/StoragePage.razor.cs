@@ -29,6 +29,7 @@ public partial class StoragePage
         ("database", Report.DatabaseBytes),
         ("job database", Report.JobDatabaseBytes),
         ("other", Report.OtherBytes),
+        ("reserve for a full disk (not data)", Report.ReserveBytes),
     ];
 
     private double StagingPercent => Report.StagingQuotaBytes == 0 ? 0 : Math.Min(100, 100.0 * Report.StagingBytes / Report.StagingQuotaBytes);
