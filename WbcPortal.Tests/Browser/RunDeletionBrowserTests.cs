@@ -96,6 +96,18 @@ public class RunDeletionBrowserTests(BrowserFixture fixture) : IClassFixture<Bro
             await Assertions.Expect(page.Locator("[data-testid=storage-runs] tbody tr", new() { HasText = "ux-cv2-fold3" }).Locator("[data-testid=storage-run-dependents]"))
                 .ToHaveTextAsync("fold 3 of cross-validation ux-cv2");
             await page.ScreenshotAsync(new() { Path = Shot("storage-runs-dependents.png"), FullPage = true });
+
+            // Where the issue was found: the Storage page's run deletion goes through the same dialog.
+            var fold3 = page.Locator("[data-testid=storage-runs] tbody tr", new() { HasText = "ux-cv2-fold3" });
+            await fold3.Locator("input[data-testid=storage-run-select]").CheckAsync(new() { Force = true });
+            await page.Locator("[data-testid=storage-delete-runs]").ClickAsync();
+            await Assertions.Expect(page.Locator("[data-testid=run-delete-dialog]")).ToContainTextAsync("is fold 3 of 3 of cross-validation 'ux-cv2': deleting it leaves 'ux-cv2' incomplete (fold 3 deleted)");
+            await Assertions.Expect(page.Locator("[data-testid=run-delete-cv-warning]")).ToContainTextAsync("\"incomplete (folds 1 and 3 deleted)\"");
+            await page.Locator("[data-testid=run-delete-confirm]").ClickAsync();
+            await Assertions.Expect(page.Locator(".mud-snackbar", new() { HasText = "Deleted 1 run, its model and its 2 files;" })).ToContainTextAsync("incomplete (folds 1 and 3 deleted) now");
+            await Assertions.Expect(page.Locator("[data-testid=storage-runs] tbody tr", new() { HasText = "ux-cv2-fold3" })).ToHaveCountAsync(0);
+            await BrowserFixture.GotoInteractiveAsync(page, new Uri(fixture.Portal.BaseAddress, $"runs/cv/{cvId}"));
+            await Assertions.Expect(page.Locator("[data-testid=cv-incomplete]")).ToHaveTextAsync("incomplete (folds 1 and 3 deleted)");
         });
         Assert.Empty(errors);
         await context.CloseAsync();
