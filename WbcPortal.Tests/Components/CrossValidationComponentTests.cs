@@ -49,4 +49,23 @@ public class CrossValidationComponentTests : PortalTestContext
         Assert.Contains("2 of 3 folds", table.Find("[data-testid=cv-mean-row]").TextContent);
         Assert.Contains("0.775 ± 0.106", table.Find("[data-testid=cv-mean-row]").TextContent); // EOS recall
     }
+
+    [Fact]
+    public void A_deleted_fold_has_its_row_in_fold_order_and_the_mean_row_says_it_is_not_final()
+    {
+        var full = Summary();
+        var summary = full with { FoldRuns = full.FoldRuns.Where(f => f.Fold != 2).ToList() };
+        summary = summary with { DeletedFolds = [new DeletedFold(2, "cv-fold2", DateTimeOffset.UnixEpoch, "ana")] };
+        Assert.Equal("Running, incomplete (fold 2 deleted)", summary.StatusText);
+        Assert.False(summary.MeanIsFinal);
+
+        var table = Render<CrossValidationFoldTable>(p => p.Add(x => x.Summary, summary));
+
+        var deleted = table.Find("[data-testid=cv-fold-deleted]");
+        Assert.Contains("run 'cv-fold2'", deleted.TextContent);
+        Assert.Contains("by ana", deleted.TextContent);
+        Assert.Contains("not in the mean", deleted.TextContent);
+        Assert.Equal(["1/3", "2/3", "3/3"], table.FindAll("tbody tr").Take(3).Select(r => r.QuerySelector("td")!.TextContent));
+        Assert.Contains("not final: fold 2 deleted", table.Find("[data-testid=cv-mean-row]").TextContent);
+    }
 }

@@ -115,6 +115,45 @@ public static class RunSeeds
         return run.Id;
     }
 
+    /// <summary>
+    /// A finished cross-validation of <paramref name="qualities"/>.Count folds, each an <see cref="AddRunAsync"/> run on its own
+    /// fold split, with what a trained fold has on disk and in the database: <c>runs/&lt;id&gt;/model.onnx</c> and one checkpoint
+    /// file (two files a fold), and its registered model (not active, as the trainer registers a fold's).
+    /// </summary>
+    public static async Task<(int CrossValidationId, IReadOnlyList<int> RunIds)> AddCrossValidationAsync(IServiceProvider services, string name,
+        IReadOnlyList<double> qualities, TrainingConfig? config = null)
+    {
+        config ??= TrainingPresets.Get("default");
+        var runIds = new List<int>();
+        for (int f = 0; f < qualities.Count; f++) runIds.Add(await AddRunAsync(services, $"{name}-fold{f + 1}", config, qualities[f], split: $"{name}-fold{f + 1}"));
+        var contexts = services.GetRequiredService<IDbContextFactory<WbcDbContext>>();
+        string root = services.GetRequiredService<WbcPortal.Options.StorageOptions>().DataDirectoryFullPath;
+        await using var db = await contexts.CreateDbContextAsync();
+        var source = await AddSplitAsync(db, $"{name}-source", SplitStrategy.Grouped, 0);
+        var cv = new CrossValidation { Name = name, SourceSplitId = source.Id, Folds = qualities.Count, Seed = 42, ConfigJson = config.ToJson(), CreatedAt = DateTimeOffset.UtcNow };
+        db.CrossValidations.Add(cv);
+        await db.SaveChangesAsync();
+        for (int f = 0; f < runIds.Count; f++)
+        {
+            var run = await db.Runs.SingleAsync(r => r.Id == runIds[f]);
+            string folder = $"runs/{run.Id}";
+            run.CrossValidationId = cv.Id;
+            run.Fold = f + 1;
+            run.CheckpointDirectory = $"{folder}/checkpoints";
+            run.ModelPath = $"{folder}/model.onnx";
+            Directory.CreateDirectory(Path.Combine(root, folder, "checkpoints"));
+            await File.WriteAllBytesAsync(Path.Combine(root, folder, "model.onnx"), new byte[4096]);
+            await File.WriteAllBytesAsync(Path.Combine(root, folder, "checkpoints", "last.pt"), new byte[8192]);
+            db.Models.Add(new RegisteredModel
+            {
+                Name = run.Name, OnnxPath = run.ModelPath, Labels = string.Join(",", Labels), InputHeight = config.InputHeight, InputWidth = config.InputWidth,
+                IsActive = false, CreatedAt = DateTimeOffset.UtcNow,
+            });
+        }
+        await db.SaveChangesAsync();
+        return (cv.Id, runIds);
+    }
+
     /// <summary>Per class, round(quality x <see cref="PerClass"/>) right, the rest taken for the other class.</summary>
     public static IReadOnlyList<ImagePrediction> Predictions(double quality, double margin)
     {

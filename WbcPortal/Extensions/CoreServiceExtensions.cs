@@ -121,6 +121,9 @@ public static class CoreServiceExtensions
         services.AddSingleton<CrossValidationService>();
         services.AddSingleton<CrossValidationModels>();
         services.AddSingleton<RunQueries>();
+        services.AddSingleton<RunDependents>();
+        services.AddSingleton<RunDeletion>();
+        services.AddSingleton<RunEdits>();
         services.AddSingleton<RunComparison>();
         services.AddSingleton<Services.Evaluation.RunReportQueries>();
         services.AddSingleton<Services.Review.ReviewService>();

@@ -116,6 +116,7 @@ public sealed class WbcDbContext(DbContextOptions<WbcDbContext> options) : Ident
             e.ToTable("runs");
             e.Property(r => r.Name).HasMaxLength(200);
             e.HasIndex(r => r.Name).IsUnique();
+            e.Property(r => r.Notes).HasMaxLength(Services.Training.RunEdits.MaxNotesLength);
             e.Property(r => r.Status).HasConversion<string>().HasMaxLength(16);
             e.HasOne(r => r.Split).WithMany().HasForeignKey(r => r.SplitId).OnDelete(DeleteBehavior.Restrict);
             e.HasMany(r => r.Epochs).WithOne().HasForeignKey(x => x.RunId).OnDelete(DeleteBehavior.Cascade);

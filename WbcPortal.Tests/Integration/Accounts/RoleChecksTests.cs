@@ -80,7 +80,7 @@ public sealed class RoleChecksTests
 
     private static readonly string[] ChangingPrefixes =
         ["Import", "Delete", "Create", "Start", "Stop", "Resume", "Activate", "Decide", "Undo", "Correct", "Recalibrate", "Make", "Enqueue", "Group", "Store",
-         "Evaluate", "Backup", "Restore", "Analyze", "Predict", "RequestStop", "RunAgain", "CheckLeaks", "SetRole", "SetLocked", "ResetPassword", "Add"];
+         "Evaluate", "Backup", "Restore", "Analyze", "Predict", "RequestStop", "RunAgain", "CheckLeaks", "SetRole", "SetLocked", "ResetPassword", "Add", "Rename", "SetNotes"];
 
     /// <summary>What changes state without [Demands], and why that is right.</summary>
     private static readonly Dictionary<string, string> Exempt = new()

@@ -5,6 +5,7 @@ using WbcPortal.Engine.Training;
 using WbcPortal.Services.Datasets;
 using WbcPortal.Services.Jobs;
 using WbcPortal.Services.Storage;
+using WbcPortal.Services.Training;
 using WbcPortal.Storage;
 using WbcPortal.Storage.Entities;
 using WbcPortal.Tests.Support;
@@ -150,10 +151,10 @@ public sealed class StagingJobsAndStorageTests : IAsyncDisposable
         Assert.NotNull(run.NotDeletable);
         Assert.Equal(["kept-run"], Assert.Single(report.Datasets).Runs);
 
-        var running = await Assert.ThrowsAsync<InvalidOperationException>(() => inventory.DeleteRunAsync("kept-run", TestContext.Current.CancellationToken));
-        Assert.Contains("is running", running.Message);
+        var running = await Assert.ThrowsAsync<InvalidOperationException>(() => services.GetRequiredService<RunDeletion>().DeleteAsync("kept-run", cancellationToken: TestContext.Current.CancellationToken));
+        Assert.Contains("is Running", running.Message);
         var datasetRunning = await Assert.ThrowsAsync<InvalidOperationException>(() => inventory.DeleteDatasetAsync("used-split-cells", withRuns: true, TestContext.Current.CancellationToken));
-        Assert.Contains("is running", datasetRunning.Message);
+        Assert.Contains("is Running", datasetRunning.Message);
 
         await using (var db = await contexts.CreateDbContextAsync(TestContext.Current.CancellationToken))
         {

@@ -1,14 +1,15 @@
 using System.CommandLine;
 using WbcPortal.Options;
 using WbcPortal.Services.Storage;
+using WbcPortal.Services.Training;
 using WbcPortal.Storage;
 
 namespace WbcPortal.Cli.Verbs;
 
 /// <summary>
-/// <c>storage [--delete-staging] [--delete-unreferenced] [--delete-run RUN]... [--delete-dataset NAME [--with-runs]]</c>:
-/// what the data folder holds, with sizes; deletes what is asked, never a file a row references. Listing alone is
-/// read-only (it works beside a running portal); any deletion takes the data folder's lock.
+/// <c>storage [--delete-staging] [--delete-unreferenced] [--delete-run RUN]... [--leave-cv-incomplete] [--delete-dataset NAME [--with-runs]]</c>:
+/// what the data folder holds, with sizes; deletes what is asked, never a file a row references, by the rules the pages
+/// follow (<see cref="RunDeletion"/>). Listing alone is read-only (it works beside a running portal); any deletion takes the data folder's lock.
 /// </summary>
 public sealed class StorageVerb : ICliVerb
 {
@@ -17,6 +18,10 @@ public sealed class StorageVerb : ICliVerb
     private readonly Option<string[]> deleteRun = new("--delete-run") { Description = "Delete a run (id or name): its rows, registered model and folder; repeatable", AllowMultipleArgumentsPerToken = false };
     private readonly Option<string?> deleteDataset = new("--delete-dataset") { Description = "Delete a dataset (id or name) with its splits and the files no other dataset uses" };
     private readonly Option<bool> withRuns = new("--with-runs") { Description = "With --delete-dataset: also delete the runs trained on its splits (refused without it)" };
+    private readonly Option<bool> leaveCvIncomplete = new("--leave-cv-incomplete")
+    {
+        Description = "With --delete-run: a run that is a cross-validation's fold is deleted too, and its cross-validation reads incomplete (refused without it)",
+    };
 
     public string Name => "storage";
 
@@ -27,27 +32,41 @@ public sealed class StorageVerb : ICliVerb
 
     public Command CreateCommand() => new(Name, "Show what the data folder holds (datasets, runs, models, staged uploads, unreferenced files) with sizes; delete what you choose")
     {
-        deleteStaging, deleteUnreferenced, deleteRun, deleteDataset, withRuns,
+        deleteStaging, deleteUnreferenced, deleteRun, deleteDataset, withRuns, leaveCvIncomplete,
     };
 
     public async Task<int> RunAsync(ParseResult parse, IServiceProvider services, CliOutput output, CancellationToken cancellationToken)
     {
         var inventory = services.GetRequiredService<DataFolderInventory>();
         var storage = services.GetRequiredService<StorageOptions>();
+        var runDeletion = services.GetRequiredService<RunDeletion>();
+        var dependents = services.GetRequiredService<RunDependents>();
         if (parse.GetValue(withRuns) && parse.GetValue(deleteDataset) is null) throw new CliException("--with-runs goes with --delete-dataset", 2);
+        var runs = parse.GetValue(deleteRun) ?? [];
+        if (parse.GetValue(leaveCvIncomplete) && runs.Length == 0) throw new CliException("--leave-cv-incomplete goes with --delete-run", 2);
 
-        var removed = new List<string>();
-        long freed = 0;
-        void Add(StorageDeletion d)
+        // Every run named is checked before any goes, so a refusal (an active model, a fold not confirmed) deletes nothing.
+        var checkedRuns = new List<RunDependencies>();
+        foreach (var run in runs) checkedRuns.Add(await dependents.OfAsync(run, cancellationToken));
+        foreach (var run in checkedRuns)
         {
-            removed.AddRange(d.Removed);
-            freed += d.FreedBytes;
+            if (run.Refusal is { } why) throw new CliException(why);
+            if (run.ConfirmationNeeded is { } warning && !parse.GetValue(leaveCvIncomplete))
+                throw new CliException($"{warning} Add --leave-cv-incomplete to delete it; nothing was deleted.");
         }
-        foreach (var run in parse.GetValue(deleteRun) ?? []) Add(await inventory.DeleteRunAsync(run, cancellationToken));
-        if (parse.GetValue(deleteDataset) is { } dataset) Add(await inventory.DeleteDatasetAsync(dataset, parse.GetValue(withRuns), cancellationToken));
-        if (parse.GetValue(deleteStaging)) Add(inventory.DeleteStaging());
-        if (parse.GetValue(deleteUnreferenced)) Add(await inventory.DeleteUnreferencedAsync(cancellationToken));
+
+        var deletions = new List<StorageDeletion>();
+        foreach (var run in checkedRuns)
+        {
+            deletions.Add(await runDeletion.DeleteAsync(run.RunId.ToString(System.Globalization.CultureInfo.InvariantCulture), parse.GetValue(leaveCvIncomplete), cancellationToken));
+        }
+        if (parse.GetValue(deleteDataset) is { } dataset) deletions.Add(await inventory.DeleteDatasetAsync(dataset, parse.GetValue(withRuns), cancellationToken));
+        if (parse.GetValue(deleteStaging)) deletions.Add(inventory.DeleteStaging());
+        if (parse.GetValue(deleteUnreferenced)) deletions.Add(await inventory.DeleteUnreferencedAsync(cancellationToken));
         bool deleting = WritesDataFor(parse);
+        var done = StorageDeletion.Combine(deletions);
+        var removed = done.Removed;
+        long freed = done.FreedBytes;
 
         var report = await inventory.ListAsync(cancellationToken);
         // A listing beside a running portal: staged uploads may be in use by it, which only it knows.
@@ -72,12 +91,13 @@ public sealed class StorageVerb : ICliVerb
             report.UnreferencedBytes,
             report.ReserveBytes,
             heldBy,
-            deleted = deleting ? new { removed, freedBytes = freed } : null,
+            deleted = deleting ? new { removed, freedBytes = freed, summary = done.Summary, updated = done.Updated } : null,
         }, w =>
         {
             if (deleting)
             {
-                w.WriteLine($"Deleted {removed.Count:N0} item(s), {Size(freed)} freed");
+                w.WriteLine($"Deleted {done.Summary}; {Size(freed)} freed");
+                foreach (var u in done.Updated) w.WriteLine($"  ! {u}");
                 foreach (var r in removed.Take(20)) w.WriteLine($"  - {r}");
                 if (removed.Count > 20) w.WriteLine($"  … and {removed.Count - 20:N0} more");
             }
@@ -92,7 +112,8 @@ public sealed class StorageVerb : ICliVerb
             w.WriteLine($"  runs ({report.Runs.Count}):");
             foreach (var r in report.Runs)
             {
-                w.WriteLine($"    {r.Id,4} {r.Name,-30} {r.Status,-11} {Size(r.Bytes),10} ({r.Checkpoints} checkpoint file(s) {Size(r.CheckpointBytes)}, model {Size(r.ModelBytes)}) split {r.Split}");
+                w.WriteLine($"    {r.Id,4} {r.Name,-30} {r.Status,-11} {Size(r.Bytes),10} ({r.Checkpoints} checkpoint file(s) {Size(r.CheckpointBytes)}, model {Size(r.ModelBytes)}) split {r.Split}" +
+                            (r.CrossValidation is { } cv ? $"; fold {r.Fold} of {cv}" : "") + (r.ActiveModel is { } active ? $"; exported the active model {active}" : ""));
             }
             w.WriteLine($"  models ({report.Models.Count}):");
             foreach (var m in report.Models) w.WriteLine($"    {m.Name,-30} {Size(m.Bytes),10}{(m.Active ? " active" : "")}{(m.Exists ? "" : " FILE MISSING")} {m.OnnxPath}");

@@ -204,17 +204,24 @@ internal static class CrossValidationVerbs
             }),
             mean = Stat(cv.Mean),
             spread = Stat(cv.Spread),
+            // a fold whose run was deleted: the cross-validation reads incomplete and its mean is not final
+            statusText = cv.StatusText,
+            incomplete = cv.Incomplete,
+            deletedFolds = cv.DeletedFolds.Select(f => new { fold = f.Fold, run = f.Run, at = f.At, by = f.By }),
+            meanFinal = cv.MeanIsFinal,
         }, w =>
         {
-            w.WriteLine($"Cross-validation '{cv.Name}': {cv.Status}, {cv.Folds} folds of {cv.SourceSplit} (train and validation parts; its test part untouched), {cv.Seconds / 60:0.0} min");
+            w.WriteLine($"Cross-validation '{cv.Name}': {cv.StatusText}, {cv.Folds} folds of {cv.SourceSplit} (train and validation parts; its test part untouched), {cv.Seconds / 60:0.0} min");
+            foreach (var deleted in cv.DeletedFolds) w.WriteLine($"  ** {deleted.Describe()}: the mean below is over the other folds and not final");
             w.WriteLine($"  {"fold",-5} {"status",-11} {"test acc",9} {"macro-F1",9} {"ECE",7} {"originals",10}");
             foreach (var f in cv.FoldRuns)
             {
                 w.WriteLine($"  {f.Fold,-5} {f.Status,-11} {f.Figures?.Accuracy,9:P1} {f.Figures?.MacroF1,9:0.000} {f.Figures?.Ece,7:0.000} {(f.Figures is { Originals: int n } x ? $"{x.OriginalsRight}/{n}" : ""),10}");
             }
-            w.WriteLine($"  {"mean",-5} {"",-11} {cv.Mean.Accuracy,9:P1} {cv.Mean.MacroF1,9:0.000} {cv.Mean.Ece,7:0.000} {cv.Mean.OriginalsAccuracy,10:P1}");
+            w.WriteLine($"  {"mean",-5} {(cv.MeanIsFinal ? "" : "not final"),-11} {cv.Mean.Accuracy,9:P1} {cv.Mean.MacroF1,9:0.000} {cv.Mean.Ece,7:0.000} {cv.Mean.OriginalsAccuracy,10:P1}");
             w.WriteLine($"  {"sd",-5} {"",-11} {cv.Spread.Accuracy,9:P1} {cv.Spread.MacroF1,9:0.000} {cv.Spread.Ece,7:0.000} {cv.Spread.OriginalsAccuracy,10:P1}");
         });
-        return cv.Status == RunStatus.Succeeded ? 0 : 1;
+        if (cv.Incomplete) output.Error.WriteLine($"cross-validation '{cv.Name}' is {cv.StatusText}: it cannot be completed; its mean is not final");
+        return cv.Status == RunStatus.Succeeded && !cv.Incomplete ? 0 : 1;
     }
 }

@@ -13,7 +13,7 @@ public enum AuditAction
     UserAdded, UserRoleChanged, UserPasswordReset, UserLocked, UserUnlocked, UserDeleted,
     TokenCreated, TokenRevoked,
     Import, DatasetDeleted, GroupsFound, SplitCreated, DatasetVersionCreated, DatasetFromSmears,
-    RunStarted, RunStopped, RunResumed, RunDeleted, CrossValidationStarted, CrossValidationStopped, CrossValidationResumed,
+    RunStarted, RunStopped, RunResumed, RunDeleted, RunRenamed, RunNotesChanged, CrossValidationStarted, CrossValidationStopped, CrossValidationResumed,
     Evaluated, Calibrated, LabelIssueSearch,
     ReviewDecided, ReviewUndone, SmearCorrected, SmearCorrectionUndone,
     ModelImported, ModelActivated, ModelMadeFromCrossValidation,

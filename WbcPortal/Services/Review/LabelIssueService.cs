@@ -134,6 +134,9 @@ public sealed class LabelIssueService(IDbContextFactory<WbcDbContext> contexts, 
                      .SingleOrDefaultAsync(c => c.Name == crossValidation || c.Id.ToString() == crossValidation, cancellationToken)
                  ?? throw new ArgumentException($"No cross-validation '{crossValidation}'.");
         var folds = await db.Runs.AsNoTracking().Where(r => r.CrossValidationId == cv.Id).Include(r => r.Split).OrderBy(r => r.Fold).ToListAsync(cancellationToken);
+        var deleted = Training.CrossValidationService.DeletedFoldsOf(cv, folds.Select(r => r.Fold ?? 0));
+        if (deleted.Count > 0)
+            throw new ArgumentException($"Cross-validation '{cv.Name}' is {Training.CrossValidationLifecycle.Describe(RunStatus.Succeeded, deleted.Select(f => f.Fold).ToList())}: the images of a deleted fold have no out-of-fold prediction. Search another cross-validation, or the frozen-head mode.");
         var unfinished = folds.Where(r => r.Status != RunStatus.Succeeded).Select(r => $"fold {r.Fold} ({r.Status})").ToList();
         if (unfinished.Count > 0) throw new ArgumentException($"Cross-validation '{cv.Name}' is not finished: {string.Join(", ", unfinished)}. Every image needs its out-of-fold prediction; resume it first.");
 
@@ -161,7 +164,7 @@ public sealed class LabelIssueService(IDbContextFactory<WbcDbContext> contexts, 
         var stored = new LabelIssueResult(result, [], 0, watch.Elapsed.TotalSeconds, 0);
         var row = new LabelIssueRun
         {
-            DatasetId = cv.SourceSplit!.DatasetId, CreatedAt = clock.GetUtcNow(), Mode = CrossValidationMode, Folds = cv.Folds, Seed = cv.Seed, Images = scored.Count,
+            DatasetId = cv.SourceSplit!.DatasetId, CreatedAt = clock.GetUtcNow(), Mode = CrossValidationMode, CrossValidationId = cv.Id, Folds = cv.Folds, Seed = cv.Seed, Images = scored.Count,
             Issues = result.IssueCount, Seconds = watch.Elapsed.TotalSeconds, ResultJson = JsonSerializer.Serialize(stored, Json),
         };
         db.LabelIssueRuns.Add(row);

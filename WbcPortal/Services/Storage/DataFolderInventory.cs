@@ -14,9 +14,20 @@ namespace WbcPortal.Services.Storage;
 public sealed record StoredDataset(int Id, string Name, int Images, int Files, long ImageBytes, long ThumbnailBytes, long OwnBytes,
     int Splits, IReadOnlyList<string> Runs);
 
-/// <summary>A run's folder (<c>runs/&lt;id&gt;</c>): checkpoints, exported model and everything else in it.</summary>
+/// <summary>
+/// A run's folder (<c>runs/&lt;id&gt;</c>): checkpoints, exported model and everything else in it. <see cref="NotDeletable"/>: why
+/// it may not be deleted (<see cref="Training.RunLifecycle.DeletionRefusal"/>); a fold of a cross-validation may, once confirmed.
+/// </summary>
 public sealed record StoredRun(int Id, string Name, string Status, string Split, string Dataset, int Checkpoints, long CheckpointBytes,
-    long ModelBytes, long Bytes, string? Model, string? NotDeletable);
+    long ModelBytes, long Bytes, string? Model, string? NotDeletable)
+{
+    /// <summary>The cross-validation this run is a fold of, and which fold; null for a plain run.</summary>
+    public string? CrossValidation { get; init; }
+    public int? Fold { get; init; }
+
+    /// <summary>The active model, when it was exported from this run.</summary>
+    public string? ActiveModel { get; init; }
+}
 
 public sealed record StoredModel(int Id, string Name, string OnnxPath, long Bytes, bool Exists, bool Active, int? RunId);
 
@@ -43,8 +54,73 @@ public sealed record DataFolderReport(
     long UnreferencedBytes,
     long ReserveBytes);
 
-/// <summary>What a deletion removed: rows' objects by name and bytes freed on disk.</summary>
-public sealed record StorageDeletion(IReadOnlyList<string> Removed, long FreedBytes);
+/// <summary>
+/// What a deletion removed: rows' objects by name, bytes freed on disk, what each kind counts (for <see cref="Summary"/>, in
+/// words) and the records it changed rather than removed (a cross-validation left incomplete).
+/// </summary>
+public sealed record StorageDeletion(IReadOnlyList<string> Removed, long FreedBytes)
+{
+    public int Datasets { get; init; }
+    /// <summary>Images the deleted datasets held.</summary>
+    public int Images { get; init; }
+    public int Runs { get; init; }
+    /// <summary>Registered models deleted with their runs.</summary>
+    public int Models { get; init; }
+    /// <summary>Files in the deleted runs' folders.</summary>
+    public int RunFiles { get; init; }
+    public int StagedUploads { get; init; }
+    public int UnreferencedFiles { get; init; }
+
+    /// <summary>Records kept but changed, one sentence each ("Cross-validation 'cv' is incomplete now (fold 1 deleted)…").</summary>
+    public IReadOnlyList<string> Updated { get; init; } = [];
+
+    /// <summary>"1 run, its model and its 2 files"; "1 dataset (120 images) and 2 runs with their 2 models and 9 files"; "nothing".</summary>
+    public string Summary
+    {
+        get
+        {
+            var parts = new List<string>();
+            if (Datasets > 0) parts.Add($"{Count(Datasets, "dataset")} ({Count(Images, "image")})");
+            if (Runs > 0)
+            {
+                string their = Runs == 1 ? "its" : "their";
+                var with = new List<string>();
+                if (Models > 0) with.Add(Models == 1 ? $"{their} model" : $"{their} {Models:N0} models");
+                if (RunFiles > 0) with.Add(RunFiles == 1 ? $"{their} file" : $"{their} {RunFiles:N0} files");
+                parts.Add(with.Count == 0 ? Count(Runs, "run") : $"{Count(Runs, "run")}{(Datasets > 0 || with.Count > 1 ? ", " : " and ")}{string.Join(" and ", with)}");
+            }
+            if (StagedUploads > 0) parts.Add(Count(StagedUploads, "staged upload"));
+            if (UnreferencedFiles > 0) parts.Add($"{Count(UnreferencedFiles, "file")} nothing used");
+            return parts.Count switch
+            {
+                0 => "nothing",
+                1 => parts[0],
+                _ => string.Join("; ", parts),
+            };
+        }
+    }
+
+    /// <summary>What a page or the CLI says when done: the summary, the bytes freed, then each record updated.</summary>
+    public string Sentence => $"Deleted {Summary}; {UploadStaging.Bytes(FreedBytes)} freed." + (Updated.Count == 0 ? "" : " " + string.Join(" ", Updated));
+
+    public static StorageDeletion Combine(IEnumerable<StorageDeletion> deletions)
+    {
+        var all = deletions.ToList();
+        return new StorageDeletion(all.SelectMany(d => d.Removed).ToList(), all.Sum(d => d.FreedBytes))
+        {
+            Datasets = all.Sum(d => d.Datasets),
+            Images = all.Sum(d => d.Images),
+            Runs = all.Sum(d => d.Runs),
+            Models = all.Sum(d => d.Models),
+            RunFiles = all.Sum(d => d.RunFiles),
+            StagedUploads = all.Sum(d => d.StagedUploads),
+            UnreferencedFiles = all.Sum(d => d.UnreferencedFiles),
+            Updated = all.SelectMany(d => d.Updated).Distinct().ToList(),
+        };
+    }
+
+    private static string Count(int n, string noun) => n == 1 ? $"1 {noun}" : $"{n:N0} {noun}s";
+}
 
 /// <summary>
 /// Lists what the data folder holds (datasets, runs, models, staged uploads, databases, files nothing references)
@@ -64,6 +140,8 @@ public sealed class DataFolderInventory(
     Accounts.AccessControl access,
     Accounts.AuditLog audit,
     DataFolderSpace space,
+    Training.RunDependents dependents,
+    Training.RunDeletion runDeletion,
     DatasetJobs? jobs = null) // the web host's dataset jobs; the headless verbs have none (the data folder's lock keeps the portal out)
 {
     private string Root => storage.DataDirectoryFullPath;
@@ -82,8 +160,9 @@ public sealed class DataFolderInventory(
         var images = await db.DatasetImages.AsNoTracking().Select(i => new { i.DatasetId, i.Sha256 }).ToListAsync(cancellationToken);
         var splitRows = await db.Splits.AsNoTracking().Select(s => new { s.Id, s.Name, s.DatasetId }).ToListAsync(cancellationToken);
         var runRows = await db.Runs.AsNoTracking().OrderByDescending(r => r.Id)
-            .Select(r => new { r.Id, r.Name, r.Status, r.SplitId, r.CheckpointDirectory, r.ModelPath }).ToListAsync(cancellationToken);
+            .Select(r => new { r.Id, r.Name, r.Status, r.SplitId, r.CheckpointDirectory, r.ModelPath, r.CrossValidationId, r.Fold }).ToListAsync(cancellationToken);
         var modelRows = await db.Models.AsNoTracking().OrderBy(m => m.Name).ToListAsync(cancellationToken);
+        var crossValidations = await db.CrossValidations.AsNoTracking().ToDictionaryAsync(c => c.Id, c => c.Name, cancellationToken);
 
         var datasetsOfSha = images.GroupBy(i => i.Sha256).ToDictionary(g => g.Key, g => g.Select(i => i.DatasetId).Distinct().Count(), StringComparer.Ordinal);
         var splitById = splitRows.ToDictionary(s => s.Id);
@@ -108,8 +187,15 @@ public sealed class DataFolderInventory(
             long modelBytes = r.ModelPath is { } m ? FileLength(Path.Combine(Root, m)) : 0;
             var split = splitById.GetValueOrDefault(r.SplitId);
             string dataset = split is null ? "" : datasetRows.FirstOrDefault(d => d.Id == split.DatasetId)?.Name ?? "";
+            // The rule deletion checks (RunDependents.ModelsOf): a model under the run's folder or at its model path.
+            string? active = modelRows.FirstOrDefault(m => m.IsActive && (RunOfPath(m.OnnxPath) == r.Id || m.OnnxPath == r.ModelPath))?.Name;
             return new StoredRun(r.Id, r.Name, r.Status.ToString(), split?.Name ?? "", dataset, checkpointFiles.Length, checkpointFiles.Sum(FileLength),
-                modelBytes, UploadStaging.DirectorySize(folder), r.ModelPath, WhyRunCannotGo(r.Status));
+                modelBytes, UploadStaging.DirectorySize(folder), r.ModelPath, Training.RunLifecycle.DeletionRefusal(r.Status, r.Name, active))
+            {
+                CrossValidation = r.CrossValidationId is int cv ? crossValidations.GetValueOrDefault(cv) : null,
+                Fold = r.CrossValidationId is null ? null : r.Fold,
+                ActiveModel = active,
+            };
         }).ToList();
 
         var modelList = modelRows.Select(m =>
@@ -148,7 +234,7 @@ public sealed class DataFolderInventory(
     /// <summary>
     /// Deletes a dataset (its images, splits and the stored files no other dataset uses). Refused while a job works on
     /// it, and, unless <paramref name="withRuns"/>, while a run was trained on one of its splits (those runs go too when
-    /// it is given; a queued or running one never).
+    /// it is given; never a queued or running one, nor one whose model is the active model: each is checked before anything goes).
     /// </summary>
     [Demands(PortalAction.Delete)]
     public async Task<StorageDeletion> DeleteDatasetAsync(string idOrName, bool withRuns, CancellationToken cancellationToken = default)
@@ -165,32 +251,39 @@ public sealed class DataFolderInventory(
             throw new InvalidOperationException($"Dataset '{dataset.Name}' has a {job.Kind} job {job.State.ToString().ToLowerInvariant()}; cancel it or wait before deleting the dataset.");
         }
         List<(int Id, string Name, RunStatus Status)> runs;
+        List<string> crossValidations;
         await using (var db = await contexts.CreateDbContextAsync(cancellationToken))
         {
             runs = (await db.Runs.AsNoTracking().Where(r => db.Splits.Any(s => s.Id == r.SplitId && s.DatasetId == dataset.Id))
                 .Select(r => new { r.Id, r.Name, r.Status }).ToListAsync(cancellationToken)).Select(r => (r.Id, r.Name, r.Status)).ToList();
+            crossValidations = await db.CrossValidations.AsNoTracking().Where(c => c.SourceSplit!.DatasetId == dataset.Id).OrderBy(c => c.Name).Select(c => c.Name).ToListAsync(cancellationToken);
         }
-        foreach (var busy in runs.Where(r => WhyRunCannotGo(r.Status) is not null).Take(1))
+        // Every run is checked before any goes: a dataset is never left half deleted by a run that may not go.
+        foreach (var dependencies in await dependents.OfAsync(runs.Select(r => r.Id), cancellationToken))
         {
-            throw new InvalidOperationException($"Dataset '{dataset.Name}' is used by run '{busy.Name}', which {WhyRunCannotGo(busy.Status)}.");
+            if (dependencies.Refusal is { } why) throw new InvalidOperationException($"Dataset '{dataset.Name}' is used by run '{dependencies.RunName}', which may not be deleted: {why}");
         }
         if (runs.Count > 0 && !withRuns)
         {
             throw new InvalidOperationException($"Dataset '{dataset.Name}' is used by {runs.Count} run(s) ({string.Join(", ", runs.Take(5).Select(r => r.Name))}{(runs.Count > 5 ? ", …" : "")}); delete those runs with it (storage --with-runs, or the Storage page), or keep the dataset.");
         }
-        var removed = new List<string>();
-        long freed = 0;
+        var deletions = new List<StorageDeletion>();
         foreach (var run in runs)
         {
-            var deletion = await DeleteRunCoreAsync(run.Id.ToString(CultureInfo.InvariantCulture), cancellationToken);
-            removed.AddRange(deletion.Removed);
-            freed += deletion.FreedBytes;
+            // Its cross-validations go with the dataset (their source split is one of its splits): nothing is left incomplete.
+            deletions.Add(await runDeletion.DeleteAsync(run.Id.ToString(CultureInfo.InvariantCulture), leaveCrossValidationIncomplete: true, cancellationToken));
         }
         var before = await ListDatasetOwnBytesAsync(dataset.Id, cancellationToken);
         await datasets.DeleteAsync(dataset.Id, cancellationToken);
-        removed.Add($"dataset {dataset.Name}");
-        await audit.RecordAsync(AuditAction.StorageDeleted, $"dataset '{idOrName}'", withRuns ? "with its runs" : null, cancellationToken: CancellationToken.None);
-        return new StorageDeletion(removed, freed + before);
+        var runsGone = StorageDeletion.Combine(deletions);
+        var removed = runsGone.Removed.Concat(crossValidations.Select(c => $"cross-validation {c}")).Append($"dataset {dataset.Name}").ToList();
+        var deletion = new StorageDeletion(removed, runsGone.FreedBytes + before)
+        {
+            Datasets = 1, Images = dataset.Images, Runs = runsGone.Runs, Models = runsGone.Models, RunFiles = runsGone.RunFiles,
+        };
+        await audit.RecordAsync(AuditAction.StorageDeleted, $"dataset '{idOrName}'", $"deleted {deletion.Summary}" + (crossValidations.Count > 0 ? $" and cross-validation(s) {string.Join(", ", crossValidations)}" : ""),
+            cancellationToken: CancellationToken.None);
+        return deletion;
     }
 
     private async Task<long> ListDatasetOwnBytesAsync(int datasetId, CancellationToken cancellationToken)
@@ -200,42 +293,6 @@ public sealed class DataFolderInventory(
             .Where(i => !db.DatasetImages.Any(o => o.Sha256 == i.Sha256 && o.DatasetId != datasetId))
             .Select(i => new { i.Sha256, i.Stored!.Format }).Distinct().ToListAsync(cancellationToken);
         return own.Sum(s => FileLength(store.ImagePath(s.Sha256, s.Format)) + FileLength(store.ThumbnailPath(s.Sha256)));
-    }
-
-    /// <summary>Deletes a run: its rows (epochs, evaluations, predictions, its registered model) and then its folder.</summary>
-    [Demands(PortalAction.Delete)]
-    public async Task<StorageDeletion> DeleteRunAsync(string idOrName, CancellationToken cancellationToken = default)
-    {
-        access.Demand(PortalAction.Delete);
-        return await WithRoomAsync(() => DeleteRunCoreAsync(idOrName, cancellationToken));
-    }
-
-    private async Task<StorageDeletion> DeleteRunCoreAsync(string idOrName, CancellationToken cancellationToken)
-    {
-        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var run = (int.TryParse(idOrName, NumberStyles.None, CultureInfo.InvariantCulture, out var id)
-                ? await db.Runs.SingleOrDefaultAsync(r => r.Id == id || r.Name == idOrName, cancellationToken)
-                : await db.Runs.SingleOrDefaultAsync(r => r.Name == idOrName, cancellationToken))
-            ?? throw new ArgumentException($"No run '{idOrName}'.");
-        if (WhyRunCannotGo(run.Status) is { } why) throw new InvalidOperationException($"Run '{run.Name}' {why}.");
-
-        string prefix = Path.Combine("runs", run.Id.ToString(CultureInfo.InvariantCulture)) + Path.DirectorySeparatorChar;
-        var removed = new List<string> { $"run {run.Name}" };
-        await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
-        {
-            var models = await db.Models.Where(m => m.OnnxPath.StartsWith(prefix) || (run.ModelPath != null && m.OnnxPath == run.ModelPath)).ToListAsync(cancellationToken);
-            db.Models.RemoveRange(models);
-            removed.AddRange(models.Select(m => $"model {m.Name}{(m.IsActive ? " (was active)" : "")}"));
-            db.Runs.Remove(run);
-            await db.SaveChangesAsync(cancellationToken);
-            await transaction.CommitAsync(cancellationToken);
-        }
-        // The rows are gone: nothing references the folder now.
-        string folder = RunFolder(run.Id);
-        long bytes = UploadStaging.DirectorySize(folder);
-        if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
-        await audit.RecordAsync(AuditAction.RunDeleted, $"run '{idOrName}'", null, cancellationToken: CancellationToken.None);
-        return new StorageDeletion(removed, bytes);
     }
 
     /// <summary>Deletes staged uploads no upload or import is using.</summary>
@@ -248,7 +305,7 @@ public sealed class DataFolderInventory(
         {
             var before = StagedUploads().Where(s => !s.InUse).Select(s => $"staged upload {s.Name}").ToList();
             long freed = staging.Sweep();
-            return new StorageDeletion(before, freed);
+            return new StorageDeletion(before, freed) { StagedUploads = before.Count };
         }
         finally
         {
@@ -289,7 +346,7 @@ public sealed class DataFolderInventory(
             }
         }
         await audit.RecordAsync(AuditAction.StorageDeleted, "files nothing uses", null, cancellationToken: CancellationToken.None);
-        return new StorageDeletion(removed, freed);
+        return new StorageDeletion(removed, freed) { UnreferencedFiles = removed.Count };
     }
 
     /// <summary>
@@ -316,8 +373,7 @@ public sealed class DataFolderInventory(
         space.ReleaseReserveIfLow();
     }
 
-    /// <summary>Why a run cannot be deleted now, or null. The one place this rule lives (to follow the runs' lifecycle table when it lands).</summary>
-    /// <summary>Why a run may not be deleted now (the lifecycle table's rule), or null.</summary>
+    /// <summary>Why a run's folder may not be touched now (the lifecycle table's rule: it is queued or training), or null.</summary>
     private static string? WhyRunCannotGo(RunStatus status) =>
         Training.RunLifecycle.Allows(status, Training.RunAction.Delete) ? null : $"is {status.ToString().ToLowerInvariant()}; stop it first";
 

@@ -9,8 +9,9 @@ public sealed record CrossValidationFigureRow(string Figure, bool Percent, bool 
 /// Two cross-validations compared. <see cref="Paired"/>: both dealt the same source split into the same folds (same split,
 /// number of folds and fold seed), so fold i of one and fold i of the other test the same originals and the difference is
 /// judged fold by fold, which removes the spread between folds. A difference is a gain or a loss only when it is larger
-/// than its 95 % margin; otherwise it is within the folds' noise (<see cref="Verdict.Same"/>). Nothing is judged when a fold
-/// split of either side is not leak-free (<see cref="Verdict.Unjudged"/>, with <see cref="NotJudgedWhy"/>).
+/// than its 95 % margin; otherwise it is within the folds' noise (<see cref="Verdict.Same"/>). Nothing is judged when either
+/// side lost a fold (deleted: its mean is not final) or a fold split of either side is not leak-free (<see cref="Verdict.Unjudged"/>,
+/// with <see cref="NotJudgedWhy"/>).
 /// </summary>
 public sealed record CrossValidationComparisonResult(CrossValidationSummary A, CrossValidationSummary B, bool Paired, string? NotJudgedWhy,
     IReadOnlyList<CrossValidationFigureRow> Rows)
@@ -78,9 +79,11 @@ public static class CrossValidationComparison
         return up != lowerIsBetter ? Verdict.Better : Verdict.Worse;
     }
 
-    /// <summary>Why the figures of <paramref name="cv"/> cannot be judged: a fold split that is not leak-free.</summary>
+    /// <summary>Why the figures of <paramref name="cv"/> cannot be judged: a fold deleted, or a fold split that is not leak-free.</summary>
     private static string? NotJudged(CrossValidationSummary cv)
     {
+        // A deleted fold leaves a mean over the others that can never be made final: no verdict on it.
+        if (cv.Incomplete) return $"{cv.Name} is {cv.StatusText}: its mean is not final.";
         var bad = cv.FoldRuns.Where(f => f.Figures is not null && f.Honesty is not { Trustworthy: true }).ToList();
         if (bad.Count == 0) return null;
         var first = bad[0];

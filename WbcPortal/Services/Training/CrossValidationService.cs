@@ -46,17 +46,44 @@ public sealed record FoldStatistic(double? Accuracy, double? MacroF1, IReadOnlyD
     public double? AccuracyDecided { get; init; }
 }
 
+/// <summary>A fold whose run was deleted: which fold, and, when the deletion recorded it, the run's name, when and by whom.</summary>
+public sealed record DeletedFold(int Fold, string? Run = null, DateTimeOffset? At = null, string? By = null)
+{
+    /// <summary>"fold 1 (run 'cv-fold1', deleted 2026-12-08 10:31 UTC by admin)".</summary>
+    public string Describe() => $"fold {Fold}" + (Run is null ? " (its run was deleted)"
+        : $" (run '{Run}', deleted{(At is { } at ? " " + at.ToString("yyyy-MM-dd HH:mm 'UTC'", System.Globalization.CultureInfo.InvariantCulture) : "")}{(By is null ? "" : " by " + By)})");
+}
+
 public sealed record CrossValidationSummary(int Id, string Name, string SourceSplit, int Folds, int Seed, TrainingConfig Config, DateTimeOffset CreatedAt,
     RunStatus Status, IReadOnlyList<string> Labels, IReadOnlyList<CrossValidationFold> FoldRuns, FoldStatistic Mean, FoldStatistic Spread, double Seconds, string? Device)
 {
     public bool CanResume => CrossValidationLifecycle.CanResume(FoldRuns.Select(f => f.Status).ToList());
     public bool CanStop => CrossValidationLifecycle.CanStop(FoldRuns.Select(f => f.Status).ToList());
     public int Finished => FoldRuns.Count(f => !RunLifecycle.IsActive(f.Status));
+
+    /// <summary>Folds whose run was deleted: the cross-validation can never be whole again.</summary>
+    public IReadOnlyList<DeletedFold> DeletedFolds { get; init; } = [];
+
+    public bool Incomplete => DeletedFolds.Count > 0;
+
+    /// <summary>"Succeeded", or "incomplete (fold 1 deleted)" (<see cref="CrossValidationLifecycle.Describe"/>).</summary>
+    public string StatusText => CrossValidationLifecycle.Describe(Status, DeletedFolds.Select(f => f.Fold).ToList());
+
+    /// <summary>Whether <see cref="Mean"/> is final: every fold has its run and every one succeeded.</summary>
+    public bool MeanIsFinal => CrossValidationLifecycle.MeanIsFinal(FoldRuns.Select(f => f.Status).ToList(), DeletedFolds.Select(f => f.Fold).ToList());
 }
 
 /// <summary>One row of the runs list: a cross-validation and its derived status.</summary>
 public sealed record CrossValidationListItem(int Id, string Name, string SourceSplit, int Folds, RunStatus Status, int Succeeded, DateTimeOffset CreatedAt,
-    double? MeanAccuracy, double? MeanMacroF1);
+    double? MeanAccuracy, double? MeanMacroF1)
+{
+    /// <summary>The folds whose run was deleted.</summary>
+    public IReadOnlyList<int> DeletedFolds { get; init; } = [];
+
+    public string StatusText => CrossValidationLifecycle.Describe(Status, DeletedFolds);
+
+    public bool MeanIsFinal { get; init; }
+}
 
 /// <summary>
 /// Group k-fold cross-validation as K ordinary runs: the images of a split's train and validation parts are dealt into K
@@ -183,7 +210,11 @@ public sealed class CrossValidationService(IDbContextFactory<WbcDbContext> conte
         {
             var s = await GetAsync(id, cancellationToken);
             list.Add(new CrossValidationListItem(s.Id, s.Name, s.SourceSplit, s.Folds, s.Status, s.FoldRuns.Count(f => f.Status == RunStatus.Succeeded), s.CreatedAt,
-                s.Mean.Accuracy, s.Mean.MacroF1));
+                s.Mean.Accuracy, s.Mean.MacroF1)
+            {
+                DeletedFolds = s.DeletedFolds.Select(f => f.Fold).ToList(),
+                MeanIsFinal = s.MeanIsFinal,
+            });
         }
         return list;
     }
@@ -219,8 +250,24 @@ public sealed class CrossValidationService(IDbContextFactory<WbcDbContext> conte
         var config = TrainingConfig.FromJson(cv.ConfigJson);
         return new CrossValidationSummary(cv.Id, cv.Name, cv.SourceSplit?.Name ?? "", cv.Folds, cv.Seed, config, cv.CreatedAt,
             CrossValidationLifecycle.StatusOf(folds.Select(f => f.Status).ToList()), labels, folds, mean, spread,
-            foldRuns.Sum(r => r.Seconds), foldRuns.Select(r => r.Device).FirstOrDefault(d => d is not null));
+            foldRuns.Sum(r => r.Seconds), foldRuns.Select(r => r.Device).FirstOrDefault(d => d is not null))
+        {
+            DeletedFolds = DeletedFoldsOf(cv, folds.Select(f => f.Fold)),
+        };
     }
+
+    /// <summary>The folds of <paramref name="cv"/> without a run, with what its record says of their deletion.</summary>
+    public static IReadOnlyList<DeletedFold> DeletedFoldsOf(CrossValidation cv, IEnumerable<int> foldsWithRuns)
+    {
+        var present = foldsWithRuns.ToHashSet();
+        var recorded = ReadDeletedFolds(cv.DeletedFoldsJson).ToDictionary(f => f.Fold);
+        return Enumerable.Range(1, cv.Folds).Where(f => !present.Contains(f)).Select(f => recorded.GetValueOrDefault(f) ?? new DeletedFold(f)).ToList();
+    }
+
+    public static IReadOnlyList<DeletedFold> ReadDeletedFolds(string? json) =>
+        string.IsNullOrEmpty(json) ? [] : JsonSerializer.Deserialize<List<DeletedFold>>(json, EvaluationService.Json) ?? [];
+
+    public static string WriteDeletedFolds(IEnumerable<DeletedFold> folds) => JsonSerializer.Serialize(folds.OrderBy(f => f.Fold).ToList(), EvaluationService.Json);
 
     /// <summary>A fold's figures from its model-stage report on its test fold.</summary>
     public static FoldFigures Figures(EvaluationReport report, int images)

@@ -12,8 +12,12 @@ public enum RunAction
     Resume,
     /// <summary>Ask it to stop: a queued run is cancelled at once, a running one after its current batch.</summary>
     Stop,
-    /// <summary>Remove it and its files.</summary>
+    /// <summary>Remove it and its files (its dependents decide the rest: <see cref="RunLifecycle.DeletionRefusal"/>).</summary>
     Delete,
+    /// <summary>Give it another name.</summary>
+    Rename,
+    /// <summary>Write or change its notes.</summary>
+    EditNotes,
 }
 
 /// <summary>
@@ -32,6 +36,9 @@ public static class RunLifecycle
         [RunAction.Resume] = [RunStatus.Cancelled, RunStatus.Failed, RunStatus.Interrupted],
         [RunAction.Stop] = [RunStatus.Queued, RunStatus.Running],
         [RunAction.Delete] = [RunStatus.Succeeded, RunStatus.Failed, RunStatus.Cancelled, RunStatus.Interrupted],
+        // A run is tied to its job, lease, checkpoints and model by its id: its name and notes are labels, changed in any status.
+        [RunAction.Rename] = Enum.GetValues<RunStatus>(),
+        [RunAction.EditNotes] = Enum.GetValues<RunStatus>(),
     }.ToFrozenDictionary();
 
     /// <summary>Statuses of a run that is waiting for or doing work: it holds the training worker or a lease.</summary>
@@ -57,6 +64,8 @@ public static class RunLifecycle
             RunAction.Resume => "resumed",
             RunAction.Stop => "stopped",
             RunAction.Delete => "deleted",
+            RunAction.Rename => "renamed",
+            RunAction.EditNotes => "annotated",
             _ => throw new ArgumentOutOfRangeException(nameof(action)),
         };
         string hint = status switch
@@ -68,6 +77,21 @@ public static class RunLifecycle
         };
         return $"Run '{runName}' is {status}: it cannot be {what} ({hint}).";
     }
+
+    /// <summary>
+    /// Null when the run may be deleted, otherwise why not (one line): its status first, then the model the portal
+    /// classifies with, which deleting the run would take away. A cross-validation fold may be deleted, but only once the
+    /// person confirms it, naming the cross-validation (<see cref="FoldDeletionWarning"/>).
+    /// </summary>
+    /// <param name="activeModel">The name of the active model exported from this run, if any.</param>
+    public static string? DeletionRefusal(RunStatus status, string runName, string? activeModel) =>
+        Refusal(status, RunAction.Delete, runName)
+        ?? (activeModel is null ? null
+            : $"Run '{runName}' exported model '{activeModel}', the active model the portal classifies with: it cannot be deleted (make another model active first, on the Models page).");
+
+    /// <summary>What deleting a cross-validation's fold run does to the cross-validation: the sentence a person confirms.</summary>
+    public static string FoldDeletionWarning(string runName, int fold, int folds, string crossValidation) =>
+        $"Run '{runName}' is fold {fold} of {folds} of cross-validation '{crossValidation}': deleting it leaves '{crossValidation}' incomplete (fold {fold} deleted), its mean over the other folds no longer final.";
 
     /// <summary>
     /// What the CLI's <c>resume</c> claims from, in one step so no run is left Queued without a worker to take it:
@@ -111,4 +135,26 @@ public static class CrossValidationLifecycle
 
     /// <summary>Stop: some fold is queued or training.</summary>
     public static bool CanStop(IReadOnlyCollection<RunStatus> folds) => folds.Any(s => RunLifecycle.Allows(s, RunAction.Stop));
+
+    /// <summary>
+    /// What a cross-validation reads as: its status, or "incomplete (fold 1 deleted)" once a fold run was deleted (it can
+    /// never have all its folds again); while its other folds still train or wait, that is said too.
+    /// </summary>
+    public static string Describe(RunStatus status, IReadOnlyCollection<int> deletedFolds)
+    {
+        if (deletedFolds.Count == 0) return status.ToString();
+        string incomplete = $"incomplete ({FoldsText(deletedFolds)} deleted)";
+        return RunLifecycle.IsActive(status) ? $"{status}, {incomplete}" : incomplete;
+    }
+
+    /// <summary>Whether the mean over the folds is final: every fold has a run and every run succeeded.</summary>
+    public static bool MeanIsFinal(IReadOnlyCollection<RunStatus> folds, IReadOnlyCollection<int> deletedFolds) =>
+        deletedFolds.Count == 0 && folds.Count > 0 && folds.All(s => s == RunStatus.Succeeded);
+
+    /// <summary>"fold 1", "folds 1 and 3", "folds 1, 2 and 4".</summary>
+    public static string FoldsText(IReadOnlyCollection<int> folds)
+    {
+        var sorted = folds.Order().Select(f => f.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        return sorted.Count == 1 ? $"fold {sorted[0]}" : $"folds {string.Join(", ", sorted.Take(sorted.Count - 1))} and {sorted[^1]}";
+    }
 }

@@ -16,6 +16,9 @@ public sealed record RunListItem(int Id, string Name, string Split, RunStatus St
 
     /// <summary>Originals (source groups) in each part of the run's split; null when the split has no groups per part.</summary>
     public IReadOnlyDictionary<string, int>? OriginalsPerPart { get; init; }
+
+    /// <summary>What people wrote about the run, or null.</summary>
+    public string? Notes { get; init; }
 }
 
 public sealed record RunDetail(Run Run, string Split, IReadOnlyList<RunEpoch> Epochs, IReadOnlyList<RunEvaluation> Evaluations)
@@ -45,6 +48,7 @@ public sealed class RunQueries(IDbContextFactory<WbcDbContext> contexts)
                 CrossValidation = r.CrossValidation is { } cv ? (cv.Id, cv.Name, r.Fold ?? 0, cv.Folds) : null,
                 Honesty = honesty.TryGetValue(r.SplitId, out var h) ? h : SplitReports.HonestyOf(null),
                 OriginalsPerPart = originals.GetValueOrDefault(r.SplitId),
+                Notes = r.Notes,
             };
         }).ToList();
     }

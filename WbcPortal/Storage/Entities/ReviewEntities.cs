@@ -37,6 +37,8 @@ public sealed class LabelIssueRun
     public DateTimeOffset CreatedAt { get; set; }
     /// <summary>"frozen-head": a linear head per fold on the pretrained backbone's features.</summary>
     public required string Mode { get; set; }
+    /// <summary>The cross-validation whose out-of-fold predictions it used (mode "cross-validation"), or null (other modes, or a search stored before this was recorded).</summary>
+    public int? CrossValidationId { get; set; }
     public int Folds { get; set; }
     public int Seed { get; set; }
     public int Images { get; set; }

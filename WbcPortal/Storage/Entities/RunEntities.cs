@@ -48,6 +48,8 @@ public sealed class Run
     public CrossValidation? CrossValidation { get; set; }
     /// <summary>Which fold (1-based) of <see cref="CrossValidation"/> this run tests.</summary>
     public int? Fold { get; set; }
+    /// <summary>What people wrote about the run (the run page's and the runs list's Notes); null when none.</summary>
+    public string? Notes { get; set; }
     public List<RunEpoch> Epochs { get; set; } = [];
     public List<RunEvaluation> Evaluations { get; set; } = [];
 }
@@ -69,6 +71,11 @@ public sealed class CrossValidation
     public int Seed { get; set; }
     public required string ConfigJson { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
+    /// <summary>
+    /// The folds whose run was deleted (<c>DeletedFold</c> list as JSON: fold, run name, when, by whom), or null. A fold with no
+    /// run is deleted whether or not it is listed here (a deletion made before this was recorded); the list adds who and when.
+    /// </summary>
+    public string? DeletedFoldsJson { get; set; }
     public List<Run> Runs { get; set; } = [];
 }
 

@@ -252,6 +252,9 @@ namespace WbcPortal.Storage.Migrations
                     b.Property<long>("CreatedAt")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("DeletedFoldsJson")
+                        .HasColumnType("TEXT");
+
                     b.Property<int>("Folds")
                         .HasColumnType("INTEGER");
 
@@ -433,6 +436,9 @@ namespace WbcPortal.Storage.Migrations
                         .HasColumnType("INTEGER");
 
                     b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int?>("CrossValidationId")
                         .HasColumnType("INTEGER");
 
                     b.Property<int>("DatasetId")
@@ -730,6 +736,10 @@ namespace WbcPortal.Storage.Migrations
                     b.Property<string>("Name")
                         .IsRequired()
                         .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Notes")
+                        .HasMaxLength(4000)
                         .HasColumnType("TEXT");
 
                     b.Property<double>("Seconds")

@@ -17,6 +17,7 @@ public partial class RunDetailPage
     [Inject] private TrainingRunService RunEvents { get; set; } = default!;
     [Inject] private TrainingLauncher Launcher { get; set; } = default!;
     [Inject] private ISnackbar Snackbar { get; set; } = default!;
+    [Inject] private NavigationManager Navigation { get; set; } = default!;
 
     [Parameter] public int Id { get; set; }
 
@@ -116,6 +117,15 @@ public partial class RunDetailPage
             Snackbar.Add(ex.Message, Severity.Warning);
         }
         await ReloadAsync();
+    }
+
+    /// <summary>The run is gone: back to the runs list (the snackbar says what went).</summary>
+    private Task DeletedAsync(Services.Storage.StorageDeletion deletion)
+    {
+        subscription?.Dispose();
+        subscription = null;
+        Navigation.NavigateTo("runs");
+        return Task.CompletedTask;
     }
 
     public void Dispose() => subscription?.Dispose();

@@ -3,6 +3,8 @@ using MudBlazor;
 using WbcPortal.Services;
 using WbcPortal.Services.Datasets;
 using WbcPortal.Services.Storage;
+using WbcPortal.Services.Training;
+using WbcPortal.Components.Pages.Runs.Actions;
 
 namespace WbcPortal.Components.Pages.Storage;
 
@@ -10,6 +12,7 @@ namespace WbcPortal.Components.Pages.Storage;
 public partial class StoragePage
 {
     [Inject] private DataFolderInventory Inventory { get; set; } = default!;
+    [Inject] private RunDependents Dependents { get; set; } = default!;
     [Inject] private IDialogService Dialogs { get; set; } = default!;
     [Inject] private ISnackbar Snackbar { get; set; } = default!;
 
@@ -57,24 +60,23 @@ public partial class StoragePage
             () => Inventory.DeleteDatasetAsync(dataset.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), withRuns: dataset.Runs.Count > 0));
     }
 
+    /// <summary>The selected runs, through the dialog the runs list uses: what depends on each, a fold only with its cross-validation named.</summary>
     private async Task DeleteRunsAsync()
     {
-        var runs = Report.Runs.Where(r => selectedRuns.Contains(r.Id)).ToList();
-        await ConfirmAndRunAsync("Delete runs",
-            $"Delete {runs.Count} run(s) ({string.Join(", ", runs.Select(r => r.Name))}) with their figures, checkpoints and exported models ({Format(runs.Sum(r => r.Bytes))})? This cannot be undone.",
-            "Delete", async () =>
-            {
-                var removed = new List<string>();
-                long freed = 0;
-                foreach (var run in runs)
-                {
-                    var d = await Inventory.DeleteRunAsync(run.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                    removed.AddRange(d.Removed);
-                    freed += d.FreedBytes;
-                }
-                selectedRuns.Clear();
-                return new StorageDeletion(removed, freed);
-            });
+        error = null;
+        var dependencies = await Dependents.OfAsync(Report.Runs.Where(r => selectedRuns.Contains(r.Id)).Select(r => r.Id));
+        if (dependencies.Count == 0)
+        {
+            await ReloadAsync();
+            return;
+        }
+        var done = await RunDeleteDialog.ShowAsync(Dialogs, dependencies);
+        if (done is not null)
+        {
+            selectedRuns.Clear();
+            Snackbar.Add(done.Sentence, Severity.Success);
+        }
+        await ReloadAsync();
     }
 
     private Task DeleteStagingAsync() => ConfirmAndRunAsync("Delete staged uploads",
@@ -94,7 +96,7 @@ public partial class StoragePage
         try
         {
             var done = await delete();
-            Snackbar.Add($"Deleted {done.Removed.Count:N0} item(s), {Format(done.FreedBytes)} freed", Severity.Success);
+            Snackbar.Add(done.Sentence, Severity.Success);
         }
         catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or IOException or UnauthorizedAccessException)
         {
