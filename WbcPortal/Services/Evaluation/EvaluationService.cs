@@ -22,8 +22,11 @@ public abstract record EvaluationTarget
     public sealed record SplitPart(string Split, string Part) : EvaluationTarget;
     /// <param name="Source">How the stored evaluation names it; default "folder FULL_PATH".</param>
     public sealed record Folder(string Path, string? Source = null) : EvaluationTarget;
-    /// <summary>A zip of class folders uploaded on the dashboard, copied into <paramref name="StagingFolder"/> (deleted when the job ends).</summary>
-    public sealed record UploadedZip(string Name, string ZipPath, string StagingFolder) : EvaluationTarget;
+    /// <summary>A zip of class folders uploaded on the dashboard, copied into its staging <paramref name="Lease"/> (the job takes it over and releases it when it ends).</summary>
+    public sealed record UploadedZip(string Name, string ZipPath, Datasets.StagingLease Lease) : EvaluationTarget
+    {
+        public string StagingFolder => Lease.Folder;
+    }
 }
 
 /// <summary>Labelled images to evaluate on, with where they came from (and, for a split part, each image's source group by key).</summary>
