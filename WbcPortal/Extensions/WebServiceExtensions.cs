@@ -18,6 +18,8 @@ public static class WebServiceExtensions
     public static WebApplicationBuilder AddWbcPortal(this WebApplicationBuilder builder)
     {
         builder.WebHost.UseStaticWebAssets();
+        // Log messages name uploaded files and folders: the console gets them with control characters escaped.
+        builder.Logging.AddTerminalSafeConsole();
         builder.AddHardenedSurface();
         builder.Services.AddWbcCore();
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
