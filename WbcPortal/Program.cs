@@ -9,6 +9,8 @@ if (CliApp.IsVerbInvocation(args))
     return await CliApp.RunAsync(args);
 }
 
+// Start-up failures name folders and settings: written with control characters escaped, as the verbs' text is.
+var errors = TerminalSafeWriter.Wrap(Console.Error);
 try
 {
     var app = await PortalHost.BuildAsync(args);
@@ -19,17 +21,17 @@ try
 }
 catch (OptionsValidationException ex)
 {
-    Console.Error.WriteLine($"WbcPortal: configuration error: {string.Join(" ", ex.Failures)}");
+    errors.WriteLine($"WbcPortal: configuration error: {string.Join(" ", ex.Failures)}");
     return 2;
 }
 catch (WbcPortal.Storage.DataFolderLockedException ex)
 {
-    Console.Error.WriteLine($"WbcPortal: {ex.Message}");
+    errors.WriteLine($"WbcPortal: {ex.Message}");
     return 3;
 }
 catch (WbcPortal.Storage.DataFolderDamagedException ex)
 {
-    Console.Error.WriteLine($"WbcPortal: {ex.Message}");
+    errors.WriteLine($"WbcPortal: {ex.Message}");
     return 4;
 }
 catch (WbcPortal.Storage.DataFolderFullException ex)

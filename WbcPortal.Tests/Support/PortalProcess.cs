@@ -114,12 +114,17 @@ public sealed class PortalProcess : IAsyncDisposable
     /// <summary>Starts a portal listening on every interface (0.0.0.0), as an operator opening it to the network would; tests still call it on 127.0.0.1.</summary>
     public static Task<PortalProcess> StartOnEveryInterfaceAsync(params string[] extraArgs) => StartAsync(new TempDirectory("wbc-portal"), null, extraArgs, "0.0.0.0");
 
-    private static async Task<PortalProcess> StartAsync(TempDirectory? owned, string? dataDirectory, string[] extraArgs, string bindHost = "127.0.0.1")
+    /// <summary>Starts a portal with extra environment variables (a private <c>TMPDIR</c>, settings as <c>Section__Key</c>).</summary>
+    public static Task<PortalProcess> StartWithEnvironmentAsync(IReadOnlyDictionary<string, string> environment, params string[] extraArgs) =>
+        StartAsync(new TempDirectory("wbc-portal"), null, extraArgs, environment: environment);
+
+    private static async Task<PortalProcess> StartAsync(TempDirectory? owned, string? dataDirectory, string[] extraArgs, string bindHost = "127.0.0.1",
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         string dataPath = owned?.Path ?? dataDirectory!;
         int port = FreePort();
         var baseAddress = new Uri($"http://127.0.0.1:{port}/");
-        var process = Start(["--urls", $"http://{bindHost}:{port}", "--data-dir", dataPath, "--Accounts:InitialAdmin", AdminUser, "--Accounts:InitialAdminPassword", AdminPassword, .. extraArgs]);
+        var process = Start(["--urls", $"http://{bindHost}:{port}", "--data-dir", dataPath, "--Accounts:InitialAdmin", AdminUser, "--Accounts:InitialAdminPassword", AdminPassword, .. extraArgs], environment);
         var portal = new PortalProcess(process, owned, dataPath, baseAddress);
         process.OutputDataReceived += (_, e) => portal.Append(e.Data);
         process.ErrorDataReceived += (_, e) => portal.Append(e.Data);

@@ -45,6 +45,8 @@ public static class CliApp
 
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr)
     {
+        // A verb's one-line failure often names a file (a folder not found, a zip that is not one): escaped like all its text.
+        var safeErr = TerminalSafeWriter.Wrap(stderr);
         var dataDir = new Option<string?>("--data-dir")
         {
             Description = "Data folder (database, images, checkpoints, models); default from appsettings.json",
@@ -86,13 +88,13 @@ public static class CliApp
                 }
                 catch (OperationCanceledException)
                 {
-                    stderr.WriteLine($"{verb.Name}: cancelled");
+                    safeErr.WriteLine($"{verb.Name}: cancelled");
                     return 130;
                 }
                 catch (Exception ex)
                 {
                     // Whatever went wrong ends as one line a person can act on, never a stack trace.
-                    stderr.WriteLine($"{verb.Name}: {UserFacingError.Describe(ex)}");
+                    safeErr.WriteLine($"{verb.Name}: {UserFacingError.Describe(ex)}");
                     return ex is CliException cli ? cli.ExitCode : ex is DataFolderLockedException ? 3 : 1;
                 }
             });
@@ -104,7 +106,7 @@ public static class CliApp
         {
             // No verb matched: a mistyped verb must never fall through to starting the web server.
             string unknown = args.FirstOrDefault(a => !a.StartsWith('-') && !a.Contains('=')) ?? args.FirstOrDefault() ?? "";
-            stderr.WriteLine($"WbcPortal: unknown verb '{unknown}'. Verbs: {VerbList}. Run without a verb to start the portal; --help for more.");
+            safeErr.WriteLine($"WbcPortal: unknown verb '{unknown}'. Verbs: {VerbList}. Run without a verb to start the portal; --help for more.");
             return 2;
         }
         return await parseResult.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
@@ -141,7 +143,7 @@ public static class CliApp
         // Verbs print their own results: only warnings and errors from the services (appsettings.json says Information for the portal).
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Logging:LogLevel:Default"] = "Warning" });
         builder.Logging.ClearProviders();
-        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Logging.AddTerminalSafeConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         // A failed query ends the verb with its one-line reason; EF Core's own error log would add a stack trace before it.
         builder.Logging.AddFilter("Microsoft.EntityFrameworkCore", LogLevel.None);

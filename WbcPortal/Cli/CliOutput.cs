@@ -5,10 +5,15 @@ namespace WbcPortal.Cli;
 
 /// <summary>
 /// Where a verb writes. With <c>--json</c> stdout carries exactly one JSON document and everything
-/// meant for people goes to stderr; without it, people's text goes to stdout.
+/// meant for people goes to stderr; without it, people's text goes to stdout. All text for people passes through a
+/// <see cref="TerminalSafeWriter"/>: a file name or any other text from outside never reaches the terminal with a control
+/// character or a bidi override in it. The JSON document is written as serialized (it escapes them already).
 /// </summary>
 public sealed class CliOutput(bool json, TextWriter stdout, TextWriter stderr)
 {
+    private readonly TextWriter humanOut = TerminalSafeWriter.Wrap(stdout);
+    private readonly TextWriter humanErr = TerminalSafeWriter.Wrap(stderr);
+
     public static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
     {
         WriteIndented = true,
@@ -18,11 +23,11 @@ public sealed class CliOutput(bool json, TextWriter stdout, TextWriter stderr)
     public bool Json { get; } = json;
 
     /// <summary>Text for people: stdout normally, stderr under --json.</summary>
-    public TextWriter Human => Json ? stderr : stdout;
+    public TextWriter Human => Json ? humanErr : humanOut;
 
-    public TextWriter Error => stderr;
+    public TextWriter Error => humanErr;
 
-    public IProgress<string> Progress => new StderrProgress(stderr);
+    public IProgress<string> Progress => new StderrProgress(humanErr);
 
     public void WriteResult<T>(T document, Action<TextWriter> humanText)
     {
@@ -32,7 +37,7 @@ public sealed class CliOutput(bool json, TextWriter stdout, TextWriter stderr)
         }
         else
         {
-            humanText(stdout);
+            humanText(humanOut);
         }
     }
 

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.Net.Http.Headers;
 using WbcPortal.Engine.Imaging;
 using WbcPortal.Options;
 using WbcPortal.Security;
@@ -120,10 +121,10 @@ public static class ApiV1Endpoints
             return null;
         }
 
-        IFormCollection form;
+        List<PredictionInput> inputs;
         try
         {
-            form = await http.Request.ReadFormAsync(new FormOptions { MultipartBodyLengthLimit = options.MaxRequestBytes, ValueCountLimit = options.MaxImagesPerRequest + 16 }, ct);
+            inputs = await ReadImagePartsAsync(http.Request, options, ct);
         }
         catch (Exception ex) when (ex is InvalidDataException or BadHttpRequestException or IOException)
         {
@@ -133,11 +134,10 @@ public static class ApiV1Endpoints
                 : Problem(StatusCodes.Status400BadRequest, "Unreadable form", ex.Message));
             return null;
         }
-        var files = form.Files;
-        if (files.Count == 0) { refuse(Problem(StatusCodes.Status400BadRequest, "No image", "The form holds no file part: send at least one image.")); return null; }
-        if (files.Count > options.MaxImagesPerRequest)
+        if (inputs.Count == 0) { refuse(Problem(StatusCodes.Status400BadRequest, "No image", "The form holds no file part: send at least one image.")); return null; }
+        if (inputs.Count > options.MaxImagesPerRequest)
         {
-            refuse(Problem(StatusCodes.Status413PayloadTooLarge, "Too many images", $"{files.Count} images in one request; at most {options.MaxImagesPerRequest}."));
+            refuse(Problem(StatusCodes.Status413PayloadTooLarge, "Too many images", $"{inputs.Count} images in one request; at most {options.MaxImagesPerRequest}."));
             return null;
         }
 
@@ -151,14 +151,48 @@ public static class ApiV1Endpoints
         catch (ArgumentException ex) { refuse(Problem(StatusCodes.Status404NotFound, "No such model", ex.Message)); return null; }
         catch (InvalidOperationException ex) { refuse(Problem(StatusCodes.Status409Conflict, "No active model", ex.Message)); return null; }
 
-        var inputs = new List<PredictionInput>(files.Count);
-        foreach (var file in files)
-        {
-            using var stream = new MemoryStream((int)Math.Min(file.Length, int.MaxValue));
-            await file.CopyToAsync(stream, ct);
-            inputs.Add(new PredictionInput(string.IsNullOrEmpty(file.FileName) ? file.Name : file.FileName, stream.ToArray()));
-        }
         return (choice, inputs);
+    }
+
+    /// <summary>
+    /// The file parts of a multipart body, read in memory as they arrive, within the request's byte limit
+    /// (<c>Inference:MaxRequestBytes</c>, which Kestrel enforces too) and part count. The framework's form reader would buffer
+    /// every part over 64 KB to an <c>ASPNETCORE_*.tmp</c> file in the temp folder, and an upload (or a portal) killed
+    /// mid-way leaves those behind; here nothing of a request touches the disk. Other form fields are read and dropped.
+    /// </summary>
+    private static async Task<List<PredictionInput>> ReadImagePartsAsync(HttpRequest request, InferenceOptions options, CancellationToken ct)
+    {
+        var type = Microsoft.Net.Http.Headers.MediaTypeHeaderValue.Parse(request.ContentType);
+        // A urlencoded form has no file part (the caller says so).
+        if (!type.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)) return [];
+        string boundary = Microsoft.Net.Http.Headers.HeaderUtilities.RemoveQuotes(type.Boundary).ToString();
+        if (boundary.Length is 0 or > 70) throw new InvalidDataException("The multipart boundary is missing or longer than 70 characters.");
+        var reader = new Microsoft.AspNetCore.WebUtilities.MultipartReader(boundary, request.Body) { BodyLengthLimit = options.MaxRequestBytes };
+        var inputs = new List<PredictionInput>();
+        int sections = 0;
+        long total = 0;
+        var chunk = new byte[81920];
+        while (await reader.ReadNextSectionAsync(ct) is { } section)
+        {
+            if (++sections > options.MaxImagesPerRequest + 16) throw new InvalidDataException($"Form part count limit {options.MaxImagesPerRequest + 16} exceeded.");
+            if (!Microsoft.Net.Http.Headers.ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition))
+            {
+                throw new InvalidDataException("A form part has no readable Content-Disposition header.");
+            }
+            bool isFile = disposition.IsFileDisposition();
+            using var memory = new MemoryStream();
+            int read;
+            while ((read = await section.Body.ReadAsync(chunk, ct)) > 0)
+            {
+                total += read;
+                if (total > options.MaxRequestBytes) throw new InvalidDataException($"Request body length limit {options.MaxRequestBytes:N0} exceeded.");
+                if (isFile) memory.Write(chunk, 0, read);
+            }
+            if (!isFile) continue;
+            var file = new Microsoft.AspNetCore.WebUtilities.FileMultipartSection(section, disposition);
+            inputs.Add(new PredictionInput(string.IsNullOrEmpty(file.FileName) ? file.Name : file.FileName, memory.ToArray()));
+        }
+        return inputs;
     }
 
     private static async Task<IResult> PredictAsync(HttpContext http, PredictionService predictions, InferenceOptions options, [FromQuery] string? model, CancellationToken ct)

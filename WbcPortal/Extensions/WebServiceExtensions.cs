@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Scalar.AspNetCore;
 using MudBlazor.Services;
 using WbcPortal.Components;
@@ -17,6 +18,8 @@ public static class WebServiceExtensions
     public static WebApplicationBuilder AddWbcPortal(this WebApplicationBuilder builder)
     {
         builder.WebHost.UseStaticWebAssets();
+        // Log messages name uploaded files and folders: the console gets them with control characters escaped.
+        builder.Logging.AddTerminalSafeConsole();
         builder.AddHardenedSurface();
         builder.Services.AddWbcCore();
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
@@ -26,6 +29,7 @@ public static class WebServiceExtensions
         // The API leaves out what does not apply (an image's error when it has an answer, its guess when it is decided).
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull);
         builder.Services.AddOpenApi("v1", o => o.Describe());
+        builder.Services.AddCircuitUploads();
         builder.Services.AddSingleton<DatasetJobs>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DatasetJobs>());
         builder.Services.AddSingleton<Services.Smears.SmearDatasets>();
@@ -59,6 +63,14 @@ public static class WebServiceExtensions
             o.ShutdownTimeout = TimeSpan.FromSeconds(30);
         });
         return builder;
+    }
+
+    /// <summary>Each circuit's upload leases, released when its browser goes (see <see cref="CircuitUploads"/>).</summary>
+    public static IServiceCollection AddCircuitUploads(this IServiceCollection services)
+    {
+        services.AddScoped<CircuitUploads>();
+        services.TryAddEnumerable(ServiceDescriptor.Scoped<Microsoft.AspNetCore.Components.Server.Circuits.CircuitHandler, CircuitUploadsHandler>());
+        return services;
     }
 
     public static async Task<WebApplication> UseWbcPortalAsync(this WebApplication app)

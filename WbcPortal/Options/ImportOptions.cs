@@ -33,4 +33,11 @@ public sealed class ImportOptions
     /// <summary>All staged uploads together (<c>data/uploads</c>) may take at most this many bytes; an upload that would go over is refused before copying.</summary>
     [Range(1024 * 1024, 1L << 44)]
     public long MaxStagingBytes { get; set; } = 4L * 1024 * 1024 * 1024;
+
+    /// <summary>
+    /// An upload that has copied nothing for this many minutes counts as not in use: its reservation no longer blocks other
+    /// uploads, and a sweep (another upload that needs the room, the Storage page's Delete, the end of a dataset job) removes it.
+    /// </summary>
+    [Range(1, 24 * 60)]
+    public int StagingIdleMinutes { get; set; } = 5;
 }

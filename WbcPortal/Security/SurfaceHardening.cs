@@ -88,6 +88,14 @@ public static class SurfaceHardening
                 });
             });
         });
+        // Forms (sign-in, sign-out, anything posted to a page) are read in memory within the request size limit: the
+        // framework would buffer a part over 64 KB to an ASPNETCORE_*.tmp file in the temp folder, which a request or a
+        // portal killed mid-way leaves behind. (The API reads its multipart bodies itself, in memory too.)
+        services.AddOptions<FormOptions>().Configure<IOptions<SecurityOptions>>((form, security) =>
+        {
+            form.MemoryBufferThreshold = (int)Math.Min(int.MaxValue, security.Value.MaxRequestBytes);
+            form.MultipartBodyLengthLimit = security.Value.MaxRequestBytes;
+        });
         services.AddExceptionHandler<ApiExceptionHandler>();
         return builder;
     }

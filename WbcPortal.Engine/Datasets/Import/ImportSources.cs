@@ -7,21 +7,26 @@ namespace WbcPortal.Engine.Datasets.Import;
 public static class ImportSources
 {
     /// <summary>
-    /// The files under <paramref name="folder"/> (links not followed). A FIFO, device or socket, or an unreadable file,
-    /// is listed with its reason and never opened: opening a FIFO blocks until a writer comes. The open itself refuses a
-    /// file that became one after the listing, without blocking either.
+    /// The files under <paramref name="folder"/>. A symbolic link is listed with its reason and never followed (see
+    /// <see cref="UntrustedFolders"/>). A FIFO, device or socket, or an unreadable file, is listed with its reason and never
+    /// opened: opening a FIFO blocks until a writer comes. The open itself refuses a file that became one after the
+    /// listing, without blocking either.
     /// </summary>
     public static IReadOnlyList<ImportEntry> FromFolder(string folder, ImportLimits limits, CancellationToken cancellationToken = default)
     {
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"Folder not found: {folder}");
         var root = Path.GetFullPath(folder);
         var entries = new List<ImportEntry>();
-        var options = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint, IgnoreInaccessible = true };
-        foreach (var file in Directory.EnumerateFiles(root, "*", options).Order(StringComparer.Ordinal))
+        foreach (var (file, isLink) in UntrustedFolders.Walk(root).OrderBy(e => e.FullPath, StringComparer.Ordinal))
         {
             cancellationToken.ThrowIfCancellationRequested();
             if (entries.Count >= limits.MaxFiles) throw new InvalidDataException($"More than {limits.MaxFiles:N0} files: import them in parts.");
             string relative = Path.GetRelativePath(root, file).Replace('\\', '/');
+            if (isLink)
+            {
+                entries.Add(new ImportEntry(relative, null, () => Stream.Null, 0, (ImportReason.Ignored, UntrustedFolders.LinkReason)));
+                continue;
+            }
             if (UntrustedFiles.Refusal(file) is { } refusal)
             {
                 entries.Add(new ImportEntry(relative, null, () => Stream.Null, 0, (ImportReason.Unreadable, refusal)));

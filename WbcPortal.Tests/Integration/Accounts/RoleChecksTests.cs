@@ -106,7 +106,6 @@ public sealed class RoleChecksTests
         ["DatasetService.ImportZipAsync"] = "calls the checked ImportAsync",
         ["EvaluationService.PredictAsync"] = "predictions only, for the checked evaluation and review",
         ["SmearBatchStore.Corrections"] = "reads a batch's corrections",
-        ["UploadStaging.Delete"] = "removes a staged upload for the checked flows that made it",
     };
 
     [Fact]

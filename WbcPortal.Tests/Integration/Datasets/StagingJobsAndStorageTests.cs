@@ -45,22 +45,22 @@ public sealed class StagingJobsAndStorageTests : IAsyncDisposable
         });
         var staging = services.GetRequiredService<UploadStaging>();
 
-        var tooBig = Assert.Throws<InvalidDataException>(() => staging.NewFolder(2 * 1024 * 1024));
+        var tooBig = Assert.Throws<InvalidDataException>(() => staging.Reserve(2 * 1024 * 1024, "upload of big.zip"));
         Assert.Contains("Import:MaxUploadBytes", tooBig.Message);
 
-        var first = staging.NewFolder(1024 * 1024); // reserved while its upload copies
-        Assert.True(staging.IsInUse(first));
-        var full = Assert.Throws<InvalidDataException>(() => staging.NewFolder(800 * 1024));
+        var first = staging.Reserve(1024 * 1024, "upload of first.zip"); // reserved while its upload copies
+        Assert.True(staging.IsInUse(first.Folder));
+        var full = Assert.Throws<InvalidDataException>(() => staging.Reserve(800 * 1024, "upload of second.zip"));
         Assert.Contains("Import:MaxStagingBytes", full.Message);
         Assert.Contains("wait for those imports", full.Message);
         Assert.Single(Directory.GetDirectories(staging.Root));
 
         // The first import ends; a leftover of a stopped portal sits there too: it is swept to make room.
-        staging.Delete(first);
+        first.Dispose();
         ImportFixtures.Write(Path.Combine(staging.Root, "leftover"), "upload.zip", new byte[1200 * 1024]);
-        var second = staging.NewFolder(800 * 1024);
+        using var second = staging.Reserve(800 * 1024, "upload of second.zip");
         Assert.False(Directory.Exists(Path.Combine(staging.Root, "leftover")));
-        Assert.True(Directory.Exists(second));
+        Assert.True(Directory.Exists(second.Folder));
     }
 
     [Fact]
@@ -68,7 +68,8 @@ public sealed class StagingJobsAndStorageTests : IAsyncDisposable
     {
         var services = await ServicesAsync();
         var staging = services.GetRequiredService<UploadStaging>();
-        var inUse = staging.NewFolder(10);
+        using var lease = staging.Reserve(10, "upload of kept.zip");
+        var inUse = lease.Folder;
         ImportFixtures.Write(inUse, "upload.zip", new byte[10]);
         ImportFixtures.Write(Path.Combine(staging.Root, "stale"), "upload.zip", new byte[5000]);
         ImportFixtures.Write(staging.Root, "stray.part", new byte[7]);
@@ -97,14 +98,15 @@ public sealed class StagingJobsAndStorageTests : IAsyncDisposable
         {
             var started = new TaskCompletionSource();
             bool cleaned = false, secondRan = false;
-            var folder = staging.NewFolder(1);
+            var lease = staging.Reserve(1, "upload of cells.zip");
+            var folder = lease.Folder;
             var running = jobs.Enqueue("import", "cells", "zip cells.zip", async (progress, ct) =>
             {
                 progress.Report(new JobProgress(0.4, "checked 40 of 100"));
                 started.SetResult();
                 await Task.Delay(Timeout.Infinite, ct);
                 return new object();
-            }, () => { cleaned = true; staging.Delete(folder); }, cancelledNote: "images already committed stay in the dataset");
+            }, () => cleaned = true, cancelledNote: "images already committed stay in the dataset", input: lease);
             var queued = jobs.Enqueue("split", "cells", "grouped split", (_, _) => { secondRan = true; return Task.FromResult(new object()); }, cancelledNote: "no split was stored");
 
             await started.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);

@@ -38,18 +38,20 @@ public sealed class ClassifyUploads(InferenceOptions options, Engine.Imaging.Ima
 
     /// <summary>
     /// Adds the JPEG and PNG files under a server folder (<paramref name="folder"/>, already resolved under the server root
-    /// by <see cref="Storage.ServerFolders"/>), named by their path below <paramref name="namesFrom"/>. Links, FIFOs,
-    /// devices and unreadable files are never opened (listed with their reason); zips in the folder are not unpacked.
+    /// by <see cref="Storage.ServerFolders"/>), named by their path below <paramref name="namesFrom"/>. Links (never
+    /// followed), FIFOs, devices and unreadable files are never opened (listed with their reason); zips in the folder are not unpacked.
     /// </summary>
     public async Task AddFolderAsync(Collector into, string folder, string namesFrom, CancellationToken cancellationToken)
     {
-        var files = new DirectoryInfo(folder).EnumerateFiles("*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint, IgnoreInaccessible = true })
-            .Where(f => !f.Name.StartsWith('.'))
-            .OrderBy(f => f.FullName, StringComparer.Ordinal);
-        foreach (var file in files)
+        var entries = Engine.Imaging.UntrustedFolders.Walk(folder)
+            .Where(e => !Path.GetFileName(e.FullPath).StartsWith('.'))
+            .OrderBy(e => e.FullPath, StringComparer.Ordinal);
+        foreach (var (path, isLink) in entries)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            var file = new FileInfo(path);
             string name = Path.GetRelativePath(namesFrom, file.FullName).Replace('\\', '/');
+            if (isLink) { into.Skipped.Add(new SkippedFile(name, Engine.Imaging.UntrustedFolders.LinkReason)); continue; }
             string extension = file.Extension.ToLowerInvariant();
             if (!ImageExtensions.Contains(extension)) { if (extension != ".zip") continue; into.Skipped.Add(new SkippedFile(name, "a zip in a server folder is not unpacked")); continue; }
             if (into.Full is { } full) { into.Skipped.Add(new SkippedFile(name, full)); break; }

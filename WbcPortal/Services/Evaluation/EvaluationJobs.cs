@@ -37,7 +37,7 @@ public sealed class EvaluationJob
 /// remembers them per run in memory so a refreshed page finds its job, its progress and its error. The evaluation
 /// itself is <see cref="EvaluationService"/>, the same code as the CLI's <c>evaluate</c>.
 /// </summary>
-public sealed class EvaluationJobs(EvaluationService evaluations, Storage.ServerFolders serverFolders, Datasets.UploadStaging staging, EvaluationZipUnpacker unpacker,
+public sealed class EvaluationJobs(EvaluationService evaluations, Storage.ServerFolders serverFolders, EvaluationZipUnpacker unpacker,
     ILogger<EvaluationJobs> logger, TimeProvider clock, Accounts.AccessControl access, Accounts.ActorContext actors) : BackgroundService
 {
     private const int KeptPerRun = 10;
@@ -56,7 +56,9 @@ public sealed class EvaluationJobs(EvaluationService evaluations, Storage.Server
     /// <summary>
     /// Queues an evaluation. Input that is wrong on its face (no folder there, an unknown part, the same source
     /// already queued) is refused here with an <see cref="ArgumentException"/>; what needs the model or the images
-    /// (class folders the model does not know, unreadable files) fails the job with its reason.
+    /// (class folders the model does not know, unreadable files) fails the job with its reason. An uploaded zip's staging
+    /// lease is handed over to the job once it is queued (refused, nothing queued, when it was released before) and the job
+    /// releases it when it ends, however it ends; a refused start leaves it with the caller.
     /// </summary>
     [Demands(PortalAction.Evaluate)]
     public EvaluationJob Start(int runId, EvaluationTarget target)
@@ -69,10 +71,16 @@ public sealed class EvaluationJobs(EvaluationService evaluations, Storage.Server
         {
             throw new ArgumentException($"{description} is already being evaluated.");
         }
+        (target as EvaluationTarget.UploadedZip)?.Lease.HandOverToJob();
         var job = new EvaluationJob { Id = Guid.NewGuid(), RunId = runId, Description = description, QueuedAt = clock.GetUtcNow(), State = EvaluationJobState.Queued };
         jobs[job.Id] = job;
         Prune(runId);
-        if (!queue.Writer.TryWrite((job, target, actor))) throw new InvalidOperationException("The evaluation queue is closed.");
+        if (!queue.Writer.TryWrite((job, target, actor)))
+        {
+            jobs.TryRemove(job.Id, out _);
+            (target as EvaluationTarget.UploadedZip)?.Lease.Dispose();
+            throw new InvalidOperationException("The evaluation queue is closed.");
+        }
         changes.Notify(job);
         return job;
     }
@@ -146,7 +154,8 @@ public sealed class EvaluationJobs(EvaluationService evaluations, Storage.Server
             }
             finally
             {
-                if (target is EvaluationTarget.UploadedZip uploaded) staging.Delete(uploaded.StagingFolder);
+                // The uploaded zip and its unpacked copy go back whatever happened to the job.
+                if (target is EvaluationTarget.UploadedZip uploaded) uploaded.Lease.Dispose();
             }
             job.FinishedAt = clock.GetUtcNow();
             changes.Notify(job);

@@ -22,8 +22,11 @@ public abstract record EvaluationTarget
     public sealed record SplitPart(string Split, string Part) : EvaluationTarget;
     /// <param name="Source">How the stored evaluation names it; default "folder FULL_PATH".</param>
     public sealed record Folder(string Path, string? Source = null) : EvaluationTarget;
-    /// <summary>A zip of class folders uploaded on the dashboard, copied into <paramref name="StagingFolder"/> (deleted when the job ends).</summary>
-    public sealed record UploadedZip(string Name, string ZipPath, string StagingFolder) : EvaluationTarget;
+    /// <summary>A zip of class folders uploaded on the dashboard, copied into its staging <paramref name="Lease"/> (the job takes it over and releases it when it ends).</summary>
+    public sealed record UploadedZip(string Name, string ZipPath, Datasets.StagingLease Lease) : EvaluationTarget
+    {
+        public string StagingFolder => Lease.Folder;
+    }
 }
 
 /// <summary>Labelled images to evaluate on, with where they came from (and, for a split part, each image's source group by key).</summary>
@@ -118,18 +121,22 @@ public sealed class EvaluationService(
                 var root = Path.GetFullPath(folder.Path);
                 if (!Directory.Exists(root)) throw new ArgumentException($"No folder {folder.Path}.");
                 images = [];
-                var classDirs = Directory.GetDirectories(root).Order(StringComparer.Ordinal).ToList();
-                if (classDirs.Count == 0) throw new ArgumentException($"{folder.Path} holds no class folders (expected one folder per class: {string.Join(", ", labels)}).");
+                // A link, to a class folder or to a file, is listed with its reason and never followed (it could reach outside).
+                var linkedDirs = new DirectoryInfo(root).EnumerateDirectories().Where(d => d.LinkTarget is not null).Select(d => d.Name).Order(StringComparer.Ordinal).ToList();
+                foreach (var linked in linkedDirs) rejected.Add((linked, UntrustedFolders.LinkReason));
+                var classDirs = new DirectoryInfo(root).EnumerateDirectories().Where(d => d.LinkTarget is null).Select(d => d.FullName).Order(StringComparer.Ordinal).ToList();
+                if (classDirs.Count == 0) throw new ArgumentException($"{folder.Path} holds no class folders (expected one folder per class: {string.Join(", ", labels)}){(linkedDirs.Count > 0 ? $"; links to folders are not followed ({string.Join(", ", linkedDirs)})" : "")}.");
                 foreach (var dir in classDirs)
                 {
                     var name = Path.GetFileName(dir);
                     int label = labels.ToList().FindIndex(l => string.Equals(l, name, StringComparison.OrdinalIgnoreCase));
                     if (label < 0) throw new ArgumentException($"Folder '{name}' is not a class the model knows ({string.Join(", ", labels)}).");
-                    foreach (var file in Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+                    foreach (var (file, isLink) in UntrustedFolders.Walk(dir).OrderBy(e => e.FullPath, StringComparer.Ordinal))
                     {
                         cancellationToken.ThrowIfCancellationRequested();
                         var relative = Path.GetRelativePath(root, file);
                         if (Path.GetFileName(file).StartsWith('.')) continue;
+                        if (isLink) { rejected.Add((relative, UntrustedFolders.LinkReason)); continue; }
                         // A FIFO, device or socket is never opened (a FIFO blocks the worker); nor is an unreadable file.
                         if (UntrustedFiles.Refusal(file) is { } refusal) { rejected.Add((relative, refusal)); continue; }
                         if (!ImageExtensions.Contains(Path.GetExtension(file).ToLowerInvariant())) { rejected.Add((relative, "not a JPEG or PNG file")); continue; }

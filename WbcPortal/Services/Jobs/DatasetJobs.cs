@@ -51,7 +51,7 @@ public sealed class DatasetJob
 /// </summary>
 public sealed class DatasetJobs(ILogger<DatasetJobs> logger, TimeProvider clock, Datasets.UploadStaging staging, Accounts.ActorContext actors) : BackgroundService
 {
-    private sealed record Work(DatasetJob Job, Func<IProgress<JobProgress>, CancellationToken, Task<object>> Run, Action? Cleanup, Accounts.Actor Actor)
+    private sealed record Work(DatasetJob Job, Func<IProgress<JobProgress>, CancellationToken, Task<object>> Run, Action? Cleanup, Datasets.StagingLease? Input, Accounts.Actor Actor)
     {
         public CancellationTokenSource Cancellation { get; } = new();
     }
@@ -70,17 +70,25 @@ public sealed class DatasetJobs(ILogger<DatasetJobs> logger, TimeProvider clock,
         jobs.Values.Any(j => j.Kind == kind && string.Equals(j.Dataset, dataset, StringComparison.Ordinal) && !j.Finished);
 
     /// <param name="cancelledNote">What is kept when a user cancels the job, shown on its card.</param>
+    /// <param name="input">
+    /// The staged upload the job reads: handed over to the job here (its upload's owner no longer releases it) and released
+    /// when the job ends, however it ends. Refused with <see cref="Datasets.StagingReleasedException"/>, nothing queued, when
+    /// it was released before (a closed circuit, an idle upload swept).
+    /// </param>
     public DatasetJob Enqueue(string kind, string dataset, string description, Func<IProgress<JobProgress>, CancellationToken, Task<object>> run,
-        Action? cleanup = null, string? cancelledNote = null)
+        Action? cleanup = null, string? cancelledNote = null, Datasets.StagingLease? input = null)
     {
+        input?.HandOverToJob();
         var job = new DatasetJob { Id = Guid.NewGuid(), Kind = kind, Dataset = dataset, Description = description, QueuedAt = clock.GetUtcNow(), State = JobState.Queued, CancelledNote = cancelledNote };
         // The job runs as the one who queued it: their role is checked again by the services, and the audit names them.
-        var work = new Work(job, run, cleanup, actors.Current);
+        var work = new Work(job, run, cleanup, input, actors.Current);
         jobs[job.Id] = job;
         pending[job.Id] = work;
         if (!queue.Writer.TryWrite(work))
         {
             pending.TryRemove(job.Id, out _);
+            jobs.TryRemove(job.Id, out _);
+            input?.Dispose();
             throw new InvalidOperationException("The job queue is closed.");
         }
         Notify(job);
@@ -156,7 +164,15 @@ public sealed class DatasetJobs(ILogger<DatasetJobs> logger, TimeProvider clock,
     {
         try
         {
-            work.Cleanup?.Invoke();
+            try
+            {
+                work.Cleanup?.Invoke();
+            }
+            finally
+            {
+                // The job's staged upload goes back whatever happened to the job and to its clean-up.
+                work.Input?.Dispose();
+            }
             // Whatever a job or an earlier failure left in the staging area goes now, except uploads still in use.
             staging.Sweep();
         }

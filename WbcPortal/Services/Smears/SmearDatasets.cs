@@ -30,7 +30,9 @@ public sealed class SmearDatasets(SmearJobs jobs, UploadStaging staging, Dataset
         var job = jobs.Get(batchId) ?? throw new ArgumentException("That batch is no longer held.");
         var result = job.Result ?? throw new ArgumentException("The batch has no cells yet.");
         if (Eligible(job).Count == 0) throw new ArgumentException("No identified cell to train on: give the cells a class first.");
-        string folder = staging.NewFolder(job.Total * 200_000L);
+        // Owned by this call until the import job takes it over; released here if anything stops before.
+        var lease = staging.Reserve(job.Total * 200_000L, $"crops of smear batch {batchId}");
+        string folder = lease.Folder;
         try
         {
             int written = 0;
@@ -45,7 +47,9 @@ public sealed class SmearDatasets(SmearJobs jobs, UploadStaging staging, Dataset
                     using var crop = SmearWindow.TrainingCrop(image, cell.CenterX, cell.CenterY, smear.Scale);
                     var dir = Directory.CreateDirectory(Path.Combine(folder, UploadStaging.SafeFileName(cell.Label))).FullName;
                     string stem = UploadStaging.SafeFileName(Path.GetFileNameWithoutExtension(smear.File));
+                    lease.ThrowIfReleased();
                     await crop.SaveAsPngAsync(Path.Combine(dir, string.Create(CultureInfo.InvariantCulture, $"{stem}-{i}-cell{cell.Id}.png")), cancellationToken);
+                    lease.Touch();
                     written++;
                 }
             }
@@ -53,12 +57,11 @@ public sealed class SmearDatasets(SmearJobs jobs, UploadStaging staging, Dataset
             await audit.RecordAsync(AuditAction.DatasetFromSmears, $"smear batch {batchId}", $"{written} cells into '{name}'", cancellationToken: CancellationToken.None);
             return datasetJobs.Enqueue(DatasetJobKinds.Import, name, $"{written} cells of smear batch {batchId}",
                 async (progress, ct) => await datasets.ImportFolderAsync(name, folder, progress.ForImport(), ct),
-                () => staging.Delete(folder), "cells already committed stay in the dataset; the crops were removed");
+                cancelledNote: "cells already committed stay in the dataset; the crops were removed", input: lease);
         }
-        catch
+        finally
         {
-            staging.Delete(folder);
-            throw;
+            if (!lease.HeldByJob) lease.Dispose();
         }
     }
 }

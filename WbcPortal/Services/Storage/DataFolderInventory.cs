@@ -31,7 +31,8 @@ public sealed record StoredRun(int Id, string Name, string Status, string Split,
 
 public sealed record StoredModel(int Id, string Name, string OnnxPath, long Bytes, bool Exists, bool Active, int? RunId);
 
-public sealed record StagedUpload(string Name, long Bytes, DateTimeOffset ModifiedAt, bool InUse);
+/// <summary>A staged upload; <see cref="Use"/> says who holds it ("in use by its upload of cells.zip", "idle: ..."), null for a leftover.</summary>
+public sealed record StagedUpload(string Name, long Bytes, DateTimeOffset ModifiedAt, bool InUse, string? Use = null);
 
 /// <summary>A file or folder no row references: <see cref="Kind"/> is image, thumbnail, temp or run-folder.</summary>
 public sealed record UnreferencedFile(string Path, string Kind, long Bytes);
@@ -295,7 +296,7 @@ public sealed class DataFolderInventory(
         return own.Sum(s => FileLength(store.ImagePath(s.Sha256, s.Format)) + FileLength(store.ThumbnailPath(s.Sha256)));
     }
 
-    /// <summary>Deletes staged uploads no upload or import is using.</summary>
+    /// <summary>Deletes staged uploads no upload or import is using; an idle upload (<c>Import:StagingIdleMinutes</c>) is not using its own.</summary>
     [Demands(PortalAction.ManageStorage)]
     public StorageDeletion DeleteStaging()
     {
@@ -388,8 +389,8 @@ public sealed class DataFolderInventory(
     private List<StagedUpload> StagedUploads()
     {
         if (!Directory.Exists(staging.Root)) return [];
-        return Directory.EnumerateDirectories(staging.Root).Select(dir => new StagedUpload(Path.GetFileName(dir), UploadStaging.DirectorySize(dir),
-                Directory.GetLastWriteTimeUtc(dir), staging.IsInUse(dir)))
+        return Directory.EnumerateDirectories(staging.Root).Select(dir => (Dir: dir, Use: staging.UseOf(dir)))
+            .Select(d => new StagedUpload(Path.GetFileName(d.Dir), UploadStaging.DirectorySize(d.Dir), Directory.GetLastWriteTimeUtc(d.Dir), d.Use?.InUse ?? false, d.Use?.Use))
             .Concat(Directory.EnumerateFiles(staging.Root).Select(f => new StagedUpload(Path.GetFileName(f), FileLength(f), File.GetLastWriteTimeUtc(f), false)))
             .OrderBy(s => s.ModifiedAt).ToList();
     }

@@ -1,5 +1,7 @@
 using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.Components.Forms;
+using Microsoft.JSInterop;
+using WbcPortal.Services;
 using WbcPortal.Services.Datasets;
 using WbcPortal.Services.Jobs;
 
@@ -17,6 +19,7 @@ public partial class ImportPanel
     [Inject] private DatasetJobs Jobs { get; set; } = default!;
     [Inject] private DatasetService Datasets { get; set; } = default!;
     [Inject] private UploadStaging Staging { get; set; } = default!;
+    [Inject] private CircuitUploads Uploads { get; set; } = default!;
 
     /// <summary>Called when an import finishes, so the page can reload its list.</summary>
     [Parameter] public EventCallback ImportFinished { get; set; }
@@ -28,6 +31,9 @@ public partial class ImportPanel
     private string uploadName = "";
     private long uploadDone, uploadTotal;
     private IDisposable? subscription;
+    /// <summary>The upload this panel is copying now, released if the panel goes first.</summary>
+    private StagingLease? upload;
+    private bool disposed;
     private IReadOnlyList<string> knownDatasets = [];
 
     private bool Busy => uploadTotal > 0;
@@ -65,40 +71,39 @@ public partial class ImportPanel
 
     private async Task UploadZipAsync(IBrowserFile? file)
     {
-        if (file is null || !Validate(out var dataset) || NewStagingFolder(file.Size) is not { } folder) return;
-        var path = Path.Combine(folder, "upload.zip");
-        if (!await StageAsync([file], f => path)) { Staging.Delete(folder); return; }
+        if (file is null || !Validate(out var dataset) || Reserve(file.Size, $"upload of {file.Name}") is not { } lease) return;
+        var path = Path.Combine(lease.Folder, "upload.zip");
         string display = file.Name;
-        Jobs.Enqueue("import", dataset, $"zip {display}",
+        await StageAndQueueAsync(lease, [file], f => path, () => Jobs.Enqueue("import", dataset, $"zip {display}",
             async (progress, ct) => await Datasets.ImportZipAsync(dataset, path, display, progress.ForImport(), ct),
-            () => Staging.Delete(folder), CancelledNote);
+            cancelledNote: CancelledNote, input: lease));
     }
 
     private async Task UploadFilesAsync(IReadOnlyList<IBrowserFile>? files)
     {
-        if (files is null || files.Count == 0 || !Validate(out var dataset) || NewStagingFolder(files.Sum(f => f.Size)) is not { } folder) return;
+        if (files is null || files.Count == 0 || !Validate(out var dataset)) return;
         var cls = className!.Trim();
+        if (Reserve(files.Sum(f => f.Size), $"upload of {files.Count} file(s) into {cls}") is not { } lease) return;
         var used = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         string Target(IBrowserFile f)
         {
             var name = UploadStaging.SafeFileName(f.Name);
             for (int i = 2; !used.Add(name); i++) name = $"{Path.GetFileNameWithoutExtension(UploadStaging.SafeFileName(f.Name))}_{i}{Path.GetExtension(f.Name)}";
-            return Path.Combine(folder, cls, name);
+            return Path.Combine(lease.Folder, cls, name);
         }
-        if (!await StageAsync(files, Target)) { Staging.Delete(folder); return; }
-        Jobs.Enqueue("import", dataset, $"{files.Count} file(s) into {cls}",
-            async (progress, ct) => await Datasets.ImportFolderAsync(dataset, folder, progress.ForImport(), ct),
-            () => Staging.Delete(folder), CancelledNote);
+        await StageAndQueueAsync(lease, files, Target, () => Jobs.Enqueue("import", dataset, $"{files.Count} file(s) into {cls}",
+            async (progress, ct) => await Datasets.ImportFolderAsync(dataset, lease.Folder, progress.ForImport(), ct),
+            cancelledNote: CancelledNote, input: lease));
     }
 
     private const string CancelledNote = "images already committed stay in the dataset; the uploaded copy was removed";
 
-    /// <summary>A staging folder for this many bytes, or null with the reason shown (too large, or no staging space left).</summary>
-    private string? NewStagingFolder(long bytes)
+    /// <summary>A staging lease of this circuit for this many bytes, or null with the reason shown (too large, or no staging space left).</summary>
+    private StagingLease? Reserve(long bytes, string purpose)
     {
         try
         {
-            return Staging.NewFolder(bytes);
+            return Uploads.Reserve(bytes, purpose);
         }
         catch (InvalidDataException ex)
         {
@@ -107,8 +112,13 @@ public partial class ImportPanel
         }
     }
 
-    private async Task<bool> StageAsync(IReadOnlyList<IBrowserFile> files, Func<IBrowserFile, string> target)
+    /// <summary>
+    /// Copies the files into the lease's folder, then queues the import, which takes the lease over. Whatever stops it
+    /// (an error, the page left, the circuit closed) releases the lease unless the job has it.
+    /// </summary>
+    private async Task StageAndQueueAsync(StagingLease lease, IReadOnlyList<IBrowserFile> files, Func<IBrowserFile, string> target, Action queue)
     {
+        upload = lease;
         uploadTotal = Math.Max(1, files.Sum(f => f.Size));
         uploadDone = 0;
         try
@@ -127,20 +137,21 @@ public partial class ImportPanel
                         StateHasChanged();
                     }
                 });
-                await Staging.CopyAsync(file, target(file), progress, CancellationToken.None);
+                await Staging.CopyAsync(file, lease, target(file), progress, CancellationToken.None);
                 before += file.Size;
             }
-            return true;
+            queue();
         }
-        catch (Exception ex) when (ex is IOException or InvalidDataException or InvalidOperationException or TaskCanceledException)
+        catch (Exception ex) when (ex is IOException or InvalidDataException or InvalidOperationException or OperationCanceledException or TimeoutException or JSException)
         {
-            uploadError = $"Upload failed: {ex.Message}. Nothing was imported.";
-            return false;
+            uploadError = $"Upload failed: {UserFacingError.Describe(ex)}. Nothing was imported.";
         }
         finally
         {
+            upload = null;
+            if (!lease.HeldByJob) lease.Dispose();
             uploadTotal = 0;
-            knownDatasets = (await Datasets.ListAsync()).Select(d => d.Name).ToList();
+            if (!disposed) knownDatasets = (await Datasets.ListAsync()).Select(d => d.Name).ToList();
         }
     }
 
@@ -151,5 +162,11 @@ public partial class ImportPanel
         _ => $"{bytes / (1024.0 * 1024):0.#} MB",
     };
 
-    public void Dispose() => subscription?.Dispose();
+    public void Dispose()
+    {
+        disposed = true;
+        subscription?.Dispose();
+        // A page left mid-upload gives its staging space back at once (a queued import holds its own).
+        upload?.Release("the page was left");
+    }
 }
