@@ -125,6 +125,7 @@ public sealed class EvaluationJobs(EvaluationService evaluations, Storage.Server
                     changes.Notify(job);
                 }
             });
+            EvaluationJobState ended;
             try
             {
                 IReadOnlyList<(string File, string Reason)> unpackedSkipped = [];
@@ -139,24 +140,26 @@ public sealed class EvaluationJobs(EvaluationService evaluations, Storage.Server
                 using (actors.Use(actor)) result = await Task.Run(() => evaluations.EvaluateAsync(job.RunId, normalised, progress, stoppingToken), stoppingToken);
                 job.EvaluationId = result.EvaluationId;
                 job.Skipped = [.. unpackedSkipped, .. result.Rejected];
-                job.State = EvaluationJobState.Succeeded;
+                ended = EvaluationJobState.Succeeded;
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 job.Error = "The portal stopped before the evaluation finished.";
-                job.State = EvaluationJobState.Failed;
+                ended = EvaluationJobState.Failed;
             }
             catch (Exception ex)
             {
                 logger.LogWarning(ex, "Evaluating run {Run} on {Source} failed", job.RunId, job.Description);
                 job.Error = WithoutServerPaths(UserFacingError.Describe(ex), target);
-                job.State = EvaluationJobState.Failed;
+                ended = EvaluationJobState.Failed;
             }
             finally
             {
                 // The uploaded zip and its unpacked copy go back whatever happened to the job.
                 if (target is EvaluationTarget.UploadedZip uploaded) uploaded.Lease.Dispose();
             }
+            // Finished only once cleaned up: a job seen as ended has given its uploaded zip back.
+            job.State = ended;
             job.FinishedAt = clock.GetUtcNow();
             changes.Notify(job);
         }

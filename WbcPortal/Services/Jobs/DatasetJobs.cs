@@ -134,28 +134,31 @@ public sealed class DatasetJobs(ILogger<DatasetJobs> logger, TimeProvider clock,
                     Notify(job);
                 }
             });
+            JobState ended;
             try
             {
                 linked.Token.ThrowIfCancellationRequested();
                 using (actors.Use(work.Actor)) job.Result = await work.Run(progress, linked.Token);
-                job.State = JobState.Succeeded;
+                ended = JobState.Succeeded;
             }
             catch (OperationCanceledException) when (work.Cancellation.IsCancellationRequested && !stoppingToken.IsCancellationRequested)
             {
                 logger.LogInformation("{Kind} job on {Dataset} cancelled", job.Kind, job.Dataset);
-                job.State = JobState.Cancelled;
+                ended = JobState.Cancelled;
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
             {
                 logger.LogWarning(ex, "{Kind} job on {Dataset} failed", job.Kind, job.Dataset);
                 job.Error = UserFacingError.Describe(ex);
-                job.State = JobState.Failed;
+                ended = JobState.Failed;
             }
             finally
             {
                 pending.TryRemove(job.Id, out _);
                 RunCleanup(work);
             }
+            // Finished only once cleaned up: a job seen as ended has given its staged upload back.
+            job.State = ended;
             Notify(job);
         }
     }

@@ -149,7 +149,7 @@ public partial class ImportPanel
         finally
         {
             upload = null;
-            if (!lease.HeldByJob) lease.Dispose();
+            if (!lease.HeldByJob) lease.Release(uploadError is null ? "the upload ended" : "the upload did not complete");
             uploadTotal = 0;
             if (!disposed) knownDatasets = (await Datasets.ListAsync()).Select(d => d.Name).ToList();
         }
