@@ -6,6 +6,8 @@
     const write = (name, value) => { document.cookie = `${name}=${value}; path=/; max-age=31536000; samesite=lax`; };
     const scheme = dark => (dark ? "dark" : "light");
     write("wbc-prefers", scheme(media.matches));
+    // A first visit has no cookie yet: the page's own styles (the sign-in page's) follow the browser at once.
+    if (!/(?:^|;\s*)wbc-theme=/.test(document.cookie)) document.documentElement.dataset.theme = scheme(media.matches);
 
     window.wbcTheme = {
         prefersDark: () => media.matches,
