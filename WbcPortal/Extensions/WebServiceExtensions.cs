@@ -127,7 +127,7 @@ public static class WebServiceExtensions
         app.MapClassifyEndpoints();
         app.MapSmearEndpoints();
         app.MapOpenApi("/openapi/{documentName}.json");
-        app.MapScalarApiReference("/api/reference", o => o.WithTitle("WbcPortal API").DisableDefaultFonts().WithOpenApiRoutePattern("/openapi/{documentName}.json"));
+        app.MapApiReference();
         if (!storage.ReadOnly)
         {
             // Hangfire's dashboard, for Admins only (its own filter checks the role too).

@@ -3,8 +3,8 @@ using System.Security.Cryptography;
 namespace WbcPortal.Security;
 
 /// <summary>
-/// The headers every response carries, and the per-request nonce of the one inline script the portal writes
-/// (Blazor's import map).
+/// The headers every response carries, and the per-request nonce of the inline scripts the portal writes (Blazor's
+/// import map, and the API reference's configuration).
 /// </summary>
 public static class SecurityHeaders
 {
@@ -14,8 +14,8 @@ public static class SecurityHeaders
     public static string? Nonce(HttpContext? http) => http?.Items[NonceKey] as string;
 
     /// <summary>
-    /// The Content-Security-Policy of a page. Scripts only from the portal itself (Blazor, MudBlazor, Plotly are served
-    /// from it), plus the import map by nonce; no eval: Blazor Server, MudBlazor and Plotly.Blazor's charts run without it
+    /// The Content-Security-Policy of a page. Scripts only from the portal itself (Blazor, MudBlazor, Plotly, Scalar are
+    /// served from it), plus the import map and the API reference's configuration by nonce; no eval: Blazor Server, MudBlazor and Plotly.Blazor's charts run without it
     /// (checked in Chromium by <c>SecurityBrowserTests</c>). Styles need 'unsafe-inline': MudBlazor writes its theme as an
     /// inline &lt;style&gt; element and positions popovers, sliders and progress bars with style attributes, and Plotly
     /// injects its stylesheet and styles its SVG inline; a nonce cannot cover style attributes. Inline styles cannot run
@@ -24,12 +24,9 @@ public static class SecurityHeaders
     public static string ContentSecurityPolicy(string nonce, HttpRequest request)
     {
         string ws = (request.IsHttps ? "wss://" : "ws://") + request.Host.Value;
-        // The API reference (Scalar) configures itself with an inline script written by the package: allowed there only
-        // (a page of static API documentation with no user data; scripts still only from the portal itself).
-        bool reference = request.Path.StartsWithSegments("/api/reference", StringComparison.OrdinalIgnoreCase);
         return string.Join("; ",
             "default-src 'self'",
-            reference ? "script-src 'self' 'unsafe-inline'" : $"script-src 'self' 'nonce-{nonce}'",
+            $"script-src 'self' 'nonce-{nonce}'",
             "style-src 'self' 'unsafe-inline'",
             "img-src 'self' data: blob:",
             "font-src 'self' data:",

@@ -60,11 +60,18 @@ public partial class Explore
         bool levelsChanged = !newLevels.SequenceEqual(levels);
         levels = newLevels;
 
-        if (Dataset is not { } id)
+        int id;
+        if (Dataset is { } named) id = named;
+        else
         {
+            // From the menu the address names no dataset: show the newest, as if picked.
             datasets = await Exploration.ListDatasetsAsync();
-            Reset();
-            return;
+            if (Newest(datasets) is not { } newest)
+            {
+                Reset();
+                return;
+            }
+            id = newest.Id;
         }
         current = datasets?.FirstOrDefault(d => d.Id == id);
         if (current is null)
@@ -152,6 +159,10 @@ public partial class Explore
         error = null;
     }
 
+    /// <summary>The most recently created dataset (the last imported or made), or null when there is none.</summary>
+    public static DatasetSummary? Newest(IEnumerable<DatasetSummary> datasets) =>
+        datasets.OrderByDescending(d => d.CreatedAt).ThenByDescending(d => d.Id).FirstOrDefault();
+
     /// <summary>Levels from the address: up to four integers 0..255, separated by commas; the study's three otherwise.</summary>
     public static int[] ParseLevels(string? text)
     {
@@ -185,6 +196,8 @@ public partial class Explore
 
     private Task GoAsync(IReadOnlyDictionary<string, object?> changes, bool replace)
     {
+        // The dataset shown by default is written into the address with the first change, so the page stays on it.
+        if (!changes.ContainsKey("dataset") && Dataset is null && current is not null) changes = new Dictionary<string, object?>(changes) { ["dataset"] = current.Id };
         Navigation.NavigateTo(Navigation.GetUriWithQueryParameters(changes), new NavigationOptions { ReplaceHistoryEntry = replace });
         return Task.CompletedTask;
     }

@@ -15,7 +15,8 @@ using WbcPortal.Storage.Entities;
 namespace WbcPortal.Services.Review;
 
 /// <summary>A stored model evaluation that can be reviewed, as the review page lists it.</summary>
-public sealed record ReviewableEvaluation(int EvaluationId, int RunId, string RunName, string Source, string Part, int Images, double Accuracy, DateTimeOffset? CreatedAt)
+/// <param name="IsFold">The run is a cross-validation fold: its test part is that fold's few held-out images.</param>
+public sealed record ReviewableEvaluation(int EvaluationId, int RunId, string RunName, string Source, string Part, int Images, double Accuracy, DateTimeOffset? CreatedAt, bool IsFold = false)
 {
     public string Title => $"{RunName} · {Source} · {Images:N0} images · {Accuracy * 100:0.0} %";
 }
@@ -23,10 +24,20 @@ public sealed record ReviewableEvaluation(int EvaluationId, int RunId, string Ru
 /// <summary>What a review queue was built from: a run's evaluation, or a label-issue search of a dataset.</summary>
 /// <param name="Key">"e{evaluation id}" or "l{label-issue search id}", as the page's selector and address use it.</param>
 /// <param name="What">"split NAME / test", "folder PATH", or the search's description.</param>
-public sealed record ReviewSource(string Key, string Title, string What, int? RunId, string? RunName, int? EvaluationId, int? LabelIssueRunId)
+/// <param name="Part">An evaluation's part ("test", "val", "folder"...); null for a label-issue search.</param>
+/// <param name="IsFold">The evaluation is of a cross-validation fold's run.</param>
+public sealed record ReviewSource(string Key, string Title, string What, int? RunId, string? RunName, int? EvaluationId, int? LabelIssueRunId, string? Part = null, bool IsFold = false)
 {
     public static string EvaluationKey(int id) => $"e{id}";
     public static string LabelIssuesKey(int id) => $"l{id}";
+
+    /// <summary>
+    /// What the review page opens when its address names nothing (from the menu), in <paramref name="sources"/> order
+    /// (newest run first): the newest plain run's test part, the hold-out a lab reviews; a fold's test part only when no
+    /// plain run has one (it is a few images of one fold); then anything.
+    /// </summary>
+    public static ReviewSource? DefaultOf(IReadOnlyList<ReviewSource> sources) =>
+        sources.FirstOrDefault(s => s.Part == "test" && !s.IsFold) ?? sources.FirstOrDefault(s => s.Part == "test") ?? sources.FirstOrDefault();
 }
 
 /// <summary>Where an evaluated image comes from: its dataset image (split evaluations) or its file (folder evaluations).</summary>
@@ -69,11 +80,11 @@ public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, Stor
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var rows = await db.RunEvaluations.AsNoTracking()
             .Where(e => e.Stage == RunEvaluation.ModelStage && e.ReportJson != null)
-            .Join(db.Runs, e => e.RunId, r => r.Id, (e, r) => new { e.Id, e.RunId, r.Name, e.Source, e.Part, Images = e.Predictions.Count, e.Accuracy, e.CreatedAt })
+            .Join(db.Runs, e => e.RunId, r => r.Id, (e, r) => new { e.Id, e.RunId, r.Name, e.Source, e.Part, Images = e.Predictions.Count, e.Accuracy, e.CreatedAt, IsFold = r.CrossValidationId != null })
             .ToListAsync(cancellationToken);
         return rows.Where(r => r.Images > 0)
             .OrderByDescending(r => r.RunId).ThenBy(r => r.Part == "test" ? 0 : r.Part == "val" ? 1 : 2).ThenBy(r => r.Id)
-            .Select(r => new ReviewableEvaluation(r.Id, r.RunId, r.Name, r.Source ?? r.Part, r.Part, r.Images, r.Accuracy, r.CreatedAt)).ToList();
+            .Select(r => new ReviewableEvaluation(r.Id, r.RunId, r.Name, r.Source ?? r.Part, r.Part, r.Images, r.Accuracy, r.CreatedAt, r.IsFold)).ToList();
     }
 
     /// <summary>Everything that opens as a review queue: model evaluations (newest run first), then label-issue searches (newest first).</summary>
@@ -81,7 +92,7 @@ public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, Stor
     {
         var evaluations = await ListEvaluationsAsync(cancellationToken);
         var searches = await labelIssues.ListAsync(null, cancellationToken);
-        return evaluations.Select(e => new ReviewSource(ReviewSource.EvaluationKey(e.EvaluationId), e.Title, e.Source, e.RunId, e.RunName, e.EvaluationId, null))
+        return evaluations.Select(e => new ReviewSource(ReviewSource.EvaluationKey(e.EvaluationId), e.Title, e.Source, e.RunId, e.RunName, e.EvaluationId, null, e.Part, e.IsFold))
             .Concat(searches.Select(l => new ReviewSource(ReviewSource.LabelIssuesKey(l.Id), LabelIssuesTitle(l), LabelIssuesWhat(l), null, null, null, l.Id)))
             .ToList();
     }
@@ -125,7 +136,7 @@ public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, Stor
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var evaluation = await db.RunEvaluations.AsNoTracking()
             .Where(e => e.Id == evaluationId && e.Stage == RunEvaluation.ModelStage && e.ReportJson != null)
-            .Join(db.Runs, e => e.RunId, r => r.Id, (e, r) => new { e.Id, e.RunId, r.Name, e.Source, e.Part, e.Accuracy, e.CreatedAt, e.ReportJson })
+            .Join(db.Runs, e => e.RunId, r => r.Id, (e, r) => new { e.Id, e.RunId, r.Name, e.Source, e.Part, e.Accuracy, e.CreatedAt, e.ReportJson, IsFold = r.CrossValidationId != null })
             .SingleOrDefaultAsync(cancellationToken);
         if (evaluation is null) return null;
         var report = JsonSerializer.Deserialize<EvaluationReport>(evaluation.ReportJson!, EvaluationService.Json) ?? throw new InvalidDataException("Empty evaluation report.");
@@ -161,8 +172,8 @@ public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, Stor
             datasetName = await db.Datasets.AsNoTracking().Where(d => d.Id == ds).Select(d => d.Name).SingleAsync(cancellationToken);
             classes = await db.DatasetImages.AsNoTracking().Where(i => i.DatasetId == ds).Select(i => i.ClassName).Distinct().OrderBy(c => c).ToListAsync(cancellationToken);
         }
-        var summary = new ReviewableEvaluation(evaluation.Id, evaluation.RunId, evaluation.Name, evaluation.Source ?? evaluation.Part, evaluation.Part, predictions.Count, evaluation.Accuracy, evaluation.CreatedAt);
-        var source = new ReviewSource(ReviewSource.EvaluationKey(summary.EvaluationId), summary.Title, summary.Source, summary.RunId, summary.RunName, summary.EvaluationId, null);
+        var summary = new ReviewableEvaluation(evaluation.Id, evaluation.RunId, evaluation.Name, evaluation.Source ?? evaluation.Part, evaluation.Part, predictions.Count, evaluation.Accuracy, evaluation.CreatedAt, evaluation.IsFold);
+        var source = new ReviewSource(ReviewSource.EvaluationKey(summary.EvaluationId), summary.Title, summary.Source, summary.RunId, summary.RunName, summary.EvaluationId, null, summary.Part, summary.IsFold);
         return new ReviewSession(source, queue, infos, datasetId, datasetName, classes);
     }
 

@@ -104,7 +104,7 @@ public partial class ReviewPage : IAsyncDisposable
         sources ??= await Review.ListSourcesAsync();
         string? key = LabelIssues is { } l ? ReviewSource.LabelIssuesKey(l)
             : Evaluation is { } e ? ReviewSource.EvaluationKey(e)
-            : sources.FirstOrDefault(s => s.What.EndsWith("/ test", StringComparison.Ordinal))?.Key ?? sources.FirstOrDefault()?.Key;
+            : ReviewSource.DefaultOf(sources)?.Key;
         if (key != sessionKey)
         {
             sessionKey = key;
