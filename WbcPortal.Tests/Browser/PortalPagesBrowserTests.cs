@@ -154,6 +154,26 @@ public sealed class PortalPagesBrowserTests(PortalPagesFixture fixture) : IClass
         Assert.True(failures.Count == 0, $"{failures.Count} problem(s):\n{string.Join("\n", failures)}");
     }
 
+    [Fact]
+    public async Task A_read_only_portal_keeps_its_buttons_on_a_phones_screen()
+    {
+        var browser = fixture.Browser.RequireBrowser();
+        // Beside the portal that holds the data folder, as a lab browses while a run trains.
+        await using var readOnly = await Support.PortalProcess.StartOnAsync(fixture.Portal.DataDirectory, "--read-only");
+        var context = await BrowserFixture.SignedInContextAsync(browser, readOnly, new() { ViewportSize = new ViewportSize { Width = 375, Height = 800 } });
+        var page = await context.NewPageAsync();
+        await BrowserFixture.ScreenshotOnFailureAsync(page, "read-only-375", async () =>
+        {
+            await BrowserFixture.GotoInteractiveAsync(page, new Uri(readOnly.BaseAddress, "datasets"));
+            await Assertions.Expect(page.Locator("[data-testid=read-only]")).ToBeVisibleAsync();
+            var toggle = await page.Locator("[data-testid=theme-toggle]").BoundingBoxAsync();
+            Assert.True(toggle is not null && toggle.X + toggle.Width <= 375, $"the theme toggle ends at {toggle?.X + toggle?.Width} px");
+            Assert.True(await page.EvaluateAsync<bool>("() => document.scrollingElement.scrollWidth <= innerWidth + 1"), "the page scrolls sideways");
+            await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "read-only-375.png") });
+        });
+        await context.CloseAsync();
+    }
+
     private const string IsDark = """
         () => {
             const [r, g, b] = getComputedStyle(document.body).backgroundColor.match(/[\d.]+/g).map(Number);
