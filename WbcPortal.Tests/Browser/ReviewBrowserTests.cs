@@ -140,9 +140,13 @@ public class ReviewBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserF
             await Assertions.Expect(page.Locator("[data-testid=review-tile]").Nth(0)).ToHaveAttributeAsync("data-decided", "excluded");
             await Assertions.Expect(page.Locator("[data-testid=reviewer]")).ToContainTextAsync(PortalProcess.AdminUser);
 
+            // One count of decisions in force, the same on the review page and the dataset page (LabelDecision.CountInForce).
+            await Assertions.Expect(page.Locator("[data-testid=review-decisions-in-force]")).ToHaveTextAsync("2");
+
             // A new dataset version from the decisions, with the folders split carried over.
             await page.Locator("[data-testid=review-make-version]").ClickAsync();
-            await Assertions.Expect(page.Locator("[data-testid=version-decisions]")).ToContainTextAsync($"2 review decisions in force: {copies - 1} images relabelled, 1 excluded");
+            await Assertions.Expect(page.Locator("[data-testid=version-decisions-in-force]")).ToHaveTextAsync("2");
+            await Assertions.Expect(page.Locator("[data-testid=version-decisions]")).ToContainTextAsync($"2 review decisions in force, deciding {copies - 1} images relabelled, 1 image excluded");
             await page.Locator("[data-testid=version-create]").ClickAsync();
             await Assertions.Expect(page.Locator("[data-testid=version-result]")).ToContainTextAsync("Made version 2", new() { Timeout = 120_000 });
             await Assertions.Expect(page.Locator("[data-testid=version-result]")).ToContainTextAsync("review-folders-v2");

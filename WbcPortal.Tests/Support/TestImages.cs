@@ -1,5 +1,6 @@
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
+using SixLabors.ImageSharp.Processing;
 
 namespace WbcPortal.Tests.Support;
 
@@ -66,5 +67,27 @@ public static class TestImages
             }
         });
         return image;
+    }
+
+    /// <summary>
+    /// A two-class training part written under <paramref name="root"/>/<paramref name="part"/>: <paramref name="perClass"/> smears a
+    /// class, class 1 hue-shifted (PURPLE / TEAL), keys "part/label/i".
+    /// </summary>
+    public static List<WbcPortal.Engine.Training.LabeledImage> TwoClassPart(string root, string part, int perClass, int seed)
+    {
+        var list = new List<WbcPortal.Engine.Training.LabeledImage>();
+        for (int label = 0; label < 2; label++)
+        {
+            for (int i = 0; i < perClass; i++)
+            {
+                using var image = Smear(64, 48, seed + 100 * label + i);
+                if (label == 1) image.Mutate(c => c.Hue(150));
+                var path = Path.Combine(root, part, $"{label}_{i}.png");
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                image.SaveAsPng(path);
+                list.Add(new WbcPortal.Engine.Training.LabeledImage($"{part}/{label}/{i}", path, label));
+            }
+        }
+        return list;
     }
 }

@@ -52,7 +52,8 @@ public sealed class DataFolderSpace(StorageOptions storage, ILogger<DataFolderSp
     /// <summary>The reserve's size on disk now; 0 when there is none.</summary>
     public long ReserveBytes() => FileLength(ReservePath);
 
-    private static long FileLength(string path)
+    /// <summary>A file's length, 0 when it is missing or cannot be read.</summary>
+    public static long FileLength(string path)
     {
         try
         {

@@ -72,21 +72,5 @@ public sealed class StageRateDecayTests : IDisposable
         Assert.True(headSmall > headOne / 3, $"head moved {headSmall:E2} with decay 0.1 against {headOne:E2}");
     }
 
-    private List<LabeledImage> Images(string part, int perClass, int seed)
-    {
-        var list = new List<LabeledImage>();
-        for (int label = 0; label < 2; label++)
-        {
-            for (int i = 0; i < perClass; i++)
-            {
-                using var image = TestImages.Smear(64, 48, seed + 100 * label + i);
-                if (label == 1) image.Mutate(c => c.Hue(150));
-                var path = Path.Combine(dir.Path, part, $"{label}_{i}.png");
-                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-                image.SaveAsPng(path);
-                list.Add(new LabeledImage($"{part}/{label}/{i}", path, label));
-            }
-        }
-        return list;
-    }
+    private List<LabeledImage> Images(string part, int perClass, int seed) => TestImages.TwoClassPart(dir.Path, part, perClass, seed);
 }

@@ -460,16 +460,5 @@ public sealed class DataFolderInventory(
 
     private static long FamilyBytes(string path) => FileLength(path) + FileLength(path + "-wal") + FileLength(path + "-shm") + FileLength(path + "-journal");
 
-    private static long FileLength(string path)
-    {
-        try
-        {
-            var info = new FileInfo(path);
-            return info.Exists ? info.Length : 0;
-        }
-        catch (IOException)
-        {
-            return 0;
-        }
-    }
+    private static long FileLength(string path) => DataFolderSpace.FileLength(path);
 }
