@@ -84,7 +84,8 @@ public static class DifferenceByOriginal
         var totalsB = new Totals(classes);
         // Paired: the originals (of A's grouping; B holds the same images) drawn once for both sides, each original's
         // images found on B by key. Unpaired: each side's originals drawn on their own.
-        var pairedB = paired ? unitsA.Keys.ToDictionary(k => k, k => UnitOfKeys(keyOfA[k], b, classes, temperatureB)) : null;
+        var bByKey = paired ? b.ToDictionary(p => p.Key, StringComparer.Ordinal) : null;
+        var pairedB = bByKey is not null ? unitsA.Keys.ToDictionary(k => k, k => UnitOfKeys(keyOfA[k], bByKey, classes, temperatureB)) : null;
         var strataA = Strata(unitsA, classes);
         var strataB = Strata(unitsB, classes);
         for (int r = 0; r < Resamples; r++)
@@ -136,11 +137,10 @@ public static class DifferenceByOriginal
         return units;
     }
 
-    private static Unit UnitOfKeys(List<string> keys, IReadOnlyList<ComparedPrediction> side, int classes, double temperature)
+    private static Unit UnitOfKeys(List<string> keys, Dictionary<string, ComparedPrediction> side, int classes, double temperature)
     {
-        var wanted = keys.ToHashSet(StringComparer.Ordinal);
         var unit = new Unit(-1, classes);
-        foreach (var p in side.Where(p => wanted.Contains(p.Key))) unit.Add(p, classes, temperature);
+        foreach (var key in keys) unit.Add(side[key], classes, temperature);
         return unit;
     }
 
