@@ -232,7 +232,13 @@ public sealed class ImageDecoding
     public Image<Rgb24> DecodeRgb(string path) => DecodeRgb(path, CancellationToken.None);
 
     /// <inheritdoc cref="DecodeRgb(string)"/>
-    public Image<Rgb24> DecodeRgb(string path, CancellationToken cancellationToken)
+    public Image<Rgb24> DecodeRgb(string path, CancellationToken cancellationToken) => DecodeRgb(ReadFile(path, cancellationToken), cancellationToken);
+
+    /// <summary>
+    /// The bytes of an untrusted image file, read under <see cref="ImageLimits.MaxBytes"/> (a link, FIFO or device is refused
+    /// with <see cref="ImageRejectedException"/>), for a caller that needs them as well as the decoded image (a content hash).
+    /// </summary>
+    public byte[] ReadFile(string path, CancellationToken cancellationToken = default)
     {
         byte[] bytes;
         try
@@ -246,7 +252,7 @@ public sealed class ImageDecoding
         {
             throw new ImageRejectedException(ImageRejection.NotAnImage, ex.Reason);
         }
-        return DecodeRgb(bytes, cancellationToken);
+        return bytes;
     }
 
     /// <summary>Reads at most <see cref="ImageLimits.MaxBytes"/>, in 80 KB chunks, checking for cancellation between them.</summary>

@@ -112,7 +112,44 @@ public class DashboardBrowserTests(BrowserFixture fixture) : IClassFixture<Brows
             await Assertions.Expect(page.Locator("[data-testid=gallery-item]")).ToHaveCountAsync(count);
             await Assertions.Expect(page.Locator("[data-testid=gallery-file]").First).ToContainTextAsync(".jpg");
             await Assertions.Expect(page.Locator("[data-testid=gallery-item]").First.Locator(".wbc-prob")).ToHaveCountAsync(2);
+            // A folder's images were never imported: their stored previews show, not empty pictures.
+            await Assertions.Expect(page.Locator("[data-testid=gallery-item] img").First).ToBeVisibleAsync();
+            Assert.True(await page.Locator("[data-testid=gallery-item] img").First.EvaluateAsync<bool>("img => img.complete && img.naturalWidth > 0"), "the folder image's preview did not load");
             await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "dashboard-gallery.png"), FullPage = true });
+
+            // Every image of the folder evaluation in one table; its mistakes count is the CSV download's (one query for both).
+            var table = page.Locator("[data-testid=predictions-table]");
+            await Assertions.Expect(table.Locator("[data-testid=predictions-rows] tbody tr")).ToHaveCountAsync(20);
+            await Assertions.Expect(table.Locator("[data-testid=predictions-all]")).ToContainTextAsync("All 20");
+            string wrongChip = await table.Locator("[data-testid=predictions-wrong]").InnerTextAsync();
+            int wrongShown = int.Parse(wrongChip.Split(' ').Last(), System.Globalization.CultureInfo.InvariantCulture);
+            Assert.True(wrongShown >= count, $"'{wrongChip}' but the confusion cell alone holds {count} mistakes");
+            string csvHref = (await table.Locator("[data-testid=predictions-csv]").GetAttributeAsync("href"))!;
+            using (var http = fixture.Portal.CreateClient())
+            {
+                var csv = (await http.GetStringAsync(csvHref, ct)).Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
+                Assert.Equal(["image", "original", "label", "called", "guess", "correct", "unidentified", "p_EOSINOPHIL", "p_NEUTROPHIL"], csv[0].Split(','));
+                Assert.Equal(20, csv.Length - 1);
+                Assert.Equal(wrongShown, csv.Skip(1).Count(line => line.Split(',')[5] == "false"));
+                // The twins are copies of 10 originals: one in each class folder, so the grouper finds 10 per class.
+                Assert.Equal(20, csv.Skip(1).Select(line => line.Split(',')[1]).Where(o => o.Length > 0).Count());
+                Assert.Equal(20, csv.Skip(1).Select(line => (line.Split(',')[2], line.Split(',')[1])).Distinct().Count());
+                string json = await http.GetStringAsync(csvHref.Replace(".csv", ".json"), ct);
+                Assert.Equal(20, JsonDocument.Parse(json).RootElement.GetProperty("images").GetArrayLength());
+            }
+            await table.Locator("[data-testid=predictions-wrong]").ClickAsync();
+            await Assertions.Expect(table.Locator("[data-testid=predictions-rows] tbody tr")).ToHaveCountAsync(Math.Max(1, wrongShown));
+            Assert.True(await table.Locator("[data-testid=predictions-rows] tbody tr img").First.EvaluateAsync<bool>("img => img.complete && img.naturalWidth > 0"), "a table row's thumbnail did not load");
+            await table.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "dashboard-predictions-table.png") });
+
+            // The review opens the folder evaluation with its pictures.
+            await page.Locator("[data-testid=review-this-evaluation]").ClickAsync();
+            await Assertions.Expect(page.Locator("[data-testid=review-tile]").First).ToBeVisibleAsync(new() { Timeout = 30_000 });
+            Assert.True(await page.Locator("[data-testid=review-tile] img").First.EvaluateAsync<bool>("img => img.complete && img.naturalWidth > 0"), "a review tile of a folder evaluation shows no picture");
+            await page.GoBackAsync();
+            await BrowserFixture.GotoInteractiveAsync(page, new Uri(fixture.Portal.BaseAddress, $"runs/{runId}"));
+            await page.Locator("[data-testid=evaluation-job][data-state=Succeeded] [data-testid=evaluation-job-show]").Last.ClickAsync();
+            await Assertions.Expect(page.Locator("[data-testid=report-headline]")).ToContainTextAsync($"folder {twins.FullName}");
 
             await page.Locator("input[data-testid=cm-normalise]").CheckAsync();
             await Assertions.Expect(page.Locator("[data-testid=confusion-matrix]")).ToContainTextAsync("%");
@@ -136,6 +173,7 @@ public class DashboardBrowserTests(BrowserFixture fixture) : IClassFixture<Brows
     private async Task CheckExportsAsync(int runId, CancellationToken ct)
     {
         using var http = fixture.Portal.CreateClient();
+        int csvPredictions = -1;
         foreach (var (extension, mediaType) in new[] { ("html", "text/html"), ("csv", "text/csv"), ("json", "application/json") })
         {
             using var response = await http.GetAsync($"api/runs/{runId}/report.{extension}", ct);
@@ -152,11 +190,19 @@ public class DashboardBrowserTests(BrowserFixture fixture) : IClassFixture<Brows
                     break;
                 case "csv":
                     Assert.Contains("section,confusion matrix,split dash-split / test", body);
+                    // Every image of the test part, after a header row.
+                    Assert.Contains("section,predictions,split dash-split / test", body);
+                    csvPredictions = body.Split("section,predictions,")[1].Split("\r\n", StringSplitOptions.RemoveEmptyEntries).Length - 2;
                     break;
                 default:
                     var json = JsonDocument.Parse(body).RootElement;
                     Assert.Equal("dash <run>", json.GetProperty("runName").GetString());
                     Assert.Equal(2, json.GetProperty("evaluations").GetArrayLength());
+                    Assert.Equal("test", json.GetProperty("predictions").GetProperty("part").GetString());
+                    // As many rows as the test part has images, in the CSV too.
+                    int testImages = json.GetProperty("evaluations").EnumerateArray().Single(e => e.GetProperty("part").GetString() == "test").GetProperty("report").GetProperty("total").GetInt32();
+                    Assert.Equal(testImages, json.GetProperty("predictions").GetProperty("images").GetArrayLength());
+                    Assert.Equal(testImages, csvPredictions);
                     break;
             }
         }

@@ -25,6 +25,12 @@ public static class ImageEndpoints
                 ? Results.NotFound()
                 : Serve(http, sha, store.ImagePath(sha, format), format == "png" ? "image/png" : "image/jpeg");
         });
+        // Pictures of a run's folder and zip evaluation images (never imported): the bounded preview and its thumbnail.
+        var previews = app.MapGroup("/api/runs/{runId:int}/previews");
+        previews.MapGet("/{sha}", (int runId, string sha, HttpContext http, Services.Evaluation.EvaluationService evaluations) =>
+            Serve(http, sha, ImageStore.IsValidSha(sha) ? evaluations.PreviewsOf(runId).PreviewPath(sha) : null, "image/jpeg"));
+        previews.MapGet("/{sha}/thumb", (int runId, string sha, HttpContext http, Services.Evaluation.EvaluationService evaluations) =>
+            Serve(http, sha, ImageStore.IsValidSha(sha) ? evaluations.PreviewsOf(runId).ThumbnailPath(sha) : null, "image/jpeg"));
         return app;
     }
 

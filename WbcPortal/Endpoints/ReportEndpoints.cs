@@ -19,6 +19,20 @@ public static class ReportEndpoints
             Serve(runId, queries, http, "csv", ReportCsv.ContentType, ReportCsv.Write));
         group.MapGet("/report.html", (int runId, RunReportQueries queries, HttpContext http) =>
             Serve(runId, queries, http, "html", ReportHtml.ContentType, ReportHtml.Write));
+        // One evaluation's every image: given label, answer (or Unidentified), probabilities, original.
+        group.MapGet("/evaluations/{evaluationId:int}/predictions.{format}", async (int runId, int evaluationId, string format, RunReportQueries queries, HttpContext http) =>
+        {
+            if (format is not ("csv" or "json")) return Results.NotFound();
+            var predictions = await queries.GetPredictionsAsync(runId, evaluationId, http.RequestAborted);
+            if (predictions is null) return Results.NotFound();
+            http.Response.Headers.XContentTypeOptions = "nosniff";
+            http.Response.Headers.CacheControl = "no-store";
+            string runName = await queries.RunNameAsync(runId, http.RequestAborted) ?? "run";
+            string name = $"{SafeStem(runName, "run")}-{SafeStem(predictions.Source, "evaluation")}-predictions.{format}";
+            return format == "csv"
+                ? Results.File(Encoding.UTF8.GetBytes(ReportCsv.WritePredictions(predictions)), ReportCsv.ContentType, name)
+                : Results.File(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(predictions, Json)), "application/json; charset=utf-8", name);
+        });
         return app;
     }
 

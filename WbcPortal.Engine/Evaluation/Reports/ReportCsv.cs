@@ -74,7 +74,34 @@ public static class ReportCsv
                 Row(csv, [report.Labels[r], .. report.Confusion[r].Select(Int)]);
             }
         }
+        if (document.Predictions is { } predictions)
+        {
+            csv.Append("\r\n");
+            Row(csv, "section", "predictions", predictions.Source);
+            WritePredictionRows(csv, predictions);
+        }
         return csv.ToString();
+    }
+
+    /// <summary>
+    /// One evaluation's per-image predictions alone (the dashboard's download): a header row, then one row per image with
+    /// image, original, label, called, guess, correct, unidentified and p_CLASS for every class.
+    /// </summary>
+    public static string WritePredictions(RunReportPredictions predictions)
+    {
+        var csv = new StringBuilder();
+        WritePredictionRows(csv, predictions);
+        return csv.ToString();
+    }
+
+    private static void WritePredictionRows(StringBuilder csv, RunReportPredictions predictions)
+    {
+        Row(csv, ["image", "original", "label", "called", "guess", "correct", "unidentified", .. predictions.Labels.Select(l => $"p_{l}")]);
+        foreach (var p in predictions.Images)
+        {
+            Row(csv, [p.Image, p.Original is { } o ? Int(o) : "", p.Label, p.Called, p.Guess, p.Correct ? "true" : "false", p.Unidentified ? "true" : "false",
+                .. p.Probabilities.Select(v => Number(v))]);
+        }
     }
 
     private static string Number(double value) => Number(value, "0.0000");

@@ -65,6 +65,7 @@ public static class ReportHtml
         html.Append("<h2>Exported model</h2>");
         if (document.Evaluations.Count == 0) html.Append("<p>The exported model has not been evaluated.</p>");
         foreach (var evaluation in document.Evaluations) WriteEvaluation(html, evaluation);
+        if (document.Predictions is { } predictions) WritePredictions(html, predictions);
 
         html.Append("<h2>Configuration</h2>");
         html.Append(Inv, $"<pre>{E(document.ConfigJson)}</pre>");
@@ -138,6 +139,25 @@ public static class ReportHtml
         html.Append(SvgCharts.Heatmap("Confusion matrix (% of each actual class)", r.Labels, r.Confusion, normalised: true));
         html.Append(SvgCharts.ReliabilityDiagram("Reliability", r.Uncalibrated, r.Calibrated));
         html.Append("</div>");
+    }
+
+    /// <summary>Every image of one evaluation, mistakes first, in a table a reader opens (a thousand rows stay out of the way).</summary>
+    private static void WritePredictions(StringBuilder html, RunReportPredictions predictions)
+    {
+        int wrong = predictions.Images.Count(p => !p.Correct), unidentified = predictions.Images.Count(p => p.Unidentified);
+        html.Append(Inv, $"<h3>Per-image predictions: {E(predictions.Source)}</h3>");
+        html.Append(Inv, $"<details data-predictions><summary>{predictions.Images.Count} images, {wrong} guessed wrong, {unidentified} Unidentified (calibrated p under {predictions.RejectThreshold:0.000}); mistakes first</summary>");
+        html.Append("<table class=\"report\"><thead><tr><th>image</th><th>original</th><th>label</th><th>called</th>");
+        foreach (var label in predictions.Labels) html.Append(Inv, $"<th>p {E(label)}</th>");
+        html.Append("</tr></thead><tbody>");
+        foreach (var p in predictions.Images.OrderBy(p => p.Correct).ThenBy(p => p.Image, StringComparer.Ordinal))
+        {
+            string called = p.Unidentified ? $"Unidentified (guess {p.Guess})" : p.Called;
+            html.Append(Inv, $"<tr{(p.Correct ? "" : " class=\"wrong\"")}><td>{E(p.Image)}</td><td>{(p.Original is { } o ? o.ToString(Inv) : "–")}</td><td>{E(p.Label)}</td><td>{E(called)}</td>");
+            foreach (var v in p.Probabilities) html.Append(Inv, $"<td>{v:0.000}</td>");
+            html.Append("</tr>");
+        }
+        html.Append("</tbody></table></details>");
     }
 
     private static void Fact(StringBuilder html, string name, string value) =>

@@ -13,6 +13,19 @@ public sealed record RunReportRound(string Stage, string Name, double? ValAccura
 /// <summary>The exported model evaluated on one source ("split NAME / test", "folder PATH"), with its full report.</summary>
 public sealed record RunReportEvaluation(string Source, string Part, DateTimeOffset? CreatedAt, EvaluationReport Report);
 
+/// <summary>
+/// One evaluated image as the exports list it: the image (a dataset path, or a file of the evaluated folder), the original it
+/// is a copy of (null when unknown), the given label, what the model answers (a class, or "Unidentified" when its calibrated
+/// probability is under the threshold; <paramref name="Guess"/> is the class it would have called) and the calibrated
+/// probability of every class in the report's label order. <paramref name="Correct"/>: the guess is the label, as the
+/// report's accuracy counts it (so the correct rows over all rows is that accuracy, Unidentified or not).
+/// </summary>
+public sealed record RunReportPrediction(string Image, int? Original, string Label, string Called, string Guess, bool Correct, bool Unidentified,
+    IReadOnlyList<double> Probabilities);
+
+/// <summary>The per-image predictions of one evaluation (<paramref name="Source"/>) in the exports.</summary>
+public sealed record RunReportPredictions(string Source, string Part, IReadOnlyList<string> Labels, double RejectThreshold, IReadOnlyList<RunReportPrediction> Images);
+
 /// <summary>A split's honesty as exports write it: <paramref name="Status"/> is leakFree, suspectPairs, leaky, leakyByDesign or unchecked.</summary>
 public sealed record SplitHonestyExport(string Status, string Label, string Detail, bool LeakFree)
 {
@@ -55,6 +68,8 @@ public sealed record RunReportDocument
     public required IReadOnlyList<RunReportEpoch> Epochs { get; init; }
     public required IReadOnlyList<RunReportRound> Rounds { get; init; }
     public required IReadOnlyList<RunReportEvaluation> Evaluations { get; init; }
+    /// <summary>Every image of the run's test part (else of its first evaluation) with its answer and probabilities; null when the model has no evaluation.</summary>
+    public RunReportPredictions? Predictions { get; init; }
     /// <summary>When the document was made, and by which portal version.</summary>
     public DateTimeOffset GeneratedAt { get; init; }
     public string? Generator { get; init; }

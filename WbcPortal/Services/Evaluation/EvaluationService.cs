@@ -30,8 +30,12 @@ public abstract record EvaluationTarget
 }
 
 /// <summary>Labelled images to evaluate on, with where they came from (and, for a split part, each image's source group by key).</summary>
+/// <param name="GroupOfKey">Each image's original: the dataset's source group for a split image, the group the grouper found
+/// among a folder's images (copies of one cell in one class folder) for a folder image.</param>
+/// <param name="ShaOfFile">A folder image's SHA-256 by key (its pictures are stored under it, <see cref="EvaluationPreviews"/>).</param>
 public sealed record EvaluationImages(IReadOnlyList<string> Labels, IReadOnlyList<LabeledImage> Images, string Source, string Part,
-    IReadOnlyDictionary<int, string> ShaById, IReadOnlyList<(string File, string Reason)> Rejected, IReadOnlyDictionary<string, int?>? GroupOfKey = null);
+    IReadOnlyDictionary<int, string> ShaById, IReadOnlyList<(string File, string Reason)> Rejected, IReadOnlyDictionary<string, int?>? GroupOfKey = null,
+    IReadOnlyDictionary<string, string>? ShaOfFile = null);
 
 /// <summary>A stored model-stage evaluation with its report; <paramref name="Rejected"/> lists folder files that could not be read.</summary>
 public sealed record EvaluationResult(int EvaluationId, int RunId, string Source, EvaluationReport Report, IReadOnlyList<(string File, string Reason)> Rejected);
@@ -49,6 +53,7 @@ public sealed class EvaluationService(
     BackboneRegistry backbones,
     ImageDecoding decoding,
     Training.RunChanges changes,
+    WbcPortal.Engine.Datasets.Grouping.SourceGrouper grouper,
     TimeProvider clock, Accounts.AccessControl access, Accounts.AuditLog audit)
 {
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
@@ -63,7 +68,7 @@ public sealed class EvaluationService(
     {
         access.Demand(PortalAction.Evaluate);
         using var classifier = await OpenAsync(runId, cancellationToken, testTimeAugmentation);
-        var images = await ResolveAsync(classifier.Labels, target, cancellationToken);
+        var images = await ResolveAsync(classifier.Labels, target, cancellationToken, PreviewsOf(runId));
         if (testTimeAugmentation is bool tta && tta != classifier.Metadata.TestTimeAugmentation)
         {
             images = images with { Source = $"{images.Source} (flips {(tta ? "on" : "off")})" };
@@ -86,9 +91,20 @@ public sealed class EvaluationService(
     public Task<IReadOnlyList<ImagePrediction>> PredictAsync(OnnxClassifier classifier, EvaluationImages images, IProgress<(int Done, int Total)>? progress, CancellationToken cancellationToken) =>
         Task.Run(() => classifier.Predict(images.Images, progress, cancellationToken, decode: decoding.DecodeRgb), cancellationToken);
 
-    /// <summary>The labelled images of a target, in the model's class order; folder files that do not decode are set aside in <see cref="EvaluationImages.Rejected"/>.</summary>
-    public async Task<EvaluationImages> ResolveAsync(IReadOnlyList<string> labels, EvaluationTarget target, CancellationToken cancellationToken)
+    /// <summary>The pictures of a run's folder and zip evaluations (the images themselves are never imported).</summary>
+    public EvaluationPreviews PreviewsOf(int runId) =>
+        new(Path.Combine(storage.DataDirectoryFullPath, "runs", runId.ToString(CultureInfo.InvariantCulture)));
+
+    /// <summary>
+    /// The labelled images of a target, in the model's class order; folder files that do not decode are set aside in
+    /// <see cref="EvaluationImages.Rejected"/>. A folder's images are grouped into originals by the dataset grouper (so its
+    /// report has by-original figures and its review tiles are originals), and, with <paramref name="previews"/>, their
+    /// pictures are stored for the review and the dashboard.
+    /// </summary>
+    public async Task<EvaluationImages> ResolveAsync(IReadOnlyList<string> labels, EvaluationTarget target, CancellationToken cancellationToken,
+        EvaluationPreviews? previews = null)
     {
+        Dictionary<string, string>? shaOfFile = null;
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         List<LabeledImage> images;
         var rejected = new List<(string, string)>();
@@ -156,12 +172,17 @@ public sealed class EvaluationService(
         if (target is EvaluationTarget.Folder)
         {
             var readable = new List<LabeledImage>(images.Count);
+            shaOfFile = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var image in images)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 try
                 {
-                    using var _ = decoding.DecodeRgb(image.Path, cancellationToken);
+                    byte[] bytes = decoding.ReadFile(image.Path, cancellationToken);
+                    using var decoded = decoding.DecodeRgb(bytes, cancellationToken);
+                    string sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
+                    previews?.Write(sha, decoded);
+                    shaOfFile[image.Key] = sha;
                     readable.Add(image);
                 }
                 catch (ImageRejectedException ex)
@@ -177,9 +198,25 @@ public sealed class EvaluationService(
             images = readable;
             // The folder's source (an uploaded zip's name), never the server path of where it was unpacked.
             if (images.Count == 0) throw new ArgumentException($"No readable image in {DescribeTarget(target)}: {string.Join("; ", rejected.Take(3).Select(r => $"{r.Item1}: {r.Item2}"))}.");
+            groupOfKey = GroupFolder(labels, images, cancellationToken);
         }
 
-        return new EvaluationImages(labels, images, source, part, shaById, rejected, groupOfKey);
+        return new EvaluationImages(labels, images, source, part, shaById, rejected, groupOfKey, shaOfFile);
+    }
+
+    /// <summary>
+    /// A folder's images grouped into originals by the dataset grouper, within each class folder (copies of one cell share
+    /// their label); a group of one image is an original of its own.
+    /// </summary>
+    private Dictionary<string, int?> GroupFolder(IReadOnlyList<string> labels, IReadOnlyList<LabeledImage> images, CancellationToken cancellationToken)
+    {
+        var found = grouper.Group(images.Select(i => new WbcPortal.Engine.Datasets.Grouping.GroupingInput(i.Key, labels[i.Label], i.Path)).ToList(), null, cancellationToken);
+        var groupOf = images.ToDictionary(i => i.Key, _ => (int?)null, StringComparer.Ordinal);
+        foreach (var group in found.Groups)
+        {
+            foreach (var key in group.Keys) groupOf[key] = group.Id;
+        }
+        return groupOf;
     }
 
     /// <summary>
@@ -218,8 +255,9 @@ public sealed class EvaluationService(
             evaluation.Predictions.Add(new RunPrediction
             {
                 DatasetImageId = imageId,
-                Sha256 = imageId is int id ? shaById[id] : null,
+                Sha256 = imageId is int id ? shaById[id] : images.ShaOfFile?.GetValueOrDefault(p.Key),
                 File = imageId is null ? p.Key : null,
+                Original = images.GroupOfKey?.GetValueOrDefault(p.Key),
                 Label = p.Label,
                 Predicted = p.Predicted,
                 Confidence = Calibration.Softmax(p.Logits, temperature)[p.Predicted],
@@ -234,9 +272,20 @@ public sealed class EvaluationService(
             await db.SaveChangesAsync(cancellationToken);
             await transaction.CommitAsync(cancellationToken);
         }
+        if (images.ShaOfFile is not null || images.Part == "folder") await SweepPreviewsAsync(runId, cancellationToken);
         changes.Notify(runId);
         await audit.RecordAsync(AuditAction.Evaluated, $"run {runId}", null, cancellationToken: CancellationToken.None);
         return new EvaluationResult(evaluation.Id, runId, source, report, rejected);
+    }
+
+    /// <summary>Deletes the pictures of folder images that no evaluation of the run names any more (one of the same source was replaced).</summary>
+    private async Task SweepPreviewsAsync(int runId, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var referenced = await db.RunPredictions.AsNoTracking()
+            .Where(p => p.DatasetImageId == null && p.Sha256 != null && db.RunEvaluations.Any(e => e.Id == p.EvaluationId && e.RunId == runId))
+            .Select(p => p.Sha256!).Distinct().ToListAsync(cancellationToken);
+        PreviewsOf(runId).Sweep(referenced.ToHashSet(StringComparer.Ordinal));
     }
 
     /// <summary>The stored report of a model-stage evaluation.</summary>

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using WbcPortal.Engine.Evaluation;
+using WbcPortal.Engine.Evaluation.Reject;
 using WbcPortal.Engine.Evaluation.Reports;
 using WbcPortal.Engine.Training;
 using WbcPortal.Storage;
@@ -9,6 +10,9 @@ using WbcPortal.Services.Splits;
 using WbcPortal.Storage.Entities;
 
 namespace WbcPortal.Services.Evaluation;
+
+/// <summary>An evaluation's per-image predictions with each image's thumbnail (null where none is stored), in the same order.</summary>
+public sealed record PredictionTable(RunReportPredictions Predictions, IReadOnlyList<string?> ThumbnailUrls);
 
 /// <summary>One stored evaluation of a run's exported model, as the dashboard lists it.</summary>
 public sealed record ModelEvaluationSummary(int Id, string Source, string Part, int Images, double Accuracy, double MacroF1,
@@ -21,6 +25,9 @@ public sealed record ModelEvaluationReport(ModelEvaluationSummary Summary, Evalu
 public sealed record GalleryItem(long Id, string? Sha256, string? File, int Label, int Predicted, IReadOnlyList<double> Probabilities)
 {
     public double TrueProbability => Probabilities[Label];
+    /// <summary>Its pictures (<see cref="EvaluatedImageUrls"/>); null when none is stored.</summary>
+    public string? ThumbnailUrl { get; init; }
+    public string? FullUrl { get; init; }
     public double PredictedProbability => Probabilities[Predicted];
 }
 
@@ -55,6 +62,21 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
         return rows.OrderBy(e => PartOrder(e.Part)).ThenBy(e => e.Source, StringComparer.Ordinal).ToList();
     }
 
+    /// <summary>The evaluation whose images the report lists: the test part, else the first, as <see cref="DefaultSelection"/>.</summary>
+    private static int? DefaultEvaluationId(IReadOnlyList<RunEvaluation> evaluations)
+    {
+        var models = evaluations.Where(e => e.Stage == RunEvaluation.ModelStage && e.ReportJson is not null)
+            .OrderBy(e => PartOrder(e.Part)).ThenBy(e => e.Source, StringComparer.Ordinal).ToList();
+        return (models.FirstOrDefault(e => e.Part == "test") ?? models.FirstOrDefault())?.Id;
+    }
+
+    /// <summary>A run's name, or null for an unknown run.</summary>
+    public async Task<string?> RunNameAsync(int runId, CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return await db.Runs.AsNoTracking().Where(r => r.Id == runId).Select(r => r.Name).SingleOrDefaultAsync(cancellationToken);
+    }
+
     /// <summary>The evaluation the dashboard opens with: the test part, else the first.</summary>
     public static ModelEvaluationSummary? DefaultSelection(IReadOnlyList<ModelEvaluationSummary> evaluations) =>
         evaluations.FirstOrDefault(e => e.Part == "test") ?? evaluations.FirstOrDefault();
@@ -80,27 +102,82 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
         ArgumentOutOfRangeException.ThrowIfNegative(page);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(pageSize);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var reportJson = await db.RunEvaluations.AsNoTracking().Where(e => e.Id == evaluationId).Select(e => e.ReportJson).SingleOrDefaultAsync(cancellationToken);
-        double temperature = reportJson is null ? 1 : Read(reportJson).Temperature;
+        var evaluation = await db.RunEvaluations.AsNoTracking().Where(e => e.Id == evaluationId).Select(e => new { e.RunId, e.ReportJson }).SingleOrDefaultAsync(cancellationToken);
+        double temperature = evaluation?.ReportJson is { } reportJson ? Read(reportJson).Temperature : 1;
+        int runId = evaluation?.RunId ?? 0;
         var cell = db.RunPredictions.AsNoTracking().Where(p => p.EvaluationId == evaluationId && p.Label == actual && p.Predicted == predicted);
         int total = await cell.CountAsync(cancellationToken);
         var rows = await cell.OrderByDescending(p => p.Confidence).ThenBy(p => p.Id).Skip(page * pageSize).Take(pageSize)
-            .Select(p => new { p.Id, p.Sha256, p.File, p.Label, p.Predicted, p.LogitsJson }).ToListAsync(cancellationToken);
+            .Select(p => new { p.Id, p.DatasetImageId, p.Sha256, p.File, p.Label, p.Predicted, p.LogitsJson }).ToListAsync(cancellationToken);
         var items = rows.Select(p => new GalleryItem(p.Id, p.Sha256, p.File, p.Label, p.Predicted,
-            Calibration.Softmax(JsonSerializer.Deserialize<float[]>(p.LogitsJson) ?? [], temperature))).ToList();
+            Calibration.Softmax(JsonSerializer.Deserialize<float[]>(p.LogitsJson) ?? [], temperature))
+        {
+            ThumbnailUrl = EvaluatedImageUrls.Thumbnail(runId, p.DatasetImageId, p.Sha256),
+            FullUrl = EvaluatedImageUrls.Full(runId, p.DatasetImageId, p.Sha256),
+        }).ToList();
         return new GalleryPage(actual, predicted, total, page, pageSize, items);
     }
 
-    /// <summary>The stored image (SHA-256) of each split-image key (its dataset image id) among an evaluation's predictions.</summary>
-    public async Task<IReadOnlyDictionary<string, string>> GetImageShasAsync(int evaluationId, IEnumerable<string> keys, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Every image of one of the run's model evaluations with what the model answers (a class, or Unidentified under the
+    /// evaluation's threshold) and the calibrated probability of every class, in image order; null for an unknown evaluation.
+    /// The dashboard's per-image table, its CSV and JSON downloads and the report's predictions section all read it.
+    /// </summary>
+    public async Task<RunReportPredictions?> GetPredictionsAsync(int runId, int evaluationId, CancellationToken cancellationToken = default) =>
+        (await GetPredictionTableAsync(runId, evaluationId, cancellationToken))?.Predictions;
+
+    /// <summary>As <see cref="GetPredictionsAsync"/>, with each image's thumbnail for the dashboard's table (same order).</summary>
+    public async Task<PredictionTable?> GetPredictionTableAsync(int runId, int evaluationId, CancellationToken cancellationToken = default)
     {
-        var ids = keys.Select(k => int.TryParse(k, NumberStyles.None, CultureInfo.InvariantCulture, out int id) ? id : (int?)null).OfType<int>().ToList();
-        if (ids.Count == 0) return new Dictionary<string, string>();
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var evaluation = await db.RunEvaluations.AsNoTracking()
+            .Where(e => e.Id == evaluationId && e.RunId == runId && e.Stage == RunEvaluation.ModelStage && e.ReportJson != null)
+            .Select(e => new { e.Source, e.Part, e.ReportJson }).SingleOrDefaultAsync(cancellationToken);
+        if (evaluation is null) return null;
+        var report = Read(evaluation.ReportJson!);
+        double threshold = report.Coverage?.Threshold ?? 0;
+        var rows = await (from p in db.RunPredictions.AsNoTracking()
+                          where p.EvaluationId == evaluationId
+                          join i in db.DatasetImages.AsNoTracking() on p.DatasetImageId equals i.Id into found
+                          from i in found.DefaultIfEmpty()
+                          orderby p.Id
+                          select new { p.File, p.DatasetImageId, p.Sha256, Path = i == null ? null : i.RelativePath, Group = i == null ? null : i.SourceGroup, p.Original, p.Label, p.LogitsJson })
+            .ToListAsync(cancellationToken);
+        var labels = report.Labels;
+        var images = rows.Select(r =>
+        {
+            var probabilities = Calibration.Softmax(JsonSerializer.Deserialize<float[]>(r.LogitsJson) ?? [], report.Temperature);
+            var decision = RejectRule.Decide(probabilities, threshold);
+            return new RunReportPrediction(r.Path ?? r.File ?? "", r.Original ?? r.Group, labels[r.Label], decision.Answer(labels), labels[decision.Predicted],
+                decision.Predicted == r.Label, decision.Unidentified, probabilities);
+        }).ToList();
+        return new PredictionTable(new RunReportPredictions(evaluation.Source ?? evaluation.Part, evaluation.Part, labels, threshold, images),
+            rows.Select(r => EvaluatedImageUrls.Thumbnail(runId, r.DatasetImageId, r.Sha256)).ToList());
+    }
+
+    /// <summary>
+    /// The thumbnail of each report key among an evaluation's predictions: a split image's key is its dataset image id, a
+    /// folder image's its file (<see cref="EvaluatedImageUrls"/>); keys without a stored picture are left out.
+    /// </summary>
+    public async Task<IReadOnlyDictionary<string, string>> GetThumbnailsAsync(int evaluationId, IEnumerable<string> keys, CancellationToken cancellationToken = default)
+    {
+        var wanted = keys.ToList();
+        var ids = wanted.Select(k => int.TryParse(k, NumberStyles.None, CultureInfo.InvariantCulture, out int id) ? id : (int?)null).OfType<int>().ToList();
+        var files = wanted.Where(k => !int.TryParse(k, NumberStyles.None, CultureInfo.InvariantCulture, out _)).ToList();
+        if (wanted.Count == 0) return new Dictionary<string, string>();
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        int runId = await db.RunEvaluations.AsNoTracking().Where(e => e.Id == evaluationId).Select(e => e.RunId).SingleOrDefaultAsync(cancellationToken);
         var rows = await db.RunPredictions.AsNoTracking()
-            .Where(p => p.EvaluationId == evaluationId && p.DatasetImageId != null && ids.Contains(p.DatasetImageId.Value) && p.Sha256 != null)
-            .Select(p => new { p.DatasetImageId, p.Sha256 }).ToListAsync(cancellationToken);
-        return rows.GroupBy(r => r.DatasetImageId!.Value).ToDictionary(g => g.Key.ToString(CultureInfo.InvariantCulture), g => g.First().Sha256!);
+            .Where(p => p.EvaluationId == evaluationId && p.Sha256 != null
+                        && ((p.DatasetImageId != null && ids.Contains(p.DatasetImageId.Value)) || (p.DatasetImageId == null && p.File != null && files.Contains(p.File))))
+            .Select(p => new { p.DatasetImageId, p.File, p.Sha256 }).ToListAsync(cancellationToken);
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var r in rows)
+        {
+            string key = r.DatasetImageId is { } id ? id.ToString(CultureInfo.InvariantCulture) : r.File!;
+            if (EvaluatedImageUrls.Thumbnail(runId, r.DatasetImageId, r.Sha256) is { } url) result.TryAdd(key, url);
+        }
+        return result;
     }
 
     public static RunFacts Facts(Run run, TrainingConfig config, IReadOnlyList<RunEpoch> epochs) =>
@@ -186,6 +263,7 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
             Epochs = epochs.Select(e => new RunReportEpoch(e.Round, e.Epoch, e.TrainLoss, e.TrainAccuracy, e.ValLoss, e.ValAccuracy, e.Seconds, e.ImagesPerSecond, e.LearningRate)).ToList(),
             Rounds = Rounds(evaluations, run.Split?.Name),
             Evaluations = models,
+            Predictions = DefaultEvaluationId(evaluations) is { } shown ? await GetPredictionsAsync(runId, shown, cancellationToken) : null,
             GeneratedAt = clock.GetUtcNow(),
             Generator = $"WbcPortal {SystemStatusService.Version}",
         };

@@ -41,7 +41,8 @@ public sealed record ReviewSource(string Key, string Title, string What, int? Ru
 }
 
 /// <summary>Where an evaluated image comes from: its dataset image (split evaluations) or its file (folder evaluations).</summary>
-public sealed record ReviewImageInfo(string Key, int? DatasetImageId, string? Sha256, string? File, string? RelativePath);
+/// <param name="ThumbnailUrl">Its thumbnail (<see cref="EvaluatedImageUrls"/>); null when no picture is stored.</param>
+public sealed record ReviewImageInfo(string Key, int? DatasetImageId, string? Sha256, string? File, string? RelativePath, string? ThumbnailUrl = null, string? FullUrl = null);
 
 /// <summary>One evaluation opened for review: the engine's queue, where each image is, and the decisions in force on its dataset.</summary>
 public sealed record ReviewSession(
@@ -122,7 +123,7 @@ public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, Stor
             string key = i.Id.ToString(CultureInfo.InvariantCulture);
             // The dataset's groups now, not at the search: a decision on an original covers its current copies.
             images.Add(new ReviewImage(key, row.SourceGroup, i.Label, i.Probabilities.Select(p => (float)Math.Log(Math.Max(p, 1e-9))).ToArray(), i.Issue));
-            infos[key] = new ReviewImageInfo(key, i.Id, row.Sha256, null, row.RelativePath);
+            infos[key] = new ReviewImageInfo(key, i.Id, row.Sha256, null, row.RelativePath, $"api/images/{row.Sha256}/thumb", $"api/images/{row.Sha256}");
         }
         var queue = ReviewQueue.Build(report.Labels, images, 1);
         var classes = await db.DatasetImages.AsNoTracking().Where(i => i.DatasetId == summary.DatasetId).Select(i => i.ClassName).Distinct().OrderBy(c => c).ToListAsync(cancellationToken);
@@ -142,7 +143,7 @@ public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, Stor
         var report = JsonSerializer.Deserialize<EvaluationReport>(evaluation.ReportJson!, EvaluationService.Json) ?? throw new InvalidDataException("Empty evaluation report.");
 
         var predictions = await db.RunPredictions.AsNoTracking().Where(p => p.EvaluationId == evaluationId)
-            .Select(p => new { p.Id, p.DatasetImageId, p.Sha256, p.File, p.Label, p.LogitsJson }).ToListAsync(cancellationToken);
+            .Select(p => new { p.Id, p.DatasetImageId, p.Sha256, p.File, p.Original, p.Label, p.LogitsJson }).ToListAsync(cancellationToken);
         var imageIds = predictions.Where(p => p.DatasetImageId is not null).Select(p => p.DatasetImageId!.Value).Distinct().ToList();
         var datasetImages = new Dictionary<int, (int DatasetId, int? Group, string Path)>();
         foreach (var chunk in imageIds.Chunk(2000))
@@ -158,8 +159,10 @@ public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, Stor
         {
             string key = p.DatasetImageId is { } id ? id.ToString(CultureInfo.InvariantCulture) : $"p{p.Id}";
             var known = p.DatasetImageId is { } di && datasetImages.TryGetValue(di, out var found) ? found : ((int, int?, string)?)null;
-            images.Add(new ReviewImage(key, known?.Item2, p.Label, JsonSerializer.Deserialize<float[]>(p.LogitsJson) ?? []));
-            infos[key] = new ReviewImageInfo(key, p.DatasetImageId, p.Sha256, p.File, known?.Item3 ?? p.File);
+            // A dataset image's group now (a decision on an original covers its current copies); a folder image's as the evaluation found it.
+            images.Add(new ReviewImage(key, known is { } k ? k.Item2 : p.Original, p.Label, JsonSerializer.Deserialize<float[]>(p.LogitsJson) ?? []));
+            infos[key] = new ReviewImageInfo(key, p.DatasetImageId, p.Sha256, p.File, known?.Item3 ?? p.File,
+                EvaluatedImageUrls.Thumbnail(evaluation.RunId, p.DatasetImageId, p.Sha256), EvaluatedImageUrls.Full(evaluation.RunId, p.DatasetImageId, p.Sha256));
         }
         var queue = ReviewQueue.Build(report.Labels, images, report.Temperature, report.Coverage?.Threshold ?? 0);
 

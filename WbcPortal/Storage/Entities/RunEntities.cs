@@ -134,6 +134,11 @@ public sealed class RunPrediction
     public string? Sha256 { get; set; }
     /// <summary>File path relative to the evaluated folder, when the evaluation ran on a folder.</summary>
     public string? File { get; set; }
+    /// <summary>
+    /// The original (source group) the image is a copy of, as the evaluation knew it: the dataset's group for a split
+    /// image, the group the grouper found among the folder's images for a folder evaluation; null when unknown.
+    /// </summary>
+    public int? Original { get; set; }
     public int Label { get; set; }
     public int Predicted { get; set; }
     /// <summary>Calibrated probability of the predicted class.</summary>

@@ -895,6 +895,9 @@ namespace WbcPortal.Storage.Migrations
                         .IsRequired()
                         .HasColumnType("TEXT");
 
+                    b.Property<int?>("Original")
+                        .HasColumnType("INTEGER");
+
                     b.Property<int>("Predicted")
                         .HasColumnType("INTEGER");
 

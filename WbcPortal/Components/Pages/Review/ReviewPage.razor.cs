@@ -356,8 +356,8 @@ public partial class ReviewPage : IAsyncDisposable
         }
     }
 
-    private string Thumb(ReviewCopy copy) => session!.Images.TryGetValue(copy.Key, out var info) && info.Sha256 is not null ? $"api/images/{info.Sha256}/thumb" : "";
-    private string Full(ReviewCopy copy) => session!.Images.TryGetValue(copy.Key, out var info) && info.Sha256 is not null ? $"api/images/{info.Sha256}" : "";
+    private string? Thumb(ReviewCopy copy) => session!.Images.TryGetValue(copy.Key, out var info) ? info.ThumbnailUrl : null;
+    private string? Full(ReviewCopy copy) => session!.Images.TryGetValue(copy.Key, out var info) ? info.FullUrl : null;
     private string PathOf(ReviewCopy copy) => session!.Images.TryGetValue(copy.Key, out var info) ? info.RelativePath ?? info.File ?? copy.Key : copy.Key;
 
     private string CalledText(ReviewTile tile) => string.Join(" · ", Enumerable.Range(0, Labels.Count).Where(k => tile.CalledAs[k] > 0)

@@ -59,5 +59,14 @@ public partial class ModelReport
         if (current is not null) await LoadAsync(current.Summary.Id);
     }
 
+    /// <summary>Which images the review opens on: "test part", "validation part", or the folder or zip.</summary>
+    private static string PartName(ModelEvaluationSummary e) => e.Part switch
+    {
+        "test" => "test part",
+        "val" => "validation part",
+        "train" => "training part",
+        _ => "these images",
+    };
+
     private void ShowCell(ConfusionCell selected) => cell = cell == selected ? null : selected;
 }
