@@ -104,6 +104,9 @@ public sealed class DatasetVersionTests : IAsyncLifetime
             Assert.DoesNotContain(childImages, i => i.RelativePath == excluded.Path);
             Assert.All(childImages.Where(i => o1Ids.Select(id => images.Single(x => x.Id == id).Path).Contains(i.RelativePath)), i => Assert.Equal("NEUTROPHIL", i.ClassName));
             Assert.Equal(images.Where(i => i.Path != excluded.Path).Select(i => i.Group).OrderBy(g => g), childImages.Select(i => i.SourceGroup).OrderBy(g => g));
+            // Its source-group chip counts the originals it holds, as its images do.
+            Assert.Equal(childImages.Select(i => i.SourceGroup).Distinct().Count(), child.Groups);
+            Assert.Equal(child.Groups, (await datasets.ListAsync(ct)).Single(d => d.Name == "cells-v2").Groups);
             Assert.Equal(24, await db.DatasetImages.CountAsync(i => i.DatasetId == datasetId, ct));
             Assert.Equal(12, await db.DatasetImages.CountAsync(i => i.DatasetId == datasetId && i.ClassName == "EOSINOPHIL", ct));
         }

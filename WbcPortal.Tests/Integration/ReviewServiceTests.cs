@@ -138,13 +138,15 @@ public sealed class ReviewServiceTests : IAsyncLifetime
             db.LabelIssueRuns.Add(new WbcPortal.Storage.Entities.LabelIssueRun
             {
                 DatasetId = seed.DatasetId, CreatedAt = DateTimeOffset.UtcNow, Mode = LabelIssueService.CrossValidationMode, Folds = 3, Seed = 1, Images = scored.Count,
-                Issues = report.IssueCount, Seconds = 1, ResultJson = System.Text.Json.JsonSerializer.Serialize(new LabelIssueResult(report, [], 0, 1, 0), new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web)),
+                Issues = report.IssueCount, Originals = report.Originals.Count, LikelyOriginals = report.LikelyOriginalCount, Seconds = 1, ResultJson = System.Text.Json.JsonSerializer.Serialize(new LabelIssueResult(report, [], 0, 1, 0), new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web)),
             });
             await db.SaveChangesAsync(Ct);
         }
 
         var search = Assert.Single(await services.GetRequiredService<LabelIssueService>().ListAsync(seed.DatasetId, Ct));
-        Assert.Contains(await Review.ListSourcesAsync(Ct), s => s.Key == ReviewSource.LabelIssuesKey(search.Id) && s.Title.Contains("6 of 20 images flagged"));
+        // One count leads: originals most of whose copies are flagged; the flagged images follow it.
+        Assert.Contains(await Review.ListSourcesAsync(Ct), s => s.Key == ReviewSource.LabelIssuesKey(search.Id)
+            && s.Title.EndsWith($"1 of {report.Originals.Count} originals likely mislabelled (6 of 20 images flagged)", StringComparison.Ordinal));
         var session = await Review.OpenLabelIssuesAsync(search.Id, Ct);
         Assert.NotNull(session);
         Assert.True(session.CanDecide);
@@ -152,6 +154,8 @@ public sealed class ReviewServiceTests : IAsyncLifetime
         Assert.Equal(20, session.Queue.Images);
         var flagged = Assert.Single(session.Queue.Select(new ReviewQuery(ReviewFilter.LabelIssues)));
         Assert.Equal(("g1:0", 6, 3), (flagged.Id, flagged.Flagged, flagged.Predicted));
+        // The review's "Likely mislabelled" chip counts what the search's headline counts.
+        Assert.Equal(search.LikelyOriginals, session.Queue.Select(new ReviewQuery(ReviewFilter.LabelIssues)).Count);
         Assert.Null(await Review.OpenLabelIssuesAsync(987654, Ct));
     }
 

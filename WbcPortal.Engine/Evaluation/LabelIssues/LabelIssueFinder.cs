@@ -46,6 +46,8 @@ public sealed record LabelIssueReport
     public required double OutOfFoldAccuracy { get; init; }
     public required IReadOnlyList<LabelIssueOutlier> Outliers { get; init; }
     public int IssueCount => Images.Count(i => i.Issue);
+    /// <summary>Originals most of whose copies are flagged (<see cref="LabelIssueOriginal.Likely"/>): the count a search leads with.</summary>
+    public int LikelyOriginalCount => Originals.Count(o => o.Likely);
 }
 
 /// <summary>

@@ -72,6 +72,8 @@ public sealed class LabelIssuesVerb : ICliVerb
             seed = summary.Seed,
             images = summary.Images,
             issues = summary.Issues,
+            originalCount = summary.Originals,
+            likelyOriginals = summary.LikelyOriginals,
             seconds = summary.Seconds,
             featureSeconds = result.FeatureSeconds,
             fitSeconds = result.FitSeconds,
@@ -86,7 +88,7 @@ public sealed class LabelIssuesVerb : ICliVerb
             crossClass = result.CrossClass,
         }, w =>
         {
-            w.WriteLine($"Label issues in '{summary.Dataset}' (search {summary.Id}, {summary.Folds} group folds, seed {summary.Seed}): {summary.Issues:N0} of {summary.Images:N0} images flagged; " +
+            w.WriteLine($"Label issues in '{summary.Dataset}' (search {summary.Id}, {summary.Folds} group folds, seed {summary.Seed}): {summary.Headline}; " +
                         $"out-of-fold accuracy {report.OutOfFoldAccuracy:P1}; {summary.Seconds:F0} s (features {result.FeatureSeconds:F0} s, heads {result.FitSeconds:F0} s, same-cell search {result.CrossClassSeconds:F0} s)");
             w.WriteLine($"Originals most likely filed under the wrong class:");
             foreach (var o in report.Originals.Take(n))

@@ -186,10 +186,13 @@ public sealed class DatasetService(
         var counts = await db.DatasetImages.GroupBy(i => new { i.DatasetId, i.ClassName })
             .Select(g => new { g.Key.DatasetId, g.Key.ClassName, Count = g.Count() }).ToListAsync(cancellationToken);
         var splits = await db.Splits.GroupBy(s => s.DatasetId).Select(g => new { g.Key, Count = g.Count() }).ToDictionaryAsync(x => x.Key, x => x.Count, cancellationToken);
+        // The originals its images hold now (a version that excluded an original has one fewer than the grouping found).
+        var groups = await db.DatasetImages.Where(i => i.SourceGroup != null).GroupBy(i => i.DatasetId)
+            .Select(g => new { g.Key, Count = g.Select(i => i.SourceGroup).Distinct().Count() }).ToDictionaryAsync(x => x.Key, x => x.Count, cancellationToken);
         return datasets.Select(d =>
         {
             var classes = counts.Where(c => c.DatasetId == d.Id).OrderBy(c => c.ClassName, StringComparer.Ordinal).ToDictionary(c => c.ClassName, c => c.Count);
-            return new DatasetSummary(d.Id, d.Name, d.CreatedAt, classes.Values.Sum(), classes, d.GroupedAt, d.GroupCount, splits.GetValueOrDefault(d.Id))
+            return new DatasetSummary(d.Id, d.Name, d.CreatedAt, classes.Values.Sum(), classes, d.GroupedAt, d.GroupedAt is null ? 0 : groups.GetValueOrDefault(d.Id), splits.GetValueOrDefault(d.Id))
             {
                 Version = d.Version,
                 ParentId = d.ParentDatasetId,

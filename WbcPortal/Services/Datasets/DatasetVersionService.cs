@@ -109,12 +109,14 @@ public sealed class DatasetVersionService(IDbContextFactory<WbcDbContext> contex
             await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
             db.ChangeTracker.AutoDetectChangesEnabled = false;
             var now = clock.GetUtcNow();
+            var byIdForGroups = images.ToDictionary(i => i.Id);
             var child = new Dataset
             {
                 Name = versionName,
                 CreatedAt = now,
                 GroupedAt = parent.GroupedAt,
-                GroupCount = parent.GroupCount,
+                // The originals it keeps: an excluded original is not one of them.
+                GroupCount = plan.Kept.Select(k => byIdForGroups[k.Id].SourceGroup).Where(g => g is not null).Distinct().Count(),
                 GrouperVersion = parent.GrouperVersion,
                 GroupingMargin = parent.GroupingMargin,
                 GroupingCutsJson = parent.GroupingCutsJson,

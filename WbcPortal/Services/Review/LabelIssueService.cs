@@ -22,7 +22,17 @@ public sealed record CrossClassOriginal(int? GroupA, string ClassA, int ExampleA
 public sealed record LabelIssueResult(LabelIssueReport Report, IReadOnlyList<CrossClassOriginal> CrossClass, double FeatureSeconds, double FitSeconds, double CrossClassSeconds);
 
 /// <summary>A stored search as lists show it.</summary>
-public sealed record LabelIssueRunSummary(int Id, int DatasetId, string Dataset, DateTimeOffset CreatedAt, string Mode, int Folds, int Seed, int Images, int Issues, double Seconds);
+/// <param name="Issues">Images flagged (confident learning, one image at a time).</param>
+/// <param name="LikelyOriginals">Originals most of whose copies are flagged: the count a search leads with everywhere (its
+/// title, the dataset page, the job card, the review's "Likely mislabelled" chip and the CLI's <c>likelyOriginals</c>).</param>
+public sealed record LabelIssueRunSummary(int Id, int DatasetId, string Dataset, DateTimeOffset CreatedAt, string Mode, int Folds, int Seed, int Images, int Issues, double Seconds,
+    int? Originals = null, int? LikelyOriginals = null)
+{
+    /// <summary>"3 of 120 originals likely mislabelled (159 of 400 images flagged)"; images only for a search stored before originals were counted.</summary>
+    public string Headline => LikelyOriginals is int likely && Originals is int originals
+        ? $"{likely:N0} of {originals:N0} original{(originals == 1 ? "" : "s")} likely mislabelled ({Issues:N0} of {Images:N0} image{(Images == 1 ? "" : "s")} flagged)"
+        : $"{Issues:N0} of {Images:N0} image{(Images == 1 ? "" : "s")} flagged";
+}
 
 /// <summary>Progress of a search: its stage and the fraction done.</summary>
 public sealed record LabelIssueProgress(string Stage, double Fraction);
@@ -99,13 +109,13 @@ public sealed class LabelIssueService(IDbContextFactory<WbcDbContext> contexts, 
         var run = new LabelIssueRun
         {
             DatasetId = summary.Id, CreatedAt = clock.GetUtcNow(), Mode = Mode, Folds = folds, Seed = seed, Images = rows.Count, Issues = report.IssueCount,
-            Seconds = watch.Elapsed.TotalSeconds, ResultJson = JsonSerializer.Serialize(result, Json),
+            Originals = report.Originals.Count, LikelyOriginals = report.LikelyOriginalCount, Seconds = watch.Elapsed.TotalSeconds, ResultJson = JsonSerializer.Serialize(result, Json),
         };
         db.LabelIssueRuns.Add(run);
         await db.SaveChangesAsync(cancellationToken);
         progress?.Report(new("done", 1));
         await audit.RecordAsync(AuditAction.LabelIssueSearch, $"dataset '{dataset}'", $"frozen features, {folds} folds", cancellationToken: CancellationToken.None);
-        return new LabelIssueRunSummary(run.Id, summary.Id, summary.Name, run.CreatedAt, run.Mode, folds, seed, run.Images, run.Issues, run.Seconds);
+        return new LabelIssueRunSummary(run.Id, summary.Id, summary.Name, run.CreatedAt, run.Mode, folds, seed, run.Images, run.Issues, run.Seconds, run.Originals, run.LikelyOriginals);
     }
 
     /// <summary>
@@ -165,22 +175,22 @@ public sealed class LabelIssueService(IDbContextFactory<WbcDbContext> contexts, 
         var row = new LabelIssueRun
         {
             DatasetId = cv.SourceSplit!.DatasetId, CreatedAt = clock.GetUtcNow(), Mode = CrossValidationMode, CrossValidationId = cv.Id, Folds = cv.Folds, Seed = cv.Seed, Images = scored.Count,
-            Issues = result.IssueCount, Seconds = watch.Elapsed.TotalSeconds, ResultJson = JsonSerializer.Serialize(stored, Json),
+            Issues = result.IssueCount, Originals = result.Originals.Count, LikelyOriginals = result.LikelyOriginalCount, Seconds = watch.Elapsed.TotalSeconds, ResultJson = JsonSerializer.Serialize(stored, Json),
         };
         db.LabelIssueRuns.Add(row);
         await db.SaveChangesAsync(cancellationToken);
         string dataset = await db.Datasets.AsNoTracking().Where(d => d.Id == row.DatasetId).Select(d => d.Name).SingleAsync(cancellationToken);
         await audit.RecordAsync(AuditAction.LabelIssueSearch, $"cross-validation '{crossValidation}'", "out-of-fold predictions", cancellationToken: CancellationToken.None);
-        return new LabelIssueRunSummary(row.Id, row.DatasetId, dataset, row.CreatedAt, row.Mode, row.Folds, row.Seed, row.Images, row.Issues, row.Seconds);
+        return new LabelIssueRunSummary(row.Id, row.DatasetId, dataset, row.CreatedAt, row.Mode, row.Folds, row.Seed, row.Images, row.Issues, row.Seconds, row.Originals, row.LikelyOriginals);
     }
 
     public async Task<IReadOnlyList<LabelIssueRunSummary>> ListAsync(int? datasetId = null, CancellationToken cancellationToken = default)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var rows = await db.LabelIssueRuns.AsNoTracking().Where(r => datasetId == null || r.DatasetId == datasetId).OrderByDescending(r => r.Id)
-            .Join(db.Datasets, r => r.DatasetId, d => d.Id, (r, d) => new { r.Id, r.DatasetId, d.Name, r.CreatedAt, r.Mode, r.Folds, r.Seed, r.Images, r.Issues, r.Seconds })
+            .Join(db.Datasets, r => r.DatasetId, d => d.Id, (r, d) => new { r.Id, r.DatasetId, d.Name, r.CreatedAt, r.Mode, r.Folds, r.Seed, r.Images, r.Issues, r.Seconds, r.Originals, r.LikelyOriginals })
             .ToListAsync(cancellationToken);
-        return rows.OrderByDescending(r => r.Id).Select(r => new LabelIssueRunSummary(r.Id, r.DatasetId, r.Name, r.CreatedAt, r.Mode, r.Folds, r.Seed, r.Images, r.Issues, r.Seconds)).ToList();
+        return rows.OrderByDescending(r => r.Id).Select(r => new LabelIssueRunSummary(r.Id, r.DatasetId, r.Name, r.CreatedAt, r.Mode, r.Folds, r.Seed, r.Images, r.Issues, r.Seconds, r.Originals, r.LikelyOriginals)).ToList();
     }
 
     /// <summary>Each image's path inside its dataset (class folder and file), by image id: the "path" of the CLI's items.</summary>
@@ -198,6 +208,6 @@ public sealed class LabelIssueService(IDbContextFactory<WbcDbContext> contexts, 
         if (row is null) return null;
         var r = row.Run;
         var result = JsonSerializer.Deserialize<LabelIssueResult>(r.ResultJson, Json) ?? throw new InvalidDataException($"Label-issue search {id} has no result.");
-        return (new LabelIssueRunSummary(r.Id, r.DatasetId, row.Name, r.CreatedAt, r.Mode, r.Folds, r.Seed, r.Images, r.Issues, r.Seconds), result);
+        return (new LabelIssueRunSummary(r.Id, r.DatasetId, row.Name, r.CreatedAt, r.Mode, r.Folds, r.Seed, r.Images, r.Issues, r.Seconds, r.Originals, r.LikelyOriginals), result);
     }
 }

@@ -98,7 +98,7 @@ public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, Stor
             .ToList();
     }
 
-    private static string LabelIssuesTitle(LabelIssueRunSummary l) => $"Label issues in {l.Dataset} · search {l.Id} · {l.Issues:N0} of {l.Images:N0} images flagged";
+    private static string LabelIssuesTitle(LabelIssueRunSummary l) => $"Label issues in {l.Dataset} · search {l.Id} · {l.Headline}";
     private static string LabelIssuesWhat(LabelIssueRunSummary l) => l.Mode == LabelIssueService.CrossValidationMode
         ? $"label-issue search {l.Id} of {l.Dataset} (out-of-fold probabilities of a {l.Folds}-fold cross-validation's fine-tuned models)"
         : $"label-issue search {l.Id} of {l.Dataset} ({l.Folds} group folds, out-of-fold probabilities of a frozen-feature head)";

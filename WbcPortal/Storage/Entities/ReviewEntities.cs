@@ -43,6 +43,9 @@ public sealed class LabelIssueRun
     public int Seed { get; set; }
     public int Images { get; set; }
     public int Issues { get; set; }
+    /// <summary>Originals (source group and label) searched, and those most of whose copies are flagged; null for a search stored before they were counted.</summary>
+    public int? Originals { get; set; }
+    public int? LikelyOriginals { get; set; }
     public double Seconds { get; set; }
     public required string ResultJson { get; set; }
 }

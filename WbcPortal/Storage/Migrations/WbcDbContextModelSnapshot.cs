@@ -453,10 +453,16 @@ namespace WbcPortal.Storage.Migrations
                     b.Property<int>("Issues")
                         .HasColumnType("INTEGER");
 
+                    b.Property<int?>("LikelyOriginals")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("Mode")
                         .IsRequired()
                         .HasMaxLength(32)
                         .HasColumnType("TEXT");
+
+                    b.Property<int?>("Originals")
+                        .HasColumnType("INTEGER");
 
                     b.Property<string>("ResultJson")
                         .IsRequired()

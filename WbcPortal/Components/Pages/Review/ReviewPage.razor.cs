@@ -367,7 +367,9 @@ public partial class ReviewPage : IAsyncDisposable
     {
         int tiles = q.Tiles.Count(t => t.Wrong > 0), images = q.Tiles.Sum(t => t.Wrong);
         string unit = q.ByOriginal ? (tiles == 1 ? "original" : "originals") : (tiles == 1 ? "image" : "images");
-        return $"{tiles:N0} {unit} with mistakes ({images:N0} image{(images == 1 ? "" : "s")}).";
+        return q.HasLabelIssues
+            ? $"{tiles:N0} {unit} ({images:N0} image{(images == 1 ? "" : "s")}) called another class out of fold."
+            : $"{tiles:N0} {unit} with mistakes ({images:N0} image{(images == 1 ? "" : "s")}).";
     }
 
     private string NeighbourSummary(IReadOnlyList<NeighbourImage> found, ReviewCopy shown)
