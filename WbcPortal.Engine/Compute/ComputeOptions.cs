@@ -22,4 +22,10 @@ public sealed class ComputeOptions
 
     /// <summary>Try ONNX Runtime's CUDA provider (needs CUDA 13 libraries); falls back to CPU when it cannot load.</summary>
     public bool OnnxUseCuda { get; set; } = true;
+
+    /// <summary>
+    /// Give memory back to the system when a training run ends (<see cref="ProcessMemory.Release"/>: a compacting collection and
+    /// glibc's trim, under a second). On by default; off only to measure what it saves (<c>bench --only idle-memory</c>).
+    /// </summary>
+    public bool ReleaseMemoryAfterRun { get; set; } = true;
 }

@@ -29,6 +29,30 @@ public sealed record Checkpoint(int Round, int Epoch, string WeightsFile, IReadO
         return checkpoint;
     }
 
+    /// <summary>
+    /// After a run's model is exported and the run has succeeded (it is never resumed again): keeps only the weights the
+    /// model came from (the best epoch's, which Grad-CAM reads) and drops the optimizer state and any other weights, about
+    /// two thirds of the folder. The checkpoint then names the kept weights and no optimizer. Returns the bytes freed (0
+    /// when there is no checkpoint).
+    /// </summary>
+    public static long PruneAfterExport(string directory)
+    {
+        if (Load(directory) is not { } checkpoint) return 0;
+        string kept = checkpoint.BestWeightsFile is { } best && File.Exists(Path.Combine(directory, best)) ? best : checkpoint.WeightsFile;
+        var pruned = checkpoint with { WeightsFile = kept, BestWeightsFile = null, OptimizerFile = null };
+        var path = Path.Combine(directory, FileName);
+        var temp = path + ".tmp";
+        File.WriteAllText(temp, JsonSerializer.Serialize(pruned, TrainingConfig.Json));
+        File.Move(temp, path, overwrite: true);
+        long freed = 0;
+        foreach (var file in Directory.EnumerateFiles(directory, "*.bin").Where(f => Path.GetFileName(f) != kept))
+        {
+            freed += new FileInfo(file).Length;
+            File.Delete(file);
+        }
+        return freed;
+    }
+
     public void Save(string directory)
     {
         var path = Path.Combine(directory, FileName);

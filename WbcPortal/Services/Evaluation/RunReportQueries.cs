@@ -44,6 +44,8 @@ public sealed record RunFacts(double Seconds, string? Device, double? MeanImages
 {
     /// <summary>What the figures alone would hide, in words: a round stopped early, a round below chance, a temperature at its bound.</summary>
     public IReadOnlyList<string> Caveats { get; init; } = [];
+    /// <summary>What the run's folder holds on disk (model, the weights Grad-CAM reads, checkpoints while it can resume), or null when not measured.</summary>
+    public long? DiskBytes { get; init; }
 }
 
 /// <summary>Read side of a run's model report: its evaluations, reports, confusion-cell galleries and the exportable document.</summary>

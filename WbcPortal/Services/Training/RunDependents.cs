@@ -138,7 +138,14 @@ public sealed class RunDependents(IDbContextFactory<WbcDbContext> contexts, Stor
 
         string folder = RunFolder(run.Id);
         var files = Directory.Exists(folder) ? Directory.GetFiles(folder, "*", SearchOption.AllDirectories) : [];
-        return new RunDependencies(run.Id, run.Name, run.Status, fold, models, ensembles, decisions.Count, versions, searches, files.Length, UploadStaging.DirectorySize(folder));
+        return new RunDependencies(run.Id, run.Name, run.Status, fold, models, ensembles, decisions.Count, versions, searches, files.Length, FolderBytes(run.Id));
+    }
+
+    /// <summary>The bytes of a run's folder: what deleting it frees, and what its page shows.</summary>
+    public long FolderBytes(int runId)
+    {
+        string folder = RunFolder(runId);
+        return Directory.Exists(folder) ? UploadStaging.DirectorySize(folder) : 0;
     }
 
     private static bool UsesAny(string changesJson, HashSet<long> decisionIds)

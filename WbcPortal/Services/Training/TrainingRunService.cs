@@ -1,3 +1,4 @@
+using WbcPortal.Engine.Compute;
 using WbcPortal.Services.Accounts;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
@@ -270,7 +271,16 @@ public sealed class TrainingRunService(
         {
             await watching.CancelAsync();
             await watcher;
+            ReleaseMemory(runId);
         }
+    }
+
+    /// <summary>Whatever the run's end, the memory its training held goes back to the system (<see cref="ProcessMemory"/>).</summary>
+    private void ReleaseMemory(int runId)
+    {
+        if (!runtime.Options.ReleaseMemoryAfterRun) return;
+        long before = ProcessMemory.ResidentBytes(), after = ProcessMemory.Release();
+        logger.LogInformation("Run {Run} ended: resident memory {Before:N0} MB, {After:N0} MB after giving back what it held", runId, before / (1024.0 * 1024), after / (1024.0 * 1024));
     }
 
     private async Task ClaimAsync(int runId, RunStatus[] claimable, CancellationToken cancellationToken)
@@ -371,6 +381,7 @@ public sealed class TrainingRunService(
             });
             await db.SaveChangesAsync(CancellationToken.None);
         }
+        PruneCheckpoints(runId, request.CheckpointDirectory);
         live.TryRemove(runId, out _);
         Notify(runId);
         return await GetSummaryAsync(runId, CancellationToken.None);
@@ -490,6 +501,21 @@ public sealed class TrainingRunService(
             var testImages = await evaluations.ResolveAsync(classifier.Labels, new EvaluationTarget.SplitPart(split, "test"), cancellationToken);
             var testPredictions = await evaluations.PredictAsync(classifier, testImages, Phase("model test"), cancellationToken);
             await evaluations.StoreAsync(runId, testImages, testPredictions, classifier.Metadata.Temperature, classifier.Metadata.RejectThreshold, cancellationToken);
+        }
+    }
+
+    /// <summary>A succeeded run is never resumed: its optimizer state and spare weights go (the model's weights stay for Grad-CAM).</summary>
+    private void PruneCheckpoints(int runId, string checkpointDirectory)
+    {
+        try
+        {
+            long freed = Checkpoint.PruneAfterExport(checkpointDirectory);
+            if (freed > 0) logger.LogInformation("Run {Run}: checkpoints pruned after export, {Megabytes:N0} MB freed", runId, freed / (1024.0 * 1024));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            // The run stands; its spare checkpoint files only cost disk space.
+            logger.LogWarning(ex, "Run {Run}: its checkpoints could not be pruned", runId);
         }
     }
 

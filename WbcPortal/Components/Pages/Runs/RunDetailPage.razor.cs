@@ -14,6 +14,7 @@ public partial class RunDetailPage
 {
     [Inject] private RunQueries Queries { get; set; } = default!;
     [Inject] private RunReportQueries Reports { get; set; } = default!;
+    [Inject] private RunDependents Dependents { get; set; } = default!;
     [Inject] private TrainingRunService RunEvents { get; set; } = default!;
     [Inject] private TrainingLauncher Launcher { get; set; } = default!;
     [Inject] private ISnackbar Snackbar { get; set; } = default!;
@@ -80,7 +81,7 @@ public partial class RunDetailPage
         live = RunEvents.Live(Id);
         if (detail is null) return;
         rounds = RunReportQueries.Rounds(detail.Evaluations, detail.Split);
-        facts = RunReportQueries.Facts(detail.Run, config!, detail.Epochs);
+        facts = RunReportQueries.Facts(detail.Run, config!, detail.Epochs) with { DiskBytes = Dependents.FolderBytes(Id) };
         evaluations = await Reports.ListAsync(Id);
     }
 
