@@ -42,6 +42,22 @@ public sealed class BrowserFixture : IAsyncLifetime
     }
 
     /// <summary>Opens a page and waits for its circuit: a prerendered page shows before it is interactive.</summary>
+    /// <summary>
+    /// Whether an image shows a picture: scrolled into view (a lazy one loads only then), then loaded or failed, at most 15 s.
+    /// Checking <c>complete</c> at once races the request.
+    /// </summary>
+    public static async Task<bool> ImageLoadsAsync(ILocator image)
+    {
+        await image.ScrollIntoViewIfNeededAsync();
+        return await image.EvaluateAsync<bool>("""
+            img => (img.complete && img.naturalWidth > 0) || new Promise(resolve => {
+                img.addEventListener('load', () => resolve(img.naturalWidth > 0), { once: true });
+                img.addEventListener('error', () => resolve(false), { once: true });
+                setTimeout(() => resolve(img.complete && img.naturalWidth > 0), 15000);
+            })
+            """);
+    }
+
     public static async Task GotoInteractiveAsync(IPage page, Uri url)
     {
         await page.GotoAsync(url.ToString());

@@ -72,7 +72,7 @@ public class DashboardBrowserTests(BrowserFixture fixture) : IClassFixture<Brows
             // A split cell's gallery shows thumbnails.
             await OpenAnyCellAsync(page, offDiagonal: null);
             await Assertions.Expect(page.Locator("[data-testid=gallery-item] img").First).ToBeVisibleAsync();
-            Assert.True(await page.Locator("[data-testid=gallery-item] img").First.EvaluateAsync<bool>("img => img.complete && img.naturalWidth > 0"));
+            Assert.True(await BrowserFixture.ImageLoadsAsync(page.Locator("[data-testid=gallery-item] img").First));
             await page.Locator("[data-testid=gallery-close]").ClickAsync();
             await Assertions.Expect(page.Locator("[data-testid=prediction-gallery]")).ToHaveCountAsync(0);
 
@@ -114,7 +114,7 @@ public class DashboardBrowserTests(BrowserFixture fixture) : IClassFixture<Brows
             await Assertions.Expect(page.Locator("[data-testid=gallery-item]").First.Locator(".wbc-prob")).ToHaveCountAsync(2);
             // A folder's images were never imported: their stored previews show, not empty pictures.
             await Assertions.Expect(page.Locator("[data-testid=gallery-item] img").First).ToBeVisibleAsync();
-            Assert.True(await page.Locator("[data-testid=gallery-item] img").First.EvaluateAsync<bool>("img => img.complete && img.naturalWidth > 0"), "the folder image's preview did not load");
+            Assert.True(await BrowserFixture.ImageLoadsAsync(page.Locator("[data-testid=gallery-item] img").First), "the folder image's preview did not load");
             await page.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "dashboard-gallery.png"), FullPage = true });
 
             // Every image of the folder evaluation in one table; its mistakes count is the CSV download's (one query for both).
@@ -139,13 +139,13 @@ public class DashboardBrowserTests(BrowserFixture fixture) : IClassFixture<Brows
             }
             await table.Locator("[data-testid=predictions-wrong]").ClickAsync();
             await Assertions.Expect(table.Locator("[data-testid=predictions-rows] tbody tr")).ToHaveCountAsync(Math.Max(1, wrongShown));
-            Assert.True(await table.Locator("[data-testid=predictions-rows] tbody tr img").First.EvaluateAsync<bool>("img => img.complete && img.naturalWidth > 0"), "a table row's thumbnail did not load");
+            Assert.True(await BrowserFixture.ImageLoadsAsync(table.Locator("[data-testid=predictions-rows] tbody tr img").First), "a table row's thumbnail did not load");
             await table.ScreenshotAsync(new() { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, "dashboard-predictions-table.png") });
 
             // The review opens the folder evaluation with its pictures.
             await page.Locator("[data-testid=review-this-evaluation]").ClickAsync();
             await Assertions.Expect(page.Locator("[data-testid=review-tile]").First).ToBeVisibleAsync(new() { Timeout = 30_000 });
-            Assert.True(await page.Locator("[data-testid=review-tile] img").First.EvaluateAsync<bool>("img => img.complete && img.naturalWidth > 0"), "a review tile of a folder evaluation shows no picture");
+            Assert.True(await BrowserFixture.ImageLoadsAsync(page.Locator("[data-testid=review-tile] img").First), "a review tile of a folder evaluation shows no picture");
             await page.GoBackAsync();
             await BrowserFixture.GotoInteractiveAsync(page, new Uri(fixture.Portal.BaseAddress, $"runs/{runId}"));
             await page.Locator("[data-testid=evaluation-job][data-state=Succeeded] [data-testid=evaluation-job-show]").Last.ClickAsync();

@@ -36,7 +36,7 @@ public class DatasetBrowserTests(BrowserFixture fixture) : IClassFixture<Browser
             await page.Locator("[data-testid=dataset-link]", new() { HasTextString = "browser-cells" }).ClickAsync();
             await Assertions.Expect(page.Locator("[data-testid=page-title]")).ToHaveTextAsync("browser-cells");
             await Assertions.Expect(page.Locator("[data-testid=thumb]")).ToHaveCountAsync(12);
-            Assert.True(await page.Locator("[data-testid=thumb] img").First.EvaluateAsync<bool>("img => img.complete && img.naturalWidth > 0"));
+            Assert.True(await BrowserFixture.ImageLoadsAsync(page.Locator("[data-testid=thumb] img").First));
 
             await page.Locator("[data-testid=thumb]").Nth(2).ClickAsync();
             await Assertions.Expect(page.Locator(".mud-dialog")).ToContainTextAsync("EOSINOPHIL");

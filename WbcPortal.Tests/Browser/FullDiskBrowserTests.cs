@@ -60,6 +60,8 @@ public sealed class FullDiskBrowserTests : IDisposable
             await BrowserFixture.GotoInteractiveAsync(page, new Uri(portal.BaseAddress, "datasets"));
             await Assertions.Expect(banner).ToContainTextAsync("The data folder's disk is full (");
             await Assertions.Expect(page.Locator("[data-testid=read-only-notice]").First).ToContainTextAsync("The data folder's disk is full (");
+            // Even an Admin is not offered a deletion the read-only portal would refuse.
+            await Assertions.Expect(page.Locator("[data-testid=delete-dataset]")).ToHaveCountAsync(0);
             await page.ScreenshotAsync(new() { Path = Shot("disk-full-datasets.png") });
 
             // A deletion through the page is refused with the reason (the way out is the storage verb on the server).

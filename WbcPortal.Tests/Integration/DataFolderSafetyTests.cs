@@ -88,6 +88,7 @@ public sealed class DataFolderSafetyTests : IDisposable
             // Write controls are replaced by the reason, not offered and then failed.
             Assert.Contains("data-testid=\"read-only-notice\"", datasets);
             Assert.DoesNotContain("data-testid=\"import-panel\"", datasets);
+            Assert.DoesNotContain("data-testid=\"delete-dataset\"", datasets);
             Assert.Contains("data-testid=\"read-only-notice\"", await http.GetStringAsync("/training", Ct));
             string sha = Path.GetFileNameWithoutExtension(StoredFiles()[0]);
             Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"/api/images/{sha}", Ct)).StatusCode);
