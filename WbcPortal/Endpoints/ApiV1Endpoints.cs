@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Net.Http.Headers;
 using WbcPortal.Engine.Imaging;
+using WbcPortal.Engine.Models.Onnx;
 using WbcPortal.Options;
 using WbcPortal.Security;
 using WbcPortal.Services.Classify;
@@ -81,13 +82,17 @@ public static class ApiV1Endpoints
                 await catalog.GetAsync(id, ct) is { } card ? Results.Ok(card) : Problem(StatusCodes.Status404NotFound, "No such model", $"No model {id}."))
             .WithName("GetModel").WithSummary("One model's card").Produces<ModelCard>().ProducesProblem(StatusCodes.Status404NotFound);
 
-        api.MapGet("/models/{id:int}/onnx", async (int id, ModelCatalog catalog, HttpContext http, CancellationToken ct) =>
+        api.MapGet("/models/{id:int}/onnx", async (int id, ModelCatalog catalog, ClassifierOnnxExporter exporter, HttpContext http, CancellationToken ct) =>
             {
                 if (await catalog.OnnxFileAsync(id, ct) is not { } file) return Problem(StatusCodes.Status404NotFound, "No such model file", $"No model {id}, or its ONNX file is missing.");
                 http.Response.Headers.XContentTypeOptions = "nosniff";
-                return Results.File(file.Path, "application/octet-stream", file.FileName);
+                // An older export (format 1) leaves self-contained, made from the same weights; the stored file stays as it is.
+                var upgraded = await Task.Run(() => exporter.SelfContainedCopy(file.Path), ct);
+                return upgraded is null
+                    ? Results.File(file.Path, "application/octet-stream", file.FileName)
+                    : Results.File(upgraded, "application/octet-stream", file.FileName);
             })
-            .WithName("DownloadModel").WithSummary("The model's ONNX file (its metadata carries labels, input size, crop, temperature and reject threshold)")
+            .WithName("DownloadModel").WithSummary("The model's self-contained ONNX file (README \"The model format\": input 'window' uint8 [N, H, W, 3] RGB, output 'probs' the portal's answer; its metadata carries labels, input size, the window rule, temperature and reject threshold)")
             .Produces(StatusCodes.Status200OK, contentType: "application/octet-stream").ProducesProblem(StatusCodes.Status404NotFound);
 
         // Anything else under /api/v1 is a problem document, not the portal's not-found page.

@@ -77,6 +77,21 @@ public sealed class ClassifierOnnxExporter
         return proto;
     }
 
+    /// <summary>
+    /// The model file at <paramref name="path"/> as a self-contained model: null when it already is one (serve the file), else
+    /// an older export (format 1) wrapped with the same weights and metadata (the file itself is left as it is).
+    /// </summary>
+    public byte[]? SelfContainedCopy(string path)
+    {
+        ModelProto proto;
+        using (var stream = File.OpenRead(path)) proto = ModelProto.Parser.ParseFrom(stream);
+        if (WindowGraph.TakesWindow(proto)) return null;
+        var metadata = ClassifierOnnxMetadata.Read(proto);
+        var upgraded = MakeSelfContained(proto, metadata);
+        upgraded.DocString = proto.DocString;
+        return upgraded.ToByteArray();
+    }
+
     /// <summary>Replaces the model's metadata; the temperature constant of a self-contained graph follows the metadata's.</summary>
     public static void SetMetadata(ModelProto proto, ClassifierOnnxMetadata metadata)
     {

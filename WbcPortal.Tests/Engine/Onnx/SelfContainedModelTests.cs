@@ -254,6 +254,41 @@ public sealed class SelfContainedModelTests(ClassifierOnnxExportFixture fixture)
         Assert.False(mislabelled.Fits);
     }
 
+    [Fact]
+    public void An_older_export_is_downloaded_self_contained_with_the_same_answers()
+    {
+        string older = Path.Combine(dir.Path, "older.onnx"), contained = Path.Combine(dir.Path, "contained.onnx");
+        var metadata = Metadata(crop: true, tta: true, temperature: 0.8);
+        fixture.Exporter.Export(fixture.Model, metadata, older, ClassifierOnnxMetadata.PreparedFormat);
+        fixture.Exporter.Export(fixture.Model, metadata, contained);
+        Assert.Null(fixture.Exporter.SelfContainedCopy(contained)); // served as it is
+        var before = File.ReadAllBytes(older);
+        var copy = fixture.Exporter.SelfContainedCopy(older)!;
+        Assert.Equal(before, File.ReadAllBytes(older)); // the stored file is untouched
+
+        using var a = OnnxClassifier.Load(older, fixture.Sessions, Backbones);
+        using var b = new OnnxClassifier(fixture.Sessions.Create(copy), Backbones);
+        using var session = fixture.Sessions.Create(copy);
+        Assert.True(b.TakesWindow);
+        Assert.Equal(a.Metadata.ToProperties().Where(p => p.Key != ClassifierOnnxMetadata.FormatKey && p.Key != ClassifierOnnxMetadata.InputKey),
+            b.Metadata.ToProperties().Where(p => p.Key != ClassifierOnnxMetadata.FormatKey && p.Key != ClassifierOnnxMetadata.InputKey));
+        var images = Images();
+        try
+        {
+            var la = a.Logits(images);
+            var (logits, probs) = RunWindow(session, images.Select(b.WindowBytes).ToList(), 64, 80);
+            for (int i = 0; i < images.Count; i++)
+            {
+                Assert.True(MaxDiff(la[i], logits[i]) <= Tolerance, $"logits of image {i} differ");
+                Assert.True(MaxDiff(a.Probabilities(la[i]), probs[i].Select(p => (double)p).ToArray()) <= Tolerance, $"probs of image {i} are not the portal's answer");
+            }
+        }
+        finally
+        {
+            foreach (var image in images) image.Dispose();
+        }
+    }
+
     /// <summary>The graph run on window bytes alone, as a program outside the portal would: its logits and probs per image.</summary>
     private static (float[][] Logits, float[][] Probs) RunWindow(InferenceSession session, IReadOnlyList<byte[]> windows, int height, int width)
     {
