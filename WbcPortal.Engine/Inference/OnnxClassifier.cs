@@ -180,7 +180,10 @@ public sealed class OnnxClassifier : IDisposable
     /// <summary>Logits of prepared images (<see cref="Prepare"/>), in one session run.</summary>
     public float[][] Logits(IReadOnlyList<PreparedImage> prepared) => Run(prepared, ClassifierOnnxExporter.LogitsName);
 
-    /// <summary>The pooled backbone features the head reads (one view per image, no flips): the model's own feature space.</summary>
+    /// <summary>
+    /// The pooled backbone features the head reads (one view per image, no flips): the model's own feature space. A
+    /// self-contained model with flips computes all four views for them; load it without flips when only features are wanted.
+    /// </summary>
     public float[][] Features(IReadOnlyList<Image<Rgb24>> images)
     {
         if (images.Count == 0) return [];
