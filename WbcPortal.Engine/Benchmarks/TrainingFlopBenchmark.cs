@@ -46,7 +46,7 @@ public sealed class TrainingFlopBenchmark(ResNet18Backbone backbone, ClassifierO
 
         // The same network exported as users run it (the exported graph takes any input size).
         double ort;
-        using (var session = onnx.Create(exporter.Export(model, new ClassifierOnnxMetadata(["A", "B", "C", "D"], height, width))))
+        using (var session = onnx.Create(exporter.Export(model, new ClassifierOnnxMetadata(["A", "B", "C", "D"], height, width), ClassifierOnnxMetadata.PreparedFormat)))
         {
             var input = new DenseTensor<float>(data, [batch, 3, height, width]);
             progress?.Report($"ONNX Runtime forward, {shape}");

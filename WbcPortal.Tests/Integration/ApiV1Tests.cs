@@ -121,6 +121,36 @@ public sealed class ApiV1Tests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_window_endpoint_answers_the_window_the_self_contained_model_takes()
+    {
+        using var http = Client();
+        using var response = await http.PostAsync("api/v1/window", Form(("a.png", Png(4))), Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("image/png", response.Content.Headers.ContentType?.MediaType);
+        using var window = Image.Load<Rgb24>(await response.Content.ReadAsByteArrayAsync(Ct));
+        Assert.Equal((64, 64), (window.Width, window.Height));
+        var pixels = new byte[64 * 64 * 3];
+        window.CopyPixelDataTo(pixels);
+
+        var sessions = new OnnxSessionFactory(new ComputeOptions { OnnxUseCuda = false });
+        using var classifier = OnnxClassifier.Load(modelPath, sessions, new BackboneRegistry([new ResNet18Backbone(PretrainedModelFiles.Default)]));
+        Assert.True(classifier.TakesWindow);
+        using var image = Image.Load<Rgb24>(Png(4));
+        Assert.Equal(classifier.WindowBytes(image), pixels);
+        // The window alone through the graph gives /predict's probabilities.
+        using var session = sessions.Create(modelPath);
+        using var run = session.Run([Microsoft.ML.OnnxRuntime.NamedOnnxValue.CreateFromTensor(WbcPortal.Engine.Models.Onnx.WindowGraph.WindowName,
+            new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<byte>(pixels, [1, 64, 64, 3]))]);
+        var probs = run.Single(r => r.Name == "probs").AsTensor<float>().ToArray();
+        using var predicted = await http.PostAsync("api/v1/predict", Form(("a.png", Png(4))), Ct);
+        var answer = JsonDocument.Parse(await predicted.Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("predictions")[0].GetProperty("probabilities");
+        for (int c = 0; c < Labels.Length; c++) Assert.Equal(answer.GetProperty(Labels[c]).GetDouble(), probs[c], 5);
+
+        await Problem(await http.PostAsync("api/v1/window", Form(("a.png", Png(1)), ("b.png", Png(2))), Ct), HttpStatusCode.BadRequest);
+        await Problem(await http.PostAsync("api/v1/window", Form(("broken.png", [1, 2, 3])), Ct), HttpStatusCode.BadRequest);
+    }
+
+    [Fact]
     public async Task Every_refusal_is_a_problem_document()
     {
         using var http = Client();

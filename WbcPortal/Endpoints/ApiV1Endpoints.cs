@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Net.Http.Headers;
 using WbcPortal.Engine.Imaging;
+using WbcPortal.Engine.Models.Onnx;
 using WbcPortal.Options;
 using WbcPortal.Security;
 using WbcPortal.Services.Classify;
@@ -62,6 +63,18 @@ public static class ApiV1Endpoints
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .Demanding(Services.Accounts.PortalAction.Classify);
 
+        api.MapPost("/window", WindowAsync)
+            .WithName("Window")
+            .WithSummary("The window the model sees for one image, as a PNG")
+            .WithDescription("multipart/form-data with one image (JPEG or PNG). The answer is the model's window (README \"The model format\"): input_width × input_height RGB pixels cut by the window rule of the model's wbc.crop.* metadata; its pixels are what a self-contained model's `window` input takes ([1, H, W, 3] uint8). Query `model` picks a model by id or name (default: the active model).")
+            .Produces(StatusCodes.Status200OK, contentType: "image/png")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .Demanding(Services.Accounts.PortalAction.Classify);
+
         api.MapPost("/smears", SmearsAsync)
             .WithName("Smears")
             .WithSummary("Find and classify every white cell of one or many smear images: boxes and the differential count")
@@ -81,13 +94,17 @@ public static class ApiV1Endpoints
                 await catalog.GetAsync(id, ct) is { } card ? Results.Ok(card) : Problem(StatusCodes.Status404NotFound, "No such model", $"No model {id}."))
             .WithName("GetModel").WithSummary("One model's card").Produces<ModelCard>().ProducesProblem(StatusCodes.Status404NotFound);
 
-        api.MapGet("/models/{id:int}/onnx", async (int id, ModelCatalog catalog, HttpContext http, CancellationToken ct) =>
+        api.MapGet("/models/{id:int}/onnx", async (int id, ModelCatalog catalog, ClassifierOnnxExporter exporter, HttpContext http, CancellationToken ct) =>
             {
                 if (await catalog.OnnxFileAsync(id, ct) is not { } file) return Problem(StatusCodes.Status404NotFound, "No such model file", $"No model {id}, or its ONNX file is missing.");
                 http.Response.Headers.XContentTypeOptions = "nosniff";
-                return Results.File(file.Path, "application/octet-stream", file.FileName);
+                // An older export (format 1) leaves self-contained, made from the same weights; the stored file stays as it is.
+                var upgraded = await Task.Run(() => exporter.SelfContainedCopy(file.Path), ct);
+                return upgraded is null
+                    ? Results.File(file.Path, "application/octet-stream", file.FileName)
+                    : Results.File(upgraded, "application/octet-stream", file.FileName);
             })
-            .WithName("DownloadModel").WithSummary("The model's ONNX file (its metadata carries labels, input size, crop, temperature and reject threshold)")
+            .WithName("DownloadModel").WithSummary("The model's self-contained ONNX file (README \"The model format\": input 'window' uint8 [N, H, W, 3] RGB, output 'probs' the portal's answer; its metadata carries labels, input size, the window rule, temperature and reject threshold)")
             .Produces(StatusCodes.Status200OK, contentType: "application/octet-stream").ProducesProblem(StatusCodes.Status404NotFound);
 
         // Anything else under /api/v1 is a problem document, not the portal's not-found page.
@@ -207,6 +224,23 @@ public static class ApiV1Endpoints
         catch (FileNotFoundException) { return Problem(StatusCodes.Status409Conflict, "Model file missing", "The model's ONNX file is missing from the data folder: import it again or pick another model."); }
         catch (DecodeBudgetBusyException ex) { return Busy(http, ex); }
         return Results.Ok(ToResponse(batch));
+    }
+
+    private static async Task<IResult> WindowAsync(HttpContext http, PredictionService predictions, InferenceOptions options, [FromQuery] string? model, CancellationToken ct)
+    {
+        IResult? refusal = null;
+        if (await ReadImagesAsync(http, predictions, options, model, r => refusal = r, ct) is not { } request) return refusal!;
+        if (request.Inputs.Count != 1) return Problem(StatusCodes.Status400BadRequest, "One image", $"Send exactly one image; the request holds {request.Inputs.Count}.");
+        try
+        {
+            return Results.File(await predictions.WindowPngAsync(request.Model, request.Inputs[0], ct, DecodeWait.Bounded), "image/png");
+        }
+        catch (FileNotFoundException) { return Problem(StatusCodes.Status409Conflict, "Model file missing", "The model's ONNX file is missing from the data folder: import it again or pick another model."); }
+        catch (DecodeBudgetBusyException ex) { return Busy(http, ex); }
+        catch (Exception ex) when (ex is ImageRejectedException or SixLabors.ImageSharp.ImageFormatException or InvalidDataException or NotSupportedException)
+        {
+            return Problem(StatusCodes.Status400BadRequest, "Not an image the portal reads", ex.Message);
+        }
     }
 
     private static async Task<IResult> SmearsAsync(HttpContext http, PredictionService predictions, SmearService smears, InferenceOptions options, [FromQuery] string? model, CancellationToken ct)

@@ -95,7 +95,7 @@ public static class CoreServiceExtensions
         services.AddSingleton<DatasetSplitter>();
         services.AddSingleton<SplitService>();
         services.AddSingleton<Trainer>();
-        services.AddSingleton(sp => new ClassifierOnnxExporter(sp.GetRequiredService<PretrainedModelFiles>()));
+        services.AddSingleton(sp => new ClassifierOnnxExporter(sp.GetRequiredService<PretrainedModelFiles>(), sp.GetRequiredService<BackboneRegistry>()));
         services.AddSingleton<RunChanges>();
         services.AddSingleton<Services.Evaluation.EvaluationService>();
         services.AddSingleton<Services.Evaluation.EvaluationZipUnpacker>();

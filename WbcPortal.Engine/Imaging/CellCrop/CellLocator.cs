@@ -19,12 +19,31 @@ public static class CellLocator
 {
     public const int DefaultThreshold = 150;
 
+    // The rule's constants, named so the exported model's metadata (wbc.crop.*) states them from here.
+    /// <summary>The sampling grid has about this many cells along the image's shorter side: step = max(1, shorter side / GridRows).</summary>
+    public const int GridRows = 120;
+    /// <summary>Grids smaller than this either way find nothing.</summary>
+    public const int MinGridCells = 4;
+    /// <summary>A stained sample is bluer than red by more than this (B &gt; R + BlueOverRed).</summary>
+    public const int BlueOverRed = 15;
+    /// <summary>Grayscale weights of R, G, B.</summary>
+    public const double GrayR = 0.299, GrayG = 0.587, GrayB = 0.114;
+    /// <summary>The looser levels tried when nothing is found at the threshold: threshold + 25, then + 50 (each capped at <see cref="MaxThreshold"/>).</summary>
+    public const int FirstLooserStep = 25, SecondLooserStep = 50;
+    public const int MaxThreshold = 254;
+    /// <summary>Dilation radius in grid cells: max(1, grid rows / DilationDivisor).</summary>
+    public const int DilationDivisor = 30;
+    /// <summary>A region whose stained area is under this share of the grid is a speck, not a nucleus.</summary>
+    public const double MinAreaFraction = 0.002;
+    /// <summary>Score = area * (1 - CentreWeight * distance of the region's centroid from the image centre, in grid fractions).</summary>
+    public const double CentreWeight = 0.5;
+
     public static CellLocation Locate(Image<Rgb24> image, int threshold = DefaultThreshold)
     {
         // Pale stains (a share of the monocytes) stay above 150: loosen the level twice before giving up.
-        foreach (int level in new[] { threshold, threshold + 25, threshold + 50 })
+        foreach (int level in new[] { threshold, threshold + FirstLooserStep, threshold + SecondLooserStep })
         {
-            var found = LocateAt(image, Math.Min(level, 254));
+            var found = LocateAt(image, Math.Min(level, MaxThreshold));
             if (found.Found) return found;
         }
         return NotFound(image);
@@ -32,9 +51,9 @@ public static class CellLocator
 
     private static CellLocation LocateAt(Image<Rgb24> image, int threshold)
     {
-        int step = Math.Max(1, Math.Min(image.Width, image.Height) / 120);
+        int step = Math.Max(1, Math.Min(image.Width, image.Height) / GridRows);
         int gw = image.Width / step, gh = image.Height / step;
-        if (gw < 4 || gh < 4) return NotFound(image);
+        if (gw < MinGridCells || gh < MinGridCells) return NotFound(image);
 
         var mask = new bool[gw * gh];
         image.ProcessPixelRows(rows =>
@@ -45,14 +64,14 @@ public static class CellLocator
                 for (int gx = 0; gx < gw; gx++)
                 {
                     var p = row[gx * step + step / 2];
-                    double gray = 0.299 * p.R + 0.587 * p.G + 0.114 * p.B;
-                    mask[gy * gw + gx] = gray < threshold && p.B > p.R + 15;
+                    double gray = GrayR * p.R + GrayG * p.G + GrayB * p.B;
+                    mask[gy * gw + gx] = gray < threshold && p.B > p.R + BlueOverRed;
                 }
             }
         });
 
         // Join lobes: dilate by a radius of ~3 % of the short side, label 8-connected regions of the dilated mask.
-        int radius = Math.Max(1, gh / 30);
+        int radius = Math.Max(1, gh / DilationDivisor);
         var dilated = Dilate(mask, gw, gh, radius);
         var labels = new int[gw * gh];
         var stack = new Stack<int>();
@@ -93,7 +112,7 @@ public static class CellLocator
             if (area == 0) continue;
             // Size first; a mild preference for regions near the centre breaks near-ties.
             double cx = sx / area / gw - 0.5, cy = sy / area / gh - 0.5;
-            double score = area * (1.0 - 0.5 * Math.Sqrt(cx * cx + cy * cy));
+            double score = area * (1.0 - CentreWeight * Math.Sqrt(cx * cx + cy * cy));
             if (score > bestScore)
             {
                 bestScore = score;
@@ -103,7 +122,7 @@ public static class CellLocator
             }
         }
         // Regions below 0.2 % of the image are specks (platelets, noise), not a nucleus.
-        if (best == 0 || bestArea < 0.002 * gw * gh) return NotFound(image);
+        if (best == 0 || bestArea < MinAreaFraction * gw * gh) return NotFound(image);
         return new CellLocation(true, bestBox.X + bestBox.Width / 2f, bestBox.Y + bestBox.Height / 2f, bestBox, (double)bestArea / (gw * gh));
     }
 

@@ -14,6 +14,9 @@ namespace WbcPortal.Engine.Imaging.CellCrop;
 /// </summary>
 public sealed class ModelView(CellCropSpec crop, int height, int width)
 {
+    /// <summary>Below this scale (output pixels per source pixel) the source is first shrunk (Triangle resize) before bilinear sampling.</summary>
+    public const double ShrinkBelowScale = 0.67;
+
     public CellCropSpec Crop { get; } = crop;
     public int Height { get; } = height;
     public int Width { get; } = width;
@@ -95,7 +98,7 @@ public sealed class ModelView(CellCropSpec crop, int height, int width)
         // Bilinear sampling is fine down to half scale; below that, shrink the source first.
         Image<Rgb24>? shrunk = null;
         var source = image;
-        if (scale < 0.67)
+        if (scale < ShrinkBelowScale)
         {
             int sw = Math.Max(1, (int)Math.Round(image.Width * scale)), sh = Math.Max(1, (int)Math.Round(image.Height * scale));
             shrunk = image.Clone(c => c.Resize(new ResizeOptions { Size = new Size(sw, sh), Mode = ResizeMode.Stretch, Sampler = KnownResamplers.Triangle }));

@@ -27,7 +27,7 @@ public sealed record MicroBatchOptions(TimeSpan Window, int MaxBatch)
 /// </summary>
 public sealed class MicroBatcher : IAsyncDisposable
 {
-    private sealed record Request(float[] Prepared, TaskCompletionSource<float[]> Done, CancellationToken CancellationToken);
+    private sealed record Request(PreparedImage Prepared, TaskCompletionSource<float[]> Done, CancellationToken CancellationToken);
 
     private readonly OnnxClassifier classifier;
     private readonly MicroBatchOptions options;
@@ -50,7 +50,7 @@ public sealed class MicroBatcher : IAsyncDisposable
     public Task<float[]> LogitsAsync(Image<Rgb24> image, CancellationToken cancellationToken = default) => LogitsAsync(classifier.Prepare(image), cancellationToken);
 
     /// <summary>The logits of one prepared image (<see cref="OnnxClassifier.Prepare"/>, done on the caller's thread, so preparing overlaps the runs).</summary>
-    public Task<float[]> LogitsAsync(float[] prepared, CancellationToken cancellationToken = default)
+    public Task<float[]> LogitsAsync(PreparedImage prepared, CancellationToken cancellationToken = default)
     {
         var done = new TaskCompletionSource<float[]>(TaskCreationOptions.RunContinuationsAsynchronously);
         if (!queue.Writer.TryWrite(new Request(prepared, done, cancellationToken)))

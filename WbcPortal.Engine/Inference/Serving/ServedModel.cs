@@ -109,7 +109,7 @@ public sealed class ServedModel
         public Task<CellPrediction> PredictAtAsync(Image<Rgb24> image, double centerX, double centerY, double viewHeight, CancellationToken cancellationToken = default) =>
             PredictPreparedAsync(model.classifier.PrepareAt(image, centerX, centerY, viewHeight), cancellationToken);
 
-        private async Task<CellPrediction> PredictPreparedAsync(float[] prepared, CancellationToken cancellationToken)
+        private async Task<CellPrediction> PredictPreparedAsync(PreparedImage prepared, CancellationToken cancellationToken)
         {
             var logits = await model.batcher.LogitsAsync(prepared, cancellationToken).ConfigureAwait(false);
             var probabilities = model.classifier.Probabilities(logits);

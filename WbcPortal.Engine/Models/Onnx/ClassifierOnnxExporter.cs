@@ -16,8 +16,10 @@ namespace WbcPortal.Engine.Models.Onnx;
 /// Flatten -> (Gemm -> Relu)* -> Gemm -> Softmax is appended for the head (dropout is identity at inference).
 /// </summary>
 /// <remarks>
-/// Graph: input <c>input</c> [N, 3, H, W] float (the preprocessed tensor the TorchSharp model takes);
-/// outputs <c>logits</c> [N, C], <c>probs</c> [N, C] (softmax over classes) and <c>features</c> [N, 512].
+/// By default the export is self-contained (format 2, <see cref="WindowGraph"/>): input <c>window</c> uint8 [N, H, W, 3]
+/// RGB, the flips, mean image and temperature inside, <c>probs</c> the portal's answer. The core it wraps (format 1,
+/// still read by the portal) has input <c>input</c> [N, 3, H, W] float (the preprocessed tensor the TorchSharp model takes);
+/// outputs <c>logits</c> [N, C], <c>probs</c> [N, C] (plain softmax over classes) and <c>features</c> [N, 512].
 /// N, H and W are symbolic. The opset stays at the template's 8: every op used (Conv, BatchNormalization
 /// in test mode, Relu, MaxPool, Add, GlobalAveragePool, Flatten, Gemm, Softmax on 2-D input) is defined there.
 /// </remarks>
@@ -31,24 +33,78 @@ public sealed class ClassifierOnnxExporter
     private const int FloatType = (int)TensorProto.Types.DataType.Float;
 
     private readonly Lazy<ModelProto> template;
+    private readonly BackboneRegistry backbones;
 
-    public ClassifierOnnxExporter(PretrainedModelFiles files)
+    /// <param name="backbones">Where the mean image a self-contained graph holds comes from; by default the ResNet18 of <paramref name="files"/>.</param>
+    public ClassifierOnnxExporter(PretrainedModelFiles files, BackboneRegistry? backbones = null)
     {
         template = new(() =>
         {
             files.EnsurePresent();
             return OnnxGraphEdits.Load(files.ResNet18Onnx);
         });
+        this.backbones = backbones ?? new BackboneRegistry([new ResNet18Backbone(files)]);
     }
 
     /// <summary>The exported model, serialized.</summary>
-    public byte[] Export(WbcClassifier model, ClassifierOnnxMetadata metadata) => Build(model, metadata).ToByteArray();
+    public byte[] Export(WbcClassifier model, ClassifierOnnxMetadata metadata, int format = ClassifierOnnxMetadata.WindowFormat) => Build(model, metadata, format).ToByteArray();
 
     /// <summary>Writes the exported model to <paramref name="path"/> atomically (temporary file, then rename).</summary>
-    public void Export(WbcClassifier model, ClassifierOnnxMetadata metadata, string path) => ModelProtoFile.Write(Build(model, metadata), path);
+    public void Export(WbcClassifier model, ClassifierOnnxMetadata metadata, string path, int format = ClassifierOnnxMetadata.WindowFormat) =>
+        ModelProtoFile.Write(Build(model, metadata, format), path);
 
-    /// <summary>The exported model as a protobuf object.</summary>
-    public ModelProto Build(WbcClassifier model, ClassifierOnnxMetadata metadata)
+    /// <summary>
+    /// The exported model as a protobuf object: self-contained (format 2) by default; <paramref name="format"/> 1 gives the
+    /// older interface taking the prepared tensor (what the portal exported before, and still reads).
+    /// </summary>
+    public ModelProto Build(WbcClassifier model, ClassifierOnnxMetadata metadata, int format = ClassifierOnnxMetadata.WindowFormat)
+    {
+        var core = BuildCore(model, metadata with { Format = format });
+        return format == ClassifierOnnxMetadata.WindowFormat ? MakeSelfContained(core, metadata with { Format = format }) : core;
+    }
+
+    /// <summary>
+    /// <paramref name="core"/> (a format-1 graph: the exporter's older output or an ensemble of them) wrapped as a self-contained
+    /// graph for <paramref name="metadata"/> (its backbone's mean image at the input size, its flips and temperature), with that metadata.
+    /// </summary>
+    public ModelProto MakeSelfContained(ModelProto core, ClassifierOnnxMetadata metadata)
+    {
+        metadata = metadata with { Format = ClassifierOnnxMetadata.WindowFormat };
+        metadata.Validate();
+        var mean = backbones.Get(metadata.Backbone).CreatePreprocessor(metadata.InputHeight, metadata.InputWidth);
+        var proto = WindowGraph.Wrap(core, mean.MeanPlanes, metadata.InputHeight, metadata.InputWidth, metadata.TestTimeAugmentation, metadata.Temperature);
+        SetMetadata(proto, metadata);
+        return proto;
+    }
+
+    /// <summary>
+    /// The model file at <paramref name="path"/> as a self-contained model: null when it already is one (serve the file), else
+    /// an older export (format 1) wrapped with the same weights and metadata (the file itself is left as it is).
+    /// </summary>
+    public byte[]? SelfContainedCopy(string path)
+    {
+        ModelProto proto;
+        using (var stream = File.OpenRead(path)) proto = ModelProto.Parser.ParseFrom(stream);
+        if (WindowGraph.TakesWindow(proto)) return null;
+        var metadata = ClassifierOnnxMetadata.Read(proto);
+        var upgraded = MakeSelfContained(proto, metadata);
+        upgraded.DocString = proto.DocString;
+        return upgraded.ToByteArray();
+    }
+
+    /// <summary>Replaces the model's metadata; the temperature constant of a self-contained graph follows the metadata's.</summary>
+    public static void SetMetadata(ModelProto proto, ClassifierOnnxMetadata metadata)
+    {
+        bool window = WindowGraph.TakesWindow(proto);
+        if (window != (metadata.Format == ClassifierOnnxMetadata.WindowFormat))
+            throw new ArgumentException($"The graph is format {(window ? 2 : 1)} but the metadata says {metadata.Format}.", nameof(metadata));
+        var properties = metadata.ToProperties();
+        WindowGraph.SetTemperature(proto, metadata.Temperature);
+        proto.MetadataProps.Clear();
+        foreach (var (key, value) in properties) proto.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+    }
+
+    private ModelProto BuildCore(WbcClassifier model, ClassifierOnnxMetadata metadata)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(metadata);
@@ -74,7 +130,7 @@ public sealed class ClassifierOnnxExporter
         proto.Domain = "";
         proto.DocString = "WbcPortal white blood cell classifier (ResNet18 backbone + dense head).";
         proto.MetadataProps.Clear();
-        foreach (var (key, value) in metadata.ToProperties())
+        foreach (var (key, value) in (metadata with { Format = ClassifierOnnxMetadata.PreparedFormat }).ToProperties())
         {
             proto.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
         }

@@ -16,11 +16,12 @@ namespace WbcPortal.Engine.Models.Onnx;
 /// <param name="InputWidth">Width of the preprocessed input the model was trained at.</param>
 /// <param name="Properties">Free-form key/values; null for none.</param>
 /// <param name="Crop">The cell crop the model was trained with; null or disabled for whole images.</param>
-/// <param name="Temperature">Calibration temperature fitted on the validation part: probabilities are softmax(logits / T). The graph's <c>probs</c> output is uncalibrated.</param>
+/// <param name="Temperature">Calibration temperature fitted on the validation part: probabilities are softmax(logits / T). In format 2 the graph holds it as the constant <c>wbc_temperature</c> and its <c>probs</c> output is calibrated; in format 1 <c>probs</c> is uncalibrated.</param>
 /// <param name="TestTimeAugmentation">Predictions average the logits of the image and its three flips.</param>
 /// <param name="Backbone">The backbone id, whose preprocessing (mean image) the input needs.</param>
 /// <param name="RejectThreshold">Calibrated top probability under which the model answers "Unidentified" (0: it always decides); fitted on the validation part.</param>
 /// <param name="RejectTargetAccuracy">The accuracy on decided validation cells the threshold was fitted for (0: not recorded).</param>
+/// <param name="Format">The graph's interface: 1, an older export taking the prepared float tensor; 2 (<see cref="WindowFormat"/>), a self-contained graph taking the window's 8-bit RGB.</param>
 public sealed record ClassifierOnnxMetadata(
     IReadOnlyList<string> Labels,
     int InputHeight,
@@ -31,8 +32,17 @@ public sealed record ClassifierOnnxMetadata(
     bool TestTimeAugmentation = false,
     string Backbone = "resnet18-imagenet",
     double RejectThreshold = 0,
-    double RejectTargetAccuracy = 0)
+    double RejectTargetAccuracy = 0,
+    int Format = ClassifierOnnxMetadata.PreparedFormat)
 {
+    /// <summary>The older interface: <c>input</c> float [N, 3, H, W], BGR minus the mean image, one row per view; <c>probs</c> uncalibrated.</summary>
+    public const int PreparedFormat = 1;
+    /// <summary>The self-contained interface: <c>window</c> uint8 [N, H, W, 3] RGB; views, mean, temperature and softmax inside.</summary>
+    public const int WindowFormat = 2;
+    public const string FormatKey = "wbc.format";
+    /// <summary>The input in words, for readers of the metadata alone.</summary>
+    public const string InputKey = "wbc.input";
+
     public const string RejectThresholdKey = "wbc.reject_threshold";
     public const string RejectTargetKey = "wbc.reject_target";
     public const string TemperatureKey = "wbc.temperature";
@@ -57,6 +67,7 @@ public sealed record ClassifierOnnxMetadata(
         if (!(Temperature > 0) || double.IsInfinity(Temperature)) throw new ArgumentException("The temperature must be a positive number.");
         if (!(RejectThreshold >= 0 && RejectThreshold <= 1)) throw new ArgumentException("The reject threshold must be a probability in [0, 1].");
         if (!(RejectTargetAccuracy >= 0 && RejectTargetAccuracy <= 1)) throw new ArgumentException("The reject target accuracy must be in [0, 1].");
+        if (Format is not (PreparedFormat or WindowFormat)) throw new ArgumentException($"Unknown model format {Format}.");
         foreach (var key in Extra.Keys)
         {
             if (string.IsNullOrEmpty(key)) throw new ArgumentException("Metadata keys must not be empty.");
@@ -73,11 +84,16 @@ public sealed record ClassifierOnnxMetadata(
         Validate();
         var list = new List<KeyValuePair<string, string>>
         {
+            new(FormatKey, Format.ToString(CultureInfo.InvariantCulture)),
+            new(InputKey, Format == WindowFormat
+                ? $"window: uint8 [N, {InputHeight}, {InputWidth}, 3], NHWC, RGB, the window of wbc.crop.*; logits are view-averaged, probs = softmax(logits / wbc.temperature)"
+                : $"input: float32 [N*views, 3, {InputHeight}, {InputWidth}], NCHW, BGR minus the backbone's mean image, views = 4 with wbc.tta (none, left-right, top-bottom, both; logits averaged), probs uncalibrated"),
             new(LabelsKey, JsonSerializer.Serialize(Labels.ToArray())),
             new(InputHeightKey, InputHeight.ToString(CultureInfo.InvariantCulture)),
             new(InputWidthKey, InputWidth.ToString(CultureInfo.InvariantCulture)),
         };
         if (Crop is { Enabled: true }) list.Add(new(CropKey, JsonSerializer.Serialize(Crop, CropJson)));
+        list.AddRange(WindowRule.Properties(Crop ?? CellCropSpec.None));
         list.Add(new(TemperatureKey, Temperature.ToString("R", CultureInfo.InvariantCulture)));
         if (TestTimeAugmentation) list.Add(new(TtaKey, "flips"));
         list.Add(new(BackboneKey, Backbone));
@@ -114,8 +130,13 @@ public sealed record ClassifierOnnxMetadata(
         double target = map.TryGetValue(RejectTargetKey, out var rt)
             ? double.TryParse(rt, NumberStyles.Float, CultureInfo.InvariantCulture, out double tv2) && tv2 >= 0 && tv2 <= 1 ? tv2 : throw new InvalidDataException($"{RejectTargetKey} is not a probability: {rt}.")
             : 0;
+        int format = map.TryGetValue(FormatKey, out var f)
+            ? int.TryParse(f, NumberStyles.None, CultureInfo.InvariantCulture, out int fv) && fv is PreparedFormat or WindowFormat
+                ? fv
+                : throw new InvalidDataException($"{FormatKey} is {f}; this portal reads formats {PreparedFormat} and {WindowFormat}.")
+            : PreparedFormat;
         return new ClassifierOnnxMetadata(labels, height, width, extra, crop, temperature, map.ContainsKey(TtaKey),
-            map.TryGetValue(BackboneKey, out var backbone) ? backbone : "resnet18-imagenet", reject, target);
+            map.TryGetValue(BackboneKey, out var backbone) ? backbone : "resnet18-imagenet", reject, target, format);
     }
 
     public static ClassifierOnnxMetadata Read(InferenceSession session) =>

@@ -21,7 +21,8 @@ public sealed record ClassifierOnnxValidation(ClassifierOnnxMetadata? Metadata, 
 
 /// <summary>
 /// Checks an ONNX file from elsewhere before the portal serves it: that it is a self-contained ONNX model ONNX Runtime
-/// loads, that its interface is the exporter's (one float32 <c>input</c> [N, 3, H, W] with a dynamic batch, a
+/// loads, that its interface is the exporter's (one uint8 <c>window</c> [N, H, W, 3] of a self-contained model, or one float32
+/// <c>input</c> [N, 3, H, W] of an older export, with a dynamic batch, a
 /// <c>logits</c> output [N, classes]), that its <c>wbc.*</c> metadata says everything <see cref="Inference.OnnxClassifier"/>
 /// needs to prepare images (labels, input size, a known backbone, calibration), and that one real run answers with
 /// finite logits, one per label. Problems are collected, not thrown: the caller shows them all.
@@ -67,6 +68,8 @@ public sealed class ClassifierOnnxValidator(OnnxSessionFactory sessions, Backbon
         cancellationToken.ThrowIfCancellationRequested();
         var declared = new Declared();
         var metadata = ReadMetadata(proto, problems, declared);
+        if (metadata is { Format: ClassifierOnnxMetadata.WindowFormat } && !WindowGraph.TakesWindow(proto))
+            problems.Add($"The metadata says format {ClassifierOnnxMetadata.WindowFormat} (input '{WindowGraph.WindowName}') but the graph takes '{string.Join("', '", proto.Graph.Input.Select(i => i.Name))}'.");
 
         InferenceSession session;
         try
@@ -80,7 +83,9 @@ public sealed class ClassifierOnnxValidator(OnnxSessionFactory sessions, Backbon
         }
         using (session)
         {
-            bool interfaceFits = CheckInterface(session, declared, problems);
+            bool interfaceFits = session.InputMetadata.ContainsKey(WindowGraph.WindowName)
+                ? CheckWindowInterface(session, proto, metadata, declared, problems)
+                : CheckInterface(session, declared, problems);
             if (metadata is null || !interfaceFits || problems.Count > 0) return new ClassifierOnnxValidation(problems.Count == 0 ? metadata : null, problems);
             cancellationToken.ThrowIfCancellationRequested();
             TestRun(session, metadata, problems);
@@ -219,6 +224,57 @@ public sealed class ClassifierOnnxValidator(OnnxSessionFactory sessions, Backbon
         }
     }
 
+    /// <summary>
+    /// A self-contained model (format 2): one uint8 input 'window' [N, H, W, 3] with N dynamic and H, W the metadata's, metadata
+    /// that says format 2, a temperature constant equal to the metadata's, and 'logits' and 'probs' [N, classes].
+    /// </summary>
+    private static bool CheckWindowInterface(InferenceSession session, ModelProto proto, ClassifierOnnxMetadata? metadata, Declared declared, List<string> problems)
+    {
+        int before = problems.Count;
+        var inputs = session.InputMetadata;
+        if (inputs.Count != 1) problems.Add($"The model takes {inputs.Count} inputs ({string.Join(", ", inputs.Keys)}); a classifier takes exactly one.");
+        var window = inputs[WindowGraph.WindowName];
+        var dims = window.IsTensor ? window.Dimensions : [];
+        if (!window.IsTensor || window.ElementDataType != TensorElementType.UInt8)
+        {
+            problems.Add($"The input '{WindowGraph.WindowName}' is {Describe(window)}, not a uint8 tensor of RGB pixels.");
+        }
+        else if (dims.Length != 4 || dims[3] != 3)
+        {
+            problems.Add($"The input '{WindowGraph.WindowName}' has shape {Shape(window)}; a self-contained classifier takes [N, H, W, 3].");
+        }
+        else
+        {
+            if (dims[0] >= 0) problems.Add($"The input's batch dimension is fixed at {dims[0]}; it must be dynamic, because the portal classifies images in batches.");
+            if (declared is { Height: int height, Width: int width } && (dims[1] != height || dims[2] != width))
+                problems.Add($"The input is {Dim(window, 2)}×{Dim(window, 1)} pixels (width × height) but the metadata says {width}×{height}.");
+        }
+        if (metadata is not null)
+        {
+            if (metadata.Format != ClassifierOnnxMetadata.WindowFormat)
+                problems.Add($"The model takes the window (format {ClassifierOnnxMetadata.WindowFormat}) but its {ClassifierOnnxMetadata.FormatKey} metadata says {metadata.Format}.");
+            try
+            {
+                double inGraph = WindowGraph.Temperature(proto);
+                if (Math.Abs(inGraph - metadata.Temperature) > 1e-6 * metadata.Temperature)
+                    problems.Add($"The graph's temperature {inGraph.ToString("R", CultureInfo.InvariantCulture)} is not the metadata's {metadata.Temperature.ToString("R", CultureInfo.InvariantCulture)}: its probs would not be the portal's answer.");
+            }
+            catch (InvalidDataException ex)
+            {
+                problems.Add($"The model takes the window but {ex.Message.TrimEnd('.')}.");
+            }
+        }
+        var outputs = session.OutputMetadata;
+        foreach (var name in new[] { ClassifierOnnxExporter.LogitsName, ClassifierOnnxExporter.ProbsName })
+        {
+            if (!outputs.TryGetValue(name, out var output)) problems.Add($"The model has no output named '{name}' (its outputs: {string.Join(", ", outputs.Keys.Select(k => $"'{k}'"))}).");
+            else if (!output.IsTensor || output.ElementDataType != TensorElementType.Float || output.Dimensions.Length != 2) problems.Add($"The output '{name}' is not a float32 tensor [N, classes].");
+            else if (declared.Classes is int classes && output.Dimensions[1] >= 0 && output.Dimensions[1] != classes)
+                problems.Add($"The output '{name}' has {output.Dimensions[1]} classes but {ClassifierOnnxMetadata.LabelsKey} names {classes}.");
+        }
+        return problems.Count == before;
+    }
+
     /// <summary>One float32 input 'input' [N, 3, H, W] with N dynamic and H, W the metadata's (or dynamic); a float32 'logits' [N, classes].</summary>
     private static bool CheckInterface(InferenceSession session, Declared declared, List<string> problems)
     {
@@ -276,12 +332,14 @@ public sealed class ClassifierOnnxValidator(OnnxSessionFactory sessions, Backbon
     private static void TestRun(InferenceSession session, ClassifierOnnxMetadata metadata, List<string> problems)
     {
         int classes = metadata.Labels.Count;
-        var blank = new DenseTensor<float>([TestBatch, 3, metadata.InputHeight, metadata.InputWidth]);
+        var blank = session.InputMetadata.ContainsKey(WindowGraph.WindowName)
+            ? NamedOnnxValue.CreateFromTensor(WindowGraph.WindowName, new DenseTensor<byte>([TestBatch, metadata.InputHeight, metadata.InputWidth, 3]))
+            : NamedOnnxValue.CreateFromTensor(ClassifierOnnxExporter.InputName, new DenseTensor<float>([TestBatch, 3, metadata.InputHeight, metadata.InputWidth]));
         float[] logits;
         int[] shape;
         try
         {
-            using var results = session.Run([NamedOnnxValue.CreateFromTensor(ClassifierOnnxExporter.InputName, blank)], [ClassifierOnnxExporter.LogitsName]);
+            using var results = session.Run([blank], [ClassifierOnnxExporter.LogitsName]);
             var tensor = results.First().AsTensor<float>();
             logits = tensor.ToArray();
             shape = tensor.Dimensions.ToArray();

@@ -9,13 +9,29 @@ namespace WbcPortal.Engine.Models.Onnx;
 /// averaged logits. Each member's nodes and weights are renamed with a prefix of their own, so the graph holds them side by side;
 /// the interface (input, logits, probs, features) is the exporter's, so everything that serves a model serves the ensemble. The
 /// metadata is given by the caller (labels, input size, crop and flips must be the members'; temperature and threshold are the
-/// ensemble's own, fitted afterwards).
+/// ensemble's own, fitted afterwards). Self-contained members (format 2) give a self-contained ensemble: their cores are
+/// combined and wrapped once in the same window front and calibrated back (<see cref="WindowGraph"/>), with their mean image.
 /// </summary>
 public static class EnsembleOnnxBuilder
 {
     public static ModelProto Build(IReadOnlyList<ModelProto> members, ClassifierOnnxMetadata metadata)
     {
         if (members.Count < 2) throw new ArgumentException("An ensemble needs at least two models.");
+        var windowed = members.Where(WindowGraph.TakesWindow).ToList();
+        if (windowed.Count == 0) return BuildCore(members, metadata with { Format = ClassifierOnnxMetadata.PreparedFormat });
+        var mean = WindowGraph.MeanPlanes(windowed[0]);
+        if (windowed.Skip(1).Any(m => !WindowGraph.MeanPlanes(m).AsSpan().SequenceEqual(mean)))
+            throw new ArgumentException("The models subtract different mean images (another backbone or input size); they cannot share one input.");
+        var core = BuildCore(members.Select(m => WindowGraph.TakesWindow(m) ? WindowGraph.Unwrap(m) : m).ToList(), metadata with { Format = ClassifierOnnxMetadata.PreparedFormat });
+        metadata = metadata with { Format = ClassifierOnnxMetadata.WindowFormat };
+        metadata.Validate();
+        var proto = WindowGraph.Wrap(core, mean, metadata.InputHeight, metadata.InputWidth, metadata.TestTimeAugmentation, metadata.Temperature);
+        ClassifierOnnxExporter.SetMetadata(proto, metadata);
+        return proto;
+    }
+
+    private static ModelProto BuildCore(IReadOnlyList<ModelProto> members, ClassifierOnnxMetadata metadata)
+    {
         metadata.Validate();
         var first = members[0];
         var proto = new ModelProto

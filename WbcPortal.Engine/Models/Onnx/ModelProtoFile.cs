@@ -31,17 +31,18 @@ public static class ModelProtoFile
 
     /// <summary>
     /// Replaces the WbcPortal metadata of the classifier at <paramref name="path"/> with <paramref name="change"/> of it
-    /// (a new temperature or reject threshold), keeping the graph and weights byte for byte; atomic, so a reader sees
-    /// the old model or the new one. Returns the metadata written.
+    /// (a new temperature or reject threshold), keeping the weights byte for byte; in a self-contained graph the
+    /// temperature constant follows the new metadata, so its <c>probs</c> stay the portal's answer. Atomic, so a reader
+    /// sees the old model or the new one. Returns the metadata written.
     /// </summary>
     public static ClassifierOnnxMetadata RewriteMetadata(string path, Func<ClassifierOnnxMetadata, ClassifierOnnxMetadata> change)
     {
         ModelProto proto;
         using (var stream = File.OpenRead(path)) proto = ModelProto.Parser.ParseFrom(stream);
-        var metadata = change(ClassifierOnnxMetadata.Read(proto));
-        var properties = metadata.ToProperties();
-        proto.MetadataProps.Clear();
-        foreach (var (key, value) in properties) proto.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+        var before = ClassifierOnnxMetadata.Read(proto);
+        var metadata = change(before);
+        if (metadata.Format != before.Format) throw new ArgumentException("The model's format is its graph's; a metadata change cannot alter it.", nameof(change));
+        ClassifierOnnxExporter.SetMetadata(proto, metadata);
         Write(proto, path);
         return metadata;
     }

@@ -28,7 +28,8 @@ public sealed class ClassifierOnnxExportFixture : IDisposable
         Model = ClassifierOnnxExportTests.TrainedLooking(Backbones, new HeadSpec([16], 0.3), Labels.Length, seed: 11);
         Metadata = new ClassifierOnnxMetadata(Labels, 120, 160,
             new Dictionary<string, string> { ["run_id"] = "run-42", ["config"] = "{\"epochs\":3,\"lr\":0.001}" });
-        Bytes = Exporter.Export(Model, Metadata);
+        // The older interface (format 1, the core every self-contained export wraps): these tests feed it prepared tensors.
+        Bytes = Exporter.Export(Model, Metadata, ClassifierOnnxMetadata.PreparedFormat);
         Session = Sessions.Create(Bytes);
     }
 
@@ -71,7 +72,7 @@ public class ClassifierOnnxExportTests(ClassifierOnnxExportFixture fixture) : IC
     public void Linear_head_export_matches_torchsharp()
     {
         using var model = TrainedLooking(fixture.Backbones, HeadSpec.Linear, 4, seed: 5);
-        using var session = fixture.Sessions.Create(fixture.Exporter.Export(model, new ClassifierOnnxMetadata(ClassifierOnnxExportFixture.Labels, 120, 160)));
+        using var session = fixture.Sessions.Create(fixture.Exporter.Export(model, new ClassifierOnnxMetadata(ClassifierOnnxExportFixture.Labels, 120, 160), ClassifierOnnxMetadata.PreparedFormat));
         var d = Compare(model, session, 97, 131, 2, seed: 9);
         Log($"linear head, 97x131 batch 2: max abs diff logits {d.Logits:E2}, probs {d.Probs:E2}, features {d.Features:E2}");
         Assert.True(Math.Max(d.Logits, Math.Max(d.Probs, d.Features)) <= Tolerance, $"{d}");
@@ -123,8 +124,8 @@ public class ClassifierOnnxExportTests(ClassifierOnnxExportFixture fixture) : IC
 
         using var dir = new TempDirectory("wbc-onnx");
         string path = Path.Combine(dir.Path, "models", "classifier.onnx");
-        fixture.Exporter.Export(fixture.Model, fixture.Metadata, path);
-        fixture.Exporter.Export(fixture.Model, fixture.Metadata, path); // overwrites
+        fixture.Exporter.Export(fixture.Model, fixture.Metadata, path, ClassifierOnnxMetadata.PreparedFormat);
+        fixture.Exporter.Export(fixture.Model, fixture.Metadata, path, ClassifierOnnxMetadata.PreparedFormat); // overwrites
         Check(ClassifierOnnxMetadata.Read(path));
         Assert.Equal(["classifier.onnx"], Directory.GetFiles(Path.GetDirectoryName(path)!).Select(Path.GetFileName));
         Assert.Equal(fixture.Bytes.Length, new FileInfo(path).Length);
@@ -157,7 +158,7 @@ public class ClassifierOnnxExportTests(ClassifierOnnxExportFixture fixture) : IC
     {
         string[] labels = ["a", "b", "c", "d", "e", "f", "g"];
         using var model = TrainedLooking(fixture.Backbones, new HeadSpec([8], 0), labels.Length, seed: 3, perturb: false);
-        byte[] bytes = fixture.Exporter.Export(model, new ClassifierOnnxMetadata(labels, 64, 64));
+        byte[] bytes = fixture.Exporter.Export(model, new ClassifierOnnxMetadata(labels, 64, 64), ClassifierOnnxMetadata.PreparedFormat);
         using var session = fixture.Sessions.Create(bytes);
         Assert.Equal([-1, 7], session.OutputMetadata[ClassifierOnnxExporter.LogitsName].Dimensions);
         var outputs = RunOnnx(session, RandomInput(2, 64, 64, seed: 1), [2, 3, 64, 64]);

@@ -61,11 +61,15 @@ public sealed class InferenceBenchmark(ResNet18Backbone backbone, ClassifierOnnx
             using (var session = sessions.Create(modelPath))
             {
                 int length = 3 * config.InputHeight * config.InputWidth;
-                var one = new DenseTensor<float>(Random(views * length, 1), [views, 3, config.InputHeight, config.InputWidth]);
-                var many = new DenseTensor<float>(Random(Clients * views * length, 2), [Clients * views, 3, config.InputHeight, config.InputWidth]);
-                void Run(DenseTensor<float> input)
+                // A self-contained model takes the windows' bytes (its flips inside); an older export the prepared views.
+                NamedOnnxValue Ready(int images, int seed) => classifier.TakesWindow
+                    ? NamedOnnxValue.CreateFromTensor(WindowGraph.WindowName, new DenseTensor<byte>(Bytes(images * length, seed), [images, config.InputHeight, config.InputWidth, 3]))
+                    : NamedOnnxValue.CreateFromTensor(ClassifierOnnxExporter.InputName, new DenseTensor<float>(Random(images * views * length, seed), [images * views, 3, config.InputHeight, config.InputWidth]));
+                var one = Ready(1, 1);
+                var many = Ready(Clients, 2);
+                void Run(NamedOnnxValue input)
                 {
-                    using var _ = session.Run([NamedOnnxValue.CreateFromTensor(ClassifierOnnxExporter.InputName, input)], [ClassifierOnnxExporter.LogitsName]);
+                    using var _ = session.Run([input], [ClassifierOnnxExporter.LogitsName]);
                 }
                 Run(one);
                 var watch = Stopwatch.StartNew();
@@ -200,6 +204,13 @@ public sealed class InferenceBenchmark(ResNet18Backbone backbone, ClassifierOnnx
         var rng = new Random(seed);
         var data = new float[length];
         for (int i = 0; i < length; i++) data[i] = (float)(rng.NextDouble() * 2 - 1);
+        return data;
+    }
+
+    private static byte[] Bytes(int length, int seed)
+    {
+        var data = new byte[length];
+        new Random(seed).NextBytes(data);
         return data;
     }
 

@@ -119,6 +119,24 @@ public sealed class PredictionService(IDbContextFactory<WbcDbContext> contexts, 
         return new PredictionBatch(model, metadata.Labels, metadata.RejectThreshold, metadata.Temperature, outcomes);
     }
 
+    /// <summary>
+    /// The window the model sees for one image (README "The model format": the window rule of its <c>wbc.crop.*</c> metadata),
+    /// as a PNG of <c>input_width x input_height</c> RGB pixels: the bytes a self-contained model's <c>window</c> input takes.
+    /// </summary>
+    [Demands(PortalAction.Classify)]
+    public async Task<byte[]> WindowPngAsync(ModelChoice model, PredictionInput input, CancellationToken cancellationToken, DecodeWait wait = DecodeWait.UntilFree)
+    {
+        access.Demand(PortalAction.Classify);
+        using var lease = await serving.AcquireAsync(model.Path, cancellationToken);
+        var classifier = lease.Model.Classifier;
+        byte[] window;
+        using (var image = await decoding.DecodeRgbAsync(input.Bytes, wait, cancellationToken)) window = classifier.WindowBytes(image);
+        using var picture = SixLabors.ImageSharp.Image.LoadPixelData<SixLabors.ImageSharp.PixelFormats.Rgb24>(window, classifier.Metadata.InputWidth, classifier.Metadata.InputHeight);
+        using var stream = new MemoryStream();
+        await SixLabors.ImageSharp.ImageExtensions.SaveAsPngAsync(picture, stream, cancellationToken);
+        return stream.ToArray();
+    }
+
     /// <summary>The metadata of a model's file (labels, input, threshold), read without loading a session.</summary>
     public static ClassifierOnnxMetadata ReadMetadata(string fullPath) => ClassifierOnnxMetadata.Read(fullPath);
 }

@@ -83,7 +83,7 @@ public sealed class NeighbourService(IDbContextFactory<WbcDbContext> contexts, O
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var query = await db.DatasetImages.AsNoTracking().Where(i => i.Id == imageId).Select(i => new { i.Sha256, i.Stored!.Format }).SingleOrDefaultAsync(cancellationToken)
                     ?? throw new ArgumentException($"No image {imageId}.");
-        using var classifier = OnnxClassifier.Load(ModelPath(runId), sessions, backbones);
+        using var classifier = FeatureModel(runId);
         float[] features;
         using (var image = decoding.DecodeRgb(await File.ReadAllBytesAsync(store.ImagePath(query.Sha256, query.Format), cancellationToken), cancellationToken))
             features = classifier.Features([image])[0];
@@ -92,6 +92,12 @@ public sealed class NeighbourService(IDbContextFactory<WbcDbContext> contexts, O
         var rows = await db.DatasetImages.AsNoTracking().Where(i => ids.Contains(i.Id)).ToDictionaryAsync(i => i.Id, cancellationToken);
         return found.Where(n => rows.ContainsKey(n.Id)).Select(n => new NeighbourImage(n.Id, rows[n.Id].Sha256, rows[n.Id].ClassName, rows[n.Id].RelativePath, n.Similarity)).ToList();
     }
+
+    /// <summary>
+    /// The run's model for features only (one view per image): without flips, so a self-contained model, which would otherwise
+    /// run its four views for the first one's features, is rebuilt with one.
+    /// </summary>
+    private OnnxClassifier FeatureModel(int runId) => OnnxClassifier.Load(ModelPath(runId), sessions, backbones, testTimeAugmentation: false);
 
     private async Task<FeatureIndex> BuildAsync(int runId, Action<int, int> progress)
     {
@@ -103,7 +109,7 @@ public sealed class NeighbourService(IDbContextFactory<WbcDbContext> contexts, O
                             where m.SplitId == splitId && m.Part == SplitParts.Train
                             orderby i.Id
                             select new { i.Id, i.ClassName, i.Sha256, i.Stored!.Format }).ToListAsync();
-        using var classifier = OnnxClassifier.Load(ModelPath(runId), sessions, backbones);
+        using var classifier = FeatureModel(runId);
         var labelOf = classifier.Labels.Select((l, i) => (l, i)).ToDictionary(x => x.l, x => x.i);
         var features = new List<float[]>(images.Count);
         for (int start = 0; start < images.Count; start += BatchSize)
