@@ -9,6 +9,7 @@ namespace WbcPortal.Tests.Browser;
 /// a Reviewer cannot start a run, only an Admin opens the users and audit pages), an API token made and shown once, a
 /// user added by an Admin, and the audit that recorded it all.
 /// </summary>
+[Trait("Category", "Browser")]
 public class AccountsBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
 {
     private static readonly BrowserNewContextOptions Wide = new() { ViewportSize = new ViewportSize { Width = 1400, Height = 900 } };

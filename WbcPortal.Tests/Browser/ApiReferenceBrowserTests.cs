@@ -6,6 +6,7 @@ namespace WbcPortal.Tests.Browser;
 /// The API reference in Chromium: the v1 contract only, everything from the portal itself (no request leaves its origin,
 /// so it works offline), none of Scalar's cloud buttons, under the portal's Content-Security-Policy, and a link back.
 /// </summary>
+[Trait("Category", "Browser")]
 public class ApiReferenceBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
 {
     private const string CollectViolations = """

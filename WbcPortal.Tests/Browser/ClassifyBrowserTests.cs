@@ -13,6 +13,8 @@ namespace WbcPortal.Tests.Browser;
 /// the model saw and, on request, its Grad-CAM; the batch survives a refresh and a restart of the portal, and its CSV
 /// holds every row.
 /// </summary>
+[Trait("Category", "Browser")]
+[Trait("Category", "Torch")]
 public class ClassifyBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
 {
     [Fact]

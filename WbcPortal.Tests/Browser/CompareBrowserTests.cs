@@ -6,6 +6,7 @@ using WbcPortal.Tests.Support;
 namespace WbcPortal.Tests.Browser;
 
 /// <summary>Tick two runs on the runs list, compare them, and find the comparison again at its address.</summary>
+[Trait("Category", "Browser")]
 public class CompareBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
 {
     [Fact]

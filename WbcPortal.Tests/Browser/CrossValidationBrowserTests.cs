@@ -5,6 +5,7 @@ using WbcPortal.Tests.Support;
 namespace WbcPortal.Tests.Browser;
 
 /// <summary>Cross-validate the form's configuration from the Training page and watch its folds finish on the cross-validation page.</summary>
+[Trait("Category", "Browser")]
 public class CrossValidationBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
 {
     [Fact]

@@ -10,6 +10,8 @@ namespace WbcPortal.Tests.Browser;
 /// A finished run's dashboard: the model report, a folder evaluated from the "Evaluate on…" panel in the background,
 /// a mistake's images opened from the confusion matrix, and the report exports.
 /// </summary>
+[Trait("Category", "Browser")]
+[Trait("Category", "Torch")]
 public class DashboardBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
 {
     [Fact]

@@ -4,6 +4,7 @@ using WbcPortal.Tests.Support;
 namespace WbcPortal.Tests.Browser;
 
 /// <summary>A user's path through Datasets: upload a zip in the browser, watch it import, browse, split, delete.</summary>
+[Trait("Category", "Browser")]
 public class DatasetBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
 {
     [Fact]

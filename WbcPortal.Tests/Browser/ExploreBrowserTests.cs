@@ -4,6 +4,7 @@ using WbcPortal.Tests.Support;
 
 namespace WbcPortal.Tests.Browser;
 
+[Trait("Category", "Browser")]
 public class ExploreBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
 {
     [Fact]

@@ -8,6 +8,7 @@ namespace WbcPortal.Tests.Browser;
 /// A full disk as a user meets it in the browser (issue 24, item 4 D): the red banner on the sign-in page and after
 /// signing in, and a deletion on the Storage page refused with the reason. Screenshots: disk-full-*.png beside the others.
 /// </summary>
+[Trait("Category", "Browser")]
 public sealed class FullDiskBrowserTests : IDisposable
 {
     private static readonly BrowserNewContextOptions Wide = new() { ViewportSize = new ViewportSize { Width = 1400, Height = 900 } };

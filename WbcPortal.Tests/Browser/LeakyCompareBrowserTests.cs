@@ -7,6 +7,7 @@ using WbcPortal.Tests.Support;
 namespace WbcPortal.Tests.Browser;
 
 /// <summary>A run on a random (leaky) split beside one on a leak-free split: every page says which is which, and nothing leaky is painted as a gain.</summary>
+[Trait("Category", "Browser")]
 public class LeakyCompareBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
 {
     [Fact]

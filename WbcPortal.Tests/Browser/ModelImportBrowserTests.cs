@@ -5,6 +5,7 @@ using WbcPortal.Tests.Support;
 namespace WbcPortal.Tests.Browser;
 
 /// <summary>Importing an ONNX classifier on the Models page of the real portal, in Chromium: a refusal in the dialog, then an import that adds the card.</summary>
+[Trait("Category", "Browser")]
 public sealed class ModelImportBrowserTests(BrowserFixture fixture, ClassifierOnnxExportFixture model)
     : IClassFixture<BrowserFixture>, IClassFixture<ClassifierOnnxExportFixture>, IDisposable
 {

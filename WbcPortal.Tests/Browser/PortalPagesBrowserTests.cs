@@ -15,6 +15,7 @@ namespace WbcPortal.Tests.Browser;
 /// page in it; every control the Tab key reaches shows a focus ring; Explore and Review opened from the menu show
 /// something at once.
 /// </summary>
+[Trait("Category", "Browser")]
 public sealed class PortalPagesBrowserTests(PortalPagesFixture fixture) : IClassFixture<PortalPagesFixture>
 {
     /// <summary>A page: its route template (as in its <c>@page</c>), the address visited, and what shows once its content is there.</summary>

@@ -13,6 +13,8 @@ namespace WbcPortal.Tests.Browser;
 /// NEUTROPHIL mistakes walked with the keyboard, one original relabelled, one image excluded, a new dataset version made
 /// with its split carried over, and its changes found on the version's page.
 /// </summary>
+[Trait("Category", "Browser")]
+[Trait("Category", "Torch")]
 public class ReviewBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
 {
     [Fact]

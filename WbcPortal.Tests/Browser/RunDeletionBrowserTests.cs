@@ -10,6 +10,7 @@ namespace WbcPortal.Tests.Browser;
 /// cross-validation then reads "incomplete (fold 1 deleted)" with a mean that is not final, in the list and on its page.
 /// Then a rename and notes on a run's page.
 /// </summary>
+[Trait("Category", "Browser")]
 public class RunDeletionBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
 {
     private static string Shot(string name) => Path.Combine(BrowserFixture.ScreenshotDirectory, name);

@@ -12,6 +12,8 @@ namespace WbcPortal.Tests.Browser;
 /// </summary>
 // Trains in child processes on the two cores: alone, so its time limits hold on a loaded machine.
 [Collection(nameof(WbcPortal.Tests.Engine.Training.TorchRandomCollection))]
+[Trait("Category", "Browser")]
+[Trait("Category", "Torch")]
 public sealed class RunRecoveryBrowserTests : IAsyncLifetime
 {
     private readonly TempDirectory data = new("wbc-recovery");

@@ -6,6 +6,7 @@ using WbcPortal.Tests.Support;
 namespace WbcPortal.Tests.Browser;
 
 /// <summary>The Content-Security-Policy leaves every page working (Blazor, MudBlazor, Plotly), and another origin's page cannot use the portal.</summary>
+[Trait("Category", "Browser")]
 public class SecurityBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
 {
     private const string CollectViolations = """

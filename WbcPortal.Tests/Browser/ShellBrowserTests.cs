@@ -3,6 +3,7 @@ using WbcPortal.Components.Layout;
 
 namespace WbcPortal.Tests.Browser;
 
+[Trait("Category", "Browser")]
 public class ShellBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
 {
     private async Task<(IPage Page, List<string> Errors)> OpenAsync(string path = "")

@@ -12,6 +12,8 @@ namespace WbcPortal.Tests.Browser;
 /// adds a cell by dragging, and the differential count follows each change; the corrections outlive a refresh, and the printable
 /// report counts what the page counts. Screenshots go to the test screenshots folder (two-cell smear, a correction, the report).
 /// </summary>
+[Trait("Category", "Browser")]
+[Trait("Category", "Torch")]
 public class SmearsBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
 {
     [Fact]

@@ -6,6 +6,7 @@ using WbcPortal.Tests.Support;
 namespace WbcPortal.Tests.Browser;
 
 /// <summary>A split's own page in a real browser: made from the dataset page, opened from its row, honesty chip, tables and suspect pairs.</summary>
+[Trait("Category", "Browser")]
 public class SplitPageBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
 {
     [Fact]

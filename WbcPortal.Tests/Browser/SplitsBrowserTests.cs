@@ -9,6 +9,8 @@ using WbcPortal.Tests.Support;
 namespace WbcPortal.Tests.Browser;
 
 /// <summary>A user's path with a zip that has only a TRAIN folder: the folders split is refused, carving is asked for and said.</summary>
+[Trait("Category", "Browser")]
+[Trait("Category", "RealData")]
 public class SplitsBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
 {
     [Fact]

@@ -9,6 +9,7 @@ namespace WbcPortal.Tests.Browser;
 /// is accepted (before, the dead upload's reservation refused every import until a restart). Its own portal, with a
 /// staging quota that holds the large upload or the next one, not both.
 /// </summary>
+[Trait("Category", "Browser")]
 public sealed class StagingBrowserTests : IAsyncLifetime
 {
     private const long MB = 1024 * 1024;

@@ -5,6 +5,7 @@ using WbcPortal.Tests.Support;
 namespace WbcPortal.Tests.Browser;
 
 /// <summary>Configure a run in the form, watch it on its page until it has finished, and find it in the run list.</summary>
+[Trait("Category", "Browser")]
 public class TrainingBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
 {
     [Fact]

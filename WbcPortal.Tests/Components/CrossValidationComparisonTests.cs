@@ -7,6 +7,7 @@ namespace WbcPortal.Tests.Components;
 
 /// <summary>Two cross-validations compared by mean ± spread: paired by fold when both cut the same folds, Welch's otherwise;
 /// a difference is a gain only beyond its 95 % margin, and nothing is judged when a fold split is not leak-free.</summary>
+[Trait("Category", "Torch")]
 public class CrossValidationComparisonTests
 {
     private static readonly SplitHonesty LeakFree = new(SplitHonestyStatus.LeakFree, "leak-free", "");

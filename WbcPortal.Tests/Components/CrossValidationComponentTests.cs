@@ -7,6 +7,7 @@ using WbcPortal.Storage.Entities;
 namespace WbcPortal.Tests.Components;
 
 /// <summary>The cross-validation page's fold table: a row a fold with its run and figures, then mean ± sample SD.</summary>
+[Trait("Category", "Torch")]
 public class CrossValidationComponentTests : PortalTestContext
 {
     private static CrossValidationSummary Summary()

@@ -13,6 +13,7 @@ using WbcPortal.Tests.Support;
 namespace WbcPortal.Tests.Components;
 
 /// <summary>A split's own page: its honesty chip, originals and images per class and part, members, and suspect pairs side by side.</summary>
+[Trait("Category", "Torch")]
 public class SplitPageComponentTests : PortalTestContext
 {
     public SplitPageComponentTests()
@@ -182,6 +183,7 @@ public class SplitPageComponentTests : PortalTestContext
 }
 
 /// <summary>The Training page's line under the chosen split.</summary>
+[Trait("Category", "Torch")]
 public class TrainingChoicesOriginalsTests
 {
     [Fact]

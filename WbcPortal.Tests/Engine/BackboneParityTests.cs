@@ -16,6 +16,8 @@ namespace WbcPortal.Tests.Engine;
 /// The TorchSharp rebuild of ML.NET's pretrained ResNet18 must give the features ONNX Runtime gives
 /// on the original graph (with the original preprocessing graph in front of it).
 /// </summary>
+[Trait("Category", "Torch")]
+[Trait("Category", "RealData")]
 public class BackboneParityTests
 {
     private static readonly ResNet18Backbone Backbone = new(PretrainedModelFiles.Default);

@@ -3,6 +3,7 @@ using static TorchSharp.torch;
 
 namespace WbcPortal.Tests.Engine;
 
+[Trait("Category", "Torch")]
 public class TorchSharpRuntimeTests
 {
     [Fact]

@@ -22,6 +22,7 @@ namespace WbcPortal.Tests.Integration;
 /// predictions equal the model's own, per-image errors stay per image, every 4xx is a problem document, concurrent
 /// clients all get their answers, and the <c>predict</c> verb beside the running portal says the same.
 /// </summary>
+[Trait("Category", "Torch")]
 public sealed class ApiV1Tests : IAsyncLifetime
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;

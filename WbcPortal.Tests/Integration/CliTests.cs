@@ -6,6 +6,7 @@ using WbcPortal.Tests.Support;
 namespace WbcPortal.Tests.Integration;
 
 /// <summary>The headless verbs, run in-process through the same entry point as the executable.</summary>
+[Trait("Category", "Torch")]
 public class CliTests
 {
     private static async Task<(int Code, string Stdout, string Stderr)> Run(params string[] args)

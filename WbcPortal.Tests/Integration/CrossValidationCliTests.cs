@@ -9,6 +9,7 @@ namespace WbcPortal.Tests.Integration;
 
 /// <summary><c>train --folds K</c>: group k-fold cross-validation end to end through the verbs, and a killed one resumed.</summary>
 [Collection(nameof(WbcPortal.Tests.Engine.Training.TorchRandomCollection))]
+[Trait("Category", "Torch")]
 public sealed class CrossValidationCliTests : IDisposable
 {
     private readonly TempDirectory data = new("wbc-cv-cli");

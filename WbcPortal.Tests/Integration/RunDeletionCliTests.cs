@@ -13,6 +13,7 @@ namespace WbcPortal.Tests.Integration;
 /// <c>storage --delete-run</c> by the rules the pages follow: a fold only with <c>--leave-cv-incomplete</c>, a run whose model
 /// is active never, and the result in words; the cross-validation's JSON then says it is incomplete and its mean not final.
 /// </summary>
+[Trait("Category", "Torch")]
 public sealed class RunDeletionCliTests : IDisposable
 {
     private readonly TempDirectory data = new("wbc-run-delete-cli");

@@ -13,6 +13,7 @@ namespace WbcPortal.Tests.Integration;
 /// <summary>A run asking for a device this machine lacks is refused with its reason, or fails with it: never left waiting.</summary>
 // Trains in child processes on the two cores: alone, so its time limits hold on a loaded machine.
 [Collection(nameof(WbcPortal.Tests.Engine.Training.TorchRandomCollection))]
+[Trait("Category", "Torch")]
 public sealed class RunDeviceTests : IDisposable
 {
     private readonly TempDirectory data = new("wbc-device");

@@ -12,6 +12,7 @@ namespace WbcPortal.Tests.Integration;
 /// </summary>
 // Trains in child processes on the two cores: alone, so its time limits hold on a loaded machine.
 [Collection(nameof(WbcPortal.Tests.Engine.Training.TorchRandomCollection))]
+[Trait("Category", "Torch")]
 public sealed class RunStopTests : IDisposable
 {
     private readonly TempDirectory data = new("wbc-stop");

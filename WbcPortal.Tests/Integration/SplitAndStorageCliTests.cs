@@ -6,6 +6,7 @@ using WbcPortal.Tests.Support;
 namespace WbcPortal.Tests.Integration;
 
 /// <summary>Splits that cannot silently be empty, and the storage verb, through the real executable as a user runs them.</summary>
+[Trait("Category", "Torch")]
 public class SplitAndStorageCliTests
 {
     /// <summary>Runs the executable to its end, stdout and stderr apart (a --json document is stdout alone).</summary>

@@ -15,6 +15,7 @@ namespace WbcPortal.Tests.Integration;
 /// groups, cut within a class, never join) lands on two sides in a first draw; the split joins the two groups, draws again and
 /// is stored leak-free, saying so. Asked not to, it stores the first draw with its suspect pairs. Real services and SQLite.
 /// </summary>
+[Trait("Category", "Torch")]
 public sealed class SplitKeepTogetherTests : IDisposable
 {
     private readonly TempDirectory data = new("wbc-keep-data");
@@ -88,6 +89,7 @@ public sealed class SplitKeepTogetherTests : IDisposable
 }
 
 /// <summary>The joins a split records are applied to items the same way wherever they are dealt again (cross-validation folds).</summary>
+[Trait("Category", "Torch")]
 public class SuspectsKeptTogetherApplyTests
 {
     [Fact]

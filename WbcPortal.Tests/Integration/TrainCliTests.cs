@@ -5,6 +5,7 @@ using WbcPortal.Tests.Support;
 namespace WbcPortal.Tests.Integration;
 
 /// <summary>import → split → train → resume through the headless verbs, on images the test draws.</summary>
+[Trait("Category", "Torch")]
 public sealed class TrainCliTests : IDisposable
 {
     private readonly TempDirectory data = new("wbc-train-cli");

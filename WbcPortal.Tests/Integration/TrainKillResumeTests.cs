@@ -9,6 +9,7 @@ namespace WbcPortal.Tests.Integration;
 /// <summary>A training process killed mid-run (SIGKILL) and resumed at once finishes with every epoch exactly once.</summary>
 // Trains in child processes on the two cores: alone, so its time limits hold on a loaded machine.
 [Collection(nameof(WbcPortal.Tests.Engine.Training.TorchRandomCollection))]
+[Trait("Category", "Torch")]
 public sealed class TrainKillResumeTests : IDisposable
 {
     private readonly TempDirectory data = new("wbc-kill");

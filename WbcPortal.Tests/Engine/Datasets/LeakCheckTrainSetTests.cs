@@ -15,6 +15,7 @@ namespace WbcPortal.Tests.Engine.Datasets;
 /// Run alone: <c>dotnet test WbcPortal.Tests -c Release --no-build --filter "FullyQualifiedName~LeakCheckTrainSetTests"</c>.
 /// </summary>
 [Collection(nameof(WbcPortal.Tests.Engine.Training.TorchRandomCollection))]
+[Trait("Category", "RealData")]
 public sealed class LeakCheckTrainSetTests
 {
     private sealed record Truth(string Source, string Cell);

@@ -13,6 +13,8 @@ namespace WbcPortal.Tests.Engine.Detection;
 /// WBC boxes matched one-to-one at IoU 0.5; and the single-cell-crop rule on Kaggle images. Set WBC_DETECTION_REPORT to a
 /// path to write the table and the list of misses and false boxes there.
 /// </summary>
+[Trait("Category", "Torch")]
+[Trait("Category", "RealData")]
 public sealed class BccdDetectionTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;

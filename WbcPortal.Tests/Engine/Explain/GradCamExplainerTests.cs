@@ -10,6 +10,7 @@ namespace WbcPortal.Tests.Engine.Explain;
 
 /// <summary>Grad-CAM from saved weights: for a linear head it must equal the class activation map ReLU(Σ_k w_ck A_k), normalised.</summary>
 [Collection(nameof(TorchRandomCollection))]
+[Trait("Category", "Torch")]
 public sealed class GradCamExplainerTests : IDisposable
 {
     private readonly TempDirectory dir = new("wbc-gradcam");

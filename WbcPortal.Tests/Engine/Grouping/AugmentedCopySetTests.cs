@@ -7,6 +7,7 @@ namespace WbcPortal.Tests.Engine.Grouping;
 
 /// <summary>The grouper on copies made unlike the Kaggle set's (<see cref="CopyAugmentation"/>: any-angle rotation, flips, crop,
 /// scale, colour jitter, JPEG re-compression): it must not depend on how the copies were made.</summary>
+[Trait("Category", "RealData")]
 public sealed class AugmentedCopySetTests : IDisposable
 {
     private readonly string directory = Path.Combine(Path.GetTempPath(), "wbc-copies-" + Guid.NewGuid().ToString("N"));

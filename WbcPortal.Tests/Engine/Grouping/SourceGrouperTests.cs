@@ -7,6 +7,7 @@ using WbcPortal.Tests.Support;
 namespace WbcPortal.Tests.Engine.Grouping;
 
 /// <summary>The grouper must recover which images are augmented copies of one original.</summary>
+[Trait("Category", "RealData")]
 public sealed class SourceGrouperTests : IDisposable
 {
     private readonly string directory = Path.Combine(Path.GetTempPath(), "wbc-grouping-" + Guid.NewGuid().ToString("N"));

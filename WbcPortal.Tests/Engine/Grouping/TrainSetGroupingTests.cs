@@ -13,6 +13,7 @@ namespace WbcPortal.Tests.Engine.Grouping;
 /// descriptors (kept on disk between runs when WBC_GROUPING_FEATURE_CACHE names a file), the dendrograms, the product's groups at both
 /// margins, and the known originals from TRAIN_sources.csv (used to measure only, never as an input).
 /// </summary>
+[Trait("Category", "RealData")]
 public sealed class TrainSetGrouping
 {
     private readonly Lazy<State?> state = new(Build, LazyThreadSafetyMode.ExecutionAndPublication);
@@ -78,6 +79,7 @@ public sealed class TrainSetGrouping
 /// </summary>
 // One descriptor pass over 9,957 images on every core: alone, so other tests' time limits hold beside it.
 [Collection(nameof(WbcPortal.Tests.Engine.Training.TorchRandomCollection))]
+[Trait("Category", "RealData")]
 public sealed class TrainSetGroupingTests(TrainSetGrouping fixture) : IClassFixture<TrainSetGrouping>
 {
     /// <summary>An image's known original and same-cell group; <paramref name="Inliers"/>: keypoint matches that registered it onto its

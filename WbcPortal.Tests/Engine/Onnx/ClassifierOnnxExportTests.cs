@@ -16,6 +16,7 @@ namespace WbcPortal.Tests.Engine.Onnx;
 /// running statistics, seeded random head) exported to ONNX must give, in ONNX Runtime on the CPU, the
 /// logits, probabilities and features TorchSharp gives, at any input size and batch.
 /// </summary>
+[Trait("Category", "Torch")]
 public sealed class ClassifierOnnxExportFixture : IDisposable
 {
     public static readonly string[] Labels = ["EOSINOPHIL", "LYMPHOCYTE", "MONOCYTE", "NEUTROPHIL"];
@@ -48,6 +49,7 @@ public sealed class ClassifierOnnxExportFixture : IDisposable
     }
 }
 
+[Trait("Category", "Torch")]
 public class ClassifierOnnxExportTests(ClassifierOnnxExportFixture fixture) : IClassFixture<ClassifierOnnxExportFixture>
 {
     private const double Tolerance = 1e-4;

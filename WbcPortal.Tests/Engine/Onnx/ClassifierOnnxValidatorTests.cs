@@ -12,6 +12,7 @@ namespace WbcPortal.Tests.Engine.Onnx;
 /// An ONNX file from elsewhere is served only when it fits: a real exported classifier passes; files that are not ONNX,
 /// and exported classifiers changed to break one promise each (metadata, interface, output), are refused with the reason.
 /// </summary>
+[Trait("Category", "Torch")]
 public sealed class ClassifierOnnxValidatorTests(ClassifierOnnxExportFixture fixture) : IClassFixture<ClassifierOnnxExportFixture>, IDisposable
 {
     private readonly TempDirectory dir = new("wbc-onnx-validator");

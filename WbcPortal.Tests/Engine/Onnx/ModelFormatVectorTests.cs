@@ -19,6 +19,7 @@ namespace WbcPortal.Tests.Engine.Onnx;
 /// recomputes all of them and fails when the README says otherwise, printing the rows it expects.
 /// </summary>
 /// <remarks>Set WBC_WRITE_MODEL_FORMAT_VECTORS=1 to (re)write the images from the generators below; the test then fails, asking to commit them.</remarks>
+[Trait("Category", "Torch")]
 public sealed class ModelFormatVectorTests(ClassifierOnnxExportFixture fixture) : IClassFixture<ClassifierOnnxExportFixture>
 {
     private const string Section = "## The model format";

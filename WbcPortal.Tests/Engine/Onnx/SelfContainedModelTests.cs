@@ -19,6 +19,7 @@ namespace WbcPortal.Tests.Engine.Onnx;
 /// sessions: the portal answers the same from either, and the format-2 graph's own <c>probs</c>, fed only the window's
 /// bytes, is the portal's answer (flips, mean image, averaging and temperature inside).
 /// </summary>
+[Trait("Category", "Torch")]
 public sealed class SelfContainedModelTests(ClassifierOnnxExportFixture fixture) : IClassFixture<ClassifierOnnxExportFixture>, IDisposable
 {
     private const double Tolerance = 1e-5;

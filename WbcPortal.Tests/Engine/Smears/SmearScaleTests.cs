@@ -18,6 +18,7 @@ namespace WbcPortal.Tests.Engine.Smears;
 /// the same nucleus. Tolerance: every probability within 0.05 and the same most probable class (the two windows differ only by
 /// resampling and by where the detector and the single-cell locator put the nucleus's centre).
 /// </summary>
+[Trait("Category", "RealData")]
 public sealed class SmearScaleTests(ClassifierOnnxExportFixture fixture) : IClassFixture<ClassifierOnnxExportFixture>
 {
     private const double Tolerance = 0.05;

@@ -11,6 +11,7 @@ namespace WbcPortal.Tests.Engine.Training;
 
 /// <summary>Discriminative learning rates by stage (issue 23's lever): each stage below the head moves at a share of the rate above it.</summary>
 [Collection(nameof(TorchRandomCollection))]
+[Trait("Category", "Torch")]
 public sealed class StageRateDecayTests : IDisposable
 {
     private readonly TempDirectory dir = new("wbc-stage-rate");

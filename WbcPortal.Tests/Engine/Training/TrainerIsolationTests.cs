@@ -16,6 +16,7 @@ namespace WbcPortal.Tests.Engine.Training;
 /// </summary>
 // In the collection anyway: the concurrent case puts two trainings on the two cores.
 [Collection(nameof(TorchRandomCollection))]
+[Trait("Category", "Torch")]
 public sealed class TrainerIsolationTests : IDisposable
 {
     private readonly TempDirectory dir = new("wbc-isolation");

@@ -11,10 +11,12 @@ namespace WbcPortal.Tests.Engine.Training;
 
 /// <summary>Torch's random generator is process-wide: training tests run alone, so another test's draws cannot change a seeded run.</summary>
 [CollectionDefinition(nameof(TorchRandomCollection), DisableParallelization = true)]
+[Trait("Category", "Torch")]
 public sealed class TorchRandomCollection;
 
 /// <summary>The two-round loop on a small task the tests draw: purple nuclei vs teal nuclei.</summary>
 [Collection(nameof(TorchRandomCollection))]
+[Trait("Category", "Torch")]
 public sealed class TrainerTests : IDisposable
 {
     private readonly TempDirectory dir = new("wbc-train");

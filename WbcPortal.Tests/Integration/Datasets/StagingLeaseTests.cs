@@ -22,6 +22,7 @@ namespace WbcPortal.Tests.Integration.Datasets;
 /// job queued on the finished upload, and released when its owner goes. On the real services (SQLite, the data folder's
 /// <c>uploads/</c>), the circuit handler called as Blazor calls it, and a clock the tests move (no waiting).
 /// </summary>
+[Trait("Category", "Torch")]
 public sealed class StagingLeaseTests : IAsyncDisposable
 {
     private const long KB = 1024;

@@ -16,6 +16,7 @@ namespace WbcPortal.Tests.Integration.Training;
 /// named and confirmed, and that cross-validation then reads incomplete with its mean not final; a run whose model is active
 /// is refused with what to do; the result counts what went in words. Rename and notes with their rules. Real services, SQLite.
 /// </summary>
+[Trait("Category", "Torch")]
 public sealed class RunDeletionTests : IAsyncDisposable
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
