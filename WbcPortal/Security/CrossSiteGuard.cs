@@ -45,7 +45,7 @@ public static class CrossSiteGuard
             await http.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
             {
                 HttpContext = http,
-                ProblemDetails = new ProblemDetails { Status = 403, Title = "Cross-site request refused", Detail = reason, Type = "https://www.rfc-editor.org/rfc/rfc9110#status.403" },
+                ProblemDetails = Endpoints.ApiProblems.Details(Endpoints.ApiProblems.CrossSiteRefused, reason),
             });
             return;
         }

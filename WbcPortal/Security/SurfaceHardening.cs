@@ -157,13 +157,7 @@ public static class SurfaceHardening
         await http.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
         {
             HttpContext = http,
-            ProblemDetails = new ProblemDetails
-            {
-                Status = StatusCodes.Status429TooManyRequests,
-                Title = "Too many requests",
-                Detail = $"This client sent more requests than the portal takes; try again in {seconds} s.",
-                Type = "https://www.rfc-editor.org/rfc/rfc6585#section-4",
-            },
+            ProblemDetails = Endpoints.ApiProblems.Details(Endpoints.ApiProblems.RateLimited, $"This client sent more requests than the portal takes; try again in {seconds} s."),
         });
     }
 
