@@ -128,7 +128,7 @@ public sealed class ApiV1Tests : IAsyncLifetime
         var tooMany = Enumerable.Range(0, 6).Select(i => ($"{i}.png", Png(i))).ToArray();
         Assert.Contains("at most 5", (await Problem(await http.PostAsync("api/v1/predict", Form(tooMany), Ct), HttpStatusCode.RequestEntityTooLarge)).GetProperty("detail").GetString());
         await Problem(await http.PostAsync("api/v1/predict?model=nope", Form(("a.png", Png(1))), Ct), HttpStatusCode.NotFound);
-        await Problem(await http.PostAsync("api/v1/predict", new StringContent("{}", System.Text.Encoding.UTF8, "application/json"), Ct), HttpStatusCode.BadRequest);
+        await Problem(await http.PostAsync("api/v1/predict", new StringContent("{}", System.Text.Encoding.UTF8, "application/json"), Ct), HttpStatusCode.UnsupportedMediaType);
         await Problem(await http.GetAsync("api/v1/models/9999", Ct), HttpStatusCode.NotFound);
         await Problem(await http.GetAsync("api/v1/models/9999/onnx", Ct), HttpStatusCode.NotFound);
         await Problem(await http.GetAsync("api/v1/no/such/thing", Ct), HttpStatusCode.NotFound);
