@@ -70,6 +70,19 @@ public static class ApiProblems
     };
 
     /// <summary>
+    /// Writes a problem document whatever the request accepts: the problem-details service declines a request whose
+    /// Accept header has no JSON (a browser's text/html), and then the document is written as is, completed the same way.
+    /// </summary>
+    public static async Task WriteAsync(HttpContext http, ProblemDetails problem)
+    {
+        http.Response.StatusCode = problem.Status ?? http.Response.StatusCode;
+        var context = new ProblemDetailsContext { HttpContext = http, ProblemDetails = problem };
+        if (await http.RequestServices.GetRequiredService<IProblemDetailsService>().TryWriteAsync(context)) return;
+        Complete(context);
+        await http.Response.WriteAsJsonAsync(problem, (System.Text.Json.JsonSerializerOptions?)null, "application/problem+json", http.RequestAborted);
+    }
+
+    /// <summary>
     /// Every problem the portal writes gets a <c>code</c> (from its status when the writer gave none), a <c>type</c> that
     /// names it, and the request's <c>traceId</c>.
     /// </summary>

@@ -179,11 +179,7 @@ public static class ApiV1Endpoints
         return [.. allowed];
     }
 
-    private static Task WriteAsync(HttpContext http, ApiProblemKind kind, string detail)
-    {
-        http.Response.StatusCode = kind.Status;
-        return http.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext { HttpContext = http, ProblemDetails = ApiProblems.Details(kind, detail) }).AsTask();
-    }
+    private static Task WriteAsync(HttpContext http, ApiProblemKind kind, string detail) => ApiProblems.WriteAsync(http, ApiProblems.Details(kind, detail));
 
     /// <summary>The process's decode budget had no room in time: 503 with Retry-After (nothing of the request was kept).</summary>
     public static IResult Busy(HttpContext http, DecodeBudgetBusyException ex)

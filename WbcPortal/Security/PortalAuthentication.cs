@@ -115,6 +115,6 @@ public static class PortalAuthentication
         var problem = status == StatusCodes.Status401Unauthorized
             ? Endpoints.ApiProblems.Details(Endpoints.ApiProblems.SignInRequired, "Sign in to the portal, or send an API token: Authorization: Bearer TOKEN (made on your account page).")
             : Endpoints.ApiProblems.Details(Endpoints.ApiProblems.RoleForbidden, "Your role does not allow this; ask an Admin.");
-        return response.HttpContext.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext { HttpContext = response.HttpContext, ProblemDetails = problem }).AsTask();
+        return Endpoints.ApiProblems.WriteAsync(response.HttpContext, problem);
     }
 }
