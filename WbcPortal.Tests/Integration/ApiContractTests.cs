@@ -197,6 +197,30 @@ public sealed class ApiContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_document_refuses_what_the_issue_found_the_server_could_be_read_to_send()
+    {
+        using var http = portal.CreateClient();
+        var contract = await ApiContract.LoadAsync(http, Ct);
+        const string Model = "\"model\":{\"id\":1,\"name\":\"cells\",\"rejectThreshold\":0.6,\"temperature\":1.5,\"labels\":[\"A\",\"B\"]}";
+        string Response(string item) => $"{{{Model},\"predictions\":[{item}],\"counts\":{{\"A\":1}}}}";
+        // What the server sends passes: an answer without guess, an error alone.
+        contract.ValidateComponent("ApiPredictResponse", Response("{\"file\":\"a.png\",\"label\":\"A\",\"confidence\":0.9,\"probabilities\":{\"A\":0.9,\"B\":0.1}}"));
+        contract.ValidateComponent("ApiPredictResponse", Response("{\"file\":\"b.png\",\"error\":\"not an image\"}"));
+        // What it never sends does not: a number as a string, a null, an item that is both an answer and an error, one that is neither.
+        foreach (var item in new[]
+        {
+            "{\"file\":\"a.png\",\"label\":\"A\",\"confidence\":\"0.9\",\"probabilities\":{\"A\":0.9,\"B\":0.1}}",
+            "{\"file\":\"a.png\",\"label\":\"A\",\"confidence\":0.9,\"probabilities\":{\"A\":0.9,\"B\":0.1},\"guess\":null}",
+            "{\"file\":\"a.png\",\"label\":\"A\",\"confidence\":0.9,\"probabilities\":{\"A\":0.9,\"B\":0.1},\"error\":\"x\"}",
+            "{\"file\":\"a.png\"}",
+        })
+        {
+            Assert.Throws<Xunit.Sdk.XunitException>(() => contract.ValidateComponent("ApiPredictResponse", Response(item)));
+        }
+        Assert.Throws<Xunit.Sdk.XunitException>(() => contract.ValidateComponent("ApiProblem", "{\"type\":\"urn:wbcportal:problem:x\",\"title\":\"t\",\"status\":400,\"code\":\"no-such-code\",\"traceId\":\"1\"}"));
+    }
+
+    [Fact]
     public async Task A_known_path_with_another_method_is_405_and_an_unknown_path_404_both_problem_documents()
     {
         using var http = portal.CreateClient();
@@ -204,13 +228,14 @@ public sealed class ApiContractTests : IAsyncLifetime
         foreach (var (method, url, allow) in new[]
         {
             (HttpMethod.Get, "api/v1/predict", "POST"), (HttpMethod.Put, "api/v1/smears", "POST"), (HttpMethod.Delete, $"api/v1/models/{cellsId}", "GET"),
-            (HttpMethod.Post, "api/v1/models", "GET"), (HttpMethod.Post, $"api/v1/models/{cellsId}/onnx", "GET"),
+            (HttpMethod.Post, "api/v1/models", "GET"), (HttpMethod.Post, $"api/v1/models/{cellsId}/onnx", "GET"), (HttpMethod.Head, "api/v1/models", "GET"),
         })
         {
             using var response = await http.SendAsync(new HttpRequestMessage(method, url), Ct);
             string body = await response.Content.ReadAsStringAsync(Ct);
             Assert.True(response.StatusCode == HttpStatusCode.MethodNotAllowed, $"{method} {url}: {(int)response.StatusCode} {body}");
-            Assert.Contains(allow, response.Content.Headers.Allow);
+            Assert.Equal([allow], response.Content.Headers.Allow);
+            if (method == HttpMethod.Head) continue; // no body, by definition
             Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
             contract.ValidateComponent("ApiProblem", body);
             Assert.Equal("method-not-allowed", JsonDocument.Parse(body).RootElement.GetProperty("code").GetString());

@@ -157,6 +157,9 @@ public static class ApiV1Endpoints
         await next(http);
         if (http.Response.StatusCode == StatusCodes.Status405MethodNotAllowed && !http.Response.HasStarted)
         {
+            // The framework's Allow may name methods of other routes that share the path's shape (HEAD of the static files): name the API's own.
+            var allowed = AllowedMethods(http.RequestServices.GetRequiredService<EndpointDataSource>(), http.Request.Path);
+            if (allowed.Count > 0) http.Response.Headers.Allow = string.Join(", ", allowed);
             await WriteAsync(http, ApiProblems.MethodNotAllowed, $"{http.Request.Path} does not take {http.Request.Method}; it takes {http.Response.Headers.Allow}.");
         }
     });
@@ -175,7 +178,6 @@ public static class ApiV1Endpoints
                 || int.TryParse(values[p.Key]?.ToString(), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out _)));
             if (fits) allowed.UnionWith(methods.HttpMethods);
         }
-        if (allowed.Contains(HttpMethods.Get)) allowed.Add(HttpMethods.Head);
         return [.. allowed];
     }
 
