@@ -34,12 +34,13 @@ public static class ApiProblems
     public static readonly ApiProblemKind CrossSiteRefused = new("cross-site-refused", 403, "Cross-site request refused", "Another site's page sent this request.");
     public static readonly ApiProblemKind RateLimited = new("rate-limited", 429, "Too many requests", "This client sent more requests than the portal takes; retry after Retry-After seconds.");
     public static readonly ApiProblemKind BadRequest = new("bad-request", 400, "Bad request", "The request cannot be read.");
+    public static readonly ApiProblemKind Unprocessable = new("unprocessable", 422, "Cannot be done", "The request is well formed but what it asks cannot be done (a page's image view or explanation).");
     public static readonly ApiProblemKind InternalError = new("internal-error", 500, "The server could not answer this request", "An unexpected failure; the portal's log has it under the traceId.");
 
     public static readonly IReadOnlyList<ApiProblemKind> All =
     [
         UnsupportedMediaType, UnknownFormField, NoImage, UnreadableForm, RequestTooLarge, TooManyImages, ModelNotFound, ModelFileMissing, NoActiveModel,
-        Busy, EndpointNotFound, MethodNotAllowed, SignInRequired, RoleForbidden, CrossSiteRefused, RateLimited, BadRequest, InternalError,
+        Busy, EndpointNotFound, MethodNotAllowed, SignInRequired, RoleForbidden, CrossSiteRefused, RateLimited, BadRequest, Unprocessable, InternalError,
     ];
 
     /// <summary>The code a problem without one gets from its status alone (the framework's own refusals).</summary>
@@ -51,6 +52,7 @@ public static class ApiProblems
         405 => MethodNotAllowed,
         413 => RequestTooLarge,
         415 => UnsupportedMediaType,
+        422 => Unprocessable,
         429 => RateLimited,
         503 => Busy,
         >= 500 => InternalError,
