@@ -2,6 +2,8 @@
 # Installs what building and testing WbcPortal needs beyond the .NET 10 SDK, once, from Debian/Ubuntu packages:
 #   gcc + patchelf  the TorchSharp fix for libstdc++ older than GLIBCXX_3.4.32 (see .build/TorchSharpDebian12.targets)
 #   chromium        the browser tests (driven by Playwright; no browser download)
+# and, where Node.js (20.19+) and npm are installed, the OpenAPI linter ApiContractTests runs (Redocly CLI, pinned in
+# WbcPortal.Tests/OpenApiLint/package-lock.json); without node that test skips and says why.
 # Usage: .build/prerequisites.sh [--browser]
 set -euo pipefail
 
@@ -22,3 +24,15 @@ if ((${#need[@]})); then
 fi
 
 command -v dotnet >/dev/null 2>&1 || { echo "The .NET 10 SDK is required: https://dot.net" >&2; exit 1; }
+
+lint="$(cd "$(dirname "$0")/.." && pwd)/WbcPortal.Tests/OpenApiLint"
+if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then
+  want=$(node -p "require('$lint/package.json').devDependencies['@redocly/cli']")
+  have=$(node -p "try { require('$lint/node_modules/@redocly/cli/package.json').version } catch { '' }")
+  if [[ "$want" != "$have" ]]; then
+    echo "Installing the OpenAPI linter (@redocly/cli $want) in $lint" >&2
+    (cd "$lint" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null)
+  fi
+else
+  echo "node/npm not found: the OpenAPI lint test (ApiContractTests) will skip; install Node.js 20.19+ to run it." >&2
+fi

@@ -159,7 +159,7 @@ public sealed class ApiV1Tests : IAsyncLifetime
         var tooMany = Enumerable.Range(0, 6).Select(i => ($"{i}.png", Png(i))).ToArray();
         Assert.Contains("at most 5", (await Problem(await http.PostAsync("api/v1/predict", Form(tooMany), Ct), HttpStatusCode.RequestEntityTooLarge)).GetProperty("detail").GetString());
         await Problem(await http.PostAsync("api/v1/predict?model=nope", Form(("a.png", Png(1))), Ct), HttpStatusCode.NotFound);
-        await Problem(await http.PostAsync("api/v1/predict", new StringContent("{}", System.Text.Encoding.UTF8, "application/json"), Ct), HttpStatusCode.BadRequest);
+        await Problem(await http.PostAsync("api/v1/predict", new StringContent("{}", System.Text.Encoding.UTF8, "application/json"), Ct), HttpStatusCode.UnsupportedMediaType);
         await Problem(await http.GetAsync("api/v1/models/9999", Ct), HttpStatusCode.NotFound);
         await Problem(await http.GetAsync("api/v1/models/9999/onnx", Ct), HttpStatusCode.NotFound);
         await Problem(await http.GetAsync("api/v1/no/such/thing", Ct), HttpStatusCode.NotFound);
@@ -210,9 +210,22 @@ public sealed class ApiV1Tests : IAsyncLifetime
         await File.WriteAllBytesAsync(file, png, Ct);
         var (code, stdout, stderr) = await PortalProcess.RunVerbAsync(TimeSpan.FromMinutes(2), "predict", "--model", "cells", file, "--data-dir", data.Path, "--json");
         Assert.True(code == 0, stderr);
-        var cli = JsonDocument.Parse(stdout).RootElement.GetProperty("predictions")[0];
+        var cliDocument = JsonDocument.Parse(stdout).RootElement;
+        var cli = cliDocument.GetProperty("predictions")[0];
         Assert.Equal(file, cli.GetProperty("file").GetString());
         Assert.Equal(answers[0], cli.GetProperty("confidence").GetDouble(), 5);
+        // The verb and the API say it with the same keys (CLI.md): model, predictions, counts, and the same keys inside.
+        using (var http = Client())
+        using (var response = await http.PostAsync("api/v1/predict", Form(("x.png", png)), Ct))
+        {
+            var api = JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct)).RootElement;
+            static string[] Keys(JsonElement e) => [.. e.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal)];
+            Assert.Equal(["counts", "model", "predictions"], Keys(cliDocument));
+            Assert.Equal(Keys(api), Keys(cliDocument));
+            Assert.Equal(Keys(api.GetProperty("model")), Keys(cliDocument.GetProperty("model")));
+            Assert.Equal(Keys(api.GetProperty("predictions")[0]), Keys(cli));
+            Assert.True(JsonElement.DeepEquals(api.GetProperty("counts"), cliDocument.GetProperty("counts")), $"{api.GetProperty("counts")} vs {cliDocument.GetProperty("counts")}");
+        }
         var (fileCode, fileOut, fileErr) = await PortalProcess.RunVerbAsync(TimeSpan.FromMinutes(2), "predict", "--model", modelPath, file, "--data-dir", data.Path, "--json");
         Assert.True(fileCode == 0, fileErr);
         Assert.Equal(answers[0], JsonDocument.Parse(fileOut).RootElement.GetProperty("predictions")[0].GetProperty("confidence").GetDouble(), 5);

@@ -82,4 +82,13 @@ public class PortalStartupTests
         Assert.NotEqual(0, exitCode);
         Assert.Contains("Compute:Device must be auto, cpu or cuda", output);
     }
+
+    [Fact]
+    public async Task A_public_api_address_that_is_not_an_http_url_stops_start_up_with_a_clear_message()
+    {
+        using var data = new TempDirectory();
+        var (exitCode, output) = await PortalProcess.RunToExitAsync("--urls", "http://127.0.0.1:0", "--data-dir", data.Path, "--Api:PublicBaseUrl=ftp://wbc.lab.example/");
+        Assert.Equal(2, exitCode);
+        Assert.Contains("Api:PublicBaseUrl must be an absolute http or https address", output);
+    }
 }

@@ -77,7 +77,7 @@ public class SurfaceTests(PortalFixture fixture) : IClassFixture<PortalFixture>
         MultipartFormDataContent Form()
         {
             var form = new MultipartFormDataContent();
-            form.Add(new ByteArrayContent([1, 2, 3]), "image", "a.jpg");
+            form.Add(new ByteArrayContent([1, 2, 3]), "images", "a.jpg");
             return form;
         }
         // What another site's page makes a browser send: refused before the API reads a byte.
@@ -130,7 +130,7 @@ public class SurfaceTests(PortalFixture fixture) : IClassFixture<PortalFixture>
     {
         // 5 MB is over the 1 MB every other route takes and under Inference:MaxRequestBytes (64 MB): read whole, then refused
         // for want of a model, not for its size.
-        var form = new MultipartFormDataContent { { new ByteArrayContent(new byte[5 * 1024 * 1024]), "image", "big.jpg" } };
+        var form = new MultipartFormDataContent { { new ByteArrayContent(new byte[5 * 1024 * 1024]), "images", "big.jpg" } };
         using var response = await SendAsync(HttpMethod.Post, "/api/v1/predict", null, form);
         Assert.Equal(HttpStatusCode.Conflict, response.StatusCode);
     }

@@ -25,9 +25,16 @@ public static class WebServiceExtensions
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
         builder.AddPortalAuthentication();
         builder.Services.AddMudServices();
-        builder.Services.AddProblemDetails();
-        // The API leaves out what does not apply (an image's error when it has an answer, its guess when it is decided).
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull);
+        // Every problem document gets a stable code and the request's trace id (Endpoints.ApiProblems).
+        builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = ApiProblems.Complete);
+        // The API leaves out what does not apply (an image's guess when it is decided), and its numbers are JSON numbers
+        // only (the web defaults would also read them from strings, which the OpenAPI document then says they may be).
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull;
+            o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
+        });
+        builder.Services.AddOptions<Options.ApiOptions>().BindConfiguration(Options.ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOpenApi("v1", o => o.Describe());
         builder.Services.AddCircuitUploads();
         builder.Services.AddSingleton<DatasetJobs>();
@@ -116,6 +123,7 @@ public static class WebServiceExtensions
         app.UseHardenedRouting();
         // Every endpoint below needs a signed-in user (a cookie, or an API token), but the sign-in page and its assets.
         app.UsePortalAuthentication();
+        app.UseApiV1Refusals();
         app.UseAntiforgery();
         app.MapStaticAssets().AllowAnonymous();
         app.MapAccountEndpoints();

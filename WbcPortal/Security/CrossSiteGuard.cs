@@ -42,11 +42,7 @@ public static class CrossSiteGuard
         if (Refusal(http.Request, options.ApiCorsOrigins) is { } reason)
         {
             http.Response.StatusCode = StatusCodes.Status403Forbidden;
-            await http.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
-            {
-                HttpContext = http,
-                ProblemDetails = new ProblemDetails { Status = 403, Title = "Cross-site request refused", Detail = reason, Type = "https://www.rfc-editor.org/rfc/rfc9110#status.403" },
-            });
+            await Endpoints.ApiProblems.WriteAsync(http, Endpoints.ApiProblems.Details(Endpoints.ApiProblems.CrossSiteRefused, reason));
             return;
         }
         await next(http);

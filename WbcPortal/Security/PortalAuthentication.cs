@@ -72,15 +72,10 @@ public static class PortalAuthentication
             var actor = context.HttpContext.RequestServices.GetRequiredService<ActorContext>().Current;
             return actor.Can(action) ? await next(context) : Denied(new AccessDeniedException(actor, action));
         })
-        .ProducesProblem(StatusCodes.Status403Forbidden);
+        .Produces<Endpoints.ApiProblem>(StatusCodes.Status403Forbidden, "application/problem+json");
 
-    public static IResult Denied(AccessDeniedException denied) => Results.Problem(new Microsoft.AspNetCore.Mvc.ProblemDetails
-    {
-        Status = denied.Actor.Kind == ActorKind.Anonymous ? StatusCodes.Status401Unauthorized : StatusCodes.Status403Forbidden,
-        Title = denied.Actor.Kind == ActorKind.Anonymous ? "Sign in first" : "Not allowed",
-        Detail = denied.Message,
-        Type = $"https://www.rfc-editor.org/rfc/rfc9110#status.{(denied.Actor.Kind == ActorKind.Anonymous ? 401 : 403)}",
-    });
+    public static IResult Denied(AccessDeniedException denied) =>
+        Endpoints.ApiProblems.Result(denied.Actor.Kind == ActorKind.Anonymous ? Endpoints.ApiProblems.SignInRequired : Endpoints.ApiProblems.RoleForbidden, denied.Message);
 
     /// <summary>Authentication, authorisation, and the actor of each request for the services.</summary>
     public static WebApplication UsePortalAuthentication(this WebApplication app)
@@ -118,8 +113,8 @@ public static class PortalAuthentication
     {
         response.StatusCode = status;
         var problem = status == StatusCodes.Status401Unauthorized
-            ? new Microsoft.AspNetCore.Mvc.ProblemDetails { Status = status, Title = "Sign in first", Detail = "Sign in to the portal, or send an API token: Authorization: Bearer TOKEN (made on your account page).", Type = "https://www.rfc-editor.org/rfc/rfc9110#status.401" }
-            : new Microsoft.AspNetCore.Mvc.ProblemDetails { Status = status, Title = "Not allowed", Detail = "Your role does not allow this; ask an Admin.", Type = "https://www.rfc-editor.org/rfc/rfc9110#status.403" };
-        return response.WriteAsJsonAsync(problem, (System.Text.Json.JsonSerializerOptions?)null, "application/problem+json");
+            ? Endpoints.ApiProblems.Details(Endpoints.ApiProblems.SignInRequired, "Sign in to the portal, or send an API token: Authorization: Bearer TOKEN (made on your account page).")
+            : Endpoints.ApiProblems.Details(Endpoints.ApiProblems.RoleForbidden, "Your role does not allow this; ask an Admin.");
+        return Endpoints.ApiProblems.WriteAsync(response.HttpContext, problem);
     }
 }

@@ -154,17 +154,7 @@ public static class SurfaceHardening
         int seconds = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) ? Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)) : 60;
         http.Response.StatusCode = StatusCodes.Status429TooManyRequests;
         http.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        await http.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
-        {
-            HttpContext = http,
-            ProblemDetails = new ProblemDetails
-            {
-                Status = StatusCodes.Status429TooManyRequests,
-                Title = "Too many requests",
-                Detail = $"This client sent more requests than the portal takes; try again in {seconds} s.",
-                Type = "https://www.rfc-editor.org/rfc/rfc6585#section-4",
-            },
-        });
+        await Endpoints.ApiProblems.WriteAsync(http, Endpoints.ApiProblems.Details(Endpoints.ApiProblems.RateLimited, $"This client sent more requests than the portal takes; try again in {seconds} s."));
     }
 
     private static void WarnWhenReachable(WebApplication app, ListenAddresses listen, SecurityOptions security)

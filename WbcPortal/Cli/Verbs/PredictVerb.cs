@@ -39,11 +39,8 @@ public sealed class PredictVerb : ICliVerb
         }
         outcomes.AddRange(skipped.Select(s => new PredictionOutcome(s.File, null, s.Reason)));
         var result = batch! with { Outcomes = outcomes };
-        output.WriteResult(new
-        {
-            model = new { name = choice.Name, run = choice.RunId, id = choice.ModelId, rejectThreshold = result.RejectThreshold, temperature = result.Temperature, labels = result.Labels },
-            predictions = result.Outcomes.Select(result.Json),
-        }, w =>
+        // The API's answer, key for key (CLI.md): model, predictions (an answer or an error each), counts.
+        output.WriteResult(Endpoints.ApiV1Endpoints.ToResponse(result), w =>
         {
             w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{choice.Name}: {result.Outcomes.Count(o => o.Prediction is not null)} images classified{(result.RejectThreshold > 0 ? $", Unidentified under p {result.RejectThreshold:0.000}" : "")}"));
             foreach (var o in result.Outcomes)

@@ -172,9 +172,12 @@ public sealed class ClassifyJobs(PredictionService predictions, ClassifyBatchSto
     }
 
     /// <summary>The batch as CSV: one row per image (file, answer, confidence, guess when unidentified, every class's probability, error).</summary>
-    public static string Csv(ClassifyJob job)
+    public static string Csv(ClassifyJob job) =>
+        Csv(job.Result ?? throw new InvalidOperationException("The batch has no answers yet."), job.Skipped.Select(s => (s.File, s.Reason)));
+
+    /// <summary>The page's CSV of a classified batch (also <c>POST /api/v1/predict</c> with <c>Accept: text/csv</c>): one row per image, skipped files last.</summary>
+    public static string Csv(PredictionBatch batch, IEnumerable<(string File, string Reason)> skipped)
     {
-        var batch = job.Result ?? throw new InvalidOperationException("The batch has no answers yet.");
         var csv = new StringBuilder();
         void Row(IEnumerable<string> cells) => csv.Append(string.Join(",", cells.Select(ReportCsv.Escape))).Append("\r\n");
         Row(new[] { "file", "answer", "confidence", "guess" }.Concat(batch.Labels.Select(l => $"p_{l}")).Append("error"));
@@ -185,7 +188,7 @@ public sealed class ClassifyJobs(PredictionService predictions, ClassifyBatchSto
                     .Concat(p.Probabilities.Select(v => v.ToString("0.0000", CultureInfo.InvariantCulture))).Append(""));
             else Row(new[] { o.File, "", "", "" }.Concat(batch.Labels.Select(_ => "")).Append(o.Error ?? ""));
         }
-        foreach (var (file, reason) in job.Skipped) Row(new[] { file, "", "", "" }.Concat(batch.Labels.Select(_ => "")).Append(reason));
+        foreach (var (file, reason) in skipped) Row(new[] { file, "", "", "" }.Concat(batch.Labels.Select(_ => "")).Append(reason));
         return csv.ToString();
     }
 }

@@ -19,20 +19,7 @@ public sealed record PredictionInput(string File, byte[] Bytes);
 public sealed record PredictionOutcome(string File, CellPrediction? Prediction, string? Error);
 
 /// <summary>A classified batch: the model it ran on, its labels and threshold, and one outcome per input, in input order.</summary>
-public sealed record PredictionBatch(ModelChoice Model, IReadOnlyList<string> Labels, double RejectThreshold, double Temperature, IReadOnlyList<PredictionOutcome> Outcomes)
-{
-    /// <summary>CLI.md's <c>predict</c> entry of one outcome: file, label ("Unidentified" under the threshold), confidence, probabilities; or file and error.</summary>
-    public object Json(PredictionOutcome o) => o.Prediction is { } p
-        ? new
-        {
-            file = o.File,
-            label = p.Answer(Labels),
-            confidence = p.Decision.Confidence,
-            probabilities = Labels.Select((l, i) => (l, i)).ToDictionary(x => x.l, x => p.Probabilities[x.i]),
-            guess = p.Decision.Unidentified ? Labels[p.Decision.Predicted] : null,
-        }
-        : (object)new { file = o.File, error = o.Error };
-}
+public sealed record PredictionBatch(ModelChoice Model, IReadOnlyList<string> Labels, double RejectThreshold, double Temperature, IReadOnlyList<PredictionOutcome> Outcomes);
 
 /// <summary>
 /// Classifies images with an exported model through <see cref="ModelServing"/>: every image decoded with the hardened
