@@ -118,27 +118,11 @@ public sealed class DecodeMemoryBenchmark(ResNet18Backbone backbone, ClassifierO
     /// <summary>Runs <paramref name="work"/> after giving memory back and resetting the peak; the resident set at the start, the peak, the seconds.</summary>
     private static async Task<(long Start, long Peak, double Seconds)> MeasureAsync(Func<Task> work)
     {
-        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-        GC.WaitForPendingFinalizers();
-        SixLabors.ImageSharp.Configuration.Default.MemoryAllocator.ReleaseRetainedResources();
-        try { MallocTrim(0); } catch (EntryPointNotFoundException) { } catch (DllNotFoundException) { }
+        WbcPortal.Engine.Compute.ProcessMemory.Release();
         File.WriteAllText("/proc/self/clear_refs", "5");
-        long start = Status("VmRSS:");
+        long start = WbcPortal.Engine.Compute.ProcessMemory.ResidentBytes();
         var watch = Stopwatch.StartNew();
         await work();
-        return (start, Status("VmHWM:"), watch.Elapsed.TotalSeconds);
+        return (start, WbcPortal.Engine.Compute.ProcessMemory.PeakBytes() ?? 0, watch.Elapsed.TotalSeconds);
     }
-
-    private static long Status(string field)
-    {
-        foreach (var line in File.ReadLines("/proc/self/status"))
-        {
-            if (line.StartsWith(field, StringComparison.Ordinal))
-                return long.Parse(line[field.Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) * 1024;
-        }
-        return 0;
-    }
-
-    [DllImport("libc", EntryPoint = "malloc_trim")]
-    private static extern int MallocTrim(nuint pad);
 }
