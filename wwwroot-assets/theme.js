@@ -10,18 +10,22 @@
     if (!/(?:^|;\s*)wbc-theme=/.test(document.cookie)) document.documentElement.dataset.theme = scheme(media.matches);
 
     window.wbcTheme = {
-        prefersDark: () => media.matches,
         choose: dark => {
             write("wbc-theme", scheme(dark));
             document.documentElement.dataset.theme = scheme(dark);
         },
-        // Calls the component back when the browser's preference changes (a user who never chose follows it).
-        follow: component => media.addEventListener("change", e => {
-            write("wbc-prefers", scheme(e.matches));
-            if (!/(?:^|;\s*)wbc-theme=/.test(document.cookie)) {
-                document.documentElement.dataset.theme = scheme(e.matches);
-                component.invokeMethodAsync("PreferenceChanged", e.matches);
-            }
-        }),
+        // Calls the component back when the browser's preference changes (a user who never chose follows it), and returns
+        // the preference as it is once the listener is in place: a change between asking and listening is never lost.
+        follow: component => {
+            media.addEventListener("change", e => {
+                write("wbc-prefers", scheme(e.matches));
+                if (!/(?:^|;\s*)wbc-theme=/.test(document.cookie)) {
+                    document.documentElement.dataset.theme = scheme(e.matches);
+                    component.invokeMethodAsync("PreferenceChanged", e.matches);
+                }
+            });
+            write("wbc-prefers", scheme(media.matches));
+            return media.matches;
+        },
     };
 })();
