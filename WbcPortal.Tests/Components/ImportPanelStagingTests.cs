@@ -18,8 +18,7 @@ public sealed class ImportPanelStagingTests : PortalTestContext
 {
     public ImportPanelStagingTests()
     {
-        Services.AddSingleton(sp => new DatasetJobs(Microsoft.Extensions.Logging.Abstractions.NullLogger<DatasetJobs>.Instance, TimeProvider.System,
-            sp.GetRequiredService<UploadStaging>(), sp.GetRequiredService<WbcPortal.Services.Accounts.ActorContext>()));
+        Services.AddJobsForTests(DataDirectory);
         Services.AddCircuitUploads();
     }
 
@@ -53,7 +52,7 @@ public sealed class ImportPanelStagingTests : PortalTestContext
         Assert.Empty(Directory.GetFileSystemEntries(staging.Root));
         Assert.Equal(0, staging.UsedBytes());
         Assert.Equal(0, uploads.Count);
-        Assert.Empty(Services.GetRequiredService<DatasetJobs>().Recent());
+        Assert.Empty(Services.GetRequiredService<PortalJobs>().Recent());
     }
 
     [Fact]
@@ -61,28 +60,21 @@ public sealed class ImportPanelStagingTests : PortalTestContext
     {
         var panel = await RenderPanelAsync();
         var staging = Services.GetRequiredService<UploadStaging>();
-        var jobs = Services.GetRequiredService<DatasetJobs>();
-        await jobs.StartAsync(TestContext.Current.CancellationToken);
-        try
-        {
-            string zipPath = Path.Combine(DataDirectory, "cells.zip");
-            ImportFixtures.Zip(zipPath, [("EOSINOPHIL/a.jpg", ImportFixtures.Jpeg(1)), ("NEUTROPHIL/b.jpg", ImportFixtures.Jpeg(2))]);
-            var file = TestBrowserFiles.Complete("cells.zip", File.ReadAllBytes(zipPath));
+        var jobs = Services.GetRequiredService<PortalJobs>();
+        await using var running = await Services.StartJobsAsync(TestContext.Current.CancellationToken);
+        string zipPath = Path.Combine(DataDirectory, "cells.zip");
+        ImportFixtures.Zip(zipPath, [("EOSINOPHIL/a.jpg", ImportFixtures.Jpeg(1)), ("NEUTROPHIL/b.jpg", ImportFixtures.Jpeg(2))]);
+        var file = TestBrowserFiles.Complete("cells.zip", File.ReadAllBytes(zipPath));
 
-            await panel.InvokeAsync(() => panel.FindComponent<MudFileUpload<IBrowserFile>>().Instance.FilesChanged.InvokeAsync(file));
-            var job = Assert.Single(jobs.Recent());
-            // Leaving the page now does not take the upload from its job.
-            await DisposeComponentsAsync();
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (!job.Finished && DateTime.UtcNow < deadline) await Task.Delay(20, TestContext.Current.CancellationToken);
-            Assert.True(job.State == JobState.Succeeded, job.Error);
-            Assert.Equal(2, ((DatasetImportSummary)job.Result!).Images);
-            Assert.Empty(Directory.GetFileSystemEntries(staging.Root));
-            Assert.Equal(0, staging.UsedBytes());
-        }
-        finally
-        {
-            await jobs.StopAsync(CancellationToken.None);
-        }
+        await panel.InvokeAsync(() => panel.FindComponent<MudFileUpload<IBrowserFile>>().Instance.FilesChanged.InvokeAsync(file));
+        var job = Assert.Single(jobs.Recent());
+        Assert.Equal(JobKind.Import, job.Kind);
+        // Leaving the page now does not take the upload from its job.
+        await DisposeComponentsAsync();
+        var done = await jobs.FinishedAsync(job.Id);
+        Assert.True(done.State == JobState.Succeeded, done.Error);
+        Assert.Equal(2, ((DatasetImportSummary)done.Result!).Images);
+        Assert.Empty(Directory.GetFileSystemEntries(staging.Root));
+        Assert.Equal(0, staging.UsedBytes());
     }
 }

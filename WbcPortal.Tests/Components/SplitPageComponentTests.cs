@@ -18,8 +18,7 @@ public class SplitPageComponentTests : PortalTestContext
 {
     public SplitPageComponentTests()
     {
-        Services.AddSingleton(sp => new DatasetJobs(Microsoft.Extensions.Logging.Abstractions.NullLogger<DatasetJobs>.Instance, TimeProvider.System,
-            sp.GetRequiredService<WbcPortal.Services.Datasets.UploadStaging>(), sp.GetRequiredService<WbcPortal.Services.Accounts.ActorContext>()));
+        Services.AddJobsForTests(DataDirectory);
     }
 
     private static string Sha(int i) => i.ToString("x64", System.Globalization.CultureInfo.InvariantCulture);

@@ -110,37 +110,30 @@ public class TrainingPageComponentTests : PortalTestContext
     [Fact]
     public async Task A_dataset_job_card_cancels_its_job_and_shows_Cancelled_with_what_was_kept()
     {
-        Services.AddSingleton(sp => new DatasetJobs(Microsoft.Extensions.Logging.Abstractions.NullLogger<DatasetJobs>.Instance, TimeProvider.System,
-            sp.GetRequiredService<WbcPortal.Services.Datasets.UploadStaging>(), sp.GetRequiredService<WbcPortal.Services.Accounts.ActorContext>()));
-        var jobs = Services.GetRequiredService<DatasetJobs>();
-        await jobs.StartAsync(TestContext.Current.CancellationToken);
-        try
+        Services.AddJobsForTests(DataDirectory).AddScriptedJobs<GroupingJob>();
+        await Services.MigrateAsync();
+        var jobs = Services.GetRequiredService<PortalJobs>();
+        await using var running = await Services.StartJobsAsync(TestContext.Current.CancellationToken);
+        var started = new TaskCompletionSource();
+        Services.GetRequiredService<ScriptedWork>().On("finding source groups", async context =>
         {
-            var started = new TaskCompletionSource();
-            var job = jobs.Enqueue("grouping", "cells", "finding source groups", async (progress, ct) =>
-            {
-                progress.Report(new JobProgress(0.3, "grouping: 30 %"));
-                started.SetResult();
-                await Task.Delay(Timeout.Infinite, ct);
-                return new object();
-            }, cancelledNote: "the source groups found before, if any, are unchanged");
-            await started.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+            context.Progress.Report(new JobProgress(0.3, "grouping: 30 %"));
+            started.SetResult();
+            await Task.Delay(Timeout.Infinite, context.CancellationToken);
+            return new object();
+        });
+        var job = await jobs.EnqueueAsync(new GroupingJob(1, "cells"), cancellationToken: TestContext.Current.CancellationToken);
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
 
-            var card = Render<JobCard>(p => p.Add(c => c.Job, job));
-            card.Find("[data-testid=job-cancel]").Click();
-            // The card re-renders when its page does (the page subscribes to job changes); here the test does it.
-            var deadline = DateTime.UtcNow.AddSeconds(30);
-            while (!job.Finished && DateTime.UtcNow < deadline) await Task.Delay(20, TestContext.Current.CancellationToken);
-            card.Render();
-            Assert.Equal("Cancelled", card.Find("[data-testid=job-state]").TextContent.Trim());
-            var text = card.Find("[data-testid=job-cancelled]").TextContent;
-            Assert.Contains("Cancelled at grouping: 30 %", text);
-            Assert.Contains("the source groups found before, if any, are unchanged", text);
-            Assert.Empty(card.FindAll("[data-testid=job-cancel]"));
-        }
-        finally
-        {
-            await jobs.StopAsync(CancellationToken.None);
-        }
+        var card = Render<JobCard>(p => p.Add(c => c.Job, jobs.Find(job.Id)!));
+        card.Find("[data-testid=job-cancel]").Click();
+        // The card re-renders when its page does (the page subscribes to job changes); here the test does it.
+        var done = await jobs.FinishedAsync(job.Id, 30);
+        card.Render(p => p.Add(c => c.Job, done));
+        Assert.Equal("Cancelled", card.Find("[data-testid=job-state]").TextContent.Trim());
+        var text = card.Find("[data-testid=job-cancelled]").TextContent;
+        Assert.Contains("Cancelled at grouping: 30 %", text);
+        Assert.Contains("the source groups found before, if any, are unchanged", text);
+        Assert.Empty(card.FindAll("[data-testid=job-cancel]"));
     }
 }

@@ -28,7 +28,7 @@ public sealed class SmearBatchesTests(ClassifierOnnxExportFixture fixture) : ICl
     private async Task<ServiceProvider> PortalAsync(int kept = 20)
     {
         var services = new ServiceCollection().AddPortalCoreForTests(data.Path, new Dictionary<string, string?> { ["Inference:KeptBatches"] = kept.ToString(System.Globalization.CultureInfo.InvariantCulture) })
-            .AddSingleton(TimeProvider.System).BuildServiceProvider();
+            .AddSingleton(TimeProvider.System).AddJobsForTests(data.Path).BuildServiceProvider();
         await services.MigrateAsync();
         return services;
     }
@@ -161,29 +161,21 @@ public sealed class SmearBatchesTests(ClassifierOnnxExportFixture fixture) : ICl
         for (int k = 0; k < cells.Count; k++) await smearJobs.CorrectAsync(job.Id, cells[k].Image, cells[k].Id, SmearCorrectionKind.Relabel, null, classes[k], "ana", Ct);
         Assert.Equal(3, SmearDatasets.Eligible(job).Values.Sum());
 
-        var datasetJobs = new WbcPortal.Services.Jobs.DatasetJobs(Microsoft.Extensions.Logging.Abstractions.NullLogger<WbcPortal.Services.Jobs.DatasetJobs>.Instance, TimeProvider.System,
-            services.GetRequiredService<WbcPortal.Services.Datasets.UploadStaging>(), services.GetRequiredService<WbcPortal.Services.Accounts.ActorContext>());
-        await datasetJobs.StartAsync(Ct);
-        try
-        {
-            var exporter = new SmearDatasets(smearJobs, services.GetRequiredService<WbcPortal.Services.Datasets.UploadStaging>(),
-                services.GetRequiredService<WbcPortal.Services.Datasets.DatasetService>(), datasetJobs, services.GetRequiredService<WbcPortal.Engine.Imaging.ImageDecoding>(),
-                services.GetRequiredService<WbcPortal.Services.Accounts.AccessControl>(), services.GetRequiredService<WbcPortal.Services.Accounts.AuditLog>());
-            await Assert.ThrowsAsync<ArgumentException>(() => exporter.EnqueueAsync(job.Id, "  ", Ct));
-            var import = await exporter.EnqueueAsync(job.Id, "smear-cells", Ct);
-            for (int i = 0; i < 600 && !import.Finished; i++) await Task.Delay(100, Ct);
-            Assert.Equal(WbcPortal.Services.Jobs.JobState.Succeeded, import.State);
-            var dataset = await services.GetRequiredService<WbcPortal.Services.Datasets.DatasetService>().GetAsync("smear-cells", Ct);
-            var images = await services.GetRequiredService<WbcPortal.Services.Datasets.DatasetService>().GetImagesAsync(dataset.Id, Ct);
-            Assert.Equal(["BASOPHIL", "LYMPHOCYTE", "NEUTROPHIL"], images.Select(i => i.ClassName).Order(StringComparer.Ordinal));
-            // At the Kaggle images' scale (half resolution), centred on each cell: the two cells of one smear are two images.
-            Assert.All(images, i => Assert.Equal((240, 240), (i.Width, i.Height)));
-            Assert.Empty(Directory.GetDirectories(services.GetRequiredService<WbcPortal.Services.Datasets.UploadStaging>().Root));
-        }
-        finally
-        {
-            await datasetJobs.StopAsync(CancellationToken.None);
-        }
+        await using var running = await services.StartJobsAsync(Ct);
+        var datasetJobs = services.GetRequiredService<WbcPortal.Services.Jobs.PortalJobs>();
+        var exporter = new SmearDatasets(smearJobs, services.GetRequiredService<WbcPortal.Services.Datasets.UploadStaging>(),
+            datasetJobs, services.GetRequiredService<WbcPortal.Engine.Imaging.ImageDecoding>(),
+            services.GetRequiredService<WbcPortal.Services.Accounts.AccessControl>(), services.GetRequiredService<WbcPortal.Services.Accounts.AuditLog>());
+        await Assert.ThrowsAsync<ArgumentException>(() => exporter.EnqueueAsync(job.Id, "  ", Ct));
+        var queued = await exporter.EnqueueAsync(job.Id, "smear-cells", Ct);
+        var import = await datasetJobs.FinishedAsync(queued.Id);
+        Assert.True(import.State == WbcPortal.Services.Jobs.JobState.Succeeded, import.Error);
+        var dataset = await services.GetRequiredService<WbcPortal.Services.Datasets.DatasetService>().GetAsync("smear-cells", Ct);
+        var images = await services.GetRequiredService<WbcPortal.Services.Datasets.DatasetService>().GetImagesAsync(dataset.Id, Ct);
+        Assert.Equal(["BASOPHIL", "LYMPHOCYTE", "NEUTROPHIL"], images.Select(i => i.ClassName).Order(StringComparer.Ordinal));
+        // At the Kaggle images' scale (half resolution), centred on each cell: the two cells of one smear are two images.
+        Assert.All(images, i => Assert.Equal((240, 240), (i.Width, i.Height)));
+        Assert.Empty(Directory.GetDirectories(services.GetRequiredService<WbcPortal.Services.Datasets.UploadStaging>().Root));
     }
 
     [Fact]

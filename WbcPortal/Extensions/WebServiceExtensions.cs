@@ -37,8 +37,7 @@ public static class WebServiceExtensions
         builder.Services.AddOptions<Options.ApiOptions>().BindConfiguration(Options.ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOpenApi("v1", o => o.Describe());
         builder.Services.AddCircuitUploads();
-        builder.Services.AddSingleton<DatasetJobs>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<DatasetJobs>());
+        builder.Services.AddPortalJobs();
         builder.Services.AddSingleton<Services.Smears.SmearDatasets>();
         builder.Services.AddSingleton<Services.Evaluation.EvaluationJobs>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Services.Evaluation.EvaluationJobs>());
@@ -61,12 +60,26 @@ public static class WebServiceExtensions
                 .UseRecommendedSerializerSettings()
                 // The SQLite storage does not renew a running job's invisibility timeout: keep it longer than any run;
                 // our run record (an atomic claim) guards against a second start anyway.
-                .UseSQLiteStorage(Path.Combine(storage.DataDirectoryFullPath, "hangfire.db"), new SQLiteStorageOptions { InvisibilityTimeout = TimeSpan.FromDays(7) });
+                .UseSQLiteStorage(Path.Combine(storage.DataDirectoryFullPath, "hangfire.db"), new SQLiteStorageOptions
+                {
+                    InvisibilityTimeout = TimeSpan.FromDays(7),
+                    // SQLite tells no worker of a new job: it is polled for (15 s by default, too long to wait for an import).
+                    QueuePollInterval = TimeSpan.FromMilliseconds(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<JobsOptions>>().Value.QueuePollMilliseconds),
+                });
         });
         builder.Services.AddHangfireServer(o =>
         {
             o.WorkerCount = 1;
             o.Queues = [RunJobs.Queue];
+            o.ShutdownTimeout = TimeSpan.FromSeconds(30);
+        });
+        // Every other job (import, grouping, split, leak check, version, label issues): its own workers, so a training run
+        // never waits behind an import nor an import behind a run.
+        builder.Services.AddHangfireServer((sp, o) =>
+        {
+            o.ServerName = $"{Environment.MachineName}:{Environment.ProcessId}:cpu";
+            o.WorkerCount = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<JobsOptions>>().Value.CpuWorkers;
+            o.Queues = [JobKinds.CpuQueue];
             o.ShutdownTimeout = TimeSpan.FromSeconds(30);
         });
         return builder;
@@ -103,7 +116,9 @@ public static class WebServiceExtensions
                 await app.Services.GetRequiredService<DataFolderStartup>().PrepareAsync();
                 // No user yet: the first Admin (from configuration, or a one-time password on the console).
                 await app.Services.GetRequiredService<Services.Accounts.UserAccounts>().EnsureInitialAdminAsync(Console.Out);
-                // Uploads a stopped portal left staged: none is in use before the first job.
+                // Uploads a stopped portal left staged: none is in use before the first job, except those of queued jobs.
+                int adopted = await app.Services.GetRequiredService<PortalJobs>().AdoptQueuedInputsAsync();
+                if (adopted > 0) app.Logger.LogInformation("{Count} queued job(s) keep their staged uploads", adopted);
                 await app.Services.GetRequiredService<UploadStaging>().SweepAsync();
                 int interrupted = await app.Services.GetRequiredService<Services.Training.TrainingRunService>().MarkInterruptedAsync();
                 if (interrupted > 0) app.Logger.LogWarning("{Count} run(s) were training when the portal last stopped; they are marked Interrupted and can be resumed", interrupted);

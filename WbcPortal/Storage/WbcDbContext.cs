@@ -25,6 +25,7 @@ public sealed class WbcDbContext(DbContextOptions<WbcDbContext> options) : Ident
     public DbSet<RunPrediction> RunPredictions => Set<RunPrediction>();
     public DbSet<ReviewDecision> ReviewDecisions => Set<ReviewDecision>();
     public DbSet<LabelIssueRun> LabelIssueRuns => Set<LabelIssueRun>();
+    public DbSet<JobRecord> Jobs => Set<JobRecord>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -46,6 +47,22 @@ public sealed class WbcDbContext(DbContextOptions<WbcDbContext> options) : Ident
             e.HasIndex(t => t.Hash).IsUnique();
             e.Property(t => t.Role).HasMaxLength(16);
             e.HasOne<PortalUser>().WithMany().HasForeignKey(t => t.UserId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<JobRecord>(e =>
+        {
+            e.ToTable("jobs");
+            e.Property(j => j.Kind).HasConversion<string>().HasMaxLength(32);
+            e.Property(j => j.State).HasConversion<string>().HasMaxLength(16);
+            e.Property(j => j.Subject).HasMaxLength(300);
+            e.Property(j => j.Description).HasMaxLength(500);
+            e.Property(j => j.ProgressText).HasMaxLength(500);
+            e.Property(j => j.Error).HasMaxLength(4000);
+            e.Property(j => j.CancelledNote).HasMaxLength(500);
+            e.Property(j => j.InputFolder).HasMaxLength(1000);
+            e.Property(j => j.ActorJson).HasMaxLength(1000);
+            e.Property(j => j.Node).HasMaxLength(200);
+            e.HasIndex(j => j.UpdatedAt);
+            e.HasIndex(j => new { j.State, j.QueuedAt });
         });
         modelBuilder.Entity<AuditEntry>(e =>
         {

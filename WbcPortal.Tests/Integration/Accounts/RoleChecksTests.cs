@@ -24,7 +24,7 @@ public sealed class RoleChecksTests
     {
         using var data = new TempDirectory("wbc-roles");
         var services = new ServiceCollection().AddPortalCoreForTests(data.Path);
-        services.AddSingleton<WbcPortal.Services.Jobs.DatasetJobs>();
+        WbcPortal.Services.Jobs.JobServiceExtensions.AddPortalJobs(services);
         services.AddSingleton<WbcPortal.Services.Evaluation.EvaluationJobs>();
         services.AddSingleton<WbcPortal.Services.Smears.SmearDatasets>();
         services.AddSingleton<WbcPortal.Services.Training.RunStopRegistry>();
@@ -85,9 +85,9 @@ public sealed class RoleChecksTests
     /// <summary>What changes state without [Demands], and why that is right.</summary>
     private static readonly Dictionary<string, string> Exempt = new()
     {
-        ["DatasetJobs.StartAsync"] = "the hosted service's start, not a user's action",
+        ["PortalJobs.StartAsync"] = "the hosted service's start, not a user's action",
         ["EvaluationJobs.StartAsync"] = "the hosted service's start",
-        ["DatasetJobs.StopAsync"] = "the hosted service's stop",
+        ["PortalJobs.StopAsync"] = "the hosted service's stop",
         ["EvaluationJobs.StopAsync"] = "the hosted service's stop",
         ["ApiTokens.CreateAsync"] = "one's own token for anyone signed in, anyone's for ManageUsers: checked inside",
         ["UserAccounts.AddAsync"] = "has [Demands]",
@@ -101,7 +101,8 @@ public sealed class RoleChecksTests
         ["RunStopRegistry.Stop"] = "called by the checked launcher",
         ["ModelServing.AcquireAsync"] = "loads a model for the checked prediction",
         ["CrossValidationModels.Start"] = "has [Demands]",
-        ["DatasetJobs.Enqueue"] = "runs the work as the one who queued it, and that work's services check",
+        ["PortalJobs.EnqueueAsync"] = "runs the work as the one who queued it, and that work's services check",
+        ["UploadStaging.DeleteStaged"] = "the job runner giving a finished job's staged upload back",
         ["DatasetService.ImportFolderAsync"] = "calls the checked ImportAsync",
         ["DatasetService.ImportZipAsync"] = "calls the checked ImportAsync",
         ["EvaluationService.PredictAsync"] = "predictions only, for the checked evaluation and review",

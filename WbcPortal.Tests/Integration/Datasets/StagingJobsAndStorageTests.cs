@@ -88,52 +88,63 @@ public sealed class StagingJobsAndStorageTests : IAsyncDisposable
     }
 
     [Fact]
-    public async Task A_cancelled_job_ends_Cancelled_with_its_note_its_cleanup_runs_and_a_queued_one_never_starts()
+    public async Task A_cancelled_job_ends_Cancelled_with_its_note_its_input_is_given_back_and_a_queued_one_never_starts()
     {
-        var services = await ServicesAsync();
+        provider = new ServiceCollection().AddPortalCoreForTests(data.Path).AddJobsForTests(data.Path)
+            .AddScriptedJobs<ImportJob>().AddScriptedJobs<SplitJob>().BuildServiceProvider();
+        await provider.MigrateAsync();
+        var services = provider;
         var staging = services.GetRequiredService<UploadStaging>();
-        var jobs = new DatasetJobs(NullLogger<DatasetJobs>.Instance, TimeProvider.System, staging, services.GetRequiredService<WbcPortal.Services.Accounts.ActorContext>());
-        await jobs.StartAsync(TestContext.Current.CancellationToken);
-        try
+        var jobs = services.GetRequiredService<PortalJobs>();
+        var work = services.GetRequiredService<ScriptedWork>();
+        await using var running_ = await services.StartJobsAsync(TestContext.Current.CancellationToken);
+        var started = new TaskCompletionSource();
+        bool secondRan = false;
+        var lease = staging.Reserve(1, "upload of cells.zip");
+        var folder = lease.Folder;
+        work.On("zip cells.zip", async context =>
         {
-            var started = new TaskCompletionSource();
-            bool cleaned = false, secondRan = false;
-            var lease = staging.Reserve(1, "upload of cells.zip");
-            var folder = lease.Folder;
-            var running = jobs.Enqueue("import", "cells", "zip cells.zip", async (progress, ct) =>
-            {
-                progress.Report(new JobProgress(0.4, "checked 40 of 100"));
-                started.SetResult();
-                await Task.Delay(Timeout.Infinite, ct);
-                return new object();
-            }, () => cleaned = true, cancelledNote: "images already committed stay in the dataset", input: lease);
-            var queued = jobs.Enqueue("split", "cells", "grouped split", (_, _) => { secondRan = true; return Task.FromResult(new object()); }, cancelledNote: "no split was stored");
+            context.Progress.Report(new JobProgress(0.4, "checked 40 of 100"));
+            started.SetResult();
+            await Task.Delay(Timeout.Infinite, context.CancellationToken);
+            return new object();
+        });
+        var split = new SplitJob("cells", new WbcPortal.Services.Splits.SplitRequest("cells", WbcPortal.Engine.Datasets.Splitting.SplitStrategy.Grouped,
+            new WbcPortal.Engine.Datasets.Splitting.SplitRatios(0.7, 0.15, 0.15), 42));
+        work.On(split.Description, _ => { secondRan = true; return Task.FromResult(new object()); });
+        var running = await jobs.EnqueueAsync(new ImportJob("cells", folder, "zip cells.zip", Path.Combine(folder, "upload.zip"), "cells.zip"), lease, cancellationToken: TestContext.Current.CancellationToken);
+        var queued = await jobs.EnqueueAsync(split, cancellationToken: TestContext.Current.CancellationToken);
 
-            await started.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
-            Assert.True(jobs.Cancel(queued.Id));
-            Assert.True(jobs.Cancel(running.Id));
-            await WaitForAsync(() => running.Finished && queued.Finished, "both jobs to finish");
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+        Assert.True(await jobs.CancelAsync(queued.Id, TestContext.Current.CancellationToken));
+        Assert.True(await jobs.CancelAsync(running.Id, TestContext.Current.CancellationToken));
+        var cancelled = await jobs.FinishedAsync(running.Id);
+        var neverRan = await jobs.FinishedAsync(queued.Id);
 
-            Assert.Equal(JobState.Cancelled, running.State);
-            Assert.Null(running.Error);
-            Assert.Equal("checked 40 of 100", running.Progress.Text);
-            Assert.Equal("images already committed stay in the dataset", running.CancelledNote);
-            Assert.True(cleaned);
-            Assert.False(Directory.Exists(folder));
-            Assert.Equal(JobState.Cancelled, queued.State);
-            Assert.False(secondRan);
-            Assert.False(jobs.Cancel(running.Id)); // finished: nothing to cancel
+        Assert.Equal(JobState.Cancelled, cancelled.State);
+        Assert.Null(cancelled.Error);
+        Assert.Equal("checked 40 of 100", cancelled.Progress.Text);
+        Assert.Equal("images already committed stay in the dataset; the staged copy was removed", cancelled.CancelledNote);
+        Assert.True(lease.IsReleased);
+        Assert.False(Directory.Exists(folder));
+        Assert.Equal(JobState.Cancelled, neverRan.State);
+        Assert.Equal("no split was stored", neverRan.CancelledNote);
+        Assert.False(await jobs.CancelAsync(running.Id, TestContext.Current.CancellationToken)); // finished: nothing to cancel
+        // A while later the queued one has still not run (its Hangfire job found it cancelled).
+        await Task.Delay(500, TestContext.Current.CancellationToken);
+        Assert.False(secondRan);
 
-            // A failing job still ends Failed, with a one-line reason.
-            var failing = jobs.Enqueue("import", "cells", "zip empty.zip", (_, _) => throw new ArgumentException("Nothing to import: no files were found."));
-            await WaitForAsync(() => failing.Finished, "the failing job");
-            Assert.Equal(JobState.Failed, failing.State);
-            Assert.Equal("Nothing to import: no files were found.", failing.Error);
-        }
-        finally
-        {
-            await jobs.StopAsync(CancellationToken.None);
-        }
+        // A failing job still ends Failed, with a one-line reason, stored for every node.
+        work.On("zip empty.zip", _ => throw new ArgumentException("Nothing to import: no files were found."));
+        var failing = await jobs.EnqueueAsync(new ImportJob("cells", Path.Combine(staging.Root, "none"), "zip empty.zip"), cancellationToken: TestContext.Current.CancellationToken);
+        var failed = await jobs.FinishedAsync(failing.Id);
+        Assert.Equal(JobState.Failed, failed.State);
+        Assert.Equal("Nothing to import: no files were found.", failed.Error);
+        await using var db = await services.GetRequiredService<Microsoft.EntityFrameworkCore.IDbContextFactory<WbcDbContext>>().CreateDbContextAsync(TestContext.Current.CancellationToken);
+        var stored = await db.Jobs.AsNoTracking().SingleAsync(j => j.Id == failing.Id, TestContext.Current.CancellationToken);
+        Assert.Equal(JobState.Failed, stored.State);
+        Assert.Equal("Nothing to import: no files were found.", stored.Error);
+        Assert.Equal(JobKind.Import, stored.Kind);
     }
 
     [Fact]

@@ -197,72 +197,78 @@ public sealed class StagingLeaseTests : IAsyncDisposable
     [Fact]
     public async Task A_finished_uploads_lease_moves_to_its_import_job_and_is_released_when_the_job_ends_in_success_failure_or_cancel()
     {
-        var services = await ServicesAsync();
+        var collection = new ServiceCollection().AddPortalCoreForTests(data.Path, new Dictionary<string, string?>
+        {
+            ["Import:MaxUploadBytes"] = (1024 * KB).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Import:MaxStagingBytes"] = (1536 * KB).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        collection.AddSingleton<TimeProvider>(clock);
+        collection.AddCircuitUploads();
+        collection.AddJobsForTests(data.Path).AddScriptedJobs<ImportJob>();
+        provider = collection.BuildServiceProvider();
+        await provider.MigrateAsync();
+        var services = provider;
         var staging = services.GetRequiredService<UploadStaging>();
         var datasets = services.GetRequiredService<DatasetService>();
-        var jobs = new DatasetJobs(NullLogger<DatasetJobs>.Instance, clock, staging, services.GetRequiredService<ActorContext>());
-        await jobs.StartAsync(Ct);
-        try
+        var jobs = services.GetRequiredService<PortalJobs>();
+        var work = services.GetRequiredService<ScriptedWork>();
+        await using var host = await services.StartJobsAsync(Ct);
+        using var circuit = services.CreateScope();
+        var uploads = circuit.ServiceProvider.GetRequiredService<CircuitUploads>();
+        var zip = ZipOf(("EOSINOPHIL/a.jpg", ImportFixtures.Jpeg(1)), ("NEUTROPHIL/b.jpg", ImportFixtures.Jpeg(2)));
+
+        // Success: the upload completes, the job is queued and holds the lease while the circuit goes and time passes.
+        var lease = uploads.Reserve(zip.Length, "upload of cells.zip");
+        string path = Path.Combine(lease.Folder, "upload.zip");
+        await staging.CopyAsync(TestBrowserFiles.Complete("cells.zip", zip), lease, path, null, Ct);
+        var go = new TaskCompletionSource();
+        work.On("zip cells.zip", async context =>
         {
-            using var circuit = services.CreateScope();
-            var uploads = circuit.ServiceProvider.GetRequiredService<CircuitUploads>();
-            var zip = ZipOf(("EOSINOPHIL/a.jpg", ImportFixtures.Jpeg(1)), ("NEUTROPHIL/b.jpg", ImportFixtures.Jpeg(2)));
+            await go.Task.WaitAsync(context.CancellationToken);
+            return await datasets.ImportZipAsync("cells", path, "cells.zip", context.Progress.ForImport(), context.CancellationToken);
+        });
+        var job = await jobs.EnqueueAsync(new ImportJob("cells", lease.Folder, "zip cells.zip", path, "cells.zip"), lease, Ct);
+        Assert.True(lease.HeldByJob);
+        Assert.Equal(0, uploads.Count);
+        await HandlerOf(circuit).OnCircuitClosedAsync(TestCircuit(), Ct);
+        clock.Advance(TimeSpan.FromHours(1)); // a job's lease never goes idle
+        Assert.Equal(0, staging.Sweep());
+        Assert.True(staging.IsInUse(lease.Folder));
+        Assert.True(File.Exists(path));
+        go.SetResult();
+        var done = await jobs.FinishedAsync(job.Id);
+        Assert.True(done.State == JobState.Succeeded, done.Error);
+        Assert.Equal(2, ((DatasetImportSummary)done.Result!).Images);
+        Assert.True(lease.IsReleased);
+        Assert.False(Directory.Exists(lease.Folder));
 
-            // Success: the upload completes, the job is queued and holds the lease while the circuit goes and time passes.
-            var lease = uploads.Reserve(zip.Length, "upload of cells.zip");
-            string path = Path.Combine(lease.Folder, "upload.zip");
-            await staging.CopyAsync(TestBrowserFiles.Complete("cells.zip", zip), lease, path, null, Ct);
-            var go = new TaskCompletionSource();
-            var job = jobs.Enqueue(DatasetJobKinds.Import, "cells", "zip cells.zip", async (progress, ct) =>
-            {
-                await go.Task.WaitAsync(ct);
-                return await datasets.ImportZipAsync("cells", path, "cells.zip", progress.ForImport(), ct);
-            }, input: lease);
-            Assert.True(lease.HeldByJob);
-            Assert.Equal(0, uploads.Count);
-            await HandlerOf(circuit).OnCircuitClosedAsync(TestCircuit(), Ct);
-            clock.Advance(TimeSpan.FromHours(1)); // a job's lease never goes idle
-            Assert.Equal(0, staging.Sweep());
-            Assert.True(staging.IsInUse(lease.Folder));
-            Assert.True(File.Exists(path));
-            go.SetResult();
-            await WaitForAsync(() => job.Finished, "the import");
-            Assert.Equal(JobState.Succeeded, job.State);
-            Assert.Equal(2, ((DatasetImportSummary)job.Result!).Images);
-            Assert.True(lease.IsReleased);
-            Assert.False(Directory.Exists(lease.Folder));
-
-            // Failure and cancel: released all the same.
-            var failing = uploads.Reserve(zip.Length, "upload of broken.zip");
-            var failed = jobs.Enqueue(DatasetJobKinds.Import, "cells", "zip broken.zip", (_, _) => throw new InvalidDataException("Not a readable zip file."), input: failing);
-            var cancelling = uploads.Reserve(zip.Length, "upload of later.zip");
-            var started = new TaskCompletionSource();
-            var cancelled = jobs.Enqueue(DatasetJobKinds.Import, "cells", "zip later.zip", async (_, ct) =>
-            {
-                started.SetResult();
-                await Task.Delay(Timeout.Infinite, ct);
-                return new object();
-            }, input: cancelling);
-            await started.Task.WaitAsync(TimeSpan.FromSeconds(60), Ct);
-            Assert.True(jobs.Cancel(cancelled.Id));
-            await WaitForAsync(() => failed.Finished && cancelled.Finished, "the failing and the cancelled job");
-            Assert.Equal(JobState.Failed, failed.State);
-            Assert.Equal(JobState.Cancelled, cancelled.State);
-            Assert.True(failing.IsReleased && cancelling.IsReleased);
-            Assert.Empty(Directory.GetFileSystemEntries(staging.Root));
-            Assert.Equal(0, staging.UsedBytes());
-
-            // A lease released before its job could take it (here: the tab closed first) queues nothing.
-            var gone = uploads.Reserve(zip.Length, "upload of gone.zip");
-            await HandlerOf(circuit).OnCircuitClosedAsync(TestCircuit(), Ct);
-            int before = jobs.Recent().Count;
-            Assert.Throws<StagingReleasedException>(() => jobs.Enqueue(DatasetJobKinds.Import, "cells", "zip gone.zip", (_, _) => Task.FromResult(new object()), input: gone));
-            Assert.Equal(before, jobs.Recent().Count);
-        }
-        finally
+        // Failure and cancel: released all the same.
+        var failing = uploads.Reserve(zip.Length, "upload of broken.zip");
+        work.On("zip broken.zip", _ => throw new InvalidDataException("Not a readable zip file."));
+        var failed = await jobs.EnqueueAsync(new ImportJob("cells", failing.Folder, "zip broken.zip"), failing, Ct);
+        var cancelling = uploads.Reserve(zip.Length, "upload of later.zip");
+        var started = new TaskCompletionSource();
+        work.On("zip later.zip", async context =>
         {
-            await jobs.StopAsync(CancellationToken.None);
-        }
+            started.SetResult();
+            await Task.Delay(Timeout.Infinite, context.CancellationToken);
+            return new object();
+        });
+        var cancelled = await jobs.EnqueueAsync(new ImportJob("cells", cancelling.Folder, "zip later.zip"), cancelling, Ct);
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(60), Ct);
+        Assert.True(await jobs.CancelAsync(cancelled.Id, Ct));
+        Assert.Equal(JobState.Failed, (await jobs.FinishedAsync(failed.Id)).State);
+        Assert.Equal(JobState.Cancelled, (await jobs.FinishedAsync(cancelled.Id)).State);
+        Assert.True(failing.IsReleased && cancelling.IsReleased);
+        Assert.Empty(Directory.GetFileSystemEntries(staging.Root));
+        Assert.Equal(0, staging.UsedBytes());
+
+        // A lease released before its job could take it (here: the tab closed first) queues nothing.
+        var gone = uploads.Reserve(zip.Length, "upload of gone.zip");
+        await HandlerOf(circuit).OnCircuitClosedAsync(TestCircuit(), Ct);
+        int before = jobs.Recent().Count;
+        await Assert.ThrowsAsync<StagingReleasedException>(() => jobs.EnqueueAsync(new ImportJob("cells", gone.Folder, "zip gone.zip"), gone, Ct));
+        Assert.Equal(before, jobs.Recent().Count);
     }
 
     [Fact]

@@ -65,6 +65,35 @@ public sealed class UploadStaging(StorageOptions storage, Microsoft.Extensions.O
         }
     }
 
+    /// <summary>
+    /// Takes a staged folder back for a queued job after a restart (before the start-up sweep), held by the job. Null when
+    /// the folder is not a staging folder or is gone: the job then fails with the import's own "not found" reason.
+    /// </summary>
+    public StagingLease? Adopt(string folder, string purpose)
+    {
+        var full = Normalise(folder);
+        if (!string.Equals(Path.GetDirectoryName(full), Normalise(Root), StringComparison.Ordinal) || !Directory.Exists(full)) return null;
+        lock (gate)
+        {
+            if (leases.TryGetValue(full, out var held)) return held;
+            var lease = new StagingLease(this, full, DirectorySize(full), purpose, Now) { Holder = StagingLeaseHolder.Job };
+            leases[full] = lease;
+            return lease;
+        }
+    }
+
+    /// <summary>Deletes a staged folder no lease of this process holds (a job of another node, or of an earlier run of this one).</summary>
+    public void DeleteStaged(string folder)
+    {
+        var full = Normalise(folder);
+        if (!string.Equals(Path.GetDirectoryName(full), Normalise(Root), StringComparison.Ordinal)) return;
+        lock (gate)
+        {
+            if (leases.ContainsKey(full)) return;
+        }
+        TryDelete(full);
+    }
+
     /// <summary>Whether a staging folder is held by an upload that is not idle, or by a job that has not ended.</summary>
     public bool IsInUse(string folder) => UseOf(folder) is { InUse: true };
 

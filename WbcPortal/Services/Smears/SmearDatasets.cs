@@ -13,7 +13,7 @@ namespace WbcPortal.Services.Smears;
 /// centred on it (<see cref="SmearWindow.TrainingCrop"/>), filed under its class, and imported by the ordinary import job
 /// (every file checked, one source group per smear cell). Unidentified cells are left out: a training image needs a class.
 /// </summary>
-public sealed class SmearDatasets(SmearJobs jobs, UploadStaging staging, DatasetService datasets, DatasetJobs datasetJobs, ImageDecoding decoding, Accounts.AccessControl access, Accounts.AuditLog audit)
+public sealed class SmearDatasets(SmearJobs jobs, UploadStaging staging, PortalJobs datasetJobs, ImageDecoding decoding, Accounts.AccessControl access, Accounts.AuditLog audit)
 {
     /// <summary>How many cells of the batch would go in (identified cells only), by class.</summary>
     public static IReadOnlyDictionary<string, int> Eligible(SmearJob job) =>
@@ -22,7 +22,7 @@ public sealed class SmearDatasets(SmearJobs jobs, UploadStaging staging, Dataset
 
     /// <summary>Writes the crops and queues their import into <paramref name="datasetName"/> (new or existing); the job's card is on the Datasets page.</summary>
     [Demands(PortalAction.Import)]
-    public async Task<DatasetJob> EnqueueAsync(string batchId, string datasetName, CancellationToken cancellationToken)
+    public async Task<JobView> EnqueueAsync(string batchId, string datasetName, CancellationToken cancellationToken)
     {
         access.Demand(PortalAction.Import);
         string name = DatasetService.ValidateName(datasetName);
@@ -55,9 +55,7 @@ public sealed class SmearDatasets(SmearJobs jobs, UploadStaging staging, Dataset
             }
             if (written == 0) throw new ArgumentException("None of the batch's smears is stored any more.");
             await audit.RecordAsync(AuditAction.DatasetFromSmears, $"smear batch {batchId}", $"{written} cells into '{name}'", cancellationToken: CancellationToken.None);
-            return datasetJobs.Enqueue(DatasetJobKinds.Import, name, $"{written} cells of smear batch {batchId}",
-                async (progress, ct) => await datasets.ImportFolderAsync(name, folder, progress.ForImport(), ct),
-                cancelledNote: "cells already committed stay in the dataset; the crops were removed", input: lease);
+            return await datasetJobs.EnqueueAsync(new ImportJob(name, folder, $"{written} cells of smear batch {batchId}"), lease, CancellationToken.None);
         }
         finally
         {

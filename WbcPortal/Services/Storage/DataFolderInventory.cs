@@ -143,7 +143,7 @@ public sealed class DataFolderInventory(
     DataFolderSpace space,
     Training.RunDependents dependents,
     Training.RunDeletion runDeletion,
-    DatasetJobs? jobs = null) // the web host's dataset jobs; the headless verbs have none (the data folder's lock keeps the portal out)
+    PortalJobs? jobs = null) // the web host's jobs; the headless verbs have none (the data folder's lock keeps the portal out)
 {
     private string Root => storage.DataDirectoryFullPath;
 
@@ -247,9 +247,9 @@ public sealed class DataFolderInventory(
     private async Task<StorageDeletion> DeleteDatasetCoreAsync(string idOrName, bool withRuns, CancellationToken cancellationToken)
     {
         var dataset = await datasets.GetAsync(idOrName, cancellationToken);
-        if (jobs?.Recent(dataset: dataset.Name).FirstOrDefault(j => !j.Finished) is { } job)
+        if (jobs?.Recent(subject: dataset.Name).FirstOrDefault(j => !j.Finished) is { } job)
         {
-            throw new InvalidOperationException($"Dataset '{dataset.Name}' has a {job.Kind} job {job.State.ToString().ToLowerInvariant()}; cancel it or wait before deleting the dataset.");
+            throw new InvalidOperationException($"Dataset '{dataset.Name}' has a {job.KindName} job {job.State.ToString().ToLowerInvariant()}; cancel it or wait before deleting the dataset.");
         }
         List<(int Id, string Name, RunStatus Status)> runs;
         List<string> crossValidations;
@@ -326,7 +326,7 @@ public sealed class DataFolderInventory(
     {
         if (jobs?.Recent().FirstOrDefault(j => !j.Finished) is { } job)
         {
-            throw new InvalidOperationException($"A {job.Kind} job on '{job.Dataset}' is {job.State.ToString().ToLowerInvariant()}; unreferenced files are only removed when no dataset job runs (an import may be moving files into the store).");
+            throw new InvalidOperationException($"A {job.KindName} job on '{job.Subject}' is {job.State.ToString().ToLowerInvariant()}; unreferenced files are only removed when no dataset job runs (an import may be moving files into the store).");
         }
         var report = await ListAsync(cancellationToken);
         var removed = new List<string>();

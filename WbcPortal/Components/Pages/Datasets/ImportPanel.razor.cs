@@ -16,7 +16,7 @@ public enum UploadMode
 /// <summary>Uploads to a staging folder on the circuit (the bytes come over it), then hands the import to a background job.</summary>
 public partial class ImportPanel
 {
-    [Inject] private DatasetJobs Jobs { get; set; } = default!;
+    [Inject] private PortalJobs Jobs { get; set; } = default!;
     [Inject] private DatasetService Datasets { get; set; } = default!;
     [Inject] private UploadStaging Staging { get; set; } = default!;
     [Inject] private CircuitUploads Uploads { get; set; } = default!;
@@ -74,9 +74,7 @@ public partial class ImportPanel
         if (file is null || !Validate(out var dataset) || Reserve(file.Size, $"upload of {file.Name}") is not { } lease) return;
         var path = Path.Combine(lease.Folder, "upload.zip");
         string display = file.Name;
-        await StageAndQueueAsync(lease, [file], f => path, () => Jobs.Enqueue("import", dataset, $"zip {display}",
-            async (progress, ct) => await Datasets.ImportZipAsync(dataset, path, display, progress.ForImport(), ct),
-            cancelledNote: CancelledNote, input: lease));
+        await StageAndQueueAsync(lease, [file], f => path, new ImportJob(dataset, lease.Folder, $"zip {display}", path, display));
     }
 
     private async Task UploadFilesAsync(IReadOnlyList<IBrowserFile>? files)
@@ -91,12 +89,8 @@ public partial class ImportPanel
             for (int i = 2; !used.Add(name); i++) name = $"{Path.GetFileNameWithoutExtension(UploadStaging.SafeFileName(f.Name))}_{i}{Path.GetExtension(f.Name)}";
             return Path.Combine(lease.Folder, cls, name);
         }
-        await StageAndQueueAsync(lease, files, Target, () => Jobs.Enqueue("import", dataset, $"{files.Count} file(s) into {cls}",
-            async (progress, ct) => await Datasets.ImportFolderAsync(dataset, lease.Folder, progress.ForImport(), ct),
-            cancelledNote: CancelledNote, input: lease));
+        await StageAndQueueAsync(lease, files, Target, new ImportJob(dataset, lease.Folder, $"{files.Count} file(s) into {cls}"));
     }
-
-    private const string CancelledNote = "images already committed stay in the dataset; the uploaded copy was removed";
 
     /// <summary>A staging lease of this circuit for this many bytes, or null with the reason shown (too large, or no staging space left).</summary>
     private StagingLease? Reserve(long bytes, string purpose)
@@ -116,7 +110,7 @@ public partial class ImportPanel
     /// Copies the files into the lease's folder, then queues the import, which takes the lease over. Whatever stops it
     /// (an error, the page left, the circuit closed) releases the lease unless the job has it.
     /// </summary>
-    private async Task StageAndQueueAsync(StagingLease lease, IReadOnlyList<IBrowserFile> files, Func<IBrowserFile, string> target, Action queue)
+    private async Task StageAndQueueAsync(StagingLease lease, IReadOnlyList<IBrowserFile> files, Func<IBrowserFile, string> target, ImportJob job)
     {
         upload = lease;
         uploadTotal = Math.Max(1, files.Sum(f => f.Size));
@@ -140,9 +134,9 @@ public partial class ImportPanel
                 await Staging.CopyAsync(file, lease, target(file), progress, CancellationToken.None);
                 before += file.Size;
             }
-            queue();
+            await Jobs.EnqueueAsync(job, lease);
         }
-        catch (Exception ex) when (ex is IOException or InvalidDataException or InvalidOperationException or OperationCanceledException or TimeoutException or JSException)
+        catch (Exception ex) when (ex is IOException or InvalidDataException or InvalidOperationException or OperationCanceledException or TimeoutException or JSException or Microsoft.EntityFrameworkCore.DbUpdateException)
         {
             uploadError = $"Upload failed: {UserFacingError.Describe(ex)}. Nothing was imported.";
         }

@@ -1,3 +1,4 @@
+using WbcPortal.Components.Shared;
 using Microsoft.AspNetCore.Components;
 using WbcPortal.Engine.Datasets.Grouping;
 using WbcPortal.Engine.Datasets.Splitting;
@@ -11,7 +12,8 @@ namespace WbcPortal.Components.Pages.Datasets;
 /// <summary>Finds source groups and creates split versions as background jobs; lists the dataset's splits.</summary>
 public partial class SplitsPanel
 {
-    [Inject] private DatasetJobs Jobs { get; set; } = default!;
+    [Inject] private PortalJobs Jobs { get; set; } = default!;
+    [Inject] private MudBlazor.ISnackbar Snackbar { get; set; } = default!;
     [Inject] private GroupingService Grouping { get; set; } = default!;
     [Inject] private SplitService Splits { get; set; } = default!;
 
@@ -52,7 +54,7 @@ public partial class SplitsPanel
     /// <summary>Ratios and seed mean something for random and grouped splits, and for a folders split only where a part is carved.</summary>
     private bool RatiosApply => strategy != SplitStrategy.Folders || carveMissing;
 
-    private bool Busy => Jobs.Recent(dataset: Dataset.Name).Any(j => j.Kind is DatasetJobKinds.Grouping or DatasetJobKinds.Split && !j.Finished);
+    private bool Busy => Jobs.Recent(subject: Dataset.Name).Any(j => j.Kind is JobKind.Grouping or JobKind.Split && !j.Finished);
 
     private int? loadedFor;
 
@@ -66,7 +68,7 @@ public partial class SplitsPanel
         grouping = await Grouping.StateAsync(Dataset.Id);
         subscription ??= Jobs.Subscribe(job =>
         {
-            if (job.Dataset != Dataset.Name) return;
+            if (job.Subject != Dataset.Name) return;
             _ = InvokeAsync(async () =>
             {
                 if (job.Finished)
@@ -80,15 +82,9 @@ public partial class SplitsPanel
         });
     }
 
-    private void FindGroups()
-    {
-        int id = Dataset.Id;
-        Jobs.Enqueue(DatasetJobKinds.Grouping, Dataset.Name, "finding source groups",
-            async (progress, ct) => await Grouping.GroupAsync(id, progress.ForFraction("grouping"), ct),
-            cancelledNote: "the source groups found before, if any, are unchanged");
-    }
+    private Task FindGroupsAsync() => Jobs.EnqueueOrSayWhyAsync(new GroupingJob(Dataset.Id, Dataset.Name), Snackbar);
 
-    private void CreateSplit()
+    private async Task CreateSplitAsync()
     {
         formError = null;
         var ratios = new SplitRatios(train, val, test);
@@ -104,15 +100,7 @@ public partial class SplitsPanel
         bool carve = strategy == SplitStrategy.Folders && carveMissing;
         var request = new SplitRequest(Dataset.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), strategy, ratios, seed, name, carve,
             strategy == SplitStrategy.Random ? null : margin, KeepSuspectsTogether: keepTogether);
-        string description = strategy switch
-        {
-            SplitStrategy.Folders when carve => $"folders split, missing parts carved from TRAIN at {ratios} seed {seed}",
-            SplitStrategy.Folders => "folders split (the dataset's own TRAIN/VAL/TEST)",
-            _ => $"{strategy.ToString().ToLowerInvariant()} split {ratios} seed {seed}",
-        };
-        Jobs.Enqueue(DatasetJobKinds.Split, Dataset.Name, description,
-            async (progress, ct) => await Splits.CreateAsync(request, progress.ForFraction("grouping"), ct, progress.ForFraction("leak check")),
-            cancelledNote: "no split was stored");
+        await Jobs.EnqueueOrSayWhyAsync(new SplitJob(Dataset.Name, request), Snackbar);
     }
 
     private static string RatiosCell(SplitReport report) =>

@@ -344,7 +344,7 @@ public partial class SmearsPage : IDisposable
         try
         {
             var queued = await Task.Run(() => Datasets.EnqueueAsync(job.Id, datasetName ?? "", CancellationToken.None));
-            datasetNote = $"Importing into {queued.Dataset}: follow it on the Datasets page.";
+            datasetNote = $"Importing into {queued.Subject}: follow it on the Datasets page.";
         }
         catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or IOException or InvalidDataException or UnauthorizedAccessException)
         {

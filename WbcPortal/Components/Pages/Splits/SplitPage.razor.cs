@@ -1,3 +1,4 @@
+using WbcPortal.Components.Shared;
 using Microsoft.AspNetCore.Components;
 using MudBlazor;
 using WbcPortal.Engine.Datasets.Splitting;
@@ -17,7 +18,8 @@ public partial class SplitPage
     private const string AllClasses = "";
 
     [Inject] private SplitService Splits { get; set; } = default!;
-    [Inject] private DatasetJobs Jobs { get; set; } = default!;
+    [Inject] private PortalJobs Jobs { get; set; } = default!;
+    [Inject] private MudBlazor.ISnackbar Snackbar { get; set; } = default!;
 
     [Parameter] public int Id { get; set; }
 
@@ -37,14 +39,12 @@ public partial class SplitPage
 
     private IEnumerable<string> ClassNames => split?.Report.Parts.Values.SelectMany(c => c.Keys).Distinct().Order(StringComparer.Ordinal) ?? Enumerable.Empty<string>();
 
-    private string JobDescription => $"leak check of split {split?.Name}";
+    private IEnumerable<JobView> LeakJobs => split is null ? [] : Jobs.Recent(JobKind.LeakCheck, split.Dataset).Where(IsLeakCheckOfThisSplit).Take(1);
 
-    private IEnumerable<DatasetJob> LeakJobs => split is null ? [] : Jobs.Recent(kind: LeakCheckJobKind, dataset: split.Dataset).Where(j => j.Description == JobDescription).Take(1);
+    private bool IsLeakCheckOfThisSplit(JobView job) => job.Request is LeakCheckJob check && check.Split == split?.Name;
 
     private bool Busy => LeakJobs.Any(j => !j.Finished);
 
-    /// <summary>The dataset job kind of a leak check on an existing split.</summary>
-    public const string LeakCheckJobKind = "leak-check";
 
     private string RatiosText => split is null ? "" : split.Report.Strategy == "folders" && split.Report.CarvedFromTrain is not { Count: > 0 }
         ? split.Report.RatiosText
@@ -87,7 +87,7 @@ public partial class SplitPage
     {
         subscription = Jobs.Subscribe(job =>
         {
-            if (split is null || job.Kind != LeakCheckJobKind || job.Description != JobDescription) return;
+            if (split is null || !IsLeakCheckOfThisSplit(job)) return;
             _ = InvokeAsync(async () =>
             {
                 try
@@ -142,13 +142,10 @@ public partial class SplitPage
 
     private void ShowMorePairs() => pairsShown += PairsPage;
 
-    private void RunLeakCheck()
+    private async Task RunLeakCheckAsync()
     {
         if (split is null || Busy) return;
-        string name = split.Name;
-        Jobs.Enqueue(LeakCheckJobKind, split.Dataset, JobDescription,
-            async (progress, ct) => (object)(await Splits.CheckLeaksAsync(name, progress.ForFraction("leak check"), ct)).Report.LeakCheck!,
-            cancelledNote: "the split is unchanged (still not leak-checked, or its earlier check kept)");
+        await Jobs.EnqueueOrSayWhyAsync(new LeakCheckJob(split.Dataset, split.Name), Snackbar);
     }
 
     private static string PartName(string part) => part == SplitParts.Val ? "validation" : part;

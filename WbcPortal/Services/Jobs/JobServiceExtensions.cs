@@ -1,0 +1,23 @@
+namespace WbcPortal.Services.Jobs;
+
+public static class JobServiceExtensions
+{
+    /// <summary>The job board, its runner and every kind's handler (one line per kind: a kind without one cannot be queued).</summary>
+    public static IServiceCollection AddPortalJobs(this IServiceCollection services)
+    {
+        services.AddOptions<JobsOptions>().BindConfiguration(JobsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<PortalJobs>();
+        services.AddHostedService(sp => sp.GetRequiredService<PortalJobs>());
+        services.AddSingleton<JobRunner>();
+        services.AddJobHandler<ImportJobHandler>();
+        services.AddJobHandler<GroupingJobHandler>();
+        services.AddJobHandler<SplitJobHandler>();
+        services.AddJobHandler<LeakCheckJobHandler>();
+        services.AddJobHandler<VersionJobHandler>();
+        services.AddJobHandler<LabelIssuesJobHandler>();
+        return services;
+    }
+
+    public static IServiceCollection AddJobHandler<THandler>(this IServiceCollection services) where THandler : class, IJobHandler =>
+        services.AddSingleton<IJobHandler, THandler>();
+}

@@ -1,0 +1,358 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Hangfire;
+using Microsoft.EntityFrameworkCore;
+using WbcPortal.Services.Accounts;
+using WbcPortal.Services.Datasets;
+using WbcPortal.Storage;
+using WbcPortal.Storage.Entities;
+
+namespace WbcPortal.Services.Jobs;
+
+/// <summary>
+/// The portal's background jobs: queue one (stored, then handed to Hangfire, so it survives a restart and any worker node
+/// can take it), list and cancel them, and hear when one changes. Pages and the CLI never name a job by a string: they
+/// pass a typed <see cref="JobRequest"/>. The board of recent jobs is kept in memory from the database and refreshed
+/// from it (<see cref="JobsOptions.PollMilliseconds"/>), so a job run by another node shows as it goes.
+/// </summary>
+public sealed class PortalJobs(
+    IDbContextFactory<WbcDbContext> contexts,
+    IBackgroundJobClient hangfire,
+    IEnumerable<IJobHandler> handlers,
+    UploadStaging staging,
+    ActorContext actors,
+    TimeProvider clock,
+    Microsoft.Extensions.Options.IOptions<JobsOptions> options,
+    Options.StorageOptions storage,
+    ILogger<PortalJobs> logger) : BackgroundService
+{
+    /// <summary>How many recent jobs the board holds.</summary>
+    public const int BoardSize = 100;
+
+    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    // The last handler registered for a kind wins, as DI resolves one service (a test may put its own work in place of a kind's).
+    private readonly Dictionary<JobKind, IJobHandler> byKind = handlers.GroupBy(h => h.Kind).ToDictionary(g => g.Key, g => g.Last());
+    private readonly ConcurrentDictionary<Guid, JobView> board = new();
+    private readonly ConcurrentDictionary<Guid, StagingLease> inputs = new();
+    private readonly ConcurrentDictionary<Guid, CancellationTokenSource> runningHere = new();
+    private readonly ChangeNotifier<JobView> changes = new(logger);
+    private readonly TaskCompletionSource loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private DateTimeOffset lastSeen = DateTimeOffset.MinValue;
+
+    /// <summary>The newest jobs first (at most 20), of one kind and/or one subject.</summary>
+    public IReadOnlyList<JobView> Recent(JobKind? kind = null, string? subject = null) =>
+        board.Values.Where(j => (kind is null || j.Kind == kind) && (subject is null || j.Subject == subject))
+            .OrderByDescending(j => j.QueuedAt).Take(20).ToList();
+
+    /// <summary>True while a queued or running job is of this kind on this subject (e.g. an import into a dataset).</summary>
+    public bool IsBusy(JobKind kind, string subject) =>
+        board.Values.Any(j => j.Kind == kind && string.Equals(j.Subject, subject, StringComparison.Ordinal) && !j.Finished);
+
+    public JobView? Find(Guid id) => board.GetValueOrDefault(id);
+
+    /// <summary>Calls <paramref name="onChange"/> (from a background thread) whenever a job changes; dispose to stop.</summary>
+    public IDisposable Subscribe(Action<JobView> onChange) => changes.Subscribe(onChange);
+
+    /// <summary>
+    /// Stores the job and queues it. It runs as the one who queued it (their role is checked again by the services, and
+    /// the audit names them).
+    /// </summary>
+    /// <param name="input">
+    /// The staged upload the job reads: handed over to the job here (its upload's owner no longer releases it) and released
+    /// when the job ends, however it ends. Refused with <see cref="StagingReleasedException"/>, nothing queued, when it was
+    /// released before (a closed circuit, an idle upload swept).
+    /// </param>
+    public async Task<JobView> EnqueueAsync(JobRequest request, StagingLease? input = null, CancellationToken cancellationToken = default)
+    {
+        if (!byKind.ContainsKey(request.Kind)) throw new InvalidOperationException($"No handler is registered for {request.Kind} jobs.");
+        if (storage.ReadOnly) throw new InvalidOperationException(storage.ReadOnlyRefusal("it queues no job; the process that holds the data folder does the work"));
+        input?.HandOverToJob();
+        var now = clock.GetUtcNow();
+        var record = new JobRecord
+        {
+            Id = Guid.NewGuid(),
+            Kind = request.Kind,
+            Subject = request.Subject,
+            Description = request.Description,
+            CancelledNote = request.CancelledNote,
+            State = JobState.Queued,
+            RequestJson = JsonSerializer.Serialize(request, request.GetType(), Json),
+            InputFolder = input?.Folder,
+            ActorJson = JsonSerializer.Serialize(actors.Current, Json),
+            QueuedAt = now,
+            UpdatedAt = now,
+        };
+        try
+        {
+            await using (var db = await contexts.CreateDbContextAsync(cancellationToken))
+            {
+                db.Jobs.Add(record);
+                await db.SaveChangesAsync(CancellationToken.None);
+            }
+            if (input is not null) inputs[record.Id] = input;
+            Publish(ToView(record, result: null, request));
+            var queue = new Hangfire.States.EnqueuedState(JobKinds.Queue(request.Kind));
+            hangfire.Create<JobRunner>(r => r.RunAsync(record.Id, CancellationToken.None), queue);
+        }
+        catch
+        {
+            input?.Dispose();
+            inputs.TryRemove(record.Id, out _);
+            await ForgetAsync(record.Id, "it could not be queued");
+            throw;
+        }
+        return board[record.Id];
+    }
+
+    /// <summary>
+    /// Cancels a queued job (it never starts) or a running one, wherever it runs (it stops at its next cancellation
+    /// check; its clean-up still runs). False when the job is unknown or already finished.
+    /// </summary>
+    public async Task<bool> CancelAsync(Guid jobId, CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var now = clock.GetUtcNow();
+        // Queued: cancelled at once; the runner's claim (Queued → Running) then finds nothing to do.
+        if (await db.Jobs.Where(j => j.Id == jobId && j.State == JobState.Queued).ExecuteUpdateAsync(s => s
+                .SetProperty(j => j.State, JobState.Cancelled).SetProperty(j => j.CancelRequested, true)
+                .SetProperty(j => j.FinishedAt, now).SetProperty(j => j.UpdatedAt, now), CancellationToken.None) > 0)
+        {
+            ReleaseInput(jobId, null);
+            await RefreshAsync(jobId);
+            return true;
+        }
+        if (await db.Jobs.Where(j => j.Id == jobId && j.State == JobState.Running && !j.CancelRequested).ExecuteUpdateAsync(s => s
+                .SetProperty(j => j.CancelRequested, true).SetProperty(j => j.UpdatedAt, now), CancellationToken.None) == 0) return false;
+        if (runningHere.TryGetValue(jobId, out var cts)) cts.Cancel();
+        await RefreshAsync(jobId);
+        return true;
+    }
+
+    /// <summary>Loads the board, takes back the staged inputs of queued jobs, and marks jobs whose process died; then follows the database.</summary>
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await RecoverAsync(stoppingToken);
+        }
+        finally
+        {
+            loaded.TrySetResult();
+        }
+        var every = TimeSpan.FromMilliseconds(Math.Max(50, options.Value.PollMilliseconds));
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(every, stoppingToken);
+                await PollAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex) when (ex is DbUpdateException or InvalidOperationException or Microsoft.Data.Sqlite.SqliteException or IOException)
+            {
+                logger.LogWarning(ex, "Reading the job board failed; trying again");
+            }
+        }
+    }
+
+    /// <summary>Waits until the board has been loaded from the database (pages that open at start-up).</summary>
+    public Task Loaded => loaded.Task;
+
+    /// <summary>
+    /// At start-up, before the staging area's sweep: the staged uploads of queued jobs are theirs again, so a queued import
+    /// survives a restart. Returns how many were taken back.
+    /// </summary>
+    public async Task<int> AdoptQueuedInputsAsync(CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        int adopted = 0;
+        foreach (var queued in await db.Jobs.AsNoTracking().Where(j => j.State == JobState.Queued && j.InputFolder != null).ToListAsync(cancellationToken))
+        {
+            if (staging.Adopt(queued.InputFolder!, queued.Description) is not { } lease) continue;
+            inputs[queued.Id] = lease;
+            adopted++;
+        }
+        return adopted;
+    }
+
+    private async Task RecoverAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var now = clock.GetUtcNow();
+        foreach (var orphan in storage.ReadOnly ? [] : await db.Jobs.Where(j => j.State == JobState.Running).ToListAsync(cancellationToken))
+        {
+            if (ProcessIdentity.Parse(orphan.Node) is { } node && node.IsAlive() && orphan.UpdatedAt > now - options.Value.HeartbeatTimeout) continue;
+            orphan.State = JobState.Failed;
+            orphan.Error = "The process running this job stopped before it finished; nothing more was done. Run it again.";
+            orphan.FinishedAt = now;
+            orphan.UpdatedAt = now;
+            logger.LogWarning("{Kind} job {Job} was left running by a process that is gone; marked failed", orphan.Kind, orphan.Id);
+        }
+        if (!storage.ReadOnly) await db.SaveChangesAsync(cancellationToken);
+        foreach (var record in await db.Jobs.AsNoTracking().OrderByDescending(j => j.QueuedAt).Take(BoardSize).ToListAsync(cancellationToken))
+        {
+            board[record.Id] = ToView(record, ReadResult(record), ReadRequest(record));
+            if (record.UpdatedAt > lastSeen) lastSeen = record.UpdatedAt;
+        }
+    }
+
+    private async Task PollAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        // A little before the last change seen: writes of the same tick from other nodes are not missed.
+        var since = lastSeen - TimeSpan.FromSeconds(2);
+        var changed = await db.Jobs.AsNoTracking().Where(j => j.UpdatedAt > since).OrderBy(j => j.UpdatedAt).Take(BoardSize).ToListAsync(cancellationToken);
+        foreach (var record in changed)
+        {
+            if (record.UpdatedAt > lastSeen) lastSeen = record.UpdatedAt;
+            var known = board.GetValueOrDefault(record.Id);
+            // This process's own running job is published from memory, ahead of its throttled writes.
+            if (runningHere.ContainsKey(record.Id)) continue;
+            var view = ToView(record, known?.Result ?? ReadResult(record), known?.Request ?? ReadRequest(record));
+            if (known is null || !Same(known, view)) Publish(view);
+        }
+        Trim();
+    }
+
+    private static bool Same(JobView a, JobView b) =>
+        a.State == b.State && a.Progress == b.Progress && a.Error == b.Error && a.CancelRequested == b.CancelRequested && (a.Result is null) == (b.Result is null);
+
+    private void Trim()
+    {
+        if (board.Count <= BoardSize) return;
+        foreach (var old in board.Values.Where(j => j.Finished).OrderByDescending(j => j.QueuedAt).Skip(BoardSize).ToList()) board.TryRemove(old.Id, out _);
+    }
+
+    private async Task RefreshAsync(Guid jobId)
+    {
+        await using var db = await contexts.CreateDbContextAsync();
+        var record = await db.Jobs.AsNoTracking().SingleOrDefaultAsync(j => j.Id == jobId);
+        if (record is not null) Publish(ToView(record, board.GetValueOrDefault(jobId)?.Result ?? ReadResult(record), board.GetValueOrDefault(jobId)?.Request ?? ReadRequest(record)));
+    }
+
+    private async Task ForgetAsync(Guid jobId, string because)
+    {
+        board.TryRemove(jobId, out _);
+        try
+        {
+            await using var db = await contexts.CreateDbContextAsync();
+            await db.Jobs.Where(j => j.Id == jobId).ExecuteDeleteAsync();
+        }
+        catch (Exception ex) when (ex is DbUpdateException or InvalidOperationException or Microsoft.Data.Sqlite.SqliteException)
+        {
+            logger.LogWarning(ex, "Removing job {Job} ({Because}) failed", jobId, because);
+        }
+    }
+
+    internal void Publish(JobView view)
+    {
+        board[view.Id] = view;
+        changes.Notify(view);
+    }
+
+    // The runner's side: the same process's board, the handlers and the inputs.
+
+    internal IJobHandler Handler(JobKind kind) =>
+        byKind.TryGetValue(kind, out var handler) ? handler : throw new InvalidOperationException($"No handler is registered for {kind} jobs.");
+
+    internal CancellationTokenSource Running(Guid jobId, CancellationToken stopping)
+    {
+        var cts = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        runningHere[jobId] = cts;
+        return cts;
+    }
+
+    internal void NotRunning(Guid jobId)
+    {
+        if (runningHere.TryRemove(jobId, out var cts)) cts.Dispose();
+    }
+
+    /// <summary>Gives the job's staged upload back, whether this process holds its lease or (another node's, or after a restart) only its folder.</summary>
+    internal void ReleaseInput(Guid jobId, string? folder)
+    {
+        try
+        {
+            if (inputs.TryRemove(jobId, out var lease)) lease.Dispose();
+            else if (folder is not null) staging.DeleteStaged(folder);
+            // Whatever a job or an earlier failure left in the staging area goes now, except uploads still in use.
+            staging.Sweep();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            logger.LogWarning(ex, "Giving back the staged upload of job {Job} failed", jobId);
+        }
+    }
+
+    internal static JobView ToView(JobRecord r, object? result, JobRequest? request) => new()
+    {
+        Id = r.Id,
+        Request = request,
+        Kind = r.Kind,
+        Subject = r.Subject,
+        Description = r.Description,
+        QueuedAt = r.QueuedAt,
+        State = r.State,
+        Progress = new JobProgress(r.ProgressFraction, r.ProgressText),
+        Result = result,
+        Error = r.Error,
+        CancelledNote = r.CancelledNote,
+        CancelRequested = r.CancelRequested,
+    };
+
+    internal JobRequest? ReadRequest(JobRecord record)
+    {
+        if (!byKind.TryGetValue(record.Kind, out var handler)) return null;
+        try
+        {
+            return (JobRequest?)JsonSerializer.Deserialize(record.RequestJson, handler.RequestType, Json);
+        }
+        catch (Exception ex) when (ex is JsonException or NotSupportedException or ArgumentException)
+        {
+            logger.LogDebug(ex, "The stored request of job {Job} could not be read", record.Id);
+            return null;
+        }
+    }
+
+    private object? ReadResult(JobRecord record)
+    {
+        if (record.ResultJson is null || !byKind.TryGetValue(record.Kind, out var handler)) return null;
+        try
+        {
+            return JsonSerializer.Deserialize(record.ResultJson, handler.ResultType, Json);
+        }
+        catch (Exception ex) when (ex is JsonException or NotSupportedException or ArgumentException)
+        {
+            logger.LogDebug(ex, "The stored result of job {Job} could not be read", record.Id);
+            return null;
+        }
+    }
+}
+
+/// <summary>The job system's settings (section <c>Jobs</c>).</summary>
+public sealed class JobsOptions
+{
+    public const string Section = "Jobs";
+
+    /// <summary>How often a node reads the jobs other nodes changed (ms).</summary>
+    [System.ComponentModel.DataAnnotations.Range(50, 60_000)]
+    public int PollMilliseconds { get; set; } = 1000;
+
+    /// <summary>How often a running job writes its progress and reads a Cancel from another node (ms).</summary>
+    [System.ComponentModel.DataAnnotations.Range(50, 60_000)]
+    public int HeartbeatMilliseconds { get; set; } = 1000;
+
+    /// <summary>How often a worker asks the job storage for queued work (ms).</summary>
+    [System.ComponentModel.DataAnnotations.Range(50, 60_000)]
+    public int QueuePollMilliseconds { get; set; } = 1000;
+
+    /// <summary>How many CPU jobs (import, grouping, split, …) one node runs at once.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 64)]
+    public int CpuWorkers { get; set; } = 1;
+
+    /// <summary>A running job not heard of for this long, on a process that cannot be checked, is taken as dead.</summary>
+    public TimeSpan HeartbeatTimeout { get; set; } = TimeSpan.FromMinutes(2);
+}
