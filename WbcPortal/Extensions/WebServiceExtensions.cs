@@ -77,7 +77,7 @@ public static class WebServiceExtensions
         // never waits behind an import nor an import behind a run.
         builder.Services.AddHangfireServer((sp, o) =>
         {
-            o.ServerName = $"{Environment.MachineName}:{Environment.ProcessId}:cpu";
+            o.ServerName = $"{Environment.MachineName}.cpu";
             o.WorkerCount = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<JobsOptions>>().Value.CpuWorkers;
             o.Queues = [JobKinds.CpuQueue];
             o.ShutdownTimeout = TimeSpan.FromSeconds(30);

@@ -136,6 +136,10 @@ public sealed class PortalJobs(
         {
             await RecoverAsync(stoppingToken);
         }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            logger.LogError(ex, "Loading the job board failed; it fills as jobs change");
+        }
         finally
         {
             loaded.TrySetResult();
@@ -152,8 +156,9 @@ public sealed class PortalJobs(
             {
                 break;
             }
-            catch (Exception ex) when (ex is DbUpdateException or InvalidOperationException or Microsoft.Data.Sqlite.SqliteException or IOException)
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
+                // The board must outlive any fault of one read: a stopped loop would leave every page's jobs frozen.
                 logger.LogWarning(ex, "Reading the job board failed; trying again");
             }
         }
@@ -204,7 +209,7 @@ public sealed class PortalJobs(
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         // A little before the last change seen: writes of the same tick from other nodes are not missed.
-        var since = lastSeen - TimeSpan.FromSeconds(2);
+        var since = lastSeen == DateTimeOffset.MinValue ? lastSeen : lastSeen - TimeSpan.FromSeconds(2);
         var changed = await db.Jobs.AsNoTracking().Where(j => j.UpdatedAt > since).OrderBy(j => j.UpdatedAt).Take(BoardSize).ToListAsync(cancellationToken);
         foreach (var record in changed)
         {
