@@ -39,8 +39,6 @@ public static class WebServiceExtensions
         builder.Services.AddCircuitUploads();
         builder.Services.AddPortalJobs();
         builder.Services.AddSingleton<Services.Smears.SmearDatasets>();
-        builder.Services.AddSingleton<Services.Evaluation.EvaluationJobs>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<Services.Evaluation.EvaluationJobs>());
         builder.Services.AddSingleton<RunStopRegistry>();
         builder.Services.AddSingleton<RunJobs>();
         builder.Services.AddSingleton<TrainingLauncher>();

@@ -25,7 +25,6 @@ public sealed class RoleChecksTests
         using var data = new TempDirectory("wbc-roles");
         var services = new ServiceCollection().AddPortalCoreForTests(data.Path);
         WbcPortal.Services.Jobs.JobServiceExtensions.AddPortalJobs(services);
-        services.AddSingleton<WbcPortal.Services.Evaluation.EvaluationJobs>();
         services.AddSingleton<WbcPortal.Services.Smears.SmearDatasets>();
         services.AddSingleton<WbcPortal.Services.Training.RunStopRegistry>();
         services.AddSingleton<WbcPortal.Services.Training.RunJobs>();
@@ -86,9 +85,7 @@ public sealed class RoleChecksTests
     private static readonly Dictionary<string, string> Exempt = new()
     {
         ["PortalJobs.StartAsync"] = "the hosted service's start, not a user's action",
-        ["EvaluationJobs.StartAsync"] = "the hosted service's start",
         ["PortalJobs.StopAsync"] = "the hosted service's stop",
-        ["EvaluationJobs.StopAsync"] = "the hosted service's stop",
         ["ApiTokens.CreateAsync"] = "one's own token for anyone signed in, anyone's for ManageUsers: checked inside",
         ["UserAccounts.AddAsync"] = "has [Demands]",
         ["ChangeNotifier`1.Subscribe"] = "not a change",

@@ -33,7 +33,7 @@ public sealed class StagingLeaseTests : IAsyncDisposable
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     /// <summary>One upload may be 1 MB, all of them 1.5 MB; an upload is idle after 5 minutes (the default).</summary>
-    private async Task<ServiceProvider> ServicesAsync(long maxUpload = 1024 * KB, long maxStaging = 1536 * KB)
+    private async Task<ServiceProvider> ServicesAsync(long maxUpload = 1024 * KB, long maxStaging = 1536 * KB, bool jobs = false)
     {
         var services = new ServiceCollection().AddPortalCoreForTests(data.Path, new Dictionary<string, string?>
         {
@@ -42,6 +42,7 @@ public sealed class StagingLeaseTests : IAsyncDisposable
         });
         services.AddSingleton<TimeProvider>(clock);
         services.AddCircuitUploads();
+        if (jobs) services.AddJobsForTests(data.Path);
         provider = services.BuildServiceProvider();
         await provider.MigrateAsync();
         return provider;
@@ -274,7 +275,7 @@ public sealed class StagingLeaseTests : IAsyncDisposable
     [Fact]
     public async Task An_uploaded_evaluation_zips_lease_moves_to_its_job_and_is_released_when_it_succeeds_or_fails()
     {
-        var services = await ServicesAsync(maxUpload: 4096 * KB, maxStaging: 8192 * KB);
+        var services = await ServicesAsync(maxUpload: 4096 * KB, maxStaging: 8192 * KB, jobs: true);
         var staging = services.GetRequiredService<UploadStaging>();
         int withModel = await RunSeeds.AddRunAsync(services, "eval-run", TrainingPresets.Get("default"), 0.8);
         int withoutModel = await RunSeeds.AddRunAsync(services, "no-model-run", TrainingPresets.Get("default"), 0.8);
@@ -284,39 +285,38 @@ public sealed class StagingLeaseTests : IAsyncDisposable
             new ClassifierOnnxExporter(PretrainedModelFiles.Default).Export(model,
                 new ClassifierOnnxMetadata(RunSeeds.Labels, 64, 64, Temperature: 1.5, RejectThreshold: 0.6, RejectTargetAccuracy: 0.95), Path.Combine(data.Path, "runs", "eval-run", "model.onnx"));
         }
-        var jobs = ActivatorUtilities.CreateInstance<EvaluationJobs>(services);
-        await jobs.StartAsync(Ct);
-        try
+        var jobs = services.GetRequiredService<EvaluationJobs>();
+        var board = services.GetRequiredService<PortalJobs>();
+        await using var running = await services.StartJobsAsync(Ct);
+        using var circuit = services.CreateScope();
+        var uploads = circuit.ServiceProvider.GetRequiredService<CircuitUploads>();
+        var zip = ZipOf(("EOSINOPHIL/a.jpg", ImportFixtures.Jpeg(1)), ("LYMPHOCYTE/b.jpg", ImportFixtures.Jpeg(2)));
+        async Task<(StagingLease Lease, JobView Job)> UploadAndStartAsync(int runId, string name)
         {
-            using var circuit = services.CreateScope();
-            var uploads = circuit.ServiceProvider.GetRequiredService<CircuitUploads>();
-            var zip = ZipOf(("EOSINOPHIL/a.jpg", ImportFixtures.Jpeg(1)), ("LYMPHOCYTE/b.jpg", ImportFixtures.Jpeg(2)));
-            async Task<(StagingLease Lease, EvaluationJob Job)> UploadAndStartAsync(int runId, string name)
-            {
-                var lease = uploads.Reserve(zip.Length, $"upload of {name} for an evaluation");
-                string path = Path.Combine(lease.Folder, name);
-                await staging.CopyAsync(TestBrowserFiles.Complete(name, zip), lease, path, null, Ct);
-                var job = jobs.Start(runId, new EvaluationTarget.UploadedZip(name, path, lease));
-                Assert.True(lease.HeldByJob);
-                return (lease, job);
-            }
-
-            var good = await UploadAndStartAsync(withModel, "cells.zip");
-            var bad = await UploadAndStartAsync(withoutModel, "other.zip");
-            Assert.Equal(0, uploads.Count);
-            await HandlerOf(circuit).OnCircuitClosedAsync(TestCircuit(), Ct);
-            await WaitForAsync(() => good.Job.Finished && bad.Job.Finished, "both evaluations");
-
-            Assert.True(good.Job.State == EvaluationJobState.Succeeded, good.Job.Error);
-            Assert.Equal(EvaluationJobState.Failed, bad.Job.State);
-            Assert.True(good.Lease.IsReleased && bad.Lease.IsReleased);
-            Assert.Empty(Directory.GetFileSystemEntries(staging.Root));
-            Assert.Equal(0, staging.UsedBytes());
+            var lease = uploads.Reserve(zip.Length, $"upload of {name} for an evaluation");
+            string path = Path.Combine(lease.Folder, name);
+            await staging.CopyAsync(TestBrowserFiles.Complete(name, zip), lease, path, null, Ct);
+            var job = await jobs.StartAsync(runId, new EvaluationTarget.UploadedZip(name, path, lease), Ct);
+            Assert.True(lease.HeldByJob);
+            return (lease, job);
         }
-        finally
-        {
-            await jobs.StopAsync(CancellationToken.None);
-        }
+
+        var good = await UploadAndStartAsync(withModel, "cells.zip");
+        var bad = await UploadAndStartAsync(withoutModel, "other.zip");
+        Assert.Equal(0, uploads.Count);
+        await HandlerOf(circuit).OnCircuitClosedAsync(TestCircuit(), Ct);
+        var goodDone = await board.FinishedAsync(good.Job.Id);
+        var badDone = await board.FinishedAsync(bad.Job.Id);
+
+        Assert.True(goodDone.State == JobState.Succeeded, goodDone.Error);
+        Assert.IsType<EvaluationDone>(goodDone.Result);
+        Assert.Equal(JobState.Failed, badDone.State);
+        // Its reason names the zip, never where the server staged it.
+        Assert.DoesNotContain(staging.Root, badDone.Error);
+        Assert.True(good.Lease.IsReleased && bad.Lease.IsReleased);
+        Assert.Empty(Directory.GetFileSystemEntries(staging.Root));
+        Assert.Equal(0, staging.UsedBytes());
+        Assert.Equal(2, jobs.ForRun(withModel).Count + jobs.ForRun(withoutModel).Count);
     }
 
     private byte[] ZipOf(params (string Name, byte[] Bytes)[] entries)

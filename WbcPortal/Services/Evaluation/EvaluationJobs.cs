@@ -1,57 +1,34 @@
 using WbcPortal.Services.Accounts;
-using System.Collections.Concurrent;
-using System.Threading.Channels;
 
 namespace WbcPortal.Services.Evaluation;
 
-public enum EvaluationJobState
+/// <summary>An evaluation of a run's model on a split part, a server folder or an uploaded zip (its staged copy is the job's input).</summary>
+/// <param name="What">What is evaluated, as the stored evaluation's source will read ("split NAME / test", "folder PATH", "zip NAME").</param>
+public sealed record EvaluateJob(int RunId, string What, string? Split = null, string? Part = null, string? Folder = null, string? Source = null,
+    string? ZipName = null, string? ZipPath = null) : Jobs.JobRequest
 {
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
+    public override Jobs.JobKind Kind => Jobs.JobKind.Evaluation;
+    public override string Subject => SubjectOf(RunId);
+    public override string Description => What;
+    public override string CancelledNote => "nothing was stored; the run's earlier figures are unchanged";
+
+    /// <inheritdoc cref="Jobs.JobRequest.Subject"/>
+    public static string SubjectOf(int runId) => $"run {runId.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
 }
 
-/// <summary>An evaluation of a run's model started from the dashboard, as the page sees it. Mutated only by <see cref="EvaluationJobs"/>.</summary>
-public sealed class EvaluationJob
-{
-    public required Guid Id { get; init; }
-    public required int RunId { get; init; }
-    /// <summary>What is evaluated, as the stored evaluation's source will read ("split NAME / test", "folder PATH").</summary>
-    public required string Description { get; init; }
-    public DateTimeOffset QueuedAt { get; init; }
-    public EvaluationJobState State { get; internal set; }
-    public int Done { get; internal set; }
-    public int Total { get; internal set; }
-    public string? Error { get; internal set; }
-    public int? EvaluationId { get; internal set; }
-    /// <summary>Folder files that were not JPEG/PNG or did not decode, with why; the others were evaluated.</summary>
-    public IReadOnlyList<(string File, string Reason)> Skipped { get; internal set; } = [];
-    public DateTimeOffset? FinishedAt { get; internal set; }
-    public bool Finished => State is EvaluationJobState.Succeeded or EvaluationJobState.Failed;
-    public double Fraction => Total == 0 ? 0 : (double)Done / Total;
-}
+/// <summary>What a finished evaluation tells its card: the stored evaluation and the files it skipped.</summary>
+public sealed record EvaluationDone(int EvaluationId, IReadOnlyList<Classify.SkippedFile> Skipped);
 
 /// <summary>
-/// Runs the dashboard's "Evaluate on…" requests off the circuit, one at a time (inference uses every core), and
-/// remembers them per run in memory so a refreshed page finds its job, its progress and its error. The evaluation
-/// itself is <see cref="EvaluationService"/>, the same code as the CLI's <c>evaluate</c>.
+/// The dashboard's "Evaluate on…": checks what can be checked at once (a folder under the server root, a known part, the
+/// same source not already queued), then queues an <see cref="EvaluateJob"/> on the portal's job system, where a refreshed
+/// page (or another node's) finds it with its progress and its reason. The evaluation itself is <see cref="EvaluationService"/>,
+/// the same code as the CLI's <c>evaluate</c>.
 /// </summary>
-public sealed class EvaluationJobs(EvaluationService evaluations, Storage.ServerFolders serverFolders, EvaluationZipUnpacker unpacker,
-    ILogger<EvaluationJobs> logger, TimeProvider clock, Accounts.AccessControl access, Accounts.ActorContext actors) : BackgroundService
+public sealed class EvaluationJobs(Jobs.PortalJobs jobs, Storage.ServerFolders serverFolders, Accounts.AccessControl access)
 {
-    private const int KeptPerRun = 10;
-
-    private readonly Channel<(EvaluationJob Job, EvaluationTarget Target, Accounts.Actor Actor)> queue = Channel.CreateUnbounded<(EvaluationJob, EvaluationTarget, Accounts.Actor)>();
-    private readonly ConcurrentDictionary<Guid, EvaluationJob> jobs = new();
-    private readonly ChangeNotifier<EvaluationJob> changes = new(logger);
-
-    /// <summary>The run's recent jobs, newest first.</summary>
-    public IReadOnlyList<EvaluationJob> ForRun(int runId) =>
-        jobs.Values.Where(j => j.RunId == runId).OrderByDescending(j => j.QueuedAt).ToList();
-
-    /// <summary>Calls <paramref name="onChange"/> (from a background thread) whenever a job changes; dispose to stop.</summary>
-    public IDisposable Subscribe(Action<EvaluationJob> onChange) => changes.Subscribe(onChange);
+    /// <summary>The run's recent evaluation jobs, newest first.</summary>
+    public IReadOnlyList<Jobs.JobView> ForRun(int runId) => jobs.Recent(Jobs.JobKind.Evaluation, EvaluateJob.SubjectOf(runId));
 
     /// <summary>
     /// Queues an evaluation. Input that is wrong on its face (no folder there, an unknown part, the same source
@@ -61,28 +38,24 @@ public sealed class EvaluationJobs(EvaluationService evaluations, Storage.Server
     /// releases it when it ends, however it ends; a refused start leaves it with the caller.
     /// </summary>
     [Demands(PortalAction.Evaluate)]
-    public EvaluationJob Start(int runId, EvaluationTarget target)
+    public async Task<Jobs.JobView> StartAsync(int runId, EvaluationTarget target, CancellationToken cancellationToken = default)
     {
-        var actor = access.Demand(PortalAction.Evaluate);
+        access.Demand(PortalAction.Evaluate);
         // A page reads server folders under the configured root only, never an arbitrary server path.
         if (target is EvaluationTarget.Folder folder) serverFolders.Resolve(serverFolders.Relative(Path.GetFullPath(folder.Path.Trim())));
         string description = Describe(target);
-        if (jobs.Values.Any(j => j.RunId == runId && !j.Finished && j.Description == description))
+        if (ForRun(runId).Any(j => !j.Finished && j.Description == description))
         {
             throw new ArgumentException($"{description} is already being evaluated.");
         }
-        (target as EvaluationTarget.UploadedZip)?.Lease.HandOverToJob();
-        var job = new EvaluationJob { Id = Guid.NewGuid(), RunId = runId, Description = description, QueuedAt = clock.GetUtcNow(), State = EvaluationJobState.Queued };
-        jobs[job.Id] = job;
-        Prune(runId);
-        if (!queue.Writer.TryWrite((job, target, actor)))
+        var request = target switch
         {
-            jobs.TryRemove(job.Id, out _);
-            (target as EvaluationTarget.UploadedZip)?.Lease.Dispose();
-            throw new InvalidOperationException("The evaluation queue is closed.");
-        }
-        changes.Notify(job);
-        return job;
+            EvaluationTarget.SplitPart sp => new EvaluateJob(runId, description, Split: sp.Split, Part: sp.Part),
+            EvaluationTarget.Folder f => new EvaluateJob(runId, description, Folder: Path.GetFullPath(f.Path.Trim()), Source: f.Source),
+            EvaluationTarget.UploadedZip z => new EvaluateJob(runId, description, ZipName: z.Name, ZipPath: z.ZipPath),
+            _ => throw new ArgumentOutOfRangeException(nameof(target)),
+        };
+        return await jobs.EnqueueAsync(request, (target as EvaluationTarget.UploadedZip)?.Lease, cancellationToken);
     }
 
     /// <summary>Checks what can be checked without the model, and names the source as the stored evaluation will.</summary>
@@ -106,87 +79,40 @@ public sealed class EvaluationJobs(EvaluationService evaluations, Storage.Server
                 throw new ArgumentOutOfRangeException(nameof(target));
         }
     }
+}
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+/// <summary>Runs an <see cref="EvaluateJob"/>: an uploaded zip is unpacked beside it under the import's checks, then evaluated.</summary>
+internal sealed class EvaluateJobHandler(EvaluationService evaluations, EvaluationZipUnpacker unpacker, ILogger<EvaluateJobHandler> logger)
+    : Jobs.JobHandler<EvaluateJob, EvaluationDone>
+{
+    protected override async Task<EvaluationDone> RunAsync(EvaluateJob job, Jobs.JobContext context)
     {
-        await foreach (var (job, target, actor) in queue.Reader.ReadAllAsync(stoppingToken))
+        var ct = context.CancellationToken;
+        var progress = new Jobs.InlineProgress<(int Done, int Total)>(p =>
+            context.Progress.Report(new Jobs.JobProgress(p.Total == 0 ? 0 : (double)p.Done / p.Total, p.Total == 0 ? "reading the images…" : $"{p.Done:N0} of {p.Total:N0} images")));
+        try
         {
-            job.State = EvaluationJobState.Running;
-            changes.Notify(job);
-            long lastNotified = 0;
-            var progress = new InlineProgress(p =>
+            IReadOnlyList<(string File, string Reason)> unpackedSkipped = [];
+            EvaluationTarget target;
+            if (job.ZipPath is { } zip)
             {
-                job.Done = p.Done;
-                job.Total = p.Total;
-                long now = Environment.TickCount64;
-                if (now - Interlocked.Read(ref lastNotified) > 250 || p.Done >= p.Total)
-                {
-                    Interlocked.Exchange(ref lastNotified, now);
-                    changes.Notify(job);
-                }
-            });
-            EvaluationJobState ended;
-            try
-            {
-                IReadOnlyList<(string File, string Reason)> unpackedSkipped = [];
-                var normalised = target switch
-                {
-                    EvaluationTarget.Folder f => new EvaluationTarget.Folder(f.Path.Trim(), f.Source),
-                    EvaluationTarget.UploadedZip z => Unpack(z, out unpackedSkipped, stoppingToken),
-                    _ => target,
-                };
-                EvaluationResult result;
-                // As the one who asked: the service checks their role again and the audit names them.
-                using (actors.Use(actor)) result = await Task.Run(() => evaluations.EvaluateAsync(job.RunId, normalised, progress, stoppingToken), stoppingToken);
-                job.EvaluationId = result.EvaluationId;
-                job.Skipped = [.. unpackedSkipped, .. result.Rejected];
-                ended = EvaluationJobState.Succeeded;
+                string root = Path.Combine(Path.GetDirectoryName(zip)!, "unpacked");
+                unpackedSkipped = unpacker.Unpack(job.ZipName ?? "upload.zip", zip, root, ct);
+                target = new EvaluationTarget.Folder(root, job.Description);
             }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                job.Error = "The portal stopped before the evaluation finished.";
-                ended = EvaluationJobState.Failed;
-            }
-            catch (Exception ex)
-            {
-                logger.LogWarning(ex, "Evaluating run {Run} on {Source} failed", job.RunId, job.Description);
-                job.Error = WithoutServerPaths(UserFacingError.Describe(ex), target);
-                ended = EvaluationJobState.Failed;
-            }
-            finally
-            {
-                // The uploaded zip and its unpacked copy go back whatever happened to the job.
-                if (target is EvaluationTarget.UploadedZip uploaded) uploaded.Lease.Dispose();
-            }
-            // Finished only once cleaned up: a job seen as ended has given its uploaded zip back.
-            job.State = ended;
-            job.FinishedAt = clock.GetUtcNow();
-            changes.Notify(job);
+            else if (job.Folder is { } folder) target = new EvaluationTarget.Folder(folder, job.Source);
+            else target = new EvaluationTarget.SplitPart(job.Split ?? "", job.Part ?? "");
+            var result = await Task.Run(() => evaluations.EvaluateAsync(job.RunId, target, progress, ct), ct);
+            return new EvaluationDone(result.EvaluationId, [.. unpackedSkipped.Concat(result.Rejected).Select(s => new Classify.SkippedFile(s.File, s.Reason))]);
         }
-    }
-
-    /// <summary>Unpacks an uploaded zip of class folders beside it, under the import's checks (see <see cref="EvaluationZipUnpacker"/>).</summary>
-    private EvaluationTarget.Folder Unpack(EvaluationTarget.UploadedZip zip, out IReadOnlyList<(string File, string Reason)> skipped, CancellationToken cancellationToken)
-    {
-        string root = Path.Combine(zip.StagingFolder, "unpacked");
-        skipped = unpacker.Unpack(zip.Name, zip.ZipPath, root, cancellationToken);
-        return new EvaluationTarget.Folder(root, $"zip {zip.Name}");
-    }
-
-    /// <summary>A failed upload's reason names the zip, never where the server staged it.</summary>
-    private static string WithoutServerPaths(string message, EvaluationTarget target) => target is EvaluationTarget.UploadedZip z
-        ? message.Replace(Path.Combine(z.StagingFolder, "unpacked"), $"zip {z.Name}", StringComparison.Ordinal)
-            .Replace(z.ZipPath, $"zip {z.Name}", StringComparison.Ordinal).Replace(z.StagingFolder, $"zip {z.Name}", StringComparison.Ordinal)
-        : message;
-
-    private void Prune(int runId)
-    {
-        foreach (var old in ForRun(runId).Where(j => j.Finished).Skip(KeptPerRun)) jobs.TryRemove(old.Id, out _);
-    }
-
-    /// <summary>Reports synchronously on the worker thread (Progress&lt;T&gt; would post and reorder).</summary>
-    private sealed class InlineProgress(Action<(int Done, int Total)> report) : IProgress<(int Done, int Total)>
-    {
-        public void Report((int Done, int Total) value) => report(value);
+        catch (Exception ex) when (job.ZipPath is not null && ex is not OperationCanceledException)
+        {
+            // A failed upload's reason names the zip, never where the server staged it.
+            logger.LogWarning(ex, "Evaluating run {Run} on {Source} failed", job.RunId, job.Description);
+            string staged = Path.GetDirectoryName(job.ZipPath)!;
+            string message = UserFacingError.Describe(ex).Replace(Path.Combine(staged, "unpacked"), job.Description, StringComparison.Ordinal)
+                .Replace(job.ZipPath, job.Description, StringComparison.Ordinal).Replace(staged, job.Description, StringComparison.Ordinal);
+            throw new InvalidDataException(message);
+        }
     }
 }

@@ -11,6 +11,7 @@ public enum JobKind
     LeakCheck,
     Version,
     LabelIssues,
+    Evaluation,
 }
 
 public enum JobState

@@ -15,6 +15,8 @@ public static class JobServiceExtensions
         services.AddJobHandler<LeakCheckJobHandler>();
         services.AddJobHandler<VersionJobHandler>();
         services.AddJobHandler<LabelIssuesJobHandler>();
+        services.AddSingleton<Evaluation.EvaluationJobs>();
+        services.AddJobHandler<Evaluation.EvaluateJobHandler>();
         return services;
     }
 
