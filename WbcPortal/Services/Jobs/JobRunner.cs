@@ -21,8 +21,10 @@ public sealed class JobRunner(
     Microsoft.Extensions.Options.IOptions<JobsOptions> options,
     ILogger<JobRunner> logger)
 {
+    /// <param name="title">What the job is, for Hangfire's dashboard only ("import: zip cells.zip (cells)"); the stored job is authoritative.</param>
     [AutomaticRetry(Attempts = 0)]
-    public async Task RunAsync(Guid jobId, CancellationToken stopping)
+    [JobDisplayName("{1}")]
+    public async Task RunAsync(Guid jobId, string title, CancellationToken stopping)
     {
         var node = ProcessIdentity.Current.ToString();
         var started = clock.GetUtcNow();

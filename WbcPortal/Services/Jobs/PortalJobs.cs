@@ -93,7 +93,8 @@ public sealed class PortalJobs(
             if (input is not null) inputs[record.Id] = input;
             Publish(ToView(record, result: null, request));
             var queue = new Hangfire.States.EnqueuedState(JobKinds.Queue(request.Kind));
-            hangfire.Create<JobRunner>(r => r.RunAsync(record.Id, CancellationToken.None), queue);
+            string title = $"{JobKinds.Name(request.Kind)}: {request.Description} ({request.Subject})";
+            hangfire.Create<JobRunner>(r => r.RunAsync(record.Id, title, CancellationToken.None), queue);
         }
         catch
         {

@@ -30,7 +30,6 @@ public partial class ImportPanel
     private string? uploadError;
     private string uploadName = "";
     private long uploadDone, uploadTotal;
-    private IDisposable? subscription;
     /// <summary>The upload this panel is copying now, released if the panel goes first.</summary>
     private StagingLease? upload;
     private bool disposed;
@@ -41,11 +40,8 @@ public partial class ImportPanel
     protected override async Task OnInitializedAsync()
     {
         knownDatasets = (await Datasets.ListAsync()).Select(d => d.Name).ToList();
-        subscription = Jobs.Subscribe(job => _ = InvokeAsync(async () =>
-        {
-            StateHasChanged();
-            if (job.Finished) await ImportFinished.InvokeAsync();
-        }));
+        Follow<JobView>(Jobs.Subscribe, job => job.Kind == JobKind.Import);
+        Follow<JobView>(Jobs.Subscribe, job => job.Kind == JobKind.Import && job.Finished, () => ImportFinished.InvokeAsync(), TimeSpan.FromSeconds(1));
     }
 
     private bool Validate(out string dataset)
@@ -156,10 +152,9 @@ public partial class ImportPanel
         _ => $"{bytes / (1024.0 * 1024):0.#} MB",
     };
 
-    public void Dispose()
+    protected override void OnDispose()
     {
         disposed = true;
-        subscription?.Dispose();
         // A page left mid-upload gives its staging space back at once (a queued import holds its own).
         upload?.Release("the page was left");
     }

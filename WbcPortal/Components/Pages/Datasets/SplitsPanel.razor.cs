@@ -32,7 +32,6 @@ public partial class SplitsPanel
     private string? name;
     private string? formError;
     private IReadOnlyList<SplitSummary> splits = [];
-    private IDisposable? subscription;
 
     /// <summary>
     /// What the chosen margin costs on this dataset, from its last grouping: "cautious: 251 groups (largest 700 images) instead of
@@ -66,20 +65,14 @@ public partial class SplitsPanel
         loadedFor = Dataset.Id;
         splits = await Splits.ListAsync(Dataset.Id);
         grouping = await Grouping.StateAsync(Dataset.Id);
-        subscription ??= Jobs.Subscribe(job =>
+        if (Following) return;
+        Follow<JobView>(Jobs.Subscribe, job => job.Subject == Dataset.Name);
+        Follow<JobView>(Jobs.Subscribe, job => job.Subject == Dataset.Name && job.Finished, async () =>
         {
-            if (job.Subject != Dataset.Name) return;
-            _ = InvokeAsync(async () =>
-            {
-                if (job.Finished)
-                {
-                    splits = await Splits.ListAsync(Dataset.Id);
-                    grouping = await Grouping.StateAsync(Dataset.Id);
-                    await Changed.InvokeAsync();
-                }
-                StateHasChanged();
-            });
-        });
+            splits = await Splits.ListAsync(Dataset.Id);
+            grouping = await Grouping.StateAsync(Dataset.Id);
+            await Changed.InvokeAsync();
+        }, TimeSpan.FromSeconds(1));
     }
 
     private Task FindGroupsAsync() => Jobs.EnqueueOrSayWhyAsync(new GroupingJob(Dataset.Id, Dataset.Name), Snackbar);
@@ -131,5 +124,4 @@ public partial class SplitsPanel
         _ => "Not recorded: this split was made before originals were counted; a split made now shows them.",
     };
 
-    public void Dispose() => subscription?.Dispose();
 }

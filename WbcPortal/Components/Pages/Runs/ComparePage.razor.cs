@@ -26,11 +26,8 @@ public partial class ComparePage : IDisposable
     private IReadOnlyList<string> invalid = [];
     private RunComparisonResult? result;
     private string loadedKey = "";
-    private IDisposable? subscription;
-    private int reloadScheduled;
     private int comparedChanged;
     private int chartVersion;
-    private bool disposed;
 
     private static readonly TimeSpan ReloadDelay = TimeSpan.FromSeconds(1);
 
@@ -72,7 +69,9 @@ public partial class ComparePage : IDisposable
     {
         (selected, invalid) = ParseIds(Ids);
         await LoadAsync(force: false);
-        subscription ??= Changes.Subscribe(OnRunChanged);
+        // Once per second however many notifications arrive (a training run sends one per batch), and always after the
+        // last one, so a run that finishes shows up.
+        if (!Following) Follow<int>(Changes.Subscribe, runId => { OnRunChanged(runId); return true; }, ReloadChangedAsync, ReloadDelay);
     }
 
     private async Task LoadAsync(bool force)
@@ -90,31 +89,17 @@ public partial class ComparePage : IDisposable
         lossLayout = CompareCharts.Layout(compared, "validation loss", percent: false);
     }
 
-    /// <summary>
-    /// A run changed: reload once per <see cref="ReloadDelay"/> however many notifications arrive (a training run sends one
-    /// per batch), and always after the last one, so a run that finishes shows up.
-    /// </summary>
+    /// <summary>A run changed: the list (and, when a compared run changed, the comparison) is read again.</summary>
     private void OnRunChanged(int runId)
     {
         if (selected.Contains(runId)) Volatile.Write(ref comparedChanged, 1);
-        if (Interlocked.Exchange(ref reloadScheduled, 1) == 1) return;
-        _ = InvokeAsync(async () =>
-        {
-            try
-            {
-                await Task.Delay(ReloadDelay);
-                Volatile.Write(ref reloadScheduled, 0);
-                if (disposed) return;
-                bool force = Interlocked.Exchange(ref comparedChanged, 0) == 1;
-                await LoadAsync(force);
-                if (force) chartVersion++;
-                StateHasChanged();
-            }
-            catch (Exception ex)
-            {
-                await DispatchExceptionAsync(ex);
-            }
-        });
+    }
+
+    private async Task ReloadChangedAsync()
+    {
+        bool force = Interlocked.Exchange(ref comparedChanged, 0) == 1;
+        await LoadAsync(force);
+        if (force) chartVersion++;
     }
 
     /// <summary>The picked ids the picker can show; an unknown id is reported above the comparison and dropped with the next pick.</summary>
@@ -145,9 +130,4 @@ public partial class ComparePage : IDisposable
     /// <summary>Recreates the charts when the compared runs or their epochs change.</summary>
     private string ChartKey => $"{loadedKey}#{chartVersion}";
 
-    public void Dispose()
-    {
-        disposed = true;
-        subscription?.Dispose();
-    }
 }

@@ -16,15 +16,12 @@ public partial class CrossValidationPage
     [Inject] private NavigationManager Navigation { get; set; } = default!;
     [Inject] private CrossValidationModels Models { get; set; } = default!;
     private CrossValidationModels.Making? making;
-    private IDisposable? modelSubscription;
 
     [Parameter] public int Id { get; set; }
 
     private CrossValidationSummary? summary;
     private IReadOnlyList<CrossValidationListItem>? others;
     private bool loaded;
-    private IDisposable? subscription;
-    private DateTime lastReload, lastRender;
 
     private bool ReadOnly => Storage.ReadOnly;
 
@@ -37,38 +34,15 @@ public partial class CrossValidationPage
         await ReloadAsync();
         // A model being made (or made) in this process is found again after a refresh.
         making = Models.For(Id);
-        if (making is not null) modelSubscription ??= Models.Subscribe(id => { if (id == Id) _ = InvokeAsync(StateHasChanged); });
         others = (await CrossValidations.ListAsync()).Where(c => c.Id != Id).ToList();
         loaded = true;
-        subscription ??= RunEvents.Subscribe(runId =>
-        {
-            if (summary is null || summary.FoldRuns.All(f => f.RunId != runId)) return;
-            _ = InvokeAsync(async () =>
-            {
-                try
-                {
-                    // Batches move only the live line; reload the folds at most every 2 s (an epoch, a status, an evaluation).
-                    // A change with no live numbers (a status, an evaluation stored, the run finished) always reloads and
-                    // renders: throttling it could drop the last update of a fold.
-                    var now = DateTime.UtcNow;
-                    bool reload = now - lastReload > TimeSpan.FromSeconds(2) || RunEvents.Live(runId) is null;
-                    if (reload)
-                    {
-                        lastReload = now;
-                        await ReloadAsync();
-                    }
-                    if (reload || now - lastRender > TimeSpan.FromMilliseconds(500))
-                    {
-                        lastRender = now;
-                        StateHasChanged();
-                    }
-                }
-                catch (Exception ex)
-                {
-                    await DispatchExceptionAsync(ex);
-                }
-            });
-        });
+        if (Following) return;
+        bool Mine(int runId) => summary is not null && summary.FoldRuns.Any(f => f.RunId == runId);
+        // Batches move only the live line (at most every 500 ms); the folds are read again at most every 2 s, and always
+        // after the last change, so a fold's final state is never dropped.
+        Follow<int>(RunEvents.Subscribe, Mine, every: TimeSpan.FromMilliseconds(500));
+        Follow<int>(RunEvents.Subscribe, Mine, ReloadAsync, TimeSpan.FromSeconds(2));
+        Follow<int>(Models.Subscribe, id => id == Id);
     }
 
     private async Task ReloadAsync()
@@ -121,12 +95,6 @@ public partial class CrossValidationPage
     private void MakeModel()
     {
         making = Models.Start(Id);
-        modelSubscription ??= Models.Subscribe(id => { if (id == Id) _ = InvokeAsync(StateHasChanged); });
     }
 
-    public void Dispose()
-    {
-        subscription?.Dispose();
-        modelSubscription?.Dispose();
-    }
 }

@@ -29,8 +29,6 @@ public partial class RunDetailPage
     private IReadOnlyList<ModelEvaluationSummary> evaluations = [];
     private RunFacts? facts;
     private bool loaded;
-    private IDisposable? subscription;
-    private DateTime lastRender, lastReload;
     private ModelReport? modelReport;
 
     protected override async Task OnParametersSetAsync()
@@ -39,35 +37,19 @@ public partial class RunDetailPage
         await RunEvents.CheckLeaseAsync(Id);
         await ReloadAsync();
         loaded = true;
-        subscription ??= RunEvents.Subscribe(runId =>
+        if (Following) return;
+        // The live numbers (held in memory) at most every 500 ms; what is stored (epochs, status, evaluations) at a new
+        // epoch and at most every 2 s otherwise; both always once more after the last change.
+        Follow<int>(RunEvents.Subscribe, runId => runId == Id, () =>
         {
-            if (runId != Id) return;
-            _ = InvokeAsync(async () =>
-            {
-                try
-                {
-                    live = RunEvents.Live(Id);
-                    // While training, batches only move the live numbers: reload at a new epoch, and now and then while evaluating.
-                    var now = DateTime.UtcNow;
-                    bool training = detail?.Run.Status == RunStatus.Running && live is not null;
-                    bool reload = !training || (live!.Phase == "training" ? live.Batch == 1 : now - lastReload > TimeSpan.FromSeconds(2));
-                    if (reload)
-                    {
-                        lastReload = now;
-                        await ReloadAsync();
-                    }
-                    if (reload || now - lastRender > TimeSpan.FromMilliseconds(500))
-                    {
-                        lastRender = now;
-                        StateHasChanged();
-                    }
-                }
-                catch (Exception ex)
-                {
-                    await DispatchExceptionAsync(ex);
-                }
-            });
-        });
+            live = RunEvents.Live(Id);
+            return Task.CompletedTask;
+        }, TimeSpan.FromMilliseconds(500));
+        Follow<int>(RunEvents.Subscribe, runId => runId == Id && (RunEvents.Live(Id) is not { Phase: "training" } now || now.Batch == 1), async () =>
+        {
+            live = RunEvents.Live(Id);
+            await ReloadAsync();
+        }, TimeSpan.FromSeconds(2));
     }
 
     private async Task ReloadAsync()
@@ -123,11 +105,7 @@ public partial class RunDetailPage
     /// <summary>The run is gone: back to the runs list (the snackbar says what went).</summary>
     private Task DeletedAsync(Services.Storage.StorageDeletion deletion)
     {
-        subscription?.Dispose();
-        subscription = null;
         Navigation.NavigateTo("runs");
         return Task.CompletedTask;
     }
-
-    public void Dispose() => subscription?.Dispose();
 }

@@ -44,7 +44,6 @@ public partial class SmearsPage : IDisposable
     private IReadOnlyList<ModelCard>? cards;
     private SmearJob? job;
     private List<SmearJob> recent = [];
-    private IDisposable? subscription;
     private bool reading;
     private string? error, cellError, reviewer, datasetName, datasetNote, otherClass;
     private int? selectedCell, camClass;
@@ -61,10 +60,7 @@ public partial class SmearsPage : IDisposable
     protected override async Task OnInitializedAsync()
     {
         cards = await Catalog.ListAsync();
-        subscription = Jobs.Subscribe(id =>
-        {
-            if (id == job?.Id) _ = InvokeAsync(StateHasChanged);
-        });
+        Follow<string>(Jobs.Subscribe, id => id == job?.Id);
     }
 
     protected override void OnParametersSet()
@@ -352,5 +348,4 @@ public partial class SmearsPage : IDisposable
         }
     }
 
-    public void Dispose() => subscription?.Dispose();
 }

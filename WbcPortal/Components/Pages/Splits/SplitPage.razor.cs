@@ -31,7 +31,6 @@ public partial class SplitPage
     private string classFilter = AllClasses;
     private int pageIndex = 1;
     private SplitMemberPage members = new([], 0);
-    private IDisposable? subscription;
 
     private string Part => SplitParts.All[Math.Clamp(partIndex, 0, SplitParts.All.Count - 1)];
     private int Skip => (pageIndex - 1) * PageSize;
@@ -85,22 +84,8 @@ public partial class SplitPage
 
     protected override void OnInitialized()
     {
-        subscription = Jobs.Subscribe(job =>
-        {
-            if (split is null || !IsLeakCheckOfThisSplit(job)) return;
-            _ = InvokeAsync(async () =>
-            {
-                try
-                {
-                    if (job.Finished) await LoadSplitAsync();
-                    StateHasChanged();
-                }
-                catch (Exception ex)
-                {
-                    await DispatchExceptionAsync(ex);
-                }
-            });
-        });
+        Follow<JobView>(Jobs.Subscribe, job => split is not null && IsLeakCheckOfThisSplit(job));
+        Follow<JobView>(Jobs.Subscribe, job => split is not null && IsLeakCheckOfThisSplit(job) && job.Finished, LoadSplitAsync, TimeSpan.FromSeconds(1));
     }
 
     private async Task LoadSplitAsync()
@@ -157,5 +142,4 @@ public partial class SplitPage
         _ => Color.Tertiary,
     };
 
-    public void Dispose() => subscription?.Dispose();
 }
