@@ -149,6 +149,8 @@ public sealed class OutsideProgramTests(OutsidePortalFixture fixture) : IClassFi
         // The program ran the portal's own model file: what it downloaded is the stored file, byte for byte.
         Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(fixture.ModelPath, Ct))), root.GetProperty("model").GetProperty("onnxSha256").GetString());
         var labels = root.GetProperty("model").GetProperty("labels").EnumerateArray().Select(l => l.GetString()!).ToArray();
+        Assert.Equal(ClassifierOnnxMetadata.WindowFormat, root.GetProperty("model").GetProperty("cardFormat").GetInt32());
+        Assert.Equal(ClassifierOnnxMetadata.WindowFormat, root.GetProperty("model").GetProperty("fileFormat").GetInt32());
         Assert.Equal(OutsidePortalFixture.RejectThreshold, root.GetProperty("model").GetProperty("rejectThreshold").GetDouble());
 
         var rows = root.GetProperty("images").EnumerateArray().ToList();

@@ -93,7 +93,7 @@ console.error(`${names.length} images: labels agree on ${agree}; largest probabi
 console.log(JSON.stringify({
   portal,
   runtime: { onnxruntimeNode: runtimeVersion, node: process.version },
-  model: { id: card.id, name: card.name, labels: model.labels, rejectThreshold: model.rejectThreshold, inputHeight: model.height, inputWidth: model.width,
+  model: { id: card.id, name: card.name, cardFormat: card.format ?? null, fileFormat: model.format, labels: model.labels, rejectThreshold: model.rejectThreshold, inputHeight: model.height, inputWidth: model.width,
     onnxBytes: onnx.length, onnxSha256: createHash("sha256").update(onnx).digest("hex") },
   images,
   summary: { images: names.length, labelsAgree: agree, maxProbabilityDifference: maxDiff },
