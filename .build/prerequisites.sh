@@ -3,7 +3,9 @@
 #   gcc + patchelf  the TorchSharp fix for libstdc++ older than GLIBCXX_3.4.32 (see .build/TorchSharpDebian12.targets)
 #   chromium        the browser tests (driven by Playwright; no browser download)
 # and, where Node.js (20.19+) and npm are installed, the OpenAPI linter ApiContractTests runs (Redocly CLI, pinned in
-# WbcPortal.Tests/OpenApiLint/package-lock.json); without node that test skips and says why.
+# WbcPortal.Tests/OpenApiLint/package-lock.json) and the outside program OutsideProgramTests runs (onnxruntime-node,
+# pngjs, openapi-typescript, openapi-fetch, typescript, pinned in WbcPortal.Tests/Outside/package-lock.json); without
+# node those tests skip and say why.
 # Usage: .build/prerequisites.sh [--browser]
 set -euo pipefail
 
@@ -33,6 +35,17 @@ if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then
     echo "Installing the OpenAPI linter (@redocly/cli $want) in $lint" >&2
     (cd "$lint" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null)
   fi
+
+  # The outside program: installed again only when its lock file changed since the last install (the stamp holds its hash).
+  # --ignore-scripts: onnxruntime-node's install script would fetch CUDA libraries from outside the registry; its CPU
+  # runtime ships inside the package.
+  outside="$(cd "$(dirname "$0")/.." && pwd)/WbcPortal.Tests/Outside"
+  lock=$(sha256sum "$outside/package-lock.json" | cut -d' ' -f1)
+  if [[ "$(cat "$outside/node_modules/.wbc-lock-sha256" 2>/dev/null)" != "$lock" ]]; then
+    echo "Installing the outside program's packages (onnxruntime-node, openapi-typescript, ...) in $outside" >&2
+    (cd "$outside" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null)
+    echo "$lock" > "$outside/node_modules/.wbc-lock-sha256"
+  fi
 else
-  echo "node/npm not found: the OpenAPI lint test (ApiContractTests) will skip; install Node.js 20.19+ to run it." >&2
+  echo "node/npm not found: the OpenAPI lint test (ApiContractTests) and the outside program (OutsideProgramTests) will skip; install Node.js 20.19+ to run them." >&2
 fi

@@ -53,6 +53,9 @@ public sealed class ModelImportComponentTests(ClassifierOnnxExportFixture fixtur
         Assert.Equal("Imported", page.Find("[data-testid=model-imported]").TextContent.Trim());
         Assert.Equal("imported; no run in this portal", page.Find("[data-testid=model-run]").TextContent.Trim());
         Assert.Equal("unknown: not tested in this portal, so no test figures", page.Find("[data-testid=model-figures]").TextContent.Trim());
+        // The fixture's file is an older export (format 1): the card says what it takes and that its download is self-contained.
+        Assert.Equal("1, an older export: input float [N, 3, 120, 160] prepared outside the graph; its download is upgraded to format 2",
+            page.Find("[data-testid=model-format]").TextContent.Trim());
         Assert.Empty(page.FindAll("[data-testid=model-active]"));
         Assert.Equal(1, await ModelRowsAsync());
     }

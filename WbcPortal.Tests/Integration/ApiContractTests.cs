@@ -228,7 +228,7 @@ public sealed class ApiContractTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_known_path_with_another_method_is_405_and_an_unknown_path_404_both_problem_documents()
+    public async Task A_known_path_with_another_method_is_405_and_an_unknown_path_404_both_problem_documents_and_every_refusal_whatever_it_accepts()
     {
         using var http = portal.CreateClient();
         var contract = await ApiContract.LoadAsync(http, Ct);
@@ -254,6 +254,31 @@ public sealed class ApiContractTests : IAsyncLifetime
             Assert.True(response.StatusCode == HttpStatusCode.NotFound, $"GET {url}: {(int)response.StatusCode} {body}");
             contract.ValidateComponent("ApiProblem", body);
             Assert.Equal("endpoint-not-found", JsonDocument.Parse(body).RootElement.GetProperty("code").GetString());
+        }
+
+        // A client whose Accept names no JSON (a browser's text/html, an image tag's image/*) still gets the whole problem:
+        // its code and its trace id, from each way a refusal is written (a route's result, sign-in, the 405 and 404 middleware).
+        using var anonymous = portal.CreateAnonymousClient();
+        foreach (var accept in new[] { "text/html", "image/png" })
+        {
+            foreach (var (client, method, url, code) in new[]
+            {
+                (http, HttpMethod.Get, "api/v1/models/9999", "model-not-found"), (http, HttpMethod.Post, "api/v1/predict", "no-active-model"),
+                (anonymous, HttpMethod.Get, "api/v1/models", "sign-in-required"), (http, HttpMethod.Delete, "api/v1/models", "method-not-allowed"),
+                (http, HttpMethod.Get, "api/v1/no/such/thing", "endpoint-not-found"),
+            })
+            {
+                using var request = new HttpRequestMessage(method, url);
+                request.Headers.Accept.ParseAdd(accept);
+                if (method == HttpMethod.Post) request.Content = Images(("a.png", Png(1)));
+                using var response = await client.SendAsync(request, Ct);
+                string body = await response.Content.ReadAsStringAsync(Ct);
+                Assert.True(response.Content.Headers.ContentType?.MediaType == "application/problem+json", $"{method} {url} (Accept {accept}): {response.Content.Headers.ContentType} {body}");
+                contract.ValidateComponent("ApiProblem", body);
+                using var problem = JsonDocument.Parse(body);
+                Assert.Equal(code, problem.RootElement.GetProperty("code").GetString());
+                Assert.False(string.IsNullOrEmpty(problem.RootElement.GetProperty("traceId").GetString()), $"{method} {url} (Accept {accept}): no traceId: {body}");
+            }
         }
     }
 

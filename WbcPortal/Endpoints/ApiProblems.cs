@@ -73,17 +73,11 @@ public static class ApiProblems
         Extensions = { ["code"] = kind.Code },
     };
 
-    /// <summary>
-    /// Writes a problem document whatever the request accepts: the problem-details service declines a request whose
-    /// Accept header has no JSON (a browser's text/html), and then the document is written as is, completed the same way.
-    /// </summary>
-    public static async Task WriteAsync(HttpContext http, ProblemDetails problem)
+    /// <summary>Writes a problem document whatever the request accepts (<see cref="AnyAcceptProblemWriter"/> takes what the default writer declines).</summary>
+    public static Task WriteAsync(HttpContext http, ProblemDetails problem)
     {
         http.Response.StatusCode = problem.Status ?? http.Response.StatusCode;
-        var context = new ProblemDetailsContext { HttpContext = http, ProblemDetails = problem };
-        if (await http.RequestServices.GetRequiredService<IProblemDetailsService>().TryWriteAsync(context)) return;
-        Complete(context);
-        await http.Response.WriteAsJsonAsync(problem, (System.Text.Json.JsonSerializerOptions?)null, "application/problem+json", http.RequestAborted);
+        return http.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext { HttpContext = http, ProblemDetails = problem }).AsTask();
     }
 
     /// <summary>
@@ -107,5 +101,22 @@ public static class ApiProblems
             problem.Type = TypePrefix + (string)code;
         }
         problem.Extensions["traceId"] = System.Diagnostics.Activity.Current?.Id ?? context.HttpContext.TraceIdentifier;
+    }
+}
+
+/// <summary>
+/// The problem writer after the framework's: that one declines a request whose Accept header names no JSON (a browser's
+/// text/html, an image tag's image/*), and the problem would then be written without <see cref="ApiProblems.Complete"/>
+/// (no code, no trace id). This one writes it as JSON all the same, completed like every other.
+/// </summary>
+public sealed class AnyAcceptProblemWriter(Microsoft.Extensions.Options.IOptions<ProblemDetailsOptions> options) : IProblemDetailsWriter
+{
+    public bool CanWrite(ProblemDetailsContext context) => true;
+
+    public ValueTask WriteAsync(ProblemDetailsContext context)
+    {
+        options.Value.CustomizeProblemDetails?.Invoke(context);
+        var http = context.HttpContext;
+        return new ValueTask(http.Response.WriteAsJsonAsync(context.ProblemDetails, (System.Text.Json.JsonSerializerOptions?)null, "application/problem+json", http.RequestAborted));
     }
 }

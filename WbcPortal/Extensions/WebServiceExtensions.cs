@@ -27,6 +27,8 @@ public static class WebServiceExtensions
         builder.Services.AddMudServices();
         // Every problem document gets a stable code and the request's trace id (Endpoints.ApiProblems).
         builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = ApiProblems.Complete);
+        // ... whatever the request accepts: this writer comes after the framework's and takes what it declines.
+        builder.Services.AddSingleton<IProblemDetailsWriter, AnyAcceptProblemWriter>();
         // The API leaves out what does not apply (an image's guess when it is decided), and its numbers are JSON numbers
         // only (the web defaults would also read them from strings, which the OpenAPI document then says they may be).
         builder.Services.ConfigureHttpJsonOptions(o =>

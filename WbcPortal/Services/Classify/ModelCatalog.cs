@@ -19,10 +19,12 @@ public sealed record ModelFigures(string Source, int Images, int? Originals, dou
 
 /// <summary>A model's card: where it comes from, what it expects, how it is calibrated and how well it did.</summary>
 /// <param name="Imported">Imported from an ONNX file made elsewhere (Models page): no run of this portal made it, so no figures.</param>
+/// <param name="Format">The file's interface (README "The model format"): 2, self-contained (input <c>window</c> uint8 [N, H, W, 3] RGB); 1, an older
+/// export taking the prepared float tensor (its download is upgraded to 2); absent when the file is missing or unreadable.</param>
 public sealed record ModelCard(int Id, string Name, bool Active, DateTimeOffset CreatedAt, int? RunId, string? RunName, string? Dataset, string? Split,
     IReadOnlyList<string> Labels, int InputHeight, int InputWidth, string? Crop, string Backbone, double Temperature, double RejectThreshold,
     double RejectTargetAccuracy, bool TestTimeAugmentation, long FileBytes, bool FileMissing, ModelFigures? Figures, bool CrossValidationFold,
-    bool Imported, string? AveragedCrossValidation = null);
+    bool Imported, int? Format, string? AveragedCrossValidation = null);
 
 /// <summary>Why a model was not imported: one sentence per reason, to show as they are. Nothing was stored.</summary>
 public sealed class ModelImportRefusedException(IReadOnlyList<string> reasons)
@@ -273,6 +275,6 @@ public sealed class ModelCatalog(IDbContextFactory<WbcDbContext> contexts, Stora
             metadata?.Crop is { Enabled: true } crop ? $"cell window {crop.Size:0.##} of the short side" : null,
             metadata?.Backbone ?? "?", metadata?.Temperature ?? 1, metadata?.RejectThreshold ?? 0, metadata?.RejectTargetAccuracy ?? 0, metadata?.TestTimeAugmentation ?? false,
             missing ? 0 : new FileInfo(path).Length, missing, figures, run?.CrossValidationId is not null,
-            model.OnnxPath.StartsWith(ImportFolder + "/", StringComparison.Ordinal), averaged?.Name);
+            model.OnnxPath.StartsWith(ImportFolder + "/", StringComparison.Ordinal), metadata?.Format, averaged?.Name);
     }
 }
