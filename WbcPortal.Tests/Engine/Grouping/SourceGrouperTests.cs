@@ -1,3 +1,4 @@
+using WbcPortal.Tests.Support.Grouping;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using WbcPortal.Engine.Datasets.Grouping;

@@ -4,7 +4,9 @@ using SixLabors.ImageSharp.PixelFormats;
 using SixLabors.ImageSharp.Processing;
 using WbcPortal.Engine.Imaging.Augmentation;
 
-namespace WbcPortal.Engine.Datasets.Grouping;
+namespace WbcPortal.Tests.Support.Grouping;
+
+using WbcPortal.Engine.Datasets.Grouping;
 
 /// <summary>
 /// An augmentation family unlike the Kaggle set's, to check that grouping does not depend on how the copies were made: rotation by

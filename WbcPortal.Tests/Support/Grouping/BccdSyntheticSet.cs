@@ -6,7 +6,9 @@ using SixLabors.ImageSharp.PixelFormats;
 using SixLabors.ImageSharp.Processing;
 using WbcPortal.Engine.Imaging.Augmentation;
 
-namespace WbcPortal.Engine.Datasets.Grouping;
+namespace WbcPortal.Tests.Support.Grouping;
+
+using WbcPortal.Engine.Datasets.Grouping;
 
 /// <summary>A BCCD smear with one labelled white cell: its number, class and the (largest) WBC box (empty when not annotated).</summary>
 public sealed record BccdOriginal(int Number, string ClassName, Rectangle WbcBox)
