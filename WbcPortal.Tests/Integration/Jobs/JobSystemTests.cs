@@ -142,3 +142,40 @@ public sealed class JobSystemTests : IDisposable
 
     public void Dispose() => data.Dispose();
 }
+
+/// <summary>Every kind has its handler, and every request survives the store (JSON) as it was asked.</summary>
+public sealed class JobKindsTests
+{
+    public static TheoryData<JobRequest> Requests() => new()
+    {
+        new ImportJob("cells", "/data/uploads/abc", "zip cells.zip", "/data/uploads/abc/upload.zip", "cells.zip"),
+        new GroupingJob(3, "cells"),
+        new SplitJob("cells", new WbcPortal.Services.Splits.SplitRequest("3", WbcPortal.Engine.Datasets.Splitting.SplitStrategy.Grouped,
+            new WbcPortal.Engine.Datasets.Splitting.SplitRatios(0.8, 0.1, 0.1), 42, "s42", false, WbcPortal.Engine.Datasets.Grouping.GroupingMargin.Cautious, KeepSuspectsTogether: true)),
+        new LeakCheckJob("cells", "s42"),
+        new VersionJob(3, "cells", 7, 12),
+        new LabelIssuesJob("cells"),
+        new WbcPortal.Services.Evaluation.EvaluateJob(5, "split s42 / test", Split: "s42", Part: "test"),
+    };
+
+    [Fact]
+    public void Every_kind_has_exactly_one_handler_and_a_request_type()
+    {
+        using var data = new TempDirectory("wbc-kinds");
+        using var provider = new ServiceCollection().AddPortalCoreForTests(data.Path).AddJobsForTests(data.Path).BuildServiceProvider();
+        var handlers = provider.GetServices<IJobHandler>().ToList();
+        Assert.Equal(Enum.GetValues<JobKind>().Order(), handlers.Select(h => h.Kind).Order());
+        Assert.Equal(Enum.GetValues<JobKind>().Order(), Requests().Select(r => ((JobRequest)r.Data).Kind).Order());
+    }
+
+    [Theory]
+    [MemberData(nameof(Requests))]
+    public void A_request_reads_back_from_the_store_as_it_was_asked(JobRequest request)
+    {
+        var json = System.Text.Json.JsonSerializer.Serialize(request, request.GetType(), PortalJobs.Json);
+        var back = System.Text.Json.JsonSerializer.Deserialize(json, request.GetType(), PortalJobs.Json);
+        Assert.Equal(request, back);
+        Assert.False(string.IsNullOrWhiteSpace(request.Description));
+        Assert.False(string.IsNullOrWhiteSpace(request.CancelledNote));
+    }
+}
