@@ -19,7 +19,12 @@ public static class JobHosting
             o.PollMilliseconds = 100;
             o.HeartbeatMilliseconds = 100;
         });
-        services.AddSingleton<JobStorage>(_ => new SQLiteStorage(Path.Combine(dataDirectory, "hangfire.db"), new SQLiteStorageOptions { QueuePollInterval = TimeSpan.FromMilliseconds(100) }));
+        services.AddSingleton<JobStorage>(_ =>
+        {
+            // Hangfire logs through a process-wide provider that another test's host may have left disposed: its own default here.
+            Hangfire.Logging.LogProvider.SetCurrentLogProvider(null);
+            return new SQLiteStorage(Path.Combine(dataDirectory, "hangfire.db"), new SQLiteStorageOptions { QueuePollInterval = TimeSpan.FromMilliseconds(100) });
+        });
         services.AddSingleton<IBackgroundJobClient>(sp => new BackgroundJobClient(sp.GetRequiredService<JobStorage>()));
         return services;
     }
@@ -30,6 +35,7 @@ public static class JobHosting
         var board = services.GetRequiredService<PortalJobs>();
         await board.StartAsync(cancellationToken);
         await board.Loaded.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
+        Hangfire.Logging.LogProvider.SetCurrentLogProvider(null);
         var server = new BackgroundJobServer(new BackgroundJobServerOptions
         {
             Queues = [JobKinds.CpuQueue],
