@@ -50,4 +50,43 @@ public sealed class RunLifecycleTests
         Assert.False(CrossValidationLifecycle.MeanIsFinal([RunStatus.Succeeded, RunStatus.Succeeded], [3]));
         Assert.False(CrossValidationLifecycle.MeanIsFinal([RunStatus.Succeeded, RunStatus.Running], []));
     }
+
+    [Fact]
+    public void Every_transition_writes_only_the_statuses_its_table_allows()
+    {
+        Assert.Equal(RunStatus.Queued, RunLifecycle.To(RunTransition.Create));
+        Assert.Equal(RunStatus.Running, RunLifecycle.To(RunTransition.Claim));
+        Assert.Equal(RunStatus.Queued, RunLifecycle.To(RunTransition.Requeue));
+        Assert.Equal(RunStatus.Cancelled, RunLifecycle.To(RunTransition.CancelQueued));
+        Assert.Equal(RunStatus.Interrupted, RunLifecycle.To(RunTransition.Interrupt));
+        Assert.Equal(RunStatus.Succeeded, RunLifecycle.To(RunTransition.Finish, RunStatus.Succeeded));
+        Assert.Throws<ArgumentException>(() => RunLifecycle.To(RunTransition.Finish)); // which end: it must be said
+        Assert.Throws<InvalidOperationException>(() => RunLifecycle.To(RunTransition.Finish, RunStatus.Queued));
+        Assert.Throws<InvalidOperationException>(() => RunLifecycle.To(RunTransition.Requeue, RunStatus.Running));
+        // The transitions agree with the actions' table: a claim from where Claim (and the CLI's resume) may start, a
+        // requeue from where Resume may, a stop of a queued run from where Stop may.
+        Assert.Equal(RunLifecycle.ResumableHere.Order(), RunLifecycle.From(RunTransition.Claim).Order());
+        Assert.Equal(RunLifecycle.StatusesAllowing(RunAction.Resume), RunLifecycle.From(RunTransition.Requeue));
+        Assert.Subset(RunLifecycle.StatusesAllowing(RunAction.Stop).ToHashSet(), RunLifecycle.From(RunTransition.CancelQueued).ToHashSet());
+        Assert.False(RunLifecycle.CanMove(RunStatus.Succeeded, RunStatus.Running)); // a finished run is never run again
+        Assert.False(RunLifecycle.CanMove(RunStatus.Queued, RunStatus.Succeeded)); // nor finished without running
+    }
+
+    /// <summary>Issue 27 item 2: every write of a run's status, listed from the source, goes through <see cref="RunLifecycle.To"/>.</summary>
+    [Fact]
+    public void Every_status_write_in_the_portal_goes_through_the_lifecycle()
+    {
+        string root = Path.Combine(WbcPortal.Tests.Support.PortalProcess.RepositoryRoot(), "WbcPortal");
+        var writes = Directory.EnumerateFiles(root, "*.*", SearchOption.AllDirectories)
+            .Where(f => (f.EndsWith(".cs", StringComparison.Ordinal) || f.EndsWith(".razor", StringComparison.Ordinal))
+                && !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
+                && !f.Contains($"{Path.DirectorySeparatorChar}Migrations{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
+            .SelectMany(f => File.ReadLines(f).Select((line, i) => (File: Path.GetRelativePath(root, f), Line: i + 1, Text: line.Trim())))
+            .Where(l => System.Text.RegularExpressions.Regex.IsMatch(l.Text, @"SetProperty\(\w+ => \w+\.Status,|\bStatus = RunStatus\.|\brun\.Status = "))
+            .ToList();
+        // The writes there are today: interrupt, requeue, cancel a queued run, claim, succeed, finish otherwise, create.
+        Assert.True(writes.Count >= 6, $"only {writes.Count} status writes found: has the code moved?");
+        var outside = writes.Where(w => !w.Text.Contains("RunLifecycle.To(", StringComparison.Ordinal)).Select(w => $"{w.File}:{w.Line}: {w.Text}").ToList();
+        Assert.True(outside.Count == 0, "status writes outside the lifecycle:\n" + string.Join("\n", outside));
+    }
 }

@@ -20,6 +20,23 @@ public enum RunAction
     EditNotes,
 }
 
+/// <summary>How a run's status changes: every status write names one, and <see cref="RunLifecycle.To"/> gives (and checks) the status it writes.</summary>
+public enum RunTransition
+{
+    /// <summary>A new run: Queued.</summary>
+    Create,
+    /// <summary>Queued (or, for the CLI's resume, any resumable status) → Running, with this process's lease.</summary>
+    Claim,
+    /// <summary>Cancelled, Failed or Interrupted → Queued (Resume).</summary>
+    Requeue,
+    /// <summary>Queued → Cancelled (a Stop before it started).</summary>
+    CancelQueued,
+    /// <summary>Running → Succeeded, Failed, Cancelled or Interrupted, by the process that holds its lease.</summary>
+    Finish,
+    /// <summary>Running → Interrupted, when the process that held it is gone.</summary>
+    Interrupt,
+}
+
 /// <summary>
 /// The one status-transition table of a run, read by the claim's SQL, the launcher, the run page's buttons and the
 /// CLI, so none of them can disagree about what a status allows. A Running run held by a dead process is not in
@@ -40,6 +57,35 @@ public static class RunLifecycle
         [RunAction.Rename] = Enum.GetValues<RunStatus>(),
         [RunAction.EditNotes] = Enum.GetValues<RunStatus>(),
     }.ToFrozenDictionary();
+
+    private static readonly FrozenDictionary<RunTransition, (RunStatus[] From, RunStatus[] To)> Transitions = new Dictionary<RunTransition, (RunStatus[], RunStatus[])>
+    {
+        [RunTransition.Create] = ([], [RunStatus.Queued]),
+        [RunTransition.Claim] = ([RunStatus.Queued, RunStatus.Cancelled, RunStatus.Failed, RunStatus.Interrupted], [RunStatus.Running]),
+        [RunTransition.Requeue] = ([RunStatus.Cancelled, RunStatus.Failed, RunStatus.Interrupted], [RunStatus.Queued]),
+        [RunTransition.CancelQueued] = ([RunStatus.Queued], [RunStatus.Cancelled]),
+        [RunTransition.Finish] = ([RunStatus.Running], [RunStatus.Succeeded, RunStatus.Failed, RunStatus.Cancelled, RunStatus.Interrupted]),
+        [RunTransition.Interrupt] = ([RunStatus.Running], [RunStatus.Interrupted]),
+    }.ToFrozenDictionary();
+
+    /// <summary>The statuses a run may be in for <paramref name="transition"/> to apply (its SQL's condition).</summary>
+    public static RunStatus[] From(RunTransition transition) => Transitions[transition].From;
+
+    /// <summary>
+    /// The status <paramref name="transition"/> writes: its only one, or <paramref name="outcome"/> where it has several
+    /// (Finish). Throws when the transition cannot end there: a write the table does not allow never reaches the database.
+    /// </summary>
+    public static RunStatus To(RunTransition transition, RunStatus? outcome = null)
+    {
+        var to = Transitions[transition].To;
+        var status = outcome ?? (to.Length == 1 ? to[0] : throw new ArgumentException($"{transition} ends in one of {string.Join(", ", to)}: say which."));
+        if (Array.IndexOf(to, status) < 0) throw new InvalidOperationException($"A run's {transition} cannot end {status} (only {string.Join(", ", to)}).");
+        return status;
+    }
+
+    /// <summary>Whether a run may go from <paramref name="from"/> to <paramref name="to"/> by some transition.</summary>
+    public static bool CanMove(RunStatus from, RunStatus to) =>
+        Transitions.Values.Any(t => Array.IndexOf(t.From, from) >= 0 && Array.IndexOf(t.To, to) >= 0);
 
     /// <summary>Statuses of a run that is waiting for or doing work: it holds the training worker or a lease.</summary>
     public static readonly RunStatus[] Active = [RunStatus.Queued, RunStatus.Running];

@@ -87,7 +87,7 @@ public sealed class TrainingRunService(
         SplitId = split.Id,
         Split = split.Id == 0 ? split : null,
         ConfigJson = config.ToJson(),
-        Status = RunStatus.Queued,
+        Status = RunLifecycle.To(RunTransition.Create),
         Seed = config.Seed,
         CreatedAt = now,
         CheckpointDirectory = "",
@@ -135,9 +135,10 @@ public sealed class TrainingRunService(
     private async Task<int> MarkInterruptedAsync(WbcDbContext db, int runId, string? leaseOwner, string reason, CancellationToken cancellationToken)
     {
         // Only if nobody claimed it meanwhile: the lease seen is the lease replaced.
-        int changed = await db.Runs.Where(r => r.Id == runId && r.Status == RunStatus.Running && r.LeaseOwner == leaseOwner)
+        var running = RunLifecycle.From(RunTransition.Interrupt);
+        int changed = await db.Runs.Where(r => r.Id == runId && running.Contains(r.Status) && r.LeaseOwner == leaseOwner)
             .ExecuteUpdateAsync(s => s
-                .SetProperty(r => r.Status, RunStatus.Interrupted)
+                .SetProperty(r => r.Status, RunLifecycle.To(RunTransition.Interrupt))
                 .SetProperty(r => r.Error, reason)
                 .SetProperty(r => r.LeaseOwner, (string?)null)
                 // Its last sign of life, not the moment its death was noticed.
@@ -180,7 +181,7 @@ public sealed class TrainingRunService(
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         int changed = await db.Runs.Where(r => r.Id == runId && resumable.Contains(r.Status))
             .ExecuteUpdateAsync(s => s
-                .SetProperty(r => r.Status, RunStatus.Queued)
+                .SetProperty(r => r.Status, RunLifecycle.To(RunTransition.Requeue))
                 .SetProperty(r => r.Error, (string?)null)
                 .SetProperty(r => r.StopRequestedAt, (DateTimeOffset?)null), cancellationToken);
         if (changed == 0) throw await RefusalAsync(db, runId, resumable, RunAction.Resume, cancellationToken);
@@ -203,9 +204,10 @@ public sealed class TrainingRunService(
         await using var db = storage.ReadOnly
             ? new WbcDbContext(new DbContextOptionsBuilder<WbcDbContext>().UseSqlite(storage.WritableConnectionString).Options)
             : await contexts.CreateDbContextAsync(cancellationToken);
-        if (await db.Runs.Where(r => r.Id == runId && r.Status == RunStatus.Queued)
+        var queued = RunLifecycle.From(RunTransition.CancelQueued);
+        if (await db.Runs.Where(r => r.Id == runId && queued.Contains(r.Status))
                 .ExecuteUpdateAsync(s => s
-                    .SetProperty(r => r.Status, RunStatus.Cancelled)
+                    .SetProperty(r => r.Status, RunLifecycle.To(RunTransition.CancelQueued))
                     .SetProperty(r => r.StopRequestedAt, now)
                     .SetProperty(r => r.FinishedAt, now), cancellationToken) > 0)
         {
@@ -291,7 +293,7 @@ public sealed class TrainingRunService(
         // An atomic claim: a run never executes twice at once, whoever starts it (job, resume, CLI).
         int claimed = await db.Runs.Where(r => r.Id == runId && claimable.Contains(r.Status))
             .ExecuteUpdateAsync(s => s
-                .SetProperty(r => r.Status, RunStatus.Running)
+                .SetProperty(r => r.Status, RunLifecycle.To(RunTransition.Claim))
                 .SetProperty(r => r.LeaseOwner, lease)
                 .SetProperty(r => r.StartedAt, r => r.StartedAt ?? now)
                 .SetProperty(r => r.HeartbeatAt, now)
@@ -362,12 +364,22 @@ public sealed class TrainingRunService(
 
         await using (var db = await contexts.CreateDbContextAsync(CancellationToken.None))
         {
-            var run = await db.Runs.SingleAsync(r => r.Id == runId, CancellationToken.None);
-            run.Device = outcome.Device;
-            run.Seconds += wall.Elapsed.TotalSeconds;
-            run.Status = RunStatus.Succeeded;
-            run.LeaseOwner = null;
-            run.FinishedAt = clock.GetUtcNow();
+            await using var transaction = await db.Database.BeginTransactionAsync(CancellationToken.None);
+            // Succeeded only by the process that holds the lease, as every other end of a run (a run taken away meanwhile
+            // keeps the state its new holder gives it, and registers no model from here).
+            string lease = ProcessIdentity.Current.ToString();
+            var running = RunLifecycle.From(RunTransition.Finish);
+            var now = clock.GetUtcNow();
+            if (await db.Runs.Where(r => r.Id == runId && running.Contains(r.Status) && r.LeaseOwner == lease).ExecuteUpdateAsync(s => s
+                    .SetProperty(r => r.Status, RunLifecycle.To(RunTransition.Finish, RunStatus.Succeeded))
+                    .SetProperty(r => r.Device, outcome.Device)
+                    .SetProperty(r => r.Seconds, r => r.Seconds + wall.Elapsed.TotalSeconds)
+                    .SetProperty(r => r.LeaseOwner, (string?)null)
+                    .SetProperty(r => r.FinishedAt, now), CancellationToken.None) == 0)
+            {
+                throw new RunNotClaimableException($"Run {runId} was taken away from this process before it finished; its model is not registered from here.");
+            }
+            var run = await db.Runs.AsNoTracking().SingleAsync(r => r.Id == runId, CancellationToken.None);
             db.Models.Add(new RegisteredModel
             {
                 Name = run.Name,
@@ -380,6 +392,7 @@ public sealed class TrainingRunService(
                 CreatedAt = clock.GetUtcNow(),
             });
             await db.SaveChangesAsync(CancellationToken.None);
+            await transaction.CommitAsync(CancellationToken.None);
         }
         PruneCheckpoints(runId, request.CheckpointDirectory);
         live.TryRemove(runId, out _);
@@ -546,8 +559,9 @@ public sealed class TrainingRunService(
             try
             {
                 await using var db = await contexts.CreateDbContextAsync(CancellationToken.None);
-                await db.Runs.Where(r => r.Id == runId && r.Status == RunStatus.Running && r.LeaseOwner == lease).ExecuteUpdateAsync(s => s
-                    .SetProperty(r => r.Status, status)
+                var running = RunLifecycle.From(RunTransition.Finish);
+                await db.Runs.Where(r => r.Id == runId && running.Contains(r.Status) && r.LeaseOwner == lease).ExecuteUpdateAsync(s => s
+                    .SetProperty(r => r.Status, RunLifecycle.To(RunTransition.Finish, status))
                     .SetProperty(r => r.Error, error)
                     .SetProperty(r => r.LeaseOwner, (string?)null)
                     .SetProperty(r => r.Seconds, r => r.Seconds + seconds)
