@@ -30,13 +30,13 @@ namespace WbcPortal.Services.Benchmarks;
 /// <item><c>inference.concurrent</c>: 20 HTTP clients, each posting its next JPEG as soon as its answer comes, against
 /// <c>session.Run</c> on ready tensors of 20 images at a time.</item>
 /// </list>
-/// The two sides alternate in <see cref="Rounds"/> rounds (this shared VM drifts): each figure is the median of its rounds
-/// and the note gives each round's ratio. Then the profile: where one client's request spends its time, stage by stage,
+/// The two sides alternate in <see cref="Rounds"/> short rounds, which side first alternating too (this shared VM drifts):
+/// each figure is its images over its seconds in all rounds, and the note gives each round's ratio (median, range, all). Then the profile: where one client's request spends its time, stage by stage,
 /// each stage timed alone on the same portal (medians in ms). The data folder is a temporary one; nothing is downloaded.
 /// </summary>
 public sealed class InferenceBenchmark(ResNet18Backbone backbone, ClassifierOnnxExporter exporter) : IBenchmark
 {
-    private const int Clients = 20, Rounds = 5, SinglePerRound = 40, ConcurrentPerClient = 4, BareBatchesPerRound = 4, ProfileSamples = 60, ProfileTurn = 6;
+    private const int Clients = 20, Rounds = 12, SinglePerRound = 12, ConcurrentPerClient = 2, ProfileSamples = 60, ProfileTurn = 6;
 
     public string Name => "inference";
     public string Description => "Serving: one API client (inference.single) and 20 concurrent API clients (inference.concurrent) of the real portal vs the bare session, rounds alternated; then where a request's time goes";
@@ -88,54 +88,78 @@ public sealed class InferenceBenchmark(ResNet18Backbone backbone, ClassifierOnnx
 
             var predictions = services.GetRequiredService<PredictionService>();
             var active = (await predictions.ActiveAsync(cancellationToken))!;
-            long batches = 0, batchedImages = 0;
-            var bareSingle = new List<double>();
-            var single = new List<double>();
-            var bareBatched = new List<double>();
-            var concurrent = new List<double>();
+            var reviewer = new Actor(ActorKind.Token, $"{BenchPortal.ClientUser} (token 'bench')", PortalRole.Reviewer, BenchPortal.ClientUser, "127.0.0.1");
+            using var asClient = services.GetRequiredService<ActorContext>().Use(reviewer);
+
+            // One client: the bare session, the prediction service in process (no HTTP) and the API, SinglePerRound images
+            // each a round, in an order that turns every round so that a drift favours none.
+            var singleSides = new Side[] { new("bare"), new("in-process"), new("http") };
+            Func<int, Task>[] singleRuns =
+            [
+                _ => { Run(one); return Task.CompletedTask; },
+                i => predictions.PredictAsync(active, [new PredictionInput("cell.jpg", images[i % images.Count])], null, cancellationToken, DecodeWait.Bounded),
+                i => PredictOverHttpAsync(http, images[i % images.Count], cancellationToken),
+            ];
+            // Twenty clients: the bare session on 20 images a run, and 20 API clients.
+            var bareBatched = new Side("bare b20");
+            var concurrent = new Side("http x20");
             var latencies = new List<double>();
+            long batches = 0, batchedImages = 0;
             int errors = 0;
             for (int round = 0; round < Rounds; round++)
             {
-                progress?.Report($"round {round + 1} of {Rounds}: bare session and one API client, bare batches of {Clients} and {Clients} API clients");
-                var watch = Stopwatch.StartNew();
-                for (int i = 0; i < SinglePerRound; i++) Run(one);
-                bareSingle.Add(SinglePerRound / watch.Elapsed.TotalSeconds);
-                watch.Restart();
-                for (int i = 0; i < SinglePerRound; i++) await PredictOverHttpAsync(http, images[i % images.Count], cancellationToken);
-                single.Add(SinglePerRound / watch.Elapsed.TotalSeconds);
-
-                watch.Restart();
-                for (int i = 0; i < BareBatchesPerRound; i++) Run(many);
-                bareBatched.Add(BareBatchesPerRound * Clients / watch.Elapsed.TotalSeconds);
-                var before = await BatchCountsAsync(services, active, cancellationToken);
-                var (rate, roundLatencies, roundErrors) = await ConcurrentAsync(http, images, ConcurrentPerClient, cancellationToken);
-                var after = await BatchCountsAsync(services, active, cancellationToken);
-                batches += after.Batches - before.Batches;
-                batchedImages += after.Images - before.Images;
-                concurrent.Add(rate);
-                latencies.AddRange(roundLatencies);
-                errors += roundErrors;
+                progress?.Report($"round {round + 1} of {Rounds}: one client (bare, in process, API), then {Clients} (bare batches, API clients)");
+                for (int k = 0; k < singleSides.Length; k++)
+                {
+                    int side = (k + round) % singleSides.Length;
+                    await singleSides[side].TimeAsync(SinglePerRound, async () =>
+                    {
+                        for (int i = 0; i < SinglePerRound; i++) await singleRuns[side](round * SinglePerRound + i);
+                    });
+                }
+                for (int k = 0; k < 2; k++)
+                {
+                    if ((k + round) % 2 == 0)
+                    {
+                        await bareBatched.TimeAsync(ConcurrentPerClient * Clients, () =>
+                        {
+                            for (int i = 0; i < ConcurrentPerClient; i++) Run(many);
+                            return Task.CompletedTask;
+                        });
+                        continue;
+                    }
+                    var before = await BatchCountsAsync(services, active, cancellationToken);
+                    await concurrent.TimeAsync(ConcurrentPerClient * Clients, async () =>
+                    {
+                        var (roundLatencies, roundErrors) = await ConcurrentAsync(http, images, ConcurrentPerClient, cancellationToken);
+                        latencies.AddRange(roundLatencies);
+                        errors += roundErrors;
+                    });
+                    var after = await BatchCountsAsync(services, active, cancellationToken);
+                    batches += after.Batches - before.Batches;
+                    batchedImages += after.Images - before.Images;
+                }
             }
 
             progress?.Report("profile: each stage of one client's request, alone");
-            var profile = await ProfileAsync(portal, http, classifier, one, Run, images, cancellationToken);
+            var (bare, inProcess, overHttp) = (singleSides[0], singleSides[1], singleSides[2]);
+            var profile = await ProfileAsync(portal, http, images, bare, overHttp, cancellationToken);
 
             latencies.Sort();
             double P(double q) => latencies[Math.Min(latencies.Count - 1, (int)Math.Ceiling(q * latencies.Count) - 1)];
-            string Ratios(List<double> value, List<double> baseline) =>
-                string.Join(" ", value.Select((v, i) => (v / baseline[i]).ToString("0.00", CultureInfo.InvariantCulture)));
             string shape = $"{config.InputWidth}x{config.InputHeight} window, {(classifier.TestTimeAugmentation ? "4 flip views" : "1 view")} in the graph";
-            string cpu = CpuName();
+            string Cpu(Side side) => FormattableString.Invariant($"{side.CpuMsPerImage:0.0} CPU ms/img");
             var results = new List<BenchResult>
             {
-                new("inference.bare.b1", Math.Round(Median(bareSingle), 1), "img/s", null, null,
-                    $"session.Run on a ready tensor of one image; {shape}; {string.Join("+", sessions.UsableProviders)}, {cpu}"),
-                new("inference.single", Math.Round(Median(single), 1), "img/s", Math.Round(Median(bareSingle), 1), "inference.bare.b1",
-                    $"one API client: JPEG → POST /api/v1/predict (token, real pipeline) → probabilities read; median of {Rounds} rounds, per-round ratios {Ratios(single, bareSingle)} (target 0.85)"),
-                new("inference.bare.b20", Math.Round(Median(bareBatched), 1), "img/s", null, null, $"session.Run on ready tensors, {Clients} images a run"),
-                new("inference.concurrent", Math.Round(Median(concurrent), 1), "img/s", Math.Round(Median(bareBatched), 1), "inference.bare.b20",
-                    FormattableString.Invariant($"{Clients} API clients, each posting its next image when answered; median of {Rounds} rounds, per-round ratios {Ratios(concurrent, bareBatched)}; p50 {P(0.5):0} ms, p95 {P(0.95):0} ms, {errors} errors, mean batch {(batches == 0 ? 0 : (double)batchedImages / batches):0.0} (target 0.8)")),
+                new("inference.bare.b1", Math.Round(bare.Rate, 1), "img/s", null, null,
+                    $"session.Run on a ready tensor of one image ({Cpu(bare)}); {shape}; {string.Join("+", sessions.UsableProviders)}, {BenchMachine.Cpu()}"),
+                new("inference.single.in-process", Math.Round(inProcess.Rate, 1), "img/s", Math.Round(bare.Rate, 1), "inference.bare.b1",
+                    $"one caller of the prediction service in process, JPEG bytes → probabilities, no HTTP ({Cpu(inProcess)}); round ratios {inProcess.RatiosTo(bare)}"),
+                new("inference.single", Math.Round(overHttp.Rate, 1), "img/s", Math.Round(bare.Rate, 1), "inference.bare.b1",
+                    $"one API client: JPEG → POST /api/v1/predict (token, the portal's pipeline) → probabilities parsed ({Cpu(overHttp)}); {Rounds} rounds of {SinglePerRound}, round ratios {overHttp.RatiosTo(bare)} (target 0.85)"),
+                new("inference.bare.b20", Math.Round(bareBatched.Rate, 1), "img/s", null, null, $"session.Run on ready tensors, {Clients} images a run ({Cpu(bareBatched)})"),
+                new("inference.concurrent", Math.Round(concurrent.Rate, 1), "img/s", Math.Round(bareBatched.Rate, 1), "inference.bare.b20",
+                    FormattableString.Invariant($"{Clients} API clients, each posting its next image when answered ({Cpu(concurrent)}); {Rounds} rounds of {ConcurrentPerClient * Clients}, round ratios {concurrent.RatiosTo(bareBatched)}; p50 {P(0.5):0} ms, p95 {P(0.95):0} ms, {errors} errors, mean batch {(batches == 0 ? 0 : (double)batchedImages / batches):0.0} (target 0.8)")),
             };
             results.AddRange(profile);
             return results;
@@ -143,6 +167,39 @@ public sealed class InferenceBenchmark(ResNet18Backbone backbone, ClassifierOnnx
         finally
         {
             try { Directory.Delete(root, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    /// <summary>One side of a comparison: the wall-clock seconds and this process's CPU seconds of each round, for the same images.</summary>
+    private sealed class Side(string name)
+    {
+        private readonly List<double> seconds = [], cpu = [];
+        private int images;
+
+        public string Name => name;
+
+        public async Task TimeAsync(int count, Func<Task> work)
+        {
+            var cpuBefore = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
+            long start = Stopwatch.GetTimestamp();
+            await work();
+            seconds.Add(Stopwatch.GetElapsedTime(start).TotalSeconds);
+            cpu.Add((System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds);
+            images += count;
+        }
+
+        /// <summary>Images a second over all rounds.</summary>
+        public double Rate => images / seconds.Sum();
+
+        /// <summary>The process's CPU time per image (every thread: client, server, the session's threads).</summary>
+        public double CpuMsPerImage => 1000 * cpu.Sum() / images;
+
+        /// <summary>Each round's ratio to <paramref name="baseline"/> (its seconds over this side's, same images), with their median and range.</summary>
+        public string RatiosTo(Side baseline)
+        {
+            var ratios = seconds.Select((s, i) => baseline.seconds[i] / s).ToList();
+            return FormattableString.Invariant($"median {Median(ratios):0.00}, range {ratios.Min():0.00}-{ratios.Max():0.00}: ") +
+                string.Join(" ", ratios.Select(r => r.ToString("0.00", CultureInfo.InvariantCulture)));
         }
     }
 
@@ -173,12 +230,11 @@ public sealed class InferenceBenchmark(ResNet18Backbone backbone, ClassifierOnnx
         return probabilities.EnumerateObject().Select(p => p.Value.GetDouble()).ToArray();
     }
 
-    /// <summary><see cref="Clients"/> clients, each posting <paramref name="perClient"/> images one after another: images/s, each call's latency, errors.</summary>
-    private static async Task<(double Rate, List<double> Latencies, int Errors)> ConcurrentAsync(HttpClient http, List<byte[]> images, int perClient, CancellationToken cancellationToken)
+    /// <summary><see cref="Clients"/> clients, each posting <paramref name="perClient"/> images one after another: each call's latency, errors.</summary>
+    private static async Task<(List<double> Latencies, int Errors)> ConcurrentAsync(HttpClient http, List<byte[]> images, int perClient, CancellationToken cancellationToken)
     {
         int errors = 0;
         var latencies = new List<double>();
-        var watch = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, Clients).Select(async client =>
         {
             for (int i = 0; i < perClient; i++)
@@ -195,7 +251,7 @@ public sealed class InferenceBenchmark(ResNet18Backbone backbone, ClassifierOnnx
                 lock (latencies) latencies.Add(call.Elapsed.TotalMilliseconds);
             }
         }));
-        return (Clients * perClient / watch.Elapsed.TotalSeconds, latencies, errors);
+        return (latencies, errors);
     }
 
     /// <summary>The served model's batched runs so far and the images they held.</summary>
@@ -206,14 +262,15 @@ public sealed class InferenceBenchmark(ResNet18Backbone backbone, ClassifierOnnx
     }
 
     /// <summary>
-    /// Where one client's request goes, each stage timed alone on the same portal with the same images (median ms of
-    /// <see cref="ProfileSamples"/>): the HTTP request whole, the prediction service in process, its parts (decode, window,
-    /// the session run with the tensor filled, the micro-batcher's hand-off and probabilities), the token's validation, the
-    /// active model's lookup, the JSON both ways, and an anonymous request refused at sign-in (the transport and middleware
-    /// floor). What no stage names is the transport, Kestrel, the multipart reading and the middleware.
+    /// Where one client's request goes beyond the session's run. The stages that run on one thread are timed alone on the
+    /// same portal with the same images, taking turns a few samples at a time (median ms): decode, window, the token's
+    /// validation, the active model's lookup, the JSON both ways, an anonymous request refused at sign-in (the transport
+    /// and middleware floor). The whole is the process's CPU per image of the rounds above, one API client against the
+    /// bare session: wall-clock differences of a session run that swings with the machine's load would drown the small
+    /// stages, CPU time much less. What no stage names (the rest) is the transport both ways, Kestrel, the multipart
+    /// reading, the middleware, the micro-batcher, the calibrated probabilities, the client.
     /// </summary>
-    private async Task<List<BenchResult>> ProfileAsync(BenchPortal portal, HttpClient http, OnnxClassifier classifier, NamedOnnxValue one, Action<NamedOnnxValue> run,
-        List<byte[]> images, CancellationToken cancellationToken)
+    private static async Task<List<BenchResult>> ProfileAsync(BenchPortal portal, HttpClient http, List<byte[]> images, Side bare, Side overHttp, CancellationToken cancellationToken)
     {
         var services = portal.Services;
         var predictions = services.GetRequiredService<PredictionService>();
@@ -221,44 +278,34 @@ public sealed class InferenceBenchmark(ResNet18Backbone backbone, ClassifierOnnx
         var decoding = services.GetRequiredService<ImageDecoding>();
         var tokens = services.GetRequiredService<ApiTokens>();
         var json = services.GetRequiredService<IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions>>().Value.SerializerOptions;
-        var reviewer = new Actor(ActorKind.Token, $"{BenchPortal.ClientUser} (token 'bench')", PortalRole.Reviewer, BenchPortal.ClientUser, "127.0.0.1");
         using var anonymous = new HttpClient { BaseAddress = portal.Address };
-
-        var decoded = images.Select(b => Image.Load<Rgb24>(b)).ToList();
-        var prepared = decoded.Select(classifier.Prepare).ToList();
         var choice = (await predictions.ActiveAsync(cancellationToken))!;
         using var lease = await serving.AcquireAsync(choice.Path, cancellationToken);
-        using var asClient = services.GetRequiredService<ActorContext>().Use(reviewer);
-        PredictionBatch? batch = null;
-        // Each stage and the code that times it; the stages take turns, a few samples at a time, so that the machine's
-        // drift reaches them all alike.
+        var classifier = lease.Model.Classifier;
+        var decoded = images.Select(b => Image.Load<Rgb24>(b)).ToList();
+        var answer = ApiV1Endpoints.ToResponse(await predictions.PredictAsync(choice, [new PredictionInput("cell.jpg", images[0])], null, cancellationToken));
         var stages = new (string Name, Func<int, Task> Run)[]
         {
-            ("request", i => PredictOverHttpAsync(http, images[i % images.Count], cancellationToken)),
-            ("floor", async i =>
+            ("decode", async i => (await decoding.DecodeRgbAsync(images[i % images.Count], DecodeWait.Bounded, cancellationToken)).Dispose()),
+            ("window", i => { classifier.Prepare(decoded[i % decoded.Count]); return Task.CompletedTask; }),
+            ("token", _ => tokens.AuthenticateAsync(portal.Token, "127.0.0.1", cancellationToken)),
+            ("active-model", _ => predictions.ActiveAsync(cancellationToken)),
+            ("json", _ =>
+            {
+                byte[] utf8 = JsonSerializer.SerializeToUtf8Bytes(answer, json);
+                using var parsed = JsonDocument.Parse(utf8);
+                return Task.CompletedTask;
+            }),
+            ("http-floor", async _ =>
             {
                 using var response = await anonymous.PostAsync("api/v1/predict", new ByteArrayContent([]), cancellationToken);
                 await response.Content.ReadAsByteArrayAsync(cancellationToken);
-            }),
-            ("in-process", async i => batch = await predictions.PredictAsync(choice, [new PredictionInput("cell.jpg", images[i % images.Count])], null, cancellationToken, DecodeWait.Bounded)),
-            ("active-model", _ => predictions.ActiveAsync(cancellationToken)),
-            ("token", _ => tokens.AuthenticateAsync(portal.Token, "127.0.0.1", cancellationToken)),
-            ("decode", async i => (await decoding.DecodeRgbAsync(images[i % images.Count], DecodeWait.Bounded, cancellationToken)).Dispose()),
-            ("window", i => { classifier.Prepare(decoded[i % decoded.Count]); return Task.CompletedTask; }),
-            ("session-run", _ => { run(one); return Task.CompletedTask; }),
-            ("classifier", i => { classifier.Logits([prepared[i % prepared.Count]]); return Task.CompletedTask; }),
-            ("served", i => lease.PredictAsync(decoded[i % decoded.Count], cancellationToken)),
-            ("json", _ =>
-            {
-                byte[] utf8 = JsonSerializer.SerializeToUtf8Bytes(ApiV1Endpoints.ToResponse(batch!), json);
-                using var parsed = JsonDocument.Parse(utf8);
-                return Task.CompletedTask;
             }),
         };
         var samples = stages.ToDictionary(s => s.Name, _ => new List<double>());
         try
         {
-            foreach (var stage in stages) for (int i = 0; i < 3; i++) await stage.Run(i);
+            foreach (var stage in stages) for (int i = 0; i < 5; i++) await stage.Run(i);
             for (int round = 0; round < ProfileSamples / ProfileTurn; round++)
             {
                 foreach (var stage in stages)
@@ -271,34 +318,28 @@ public sealed class InferenceBenchmark(ResNet18Backbone backbone, ClassifierOnnx
                     }
                 }
             }
-            double Ms(string name) => Median(samples[name]);
-            double request = Ms("request"), floor = Ms("floor"), inProcess = Ms("in-process"), lookup = Ms("active-model"), token = Ms("token"),
-                decode = Ms("decode"), window = Ms("window"), bare = Ms("session-run"), classified = Ms("classifier"), served = Ms("served"), jsonBoth = Ms("json");
-            double batcher = Math.Max(0, served - window - classified);
-            double tensor = Math.Max(0, classified - bare);
-            double rest = request - inProcess - token - lookup - jsonBoth;
-            BenchResult Stage(string name, double ms, string note) =>
-                new($"inference.profile.{name}", Math.Round(ms, 2), "ms", Math.Round(request, 2), "inference.profile.request", note);
-            return
-            [
-                Stage("request", request, "one client's POST /api/v1/predict of one JPEG, answer parsed (the whole; each stage below is its share)"),
-                Stage("session-run", bare, "session.Run on a ready tensor of one image (the bare session)"),
-                Stage("tensor-fill", tensor, "OnnxClassifier.Logits on a prepared image minus the bare run: the batch tensor filled, the output copied"),
-                Stage("decode", decode, "the hardened decoder: header checks, decode-budget reservation, 320x240 JPEG to RGB"),
-                Stage("window", window, "OnnxClassifier.Prepare: the cell located, its window sampled to the input size"),
-                Stage("batcher", batcher, "the served model's lease and micro-batcher hand-off, calibrated probabilities and the decision"),
-                Stage("in-process", inProcess, "PredictionService.PredictAsync of one image (lease, decode, window, micro-batcher, probabilities)"),
-                Stage("token", token, "ApiTokens.AuthenticateAsync: the presented token validated"),
-                Stage("active-model", lookup, "PredictionService.ActiveAsync: which model is active"),
-                Stage("json", jsonBoth, "the answer serialised as the API does and parsed as a client does"),
-                Stage("http-rest", Math.Max(0, rest), "the rest of the request: transport both ways, Kestrel, multipart reading, middleware (host filter, headers, routing, CORS, rate limiter, authorisation, logging), the endpoint"),
-                Stage("http-floor", floor, "an anonymous POST refused at sign-in (401 problem): the transport and middleware floor, for scale"),
-            ];
         }
         finally
         {
             foreach (var image in decoded) image.Dispose();
         }
+        double Ms(string name) => Median(samples[name]);
+        double request = overHttp.CpuMsPerImage, run = bare.CpuMsPerImage;
+        double named = Ms("decode") + Ms("window") + Ms("token") + Ms("active-model") + Ms("json");
+        BenchResult Stage(string name, double ms, string note) =>
+            new($"inference.profile.{name}", Math.Round(ms, 2), "ms", Math.Round(request, 2), "inference.profile.request", note);
+        return
+        [
+            Stage("request", request, "one API client's request of one JPEG, answer parsed: this process's CPU per image in the rounds above (every thread); each line below is its share"),
+            Stage("session-run", run, "the bare session's run of one image: CPU per image in the same rounds"),
+            Stage("decode", Ms("decode"), "the hardened decoder: header checks, decode-budget reservation, 320x240 JPEG to RGB (median wall ms, one thread)"),
+            Stage("window", Ms("window"), "OnnxClassifier.Prepare: the cell located, its window sampled to the input size"),
+            Stage("token", Ms("token"), "ApiTokens.AuthenticateAsync: the presented token validated"),
+            Stage("active-model", Ms("active-model"), "PredictionService.ActiveAsync: which model is active"),
+            Stage("json", Ms("json"), "the answer serialised as the API does and parsed as a client does"),
+            Stage("rest", request - run - named, "the rest: transport both ways, Kestrel, multipart reading, middleware (host filter, headers, routing, CORS, rate limiter, authorisation, logging), micro-batcher, probabilities, the client"),
+            Stage("http-floor", Ms("http-floor"), "for scale: an anonymous POST refused at sign-in (401 problem), wall ms: the transport and middleware floor"),
+        ];
     }
 
     private static double Median(IReadOnlyList<double> values)
@@ -306,22 +347,6 @@ public sealed class InferenceBenchmark(ResNet18Backbone backbone, ClassifierOnnx
         var sorted = values.Order().ToArray();
         int n = sorted.Length;
         return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
-    }
-
-    /// <summary>The CPU's model name (/proc/cpuinfo) and whether it has AVX-512: the figures depend on them.</summary>
-    internal static string CpuName()
-    {
-        try
-        {
-            var lines = File.ReadLines("/proc/cpuinfo").Take(64).ToList();
-            string? model = lines.FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim();
-            bool avx512 = lines.Any(l => l.StartsWith("flags", StringComparison.Ordinal) && l.Contains(" avx512f", StringComparison.Ordinal));
-            return $"{model ?? "unknown CPU"}{(avx512 ? " (AVX-512)" : "")}, {Environment.ProcessorCount} cores";
-        }
-        catch (IOException)
-        {
-            return $"{Environment.ProcessorCount} cores";
-        }
     }
 
     private static float[] Random(int length, int seed)
