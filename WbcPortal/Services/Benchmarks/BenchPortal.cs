@@ -80,7 +80,7 @@ public sealed class BenchPortal : IAsyncDisposable
     }
 
     /// <summary>An HTTP client of the portal sending the token (no proxy, connections kept alive).</summary>
-    public HttpClient CreateClient()
+    public HttpClient Client()
     {
         var http = new HttpClient(new SocketsHttpHandler { UseProxy = false, PooledConnectionLifetime = Timeout.InfiniteTimeSpan })
         {

@@ -68,7 +68,7 @@ public sealed class InferenceBenchmark(ResNet18Backbone backbone, ClassifierOnnx
             }, cancellationToken);
             var services = portal.Services;
             var sessions = services.GetRequiredService<OnnxSessionFactory>();
-            using var http = portal.CreateClient();
+            using var http = portal.Client();
 
             // The bare session: the same model file and session settings, the input made beforehand, only session.Run timed.
             using var classifier = OnnxClassifier.Load(exported, sessions, services.GetRequiredService<BackboneRegistry>());
