@@ -48,6 +48,7 @@ public static class CoreServiceExtensions
             }
         });
         services.AddSingleton<DatabaseMigrator>();
+        services.AddSingleton<DatabaseChanges>();
         services.AddAccounts();
         services.AddSingleton<DataFolderSpace>();
         services.AddSingleton<DataFolderStartup>();

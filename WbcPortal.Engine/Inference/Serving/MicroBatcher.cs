@@ -22,7 +22,9 @@ public sealed record MicroBatchOptions(TimeSpan Window, int MaxBatch)
 /// Gathers images asked for by concurrent callers into one batched session run. Each caller prepares its own image
 /// (window, normalisation, flips) on its thread; the worker takes every request waiting (up to
 /// <see cref="MicroBatchOptions.MaxBatch"/>), so requests that arrive while a run is busy form the next batch and a lone
-/// request never waits. A window above zero also holds the first request that long for others to join. A batched run's failure fails its own requests
+/// request never waits. One run at a time: a caller that finds no run busy and nobody queued runs its own image at once on
+/// its own thread (with any request that slipped in meanwhile), with no hand-off to the worker and back. A window above
+/// zero instead holds the first request that long for others to join. A batched run's failure fails its own requests
 /// only; a caller's cancellation drops its image before the run. The caller keeps ownership of its image.
 /// </summary>
 public sealed class MicroBatcher : IAsyncDisposable
@@ -31,8 +33,12 @@ public sealed class MicroBatcher : IAsyncDisposable
 
     private readonly OnnxClassifier classifier;
     private readonly MicroBatchOptions options;
-    private readonly Channel<Request> queue = Channel.CreateUnbounded<Request>(new UnboundedChannelOptions { SingleReader = true });
+    // Read by the worker and by a lone caller's run (what slipped in while it looked): not a single reader.
+    private readonly Channel<Request> queue = Channel.CreateUnbounded<Request>(new UnboundedChannelOptions { SingleReader = false });
     private readonly Task worker;
+    /// <summary>Held by whoever runs the session, the worker or a lone caller: one run at a time.</summary>
+    private readonly SemaphoreSlim running = new(1, 1);
+    private volatile bool disposed;
     private long batches, images;
 
     public MicroBatcher(OnnxClassifier classifier, MicroBatchOptions? options = null)
@@ -52,11 +58,64 @@ public sealed class MicroBatcher : IAsyncDisposable
     /// <summary>The logits of one prepared image (<see cref="OnnxClassifier.Prepare"/>, done on the caller's thread, so preparing overlaps the runs).</summary>
     public Task<float[]> LogitsAsync(PreparedImage prepared, CancellationToken cancellationToken = default)
     {
+        if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<float[]>(cancellationToken);
+        if (disposed) return Task.FromException<float[]>(Unloading());
+        // A lone caller: no run busy and nobody waiting, so no batch to gather: run now, here.
+        if (options.Window == TimeSpan.Zero && queue.Reader.Count == 0 && running.Wait(0))
+        {
+            try
+            {
+                return Task.FromResult(RunInline(prepared));
+            }
+            catch (Exception ex)
+            {
+                return Task.FromException<float[]>(ex);
+            }
+            finally
+            {
+                running.Release();
+            }
+        }
         var done = new TaskCompletionSource<float[]>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!queue.Writer.TryWrite(new Request(prepared, done, cancellationToken)))
-            done.SetException(new ObjectDisposedException(nameof(MicroBatcher), "The model is being unloaded."));
+        if (!queue.Writer.TryWrite(new Request(prepared, done, cancellationToken))) done.SetException(Unloading());
         return done.Task;
     }
+
+    /// <summary>The lone caller's run (the <see cref="running"/> gate held): its image first, with any request queued since it looked.</summary>
+    private float[] RunInline(PreparedImage prepared)
+    {
+        var live = Take(options.MaxBatch - 1);
+        var all = new List<PreparedImage>(live.Count + 1) { prepared };
+        all.AddRange(live.Select(r => r.Prepared));
+        float[][] logits;
+        try
+        {
+            logits = classifier.Logits(all);
+        }
+        catch (Exception ex)
+        {
+            foreach (var request in live) request.Done.TrySetException(ex);
+            throw;
+        }
+        Interlocked.Increment(ref batches);
+        Interlocked.Add(ref images, all.Count);
+        for (int i = 0; i < live.Count; i++) live[i].Done.TrySetResult(logits[i + 1]);
+        return logits[0];
+    }
+
+    /// <summary>Up to <paramref name="count"/> queued requests, those cancelled meanwhile answered as cancelled and left out.</summary>
+    private List<Request> Take(int count)
+    {
+        var live = new List<Request>();
+        while (live.Count < count && queue.Reader.TryRead(out var request))
+        {
+            if (request.CancellationToken.IsCancellationRequested) request.Done.TrySetCanceled(request.CancellationToken);
+            else live.Add(request);
+        }
+        return live;
+    }
+
+    private static ObjectDisposedException Unloading() => new(nameof(MicroBatcher), "The model is being unloaded.");
 
     private async Task RunAsync()
     {
@@ -64,10 +123,9 @@ public sealed class MicroBatcher : IAsyncDisposable
         while (await queue.Reader.WaitToReadAsync().ConfigureAwait(false))
         {
             batch.Clear();
-            if (!queue.Reader.TryRead(out var first)) continue;
-            batch.Add(first);
-            if (options.Window > TimeSpan.Zero && batch.Count < options.MaxBatch)
+            if (options.Window > TimeSpan.Zero && queue.Reader.TryRead(out var first))
             {
+                batch.Add(first);
                 using var window = new CancellationTokenSource(options.Window);
                 try
                 {
@@ -81,25 +139,33 @@ public sealed class MicroBatcher : IAsyncDisposable
                     // the window closed
                 }
             }
-            while (batch.Count < options.MaxBatch && queue.Reader.TryRead(out var late)) batch.Add(late);
-
-            var live = new List<Request>(batch.Count);
-            foreach (var request in batch)
-            {
-                if (request.CancellationToken.IsCancellationRequested) request.Done.TrySetCanceled(request.CancellationToken);
-                else live.Add(request);
-            }
-            if (live.Count == 0) continue;
+            // Wait for the run in progress (a lone caller's): what arrives meanwhile joins this batch.
+            await running.WaitAsync().ConfigureAwait(false);
             try
             {
-                var logits = classifier.Logits(live.Select(r => r.Prepared).ToList());
-                Interlocked.Increment(ref batches);
-                Interlocked.Add(ref images, live.Count);
-                for (int i = 0; i < live.Count; i++) live[i].Done.TrySetResult(logits[i]);
+                var live = new List<Request>(batch.Count);
+                foreach (var request in batch)
+                {
+                    if (request.CancellationToken.IsCancellationRequested) request.Done.TrySetCanceled(request.CancellationToken);
+                    else live.Add(request);
+                }
+                live.AddRange(Take(options.MaxBatch - batch.Count));
+                if (live.Count == 0) continue;
+                try
+                {
+                    var logits = classifier.Logits(live.Select(r => r.Prepared).ToList());
+                    Interlocked.Increment(ref batches);
+                    Interlocked.Add(ref images, live.Count);
+                    for (int i = 0; i < live.Count; i++) live[i].Done.TrySetResult(logits[i]);
+                }
+                catch (Exception ex)
+                {
+                    foreach (var request in live) request.Done.TrySetException(ex);
+                }
             }
-            catch (Exception ex)
+            finally
             {
-                foreach (var request in live) request.Done.TrySetException(ex);
+                running.Release();
             }
         }
     }
@@ -107,7 +173,11 @@ public sealed class MicroBatcher : IAsyncDisposable
     /// <summary>Stops taking requests, serves the ones already queued, and waits for the worker.</summary>
     public async ValueTask DisposeAsync()
     {
+        disposed = true;
         queue.Writer.TryComplete();
         await worker.ConfigureAwait(false);
+        // A lone caller's run that started before: the session stays until it ends.
+        await running.WaitAsync().ConfigureAwait(false);
+        running.Release();
     }
 }

@@ -10,8 +10,9 @@ using WbcPortal.Tests.Support;
 namespace WbcPortal.Tests.Engine.Serving;
 
 /// <summary>
-/// Serving an exported classifier: concurrent requests share batched runs and get the logits a direct call gives;
-/// a retired model finishes the requests holding it and is disposed after the last; a cancelled request is dropped.
+/// Serving an exported classifier: concurrent requests share batched runs and get the logits a direct call gives; a lone
+/// request runs at once on its caller's thread; a retired model finishes the requests holding it and is disposed after the
+/// last; a cancelled request is dropped.
 /// </summary>
 public class ServedModelTests(ClassifierOnnxExportFixture fixture) : IClassFixture<ClassifierOnnxExportFixture>
 {
@@ -45,6 +46,43 @@ public class ServedModelTests(ClassifierOnnxExportFixture fixture) : IClassFixtu
                 Assert.True(batches < 20, $"{batches} runs for 20 concurrent images: nothing was batched");
             }
             model.Retire();
+        }
+        finally
+        {
+            foreach (var image in images) image.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task A_lone_request_runs_at_once_on_its_callers_thread_and_concurrent_ones_still_share_runs()
+    {
+        var images = Images(20);
+        try
+        {
+            using var direct = NewClassifier();
+            var expected = direct.Logits(images);
+            using var classifier = NewClassifier();
+            await using var batcher = new MicroBatcher(classifier, new MicroBatchOptions(TimeSpan.Zero, 32));
+
+            // Nobody else: answered before the call returns, with no hand-off to the worker.
+            var lone = batcher.LogitsAsync(images[0], Ct);
+            Assert.True(lone.IsCompletedSuccessfully);
+            Assert.Equal(expected[0], await lone);
+            Assert.Equal((1L, 1L), batcher.Counts);
+
+            // Many at once: one run at a time, so those that come while one runs share the next.
+            var answers = await Task.WhenAll(images.Select(image => Task.Run(() => batcher.LogitsAsync(image, Ct), Ct)));
+            for (int i = 0; i < images.Count; i++)
+                for (int c = 0; c < expected[i].Length; c++) Assert.Equal(expected[i][c], answers[i][c], 4);
+            var (batches, served) = batcher.Counts;
+            Assert.Equal(21, served);
+            Assert.True(batches < 21, $"{batches} runs for 20 concurrent images and a lone one: nothing was batched");
+
+            // Cancelled before it is asked: no run.
+            using var cancelled = new CancellationTokenSource();
+            cancelled.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => batcher.LogitsAsync(images[1], cancelled.Token));
+            Assert.Equal(served, batcher.Counts.Images);
         }
         finally
         {

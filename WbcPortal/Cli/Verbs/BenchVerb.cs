@@ -32,7 +32,7 @@ public sealed class BenchVerb : ICliVerb
             results.AddRange(bench.Run(output.Progress, cancellationToken));
         }
 
-        string machine = $"{Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.ProcessArchitecture}, .NET {Environment.Version}";
+        string machine = $"{BenchMachine.Cpu()}, {RuntimeInformation.OSDescription}, {RuntimeInformation.ProcessArchitecture}, .NET {Environment.Version}";
         output.WriteResult(new
         {
             machine,
@@ -43,9 +43,12 @@ public sealed class BenchVerb : ICliVerb
             w.WriteLine($"{"benchmark",-42} {"value",10} {"unit",-6} {"baseline",10} {"ratio",7}");
             foreach (var r in results)
             {
-                w.WriteLine($"{r.Name,-42} {r.Value,10:0.0} {r.Unit,-6} {r.Baseline?.ToString("0.0") ?? "",10} {r.Ratio?.ToString("0.00") ?? "",7}  {r.Note}");
+                w.WriteLine($"{r.Name,-42} {Figure(r.Value),10} {r.Unit,-6} {(r.Baseline is { } b ? Figure(b) : ""),10} {r.Ratio?.ToString("0.00") ?? "",7}  {r.Note}");
             }
         });
         return Task.FromResult(0);
     }
+
+    /// <summary>One decimal, two under 10 (a profile's milliseconds).</summary>
+    private static string Figure(double value) => value.ToString(Math.Abs(value) < 10 ? "0.00" : "0.0", System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -22,10 +22,21 @@ public sealed record NewToken(string Token, TokenSummary Summary);
 /// Admin), with a role at most the user's and an expiry; only a SHA-256 of each is stored.
 /// </summary>
 public sealed class ApiTokens(IDbContextFactory<WbcDbContext> contexts, IServiceScopeFactory scopes, AccessControl access, AuditLog audit, UserAccounts accounts,
-    AccountOptions options, StorageOptions storage, TimeProvider clock, ILogger<ApiTokens> logger)
+    AccountOptions options, StorageOptions storage, TimeProvider clock, DatabaseChanges changes, ILogger<ApiTokens> logger)
 {
     public const string Scheme = "Bearer";
     private const string Marker = "wbc_";
+
+    /// <summary>How often a token's last use is written (a use within this of the last written one is not).</summary>
+    private static readonly TimeSpan LastUsedPrecision = TimeSpan.FromMinutes(1);
+
+    /// <summary>A token found valid: what its next use needs without the database, while the database is unchanged.</summary>
+    private sealed record Validated(string Name, string UserName, PortalRole Role, DateTimeOffset ExpiresAt, DateTimeOffset? LastUsedAt);
+
+    /// <summary>Tokens found valid at one version of the database; a new version starts an empty set.</summary>
+    private sealed record ValidatedAt(long Version, System.Collections.Concurrent.ConcurrentDictionary<string, Validated> Tokens);
+
+    private ValidatedAt? validated;
 
     /// <summary>Makes a token for <paramref name="userName"/>: one's own, or anyone's for an Admin.</summary>
     public async Task<NewToken> CreateAsync(string userName, string name, PortalRole? role = null, int? expiresDays = null, CancellationToken cancellationToken = default)
@@ -92,18 +103,30 @@ public sealed class ApiTokens(IDbContextFactory<WbcDbContext> contexts, IService
     /// The actor a presented token stands for, or null: unknown, revoked or expired, or its user is gone or locked out.
     /// Its role is the lower of the token's and its user's role now.
     /// </summary>
+    /// <remarks>
+    /// A token found valid is remembered (by its hash) until the database next changes (<see cref="DatabaseChanges"/>): a
+    /// revocation, a locked or deleted user, a changed role, committed by this process or another, takes effect at the
+    /// next request. Its expiry is checked at every use, and its last use is still written at most once a minute.
+    /// </remarks>
     public async Task<Actor?> AuthenticateAsync(string presented, string? remoteAddress, CancellationToken cancellationToken = default)
     {
         if (!presented.StartsWith(Marker, StringComparison.Ordinal) || presented.Length > 100) return null;
         string hash = Hash(presented);
+        // The version is read before the database: a change committed in between makes the next use read it again.
+        long? version = changes.Version();
+        var now = clock.GetUtcNow();
+        if (version is { } current && Volatile.Read(ref validated) is { } set && set.Version == current && set.Tokens.TryGetValue(hash, out var known)
+            && known.ExpiresAt > now && (storage.ReadOnly || known.LastUsedAt is { } used && now - used <= LastUsedPrecision))
+        {
+            return new Actor(ActorKind.Token, $"{known.UserName} (token '{known.Name}')", known.Role, known.UserName, remoteAddress);
+        }
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var token = await db.ApiTokens.FirstOrDefaultAsync(t => t.Hash == hash, cancellationToken);
-        var now = clock.GetUtcNow();
         if (token is null || token.RevokedAt is not null || token.ExpiresAt <= now) return null;
         if (await accounts.ActiveUserAsync(token.UserId, cancellationToken) is not { } user) return null;
         var role = PortalAccess.TryParseRole(token.Role, out var tr) && tr < user.Role ? tr : user.Role;
         // When it was last used, at most once a minute: best effort (a read-only portal writes nothing, a busy database skips it).
-        if (!storage.ReadOnly && (token.LastUsedAt is null || now - token.LastUsedAt > TimeSpan.FromMinutes(1)))
+        if (!storage.ReadOnly && (token.LastUsedAt is null || now - token.LastUsedAt > LastUsedPrecision))
         {
             token.LastUsedAt = now;
             try
@@ -114,8 +137,22 @@ public sealed class ApiTokens(IDbContextFactory<WbcDbContext> contexts, IService
             {
                 logger.LogWarning("Could not record when token {Id} was last used: {Reason}", token.Id, WbcPortal.Services.UserFacingError.Describe(ex));
             }
+            // The write moved the version (or failed): the next use reads the token again, and is remembered then.
+            version = null;
         }
+        if (version is { } read) Remember(read, hash, new Validated(token.Name, user.Name, role, token.ExpiresAt, token.LastUsedAt));
         return new Actor(ActorKind.Token, $"{user.Name} (token '{token.Name}')", role, user.Name, remoteAddress);
+    }
+
+    private void Remember(long version, string hash, Validated token)
+    {
+        var set = Volatile.Read(ref validated);
+        if (set is null || set.Version < version)
+        {
+            var fresh = new ValidatedAt(version, new(StringComparer.Ordinal));
+            set = Interlocked.CompareExchange(ref validated, fresh, set) == set ? fresh : Volatile.Read(ref validated);
+        }
+        if (set?.Version == version) set.Tokens[hash] = token;
     }
 
     public static string Hash(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));

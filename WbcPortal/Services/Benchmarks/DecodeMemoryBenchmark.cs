@@ -21,7 +21,7 @@ namespace WbcPortal.Services.Benchmarks;
 /// baseline, with an unbounded budget (the behaviour before it: every decode at once, each bounded only by itself).
 /// </summary>
 public sealed class DecodeMemoryBenchmark(ResNet18Backbone backbone, ClassifierOnnxExporter exporter, IDbContextFactory<WbcDbContext> contexts, ModelServing serving,
-    ImageDecoding decoding, ClassifyUploads uploads, EvaluationZipUnpacker unpacker, Accounts.AccessControl access) : IBenchmark
+    ImageDecoding decoding, ClassifyUploads uploads, EvaluationZipUnpacker unpacker, Accounts.AccessControl access, DatabaseChanges changes) : IBenchmark
 {
     private const double MB = 1024 * 1024;
 
@@ -47,8 +47,8 @@ public sealed class DecodeMemoryBenchmark(ResNet18Backbone backbone, ClassifierO
             }
             var choice = new ModelChoice("bench", modelPath, null, null);
             var bomb = HostileInputs.ProgressiveJpeg(7296, 5472);
-            var bounded = new PredictionService(contexts, serving, decoding, access);
-            var unbounded = new PredictionService(contexts, serving, new ImageDecoding(decoding.Limits, new DecodeBudget(long.MaxValue / 4, decoding.Budget.RequestWait)), access);
+            var bounded = new PredictionService(contexts, serving, decoding, access, changes);
+            var unbounded = new PredictionService(contexts, serving, new ImageDecoding(decoding.Limits, new DecodeBudget(long.MaxValue / 4, decoding.Budget.RequestWait)), access, changes);
             // Warm the model's session so its memory is in the baseline of every case.
             await bounded.PredictAsync(choice, [new PredictionInput("warm.jpg", HostileInputs.ProgressiveJpeg(320, 240))], null, cancellationToken);
 

@@ -27,14 +27,28 @@ public sealed record PredictionBatch(ModelChoice Model, IReadOnlyList<string> La
 /// batched runs), answered with its calibrated probabilities and "Unidentified" under the model's threshold. An image
 /// that does not decode gets its own error; the rest of the batch is answered.
 /// </summary>
-public sealed class PredictionService(IDbContextFactory<WbcDbContext> contexts, ModelServing serving, ImageDecoding decoding, Accounts.AccessControl access)
+public sealed class PredictionService(IDbContextFactory<WbcDbContext> contexts, ModelServing serving, ImageDecoding decoding, Accounts.AccessControl access,
+    DatabaseChanges changes)
 {
-    /// <summary>The active model, or null when none is.</summary>
+    /// <summary>The active model as last read, and the database's version it was read at.</summary>
+    private sealed record ActiveModel(long Version, ModelChoice? Choice);
+
+    private ActiveModel? active;
+
+    /// <summary>
+    /// The active model, or null when none is. Read again whenever the database has changed since (<see cref="DatabaseChanges"/>:
+    /// a model made active, renamed or deleted, by this process or another), so a request never gets the one before.
+    /// </summary>
     public async Task<ModelChoice?> ActiveAsync(CancellationToken cancellationToken)
     {
+        // The version is read before the database: a change committed in between makes the next call read it again.
+        long? version = changes.Version();
+        if (version is { } now && Volatile.Read(ref active) is { } known && known.Version == now) return known.Choice;
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var model = await db.Models.AsNoTracking().Where(m => m.IsActive).OrderByDescending(m => m.Id).FirstOrDefaultAsync(cancellationToken);
-        return model is null ? null : await ChoiceAsync(db, model, cancellationToken);
+        var choice = model is null ? null : await ChoiceAsync(db, model, cancellationToken);
+        if (version is { } read) Volatile.Write(ref active, new ActiveModel(read, choice));
+        return choice;
     }
 
     /// <summary>
