@@ -60,7 +60,7 @@ public static class WebServiceExtensions
                 .UseRecommendedSerializerSettings()
                 // The SQLite storage does not renew a running job's invisibility timeout: keep it longer than any run;
                 // our run record (an atomic claim) guards against a second start anyway.
-                .UseSQLiteStorage(Path.Combine(storage.DataDirectoryFullPath, "hangfire.db"), new SQLiteStorageOptions
+                .UseSQLiteStorage(DataFolderLayout.JobDatabasePath(storage.DataDirectoryFullPath), new SQLiteStorageOptions
                 {
                     InvisibilityTimeout = TimeSpan.FromDays(7),
                     // SQLite tells no worker of a new job: it is polled for (15 s by default, too long to wait for an import).

@@ -93,7 +93,7 @@ public sealed class IdleMemoryBenchmark : IBenchmark
                 await runs.ExecuteAsync(run.Id, cancellationToken: cancellationToken);
                 peak[i] = ProcessMemory.PeakBytes() ?? 0;
                 after[i] = ProcessMemory.ResidentBytes();
-                folder = Directory.EnumerateFiles(Path.Combine(data, "runs", run.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)), "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
+                folder = Directory.EnumerateFiles(WbcPortal.Storage.DataFolderLayout.RunFolder(data, run.Id), "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
             }
             return new Measured(start, after, peak, folder);
         }

@@ -26,7 +26,7 @@ public sealed class UploadStaging(StorageOptions storage, Microsoft.Extensions.O
     /// <summary>How long an upload may copy nothing before it counts as not in use (<c>Import:StagingIdleMinutes</c>).</summary>
     public TimeSpan IdleAfter => TimeSpan.FromMinutes(import.Value.StagingIdleMinutes);
 
-    public string Root => Path.Combine(storage.DataDirectoryFullPath, "uploads");
+    public string Root => WbcPortal.Storage.DataFolderLayout.UploadsFolder(storage.DataDirectoryFullPath);
 
     internal DateTimeOffset Now => clock.GetUtcNow();
 

@@ -93,7 +93,7 @@ public sealed class EvaluationService(
 
     /// <summary>The pictures of a run's folder and zip evaluations (the images themselves are never imported).</summary>
     public EvaluationPreviews PreviewsOf(int runId) =>
-        new(Path.Combine(storage.DataDirectoryFullPath, "runs", runId.ToString(CultureInfo.InvariantCulture)));
+        new(WbcPortal.Storage.DataFolderLayout.RunFolder(storage.DataDirectoryFullPath, runId));
 
     /// <summary>
     /// The labelled images of a target, in the model's class order; folder files that do not decode are set aside in

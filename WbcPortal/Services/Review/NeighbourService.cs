@@ -132,7 +132,7 @@ public sealed class NeighbourService(IDbContextFactory<WbcDbContext> contexts, O
         return index;
     }
 
-    private string RunDirectory(int runId) => Path.Combine(storage.DataDirectoryFullPath, "runs", runId.ToString(System.Globalization.CultureInfo.InvariantCulture));
-    private string ModelPath(int runId) => Path.Combine(RunDirectory(runId), "model.onnx");
+    private string RunDirectory(int runId) => WbcPortal.Storage.DataFolderLayout.RunFolder(storage.DataDirectoryFullPath, runId);
+    private string ModelPath(int runId) => WbcPortal.Storage.DataFolderLayout.ModelPath(storage.DataDirectoryFullPath, runId);
     private string IndexPath(int runId) => Path.Combine(RunDirectory(runId), "neighbours-train.bin");
 }

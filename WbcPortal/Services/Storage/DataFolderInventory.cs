@@ -211,11 +211,11 @@ public sealed class DataFolderInventory(
         var unreferenced = Unreferenced(files, stored, runIds, runStatus);
 
         long database = FamilyBytes(storage.DatabasePath);
-        long jobDatabase = FamilyBytes(Path.Combine(Root, "hangfire.db"));
+        long jobDatabase = FamilyBytes(DataFolderLayout.JobDatabasePath(Root));
         long total = Directory.Exists(Root) ? UploadStaging.DirectorySize(Root) : 0;
         long reserve = space.ReserveBytes();
         long known = database + jobDatabase + reserve + files.Images.Values.Sum() + files.Thumbnails.Values.Sum() + files.Temp.Sum(t => t.Bytes)
-            + (Directory.Exists(Path.Combine(Root, "runs")) ? UploadStaging.DirectorySize(Path.Combine(Root, "runs")) : 0)
+            + (Directory.Exists(DataFolderLayout.RunsFolder(Root)) ? UploadStaging.DirectorySize(DataFolderLayout.RunsFolder(Root)) : 0)
             + stagingList.Sum(s => s.Bytes) + files.StrayBytes;
         // Stored images and thumbnails some dataset holds, each file once however many datasets share it.
         long storeBytes = files.Images.Where(f => stored.Contains(f.Key)).Sum(f => f.Value) + files.Thumbnails.Where(f => stored.Contains(f.Key)).Sum(f => f.Value);
@@ -378,13 +378,9 @@ public sealed class DataFolderInventory(
     private static string? WhyRunCannotGo(RunStatus status) =>
         Training.RunLifecycle.Allows(status, Training.RunAction.Delete) ? null : $"is {status.ToString().ToLowerInvariant()}; stop it first";
 
-    private string RunFolder(int id) => Path.Combine(Root, "runs", id.ToString(CultureInfo.InvariantCulture));
+    private string RunFolder(int id) => DataFolderLayout.RunFolder(Root, id);
 
-    private static int? RunOfPath(string relative)
-    {
-        var parts = relative.Split('/', '\\');
-        return parts.Length >= 2 && parts[0] == "runs" && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id : null;
-    }
+    private static int? RunOfPath(string relative) => DataFolderLayout.RunOf(relative);
 
     private List<StagedUpload> StagedUploads()
     {
@@ -428,7 +424,7 @@ public sealed class DataFolderInventory(
         list.AddRange(files.Thumbnails.Where(f => !stored.Contains(f.Key)).SelectMany(f => StoredPaths("thumbs", f.Key, "thumbnail")));
         list.AddRange(files.Temp);
         list.AddRange(files.Odd);
-        var runs = Path.Combine(Root, "runs");
+        var runs = DataFolderLayout.RunsFolder(Root);
         if (Directory.Exists(runs))
         {
             foreach (var dir in Directory.EnumerateDirectories(runs))

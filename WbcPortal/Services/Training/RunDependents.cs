@@ -99,9 +99,9 @@ public sealed class RunDependents(IDbContextFactory<WbcDbContext> contexts, Stor
         return db.Models.Where(m => m.OnnxPath.StartsWith(prefix) || m.OnnxPath.StartsWith(altPrefix) || (run.ModelPath != null && m.OnnxPath == run.ModelPath));
     }
 
-    internal static string RunFolderPrefix(int runId) => Path.Combine("runs", runId.ToString(CultureInfo.InvariantCulture)) + Path.DirectorySeparatorChar;
+    internal static string RunFolderPrefix(int runId) => WbcPortal.Storage.DataFolderLayout.RunRelative(runId) + Path.DirectorySeparatorChar;
 
-    internal string RunFolder(int runId) => Path.Combine(storage.DataDirectoryFullPath, "runs", runId.ToString(CultureInfo.InvariantCulture));
+    internal string RunFolder(int runId) => WbcPortal.Storage.DataFolderLayout.RunFolder(storage.DataDirectoryFullPath, runId);
 
     internal async Task<RunDependencies> OfAsync(WbcDbContext db, Run run, CancellationToken cancellationToken)
     {

@@ -93,7 +93,7 @@ public sealed class TrainingRunService(
         CheckpointDirectory = "",
     };
 
-    internal static string CheckpointDirectoryOf(int runId) => Path.Combine("runs", runId.ToString(System.Globalization.CultureInfo.InvariantCulture), "checkpoints");
+    internal static string CheckpointDirectoryOf(int runId) => DataFolderLayout.CheckpointsRelative(runId);
 
     /// <summary>How often the executing process looks for a Stop asked by any process, and whether its run was taken from it.</summary>
     public static readonly TimeSpan StopPollInterval = TimeSpan.FromSeconds(2);
@@ -470,7 +470,7 @@ public sealed class TrainingRunService(
     /// </summary>
     private async Task FinishModelAsync(int runId, TrainingRequest request, TrainingOutcome outcome, CancellationToken cancellationToken)
     {
-        string modelRelative = Path.Combine("runs", runId.ToString(System.Globalization.CultureInfo.InvariantCulture), "model.onnx");
+        string modelRelative = DataFolderLayout.ModelRelative(runId);
         string modelPath = Path.Combine(storage.DataDirectoryFullPath, modelRelative);
         var metadata = new ClassifierOnnxMetadata(request.Labels, request.Config.InputHeight, request.Config.InputWidth,
             new Dictionary<string, string> { ["run"] = runId.ToString(System.Globalization.CultureInfo.InvariantCulture), ["config"] = request.Config.ToJson() },
