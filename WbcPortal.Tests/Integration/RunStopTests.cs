@@ -51,7 +51,7 @@ public sealed class RunStopTests : IDisposable
             {
                 var runs = services.GetRequiredService<TrainingRunService>();
                 int id = await runs.ResolveAsync("long", ct);
-                Assert.Equal(RunStatus.Running, await runs.RequestStopAsync(id, ct));
+                Assert.Equal(RunStatus.Running, await services.GetRequiredService<RunStore>().RequestStopAsync(id, ct));
             }
             var asked = DateTime.UtcNow;
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);

@@ -118,6 +118,7 @@ public static class CoreServiceExtensions
         services.AddSingleton<Services.Smears.SmearService>();
         services.AddSingleton<Services.Smears.SmearBatchStore>();
         services.AddSingleton<Services.Smears.SmearJobs>();
+        services.AddSingleton<RunStore>();
         services.AddSingleton<TrainingRunService>();
         services.AddSingleton<CrossValidationService>();
         services.AddSingleton<CrossValidationModels>();

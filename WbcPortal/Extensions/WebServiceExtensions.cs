@@ -120,7 +120,7 @@ public static class WebServiceExtensions
                 int adopted = await app.Services.GetRequiredService<PortalJobs>().AdoptQueuedInputsAsync();
                 if (adopted > 0) app.Logger.LogInformation("{Count} queued job(s) keep their staged uploads", adopted);
                 await app.Services.GetRequiredService<UploadStaging>().SweepAsync();
-                int interrupted = await app.Services.GetRequiredService<Services.Training.TrainingRunService>().MarkInterruptedAsync();
+                int interrupted = await app.Services.GetRequiredService<Services.Training.RunStore>().MarkInterruptedAsync();
                 if (interrupted > 0) app.Logger.LogWarning("{Count} run(s) were training when the portal last stopped; they are marked Interrupted and can be resumed", interrupted);
             }
             catch

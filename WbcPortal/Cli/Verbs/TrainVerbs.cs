@@ -36,7 +36,7 @@ public sealed class TrainVerb : ICliVerb
         if (parse.GetValue(folds) is int k)
         {
             var cvRuns = services.GetRequiredService<TrainingRunService>();
-            await RunVerbs.MarkInterruptedAsync(cvRuns, output, cancellationToken);
+            await RunVerbs.MarkInterruptedAsync(services.GetRequiredService<RunStore>(), output, cancellationToken);
             var cvs = services.GetRequiredService<CrossValidationService>();
             var cv = await cvs.CreateAsync(chosen.Name, k, cfg, name: parse.GetValue(name), cancellationToken: cancellationToken);
             output.Error.WriteLine($"cross-validation {cv.Id} '{cv.Name}': {k} folds of {chosen.Name}'s train and validation parts, one run each");
@@ -49,7 +49,7 @@ public sealed class TrainVerb : ICliVerb
                                    "choose a split with all three parts, or pass --allow-incomplete-split", 2);
         }
         var runs = services.GetRequiredService<TrainingRunService>();
-        await RunVerbs.MarkInterruptedAsync(runs, output, cancellationToken);
+        await RunVerbs.MarkInterruptedAsync(services.GetRequiredService<RunStore>(), output, cancellationToken);
         var run = await runs.CreateAsync(parse.GetRequiredValue(split), cfg, parse.GetValue(name), cancellationToken);
         output.Error.WriteLine($"run {run.Id} '{run.Name}'");
         return await RunVerbs.ExecuteAndPrintAsync(runs, run.Id, output, cancellationToken);
@@ -69,7 +69,7 @@ public sealed class ResumeVerb : ICliVerb
     {
         var runs = services.GetRequiredService<TrainingRunService>();
         // This verb holds the data folder's lock: a run left Running by a killed process is resumable at once.
-        await RunVerbs.MarkInterruptedAsync(runs, output, cancellationToken);
+        await RunVerbs.MarkInterruptedAsync(services.GetRequiredService<RunStore>(), output, cancellationToken);
         var cvs = services.GetRequiredService<CrossValidationService>();
         if (await cvs.FindAsync(parse.GetRequiredValue(run), cancellationToken) is int cv)
         {
@@ -82,7 +82,7 @@ public sealed class ResumeVerb : ICliVerb
 
 internal static class RunVerbs
 {
-    public static async Task MarkInterruptedAsync(TrainingRunService runs, CliOutput output, CancellationToken cancellationToken)
+    public static async Task MarkInterruptedAsync(RunStore runs, CliOutput output, CancellationToken cancellationToken)
     {
         int marked = await runs.MarkInterruptedAsync(cancellationToken);
         if (marked > 0) output.Error.WriteLine($"{marked} run(s) left Running by a process that stopped are marked Interrupted (resume them)");

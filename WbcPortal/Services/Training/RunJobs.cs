@@ -73,7 +73,7 @@ public sealed class RunJobs(TrainingRunService runs, RunStopRegistry stops, ILog
 public sealed record StopResult(bool Stopped, string Message);
 
 /// <summary>What the pages call: start, resume and stop runs (and cross-validations, run by run) through the job queue.</summary>
-public sealed class TrainingLauncher(TrainingRunService runs, CrossValidationService crossValidations, IBackgroundJobClient jobs, RunStopRegistry stops, Accounts.AccessControl access, Accounts.AuditLog audit)
+public sealed class TrainingLauncher(TrainingRunService runs, RunStore store, CrossValidationService crossValidations, IBackgroundJobClient jobs, RunStopRegistry stops, Accounts.AccessControl access, Accounts.AuditLog audit)
 {
     /// <summary>Makes the fold splits and queued fold runs and queues one job a fold: the one training worker takes them in turn.</summary>
     [Demands(PortalAction.Train)]
@@ -99,10 +99,10 @@ public sealed class TrainingLauncher(TrainingRunService runs, CrossValidationSer
         int queued = 0;
         foreach (var (_, runId, status) in await crossValidations.FoldRunsAsync(id, cancellationToken))
         {
-            await runs.CheckLeaseAsync(runId, cancellationToken);
+            await store.CheckLeaseAsync(runId, cancellationToken);
             if (RunLifecycle.Allows(status, RunAction.Resume) || status == RunStatus.Running)
             {
-                try { await runs.RequeueAsync(runId, cancellationToken); }
+                try { await store.RequeueAsync(runId, cancellationToken); }
                 catch (RunNotClaimableException) { continue; } // still training: it goes on by itself
             }
             else if (status != RunStatus.Queued) continue;
@@ -144,7 +144,7 @@ public sealed class TrainingLauncher(TrainingRunService runs, CrossValidationSer
     public async Task ResumeAsync(int runId, CancellationToken cancellationToken = default)
     {
         access.Demand(PortalAction.Train);
-        await runs.RequeueAsync(runId, cancellationToken);
+        await store.RequeueAsync(runId, cancellationToken);
         jobs.Enqueue<RunJobs>(j => j.ExecuteAsync(runId, CancellationToken.None));
         await audit.RecordAsync(AuditAction.RunResumed, $"run {runId}", null, cancellationToken: CancellationToken.None);
     }
@@ -159,7 +159,7 @@ public sealed class TrainingLauncher(TrainingRunService runs, CrossValidationSer
         access.Demand(PortalAction.Train);
         try
         {
-            var was = await runs.RequestStopAsync(runId, cancellationToken);
+            var was = await store.RequestStopAsync(runId, cancellationToken);
             if (was == RunStatus.Queued) return new StopResult(true, "Cancelled before it started.");
             stops.Stop(runId);
             return new StopResult(true, "Stopping after the current batch…");

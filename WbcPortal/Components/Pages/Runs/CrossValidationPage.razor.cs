@@ -10,6 +10,7 @@ public partial class CrossValidationPage
 {
     [Inject] private CrossValidationService CrossValidations { get; set; } = default!;
     [Inject] private TrainingRunService RunEvents { get; set; } = default!;
+    [Inject] private RunStore Store { get; set; } = default!;
     [Inject] private TrainingLauncher Launcher { get; set; } = default!;
     [Inject] private ISnackbar Snackbar { get; set; } = default!;
     [Inject] private Options.StorageOptions Storage { get; set; } = default!;
@@ -29,7 +30,7 @@ public partial class CrossValidationPage
     {
         foreach (var (_, runId, status) in await CrossValidations.FoldRunsAsync(Id))
         {
-            if (status == RunStatus.Running) await RunEvents.CheckLeaseAsync(runId);
+            if (status == RunStatus.Running) await Store.CheckLeaseAsync(runId);
         }
         await ReloadAsync();
         // A model being made (or made) in this process is found again after a refresh.

@@ -16,6 +16,7 @@ public partial class RunDetailPage
     [Inject] private RunReportQueries Reports { get; set; } = default!;
     [Inject] private RunDependents Dependents { get; set; } = default!;
     [Inject] private TrainingRunService RunEvents { get; set; } = default!;
+    [Inject] private RunStore Store { get; set; } = default!;
     [Inject] private TrainingLauncher Launcher { get; set; } = default!;
     [Inject] private ISnackbar Snackbar { get; set; } = default!;
     [Inject] private NavigationManager Navigation { get; set; } = default!;
@@ -34,7 +35,7 @@ public partial class RunDetailPage
     protected override async Task OnParametersSetAsync()
     {
         // A run left Running by a process that died shows as Interrupted (resumable), not "Running · Starting…" for good.
-        await RunEvents.CheckLeaseAsync(Id);
+        await Store.CheckLeaseAsync(Id);
         await ReloadAsync();
         loaded = true;
         if (Following) return;
