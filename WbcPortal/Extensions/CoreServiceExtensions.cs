@@ -149,6 +149,7 @@ public static class CoreServiceExtensions
         services.AddSingleton<IBenchmark, SmearDetectBenchmark>();
         services.AddSingleton<IBenchmark, Services.Benchmarks.SmearBenchmark>();
         services.AddSingleton<IBenchmark, Services.Benchmarks.DecodeMemoryBenchmark>();
+        services.AddSingleton<IBenchmark, Services.Benchmarks.JobQueueBenchmark>();
         services.AddSingleton<IBenchmark, Services.Benchmarks.IdleMemoryBenchmark>();
         return services;
     }

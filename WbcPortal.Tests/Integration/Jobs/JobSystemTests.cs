@@ -156,6 +156,7 @@ public sealed class JobKindsTests
         new VersionJob(3, "cells", 7, 12),
         new LabelIssuesJob("cells"),
         new WbcPortal.Services.Evaluation.EvaluateJob(5, "split s42 / test", Split: "s42", Part: "test"),
+        new ProbeJob("1 of 10"),
     };
 
     [Fact]

@@ -105,3 +105,21 @@ internal sealed class LabelIssuesJobHandler(LabelIssueService labelIssues) : Job
         labelIssues.RunAsync(job.Dataset, progress: new InlineProgress<LabelIssueProgress>(p => context.Progress.Report(new JobProgress(p.Fraction, p.Stage))),
             cancellationToken: context.CancellationToken);
 }
+
+/// <summary>A job that does nothing but be taken and finished: the queue's own cost, and a check that some worker answers.</summary>
+public sealed record ProbeJob(string Label) : JobRequest
+{
+    public override JobKind Kind => JobKind.Probe;
+    public override string Subject => "probe";
+    public override string Description => $"probe {Label}";
+    public override string CancelledNote => "nothing to keep";
+}
+
+/// <summary>Which process ran a probe.</summary>
+public sealed record ProbeDone(string Node);
+
+internal sealed class ProbeJobHandler : JobHandler<ProbeJob, ProbeDone>
+{
+    protected override Task<ProbeDone> RunAsync(ProbeJob job, JobContext context) =>
+        Task.FromResult(new ProbeDone(WbcPortal.Storage.ProcessIdentity.Current.ToString()));
+}

@@ -12,6 +12,8 @@ public enum JobKind
     Version,
     LabelIssues,
     Evaluation,
+    /// <summary>Does nothing: shows that a worker takes work, and measures the queue (<c>bench --only jobs</c>).</summary>
+    Probe,
 }
 
 public enum JobState

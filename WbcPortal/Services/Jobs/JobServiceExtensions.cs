@@ -17,6 +17,7 @@ public static class JobServiceExtensions
         services.AddJobHandler<LabelIssuesJobHandler>();
         services.AddSingleton<Evaluation.EvaluationJobs>();
         services.AddJobHandler<Evaluation.EvaluateJobHandler>();
+        services.AddJobHandler<ProbeJobHandler>();
         return services;
     }
 
