@@ -108,6 +108,23 @@ public class TrainingPageComponentTests : PortalTestContext
     }
 
     [Fact]
+    public void A_grouping_card_names_its_margin_and_the_other_cuts_count()
+    {
+        var summary = new WbcPortal.Services.Grouping.GroupingSummary(1, 106, new Dictionary<string, int> { ["EOSINOPHIL"] = 50, ["NEUTROPHIL"] = 56 }, 3, 1.2)
+        {
+            Margin = WbcPortal.Engine.Datasets.Grouping.GroupingMargin.Standard,
+            Cuts = [new(WbcPortal.Engine.Datasets.Grouping.GroupingMargin.Standard, 106, 7), new(WbcPortal.Engine.Datasets.Grouping.GroupingMargin.Cautious, 62, 7)],
+        };
+        Services.AddJobsForTests(DataDirectory);
+        var card = Render<JobCard>(p => p.Add(c => c.Job, new JobView
+        {
+            Id = Guid.NewGuid(), Kind = JobKind.Grouping, Subject = "cells", Description = "finding source groups", State = JobState.Succeeded, Result = summary,
+        }));
+        Assert.Equal("Found 106 source groups at the standard margin (62 at the cautious margin, which a split may choose) in 1.2 s (EOSINOPHIL 50, NEUTROPHIL 56).",
+            card.Find("[data-testid=grouping-result]").TextContent.Trim());
+    }
+
+    [Fact]
     public async Task A_dataset_job_card_cancels_its_job_and_shows_Cancelled_with_what_was_kept()
     {
         Services.AddJobsForTests(DataDirectory).AddScriptedJobs<GroupingJob>();
