@@ -27,7 +27,10 @@ public static class CoreServiceExtensions
 {
     public static IServiceCollection AddWbcCore(this IServiceCollection services)
     {
-        services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<StorageOptions>().BindConfiguration(StorageOptions.Section).ValidateDataAnnotations()
+            .Validate(o => o.Provider != StorageProvider.PostgreSql || !string.IsNullOrWhiteSpace(o.ConnectionString),
+                "Storage:Provider PostgreSql needs Storage:ConnectionString (Host=…;Database=…;Username=…;Password=…).")
+            .ValidateOnStart();
         services.AddOptions<ComputeOptions>().BindConfiguration(ComputeOptions.Section)
             .Validate(o => o.Device is "auto" or "cpu" or "cuda", "Compute:Device must be auto, cpu or cuda.")
             .Validate(o => o.TorchThreads >= 0 && o.OnnxThreads >= 0, "Compute thread counts must be 0 (all cores) or more.")
@@ -35,18 +38,9 @@ public static class CoreServiceExtensions
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<StorageOptions>>().Value);
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<ComputeOptions>>().Value);
 
-        services.AddDbContextFactory<WbcDbContext>((sp, db) =>
-        {
-            var storage = sp.GetRequiredService<StorageOptions>();
-            switch (storage.Provider)
-            {
-                case StorageProvider.Sqlite:
-                    db.UseSqlite(storage.EffectiveConnectionString);
-                    break;
-                default:
-                    throw new InvalidOperationException($"Storage:Provider '{storage.Provider}' is not supported.");
-            }
-        });
+        // One factory for the configured provider (Storage:Provider); Identity's stores take a context of their own scope from it.
+        services.AddSingleton<IDbContextFactory<WbcDbContext>, WbcDbContextFactory>();
+        services.AddScoped(sp => sp.GetRequiredService<IDbContextFactory<WbcDbContext>>().CreateDbContext());
         services.AddSingleton<DatabaseMigrator>();
         services.AddSingleton<DatabaseChanges>();
         services.AddAccounts();

@@ -7,7 +7,6 @@ using WbcPortal.Services.Datasets;
 using WbcPortal.Services.Jobs;
 using WbcPortal.Services.Training;
 using Hangfire;
-using Hangfire.Storage.SQLite;
 using WbcPortal.Storage;
 using WbcPortal.Security;
 
@@ -51,37 +50,7 @@ public static class WebServiceExtensions
             builder.Services.AddSingleton<IBackgroundJobClient, ReadOnlyJobClient>();
             return builder;
         }
-        builder.Services.AddHangfire((sp, config) =>
-        {
-            var storage = sp.GetRequiredService<Options.StorageOptions>();
-            Directory.CreateDirectory(storage.DataDirectoryFullPath);
-            config.SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
-                .UseSimpleAssemblyNameTypeSerializer()
-                .UseRecommendedSerializerSettings()
-                // The SQLite storage does not renew a running job's invisibility timeout: keep it longer than any run;
-                // our run record (an atomic claim) guards against a second start anyway.
-                .UseSQLiteStorage(DataFolderLayout.JobDatabasePath(storage.DataDirectoryFullPath), new SQLiteStorageOptions
-                {
-                    InvisibilityTimeout = TimeSpan.FromDays(7),
-                    // SQLite tells no worker of a new job: it is polled for (15 s by default, too long to wait for an import).
-                    QueuePollInterval = TimeSpan.FromMilliseconds(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<JobsOptions>>().Value.QueuePollMilliseconds),
-                });
-        });
-        builder.Services.AddHangfireServer(o =>
-        {
-            o.WorkerCount = 1;
-            o.Queues = [RunJobs.Queue];
-            o.ShutdownTimeout = TimeSpan.FromSeconds(30);
-        });
-        // Every other job (import, grouping, split, leak check, version, label issues): its own workers, so a training run
-        // never waits behind an import nor an import behind a run.
-        builder.Services.AddHangfireServer((sp, o) =>
-        {
-            o.ServerName = $"{Environment.MachineName}.cpu";
-            o.WorkerCount = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<JobsOptions>>().Value.CpuWorkers;
-            o.Queues = [JobKinds.CpuQueue];
-            o.ShutdownTimeout = TimeSpan.FromSeconds(30);
-        });
+        builder.Services.AddJobStorageAndServers(builder.Configuration);
         return builder;
     }
 
@@ -120,8 +89,9 @@ public static class WebServiceExtensions
                 int adopted = await app.Services.GetRequiredService<PortalJobs>().AdoptQueuedInputsAsync();
                 if (adopted > 0) app.Logger.LogInformation("{Count} queued job(s) keep their staged uploads", adopted);
                 await app.Services.GetRequiredService<UploadStaging>().SweepAsync();
-                int interrupted = await app.Services.GetRequiredService<Services.Training.RunStore>().MarkInterruptedAsync();
-                if (interrupted > 0) app.Logger.LogWarning("{Count} run(s) were training when the portal last stopped; they are marked Interrupted and can be resumed", interrupted);
+                // Runs and jobs a stopped process left: Interrupted / Failed, or queued again with Jobs:TakeOver (and every few seconds after).
+                int takenOver = await app.Services.GetRequiredService<OrphanedWork>().SettleAsync();
+                if (takenOver > 0) app.Logger.LogWarning("{Count} job(s) or run(s) were running when their process stopped; queued again (Jobs:TakeOver)", takenOver);
             }
             catch
             {

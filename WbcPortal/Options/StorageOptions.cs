@@ -4,7 +4,14 @@ namespace WbcPortal.Options;
 
 public enum StorageProvider
 {
+    /// <summary>One file in the data folder; one process owns the folder (its OS lock). The embedded default.</summary>
     Sqlite,
+
+    /// <summary>
+    /// A PostgreSQL server (<see cref="StorageOptions.ConnectionString"/>) for the portal's database and the job queue: several
+    /// nodes (web nodes and <c>worker</c>s) share it and the data folder's files; they coordinate through database leases.
+    /// </summary>
+    PostgreSql,
 }
 
 /// <summary>Where the portal keeps its database, images, checkpoints and models. Section <c>Storage</c>.</summary>
@@ -19,8 +26,17 @@ public sealed class StorageOptions
     [Required]
     public string DataDirectory { get; set; } = "data";
 
-    /// <summary>A full connection string, overriding the default (a SQLite file in the data folder).</summary>
+    /// <summary>
+    /// A full connection string: overrides the default SQLite file in the data folder; required for PostgreSQL
+    /// (<c>Host=db;Database=wbcportal;Username=wbc;Password=…</c>).
+    /// </summary>
     public string? ConnectionString { get; set; }
+
+    /// <summary>
+    /// Several processes share this data folder and database (PostgreSQL): no process owns the folder; work is claimed
+    /// row by row (job and run leases) instead of under the folder's OS lock.
+    /// </summary>
+    public bool SharedByNodes => Provider == StorageProvider.PostgreSql;
 
     /// <summary>
     /// A portal that only reads: it takes no lock on the data folder, migrates and sweeps nothing, runs no jobs, and opens
@@ -67,18 +83,41 @@ public sealed class StorageOptions
 
     public string DatabasePath => Path.Combine(DataDirectoryFullPath, "wbcportal.db");
 
-    public string EffectiveConnectionString => ConnectionString ?? (ReadOnly ? $"Data Source={DatabasePath};Mode=ReadOnly" : WritableConnectionString);
+    public string EffectiveConnectionString => Provider switch
+    {
+        // A read-only PostgreSQL session: the server refuses any write, as SQLite's read-only mode does.
+        StorageProvider.PostgreSql => ReadOnly ? $"{RequiredConnectionString};Options=-c default_transaction_read_only=on" : RequiredConnectionString,
+        _ => ConnectionString ?? (ReadOnly ? $"Data Source={DatabasePath};Mode=ReadOnly" : WritableConnectionString),
+    };
+
+    private string RequiredConnectionString => ConnectionString
+        ?? throw new InvalidOperationException("Storage:Provider is PostgreSql but Storage:ConnectionString is not set.");
 
     /// <summary>
     /// The database opened for writing, whatever <see cref="ReadOnly"/> says: only for signals to the process that holds
     /// the folder (a Stop request), never for data.
     /// </summary>
-    public string WritableConnectionString => ConnectionString ?? $"Data Source={DatabasePath}";
+    public string WritableConnectionString => Provider == StorageProvider.PostgreSql ? RequiredConnectionString : ConnectionString ?? $"Data Source={DatabasePath}";
 
     /// <summary>The database as people should read it: a path for SQLite, never a password.</summary>
     public string DatabaseDescription => Provider switch
     {
         StorageProvider.Sqlite => ConnectionString is null ? $"sqlite:{DatabasePath}" : "sqlite:(custom connection string)",
+        StorageProvider.PostgreSql => DescribePostgres(ConnectionString),
         _ => Provider.ToString(),
     };
+
+    private static string DescribePostgres(string? connectionString)
+    {
+        if (connectionString is null) return "postgresql:(no connection string)";
+        try
+        {
+            var b = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+            return $"postgresql://{b.Host}:{b.Port}/{b.Database}";
+        }
+        catch (ArgumentException)
+        {
+            return "postgresql:(connection string not readable)";
+        }
+    }
 }

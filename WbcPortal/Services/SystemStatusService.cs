@@ -48,7 +48,7 @@ public sealed class SystemStatusService(
                 await using var db = await contexts.CreateDbContextAsync(cancellationToken);
                 active = await db.Models.Where(m => m.IsActive).Select(m => m.Name).FirstOrDefaultAsync(cancellationToken);
             }
-            catch (Microsoft.Data.Sqlite.SqliteException)
+            catch (System.Data.Common.DbException)
             {
                 active = null;
             }

@@ -26,6 +26,14 @@ public static class UserFacingError
             SqliteException { SqliteErrorCode: 8 } => "the data folder is read-only for this process: a portal started with --read-only changes nothing (start it without --read-only once the folder is free), or check the folder's permissions",
             SqliteException { SqliteErrorCode: 14 } => "the database file cannot be opened (check the data folder exists and is writable)",
             SqliteException s => $"database error: {OneLine(s.Message)}",
+            // PostgreSQL (shared by several nodes): the server's own words, with what a person does about the common ones.
+            Npgsql.PostgresException { SqlState: "53100" } => "the database server's disk is full; free space there and try again — the last change was rolled back",
+            Npgsql.PostgresException { SqlState: "25006" } => "this portal's database session is read-only (--read-only): it changes nothing",
+            Npgsql.PostgresException { SqlState: "40001" or "40P01" } => "the database refused the change because another node changed the same rows at once; try again",
+            Npgsql.PostgresException p => $"database error: {OneLine(p.MessageText)} ({p.SqlState})",
+            Npgsql.NpgsqlException n when n.InnerException is System.Net.Sockets.SocketException or TimeoutException or IOException =>
+                $"the database server cannot be reached ({OneLine(n.InnerException!.Message)}); check Storage:ConnectionString and that PostgreSQL is running",
+            Npgsql.NpgsqlException n => $"database error: {OneLine(n.Message)}",
             OutOfMemoryException => "the machine ran out of memory for this work; nothing was kept from it",
             UnauthorizedAccessException => $"permission denied: {OneLine(ex.Message)}",
             _ => OneLine(ex.Message),
@@ -56,7 +64,7 @@ public static class UserFacingError
                 DbUpdateException d => d.InnerException,
                 System.Reflection.TargetInvocationException t => t.InnerException,
                 TypeInitializationException t => t.InnerException,
-                _ when ex.InnerException is SqliteException or IOException => ex.InnerException,
+                _ when ex.InnerException is System.Data.Common.DbException or IOException => ex.InnerException,
                 _ => null,
             };
             if (inner is null) break;
@@ -64,6 +72,10 @@ public static class UserFacingError
         }
         return ex;
     }
+
+    /// <summary>A unique index refused the row (a name taken by someone else meanwhile), on either provider.</summary>
+    public static bool IsUniqueViolation(Exception exception) =>
+        Unwrap(exception) is SqliteException { SqliteErrorCode: 19 } or Npgsql.PostgresException { SqlState: "23505" };
 
     public static string OneLine(string message) => message.ReplaceLineEndings(" ").Trim();
 }

@@ -5,8 +5,21 @@ using WbcPortal.Storage.Entities;
 
 namespace WbcPortal.Storage;
 
-public sealed class WbcDbContext(DbContextOptions<WbcDbContext> options) : IdentityDbContext<PortalUser>(options)
+/// <summary>
+/// The portal's database. This type carries the SQLite migrations (<c>Storage/Migrations</c>);
+/// <see cref="PostgresWbcDbContext"/>, the same model, carries PostgreSQL's (<c>Storage/Migrations/PostgreSql</c>).
+/// </summary>
+public class WbcDbContext : IdentityDbContext<PortalUser>
 {
+    public WbcDbContext(DbContextOptions<WbcDbContext> options) : base(options)
+    {
+    }
+
+    /// <summary>For a provider's own context type (its own migration set, the same model).</summary>
+    protected WbcDbContext(DbContextOptions options) : base(options)
+    {
+    }
+
     public DbSet<ApiToken> ApiTokens => Set<ApiToken>();
     public DbSet<AuditEntry> AuditEntries => Set<AuditEntry>();
     public DbSet<RegisteredModel> Models => Set<RegisteredModel>();

@@ -133,7 +133,7 @@ public sealed class ApiTokens(IDbContextFactory<WbcDbContext> contexts, IService
             {
                 await db.SaveChangesAsync(cancellationToken);
             }
-            catch (Exception ex) when (ex is DbUpdateException or Microsoft.Data.Sqlite.SqliteException)
+            catch (Exception ex) when (ex is DbUpdateException or System.Data.Common.DbException)
             {
                 logger.LogWarning("Could not record when token {Id} was last used: {Reason}", token.Id, WbcPortal.Services.UserFacingError.Describe(ex));
             }

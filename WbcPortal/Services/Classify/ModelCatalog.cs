@@ -94,7 +94,7 @@ public sealed class ModelCatalog(IDbContextFactory<WbcDbContext> contexts, Stora
             try { File.Delete(full); }
             catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException) { /* the row was not added: the file is only unused */ }
             // Another import took the name between the check and the insert: the unique index refused this one.
-            if (ex is DbUpdateException { InnerException: Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 19 } }) throw new ModelImportRefusedException([NameTaken(name)]);
+            if (UserFacingError.IsUniqueViolation(ex)) throw new ModelImportRefusedException([NameTaken(name)]);
             throw;
         }
     }

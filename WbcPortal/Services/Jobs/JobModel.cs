@@ -74,10 +74,30 @@ public static class JobKinds
     public static string Name(JobKind kind) =>
         string.Concat(kind.ToString().Select((c, i) => char.IsUpper(c) && i > 0 ? $"-{char.ToLowerInvariant(c)}" : char.ToLowerInvariant(c).ToString()));
 
-    /// <summary>Hangfire's queue a kind runs on: dataset work is CPU work, one job at a time.</summary>
+    /// <summary>Hangfire's queue a kind runs on: these jobs are CPU work (training runs go to <see cref="GpuQueue"/>).</summary>
     public static string Queue(JobKind kind) => CpuQueue;
 
+    /// <summary>Every job but training: import, grouping, splits, evaluations, … (<c>Jobs:CpuWorkers</c> at once per node).</summary>
     public const string CpuQueue = "cpu";
+
+    /// <summary>Training runs and cross-validation folds: one at a time per node, on its device (CUDA when present).</summary>
+    public const string GpuQueue = "gpu";
+
+    public static readonly IReadOnlyList<string> AllQueues = [GpuQueue, CpuQueue];
+
+    /// <summary>
+    /// A queue list as configured (<c>Jobs:Queues</c>, <c>worker --queues</c>): comma-separated names from <see cref="AllQueues"/>;
+    /// empty or <c>none</c> for no queue. Throws <see cref="ArgumentException"/> naming an unknown queue.
+    /// </summary>
+    public static IReadOnlyList<string> ParseQueues(string? text)
+    {
+        var names = (text ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(n => n.ToLowerInvariant()).Where(n => n != "none").Distinct().ToList();
+        var unknown = names.Where(n => !AllQueues.Contains(n)).ToList();
+        if (unknown.Count > 0)
+            throw new ArgumentException($"unknown queue(s) {string.Join(", ", unknown.Select(u => $"'{u}'"))}: the queues are {string.Join(", ", AllQueues)} (or none)");
+        return names;
+    }
 }
 
 /// <summary>Adapters from the Engine's progress types to <see cref="JobProgress"/>.</summary>

@@ -33,6 +33,7 @@ public sealed class JobRunner(
         {
             if (await db.Jobs.Where(j => j.Id == jobId && j.State == JobState.Queued).ExecuteUpdateAsync(s => s
                     .SetProperty(j => j.State, JobState.Running).SetProperty(j => j.Node, node).SetProperty(j => j.StartedAt, started)
+                    .SetProperty(j => j.Attempts, j => j.Attempts + 1)
                     .SetProperty(j => j.ProgressText, "started").SetProperty(j => j.UpdatedAt, started), CancellationToken.None) == 0)
             {
                 // Cancelled while queued, already run, or gone: nothing to do.
@@ -144,7 +145,7 @@ public sealed class JobRunner(
                     await cancel.CancelAsync();
                 }
             }
-            catch (Exception ex) when (ex is DbUpdateException or InvalidOperationException or Microsoft.Data.Sqlite.SqliteException or ObjectDisposedException)
+            catch (Exception ex) when (ex is DbUpdateException or InvalidOperationException or System.Data.Common.DbException or ObjectDisposedException)
             {
                 logger.LogDebug(ex, "A heartbeat of job {Job} failed", jobId);
             }

@@ -5,7 +5,10 @@ public static class JobServiceExtensions
     /// <summary>The job board, its runner and every kind's handler (one line per kind: a kind without one cannot be queued).</summary>
     public static IServiceCollection AddPortalJobs(this IServiceCollection services)
     {
-        services.AddOptions<JobsOptions>().BindConfiguration(JobsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<JobsOptions>().BindConfiguration(JobsOptions.Section).ValidateDataAnnotations()
+            .Validate(o => { try { _ = o.QueueList; return true; } catch (ArgumentException) { return false; } },
+                $"Jobs:Queues must list queues from {string.Join(", ", JobKinds.AllQueues)}, comma-separated (or none).")
+            .ValidateOnStart();
         services.AddSingleton<PortalJobs>();
         services.AddHostedService(sp => sp.GetRequiredService<PortalJobs>());
         services.AddSingleton<JobRunner>();

@@ -92,9 +92,7 @@ public sealed class PortalJobs(
             }
             if (input is not null) inputs[record.Id] = input;
             Publish(ToView(record, result: null, request));
-            var queue = new Hangfire.States.EnqueuedState(JobKinds.Queue(request.Kind));
-            string title = $"{JobKinds.Name(request.Kind)}: {request.Description} ({request.Subject})";
-            hangfire.Create<JobRunner>(r => r.RunAsync(record.Id, title, CancellationToken.None), queue);
+            Schedule(record.Id, request.Kind, request.Description, request.Subject);
         }
         catch
         {
@@ -176,7 +174,8 @@ public sealed class PortalJobs(
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         int adopted = 0;
-        foreach (var queued in await db.Jobs.AsNoTracking().Where(j => j.State == JobState.Queued && j.InputFolder != null).ToListAsync(cancellationToken))
+        // Running ones too: another node may be running it (shared folder), or this node's take-over queues it again.
+        foreach (var queued in await db.Jobs.AsNoTracking().Where(j => (j.State == JobState.Queued || j.State == JobState.Running) && j.InputFolder != null).ToListAsync(cancellationToken))
         {
             if (staging.Adopt(queued.InputFolder!, queued.Description) is not { } lease) continue;
             inputs[queued.Id] = lease;
@@ -187,23 +186,68 @@ public sealed class PortalJobs(
 
     private async Task RecoverAsync(CancellationToken cancellationToken)
     {
+        if (!storage.ReadOnly) await SettleOrphansAsync(cancellationToken);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var now = clock.GetUtcNow();
-        foreach (var orphan in storage.ReadOnly ? [] : await db.Jobs.Where(j => j.State == JobState.Running).ToListAsync(cancellationToken))
-        {
-            if (ProcessIdentity.Parse(orphan.Node) is { } node && node.IsAlive() && orphan.UpdatedAt > now - options.Value.HeartbeatTimeout) continue;
-            orphan.State = JobState.Failed;
-            orphan.Error = "The process running this job stopped before it finished; nothing more was done. Run it again.";
-            orphan.FinishedAt = now;
-            orphan.UpdatedAt = now;
-            logger.LogWarning("{Kind} job {Job} was left running by a process that is gone; marked failed", orphan.Kind, orphan.Id);
-        }
-        if (!storage.ReadOnly) await db.SaveChangesAsync(cancellationToken);
         foreach (var record in await db.Jobs.AsNoTracking().OrderByDescending(j => j.QueuedAt).Take(BoardSize).ToListAsync(cancellationToken))
         {
             board[record.Id] = ToView(record, ReadResult(record), ReadRequest(record));
             if (record.UpdatedAt > lastSeen) lastSeen = record.UpdatedAt;
         }
+    }
+
+    /// <summary>
+    /// Jobs left Running by a process that is gone (same host: its pid is gone; another host: no heartbeat for
+    /// <see cref="JobsOptions.HeartbeatTimeout"/>): with <see cref="JobsOptions.TakeOver"/>, queued again for any node to run
+    /// (up to <see cref="JobsOptions.MaxAttempts"/> starts); otherwise, or after that, Failed with the reason. Each is settled
+    /// by one node only (a conditional write on what was seen). Returns how many were taken over.
+    /// </summary>
+    public async Task<int> SettleOrphansAsync(CancellationToken cancellationToken = default)
+    {
+        var o = options.Value;
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var now = clock.GetUtcNow();
+        int takenOver = 0;
+        foreach (var orphan in await db.Jobs.AsNoTracking().Where(j => j.State == JobState.Running).ToListAsync(cancellationToken))
+        {
+            if (ProcessIdentity.Parse(orphan.Node) is { } node && node.IsAlive() && orphan.UpdatedAt > now - o.HeartbeatTimeout) continue;
+            bool again = o.TakeOver && !orphan.CancelRequested && orphan.Attempts < o.MaxAttempts;
+            var seen = db.Jobs.Where(j => j.Id == orphan.Id && j.State == JobState.Running && j.Node == orphan.Node && j.UpdatedAt == orphan.UpdatedAt);
+            int changed = again
+                ? await seen.ExecuteUpdateAsync(s => s
+                    .SetProperty(j => j.State, JobState.Queued).SetProperty(j => j.Node, (string?)null)
+                    .SetProperty(j => j.ProgressText, $"queued again: the process running it stopped (start {orphan.Attempts + 1} of at most {o.MaxAttempts})")
+                    .SetProperty(j => j.UpdatedAt, now), cancellationToken)
+                : await seen.ExecuteUpdateAsync(s => s
+                    .SetProperty(j => j.State, orphan.CancelRequested ? JobState.Cancelled : JobState.Failed)
+                    .SetProperty(j => j.Error, orphan.CancelRequested ? null
+                        : o.TakeOver
+                            ? $"The process running this job stopped {orphan.Attempts} times before it finished (Jobs:MaxAttempts); nothing more was done. Run it again."
+                            : "The process running this job stopped before it finished; nothing more was done. Run it again.")
+                    .SetProperty(j => j.FinishedAt, now).SetProperty(j => j.UpdatedAt, now), cancellationToken);
+            if (changed == 0) continue;
+            if (again)
+            {
+                Schedule(orphan.Id, orphan.Kind, orphan.Description, orphan.Subject);
+                takenOver++;
+                logger.LogWarning("{Kind} job {Job} was left running by a process that is gone ({Node}); queued again", orphan.Kind, orphan.Id, orphan.Node);
+            }
+            else
+            {
+                ReleaseInput(orphan.Id, orphan.InputFolder);
+                logger.LogWarning("{Kind} job {Job} was left running by a process that is gone ({Node}); marked {State}", orphan.Kind, orphan.Id, orphan.Node,
+                    orphan.CancelRequested ? JobState.Cancelled : JobState.Failed);
+            }
+            await RefreshAsync(orphan.Id);
+        }
+        return takenOver;
+    }
+
+    /// <summary>Hands a stored, queued job to Hangfire's queue for its kind.</summary>
+    private void Schedule(Guid jobId, JobKind kind, string description, string subject)
+    {
+        var queue = new Hangfire.States.EnqueuedState(JobKinds.Queue(kind));
+        string title = $"{JobKinds.Name(kind)}: {description} ({subject})";
+        hangfire.Create<JobRunner>(r => r.RunAsync(jobId, title, CancellationToken.None), queue);
     }
 
     private async Task PollAsync(CancellationToken cancellationToken)
@@ -248,7 +292,7 @@ public sealed class PortalJobs(
             await using var db = await contexts.CreateDbContextAsync();
             await db.Jobs.Where(j => j.Id == jobId).ExecuteDeleteAsync();
         }
-        catch (Exception ex) when (ex is DbUpdateException or InvalidOperationException or Microsoft.Data.Sqlite.SqliteException)
+        catch (Exception ex) when (ex is DbUpdateException or InvalidOperationException or System.Data.Common.DbException)
         {
             logger.LogWarning(ex, "Removing job {Job} ({Because}) failed", jobId, because);
         }
@@ -361,4 +405,28 @@ public sealed class JobsOptions
 
     /// <summary>A running job not heard of for this long, on a process that cannot be checked, is taken as dead.</summary>
     public TimeSpan HeartbeatTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// The queues this node works on: <c>gpu</c> (training runs: one at a time, on the device) and <c>cpu</c> (every other job).
+    /// A web node of a scaled-out deployment lists none and leaves the work to its <c>worker</c>s; <c>worker --queues</c> overrides it.
+    /// </summary>
+    public string Queues { get; set; } = "gpu,cpu";
+
+    /// <summary><see cref="Queues"/> read (validated at start).</summary>
+    public IReadOnlyList<string> QueueList => JobKinds.ParseQueues(Queues);
+
+    /// <summary>
+    /// Work left by a process that died (a job Running, a run Training, on a node that is gone) is taken over: queued again and
+    /// run by whichever node works on its queue (a run resumes from its last checkpoint). Off: such a job ends Failed and such a
+    /// run Interrupted, for a person to run again or resume.
+    /// </summary>
+    public bool TakeOver { get; set; }
+
+    /// <summary>How often a node looks for work to take over (ms).</summary>
+    [System.ComponentModel.DataAnnotations.Range(100, 600_000)]
+    public int TakeOverCheckMilliseconds { get; set; } = 5000;
+
+    /// <summary>How many times one job or run is started before a death of its process fails it for good (the work may be what kills it).</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 100)]
+    public int MaxAttempts { get; set; } = 3;
 }

@@ -37,10 +37,10 @@ public sealed class RunStopRegistry
     public bool WasStopped(int runId) => stopped.ContainsKey(runId);
 }
 
-/// <summary>The Hangfire job that trains a run. One worker on the "training" queue: one run per device at a time, others wait queued.</summary>
+/// <summary>The Hangfire job that trains a run. One worker per node on the <c>gpu</c> queue: one run per device at a time, others wait queued.</summary>
 public sealed class RunJobs(TrainingRunService runs, RunStopRegistry stops, ILogger<RunJobs> logger)
 {
-    public const string Queue = "training";
+    public const string Queue = Jobs.JobKinds.GpuQueue;
 
     [Queue(Queue)]
     [AutomaticRetry(Attempts = 0)]

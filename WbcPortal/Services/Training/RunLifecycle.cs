@@ -35,6 +35,8 @@ public enum RunTransition
     Finish,
     /// <summary>Running → Interrupted, when the process that held it is gone.</summary>
     Interrupt,
+    /// <summary>Running → Queued, when the process that held it is gone and another node takes it over (<c>Jobs:TakeOver</c>): it resumes from its checkpoint.</summary>
+    TakeOver,
 }
 
 /// <summary>
@@ -66,6 +68,7 @@ public static class RunLifecycle
         [RunTransition.CancelQueued] = ([RunStatus.Queued], [RunStatus.Cancelled]),
         [RunTransition.Finish] = ([RunStatus.Running], [RunStatus.Succeeded, RunStatus.Failed, RunStatus.Cancelled, RunStatus.Interrupted]),
         [RunTransition.Interrupt] = ([RunStatus.Running], [RunStatus.Interrupted]),
+        [RunTransition.TakeOver] = ([RunStatus.Running], [RunStatus.Queued]),
     }.ToFrozenDictionary();
 
     /// <summary>The statuses a run may be in for <paramref name="transition"/> to apply (its SQL's condition).</summary>

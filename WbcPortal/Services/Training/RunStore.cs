@@ -41,6 +41,47 @@ public sealed class RunStore(
     }
 
     /// <summary>
+    /// Runs left Running by a process that is gone, on any node: with <paramref name="takeOver"/>, back to the queue (they
+    /// resume from their last checkpoint) unless they have been started <paramref name="maxAttempts"/> times or a Stop was
+    /// asked for; Interrupted, with the reason, otherwise. Each is settled by one node only (the lease seen is the lease
+    /// replaced). Returns the runs queued again, for the caller to give each a job.
+    /// </summary>
+    public async Task<IReadOnlyList<int>> SettleOrphansAsync(bool takeOver, int maxAttempts, CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var running = await db.Runs.AsNoTracking().Where(r => r.Status == RunStatus.Running)
+            .Select(r => new { r.Id, r.LeaseOwner, r.HeartbeatAt, r.TakeOvers, r.StopRequestedAt }).ToListAsync(cancellationToken);
+        var queued = new List<int>();
+        foreach (var run in running)
+        {
+            if (DeadLeaseReason(run.LeaseOwner, run.HeartbeatAt) is not { } reason) continue;
+            if (!takeOver || run.StopRequestedAt is not null)
+            {
+                await MarkInterruptedAsync(db, run.Id, run.LeaseOwner, reason, cancellationToken);
+                continue;
+            }
+            if (run.TakeOvers + 1 >= maxAttempts)
+            {
+                await MarkInterruptedAsync(db, run.Id, run.LeaseOwner,
+                    $"{reason} (its process died {run.TakeOvers + 1} times while training it: it is not taken over again, Jobs:MaxAttempts)", cancellationToken);
+                continue;
+            }
+            var from = RunLifecycle.From(RunTransition.TakeOver);
+            int changed = await db.Runs.Where(r => r.Id == run.Id && from.Contains(r.Status) && r.LeaseOwner == run.LeaseOwner)
+                .ExecuteUpdateAsync(s => s
+                    .SetProperty(r => r.Status, RunLifecycle.To(RunTransition.TakeOver))
+                    .SetProperty(r => r.LeaseOwner, (string?)null)
+                    .SetProperty(r => r.TakeOvers, r => r.TakeOvers + 1)
+                    .SetProperty(r => r.Error, (string?)null), cancellationToken);
+            if (changed == 0) continue;
+            logger.LogWarning("Run {Run} was left Running by a process that is gone ({Owner}); queued again to resume from its checkpoint", run.Id, run.LeaseOwner);
+            Notify(run.Id);
+            queued.Add(run.Id);
+        }
+        return queued;
+    }
+
+    /// <summary>
     /// The same check for one run, when a page or the CLI asks about it: a Running run whose process is gone becomes
     /// Interrupted at once (resumable), without waiting for its heartbeat to go stale. True when it was marked.
     /// </summary>
@@ -124,7 +165,7 @@ public sealed class RunStore(
         // A Stop is a signal to whichever process trains the run, so a read-only portal may send it too (its own
         // connection is read-only): the one write such a portal makes.
         await using var db = storage.ReadOnly
-            ? new WbcDbContext(new DbContextOptionsBuilder<WbcDbContext>().UseSqlite(storage.WritableConnectionString).Options)
+            ? WbcDbContextFactory.Create(storage.Provider, storage.WritableConnectionString)()
             : await contexts.CreateDbContextAsync(cancellationToken);
         var queued = RunLifecycle.From(RunTransition.CancelQueued);
         if (await db.Runs.Where(r => r.Id == runId && queued.Contains(r.Status))

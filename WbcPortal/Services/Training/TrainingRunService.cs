@@ -305,7 +305,7 @@ public sealed class TrainingRunService(
             await using var db = await contexts.CreateDbContextAsync(CancellationToken.None);
             return await db.Runs.AnyAsync(r => r.Id == runId && r.StopRequestedAt != null, CancellationToken.None);
         }
-        catch (Exception ex) when (ex is InvalidOperationException or Microsoft.Data.Sqlite.SqliteException)
+        catch (Exception ex) when (ex is InvalidOperationException or System.Data.Common.DbException)
         {
             return false;
         }

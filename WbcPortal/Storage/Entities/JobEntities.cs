@@ -28,6 +28,11 @@ public sealed class JobRecord
     public required string ActorJson { get; set; }
     /// <summary>The process that runs or ran it (host and pid).</summary>
     public string? Node { get; set; }
+    /// <summary>
+    /// How many times a node has started it: 1 for the first; each take-over of a job whose process died adds one (up to
+    /// <see cref="JobsOptions.MaxAttempts"/>, then it fails with the reason).
+    /// </summary>
+    public int Attempts { get; set; }
     public DateTimeOffset QueuedAt { get; set; }
     public DateTimeOffset? StartedAt { get; set; }
     public DateTimeOffset? FinishedAt { get; set; }

@@ -31,6 +31,11 @@ public sealed class Run
     /// run whose lease owner is gone was interrupted: no need to wait for its heartbeat to go stale.
     /// </summary>
     public string? LeaseOwner { get; set; }
+    /// <summary>
+    /// How many times another node (or this one after a restart) took the run over from a process that died while training
+    /// it and resumed it from its checkpoint (<c>Jobs:TakeOver</c>); bounded by <see cref="Services.Jobs.JobsOptions.MaxAttempts"/>.
+    /// </summary>
+    public int TakeOvers { get; set; }
     /// <summary>Set by Stop from any process sharing the data folder; the executing process polls it and stops.</summary>
     public DateTimeOffset? StopRequestedAt { get; set; }
     public double Seconds { get; set; }

@@ -441,6 +441,9 @@ namespace WbcPortal.Storage.Migrations
                         .HasMaxLength(1000)
                         .HasColumnType("TEXT");
 
+                    b.Property<int>("Attempts")
+                        .HasColumnType("INTEGER");
+
                     b.Property<bool>("CancelRequested")
                         .HasColumnType("INTEGER");
 
@@ -853,6 +856,9 @@ namespace WbcPortal.Storage.Migrations
                         .HasColumnType("TEXT");
 
                     b.Property<long?>("StopRequestedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("TakeOvers")
                         .HasColumnType("INTEGER");
 
                     b.Property<double?>("Temperature")

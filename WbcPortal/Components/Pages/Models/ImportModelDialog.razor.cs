@@ -75,7 +75,7 @@ public partial class ImportModelDialog
         {
             refusal = new Refusal(chosen.Name, ex.Reasons);
         }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException or UnauthorizedAccessException or Microsoft.Data.Sqlite.SqliteException
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or UnauthorizedAccessException or System.Data.Common.DbException
                                        or Microsoft.EntityFrameworkCore.DbUpdateException or Microsoft.JSInterop.JSException)
         {
             refusal = new Refusal(chosen.Name, [UserFacingError.Describe(ex)]);

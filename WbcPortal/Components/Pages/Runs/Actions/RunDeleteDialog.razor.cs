@@ -68,7 +68,7 @@ public partial class RunDeleteDialog
             }
             Dialog.Close(DialogResult.Ok(StorageDeletion.Combine(done)));
         }
-        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or IOException or UnauthorizedAccessException or Microsoft.Data.Sqlite.SqliteException)
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or IOException or UnauthorizedAccessException or System.Data.Common.DbException)
         {
             error = (done.Count > 0 ? $"{StorageDeletion.Combine(done).Sentence} Then: " : "") + UserFacingError.Describe(ex);
         }
