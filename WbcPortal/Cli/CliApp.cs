@@ -15,7 +15,7 @@ public static class CliApp
 {
     private static readonly string[] HelpTokens = ["-h", "--help", "-?", "--version"];
 
-    public static IReadOnlyList<ICliVerb> Verbs { get; } = [new InfoVerb(), new ImportVerb(), new GroupsVerb(), new SplitVerb(), new TrainVerb(), new ResumeVerb(), new EvaluateVerb(), new BenchVerb(), new BackupVerb(), new RestoreVerb(), new StorageVerb(), new LabelIssuesVerb(), new CalibrateVerb(), new PredictVerb(), new SmearVerb(), new EnsembleVerb(), new UserVerb(), new TokenVerb()];
+    public static IReadOnlyList<ICliVerb> Verbs { get; } = [new InfoVerb(), new ImportVerb(), new GroupsVerb(), new SplitVerb(), new TrainVerb(), new ResumeVerb(), new EvaluateVerb(), new BenchVerb(), new BackupVerb(), new RestoreVerb(), new StorageVerb(), new LabelIssuesVerb(), new CalibrateVerb(), new PredictVerb(), new SmearVerb(), new EnsembleVerb(), new UserVerb(), new TokenVerb(), new WorkerVerb()];
 
     /// <summary>
     /// True when the arguments name a verb, ask for help, or hold a word that is not a setting (a mistyped verb,
@@ -75,7 +75,8 @@ public static class CliApp
                     using var asOperator = host.Services.GetRequiredService<Services.Accounts.ActorContext>().Use(Services.Accounts.Actor.Operator(Environment.UserName));
                     var storage = host.Services.GetRequiredService<StorageOptions>();
                     bool writes = verb.WritesDataFor(parse);
-                    using var folderLock = writes
+                    // A folder several nodes share (PostgreSQL) has no owner: its work is claimed row by row.
+                    using var folderLock = writes && !storage.SharedByNodes
                         ? DataFolderLock.Acquire(storage.DataDirectoryFullPath, $"WbcPortal {verb.Name}", string.Join(' ', args))
                         : null;
                     // A full disk: a deletion gets the folder's reserve; a reader a little of it, for SQLite's shared-memory index.

@@ -79,7 +79,11 @@ public static class CoreServiceExtensions
         });
         services.AddSingleton(sp => new ImageDecoding(sp.GetRequiredService<ImageLimits>(), sp.GetRequiredService<DecodeBudget>()));
         services.AddSingleton<ImageImporter>();
-        services.AddSingleton(sp => new ImageStore(sp.GetRequiredService<StorageOptions>().DataDirectoryFullPath));
+        services.AddSingleton(sp =>
+        {
+            var storage = sp.GetRequiredService<StorageOptions>();
+            return new ImageStore(storage.DataDirectoryFullPath, storage.SharedByNodes ? DataFolderLayout.NodeFolderName(ProcessIdentity.Current) : null);
+        });
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<DatasetService>();
         services.AddSingleton<UploadStaging>();

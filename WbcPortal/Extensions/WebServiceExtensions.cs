@@ -38,11 +38,7 @@ public static class WebServiceExtensions
         builder.Services.AddOptions<Options.ApiOptions>().BindConfiguration(Options.ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOpenApi("v1", o => o.Describe());
         builder.Services.AddCircuitUploads();
-        builder.Services.AddPortalJobs();
-        builder.Services.AddSingleton<Services.Smears.SmearDatasets>();
-        builder.Services.AddSingleton<RunStopRegistry>();
-        builder.Services.AddSingleton<RunJobs>();
-        builder.Services.AddSingleton<TrainingLauncher>();
+        builder.Services.AddJobWork();
         if (builder.Configuration.GetValue<bool>($"{Options.StorageOptions.Section}:{nameof(Options.StorageOptions.ReadOnly)}"))
         {
             // A read-only portal runs and queues no jobs (the process that holds the folder does the work), and must
@@ -79,7 +75,9 @@ public static class WebServiceExtensions
         else
         {
             // One owner of a data folder: refuse to start (naming the holder) rather than share it with another writer.
-            var folderLock = DataFolderLock.Acquire(storage.DataDirectoryFullPath, "WbcPortal portal", $"portal at {string.Join(", ", app.Urls.DefaultIfEmpty(app.Configuration["Urls"] ?? ""))}");
+            // (A folder several nodes share on PostgreSQL has no owner: its nodes claim work row by row, job and run leases.)
+            IDisposable? folderLock = storage.SharedByNodes ? null
+                : DataFolderLock.Acquire(storage.DataDirectoryFullPath, "WbcPortal portal", $"portal at {string.Join(", ", app.Urls.DefaultIfEmpty(app.Configuration["Urls"] ?? ""))}");
             try
             {
                 await app.Services.GetRequiredService<DataFolderStartup>().PrepareAsync();
@@ -96,10 +94,10 @@ public static class WebServiceExtensions
             catch
             {
                 // A start that fails (a full disk starts the portal again read-only) lets the folder go at once.
-                folderLock.Dispose();
+                folderLock?.Dispose();
                 throw;
             }
-            app.Lifetime.ApplicationStopped.Register(folderLock.Dispose);
+            if (folderLock is not null) app.Lifetime.ApplicationStopped.Register(folderLock.Dispose);
         }
 
         app.UseHardenedSurface();

@@ -31,6 +31,23 @@ public static class DataFolderLayout
 
     public static string UploadsFolder(string dataDirectory) => Path.Combine(dataDirectory, Uploads);
 
+    /// <summary>
+    /// A node's own staging folder name in a data folder several nodes share (<c>uploads/NODE</c>, <c>staging/NODE</c>): its
+    /// process identity, so another node can tell whether it is gone.
+    /// </summary>
+    public static string NodeFolderName(ProcessIdentity node) => node.ToString().Replace('/', '_');
+
+    /// <summary>A node's staging folder that nobody will finish: its process is gone (same host), or it was not written to for a day (another host).</summary>
+    public static bool IsAbandonedNodeFolder(string folderName) => IsAbandonedNodeFolder(folderName, null);
+
+    public static bool IsAbandonedNodeFolder(string folderName, string? path)
+    {
+        var node = ProcessIdentity.Parse(folderName);
+        if (node is null) return false;
+        if (string.Equals(node.Host, ProcessIdentity.Current.Host, StringComparison.Ordinal)) return !node.IsAlive();
+        return path is not null && Directory.Exists(path) && Directory.GetLastWriteTimeUtc(path) < DateTime.UtcNow - TimeSpan.FromDays(1);
+    }
+
     public static string JobDatabasePath(string dataDirectory) => Path.Combine(dataDirectory, JobDatabase);
 
     /// <summary>The run a path relative to the data folder belongs to ("runs/12/…" → 12), or null.</summary>

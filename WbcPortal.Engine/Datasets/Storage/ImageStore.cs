@@ -9,9 +9,16 @@ namespace WbcPortal.Engine.Datasets.Storage;
 /// first and move files here only after their rows are committed, so a file in the store is never one that
 /// a running import may still abandon; nothing here is ever swept automatically.
 /// </summary>
-public sealed partial class ImageStore(string dataDirectory)
+/// <param name="stagingNode">
+/// When several processes share the data folder (worker nodes), this process's name: its imports stage under
+/// <c>staging/NODE/</c>, and a start-up recovery touches only its own folder and those of nodes that are gone.
+/// </param>
+public sealed partial class ImageStore(string dataDirectory, string? stagingNode = null)
 {
     public string Root { get; } = Path.GetFullPath(dataDirectory);
+
+    /// <summary>A temporary file this old in a shared folder was left by a writer that died (writes take milliseconds).</summary>
+    public static readonly TimeSpan AbandonedTempAge = TimeSpan.FromHours(1);
 
     [GeneratedRegex("^[0-9a-f]{64}$")]
     private static partial Regex ShaPattern();
@@ -53,7 +60,16 @@ public sealed partial class ImageStore(string dataDirectory)
     }
 
     /// <summary>Where imports write before their rows are committed: the only place a start-up sweep may delete from.</summary>
-    public string StagingRoot => Path.Combine(Root, "staging");
+    public string StagingRoot => stagingNode is null ? Path.Combine(Root, "staging") : Path.Combine(Root, "staging", stagingNode);
+
+    /// <summary>The staging folders of the other nodes sharing this data folder (name, folder); none for a folder with one owner.</summary>
+    public IReadOnlyList<(string Node, string Folder)> OtherNodesStaging()
+    {
+        var shared = Path.Combine(Root, "staging");
+        if (stagingNode is null || !Directory.Exists(shared)) return [];
+        return Directory.EnumerateDirectories(shared).Select(d => (Path.GetFileName(d), d))
+            .Where(n => !string.Equals(n.Item1, stagingNode, StringComparison.Ordinal)).ToList();
+    }
 
     /// <summary>A private staging folder for one import; files move into the store once their rows are committed.</summary>
     public ImageStaging BeginStaging() => new(this, Path.Combine(StagingRoot, Guid.NewGuid().ToString("N")));
@@ -64,12 +80,18 @@ public sealed partial class ImageStore(string dataDirectory)
     /// the store are never deleted here, referenced or not: only the user deletes those (the Storage page).
     /// Call it only while holding the data folder's lock, so no import of another process is writing.
     /// </summary>
-    public StagingRecovery RecoverStaging(IReadOnlySet<string> referenced)
+    /// <param name="abandoned">
+    /// In a shared folder: whether another node's staging folder was left by a node that is gone (then it is settled and
+    /// removed like this process's own); a live node's is never touched, nor a temporary file younger than <see cref="AbandonedTempAge"/>.
+    /// </param>
+    public StagingRecovery RecoverStaging(IReadOnlySet<string> referenced, Func<string, bool>? abandoned = null)
     {
         int promoted = 0, removed = 0;
-        if (Directory.Exists(StagingRoot))
+        var roots = new List<string> { StagingRoot };
+        if (abandoned is not null) roots.AddRange(OtherNodesStaging().Where(n => abandoned(n.Node)).Select(n => n.Folder));
+        foreach (var root in roots.Where(Directory.Exists))
         {
-            foreach (var folder in Directory.EnumerateDirectories(StagingRoot))
+            foreach (var folder in Directory.EnumerateDirectories(root))
             {
                 var staging = new ImageStaging(this, folder);
                 (int p, int r) = staging.Settle(referenced);
@@ -77,18 +99,22 @@ public sealed partial class ImageStore(string dataDirectory)
                 removed += r;
                 staging.Dispose();
             }
-            foreach (var stray in Directory.EnumerateFiles(StagingRoot))
+            foreach (var stray in Directory.EnumerateFiles(root))
             {
                 File.Delete(stray);
                 removed++;
             }
+            if (root != StagingRoot) Directory.Delete(root, recursive: true);
         }
+        var cutoff = DateTime.UtcNow - AbandonedTempAge;
         foreach (var folder in new[] { "images", "thumbs", "views" })
         {
             var dir = Path.Combine(Root, folder);
             if (!Directory.Exists(dir)) continue;
             foreach (var temp in Directory.EnumerateFiles(dir, "*.tmp", SearchOption.AllDirectories))
             {
+                // Another node may be writing this one now.
+                if (stagingNode is not null && File.GetLastWriteTimeUtc(temp) > cutoff) continue;
                 File.Delete(temp);
                 removed++;
             }

@@ -23,9 +23,14 @@ public sealed class TrainVerb : ICliVerb
         Description = $"Group k-fold cross-validation ({Engine.Datasets.Splitting.GroupFolds.MinFolds}-{Engine.Datasets.Splitting.GroupFolds.MaxFolds}) over the split's train and validation parts; its test part stays untouched",
     };
 
+    private readonly Option<bool> queue = new("--queue")
+    {
+        Description = "Queue the run on the job queue instead of training here: the portal, or a worker on the gpu queue, takes it (JSON: runId, name, status)",
+    };
+
     public string Name => "train";
 
-    public Command CreateCommand() => new(Name, "Fine-tune the pretrained backbone on a split in two rounds, evaluate, export ONNX") { split, config, preset, name, allowIncomplete, folds };
+    public Command CreateCommand() => new(Name, "Fine-tune the pretrained backbone on a split in two rounds, evaluate, export ONNX") { split, config, preset, name, allowIncomplete, folds, queue };
 
     public async Task<int> RunAsync(ParseResult parse, IServiceProvider services, CliOutput output, CancellationToken cancellationToken)
     {
@@ -49,6 +54,17 @@ public sealed class TrainVerb : ICliVerb
                                    "choose a split with all three parts, or pass --allow-incomplete-split", 2);
         }
         var runs = services.GetRequiredService<TrainingRunService>();
+        if (parse.GetValue(queue))
+        {
+            if (parse.GetValue(folds) is not null) throw new CliException("--queue queues one run; a cross-validation's folds are queued from the Training page", 2);
+            var queued = await runs.CreateAsync(parse.GetRequiredValue(split), cfg, parse.GetValue(name), cancellationToken);
+            var jobs = Services.Jobs.JobHostingExtensions.CreateStorage(services.GetRequiredService<Options.StorageOptions>(),
+                services.GetRequiredService<IConfiguration>().GetSection(Services.Jobs.JobsOptions.Section).Get<Services.Jobs.JobsOptions>() ?? new Services.Jobs.JobsOptions());
+            new Hangfire.BackgroundJobClient(jobs).Enqueue<RunJobs>(j => j.ExecuteAsync(queued.Id, CancellationToken.None));
+            output.WriteResult(new { runId = queued.Id, name = queued.Name, status = nameof(RunStatus.Queued) },
+                w => w.WriteLine($"run {queued.Id} '{queued.Name}' queued: the portal or a worker on the gpu queue trains it"));
+            return 0;
+        }
         await RunVerbs.MarkInterruptedAsync(services.GetRequiredService<RunStore>(), output, cancellationToken);
         var run = await runs.CreateAsync(parse.GetRequiredValue(split), cfg, parse.GetValue(name), cancellationToken);
         output.Error.WriteLine($"run {run.Id} '{run.Name}'");

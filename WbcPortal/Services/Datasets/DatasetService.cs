@@ -15,6 +15,7 @@ public sealed class DatasetService(
     ImageStore store,
     ImportLimits limits,
     TimeProvider clock,
+    Options.StorageOptions storage,
     ILogger<DatasetService> logger, Accounts.AccessControl access, Accounts.AuditLog audit)
 {
     public ImageStore Store => store;
@@ -282,6 +283,7 @@ public sealed class DatasetService(
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var referenced = (await db.StoredImages.Select(s => s.Sha256).ToListAsync(cancellationToken)).ToHashSet(StringComparer.Ordinal);
-        return store.RecoverStaging(referenced);
+        // A shared folder: the staging of nodes that are gone is settled too; a live node's is its own business.
+        return store.RecoverStaging(referenced, storage.SharedByNodes ? WbcPortal.Storage.DataFolderLayout.IsAbandonedNodeFolder : null);
     }
 }

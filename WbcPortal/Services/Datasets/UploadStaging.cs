@@ -26,7 +26,22 @@ public sealed class UploadStaging(StorageOptions storage, Microsoft.Extensions.O
     /// <summary>How long an upload may copy nothing before it counts as not in use (<c>Import:StagingIdleMinutes</c>).</summary>
     public TimeSpan IdleAfter => TimeSpan.FromMinutes(import.Value.StagingIdleMinutes);
 
-    public string Root => WbcPortal.Storage.DataFolderLayout.UploadsFolder(storage.DataDirectoryFullPath);
+    /// <summary>
+    /// Where this process stages uploads: <c>uploads/</c>, or <c>uploads/NODE/</c> in a data folder several nodes share (a
+    /// sweep never touches another live node's uploads; a job on another node reads the folder its record names).
+    /// </summary>
+    public string Root => storage.SharedByNodes
+        ? Path.Combine(WbcPortal.Storage.DataFolderLayout.UploadsFolder(storage.DataDirectoryFullPath), WbcPortal.Storage.DataFolderLayout.NodeFolderName(WbcPortal.Storage.ProcessIdentity.Current))
+        : WbcPortal.Storage.DataFolderLayout.UploadsFolder(storage.DataDirectoryFullPath);
+
+    /// <summary>Whether <paramref name="full"/> is a staged upload's folder: under this node's root, or (shared folder) under another node's.</summary>
+    private bool IsStagedFolder(string full)
+    {
+        var parent = Path.GetDirectoryName(full);
+        if (string.Equals(parent, Normalise(Root), StringComparison.Ordinal)) return true;
+        return storage.SharedByNodes && parent is not null
+            && string.Equals(Path.GetDirectoryName(parent), Normalise(WbcPortal.Storage.DataFolderLayout.UploadsFolder(storage.DataDirectoryFullPath)), StringComparison.Ordinal);
+    }
 
     internal DateTimeOffset Now => clock.GetUtcNow();
 
@@ -86,7 +101,7 @@ public sealed class UploadStaging(StorageOptions storage, Microsoft.Extensions.O
     public void DeleteStaged(string folder)
     {
         var full = Normalise(folder);
-        if (!string.Equals(Path.GetDirectoryName(full), Normalise(Root), StringComparison.Ordinal)) return;
+        if (!IsStagedFolder(full)) return;
         lock (gate)
         {
             if (leases.ContainsKey(full)) return;
@@ -266,6 +281,30 @@ public sealed class UploadStaging(StorageOptions storage, Microsoft.Extensions.O
             catch (IOException)
             {
             }
+        }
+        return freed;
+    }
+
+    /// <summary>
+    /// A data folder several nodes share: the staged uploads of nodes that are gone (<see cref="WbcPortal.Storage.DataFolderLayout.IsAbandonedNodeFolder(string, string)"/>),
+    /// but those a job still to run reads (<paramref name="keep"/>), are deleted. Returns the bytes freed.
+    /// </summary>
+    public long SweepAbandonedNodes(IReadOnlySet<string> keep)
+    {
+        var uploads = WbcPortal.Storage.DataFolderLayout.UploadsFolder(storage.DataDirectoryFullPath);
+        if (!storage.SharedByNodes || !Directory.Exists(uploads)) return 0;
+        long freed = 0;
+        foreach (var nodeRoot in Directory.EnumerateDirectories(uploads))
+        {
+            if (string.Equals(Normalise(nodeRoot), Normalise(Root), StringComparison.Ordinal)) continue;
+            if (!WbcPortal.Storage.DataFolderLayout.IsAbandonedNodeFolder(Path.GetFileName(nodeRoot), nodeRoot)) continue;
+            foreach (var dir in Directory.EnumerateDirectories(nodeRoot))
+            {
+                if (keep.Contains(Normalise(dir))) continue;
+                long size = DirectorySize(dir);
+                if (TryDelete(dir)) freed += size;
+            }
+            if (!Directory.EnumerateFileSystemEntries(nodeRoot).Any()) TryDelete(nodeRoot);
         }
         return freed;
     }

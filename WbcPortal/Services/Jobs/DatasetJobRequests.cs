@@ -107,7 +107,12 @@ internal sealed class LabelIssuesJobHandler(LabelIssueService labelIssues) : Job
 }
 
 /// <summary>A job that does nothing but be taken and finished: the queue's own cost, and a check that some worker answers.</summary>
-public sealed record ProbeJob(string Label) : JobRequest
+/// <summary>
+/// A job that does nothing but say which process ran it: the job system's own cost (<c>bench --only jobs</c>) and a check that a
+/// node takes work. <paramref name="HoldSeconds"/> keeps it running that long, reporting each second (a job to watch, cancel, or
+/// take over from a node that stops).
+/// </summary>
+public sealed record ProbeJob(string Label, int HoldSeconds = 0) : JobRequest
 {
     public override JobKind Kind => JobKind.Probe;
     public override string Subject => "probe";
@@ -120,6 +125,13 @@ public sealed record ProbeDone(string Node);
 
 internal sealed class ProbeJobHandler : JobHandler<ProbeJob, ProbeDone>
 {
-    protected override Task<ProbeDone> RunAsync(ProbeJob job, JobContext context) =>
-        Task.FromResult(new ProbeDone(WbcPortal.Storage.ProcessIdentity.Current.ToString()));
+    protected override async Task<ProbeDone> RunAsync(ProbeJob job, JobContext context)
+    {
+        for (int s = 0; s < job.HoldSeconds; s++)
+        {
+            context.Progress.Report(new JobProgress((double)s / job.HoldSeconds, $"held {s} of {job.HoldSeconds} s"));
+            await Task.Delay(TimeSpan.FromSeconds(1), context.CancellationToken);
+        }
+        return new ProbeDone(WbcPortal.Storage.ProcessIdentity.Current.ToString());
+    }
 }

@@ -14,6 +14,38 @@ namespace WbcPortal.Services.Jobs;
 public static class JobHostingExtensions
 {
     /// <summary>
+    /// Hangfire's storage on the portal's engine: <c>hangfire.db</c> beside SQLite's database, or the <c>hangfire</c> schema of the
+    /// PostgreSQL database every node shares. Also for a verb that only queues (<c>train --queue</c>).
+    /// </summary>
+    public static JobStorage CreateStorage(StorageOptions storage, JobsOptions jobs)
+    {
+        switch (storage.Provider)
+        {
+            case StorageProvider.PostgreSql:
+                return new PostgreSqlStorage(new Hangfire.PostgreSql.Factories.NpgsqlConnectionFactory(storage.WritableConnectionString, new PostgreSqlStorageOptions()), new PostgreSqlStorageOptions
+                {
+                    SchemaName = "hangfire",
+                    PrepareSchemaIfNecessary = true,
+                    QueuePollInterval = TimeSpan.FromMilliseconds(jobs.QueuePollMilliseconds),
+                    // A fetched job stays invisible while its worker lives (kept alive); a worker that dies lets it go after
+                    // this long. Our own take-over (Jobs:TakeOver) is quicker; either way the job's claim runs it once.
+                    UseSlidingInvisibilityTimeout = true,
+                    InvisibilityTimeout = TimeSpan.FromMinutes(5),
+                });
+            default:
+                Directory.CreateDirectory(storage.DataDirectoryFullPath);
+                // The SQLite storage does not renew a running job's invisibility timeout: keep it longer than any run;
+                // our run record (an atomic claim) guards against a second start anyway.
+                return new SQLiteStorage(DataFolderLayout.JobDatabasePath(storage.DataDirectoryFullPath), new SQLiteStorageOptions
+                {
+                    InvisibilityTimeout = TimeSpan.FromDays(7),
+                    // SQLite tells no worker of a new job: it is polled for (15 s by default, too long to wait for an import).
+                    QueuePollInterval = TimeSpan.FromMilliseconds(jobs.QueuePollMilliseconds),
+                });
+        }
+    }
+
+    /// <summary>
     /// Hangfire on the portal's own database engine: a <c>jobs.db</c> beside SQLite's database, or the <c>hangfire</c> schema
     /// in the PostgreSQL database every node shares; and a server per queue this node works on (<paramref name="queues"/>,
     /// else <c>Jobs:Queues</c>): <c>gpu</c> with one worker (one run per device at a time), <c>cpu</c> with <c>Jobs:CpuWorkers</c>.
@@ -26,33 +58,8 @@ public static class JobHostingExtensions
             var jobs = sp.GetRequiredService<IOptions<JobsOptions>>().Value;
             config.SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
                 .UseSimpleAssemblyNameTypeSerializer()
-                .UseRecommendedSerializerSettings();
-            switch (storage.Provider)
-            {
-                case StorageProvider.PostgreSql:
-                    config.UsePostgreSqlStorage(o => o.UseNpgsqlConnection(storage.WritableConnectionString), new PostgreSqlStorageOptions
-                    {
-                        SchemaName = "hangfire",
-                        PrepareSchemaIfNecessary = true,
-                        QueuePollInterval = TimeSpan.FromMilliseconds(jobs.QueuePollMilliseconds),
-                        // A fetched job stays invisible while its worker lives (kept alive); a worker that dies lets it go after
-                        // this long. Our own take-over (Jobs:TakeOver) is quicker; either way the job's claim runs it once.
-                        UseSlidingInvisibilityTimeout = true,
-                        InvisibilityTimeout = TimeSpan.FromMinutes(5),
-                    });
-                    break;
-                default:
-                    Directory.CreateDirectory(storage.DataDirectoryFullPath);
-                    // The SQLite storage does not renew a running job's invisibility timeout: keep it longer than any run;
-                    // our run record (an atomic claim) guards against a second start anyway.
-                    config.UseSQLiteStorage(DataFolderLayout.JobDatabasePath(storage.DataDirectoryFullPath), new SQLiteStorageOptions
-                    {
-                        InvisibilityTimeout = TimeSpan.FromDays(7),
-                        // SQLite tells no worker of a new job: it is polled for (15 s by default, too long to wait for an import).
-                        QueuePollInterval = TimeSpan.FromMilliseconds(jobs.QueuePollMilliseconds),
-                    });
-                    break;
-            }
+                .UseRecommendedSerializerSettings()
+                .UseStorage(CreateStorage(storage, jobs));
         });
         var mine = queues ?? (configuration.GetSection(JobsOptions.Section).Get<JobsOptions>() ?? new JobsOptions()).QueueList;
         if (mine.Contains(JobKinds.GpuQueue))

@@ -24,6 +24,17 @@ public static class JobServiceExtensions
         return services;
     }
 
+    /// <summary>Everything a node that runs jobs needs (the web host and <c>worker</c>): the board, the handlers, and training's job.</summary>
+    public static IServiceCollection AddJobWork(this IServiceCollection services)
+    {
+        services.AddPortalJobs();
+        services.AddSingleton<Smears.SmearDatasets>();
+        services.AddSingleton<Training.RunStopRegistry>();
+        services.AddSingleton<Training.RunJobs>();
+        services.AddSingleton<Training.TrainingLauncher>();
+        return services;
+    }
+
     public static IServiceCollection AddJobHandler<THandler>(this IServiceCollection services) where THandler : class, IJobHandler =>
         services.AddSingleton<IJobHandler, THandler>();
 }

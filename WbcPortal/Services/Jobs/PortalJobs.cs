@@ -175,7 +175,10 @@ public sealed class PortalJobs(
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         int adopted = 0;
         // Running ones too: another node may be running it (shared folder), or this node's take-over queues it again.
-        foreach (var queued in await db.Jobs.AsNoTracking().Where(j => (j.State == JobState.Queued || j.State == JobState.Running) && j.InputFolder != null).ToListAsync(cancellationToken))
+        var waiting = await db.Jobs.AsNoTracking().Where(j => (j.State == JobState.Queued || j.State == JobState.Running) && j.InputFolder != null).ToListAsync(cancellationToken);
+        // A shared folder: other nodes that are gone leave their staged uploads; those of jobs still to run stay.
+        staging.SweepAbandonedNodes(waiting.Select(j => Path.GetFullPath(j.InputFolder!).TrimEnd(Path.DirectorySeparatorChar)).ToHashSet(StringComparer.Ordinal));
+        foreach (var queued in waiting)
         {
             if (staging.Adopt(queued.InputFolder!, queued.Description) is not { } lease) continue;
             inputs[queued.Id] = lease;
