@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Hangfire;
 using WbcPortal.Engine.Training;
 using WbcPortal.Services;
 using WbcPortal.Services.Training;
