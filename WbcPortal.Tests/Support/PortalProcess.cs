@@ -111,6 +111,10 @@ public sealed class PortalProcess : IAsyncDisposable
     /// <summary>Starts a portal on a data folder the caller owns (kept when the portal is disposed): restarts, second portals.</summary>
     public static Task<PortalProcess> StartOnAsync(string dataDirectory, params string[] extraArgs) => StartAsync(null, dataDirectory, extraArgs);
 
+    /// <summary>As <see cref="StartOnAsync(string, string[])"/>, with settings as environment variables (<c>Storage__Provider</c>, …).</summary>
+    public static Task<PortalProcess> StartOnAsync(string dataDirectory, IReadOnlyDictionary<string, string> environment, params string[] extraArgs) =>
+        StartAsync(null, dataDirectory, extraArgs, environment: environment);
+
     /// <summary>Starts a portal listening on every interface (0.0.0.0), as an operator opening it to the network would; tests still call it on 127.0.0.1.</summary>
     public static Task<PortalProcess> StartOnEveryInterfaceAsync(params string[] extraArgs) => StartAsync(new TempDirectory("wbc-portal"), null, extraArgs, "0.0.0.0");
 
