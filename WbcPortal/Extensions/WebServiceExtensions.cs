@@ -39,6 +39,7 @@ public static class WebServiceExtensions
         builder.Services.AddOptions<Options.ApiOptions>().BindConfiguration(Options.ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOpenApi("v1", o => o.Describe());
         builder.Services.AddCircuitUploads();
+        builder.Services.AddLiveCircuits();
         builder.Services.AddPortalJobs();
         builder.Services.AddSingleton<Services.Smears.SmearDatasets>();
         builder.Services.AddSingleton<RunStopRegistry>();
@@ -149,6 +150,7 @@ public static class WebServiceExtensions
         app.MapApiV1();
         app.MapClassifyEndpoints();
         app.MapSmearEndpoints();
+        app.MapDiagnosticsEndpoints();
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapApiReference();
         if (!storage.ReadOnly)
