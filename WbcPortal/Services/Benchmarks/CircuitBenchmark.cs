@@ -26,7 +26,13 @@ public sealed class CircuitBenchOptions
     /// <summary>Tabs opened at once while a step fills up.</summary>
     public int OpenConcurrency { get; set; } = 4;
 
-    /// <summary>Chromium's renderer processes at most: tabs of one site share them past this (the client's memory, not the node's).</summary>
+    /// <summary>
+    /// Tabs one Chromium holds before the next is started (each signs in on its own): one browser keeps at most 255 WebSockets,
+    /// and the circuits past that fall back to long polling, six connections per host, and stall. A client's limit, not the node's.
+    /// </summary>
+    public int TabsPerBrowser { get; set; } = 200;
+
+    /// <summary>Chromium's renderer processes at most (per browser): tabs of one site share them past this (the client's memory, not the node's).</summary>
     public int RendererProcesses { get; set; } = 8;
 
     /// <summary>Seconds every step waits once its circuits are open, before it measures.</summary>
@@ -80,10 +86,34 @@ public sealed class CircuitBenchmark(IConfiguration configuration) : IBenchmark
         progress?.Report("starting a portal node");
         await using var node = await PortalNode.StartAsync(cancellationToken);
         progress?.Report($"node {node.ProcessId} on {node.Address}; starting Chromium");
-        await using var browser = await HeadlessChromium.LaunchAsync(options.Chromium, options.RendererProcesses, cancellationToken);
+        var browsers = new List<HeadlessChromium>();
+        try
+        {
+            return await StepsAsync(node, browsers, steps, floor, options, progress, cancellationToken);
+        }
+        finally
+        {
+            foreach (var browser in browsers) await browser.DisposeAsync();
+        }
+    }
+
+    /// <summary>A signed-in browser with room for another tab: the last one, or a new one once it holds <see cref="CircuitBenchOptions.TabsPerBrowser"/>.</summary>
+    private static async Task<HeadlessChromium> BrowserWithRoomAsync(List<HeadlessChromium> browsers, int tabs, PortalNode node, CircuitBenchOptions options,
+        CancellationToken cancellationToken)
+    {
+        if (browsers.Count > 0 && tabs < browsers.Count * options.TabsPerBrowser) return browsers[^1];
+        var browser = await HeadlessChromium.LaunchAsync(options.Chromium, options.RendererProcesses, cancellationToken);
+        browsers.Add(browser);
         await SignInAsync(browser, node, cancellationToken);
+        return browser;
+    }
+
+    private static async Task<IReadOnlyList<BenchResult>> StepsAsync(PortalNode node, List<HeadlessChromium> browsers, IReadOnlyList<int> steps, long floor,
+        CircuitBenchOptions options, IProgress<string>? progress, CancellationToken cancellationToken)
+    {
+        var first = await BrowserWithRoomAsync(browsers, 0, node, options, cancellationToken);
         using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false, UseCookies = false }) { BaseAddress = node.Address, Timeout = TimeSpan.FromMinutes(2) };
-        http.DefaultRequestHeaders.Add("Cookie", await browser.CookieHeaderAsync(node.Address.Host, cancellationToken));
+        http.DefaultRequestHeaders.Add("Cookie", await first.CookieHeaderAsync(node.Address.Host, cancellationToken));
 
         var tabs = new List<HeadlessChromium.Tab>();
         var measured = new List<Step>();
@@ -102,22 +132,34 @@ public sealed class CircuitBenchmark(IConfiguration configuration) : IBenchmark
                         ceiling = $"stopped at {tabs.Count} circuits: the machine's MemAvailable {available / MB:N0} MB fell under {CircuitBenchOptions.Section}:MinAvailableMegabytes {options.MinAvailableMegabytes}";
                         break;
                     }
-                    int batch = Math.Min(options.OpenConcurrency, target - tabs.Count);
-                    tabs.AddRange(await Task.WhenAll(Enumerable.Range(0, batch).Select(_ => OpenLiveAsync(browser, new Uri(node.Address, options.Page.TrimStart('/')), cancellationToken))));
+                    var browser = await BrowserWithRoomAsync(browsers, tabs.Count, node, options, cancellationToken);
+                    int batch = Math.Min(Math.Min(options.OpenConcurrency, target - tabs.Count), browsers.Count * options.TabsPerBrowser - tabs.Count);
+                    var opening = Enumerable.Range(0, batch).Select(_ => OpenLiveAsync(browser, new Uri(node.Address, options.Page.TrimStart('/')), cancellationToken)).ToList();
+                    try
+                    {
+                        await Task.WhenAll(opening);
+                    }
+                    catch (TimeoutException ex)
+                    {
+                        // A circuit that does not go live is where this node (or this client) stops: measure what is there.
+                        ceiling = $"stopped at {tabs.Count + opening.Count(t => t.IsCompletedSuccessfully)} circuits: {ex.Message}";
+                    }
+                    tabs.AddRange(opening.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result));
+                    if (ceiling is not null) break;
                 }
                 double openMs = tabs.Count > before ? watch.Elapsed.TotalMilliseconds / (tabs.Count - before) : 0;
                 if (tabs.Count < target && measured.Count > 0 && measured[^1].Open == tabs.Count) break;
                 await Task.Delay(TimeSpan.FromSeconds(options.SettleSeconds), cancellationToken);
-                var step = await MeasureAsync(target, tabs, http, browser, options.Sample, openMs, cancellationToken);
+                var step = await MeasureAsync(target, tabs, http, browsers, options.Sample, openMs, cancellationToken);
                 measured.Add(step);
                 progress?.Report(FormattableString.Invariant(
-                    $"{step.Open,4} circuits: node {step.Node.ResidentBytes / MB,6:F1} MB resident, heap {step.Node.ManagedBytes / MB,6:F1} MB, {step.Node.CircuitsConnected} connected; click {Median(step.Clicks),5:F1} ms median; Chromium {step.ChromiumBytes / MB,7:F0} MB ({step.ChromiumProcesses} processes); MemAvailable {step.AvailableBytes / MB:N0} MB"));
+                    $"{step.Open,4} circuits: node {step.Node.ResidentBytes / MB,6:F1} MB resident, heap {step.Node.ManagedBytes / MB,6:F1} MB, {step.Node.CircuitsConnected} connected; click {Median(step.Clicks),5:F1} ms median; Chromium {step.ChromiumBytes / MB,7:F0} MB ({browsers.Count} browser(s), {step.ChromiumProcesses} processes); MemAvailable {step.AvailableBytes / MB:N0} MB"));
                 if (ceiling is not null) break;
             }
         }
         finally
         {
-            // Tabs go with the browser; the node is killed on dispose.
+            // Tabs go with their browser; the node is killed on dispose.
             tabs.Clear();
         }
         return Results(measured, ceiling, options);
@@ -189,12 +231,14 @@ public sealed class CircuitBenchmark(IConfiguration configuration) : IBenchmark
         })
         """;
 
-    private static async Task<Step> MeasureAsync(int target, List<HeadlessChromium.Tab> tabs, HttpClient http, HeadlessChromium browser, int sample, double openMs,
+    private static async Task<Step> MeasureAsync(int target, List<HeadlessChromium.Tab> tabs, HttpClient http, List<HeadlessChromium> browsers, int sample, double openMs,
         CancellationToken cancellationToken)
     {
         var node = await http.GetFromJsonAsync<MemoryDiagnostics>($"{DiagnosticsEndpoints.MemoryPath.TrimStart('/')}?collect=true", cancellationToken)
             ?? throw new InvalidOperationException("The node's diagnostics answered nothing.");
-        var (chromium, processes) = browser.Memory();
+        var memory = browsers.Select(b => b.Memory()).ToList();
+        long chromium = memory.Sum(m => m.Bytes);
+        int processes = memory.Sum(m => m.Processes);
         long available = ProcessTree.AvailableBytes();
         var clicks = new List<double>();
         int unanswered = 0;
@@ -234,7 +278,7 @@ public sealed class CircuitBenchmark(IConfiguration configuration) : IBenchmark
             results.Add(new BenchResult("circuits.per-circuit.node-rss", rss / 1024, "KB", null, null, $"the node's resident memory per live circuit, {over}"));
             results.Add(new BenchResult("circuits.per-circuit.node-heap", heap / 1024, "KB", null, null, $"its managed heap (after a full GC) per live circuit, {over}"));
             results.Add(new BenchResult("circuits.per-circuit.chromium", client / 1024, "KB", null, null,
-                $"the client's memory per tab (PSS, {options.RendererProcesses} renderer processes at most): not the node's"));
+                $"the client's memory per tab (PSS; {options.TabsPerBrowser} tabs a browser, {options.RendererProcesses} renderer processes each at most): not the node's"));
         }
         var last = steps[^1];
         results.Add(new BenchResult("circuits.held", last.Node.CircuitsConnected, "count", last.Open, "tabs open",
