@@ -12,7 +12,7 @@ public sealed class CircuitBenchOptions
     public const string Section = "Bench:Circuits";
 
     /// <summary>Live circuits to hold at each step, ascending, comma-separated; the bench stops early at the memory floor.</summary>
-    public string Steps { get; set; } = "0,10,25,50,100,150,200,300,400,500";
+    public string Steps { get; set; } = "0,10,25,50,100,200,300,500,750,1000";
 
     /// <summary>No more circuits are opened once the machine's MemAvailable falls under this (the ceiling).</summary>
     public int MinAvailableMegabytes { get; set; } = 4096;
