@@ -58,7 +58,7 @@ public class CliTests
         var (code, stdout, stderr) = await Run("bench", "--only", "nope", "--data-dir", data.Path, "--json");
         Assert.Equal(2, code);
         Assert.Empty(stdout);
-        Assert.Equal("bench: no benchmark named 'nope'; available: backbone, import, training, flops, grouping, review, inference, smear-detect, smear, decode-memory, jobs, idle-memory", stderr.Trim().Split('\n').Last().Trim());
+        Assert.Equal("bench: no benchmark named 'nope'; available: backbone, import, training, flops, grouping, review, inference, smear-detect, smear, decode-memory, jobs, idle-memory, circuits", stderr.Trim().Split('\n').Last().Trim());
     }
 
     [Fact]

@@ -149,6 +149,7 @@ public static class CoreServiceExtensions
         services.AddSingleton<IBenchmark, Services.Benchmarks.DecodeMemoryBenchmark>();
         services.AddSingleton<IBenchmark, Services.Benchmarks.JobQueueBenchmark>();
         services.AddSingleton<IBenchmark, Services.Benchmarks.IdleMemoryBenchmark>();
+        services.AddSingleton<IBenchmark, Services.Benchmarks.CircuitBenchmark>();
         return services;
     }
 

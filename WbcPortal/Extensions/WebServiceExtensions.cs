@@ -38,6 +38,7 @@ public static class WebServiceExtensions
         builder.Services.AddOptions<Options.ApiOptions>().BindConfiguration(Options.ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOpenApi("v1", o => o.Describe());
         builder.Services.AddCircuitUploads();
+        builder.Services.AddLiveCircuits();
         builder.Services.AddJobWork();
         if (builder.Configuration.GetValue<bool>($"{Options.StorageOptions.Section}:{nameof(Options.StorageOptions.ReadOnly)}"))
         {
@@ -117,6 +118,7 @@ public static class WebServiceExtensions
         app.MapApiV1();
         app.MapClassifyEndpoints();
         app.MapSmearEndpoints();
+        app.MapDiagnosticsEndpoints();
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapApiReference();
         if (!storage.ReadOnly)

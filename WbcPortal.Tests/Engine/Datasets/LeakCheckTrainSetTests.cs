@@ -16,6 +16,8 @@ namespace WbcPortal.Tests.Engine.Datasets;
 /// </summary>
 [Collection(nameof(WbcPortal.Tests.Engine.Training.TorchRandomCollection))]
 [Trait("Category", "RealData")]
+// Over 30 s where the real data are present (a descriptor or signature pass over 9,957 images): kept out of the fast runs.
+[Trait("Category", "Slow")]
 public sealed class LeakCheckTrainSetTests
 {
     private sealed record Truth(string Source, string Cell);
