@@ -46,8 +46,8 @@ public static class WebServiceExtensions
         builder.Services.AddSingleton<TrainingLauncher>();
         if (builder.Configuration.GetValue<bool>($"{Options.StorageOptions.Section}:{nameof(Options.StorageOptions.ReadOnly)}"))
         {
-            // A read-only portal runs and queues no jobs (the process that holds the folder does the work), and must
-            // not create the job database either.
+            // A read-only portal runs no Hangfire (the process that holds the folder does the work) and must not create
+            // its database either; the kinds that write nothing run in process, their records in memory (JobDispatch).
             builder.Services.AddSingleton<IBackgroundJobClient, ReadOnlyJobClient>();
             return builder;
         }
@@ -80,6 +80,14 @@ public static class WebServiceExtensions
             o.ServerName = $"{Environment.MachineName}.cpu";
             o.WorkerCount = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<JobsOptions>>().Value.CpuWorkers;
             o.Queues = [JobKinds.CpuQueue];
+            o.ShutdownTimeout = TimeSpan.FromSeconds(30);
+        });
+        // Classify and Smears batches: their own workers, so a batch never waits behind an import.
+        builder.Services.AddHangfireServer((sp, o) =>
+        {
+            o.ServerName = $"{Environment.MachineName}.inference";
+            o.WorkerCount = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<JobsOptions>>().Value.InferenceWorkers;
+            o.Queues = [JobKinds.InferenceQueue];
             o.ShutdownTimeout = TimeSpan.FromSeconds(30);
         });
         return builder;

@@ -6,6 +6,8 @@ public static class JobServiceExtensions
     public static IServiceCollection AddPortalJobs(this IServiceCollection services)
     {
         services.AddOptions<JobsOptions>().BindConfiguration(JobsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<JobDatabase>();
+        services.AddSingleton<JobDispatch>();
         services.AddSingleton<PortalJobs>();
         services.AddHostedService(sp => sp.GetRequiredService<PortalJobs>());
         services.AddSingleton<JobRunner>();
@@ -18,6 +20,10 @@ public static class JobServiceExtensions
         services.AddSingleton<Evaluation.EvaluationJobs>();
         services.AddJobHandler<Evaluation.EvaluateJobHandler>();
         services.AddJobHandler<ProbeJobHandler>();
+        services.AddSingleton<Classify.ClassifyJobs>();
+        services.AddJobHandler<Classify.ClassifyBatchJobHandler>();
+        services.AddSingleton<Smears.SmearJobs>();
+        services.AddJobHandler<Smears.SmearBatchJobHandler>();
         return services;
     }
 

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
-using Hangfire;
 using Microsoft.EntityFrameworkCore;
 using WbcPortal.Services.Accounts;
 using WbcPortal.Services.Datasets;
@@ -13,11 +12,13 @@ namespace WbcPortal.Services.Jobs;
 /// The portal's background jobs: queue one (stored, then handed to Hangfire, so it survives a restart and any worker node
 /// can take it), list and cancel them, and hear when one changes. Pages and the CLI never name a job by a string: they
 /// pass a typed <see cref="JobRequest"/>. The board of recent jobs is kept in memory from the database and refreshed
-/// from it (<see cref="JobsOptions.PollMilliseconds"/>), so a job run by another node shows as it goes.
+/// from it (<see cref="JobsOptions.PollMilliseconds"/>), so a job run by another node shows as it goes. On a read-only
+/// portal the same board runs the kinds that write nothing (<see cref="JobRequest.RunsOnReadOnlyPortal"/>) in this process,
+/// their records in memory only (<see cref="JobDatabase"/>, <see cref="JobDispatch"/>).
 /// </summary>
 public sealed class PortalJobs(
-    IDbContextFactory<WbcDbContext> contexts,
-    IBackgroundJobClient hangfire,
+    JobDatabase contexts,
+    JobDispatch dispatch,
     IEnumerable<IJobHandler> handlers,
     UploadStaging staging,
     ActorContext actors,
@@ -66,7 +67,10 @@ public sealed class PortalJobs(
     public async Task<JobView> EnqueueAsync(JobRequest request, StagingLease? input = null, CancellationToken cancellationToken = default)
     {
         if (!byKind.ContainsKey(request.Kind)) throw new InvalidOperationException($"No handler is registered for {request.Kind} jobs.");
-        if (storage.ReadOnly) throw new InvalidOperationException(storage.ReadOnlyRefusal("it queues no job; the process that holds the data folder does the work"));
+        if (storage.ReadOnly && !request.RunsOnReadOnlyPortal)
+        {
+            throw new InvalidOperationException(storage.ReadOnlyRefusal("it queues no job that writes; the process that holds the data folder does the work"));
+        }
         input?.HandOverToJob();
         var now = clock.GetUtcNow();
         var record = new JobRecord
@@ -92,9 +96,7 @@ public sealed class PortalJobs(
             }
             if (input is not null) inputs[record.Id] = input;
             Publish(ToView(record, result: null, request));
-            var queue = new Hangfire.States.EnqueuedState(JobKinds.Queue(request.Kind));
-            string title = $"{JobKinds.Name(request.Kind)}: {request.Description} ({request.Subject})";
-            hangfire.Create<JobRunner>(r => r.RunAsync(record.Id, title, CancellationToken.None), queue);
+            dispatch.Dispatch(record.Id, $"{JobKinds.Name(request.Kind)}: {request.Description} ({request.Subject})", request.Kind);
         }
         catch
         {
@@ -358,6 +360,13 @@ public sealed class JobsOptions
     /// <summary>How many CPU jobs (import, grouping, split, …) one node runs at once.</summary>
     [System.ComponentModel.DataAnnotations.Range(1, 64)]
     public int CpuWorkers { get; set; } = 1;
+
+    /// <summary>How many Classify and Smears batches one node runs at once (queue <c>inference</c>).</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 64)]
+    public int InferenceWorkers { get; set; } = 2;
+
+    /// <summary>The workers of a queue.</summary>
+    public int WorkersOf(string queue) => queue == JobKinds.InferenceQueue ? InferenceWorkers : CpuWorkers;
 
     /// <summary>A running job not heard of for this long, on a process that cannot be checked, is taken as dead.</summary>
     public TimeSpan HeartbeatTimeout { get; set; } = TimeSpan.FromMinutes(2);
