@@ -1,5 +1,4 @@
 using WbcPortal.Services.Accounts;
-using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 using WbcPortal.Services.Batches;
@@ -65,9 +64,35 @@ public sealed record ClassifyBatchJob(string BatchId, string Model, int Images) 
 /// <summary>What a finished Classify batch tells its job card (the answers themselves are the batch store's).</summary>
 public sealed record ClassifyBatchDone(string BatchId, int Answered, int NotRead, double Seconds);
 
-internal sealed class ClassifyBatchJobHandler(ClassifyJobs batches) : JobHandler<ClassifyBatchJob, ClassifyBatchDone>
+/// <summary>The Classify batches this process holds, shared by <see cref="ClassifyJobs"/> and the job handler (<see cref="HeldBatches{TManifest, TOutcome}"/>).</summary>
+public sealed class ClassifyBatches(ClassifyBatchStore store, ILogger<ClassifyBatches> logger) : HeldBatches<ClassifyBatchManifest, ClassifyBatchOutcome>(store, logger);
+
+/// <summary>Runs a <see cref="ClassifyBatchJob"/>: classifies the batch's images and keeps its answers (or why it failed) with the batch.</summary>
+internal sealed class ClassifyBatchJobHandler(PredictionService predictions, ClassifyBatches batches, ILogger<ClassifyBatchJobHandler> logger)
+    : JobHandler<ClassifyBatchJob, ClassifyBatchDone>
 {
-    protected override Task<ClassifyBatchDone> RunAsync(ClassifyBatchJob job, JobContext context) => batches.RunAsync(job.BatchId, context);
+    protected override async Task<ClassifyBatchDone> RunAsync(ClassifyBatchJob job, JobContext context)
+    {
+        var batch = batches.Find(job.BatchId)
+            ?? throw new InvalidOperationException("The batch is no longer stored (only the newest batches are kept): choose the images again.");
+        var inputs = batches.InputsOf(job.BatchId) ?? throw new InvalidOperationException("The batch's images are no longer stored: choose the images again.");
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        PredictionBatch result;
+        try
+        {
+            result = await predictions.PredictAsync(batch.Manifest.Model, inputs, context.Counting(inputs.Count, "images"), context.CancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The batch keeps its reason beside its images, for when the board no longer holds its job.
+            logger.LogWarning(ex, "Classify batch {Batch} failed", job.BatchId);
+            await batches.RecordAsync(batch, new ClassifyBatchOutcome(ClassifyJobState.Failed, UserFacingError.Describe(ex), watch.Elapsed.TotalSeconds, null));
+            throw;
+        }
+        await batches.RecordAsync(batch, new ClassifyBatchOutcome(ClassifyJobState.Finished, null, watch.Elapsed.TotalSeconds, result));
+        int answered = result.Outcomes.Count(o => o.Prediction is not null);
+        return new ClassifyBatchDone(job.BatchId, answered, result.Outcomes.Count - answered, watch.Elapsed.TotalSeconds);
+    }
 }
 
 /// <summary>
@@ -78,34 +103,23 @@ internal sealed class ClassifyBatchJobHandler(ClassifyJobs batches) : JobHandler
 /// images. On a read-only portal the batch and its job are held in memory only. The newest
 /// <see cref="InferenceOptions.KeptBatches"/> are kept, the oldest deleted first.
 /// </summary>
-public sealed class ClassifyJobs(PredictionService predictions, ClassifyBatchStore store, PortalJobs jobs, InferenceOptions options, TimeProvider clock,
-    ILogger<ClassifyJobs> logger, Accounts.AccessControl access)
+public sealed class ClassifyJobs(ClassifyBatches batches, PortalJobs jobs, InferenceOptions options, TimeProvider clock, Accounts.AccessControl access)
 {
     /// <summary>The reason shown for a batch that was classifying when the portal stopped.</summary>
     public const string InterruptedReason = BatchRuns.InterruptedReason;
 
-    private readonly ConcurrentDictionary<string, Held> held = new(StringComparer.Ordinal);
-
     /// <summary>True on a read-only portal: batches run here, in memory only, and are gone when it stops.</summary>
-    public bool ReadOnly => !store.Enabled;
+    public bool ReadOnly => !batches.Stored;
 
     /// <summary>A batch as it stands now (held here, else stored), or null.</summary>
     public ClassifyJob? Get(string id)
     {
-        if (!ClassifyBatchStore.IsId(id)) return null;
         var run = jobs.Recent(JobKind.ClassifyBatch, id).FirstOrDefault();
-        var batch = held.GetValueOrDefault(id);
-        // Not held here, or run by another node: the store says how it ended.
-        if (batch is null || (batch.Outcome is null && run is { Finished: true }))
-        {
-            if (store.Load(id) is not { } stored) return batch is null ? null : Snapshot(batch, run);
-            batch = held.AddOrUpdate(id, _ => new Held(stored.Manifest) { Outcome = stored.Outcome },
-                (_, known) => { known.Outcome ??= stored.Outcome; return known; });
-        }
-        return Snapshot(batch, run);
+        // Run by another node: the store says how it ended.
+        return batches.Find(id, endedElsewhere: run is { Finished: true }) is { } batch
+            ? new ClassifyJob(batch.Manifest, run, batch.Outcome, batches.CanRunAgain(batch))
+            : null;
     }
-
-    private ClassifyJob Snapshot(Held batch, JobView? run) => new(batch.Manifest, run, batch.Outcome, batch.Inputs is not null || store.Enabled);
 
     /// <summary>Stores <paramref name="inputs"/> as a new batch and queues classifying them with <paramref name="model"/>.</summary>
     [Demands(PortalAction.Classify)]
@@ -117,24 +131,22 @@ public sealed class ClassifyJobs(PredictionService predictions, ClassifyBatchSto
         var manifest = new ClassifyBatchManifest(Guid.NewGuid().ToString("N")[..12], model, inputs.Select(i => i.File).ToList(), skipped, clock.GetUtcNow());
         try
         {
-            await store.SaveNewAsync(manifest, inputs, cancellationToken);
+            await batches.HoldNewAsync(manifest, inputs, cancellationToken);
         }
         catch (IOException ex)
         {
             throw new IOException($"The batch could not be stored in the data folder ({ex.Message}); nothing was classified.", ex);
         }
-        held[manifest.Id] = new Held(manifest) { Inputs = inputs };
         try
         {
             await jobs.EnqueueAsync(new ClassifyBatchJob(manifest.Id, model.Name, inputs.Count), cancellationToken: cancellationToken);
         }
         catch
         {
-            held.TryRemove(manifest.Id, out _);
-            store.Delete(manifest.Id);
+            batches.Discard(manifest.Id);
             throw;
         }
-        Trim();
+        batches.Trim(options.KeptBatches, batches.List().Select(b => b.Id).Where(id => jobs.IsBusy(JobKind.ClassifyBatch, id)).ToHashSet(StringComparer.Ordinal));
         return Get(manifest.Id)!;
     }
 
@@ -144,81 +156,12 @@ public sealed class ClassifyJobs(PredictionService predictions, ClassifyBatchSto
     {
         access.Demand(PortalAction.Classify);
         var previous = Get(id) ?? throw new ArgumentException("That batch is no longer held.");
-        var inputs = InputsOf(id) ?? throw new ArgumentException("That batch's images are no longer stored: choose the images again.");
+        var inputs = batches.InputsOf(id) ?? throw new ArgumentException("That batch's images are no longer stored: choose the images again.");
         return await EnqueueAsync(model ?? previous.Model, inputs, previous.Skipped, cancellationToken);
     }
 
     /// <summary>The uploaded bytes of image <paramref name="index"/> of a batch, or null.</summary>
-    public byte[]? ImageBytes(string id, int index)
-    {
-        if (Get(id) is not { } job || index < 0 || index >= job.Total) return null;
-        return held.GetValueOrDefault(id)?.Inputs is { } inputs ? inputs[index].Bytes : store.ImageBytes(id, index);
-    }
-
-    private IReadOnlyList<PredictionInput>? InputsOf(string id) => held.GetValueOrDefault(id)?.Inputs ?? store.Inputs(id);
-
-    /// <summary>The job's work: classifies the batch's images and stores its answers (or why it failed) with the batch.</summary>
-    internal async Task<ClassifyBatchDone> RunAsync(string id, JobContext context)
-    {
-        var manifest = held.GetValueOrDefault(id)?.Manifest ?? store.Load(id)?.Manifest
-            ?? throw new InvalidOperationException("The batch is no longer stored (only the newest batches are kept): choose the images again.");
-        var batch = held.GetOrAdd(id, _ => new Held(manifest));
-        var inputs = InputsOf(id) ?? throw new InvalidOperationException("The batch's images are no longer stored: choose the images again.");
-        var watch = System.Diagnostics.Stopwatch.StartNew();
-        PredictionBatch result;
-        try
-        {
-            result = await predictions.PredictAsync(manifest.Model, inputs, context.Counting(inputs.Count, "images"), context.CancellationToken);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            // The batch keeps its reason beside its images, for when the board no longer holds its job.
-            logger.LogWarning(ex, "Classify batch {Job} failed", id);
-            await RecordAsync(batch, new ClassifyBatchOutcome(ClassifyJobState.Failed, UserFacingError.Describe(ex), watch.Elapsed.TotalSeconds, null));
-            throw;
-        }
-        await RecordAsync(batch, new ClassifyBatchOutcome(ClassifyJobState.Finished, null, watch.Elapsed.TotalSeconds, result));
-        int answered = result.Outcomes.Count(o => o.Prediction is not null);
-        return new ClassifyBatchDone(id, answered, result.Outcomes.Count - answered, watch.Elapsed.TotalSeconds);
-    }
-
-    private async Task RecordAsync(Held batch, ClassifyBatchOutcome outcome)
-    {
-        batch.Outcome = outcome;
-        try
-        {
-            await store.SaveOutcomeAsync(batch.Manifest.Id, outcome, CancellationToken.None);
-            if (store.Enabled) batch.Inputs = null; // read from disk from now on
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            // The answers stay shown while this process runs; after a restart the batch reads as cut short.
-            logger.LogWarning(ex, "Classify batch {Job}: its answers could not be stored", batch.Manifest.Id);
-        }
-    }
-
-    private void Trim()
-    {
-        bool Busy(string id) => jobs.IsBusy(JobKind.ClassifyBatch, id);
-        foreach (var old in held.Values.Where(b => !Busy(b.Manifest.Id)).OrderByDescending(b => b.Manifest.StartedAt).Skip(options.KeptBatches).ToList())
-            held.TryRemove(old.Manifest.Id, out _);
-        try
-        {
-            store.Trim(options.KeptBatches, store.List().Select(b => b.Id).Where(Busy).ToHashSet(StringComparer.Ordinal));
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            logger.LogWarning(ex, "Old Classify batches could not be deleted");
-        }
-    }
-
-    /// <summary>A batch this process knows: its manifest, its images while they are not (or cannot be) read from disk, how it ended.</summary>
-    private sealed class Held(ClassifyBatchManifest manifest)
-    {
-        public ClassifyBatchManifest Manifest { get; } = manifest;
-        public IReadOnlyList<PredictionInput>? Inputs { get; set; }
-        public ClassifyBatchOutcome? Outcome { get; set; }
-    }
+    public byte[]? ImageBytes(string id, int index) => Get(id) is { } job && index >= 0 && index < job.Total ? batches.ImageBytes(id, index) : null;
 
     /// <summary>The batch as CSV: one row per image (file, answer, confidence, guess when unidentified, every class's probability, error).</summary>
     public static string Csv(ClassifyJob job) =>

@@ -20,8 +20,10 @@ public static class JobServiceExtensions
         services.AddSingleton<Evaluation.EvaluationJobs>();
         services.AddJobHandler<Evaluation.EvaluateJobHandler>();
         services.AddJobHandler<ProbeJobHandler>();
+        services.AddSingleton<Classify.ClassifyBatches>();
         services.AddSingleton<Classify.ClassifyJobs>();
         services.AddJobHandler<Classify.ClassifyBatchJobHandler>();
+        services.AddSingleton<Smears.SmearBatches>();
         services.AddSingleton<Smears.SmearJobs>();
         services.AddJobHandler<Smears.SmearBatchJobHandler>();
         return services;

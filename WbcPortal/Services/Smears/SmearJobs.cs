@@ -73,9 +73,32 @@ public sealed record SmearBatchJob(string BatchId, string Model, int Smears) : J
 /// <summary>What a finished smear batch tells its job card (the cells themselves are the batch store's).</summary>
 public sealed record SmearBatchDone(string BatchId, int Cells, int NotRead, double Seconds);
 
-internal sealed class SmearBatchJobHandler(SmearJobs batches) : JobHandler<SmearBatchJob, SmearBatchDone>
+/// <summary>The smear batches this process holds, shared by <see cref="SmearJobs"/> and the job handler (<see cref="HeldBatches{TManifest, TOutcome}"/>).</summary>
+public sealed class SmearBatches(SmearBatchStore store, ILogger<SmearBatches> logger) : HeldBatches<SmearBatchManifest, SmearBatchOutcome>(store, logger);
+
+/// <summary>Runs a <see cref="SmearBatchJob"/>: reads the batch's smears and keeps the cells (or why it failed) with the batch.</summary>
+internal sealed class SmearBatchJobHandler(SmearService smears, SmearBatches batches, ILogger<SmearBatchJobHandler> logger) : JobHandler<SmearBatchJob, SmearBatchDone>
 {
-    protected override Task<SmearBatchDone> RunAsync(SmearBatchJob job, JobContext context) => batches.RunAsync(job.BatchId, context);
+    protected override async Task<SmearBatchDone> RunAsync(SmearBatchJob job, JobContext context)
+    {
+        var batch = batches.Find(job.BatchId)
+            ?? throw new InvalidOperationException("The batch is no longer stored (only the newest batches are kept): choose the smears again.");
+        var inputs = batches.InputsOf(job.BatchId) ?? throw new InvalidOperationException("The batch's smears are no longer stored: choose them again.");
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        SmearBatch result;
+        try
+        {
+            result = await smears.AnalyzeAsync(batch.Manifest.Model, inputs, context.Counting(inputs.Count, "smears"), context.CancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            logger.LogWarning(ex, "Smear batch {Batch} failed", job.BatchId);
+            await batches.RecordAsync(batch, new SmearBatchOutcome(SmearJobState.Failed, UserFacingError.Describe(ex), watch.Elapsed.TotalSeconds, [], 0, []));
+            throw;
+        }
+        await batches.RecordAsync(batch, new SmearBatchOutcome(SmearJobState.Finished, null, watch.Elapsed.TotalSeconds, result.Labels, result.RejectThreshold, result.Images));
+        return new SmearBatchDone(job.BatchId, result.Images.Sum(i => i.Cells.Count), result.Images.Count(i => i.Error is not null), watch.Elapsed.TotalSeconds);
+    }
 }
 
 /// <summary>
@@ -86,12 +109,12 @@ internal sealed class SmearBatchJobHandler(SmearJobs batches) : JobHandler<Smear
 /// who and when, and are undone by marking, never by deleting. The newest <see cref="InferenceOptions.KeptBatches"/>
 /// batches are kept, and every batch a reviewer corrected.
 /// </summary>
-public sealed class SmearJobs(SmearService smears, SmearBatchStore store, PortalJobs jobs, InferenceOptions options, TimeProvider clock, ILogger<SmearJobs> logger,
+public sealed class SmearJobs(SmearBatches batches, SmearBatchStore store, PortalJobs jobs, InferenceOptions options, TimeProvider clock, ILogger<SmearJobs> logger,
     Accounts.AccessControl access, Accounts.AuditLog audit)
 {
     public const string InterruptedReason = BatchRuns.InterruptedReason;
 
-    private readonly ConcurrentDictionary<string, Held> held = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, IReadOnlyList<SmearCorrection>> corrected = new(StringComparer.Ordinal);
     private readonly ChangeNotifier<string> changes = new(logger);
     private readonly SemaphoreSlim corrections = new(1, 1);
 
@@ -99,29 +122,18 @@ public sealed class SmearJobs(SmearService smears, SmearBatchStore store, Portal
     public IDisposable Subscribe(Action<string> onChange) => changes.Subscribe(onChange);
 
     /// <summary>True on a read-only portal: batches run here, in memory only, and nothing can be corrected.</summary>
-    public bool ReadOnly => !store.Enabled;
+    public bool ReadOnly => !batches.Stored;
 
-    /// <summary>Stored batches, newest first (ids and start times).</summary>
-    public IReadOnlyList<(string Id, DateTimeOffset StartedAt)> List() => store.Enabled
-        ? store.List()
-        : held.Values.OrderByDescending(b => b.Manifest.StartedAt).Select(b => (b.Manifest.Id, b.Manifest.StartedAt)).ToList();
+    /// <summary>Stored batches, newest first (ids and start times); on a read-only portal those held in memory.</summary>
+    public IReadOnlyList<(string Id, DateTimeOffset StartedAt)> List() => batches.List();
 
     /// <summary>A batch as it stands now (held here, else stored), or null.</summary>
     public SmearJob? Get(string id)
     {
-        if (!SmearBatchStore.IsId(id)) return null;
         var run = jobs.Recent(JobKind.SmearBatch, id).FirstOrDefault();
-        var batch = held.GetValueOrDefault(id);
-        if (batch is null || (batch.Outcome is null && run is { Finished: true }))
-        {
-            if (store.Load(id) is not { } stored) return batch is null ? null : Snapshot(batch, run);
-            batch = held.AddOrUpdate(id, _ => new Held(stored.Manifest) { Outcome = stored.Outcome, Corrections = store.Corrections(id) },
-                (_, known) => { known.Outcome ??= stored.Outcome; return known; });
-        }
-        return Snapshot(batch, run);
+        if (batches.Find(id, endedElsewhere: run is { Finished: true }) is not { } batch) return null;
+        return new SmearJob(batch.Manifest, run, batch.Outcome, corrected.GetOrAdd(id, store.Corrections), batches.CanRunAgain(batch));
     }
-
-    private SmearJob Snapshot(Held batch, JobView? run) => new(batch.Manifest, run, batch.Outcome, batch.Corrections, batch.Inputs is not null || store.Enabled);
 
     /// <summary>Stores the smears as a new batch and queues reading them with <paramref name="model"/>.</summary>
     [Demands(PortalAction.Classify)]
@@ -133,24 +145,26 @@ public sealed class SmearJobs(SmearService smears, SmearBatchStore store, Portal
         var manifest = new SmearBatchManifest(Guid.NewGuid().ToString("N")[..12], model, inputs.Select(i => i.File).ToList(), skipped, clock.GetUtcNow());
         try
         {
-            await store.SaveNewAsync(manifest, inputs, cancellationToken);
+            await batches.HoldNewAsync(manifest, inputs, cancellationToken);
         }
         catch (IOException ex)
         {
             throw new IOException($"The batch could not be stored in the data folder ({ex.Message}); nothing was read.", ex);
         }
-        held[manifest.Id] = new Held(manifest) { Inputs = inputs };
         try
         {
             await jobs.EnqueueAsync(new SmearBatchJob(manifest.Id, model.Name, inputs.Count), cancellationToken: cancellationToken);
         }
         catch
         {
-            held.TryRemove(manifest.Id, out _);
-            store.Delete(manifest.Id);
+            batches.Discard(manifest.Id);
             throw;
         }
-        Trim();
+        // A batch a reviewer corrected is a record of their work: it is never trimmed with the others.
+        var spared = batches.List().Select(b => b.Id).Where(id => jobs.IsBusy(JobKind.SmearBatch, id) || (store.Enabled && store.Corrections(id).Count > 0))
+            .ToHashSet(StringComparer.Ordinal);
+        batches.Trim(options.KeptBatches, spared);
+        foreach (var gone in corrected.Keys.Where(id => batches.Find(id) is null)) corrected.TryRemove(gone, out _);
         return Get(manifest.Id)!;
     }
 
@@ -160,17 +174,11 @@ public sealed class SmearJobs(SmearService smears, SmearBatchStore store, Portal
     {
         access.Demand(PortalAction.Classify);
         var previous = Get(id) ?? throw new ArgumentException("That batch is no longer held.");
-        var inputs = InputsOf(id) ?? throw new ArgumentException("That batch's images are no longer stored: choose the images again.");
+        var inputs = batches.InputsOf(id) ?? throw new ArgumentException("That batch's images are no longer stored: choose the images again.");
         return await EnqueueAsync(model ?? previous.Model, inputs, previous.Skipped, cancellationToken);
     }
 
-    public byte[]? ImageBytes(string id, int index)
-    {
-        if (Get(id) is not { } job || index < 0 || index >= job.Total) return null;
-        return held.GetValueOrDefault(id)?.Inputs is { } inputs ? inputs[index].Bytes : store.ImageBytes(id, index);
-    }
-
-    private IReadOnlyList<PredictionInput>? InputsOf(string id) => held.GetValueOrDefault(id)?.Inputs ?? store.Inputs(id);
+    public byte[]? ImageBytes(string id, int index) => Get(id) is { } job && index >= 0 && index < job.Total ? batches.ImageBytes(id, index) : null;
 
     /// <summary>Records a reviewer's change to a cell (checked against the smear) and notifies the pages; the count follows at once.</summary>
     [Demands(PortalAction.CorrectSmears)]
@@ -237,72 +245,7 @@ public sealed class SmearJobs(SmearService smears, SmearBatchStore store, Portal
     private async Task SaveAsync(SmearJob job, IReadOnlyList<SmearCorrection> list, CancellationToken cancellationToken)
     {
         await store.SaveCorrectionsAsync(job.Id, list, cancellationToken);
-        if (held.TryGetValue(job.Id, out var batch)) batch.Corrections = list;
+        corrected[job.Id] = list;
         changes.Notify(job.Id);
-    }
-
-    /// <summary>The job's work: reads the batch's smears and stores the cells (or why it failed) with the batch.</summary>
-    internal async Task<SmearBatchDone> RunAsync(string id, JobContext context)
-    {
-        var manifest = held.GetValueOrDefault(id)?.Manifest ?? store.Load(id)?.Manifest
-            ?? throw new InvalidOperationException("The batch is no longer stored (only the newest batches are kept): choose the smears again.");
-        var batch = held.GetOrAdd(id, _ => new Held(manifest) { Corrections = store.Corrections(id) });
-        var inputs = InputsOf(id) ?? throw new InvalidOperationException("The batch's smears are no longer stored: choose them again.");
-        var watch = System.Diagnostics.Stopwatch.StartNew();
-        SmearBatch result;
-        try
-        {
-            result = await smears.AnalyzeAsync(manifest.Model, inputs, context.Counting(inputs.Count, "smears"), context.CancellationToken);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            logger.LogWarning(ex, "Smear batch {Job} failed", id);
-            await RecordAsync(batch, new SmearBatchOutcome(SmearJobState.Failed, UserFacingError.Describe(ex), watch.Elapsed.TotalSeconds, [], 0, []));
-            throw;
-        }
-        await RecordAsync(batch, new SmearBatchOutcome(SmearJobState.Finished, null, watch.Elapsed.TotalSeconds, result.Labels, result.RejectThreshold, result.Images));
-        changes.Notify(id);
-        return new SmearBatchDone(id, result.Images.Sum(i => i.Cells.Count), result.Images.Count(i => i.Error is not null), watch.Elapsed.TotalSeconds);
-    }
-
-    private async Task RecordAsync(Held batch, SmearBatchOutcome outcome)
-    {
-        batch.Outcome = outcome;
-        try
-        {
-            await store.SaveOutcomeAsync(batch.Manifest.Id, outcome, CancellationToken.None);
-            if (store.Enabled) batch.Inputs = null;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            logger.LogWarning(ex, "Smear batch {Job}: its answers could not be stored", batch.Manifest.Id);
-        }
-    }
-
-    private void Trim()
-    {
-        bool Busy(string id) => jobs.IsBusy(JobKind.SmearBatch, id);
-        var keep = held.Values.Where(b => Busy(b.Manifest.Id)).Select(b => b.Manifest.Id).ToHashSet(StringComparer.Ordinal);
-        // A batch a reviewer corrected is a record of their work: it is never trimmed with the others.
-        if (store.Enabled) keep.UnionWith(store.List().Select(b => b.Id).Where(id => Busy(id) || store.Corrections(id).Count > 0));
-        foreach (var old in held.Values.Where(b => !keep.Contains(b.Manifest.Id)).OrderByDescending(b => b.Manifest.StartedAt).Skip(options.KeptBatches).ToList())
-            held.TryRemove(old.Manifest.Id, out _);
-        try
-        {
-            store.Trim(options.KeptBatches, keep);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            logger.LogWarning(ex, "Old smear batches could not be deleted");
-        }
-    }
-
-    /// <summary>A batch this process knows: its manifest, its smears while they are not (or cannot be) read from disk, how it ended, its corrections.</summary>
-    private sealed class Held(SmearBatchManifest manifest)
-    {
-        public SmearBatchManifest Manifest { get; } = manifest;
-        public IReadOnlyList<PredictionInput>? Inputs { get; set; }
-        public SmearBatchOutcome? Outcome { get; set; }
-        public IReadOnlyList<SmearCorrection> Corrections { get; set; } = [];
     }
 }
