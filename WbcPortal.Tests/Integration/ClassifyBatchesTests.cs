@@ -5,6 +5,7 @@ using WbcPortal.Engine.Imaging.CellCrop;
 using WbcPortal.Engine.Models.Onnx;
 using WbcPortal.Options;
 using WbcPortal.Services.Classify;
+using WbcPortal.Services.Jobs;
 using WbcPortal.Storage;
 using WbcPortal.Storage.Entities;
 using WbcPortal.Tests.Engine.Onnx;
@@ -15,7 +16,8 @@ namespace WbcPortal.Tests.Integration;
 /// <summary>
 /// Classify batches outlive the process that ran them: the images and answers are stored in the data folder, a portal
 /// started afresh on the same folder shows the same answers and thumbnails, a batch cut short by a stop says so and can be
-/// classified again from its stored images, and only the newest batches are kept. A real exported model, real SQLite.
+/// classified again from its stored images, and only the newest batches are kept. A real exported model, real SQLite, the
+/// portal's job system (Hangfire on SQLite) running the batches.
 /// </summary>
 public sealed class ClassifyBatchesTests(ClassifierOnnxExportFixture fixture) : IClassFixture<ClassifierOnnxExportFixture>, IDisposable
 {
@@ -27,7 +29,7 @@ public sealed class ClassifyBatchesTests(ClassifierOnnxExportFixture fixture) : 
     private async Task<ServiceProvider> PortalAsync(int kept = 20)
     {
         var services = new ServiceCollection().AddPortalCoreForTests(data.Path, new Dictionary<string, string?> { ["Inference:KeptBatches"] = kept.ToString(System.Globalization.CultureInfo.InvariantCulture) })
-            .AddSingleton(TimeProvider.System).BuildServiceProvider();
+            .AddSingleton(TimeProvider.System).AddJobsForTests(data.Path).BuildServiceProvider();
         await services.MigrateAsync();
         return services;
     }
@@ -59,7 +61,7 @@ public sealed class ClassifyBatchesTests(ClassifierOnnxExportFixture fixture) : 
     {
         for (int i = 0; i < 600; i++)
         {
-            if (jobs.Get(id) is { State: not ClassifyJobState.Running } job) return job;
+            if (jobs.Get(id) is { Finished: true } job) return job;
             await Task.Delay(100, Ct);
         }
         throw new TimeoutException("The batch did not finish in a minute.");
@@ -73,11 +75,12 @@ public sealed class ClassifyBatchesTests(ClassifierOnnxExportFixture fixture) : 
         IReadOnlyList<double> firstProbabilities;
         await using (var first = await PortalAsync())
         {
+            await using var running = await first.StartJobsAsync(Ct);
             var jobs = first.GetRequiredService<ClassifyJobs>();
-            var started = await jobs.StartAsync(await ModelAsync(first), inputs, [new SkippedFile("notes.txt", "not a JPEG, PNG or zip file")], Ct);
+            var started = await jobs.EnqueueAsync(await ModelAsync(first), inputs, [new SkippedFile("notes.txt", "not a JPEG, PNG or zip file")], Ct);
             id = started.Id;
             var job = await FinishedAsync(jobs, id);
-            Assert.Equal(ClassifyJobState.Finished, job.State);
+            Assert.Equal(JobState.Succeeded, job.State);
             Assert.Null(job.Result!.Outcomes[3].Prediction); // the broken file has its own error; the rest are answered
             Assert.NotNull(job.Result.Outcomes[3].Error);
             firstProbabilities = job.Result.Outcomes[0].Prediction!.Probabilities;
@@ -88,7 +91,7 @@ public sealed class ClassifyBatchesTests(ClassifierOnnxExportFixture fixture) : 
         var again = second.GetRequiredService<ClassifyJobs>();
         var stored = again.Get(id);
         Assert.NotNull(stored);
-        Assert.Equal(ClassifyJobState.Finished, stored.State);
+        Assert.Equal(JobState.Succeeded, stored.State);
         Assert.Equal(inputs.Select(i => i.File), stored.Files);
         Assert.Equal(firstProbabilities, stored.Result!.Outcomes[0].Prediction!.Probabilities);
         Assert.Equal(csv, ClassifyJobs.Csv(stored));
@@ -101,6 +104,7 @@ public sealed class ClassifyBatchesTests(ClassifierOnnxExportFixture fixture) : 
     public async Task A_batch_cut_short_by_a_stop_says_so_and_runs_again_from_its_stored_images()
     {
         await using var services = await PortalAsync();
+        await using var running = await services.StartJobsAsync(Ct);
         var model = await ModelAsync(services);
         var store = services.GetRequiredService<ClassifyBatchStore>();
         var inputs = Images(2, 30);
@@ -109,14 +113,14 @@ public sealed class ClassifyBatchesTests(ClassifierOnnxExportFixture fixture) : 
 
         var jobs = services.GetRequiredService<ClassifyJobs>();
         var cut = jobs.Get("0123456789ab")!;
-        Assert.Equal(ClassifyJobState.Failed, cut.State);
+        Assert.Equal(JobState.Failed, cut.State);
         Assert.Equal(ClassifyJobs.InterruptedReason, cut.Error);
         Assert.True(cut.CanRunAgain);
 
-        var rerun = await jobs.RunAgainAsync(cut.Id, cancellationToken: Ct);
+        var rerun = await jobs.EnqueueAgainAsync(cut.Id, cancellationToken: Ct);
         Assert.NotEqual(cut.Id, rerun.Id);
         var done = await FinishedAsync(jobs, rerun.Id);
-        Assert.Equal(ClassifyJobState.Finished, done.State);
+        Assert.Equal(JobState.Succeeded, done.State);
         Assert.Equal(2, done.Result!.Outcomes.Count(o => o.Prediction is not null));
     }
 
@@ -124,17 +128,18 @@ public sealed class ClassifyBatchesTests(ClassifierOnnxExportFixture fixture) : 
     public async Task Only_the_newest_batches_are_kept_on_disk()
     {
         await using var services = await PortalAsync(kept: 2);
+        await using var running = await services.StartJobsAsync(Ct);
         var model = await ModelAsync(services);
         var jobs = services.GetRequiredService<ClassifyJobs>();
         var ids = new List<string>();
         for (int b = 0; b < 3; b++)
         {
-            var job = await jobs.StartAsync(model, Images(1, 50 + b), [], Ct);
+            var job = await jobs.EnqueueAsync(model, Images(1, 50 + b), [], Ct);
             ids.Add(job.Id);
             await FinishedAsync(jobs, job.Id);
             await Task.Delay(20, Ct); // distinct start times
         }
-        await jobs.StartAsync(model, Images(1, 60), [], Ct); // trimming happens as a batch starts
+        await jobs.EnqueueAsync(model, Images(1, 60), [], Ct); // trimming happens as a batch starts
         var root = services.GetRequiredService<ClassifyBatchStore>().Root;
         var left = Directory.EnumerateDirectories(root).Select(Path.GetFileName).ToHashSet();
         Assert.DoesNotContain(ids[0], left);

@@ -31,7 +31,7 @@ public sealed class ExportsByTokenTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        await using (var services = new ServiceCollection().AddPortalCoreForTests(data.Path).AddSingleton(TimeProvider.System).BuildServiceProvider())
+        await using (var services = new ServiceCollection().AddPortalCoreForTests(data.Path).AddSingleton(TimeProvider.System).AddJobsForTests(data.Path).BuildServiceProvider())
         {
             await services.MigrateAsync();
             string[] labels = ["EOSINOPHIL", "NEUTROPHIL"];
@@ -50,13 +50,14 @@ public sealed class ExportsByTokenTests : IAsyncLifetime
             }
             var choice = (await services.GetRequiredService<PredictionService>().ActiveAsync(Ct))!;
 
+            await using var running = await services.StartJobsAsync(Ct);
             var classify = services.GetRequiredService<ClassifyJobs>();
-            classifyBatch = (await classify.StartAsync(choice, [new PredictionInput("cell.png", Png()), new PredictionInput("broken.png", [0x89, 0x50, 1])], [], Ct)).Id;
+            classifyBatch = (await classify.EnqueueAsync(choice, [new PredictionInput("cell.png", Png()), new PredictionInput("broken.png", [0x89, 0x50, 1])], [], Ct)).Id;
             var smears = services.GetRequiredService<SmearJobs>();
-            smearBatch = (await smears.StartAsync(choice, SmearBatchesTests.Smears(), [], Ct)).Id;
-            for (int i = 0; i < 600 && (classify.Get(classifyBatch)?.State == ClassifyJobState.Running || smears.Get(smearBatch)?.State == SmearJobState.Running); i++) await Task.Delay(100, Ct);
-            Assert.Equal(ClassifyJobState.Finished, classify.Get(classifyBatch)!.State);
-            Assert.Equal(SmearJobState.Finished, smears.Get(smearBatch)!.State);
+            smearBatch = (await smears.EnqueueAsync(choice, SmearBatchesTests.Smears(), [], Ct)).Id;
+            for (int i = 0; i < 600 && (classify.Get(classifyBatch)?.Finished != true || smears.Get(smearBatch)?.Finished != true); i++) await Task.Delay(100, Ct);
+            Assert.Equal(WbcPortal.Services.Jobs.JobState.Succeeded, classify.Get(classifyBatch)!.State);
+            Assert.Equal(WbcPortal.Services.Jobs.JobState.Succeeded, smears.Get(smearBatch)!.State);
 
             runId = await RunSeeds.AddRunAsync(services, "seeded-run", WbcPortal.Tests.Integration.Training.RunComparisonTests.ConfigA, quality: 0.8, storePredictions: true);
             await using (var db = await contexts.CreateDbContextAsync(Ct))

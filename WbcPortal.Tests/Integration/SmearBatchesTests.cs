@@ -5,6 +5,7 @@ using SixLabors.ImageSharp;
 using WbcPortal.Engine.Imaging.CellCrop;
 using WbcPortal.Engine.Models.Onnx;
 using WbcPortal.Services.Classify;
+using WbcPortal.Services.Jobs;
 using WbcPortal.Services.Smears;
 using WbcPortal.Storage;
 using WbcPortal.Storage.Entities;
@@ -68,7 +69,7 @@ public sealed class SmearBatchesTests(ClassifierOnnxExportFixture fixture) : ICl
     {
         for (int i = 0; i < 600; i++)
         {
-            if (jobs.Get(id) is { State: not SmearJobState.Running } job) return job;
+            if (jobs.Get(id) is { Finished: true } job) return job;
             await Task.Delay(100, Ct);
         }
         throw new TimeoutException("The batch did not finish in a minute.");
@@ -80,10 +81,11 @@ public sealed class SmearBatchesTests(ClassifierOnnxExportFixture fixture) : ICl
         string id;
         await using (var first = await PortalAsync())
         {
+            await using var running = await first.StartJobsAsync(Ct);
             var jobs = first.GetRequiredService<SmearJobs>();
-            var job = await FinishedAsync(jobs, (await jobs.StartAsync(await ModelAsync(first), Smears(), [], Ct)).Id);
+            var job = await FinishedAsync(jobs, (await jobs.EnqueueAsync(await ModelAsync(first), Smears(), [], Ct)).Id);
             id = job.Id;
-            Assert.Equal(SmearJobState.Finished, job.State);
+            Assert.Equal(JobState.Succeeded, job.State);
             var images = job.Result!.Images;
             Assert.Equal([2, 1, 0], images.Take(3).Select(i => i.Cells.Count));
             Assert.Contains("broken.jpg", images[3].File);
@@ -105,7 +107,7 @@ public sealed class SmearBatchesTests(ClassifierOnnxExportFixture fixture) : ICl
 
         await using var second = await PortalAsync();
         var again = second.GetRequiredService<SmearJobs>().Get(id)!;
-        Assert.Equal(SmearJobState.Finished, again.State);
+        Assert.Equal(JobState.Succeeded, again.State);
         Assert.Equal(3, again.Corrections.Count);
         Assert.Single(again.Corrections, c => c.UndoneAt is not null && c.Kind == SmearCorrectionKind.Delete && c.UndoneBy == "ana");
         Assert.Equal("LYMPHOCYTE", again.Cells(0)[0].Label);
@@ -139,12 +141,13 @@ public sealed class SmearBatchesTests(ClassifierOnnxExportFixture fixture) : ICl
             await store.SaveNewAsync(new SmearBatchManifest(id, await ModelAsync(first), inputs.Select(i => i.File).ToList(), [], DateTimeOffset.UtcNow), inputs, Ct);
         }
         await using var second = await PortalAsync();
+        await using var running = await second.StartJobsAsync(Ct);
         var jobs = second.GetRequiredService<SmearJobs>();
         var cut = jobs.Get(id)!;
-        Assert.Equal(SmearJobState.Failed, cut.State);
+        Assert.Equal(JobState.Failed, cut.State);
         Assert.Equal(SmearJobs.InterruptedReason, cut.Error);
-        var rerun = await FinishedAsync(jobs, (await jobs.RunAgainAsync(id, null, Ct)).Id);
-        Assert.Equal(SmearJobState.Finished, rerun.State);
+        var rerun = await FinishedAsync(jobs, (await jobs.EnqueueAgainAsync(id, null, Ct)).Id);
+        Assert.Equal(JobState.Succeeded, rerun.State);
         Assert.Equal(3, rerun.Count().Cells);
     }
 
@@ -152,8 +155,9 @@ public sealed class SmearBatchesTests(ClassifierOnnxExportFixture fixture) : ICl
     public async Task Corrected_cells_become_a_dataset_of_crops_filed_by_class()
     {
         await using var services = await PortalAsync();
+        await using var running = await services.StartJobsAsync(Ct);
         var smearJobs = services.GetRequiredService<SmearJobs>();
-        var job = await FinishedAsync(smearJobs, (await smearJobs.StartAsync(await ModelAsync(services), Smears(), [], Ct)).Id);
+        var job = await FinishedAsync(smearJobs, (await smearJobs.EnqueueAsync(await ModelAsync(services), Smears(), [], Ct)).Id);
         // Give every cell a class (the model's answers may be Unidentified), one of them a class the model does not know.
         var cells = Enumerable.Range(0, 3).SelectMany(i => job.Cells(i).Select(c => (Image: i, c.Id))).ToList();
         Assert.Equal(3, cells.Count);
@@ -161,7 +165,6 @@ public sealed class SmearBatchesTests(ClassifierOnnxExportFixture fixture) : ICl
         for (int k = 0; k < cells.Count; k++) await smearJobs.CorrectAsync(job.Id, cells[k].Image, cells[k].Id, SmearCorrectionKind.Relabel, null, classes[k], "ana", Ct);
         Assert.Equal(3, SmearDatasets.Eligible(job).Values.Sum());
 
-        await using var running = await services.StartJobsAsync(Ct);
         var datasetJobs = services.GetRequiredService<WbcPortal.Services.Jobs.PortalJobs>();
         var exporter = new SmearDatasets(smearJobs, services.GetRequiredService<WbcPortal.Services.Datasets.UploadStaging>(),
             datasetJobs, services.GetRequiredService<WbcPortal.Engine.Imaging.ImageDecoding>(),
@@ -182,13 +185,14 @@ public sealed class SmearBatchesTests(ClassifierOnnxExportFixture fixture) : ICl
     public async Task Only_the_newest_batches_are_kept_but_never_one_a_reviewer_corrected()
     {
         await using var services = await PortalAsync(kept: 1);
+        await using var running = await services.StartJobsAsync(Ct);
         var jobs = services.GetRequiredService<SmearJobs>();
         var model = await ModelAsync(services);
         var one = Smears().Skip(1).Take(1).ToList();
-        var corrected = await FinishedAsync(jobs, (await jobs.StartAsync(model, one, [], Ct)).Id);
+        var corrected = await FinishedAsync(jobs, (await jobs.EnqueueAsync(model, one, [], Ct)).Id);
         await jobs.CorrectAsync(corrected.Id, 0, corrected.Cells(0)[0].Id, SmearCorrectionKind.Relabel, null, "MONOCYTE", "ana", Ct);
-        var plain = await FinishedAsync(jobs, (await jobs.StartAsync(model, one, [], Ct)).Id);
-        var newest = await FinishedAsync(jobs, (await jobs.StartAsync(model, one, [], Ct)).Id);
+        var plain = await FinishedAsync(jobs, (await jobs.EnqueueAsync(model, one, [], Ct)).Id);
+        var newest = await FinishedAsync(jobs, (await jobs.EnqueueAsync(model, one, [], Ct)).Id);
         var stored = services.GetRequiredService<SmearBatchStore>().List().Select(b => b.Id).ToList();
         Assert.Contains(corrected.Id, stored);
         Assert.Contains(newest.Id, stored);

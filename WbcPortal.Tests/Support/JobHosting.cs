@@ -29,22 +29,27 @@ public static class JobHosting
         return services;
     }
 
-    /// <summary>Starts the board and a Hangfire server on the CPU queue (one worker, as the portal's default); dispose to stop both.</summary>
+    /// <summary>
+    /// Starts the board and, as the portal does, a Hangfire server on each queue (one worker each: the CPU queue's default,
+    /// and one for Classify and Smears batches); dispose to stop them. A read-only portal starts the board only: it runs no
+    /// Hangfire, its jobs run in process.
+    /// </summary>
     public static async Task<RunningJobs> StartJobsAsync(this IServiceProvider services, CancellationToken cancellationToken = default)
     {
         var board = services.GetRequiredService<PortalJobs>();
         await board.StartAsync(cancellationToken);
         await board.Loaded.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
+        if (services.GetRequiredService<WbcPortal.Options.StorageOptions>().ReadOnly) return new RunningJobs(board, []);
         Hangfire.Logging.LogProvider.SetCurrentLogProvider(null);
-        var server = new BackgroundJobServer(new BackgroundJobServerOptions
+        var servers = JobKinds.AllQueues.Where(q => q != JobKinds.GpuQueue).Select(queue => new BackgroundJobServer(new BackgroundJobServerOptions
         {
-            Queues = [JobKinds.CpuQueue],
+            Queues = [queue],
             WorkerCount = 1,
             Activator = new Hangfire.AspNetCore.AspNetCoreJobActivator(services.GetRequiredService<IServiceScopeFactory>()),
             ShutdownTimeout = TimeSpan.FromSeconds(30),
-            ServerName = $"test-{Guid.NewGuid():N}",
-        }, services.GetRequiredService<JobStorage>());
-        return new RunningJobs(board, server);
+            ServerName = $"test-{queue}-{Guid.NewGuid():N}",
+        }, services.GetRequiredService<JobStorage>())).ToList();
+        return new RunningJobs(board, servers);
     }
 
     /// <summary>Waits until the job has finished (its view on the board), or fails the test after <paramref name="seconds"/>.</summary>
@@ -60,12 +65,12 @@ public static class JobHosting
     }
 }
 
-public sealed class RunningJobs(PortalJobs board, BackgroundJobServer server) : IAsyncDisposable
+public sealed class RunningJobs(PortalJobs board, IReadOnlyList<BackgroundJobServer> servers) : IAsyncDisposable
 {
     public async ValueTask DisposeAsync()
     {
-        server.SendStop();
-        await Task.Run(server.Dispose);
+        foreach (var server in servers) server.SendStop();
+        await Task.Run(() => { foreach (var server in servers) server.Dispose(); });
         await board.StopAsync(CancellationToken.None);
     }
 }

@@ -110,12 +110,10 @@ public static class CoreServiceExtensions
             sp.GetRequiredService<InferenceOptions>().MaxImportBytes));
         services.AddSingleton<Services.Classify.ModelCatalog>();
         services.AddSingleton<Services.Classify.ClassifyBatchStore>();
-        services.AddSingleton<Services.Classify.ClassifyJobs>();
         services.AddSingleton<Services.Classify.ClassifyUploads>();
         services.AddSingleton<WbcPortal.Engine.Detection.IWbcDetector, WbcPortal.Engine.Detection.WbcDetector>();
         services.AddSingleton<Services.Smears.SmearService>();
         services.AddSingleton<Services.Smears.SmearBatchStore>();
-        services.AddSingleton<Services.Smears.SmearJobs>();
         services.AddSingleton<RunStore>();
         services.AddSingleton<TrainingRunService>();
         services.AddSingleton<CrossValidationService>();

@@ -42,8 +42,8 @@ public static class WebServiceExtensions
         builder.Services.AddJobWork();
         if (builder.Configuration.GetValue<bool>($"{Options.StorageOptions.Section}:{nameof(Options.StorageOptions.ReadOnly)}"))
         {
-            // A read-only portal runs and queues no jobs (the process that holds the folder does the work), and must
-            // not create the job database either.
+            // A read-only portal runs no Hangfire (the process that holds the folder does the work) and must not create
+            // its database either; the kinds that write nothing run in process, their records in memory (JobDispatch).
             builder.Services.AddSingleton<IBackgroundJobClient, ReadOnlyJobClient>();
             return builder;
         }

@@ -104,6 +104,8 @@ public sealed class RoleChecksTests
         ["DatasetService.ImportZipAsync"] = "calls the checked ImportAsync",
         ["EvaluationService.PredictAsync"] = "predictions only, for the checked evaluation and review",
         ["SmearBatchStore.Corrections"] = "reads a batch's corrections",
+        ["JobDatabase.CreateDbContext"] = "opens the job records' database for the board and the runner; the work's services check",
+        ["JobDatabase.CreateDbContextAsync"] = "opens the job records' database for the board and the runner; the work's services check",
     };
 
     [Fact]

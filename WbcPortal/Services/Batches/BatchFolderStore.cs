@@ -166,6 +166,12 @@ public abstract class BatchFolderStore<TManifest, TOutcome>(StorageOptions stora
         }
     }
 
+    /// <summary>Deletes a stored batch that never ran (it could not be queued).</summary>
+    public void Delete(string id)
+    {
+        if (Enabled && IsId(id)) TryDelete(Folder(id));
+    }
+
     /// <summary>Batch ids are 12 lowercase hex characters: nothing else names a folder here.</summary>
     public static bool IsId(string id) => id.Length == 12 && id.All(char.IsAsciiHexDigitLower);
 

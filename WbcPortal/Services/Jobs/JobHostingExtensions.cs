@@ -84,6 +84,17 @@ public static class JobHostingExtensions
                 o.ShutdownTimeout = TimeSpan.FromSeconds(30);
             });
         }
+        if (mine.Contains(JobKinds.InferenceQueue))
+        {
+            // Classify and Smears batches: their own workers, so a batch never waits behind an import.
+            services.AddHangfireServer((sp, o) =>
+            {
+                o.ServerName = $"{ProcessIdentity.Current}.inference";
+                o.WorkerCount = sp.GetRequiredService<IOptions<JobsOptions>>().Value.InferenceWorkers;
+                o.Queues = [JobKinds.InferenceQueue];
+                o.ShutdownTimeout = TimeSpan.FromSeconds(30);
+            });
+        }
         services.AddSingleton<OrphanedWork>();
         services.AddHostedService(sp => sp.GetRequiredService<OrphanedWork>());
         return services;

@@ -14,6 +14,10 @@ public enum JobKind
     Evaluation,
     /// <summary>Does nothing: shows that a worker takes work, and measures the queue (<c>bench --only jobs</c>).</summary>
     Probe,
+    /// <summary>A Classify batch: uploaded images classified with a model (its images and answers kept by <c>ClassifyBatchStore</c>).</summary>
+    ClassifyBatch,
+    /// <summary>A Smears batch: every white cell of uploaded smears found and classified (kept by <c>SmearBatchStore</c>).</summary>
+    SmearBatch,
 }
 
 public enum JobState
@@ -42,6 +46,11 @@ public abstract record JobRequest
     [JsonIgnore] public abstract string Description { get; }
     /// <summary>What is kept when a user cancels the job, shown on its card.</summary>
     [JsonIgnore] public abstract string CancelledNote { get; }
+    /// <summary>
+    /// Whether a read-only portal runs it too (in process, its record in memory only: <see cref="JobDatabase"/>): work that
+    /// writes nothing to the database nor the data folder there. Every other kind is refused there with the reason.
+    /// </summary>
+    [JsonIgnore] public virtual bool RunsOnReadOnlyPortal => false;
 }
 
 /// <summary>A job as pages see it: an immutable snapshot, replaced on every change.</summary>
@@ -74,8 +83,11 @@ public static class JobKinds
     public static string Name(JobKind kind) =>
         string.Concat(kind.ToString().Select((c, i) => char.IsUpper(c) && i > 0 ? $"-{char.ToLowerInvariant(c)}" : char.ToLowerInvariant(c).ToString()));
 
-    /// <summary>Hangfire's queue a kind runs on: these jobs are CPU work (training runs go to <see cref="GpuQueue"/>).</summary>
-    public static string Queue(JobKind kind) => CpuQueue;
+    /// <summary>
+    /// Hangfire's queue a kind runs on: dataset work is CPU work, one job at a time; Classify and Smears batches are the
+    /// model's, on their own workers, so a batch never waits behind an import.
+    /// </summary>
+    public static string Queue(JobKind kind) => kind is JobKind.ClassifyBatch or JobKind.SmearBatch ? InferenceQueue : CpuQueue;
 
     /// <summary>Every job but training: import, grouping, splits, evaluations, … (<c>Jobs:CpuWorkers</c> at once per node).</summary>
     public const string CpuQueue = "cpu";
@@ -83,7 +95,10 @@ public static class JobKinds
     /// <summary>Training runs and cross-validation folds: one at a time per node, on its device (CUDA when present).</summary>
     public const string GpuQueue = "gpu";
 
-    public static readonly IReadOnlyList<string> AllQueues = [GpuQueue, CpuQueue];
+    /// <summary>Classify and Smears batches: the model's work, on their own workers (<c>Jobs:InferenceWorkers</c>), so a batch never waits behind an import.</summary>
+    public const string InferenceQueue = "inference";
+
+    public static readonly IReadOnlyList<string> AllQueues = [GpuQueue, CpuQueue, InferenceQueue];
 
     /// <summary>
     /// A queue list as configured (<c>Jobs:Queues</c>, <c>worker --queues</c>): comma-separated names from <see cref="AllQueues"/>;

@@ -14,7 +14,7 @@ namespace WbcPortal.Services.Jobs;
 /// staged upload back however it ends.
 /// </summary>
 public sealed class JobRunner(
-    IDbContextFactory<WbcDbContext> contexts,
+    JobDatabase contexts,
     PortalJobs jobs,
     ActorContext actors,
     TimeProvider clock,

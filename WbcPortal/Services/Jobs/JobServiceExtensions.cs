@@ -9,6 +9,8 @@ public static class JobServiceExtensions
             .Validate(o => { try { _ = o.QueueList; return true; } catch (ArgumentException) { return false; } },
                 $"Jobs:Queues must list queues from {string.Join(", ", JobKinds.AllQueues)}, comma-separated (or none).")
             .ValidateOnStart();
+        services.AddSingleton<JobDatabase>();
+        services.AddSingleton<JobDispatch>();
         services.AddSingleton<PortalJobs>();
         services.AddHostedService(sp => sp.GetRequiredService<PortalJobs>());
         services.AddSingleton<JobRunner>();
@@ -21,6 +23,12 @@ public static class JobServiceExtensions
         services.AddSingleton<Evaluation.EvaluationJobs>();
         services.AddJobHandler<Evaluation.EvaluateJobHandler>();
         services.AddJobHandler<ProbeJobHandler>();
+        services.AddSingleton<Classify.ClassifyBatches>();
+        services.AddSingleton<Classify.ClassifyJobs>();
+        services.AddJobHandler<Classify.ClassifyBatchJobHandler>();
+        services.AddSingleton<Smears.SmearBatches>();
+        services.AddSingleton<Smears.SmearJobs>();
+        services.AddJobHandler<Smears.SmearBatchJobHandler>();
         return services;
     }
 

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
-using Hangfire;
 using Microsoft.EntityFrameworkCore;
 using WbcPortal.Services.Accounts;
 using WbcPortal.Services.Datasets;
@@ -13,11 +12,13 @@ namespace WbcPortal.Services.Jobs;
 /// The portal's background jobs: queue one (stored, then handed to Hangfire, so it survives a restart and any worker node
 /// can take it), list and cancel them, and hear when one changes. Pages and the CLI never name a job by a string: they
 /// pass a typed <see cref="JobRequest"/>. The board of recent jobs is kept in memory from the database and refreshed
-/// from it (<see cref="JobsOptions.PollMilliseconds"/>), so a job run by another node shows as it goes.
+/// from it (<see cref="JobsOptions.PollMilliseconds"/>), so a job run by another node shows as it goes. On a read-only
+/// portal the same board runs the kinds that write nothing (<see cref="JobRequest.RunsOnReadOnlyPortal"/>) in this process,
+/// their records in memory only (<see cref="JobDatabase"/>, <see cref="JobDispatch"/>).
 /// </summary>
 public sealed class PortalJobs(
-    IDbContextFactory<WbcDbContext> contexts,
-    IBackgroundJobClient hangfire,
+    JobDatabase contexts,
+    JobDispatch dispatch,
     IEnumerable<IJobHandler> handlers,
     UploadStaging staging,
     ActorContext actors,
@@ -66,7 +67,10 @@ public sealed class PortalJobs(
     public async Task<JobView> EnqueueAsync(JobRequest request, StagingLease? input = null, CancellationToken cancellationToken = default)
     {
         if (!byKind.ContainsKey(request.Kind)) throw new InvalidOperationException($"No handler is registered for {request.Kind} jobs.");
-        if (storage.ReadOnly) throw new InvalidOperationException(storage.ReadOnlyRefusal("it queues no job; the process that holds the data folder does the work"));
+        if (storage.ReadOnly && !request.RunsOnReadOnlyPortal)
+        {
+            throw new InvalidOperationException(storage.ReadOnlyRefusal("it queues no job that writes; the process that holds the data folder does the work"));
+        }
         input?.HandOverToJob();
         var now = clock.GetUtcNow();
         var record = new JobRecord
@@ -246,12 +250,8 @@ public sealed class PortalJobs(
     }
 
     /// <summary>Hands a stored, queued job to Hangfire's queue for its kind.</summary>
-    private void Schedule(Guid jobId, JobKind kind, string description, string subject)
-    {
-        var queue = new Hangfire.States.EnqueuedState(JobKinds.Queue(kind));
-        string title = $"{JobKinds.Name(kind)}: {description} ({subject})";
-        hangfire.Create<JobRunner>(r => r.RunAsync(jobId, title, CancellationToken.None), queue);
-    }
+    private void Schedule(Guid jobId, JobKind kind, string description, string subject) =>
+        dispatch.Dispatch(jobId, $"{JobKinds.Name(kind)}: {description} ({subject})", kind);
 
     private async Task PollAsync(CancellationToken cancellationToken)
     {
@@ -406,14 +406,21 @@ public sealed class JobsOptions
     [System.ComponentModel.DataAnnotations.Range(1, 64)]
     public int CpuWorkers { get; set; } = 1;
 
+    /// <summary>How many Classify and Smears batches one node runs at once (queue <c>inference</c>).</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 64)]
+    public int InferenceWorkers { get; set; } = 2;
+
+    /// <summary>The workers of a queue.</summary>
+    public int WorkersOf(string queue) => queue == JobKinds.InferenceQueue ? InferenceWorkers : CpuWorkers;
+
     /// <summary>A running job not heard of for this long, on a process that cannot be checked, is taken as dead.</summary>
     public TimeSpan HeartbeatTimeout { get; set; } = TimeSpan.FromMinutes(2);
 
     /// <summary>
-    /// The queues this node works on: <c>gpu</c> (training runs: one at a time, on the device) and <c>cpu</c> (every other job).
+    /// The queues this node works on: <c>gpu</c> (training runs: one at a time, on the device), <c>cpu</c> (imports, groupings, splits, evaluations, …) and <c>inference</c> (Classify and Smears batches).
     /// A web node of a scaled-out deployment lists none and leaves the work to its <c>worker</c>s; <c>worker --queues</c> overrides it.
     /// </summary>
-    public string Queues { get; set; } = "gpu,cpu";
+    public string Queues { get; set; } = "gpu,cpu,inference";
 
     /// <summary><see cref="Queues"/> read (validated at start).</summary>
     public IReadOnlyList<string> QueueList => JobKinds.ParseQueues(Queues);

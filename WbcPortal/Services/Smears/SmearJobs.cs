@@ -2,14 +2,29 @@ using WbcPortal.Services.Accounts;
 using System.Collections.Concurrent;
 using WbcPortal.Engine.Smears;
 using WbcPortal.Options;
+using WbcPortal.Services.Batches;
 using WbcPortal.Services.Classify;
+using WbcPortal.Services.Jobs;
 
 namespace WbcPortal.Services.Smears;
 
-/// <summary>A smear batch: its files, progress, cells and the reviewer's corrections. Images are held in memory only while it runs.</summary>
+/// <summary>
+/// A smear batch as a page sees it now: its files, its job on the portal's job system (queued, running with its progress,
+/// failed with its reason, cancelled), its cells once read and the reviewer's corrections.
+/// </summary>
 public sealed class SmearJob
 {
-    internal SmearJob(SmearBatchManifest manifest) => Manifest = manifest;
+    internal SmearJob(SmearBatchManifest manifest, JobView? run, SmearBatchOutcome? outcome, IReadOnlyList<SmearCorrection> corrections, bool canRunAgain)
+    {
+        Manifest = manifest;
+        Run = run;
+        (State, Error) = BatchRuns.StateOf(run, outcome is null ? null : (outcome.State == SmearJobState.Finished, outcome.Error));
+        Progress = run?.Progress ?? new JobProgress(State == JobState.Succeeded ? 1 : 0, "");
+        Result = State == JobState.Succeeded && outcome is { Labels.Count: > 0 } ? new SmearBatch(manifest.Model, outcome.Labels, outcome.RejectThreshold, outcome.Images) : null;
+        Seconds = outcome?.Seconds ?? 0;
+        Corrections = corrections;
+        CanRunAgain = canRunAgain;
+    }
 
     public SmearBatchManifest Manifest { get; }
     public string Id => Manifest.Id;
@@ -18,16 +33,18 @@ public sealed class SmearJob
     public IReadOnlyList<SkippedFile> Skipped => Manifest.Skipped;
     public DateTimeOffset StartedAt => Manifest.StartedAt;
     public int Total => Files.Count;
-    public int Done => Volatile.Read(ref done);
-    public SmearJobState State { get; internal set; }
-    public string? Error { get; internal set; }
-    public SmearBatch? Result { get; internal set; }
-    public double Seconds { get; internal set; }
-    public bool CanRunAgain { get; internal set; }
+    /// <summary>Its newest job on the board (to cancel it, or read its progress line); null once the board no longer holds it.</summary>
+    public JobView? Run { get; }
+    public JobState State { get; }
+    public JobProgress Progress { get; }
+    public int Done => BatchRuns.Done(State, Progress, Total);
+    public bool Finished => State is JobState.Succeeded or JobState.Failed or JobState.Cancelled;
+    public string? Error { get; }
+    public SmearBatch? Result { get; }
+    public double Seconds { get; }
+    public bool CanRunAgain { get; }
     /// <summary>Every correction on record, undone ones included, oldest first.</summary>
-    public IReadOnlyList<SmearCorrection> Corrections { get; internal set; } = [];
-    internal IReadOnlyList<PredictionInput>? Inputs { get; set; }
-    internal int done;
+    public IReadOnlyList<SmearCorrection> Corrections { get; }
 
     /// <summary>The cells in force of smear <paramref name="image"/>: the model's, corrections applied.</summary>
     public IReadOnlyList<SmearCellResult> Cells(int image) =>
@@ -42,85 +59,126 @@ public sealed class SmearJob
     public SmearBatch? Current() => Result is { } r ? r with { Images = r.Images.Select((img, i) => img with { Cells = Cells(i) }).ToList() } : null;
 }
 
-/// <summary>
-/// Smear batches in the background, never on a page's circuit: stored before they run (<see cref="SmearBatchStore"/>), answers
-/// stored when they end, found again after a refresh or a restart (a batch a restart cut short says so and runs again).
-/// Corrections are stored beside the answers, each with who and when, and are undone by marking, never by deleting. The newest
-/// <see cref="InferenceOptions.KeptBatches"/> batches are kept, and every batch a reviewer corrected.
-/// </summary>
-public sealed class SmearJobs(SmearService smears, SmearBatchStore store, InferenceOptions options, TimeProvider clock, ILogger<SmearJobs> logger, Accounts.AccessControl access, Accounts.AuditLog audit)
+/// <summary>A Smears batch on the job system: every white cell of the stored batch <paramref name="BatchId"/>'s smears found and classified.</summary>
+public sealed record SmearBatchJob(string BatchId, string Model, int Smears) : JobRequest
 {
-    public const string InterruptedReason = "the portal stopped before this batch finished";
+    public override JobKind Kind => JobKind.SmearBatch;
+    public override string Subject => BatchId;
+    public override string Description => $"read {Smears:N0} smear{(Smears == 1 ? "" : "s")} with {Model}";
+    public override string CancelledNote => "the batch's smears are kept: read them again";
+    /// <summary>It writes only its own batch folder, which a read-only portal keeps in memory instead.</summary>
+    public override bool RunsOnReadOnlyPortal => true;
+}
 
-    private readonly ConcurrentDictionary<string, SmearJob> jobs = new(StringComparer.Ordinal);
+/// <summary>What a finished smear batch tells its job card (the cells themselves are the batch store's).</summary>
+public sealed record SmearBatchDone(string BatchId, int Cells, int NotRead, double Seconds);
+
+/// <summary>The smear batches this process holds, shared by <see cref="SmearJobs"/> and the job handler (<see cref="HeldBatches{TManifest, TOutcome}"/>).</summary>
+public sealed class SmearBatches(SmearBatchStore store, ILogger<SmearBatches> logger) : HeldBatches<SmearBatchManifest, SmearBatchOutcome>(store, logger);
+
+/// <summary>Runs a <see cref="SmearBatchJob"/>: reads the batch's smears and keeps the cells (or why it failed) with the batch.</summary>
+internal sealed class SmearBatchJobHandler(SmearService smears, SmearBatches batches, ILogger<SmearBatchJobHandler> logger) : JobHandler<SmearBatchJob, SmearBatchDone>
+{
+    protected override async Task<SmearBatchDone> RunAsync(SmearBatchJob job, JobContext context)
+    {
+        var batch = batches.Find(job.BatchId)
+            ?? throw new InvalidOperationException("The batch is no longer stored (only the newest batches are kept): choose the smears again.");
+        var inputs = batches.InputsOf(job.BatchId) ?? throw new InvalidOperationException("The batch's smears are no longer stored: choose them again.");
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        SmearBatch result;
+        try
+        {
+            result = await smears.AnalyzeAsync(batch.Manifest.Model, inputs, context.Counting(inputs.Count, "smears"), context.CancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            logger.LogWarning(ex, "Smear batch {Batch} failed", job.BatchId);
+            await batches.RecordAsync(batch, new SmearBatchOutcome(SmearJobState.Failed, UserFacingError.Describe(ex), watch.Elapsed.TotalSeconds, [], 0, []));
+            throw;
+        }
+        await batches.RecordAsync(batch, new SmearBatchOutcome(SmearJobState.Finished, null, watch.Elapsed.TotalSeconds, result.Labels, result.RejectThreshold, result.Images));
+        return new SmearBatchDone(job.BatchId, result.Images.Sum(i => i.Cells.Count), result.Images.Count(i => i.Error is not null), watch.Elapsed.TotalSeconds);
+    }
+}
+
+/// <summary>
+/// Smear batches, never run on a page's circuit: a page queues one (<see cref="EnqueueAsync"/>) and follows its job on
+/// the board. The smears are stored (<see cref="SmearBatchStore"/>) before its <see cref="SmearBatchJob"/> is queued, the
+/// cells when it ends; found again after a refresh or a restart (a batch a stop cut short says so and runs again). On a
+/// read-only portal the batch and its job are held in memory only. Corrections are stored beside the answers, each with
+/// who and when, and are undone by marking, never by deleting. The newest <see cref="InferenceOptions.KeptBatches"/>
+/// batches are kept, and every batch a reviewer corrected.
+/// </summary>
+public sealed class SmearJobs(SmearBatches batches, SmearBatchStore store, PortalJobs jobs, InferenceOptions options, TimeProvider clock, ILogger<SmearJobs> logger,
+    Accounts.AccessControl access, Accounts.AuditLog audit)
+{
+    public const string InterruptedReason = BatchRuns.InterruptedReason;
+
+    private readonly ConcurrentDictionary<string, IReadOnlyList<SmearCorrection>> corrected = new(StringComparer.Ordinal);
     private readonly ChangeNotifier<string> changes = new(logger);
     private readonly SemaphoreSlim corrections = new(1, 1);
 
+    /// <summary>Hears of a batch's corrections (its job's changes are the board's: <see cref="PortalJobs.Subscribe"/>).</summary>
     public IDisposable Subscribe(Action<string> onChange) => changes.Subscribe(onChange);
 
-    /// <summary>True on a read-only portal: batches run but are not kept, and nothing can be corrected.</summary>
-    public bool ReadOnly => !store.Enabled;
+    /// <summary>True on a read-only portal: batches run here, in memory only, and nothing can be corrected.</summary>
+    public bool ReadOnly => !batches.Stored;
 
-    /// <summary>Stored batches, newest first (ids and start times).</summary>
-    public IReadOnlyList<(string Id, DateTimeOffset StartedAt)> List() => store.Enabled
-        ? store.List()
-        : jobs.Values.OrderByDescending(j => j.StartedAt).Select(j => (j.Id, j.StartedAt)).ToList();
+    /// <summary>Stored batches, newest first (ids and start times); on a read-only portal those held in memory.</summary>
+    public IReadOnlyList<(string Id, DateTimeOffset StartedAt)> List() => batches.List();
 
+    /// <summary>A batch as it stands now (held here, else stored), or null.</summary>
     public SmearJob? Get(string id)
     {
-        if (jobs.TryGetValue(id, out var job)) return job;
-        if (store.Load(id) is not { } stored) return null;
-        var (manifest, outcome) = stored;
-        var loaded = new SmearJob(manifest)
-        {
-            State = outcome?.State ?? SmearJobState.Failed,
-            Error = outcome is null ? InterruptedReason : outcome.Error,
-            Result = outcome is { Labels.Count: > 0 } ? new SmearBatch(manifest.Model, outcome.Labels, outcome.RejectThreshold, outcome.Images) : null,
-            Seconds = outcome?.Seconds ?? 0,
-            CanRunAgain = true,
-            Corrections = store.Corrections(id),
-        };
-        if (loaded.State == SmearJobState.Running) (loaded.State, loaded.Error) = (SmearJobState.Failed, InterruptedReason);
-        loaded.done = loaded.Result?.Images.Count ?? 0;
-        return jobs.GetOrAdd(id, loaded);
+        var run = jobs.Recent(JobKind.SmearBatch, id).FirstOrDefault();
+        if (batches.Find(id, endedElsewhere: run is { Finished: true }) is not { } batch) return null;
+        return new SmearJob(batch.Manifest, run, batch.Outcome, corrected.GetOrAdd(id, store.Corrections), batches.CanRunAgain(batch));
     }
 
+    /// <summary>Stores the smears as a new batch and queues reading them with <paramref name="model"/>.</summary>
     [Demands(PortalAction.Classify)]
-    public async Task<SmearJob> StartAsync(ModelChoice model, IReadOnlyList<PredictionInput> inputs, IReadOnlyList<SkippedFile> skipped, CancellationToken cancellationToken = default)
+    public async Task<SmearJob> EnqueueAsync(ModelChoice model, IReadOnlyList<PredictionInput> inputs, IReadOnlyList<SkippedFile> skipped, CancellationToken cancellationToken = default)
     {
         access.Demand(PortalAction.Classify);
         if (inputs.Count == 0) throw new ArgumentException("No smear image to read.");
         if (inputs.Count > options.MaxImagesPerBatch) throw new ArgumentException($"{inputs.Count:N0} smears; a batch takes at most {options.MaxImagesPerBatch:N0}.");
         var manifest = new SmearBatchManifest(Guid.NewGuid().ToString("N")[..12], model, inputs.Select(i => i.File).ToList(), skipped, clock.GetUtcNow());
-        var job = new SmearJob(manifest) { Inputs = inputs, CanRunAgain = store.Enabled };
         try
         {
-            await store.SaveNewAsync(manifest, inputs, cancellationToken);
+            await batches.HoldNewAsync(manifest, inputs, cancellationToken);
         }
         catch (IOException ex)
         {
             throw new IOException($"The batch could not be stored in the data folder ({ex.Message}); nothing was read.", ex);
         }
-        jobs[job.Id] = job;
-        Trim();
-        _ = Task.Run(() => RunAsync(job));
-        return job;
+        try
+        {
+            await jobs.EnqueueAsync(new SmearBatchJob(manifest.Id, model.Name, inputs.Count), cancellationToken: cancellationToken);
+        }
+        catch
+        {
+            batches.Discard(manifest.Id);
+            throw;
+        }
+        // A batch a reviewer corrected is a record of their work: it is never trimmed with the others.
+        var spared = batches.List().Select(b => b.Id).Where(id => jobs.IsBusy(JobKind.SmearBatch, id) || (store.Enabled && store.Corrections(id).Count > 0))
+            .ToHashSet(StringComparer.Ordinal);
+        batches.Trim(options.KeptBatches, spared);
+        foreach (var gone in corrected.Keys.Where(id => batches.Find(id) is null)) corrected.TryRemove(gone, out _);
+        return Get(manifest.Id)!;
     }
 
+    /// <summary>Queues reading a held batch's smears again, with its own model or another; a new batch.</summary>
     [Demands(PortalAction.Classify)]
-    public async Task<SmearJob> RunAgainAsync(string id, ModelChoice? model = null, CancellationToken cancellationToken = default)
+    public async Task<SmearJob> EnqueueAgainAsync(string id, ModelChoice? model = null, CancellationToken cancellationToken = default)
     {
         access.Demand(PortalAction.Classify);
         var previous = Get(id) ?? throw new ArgumentException("That batch is no longer held.");
-        var inputs = previous.Inputs ?? store.Inputs(id) ?? throw new ArgumentException("That batch's images are no longer stored: choose the images again.");
-        return await StartAsync(model ?? previous.Model, inputs, previous.Skipped, cancellationToken);
+        var inputs = batches.InputsOf(id) ?? throw new ArgumentException("That batch's images are no longer stored: choose the images again.");
+        return await EnqueueAsync(model ?? previous.Model, inputs, previous.Skipped, cancellationToken);
     }
 
-    public byte[]? ImageBytes(string id, int index)
-    {
-        if (Get(id) is not { } job || index < 0 || index >= job.Total) return null;
-        return job.Inputs is { } inputs ? inputs[index].Bytes : store.ImageBytes(id, index);
-    }
+    public byte[]? ImageBytes(string id, int index) => Get(id) is { } job && index >= 0 && index < job.Total ? batches.ImageBytes(id, index) : null;
 
     /// <summary>Records a reviewer's change to a cell (checked against the smear) and notifies the pages; the count follows at once.</summary>
     [Demands(PortalAction.CorrectSmears)]
@@ -187,63 +245,7 @@ public sealed class SmearJobs(SmearService smears, SmearBatchStore store, Infere
     private async Task SaveAsync(SmearJob job, IReadOnlyList<SmearCorrection> list, CancellationToken cancellationToken)
     {
         await store.SaveCorrectionsAsync(job.Id, list, cancellationToken);
-        job.Corrections = list;
+        corrected[job.Id] = list;
         changes.Notify(job.Id);
-    }
-
-    private async Task RunAsync(SmearJob job)
-    {
-        var watch = System.Diagnostics.Stopwatch.StartNew();
-        long lastNotified = 0;
-        var progress = new Progress<int>(n =>
-        {
-            Volatile.Write(ref job.done, Math.Max(job.done, n));
-            // At most four page updates a second while a long batch runs; the last one always.
-            long now = watch.ElapsedMilliseconds;
-            if (now - Interlocked.Read(ref lastNotified) < 250 && n < job.Total) return;
-            Interlocked.Exchange(ref lastNotified, now);
-            changes.Notify(job.Id);
-        });
-        try
-        {
-            job.Result = await smears.AnalyzeAsync(job.Model, job.Inputs!, progress, CancellationToken.None);
-            Volatile.Write(ref job.done, job.Total);
-            job.State = SmearJobState.Finished;
-        }
-        catch (Exception ex)
-        {
-            logger.LogWarning(ex, "Smear batch {Job} failed", job.Id);
-            job.Error = UserFacingError.Describe(ex);
-            job.State = SmearJobState.Failed;
-        }
-        job.Seconds = watch.Elapsed.TotalSeconds;
-        try
-        {
-            var r = job.Result;
-            await store.SaveOutcomeAsync(job.Id, new SmearBatchOutcome(job.State, job.Error, job.Seconds, r?.Labels ?? [], r?.RejectThreshold ?? 0, r?.Images ?? []), CancellationToken.None);
-            if (store.Enabled) job.Inputs = null;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            logger.LogWarning(ex, "Smear batch {Job}: its answers could not be stored", job.Id);
-        }
-        changes.Notify(job.Id);
-    }
-
-    private void Trim()
-    {
-        var running = jobs.Values.Where(j => j.State == SmearJobState.Running).Select(j => j.Id).ToHashSet(StringComparer.Ordinal);
-        // A batch a reviewer corrected is a record of their work: it is never trimmed with the others.
-        if (store.Enabled) running.UnionWith(store.List().Select(b => b.Id).Where(id => store.Corrections(id).Count > 0));
-        foreach (var old in jobs.Values.Where(j => j.State != SmearJobState.Running).OrderByDescending(j => j.StartedAt).Skip(options.KeptBatches).ToList())
-            jobs.TryRemove(old.Id, out _);
-        try
-        {
-            store.Trim(options.KeptBatches, running);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            logger.LogWarning(ex, "Old smear batches could not be deleted");
-        }
     }
 }

@@ -34,7 +34,7 @@ public sealed record SmearImageResult(string File, int Width, int Height, bool S
             null);
 }
 
-/// <summary>Where a smear batch is.</summary>
+/// <summary>How a stored smear batch ended, as <c>outcome.json</c> says (its numbers are stored: append only). Pages read <c>JobState</c>.</summary>
 public enum SmearJobState { Running, Finished, Failed }
 
 /// <summary>What a smear batch was asked to do, as stored.</summary>

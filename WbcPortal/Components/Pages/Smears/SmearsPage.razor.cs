@@ -26,6 +26,7 @@ public partial class SmearsPage : IDisposable
 
     [Inject] private ModelCatalog Catalog { get; set; } = default!;
     [Inject] private SmearJobs Jobs { get; set; } = default!;
+    [Inject] private WbcPortal.Services.Jobs.PortalJobs Board { get; set; } = default!;
     [Inject] private ClassifyUploads Uploads { get; set; } = default!;
     [Inject] private PredictionService Predictions { get; set; } = default!;
     [Inject] private NavigationManager Navigation { get; set; } = default!;
@@ -60,7 +61,15 @@ public partial class SmearsPage : IDisposable
     protected override async Task OnInitializedAsync()
     {
         cards = await Catalog.ListAsync();
-        Follow<string>(Jobs.Subscribe, id => id == job?.Id);
+        // The batch's job on the board (at once, at most four times a second while it runs, once when it ends), and its corrections.
+        Follow<WbcPortal.Services.Jobs.JobView>(Board.Subscribe, v => v.Kind == WbcPortal.Services.Jobs.JobKind.SmearBatch && v.Subject == job?.Id, ReloadAsync);
+        Follow<string>(Jobs.Subscribe, id => id == job?.Id, ReloadAsync);
+    }
+
+    private Task ReloadAsync()
+    {
+        if (Batch is not null) job = Jobs.Get(Batch);
+        return Task.CompletedTask;
     }
 
     protected override void OnParametersSet()
@@ -283,7 +292,7 @@ public partial class SmearsPage : IDisposable
         reading = true;
         try
         {
-            var started = await Jobs.RunAgainAsync(job.Id);
+            var started = await Jobs.EnqueueAgainAsync(job.Id);
             Navigation.NavigateTo(Address(ModelId, started.Id));
         }
         catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or IOException)
@@ -316,7 +325,7 @@ public partial class SmearsPage : IDisposable
                 error = "No smear image to read: " + string.Join("; ", collector.Skipped.Take(3).Select(s => $"{s.File}: {s.Reason}"));
                 return;
             }
-            var started = await Jobs.StartAsync(choice, collector.Inputs, collector.Skipped);
+            var started = await Jobs.EnqueueAsync(choice, collector.Inputs, collector.Skipped);
             Navigation.NavigateTo(Address(model.Id, started.Id, 0));
         }
         catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or IOException or InvalidDataException)
