@@ -6,6 +6,15 @@ cd "$(dirname "$0")/.."
 .build/prerequisites.sh --browser
 dotnet build WbcPortal.sln -c Release -nologo -clp:ErrorsOnly
 
+# PostgreSQL for the scale-out tests (issue 27): Debian's (installed from apt when missing), its own data folder, a free
+# port, stopped and deleted when the tests end.
+if pg_env="$(.build/postgres.sh start)"; then
+  eval "$pg_env"
+  trap '.build/postgres.sh stop "$WBC_TEST_POSTGRES_DIR"' EXIT
+else
+  echo "PostgreSQL could not be started: the tests that need it skip and say so (CI fails them)"
+fi
+
 results="WbcPortal.Tests/TestResults"
 rm -f "$results/results.trx"
 status=0

@@ -157,13 +157,16 @@ public sealed class JobKindsTests
         new LabelIssuesJob("cells"),
         new WbcPortal.Services.Evaluation.EvaluateJob(5, "split s42 / test", Split: "s42", Part: "test"),
         new ProbeJob("1 of 10"),
+        new WbcPortal.Services.Classify.ClassifyBatchJob("b1", "model-3", 4),
+        new WbcPortal.Services.Smears.SmearBatchJob("s1", "model-3", 2),
     };
 
     [Fact]
-    public void Every_kind_has_exactly_one_handler_and_a_request_type()
+    public async Task Every_kind_has_exactly_one_handler_and_a_request_type()
     {
         using var data = new TempDirectory("wbc-kinds");
-        using var provider = new ServiceCollection().AddPortalCoreForTests(data.Path).AddJobsForTests(data.Path).BuildServiceProvider();
+        // Some handlers' services (model serving) are disposed only asynchronously.
+        await using var provider = new ServiceCollection().AddPortalCoreForTests(data.Path).AddJobsForTests(data.Path).BuildServiceProvider();
         var handlers = provider.GetServices<IJobHandler>().ToList();
         Assert.Equal(Enum.GetValues<JobKind>().Order(), handlers.Select(h => h.Kind).Order());
         Assert.Equal(Enum.GetValues<JobKind>().Order(), Requests().Select(r => ((JobRequest)r.Data).Kind).Order());

@@ -14,6 +14,8 @@ public sealed class BackupVerb : ICliVerb
 
     public async Task<int> RunAsync(ParseResult parse, IServiceProvider services, CliOutput output, CancellationToken cancellationToken)
     {
+        if (services.GetRequiredService<Options.StorageOptions>().SharedByNodes)
+            throw new CliException($"{Name} copies a SQLite data folder; on PostgreSQL back the database up with pg_dump (and restore with pg_restore) and copy the shared data folder's files (README, Scaling out)", 2);
         var manifest = await services.GetRequiredService<BackupService>().BackupAsync(parse.GetRequiredValue(destination), output.Progress, cancellationToken);
         output.WriteResult(new { backup = Path.GetFullPath(parse.GetRequiredValue(destination)), manifest.StoredImages, manifest.Files, manifest.Bytes, manifest.CreatedAt },
             w => w.WriteLine($"Backed up {manifest.StoredImages:N0} stored images ({manifest.Files:N0} files, {manifest.Bytes / 1048576.0:N1} MB) to {Path.GetFullPath(parse.GetRequiredValue(destination))}"));
@@ -35,6 +37,8 @@ public sealed class RestoreVerb : ICliVerb
 
     public async Task<int> RunAsync(ParseResult parse, IServiceProvider services, CliOutput output, CancellationToken cancellationToken)
     {
+        if (services.GetRequiredService<Options.StorageOptions>().SharedByNodes)
+            throw new CliException($"{Name} copies a SQLite data folder; on PostgreSQL back the database up with pg_dump (and restore with pg_restore) and copy the shared data folder's files (README, Scaling out)", 2);
         var result = await services.GetRequiredService<BackupService>().RestoreAsync(parse.GetRequiredValue(backup), output.Progress, cancellationToken);
         output.WriteResult(new { dataDir = result.DataDirectory, result.StoredImages, result.FilesCopied, result.FilesPresent, result.DatabaseMovedAside }, w =>
         {

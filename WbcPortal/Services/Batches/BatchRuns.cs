@@ -31,16 +31,16 @@ public static class BatchRuns
     public static IProgress<int> Counting(this JobContext context, int total, string what)
     {
         int best = 0;
+        var gate = new object();
+        // Under one lock: a lower count reported late must never land after a higher one (the last report is the job's final progress).
         return new InlineProgress<int>(n =>
         {
-            int seen;
-            do
+            lock (gate)
             {
-                seen = Volatile.Read(ref best);
-                if (n <= seen) return;
+                if (n <= best) return;
+                best = n;
+                context.Progress.Report(new JobProgress(total == 0 ? 1 : (double)n / total, $"{n:N0} of {total:N0} {what}"));
             }
-            while (Interlocked.CompareExchange(ref best, n, seen) != seen);
-            context.Progress.Report(new JobProgress(total == 0 ? 1 : (double)n / total, $"{n:N0} of {total:N0} {what}"));
         });
     }
 }
