@@ -106,6 +106,7 @@ public sealed class RoleChecksTests
         ["SmearBatchStore.Corrections"] = "reads a batch's corrections",
         ["JobDatabase.CreateDbContext"] = "opens the job records' database for the board and the runner; the work's services check",
         ["JobDatabase.CreateDbContextAsync"] = "opens the job records' database for the board and the runner; the work's services check",
+        ["Tab.EvaluateAsync"] = "the circuits bench's own headless browser tab (a script in the page it opened), no portal state",
     };
 
     [Fact]

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Hangfire;
-using Hangfire.Storage.SQLite;
 using WbcPortal.Engine.Benchmarks;
 using WbcPortal.Extensions;
 using WbcPortal.Services.Jobs;
@@ -9,51 +8,76 @@ using WbcPortal.Storage;
 namespace WbcPortal.Services.Benchmarks;
 
 /// <summary>
-/// Jobs a second through the portal's job system on its SQLite storage: trivial jobs (<see cref="ProbeJob"/>) stored,
-/// handed to Hangfire, claimed, run and recorded, as every background job is; one worker (the default) and two, and the
-/// latency of a lone job at the queue's poll interval.
+/// Jobs a second through the portal's job system: trivial jobs (<see cref="ProbeJob"/>) stored, handed to Hangfire, claimed,
+/// run and recorded, as every background job is; one worker (the default) and two, and the latency of a lone job. On SQLite
+/// (the embedded default) and, side by side, on PostgreSQL (the scaled-out deployment) when <c>Bench:Postgres</c> names a
+/// server the bench may make a throwaway database on (<c>Host=…;Username=…</c>; e.g. <c>Bench__Postgres</c> from
+/// <c>.build/postgres.sh start</c>'s <c>WBC_TEST_POSTGRES</c>).
 /// </summary>
-public sealed class JobQueueBenchmark : IBenchmark
+public sealed class JobQueueBenchmark(IConfiguration configuration) : IBenchmark
 {
     private const int Jobs = 200;
 
     public string Name => "jobs";
-    public string Description => $"{Jobs} trivial jobs through the job system on SQLite (stored, queued in Hangfire, claimed, run, recorded): jobs a second with 1 and 2 workers, and a lone job's latency";
+    public string Description => $"{Jobs} trivial jobs through the job system (stored, queued in Hangfire, claimed, run, recorded) on SQLite and, with Bench:Postgres, on PostgreSQL: jobs a second with 1 and 2 workers, and a lone job's latency";
 
     public IReadOnlyList<BenchResult> Run(IProgress<string>? progress, CancellationToken cancellationToken) =>
         RunAsync(progress, cancellationToken).GetAwaiter().GetResult();
 
-    private static async Task<IReadOnlyList<BenchResult>> RunAsync(IProgress<string>? progress, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<BenchResult>> RunAsync(IProgress<string>? progress, CancellationToken cancellationToken)
     {
-        var one = await MeasureAsync(1, progress, cancellationToken);
-        var two = await MeasureAsync(2, progress, cancellationToken);
-        return
-        [
-            new BenchResult("jobs.sqlite.w1", one.PerSecond, "jobs/s", null, null,
-                $"{Jobs} probes queued back to back, 1 worker: {one.Seconds:0.0} s from the first queued to the last recorded; queueing alone {one.QueuedPerSecond:0} jobs/s"),
-            new BenchResult("jobs.sqlite.w2", two.PerSecond, "jobs/s", one.PerSecond, "jobs.sqlite.w1",
-                $"the same with 2 workers (Jobs:CpuWorkers 2); one SQLite file takes one writer at a time"),
-            new BenchResult("jobs.sqlite.latency", one.LoneMs, "ms", null, null,
-                $"one probe queued on an idle queue until recorded Succeeded (Jobs:QueuePollMilliseconds {PollMs}: a worker finds new work within that)"),
-        ];
+        var results = new List<BenchResult>();
+        var one = await MeasureAsync(1, null, progress, cancellationToken);
+        var two = await MeasureAsync(2, null, progress, cancellationToken);
+        results.Add(new BenchResult("jobs.sqlite.w1", one.PerSecond, "jobs/s", null, null,
+            $"{Jobs} probes queued back to back, 1 worker: {one.Seconds:0.0} s from the first queued to the last recorded; queueing alone {one.QueuedPerSecond:0} jobs/s"));
+        results.Add(new BenchResult("jobs.sqlite.w2", two.PerSecond, "jobs/s", one.PerSecond, "jobs.sqlite.w1",
+            $"the same with 2 workers (Jobs:CpuWorkers 2); one SQLite file takes one writer at a time"));
+        results.Add(new BenchResult("jobs.sqlite.latency", one.LoneMs, "ms", null, null,
+            $"one probe queued on an idle queue until recorded Succeeded (Jobs:QueuePollMilliseconds {PollMs}: a worker finds new work within that)"));
+        if (configuration["Bench:Postgres"] is not { Length: > 0 } server)
+        {
+            progress?.Report("PostgreSQL: not measured (set Bench:Postgres to a server connection string, e.g. Bench__Postgres=\"$WBC_TEST_POSTGRES\")");
+            return results;
+        }
+        var pgOne = await MeasureAsync(1, server, progress, cancellationToken);
+        var pgTwo = await MeasureAsync(2, server, progress, cancellationToken);
+        results.Add(new BenchResult("jobs.postgres.w1", pgOne.PerSecond, "jobs/s", one.PerSecond, "jobs.sqlite.w1",
+            $"the same on PostgreSQL (portal tables and Hangfire's queue in one database), 1 worker: {pgOne.Seconds:0.0} s; queueing alone {pgOne.QueuedPerSecond:0} jobs/s"));
+        results.Add(new BenchResult("jobs.postgres.w2", pgTwo.PerSecond, "jobs/s", two.PerSecond, "jobs.sqlite.w2",
+            "PostgreSQL, 2 workers: rows are locked one by one, so workers do not wait on one writer"));
+        results.Add(new BenchResult("jobs.postgres.latency", pgOne.LoneMs, "ms", one.LoneMs, "jobs.sqlite.latency",
+            "a lone probe on PostgreSQL: the server wakes the worker (LISTEN/NOTIFY) instead of its poll"));
+        return results;
     }
 
     private const int PollMs = 1000;
 
     private sealed record Measured(double Seconds, double PerSecond, double QueuedPerSecond, double LoneMs);
 
-    private static async Task<Measured> MeasureAsync(int workers, IProgress<string>? progress, CancellationToken cancellationToken)
+    /// <param name="postgresServer">Null: SQLite in a fresh data folder; else a fresh database on this PostgreSQL server, dropped after.</param>
+    private static async Task<Measured> MeasureAsync(int workers, string? postgresServer, IProgress<string>? progress, CancellationToken cancellationToken)
     {
         string data = Path.Combine(Path.GetTempPath(), $"wbc-bench-jobs-{Guid.NewGuid():N}");
         Directory.CreateDirectory(data);
+        string? database = postgresServer is null ? null : $"wbc_bench_{Guid.NewGuid():N}";
         try
         {
-            var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+            var settings = new Dictionary<string, string?>
             {
                 ["Storage:DataDirectory"] = data,
                 ["Jobs:CpuWorkers"] = workers.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            }).Build();
-            var storage = new SQLiteStorage(DataFolderLayout.JobDatabasePath(data), new SQLiteStorageOptions { QueuePollInterval = TimeSpan.FromMilliseconds(PollMs) });
+                ["Jobs:QueuePollMilliseconds"] = PollMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            };
+            if (database is not null)
+            {
+                await PostgresAsync(postgresServer!, $"CREATE DATABASE {database}", cancellationToken);
+                settings["Storage:Provider"] = "PostgreSql";
+                settings["Storage:ConnectionString"] = new Npgsql.NpgsqlConnectionStringBuilder(postgresServer) { Database = database }.ToString();
+            }
+            var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+            var storage = JobHostingExtensions.CreateStorage(configuration.GetSection(Options.StorageOptions.Section).Get<Options.StorageOptions>()!,
+                configuration.GetSection(JobsOptions.Section).Get<JobsOptions>()!);
             await using var services = new ServiceCollection()
                 .AddSingleton<IConfiguration>(configuration)
                 .AddLogging(b => b.SetMinimumLevel(LogLevel.Warning))
@@ -102,7 +126,20 @@ public sealed class JobQueueBenchmark : IBenchmark
         finally
         {
             try { Directory.Delete(data, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            if (database is not null)
+            {
+                Npgsql.NpgsqlConnection.ClearAllPools();
+                await PostgresAsync(postgresServer!, $"DROP DATABASE IF EXISTS {database} WITH (FORCE)", CancellationToken.None);
+            }
         }
+    }
+
+    private static async Task PostgresAsync(string server, string sql, CancellationToken cancellationToken)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(server);
+        await connection.OpenAsync(cancellationToken);
+        await using var command = new Npgsql.NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
     /// <summary>Waits until every job has been heard of as finished (the board keeps only the newest jobs, so it is not asked).</summary>

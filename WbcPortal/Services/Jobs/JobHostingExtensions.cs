@@ -31,6 +31,8 @@ public static class JobHostingExtensions
                     // this long. Our own take-over (Jobs:TakeOver) is quicker; either way the job's claim runs it once.
                     UseSlidingInvisibilityTimeout = true,
                     InvisibilityTimeout = TimeSpan.FromMinutes(5),
+                    // Workers are woken by the server (LISTEN/NOTIFY) when a job is queued, not only at the poll interval.
+                    EnableLongPolling = true,
                 });
             default:
                 Directory.CreateDirectory(storage.DataDirectoryFullPath);
