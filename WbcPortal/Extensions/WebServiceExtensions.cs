@@ -40,6 +40,9 @@ public static class WebServiceExtensions
         builder.Services.AddCircuitUploads();
         builder.Services.AddLiveCircuits();
         builder.Services.AddJobWork();
+        // Runs trained by another process (a worker node, a CLI verb) show on this node's pages as they go.
+        builder.Services.AddSingleton<RunChangesPoller>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<RunChangesPoller>());
         if (builder.Configuration.GetValue<bool>($"{Options.StorageOptions.Section}:{nameof(Options.StorageOptions.ReadOnly)}"))
         {
             // A read-only portal runs no Hangfire (the process that holds the folder does the work) and must not create

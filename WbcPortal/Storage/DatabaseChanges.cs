@@ -17,9 +17,13 @@ public sealed class DatabaseChanges(StorageOptions storage, ILogger<DatabaseChan
     private SqliteCommand? command;
     private bool disposed;
 
-    /// <summary>The database's change counter as seen now, or null when it cannot be read (then cache nothing).</summary>
+    /// <summary>
+    /// The database's change counter as seen now, or null when it cannot be read (then cache nothing). PostgreSQL, shared by
+    /// several nodes, has no such counter a node could read for free: null there, every lookup goes to the database.
+    /// </summary>
     public long? Version()
     {
+        if (storage.Provider != Options.StorageProvider.Sqlite) return null;
         lock (gate)
         {
             if (disposed) return null;
