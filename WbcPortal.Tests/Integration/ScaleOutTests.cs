@@ -148,11 +148,18 @@ public sealed class ScaleOutTests : IDisposable
         }
         Assert.Equal("Running", await SqliteScalarAsync<string>("SELECT Status FROM runs WHERE Name = 'solo'"));
 
-        // Started again: the run its killed process left is queued again at start and resumes from its checkpoint.
+        // Started again: the run its killed process left is queued again at start and resumes from its checkpoint ...
         await using (var again = await PortalProcess.StartOnAsync(data.Path, takeOver))
         {
-            await WaitAsync(async () => await SqliteScalarAsync<string>("SELECT Status FROM runs WHERE Name = 'solo'") is "Succeeded" or "Failed" or "Interrupted", 480, "the run finished");
+            await WaitAsync(async () => await SqliteScalarAsync<long>("SELECT count(*) FROM run_epochs") >= 4, 240, "more epochs after the take-over");
             Assert.Contains("queued again", again.Log);
+            // ... and a graceful stop (SIGTERM, a restart for an update) hands it back to the queue, not Interrupted.
+            await again.StopGracefullyAsync(TimeSpan.FromSeconds(60));
+        }
+        Assert.Equal("Queued", await SqliteScalarAsync<string>("SELECT Status FROM runs WHERE Name = 'solo'"));
+        await using (var third = await PortalProcess.StartOnAsync(data.Path, takeOver))
+        {
+            await WaitAsync(async () => await SqliteScalarAsync<string>("SELECT Status FROM runs WHERE Name = 'solo'") is "Succeeded" or "Failed" or "Interrupted", 480, "the run finished");
         }
         Assert.Equal("Succeeded", await SqliteScalarAsync<string>("SELECT Status FROM runs WHERE Name = 'solo'"));
         Assert.Equal(1L, await SqliteScalarAsync<long>("SELECT TakeOvers FROM runs WHERE Name = 'solo'"));

@@ -94,6 +94,16 @@ public sealed class PortalProcess : IAsyncDisposable
         process.Kill(entireProcessTree: true);
         await process.WaitForExitAsync();
     }
+
+    /// <summary>Stops the portal as a service manager does (SIGTERM: a graceful shutdown) and waits for it to exit.</summary>
+    public async Task StopGracefullyAsync(TimeSpan timeout)
+    {
+        if (process.HasExited) return;
+        using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) await kill.WaitForExitAsync();
+        using var cts = new CancellationTokenSource(timeout);
+        await process.WaitForExitAsync(cts.Token);
+    }
+
     public string Log { get { lock (log) return log.ToString(); } }
 
     public static string PortalDll

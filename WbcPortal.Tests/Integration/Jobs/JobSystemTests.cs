@@ -111,6 +111,46 @@ public sealed class JobSystemTests : IDisposable
     }
 
     [Fact]
+    public async Task With_take_over_a_job_running_when_its_process_stops_goes_back_to_the_queue_and_the_next_start_finishes_it()
+    {
+        var takeOver = new Dictionary<string, string?> { ["Jobs:TakeOver"] = "true" };
+        Guid id;
+        await using (var first = await PortalWithAsync(takeOver))
+        {
+            var jobs = first.GetRequiredService<PortalJobs>();
+            await using (await first.StartJobsAsync(Ct))
+            {
+                id = (await jobs.EnqueueAsync(new ProbeJob("held", HoldSeconds: 30), cancellationToken: Ct)).Id;
+                var deadline = DateTime.UtcNow.AddSeconds(60);
+                while (jobs.Find(id)?.Progress.Text.StartsWith("held 1", StringComparison.Ordinal) != true)
+                {
+                    Assert.True(DateTime.UtcNow < deadline, $"the held job did not get under way: {jobs.Find(id)?.State} {jobs.Find(id)?.Progress.Text}");
+                    await Task.Delay(50, Ct);
+                }
+            } // the process's job servers stop here, with the job running
+            await using var db = await first.GetRequiredService<IDbContextFactory<WbcDbContext>>().CreateDbContextAsync(Ct);
+            var record = await db.Jobs.AsNoTracking().SingleAsync(j => j.Id == id, Ct);
+            Assert.Equal(JobState.Queued, record.State);
+            Assert.Null(record.Error);
+            Assert.Equal(0, record.Attempts); // a stop is not the job's failure: it keeps its starts
+        }
+        await using var second = await PortalWithAsync(takeOver);
+        var again = second.GetRequiredService<PortalJobs>();
+        await using (await second.StartJobsAsync(Ct))
+        {
+            var done = await again.FinishedAsync(id, seconds: 90);
+            Assert.Equal(JobState.Succeeded, done.State);
+        }
+    }
+
+    private async Task<ServiceProvider> PortalWithAsync(IDictionary<string, string?> settings)
+    {
+        var provider = new ServiceCollection().AddPortalCoreForTests(data.Path, settings).AddJobsForTests(data.Path).BuildServiceProvider();
+        await provider.MigrateAsync();
+        return provider;
+    }
+
+    [Fact]
     public async Task A_job_changed_by_another_node_shows_on_this_nodes_board()
     {
         await using var portal = await PortalAsync();

@@ -62,6 +62,7 @@ public sealed class JobRunner(
         var heartbeat = HeartbeatAsync(jobId, () => { lock (gate) return progress; }, cancel, heartbeatStop.Token);
 
         JobState ended;
+        bool handBack = false;
         object? result = null;
         string? error = null;
         try
@@ -78,6 +79,14 @@ public sealed class JobRunner(
         {
             logger.LogInformation("{Kind} job on {Subject} cancelled", record.Kind, record.Subject);
             ended = JobState.Cancelled;
+        }
+        catch (Exception) when (stopping.IsCancellationRequested && options.Value.TakeOver)
+        {
+            // The process stops (a restart, a worker taken down) and work is taken over: the job goes back to the queue for
+            // whichever node comes next, its staged input kept; this start does not count against it.
+            logger.LogInformation("{Kind} job on {Subject} handed back to the queue: this process stops", record.Kind, record.Subject);
+            handBack = true;
+            ended = JobState.Queued;
         }
         catch (Exception ex) when (stopping.IsCancellationRequested)
         {
@@ -96,8 +105,23 @@ public sealed class JobRunner(
             await heartbeatStop.CancelAsync();
             await heartbeat;
             jobs.NotRunning(jobId);
-            // Finished only once cleaned up: a job seen as ended has given its staged upload back.
-            jobs.ReleaseInput(jobId, record.InputFolder);
+            // Finished only once cleaned up: a job seen as ended has given its staged upload back (one handed back keeps it).
+            if (!handBack) jobs.ReleaseInput(jobId, record.InputFolder);
+        }
+        if (handBack)
+        {
+            await using (var db = await contexts.CreateDbContextAsync(CancellationToken.None))
+            {
+                var at = clock.GetUtcNow();
+                await db.Jobs.Where(j => j.Id == jobId && j.State == JobState.Running && j.Node == node).ExecuteUpdateAsync(s => s
+                    .SetProperty(j => j.State, JobState.Queued).SetProperty(j => j.Node, (string?)null)
+                    .SetProperty(j => j.Attempts, j => j.Attempts - 1)
+                    .SetProperty(j => j.ProgressText, "queued again: the process running it stopped; the next node takes it")
+                    .SetProperty(j => j.UpdatedAt, at), CancellationToken.None);
+            }
+            jobs.Schedule(jobId, record.Kind, record.Description, record.Subject);
+            jobs.Publish(view with { State = JobState.Queued, Progress = new JobProgress(0, "queued again: the process running it stopped; the next node takes it") });
+            return;
         }
         var finished = clock.GetUtcNow();
         JobProgress last;

@@ -250,7 +250,7 @@ public sealed class PortalJobs(
     }
 
     /// <summary>Hands a stored, queued job to Hangfire's queue for its kind.</summary>
-    private void Schedule(Guid jobId, JobKind kind, string description, string subject) =>
+    internal void Schedule(Guid jobId, JobKind kind, string description, string subject) =>
         dispatch.Dispatch(jobId, $"{JobKinds.Name(kind)}: {description} ({subject})", kind);
 
     private async Task PollAsync(CancellationToken cancellationToken)

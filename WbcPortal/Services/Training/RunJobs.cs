@@ -38,7 +38,8 @@ public sealed class RunStopRegistry
 }
 
 /// <summary>The Hangfire job that trains a run. One worker per node on the <c>gpu</c> queue: one run per device at a time, others wait queued.</summary>
-public sealed class RunJobs(TrainingRunService runs, RunStopRegistry stops, ILogger<RunJobs> logger)
+public sealed class RunJobs(TrainingRunService runs, RunStore store, RunStopRegistry stops, IBackgroundJobClient queue,
+    Microsoft.Extensions.Options.IOptions<Jobs.JobsOptions> options, ILogger<RunJobs> logger)
 {
     public const string Queue = Jobs.JobKinds.GpuQueue;
 
@@ -55,6 +56,18 @@ public sealed class RunJobs(TrainingRunService runs, RunStopRegistry stops, ILog
         {
             // A job left over for a run that was stopped while queued, resumed elsewhere or already finished: nothing to do.
             logger.LogInformation("Run {Run} not started by its job: {Reason}", runId, ex.Message);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested && !stops.WasStopped(runId) && options.Value.TakeOver)
+        {
+            // This process stops (a restart, a worker taken down) with take-over on: the run, recorded Interrupted, goes back
+            // to the queue at once and the next node on the gpu queue resumes it from its checkpoint. (A Stop asked meanwhile
+            // left it Cancelled, which the requeue refuses.)
+            if (await store.RequeueInterruptedAsync(runId, CancellationToken.None))
+            {
+                queue.Enqueue<RunJobs>(j => j.ExecuteAsync(runId, CancellationToken.None));
+                logger.LogInformation("Run {Run} handed back to the queue: this process stops", runId);
+            }
+            else logger.LogInformation("Run {Run} stopped (a Stop was asked): it stays as it is", runId);
         }
         catch (OperationCanceledException)
         {

@@ -152,6 +152,22 @@ public sealed class RunStore(
     }
 
     /// <summary>
+    /// A run its own process interrupted by stopping (not a person's Stop: that leaves it Cancelled) goes back to the queue,
+    /// for the next node to resume (<c>Jobs:TakeOver</c>). False when it is not Interrupted.
+    /// </summary>
+    public async Task<bool> RequeueInterruptedAsync(int runId, CancellationToken cancellationToken = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var from = RunLifecycle.From(RunTransition.Requeue).Where(s => s == RunStatus.Interrupted).ToArray();
+        int changed = await db.Runs.Where(r => r.Id == runId && from.Contains(r.Status) && r.StopRequestedAt == null)
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(r => r.Status, RunLifecycle.To(RunTransition.Requeue))
+                .SetProperty(r => r.Error, (string?)null), cancellationToken);
+        if (changed > 0) Notify(runId);
+        return changed > 0;
+    }
+
+    /// <summary>
     /// Stop from any process sharing the data folder: a queued run is Cancelled at once; a running one gets
     /// <see cref="Run.StopRequestedAt"/>, which the process executing it reads within <see cref="StopPollInterval"/>.
     /// Returns the status the run had; throws <see cref="RunNotClaimableException"/> when it is neither.
