@@ -210,11 +210,14 @@ public sealed class DataFolderInventory(
         var runStatus = runRows.ToDictionary(r => r.Id, r => r.Status);
         var unreferenced = Unreferenced(files, stored, runIds, runStatus);
 
-        long database = FamilyBytes(storage.DatabasePath);
+        // PostgreSQL keeps its database on its own server: its size as the server counts it (the portal's tables and Hangfire's).
+        long database = storage.Provider == Options.StorageProvider.PostgreSql
+            ? await db.Database.SqlQueryRaw<long>("SELECT pg_database_size(current_database()) AS \"Value\"").SingleAsync(cancellationToken)
+            : FamilyBytes(storage.DatabasePath);
         long jobDatabase = FamilyBytes(DataFolderLayout.JobDatabasePath(Root));
         long total = Directory.Exists(Root) ? UploadStaging.DirectorySize(Root) : 0;
         long reserve = space.ReserveBytes();
-        long known = database + jobDatabase + reserve + files.Images.Values.Sum() + files.Thumbnails.Values.Sum() + files.Temp.Sum(t => t.Bytes)
+        long known = (storage.Provider == Options.StorageProvider.PostgreSql ? 0 : database) + jobDatabase + reserve + files.Images.Values.Sum() + files.Thumbnails.Values.Sum() + files.Temp.Sum(t => t.Bytes)
             + (Directory.Exists(DataFolderLayout.RunsFolder(Root)) ? UploadStaging.DirectorySize(DataFolderLayout.RunsFolder(Root)) : 0)
             + stagingList.Sum(s => s.Bytes) + files.StrayBytes;
         // Stored images and thumbnails some dataset holds, each file once however many datasets share it.
