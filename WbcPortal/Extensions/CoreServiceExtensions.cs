@@ -96,6 +96,7 @@ public static class CoreServiceExtensions
         services.AddSingleton<Trainer>();
         services.AddSingleton(sp => new ClassifierOnnxExporter(sp.GetRequiredService<PretrainedModelFiles>(), sp.GetRequiredService<BackboneRegistry>()));
         services.AddSingleton<RunChanges>();
+        services.AddSingleton<RunProgress>();
         services.AddSingleton<Services.Evaluation.EvaluationService>();
         services.AddSingleton<Services.Evaluation.EvaluationZipUnpacker>();
         services.AddSingleton<Services.Evaluation.ModelCalibrationService>();

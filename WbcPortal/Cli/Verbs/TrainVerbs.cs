@@ -109,9 +109,9 @@ internal static class RunVerbs
     public static IDisposable ReportProgress(TrainingRunService runs, int id, CliOutput output, string prefix = "  ")
     {
         DateTime last = DateTime.MinValue;
-        return runs.Subscribe(runId =>
+        return runs.Progress.Subscribe(runId =>
         {
-            if (runId != id || runs.Live(id) is not { } p || DateTime.UtcNow - last < TimeSpan.FromSeconds(10)) return;
+            if (runId != id || runs.Progress.Live(id) is not { } p || DateTime.UtcNow - last < TimeSpan.FromSeconds(10)) return;
             last = DateTime.UtcNow;
             output.Error.WriteLine(p.Phase == "training"
                 ? $"{prefix}round {p.Round} epoch {p.Epoch}/{p.EpochsInRound} batch {p.Batch}/{p.Batches} loss {p.Loss:0.000} {p.ImagesPerSecond:0.0} img/s"

@@ -39,19 +39,17 @@ public sealed class TrainingRunService(
     Engine.Compute.TorchRuntime runtime,
     Splits.SplitService splits,
     RunStore runStore,
+    RunProgress liveProgress,
     ILogger<TrainingRunService> logger, Accounts.AccessControl access, Accounts.AuditLog audit)
 {
-    private readonly ConcurrentDictionary<int, RunLiveProgress> live = new();
 
 
     private TimeProvider Clock => clock;
     private RunStore Store => runStore;
     private IDbContextFactory<WbcDbContext> Contexts => contexts;
 
-    public RunLiveProgress? Live(int runId) => live.GetValueOrDefault(runId);
-
-    /// <summary>Called (from a background thread) with a run id whenever that run changes; dispose to stop.</summary>
-    public IDisposable Subscribe(Action<int> onChange) => changes.Subscribe(onChange);
+    /// <summary>The live numbers this service writes (pages read them from <see cref="RunProgress"/> directly).</summary>
+    public RunProgress Progress => liveProgress;
 
     [Demands(PortalAction.Train)]
     public async Task<Run> CreateAsync(string splitIdOrName, TrainingConfig config, string? name = null, CancellationToken cancellationToken = default)
@@ -245,7 +243,7 @@ public sealed class TrainingRunService(
             await transaction.CommitAsync(CancellationToken.None);
         }
         PruneCheckpoints(runId, request.CheckpointDirectory);
-        live.TryRemove(runId, out _);
+        liveProgress.Clear(runId);
         Notify(runId);
         return await GetSummaryAsync(runId, CancellationToken.None);
     }
@@ -339,8 +337,8 @@ public sealed class TrainingRunService(
         string split = splitId.ToString(System.Globalization.CultureInfo.InvariantCulture);
         IProgress<(int Done, int Total)> Phase(string phase) => new Progress<(int Done, int Total)>(p =>
         {
-            var last = live.GetValueOrDefault(runId);
-            live[runId] = new RunLiveProgress(last?.Round ?? 2, last?.Epoch ?? 0, last?.EpochsInRound ?? 0, p.Done, p.Total, last?.Loss ?? 0, last?.ImagesPerSecond ?? 0, clock.GetUtcNow(), phase);
+            var last = liveProgress.Live(runId);
+            liveProgress.Set(runId, new RunLiveProgress(last?.Round ?? 2, last?.Epoch ?? 0, last?.EpochsInRound ?? 0, p.Done, p.Total, last?.Loss ?? 0, last?.ImagesPerSecond ?? 0, clock.GetUtcNow(), phase));
             Notify(runId);
         });
 
@@ -402,7 +400,7 @@ public sealed class TrainingRunService(
     private async Task FinishAsync(int runId, RunStatus status, string? error, double seconds)
     {
         await runStore.FinishAsync(runId, status, error, seconds);
-        live.TryRemove(runId, out _);
+        liveProgress.Clear(runId);
         Notify(runId);
     }
 
@@ -438,7 +436,7 @@ public sealed class TrainingRunService(
             {
                 case BatchCompleted b:
                     int epochs = b.Round == 1 ? config.Round1.Epochs : config.Round2.Epochs;
-                    owner.live[runId] = new RunLiveProgress(b.Round, b.Epoch, epochs, b.Batch, b.Batches, b.Loss, b.ImagesPerSecond, owner.Clock.GetUtcNow());
+                    owner.Progress.Set(runId, new RunLiveProgress(b.Round, b.Epoch, epochs, b.Batch, b.Batches, b.Loss, b.ImagesPerSecond, owner.Clock.GetUtcNow()));
                     owner.Notify(runId);
                     break;
                 case EpochCompleted e:
@@ -455,8 +453,8 @@ public sealed class TrainingRunService(
                     });
                     break;
                 case EvaluationProgress p:
-                    var last = owner.live.GetValueOrDefault(runId);
-                    owner.live[runId] = new RunLiveProgress(last?.Round ?? 0, last?.Epoch ?? 0, last?.EpochsInRound ?? 0, p.Batch, p.Batches, last?.Loss ?? 0, last?.ImagesPerSecond ?? 0, owner.Clock.GetUtcNow(), p.Stage);
+                    var last = owner.Progress.Live(runId);
+                    owner.Progress.Set(runId, new RunLiveProgress(last?.Round ?? 0, last?.Epoch ?? 0, last?.EpochsInRound ?? 0, p.Batch, p.Batches, last?.Loss ?? 0, last?.ImagesPerSecond ?? 0, owner.Clock.GetUtcNow(), p.Stage));
                     owner.Notify(runId);
                     break;
                 case Evaluated ev:

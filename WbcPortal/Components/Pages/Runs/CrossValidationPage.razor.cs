@@ -9,7 +9,7 @@ namespace WbcPortal.Components.Pages.Runs;
 public partial class CrossValidationPage
 {
     [Inject] private CrossValidationService CrossValidations { get; set; } = default!;
-    [Inject] private TrainingRunService RunEvents { get; set; } = default!;
+    [Inject] private RunProgress RunEvents { get; set; } = default!;
     [Inject] private RunStore Store { get; set; } = default!;
     [Inject] private TrainingLauncher Launcher { get; set; } = default!;
     [Inject] private ISnackbar Snackbar { get; set; } = default!;

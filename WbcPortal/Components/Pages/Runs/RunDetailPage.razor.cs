@@ -15,7 +15,7 @@ public partial class RunDetailPage
     [Inject] private RunQueries Queries { get; set; } = default!;
     [Inject] private RunReportQueries Reports { get; set; } = default!;
     [Inject] private RunDependents Dependents { get; set; } = default!;
-    [Inject] private TrainingRunService RunEvents { get; set; } = default!;
+    [Inject] private RunProgress RunEvents { get; set; } = default!;
     [Inject] private RunStore Store { get; set; } = default!;
     [Inject] private TrainingLauncher Launcher { get; set; } = default!;
     [Inject] private ISnackbar Snackbar { get; set; } = default!;
