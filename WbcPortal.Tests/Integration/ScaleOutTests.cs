@@ -72,6 +72,22 @@ public sealed class ScaleOutTests : IDisposable
             Assert.All(ranOn, pid => Assert.Contains(pid, workerPids));
             Assert.All(rows, r => Assert.Contains(((string)r[1]), (string)r[2])); // the handler itself ran where the claim says
 
+            // 1b. An upload staged on this node and imported by a worker: the worker reads it from the shared folder and gives the
+            // folder back; this node releases its reserved staging space once it sees the job end.
+            var staging = client.GetRequiredService<WbcPortal.Services.Datasets.UploadStaging>();
+            var board = client.GetRequiredService<PortalJobs>();
+            await board.StartAsync(ct);
+            var lease = staging.Reserve(64 * 1024, "upload of cells.zip");
+            var zip = Path.Combine(lease.Folder, "upload.zip");
+            ImportFixtures.Zip(zip, [("EOSINOPHIL/a.jpg", ImportFixtures.Jpeg(1)), ("NEUTROPHIL/b.jpg", ImportFixtures.Jpeg(2)), ("NEUTROPHIL/c.jpg", ImportFixtures.Jpeg(3))]);
+            var import = await jobs.EnqueueAsync(new ImportJob("remote", lease.Folder, "zip cells.zip", zip, "cells.zip"), lease, ct);
+            await WaitAsync(async () => await pg.ScalarAsync<string>($"SELECT \"State\" FROM jobs WHERE \"Id\" = '{import.Id}'") is "Succeeded" or "Failed", 90, "the import done");
+            Assert.Equal("Succeeded", await pg.ScalarAsync<string>($"SELECT \"State\" FROM jobs WHERE \"Id\" = '{import.Id}'"));
+            Assert.Equal(3L, await pg.ScalarAsync<long>("SELECT count(*) FROM dataset_images i JOIN datasets d ON d.\"Id\" = i.\"DatasetId\" WHERE d.\"Name\" = 'remote'"));
+            await WaitAsync(() => Task.FromResult(staging.UsedBytes() == 0), 30, "this node's staging space released");
+            Assert.False(Directory.Exists(lease.Folder), "the worker gave the staged upload back");
+            await board.StopAsync(ct);
+
             // 2. A held job: its worker is killed with SIGKILL while it runs; the other worker takes it over and finishes it.
             var held = await jobs.EnqueueAsync(new ProbeJob("held", HoldSeconds: 6), cancellationToken: ct);
             await WaitAsync(async () => await pg.ScalarAsync<string>($"SELECT \"State\" FROM jobs WHERE \"Id\" = '{held.Id}'") == "Running"

@@ -266,6 +266,9 @@ public sealed class PortalJobs(
             // This process's own running job is published from memory, ahead of its throttled writes.
             if (runningHere.ContainsKey(record.Id)) continue;
             var view = ToView(record, known?.Result ?? ReadResult(record), known?.Request ?? ReadRequest(record));
+            // A job queued here with a staged upload and run by another node: that node gave the folder back; this node
+            // gives back its lease (the reserved staging space) now that the job has ended.
+            if (view.Finished && inputs.TryRemove(record.Id, out var lease)) lease.Dispose();
             if (known is null || !Same(known, view)) Publish(view);
         }
         Trim();
