@@ -1,3 +1,4 @@
+using WbcPortal.Engine.Training;
 using WbcPortal.Services.Accounts;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
@@ -246,7 +247,7 @@ public sealed class ModelCatalog(IDbContextFactory<WbcDbContext> contexts, Stora
         if (run is not null)
         {
             var evaluations = await db.RunEvaluations.AsNoTracking()
-                .Where(e => e.RunId == run.Id && e.Stage == RunEvaluation.ModelStage && e.ReportJson != null && (e.Part == SplitParts.Test || e.Part == SplitParts.Val))
+                .Where(e => e.RunId == run.Id && e.Stage == TrainingStage.Model && e.ReportJson != null && (e.Part == SplitParts.Test || e.Part == SplitParts.Val))
                 .ToListAsync(cancellationToken);
             var own = evaluations.FirstOrDefault(e => e.Part == SplitParts.Test && e.Source == $"split {run.Split?.Name} / test")
                 ?? evaluations.FirstOrDefault(e => e.Part == SplitParts.Val && e.Source == $"split {run.Split?.Name} / val");

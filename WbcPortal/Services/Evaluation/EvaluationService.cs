@@ -238,7 +238,7 @@ public sealed class EvaluationService(
         var evaluation = new RunEvaluation
         {
             RunId = runId,
-            Stage = RunEvaluation.ModelStage,
+            Stage = TrainingStage.Model,
             Part = part,
             Source = source,
             Accuracy = report.Accuracy,
@@ -267,7 +267,7 @@ public sealed class EvaluationService(
         // One transaction: a reader never sees the source with no evaluation, or with two.
         await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
         {
-            await db.RunEvaluations.Where(e => e.RunId == runId && e.Stage == RunEvaluation.ModelStage && e.Source == source).ExecuteDeleteAsync(cancellationToken);
+            await db.RunEvaluations.Where(e => e.RunId == runId && e.Stage == TrainingStage.Model && e.Source == source).ExecuteDeleteAsync(cancellationToken);
             db.RunEvaluations.Add(evaluation);
             await db.SaveChangesAsync(cancellationToken);
             await transaction.CommitAsync(cancellationToken);

@@ -1,3 +1,4 @@
+using WbcPortal.Engine.Training;
 using WbcPortal.Services.Accounts;
 using System.Globalization;
 using System.Text.Json;
@@ -34,7 +35,7 @@ public sealed class ModelCalibrationService(IDbContextFactory<WbcDbContext> cont
         if (run.ModelPath is null) throw new InvalidOperationException($"Run '{run.Name}' has no exported model (it is {run.Status}).");
         string modelPath = Path.Combine(storage.DataDirectoryFullPath, run.ModelPath);
         var split = await db.Splits.AsNoTracking().SingleAsync(s => s.Id == run.SplitId, cancellationToken);
-        var evaluations = await db.RunEvaluations.Where(e => e.RunId == runId && e.Stage == RunEvaluation.ModelStage).ToListAsync(cancellationToken);
+        var evaluations = await db.RunEvaluations.Where(e => e.RunId == runId && e.Stage == TrainingStage.Model).ToListAsync(cancellationToken);
         var validation = evaluations.SingleOrDefault(e => e.Source == $"split {split.Name} / {Engine.Datasets.Splitting.SplitParts.Val}")
             ?? throw new InvalidOperationException($"Run '{run.Name}' has no stored evaluation of its validation part to calibrate on.");
 

@@ -156,7 +156,7 @@ public sealed class LabelIssueService(IDbContextFactory<WbcDbContext> contexts, 
         foreach (var run in folds)
         {
             string source = $"split {run.Split!.Name} / test";
-            var evaluation = await db.RunEvaluations.AsNoTracking().Where(e => e.RunId == run.Id && e.Stage == RunEvaluation.ModelStage && e.Source == source && e.ReportJson != null)
+            var evaluation = await db.RunEvaluations.AsNoTracking().Where(e => e.RunId == run.Id && e.Stage == TrainingStage.Model && e.Source == source && e.ReportJson != null)
                                  .Select(e => new { e.Id, e.ReportJson }).SingleOrDefaultAsync(cancellationToken)
                              ?? throw new ArgumentException($"Fold {run.Fold} has no stored evaluation of its test fold.");
             var report = JsonSerializer.Deserialize<Engine.Evaluation.EvaluationReport>(evaluation.ReportJson!, Evaluation.EvaluationService.Json)!;

@@ -1,3 +1,4 @@
+using WbcPortal.Engine.Training;
 using WbcPortal.Services.Accounts;
 using System.Globalization;
 using System.Text;
@@ -80,7 +81,7 @@ public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, Stor
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var rows = await db.RunEvaluations.AsNoTracking()
-            .Where(e => e.Stage == RunEvaluation.ModelStage && e.ReportJson != null)
+            .Where(e => e.Stage == TrainingStage.Model && e.ReportJson != null)
             .Join(db.Runs, e => e.RunId, r => r.Id, (e, r) => new { e.Id, e.RunId, r.Name, e.Source, e.Part, Images = e.Predictions.Count, e.Accuracy, e.CreatedAt, IsFold = r.CrossValidationId != null })
             .ToListAsync(cancellationToken);
         return rows.Where(r => r.Images > 0)
@@ -136,7 +137,7 @@ public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, Stor
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var evaluation = await db.RunEvaluations.AsNoTracking()
-            .Where(e => e.Id == evaluationId && e.Stage == RunEvaluation.ModelStage && e.ReportJson != null)
+            .Where(e => e.Id == evaluationId && e.Stage == TrainingStage.Model && e.ReportJson != null)
             .Join(db.Runs, e => e.RunId, r => r.Id, (e, r) => new { e.Id, e.RunId, r.Name, e.Source, e.Part, e.Accuracy, e.CreatedAt, e.ReportJson, IsFold = r.CrossValidationId != null })
             .SingleOrDefaultAsync(cancellationToken);
         if (evaluation is null) return null;

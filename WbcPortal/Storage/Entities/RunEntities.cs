@@ -1,3 +1,5 @@
+using WbcPortal.Engine.Training;
+
 namespace WbcPortal.Storage.Entities;
 
 public enum RunStatus
@@ -19,7 +21,8 @@ public sealed class Run
     public Split? Split { get; set; }
     public required string ConfigJson { get; set; }
     public RunStatus Status { get; set; }
-    public string? Device { get; set; }
+    /// <summary>Where the run trained (stored as "cpu" or "cuda"); null until it starts.</summary>
+    public WbcPortal.Engine.Compute.ComputeDevice? Device { get; set; }
     public int Seed { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset? StartedAt { get; set; }
@@ -101,17 +104,16 @@ public sealed class RunEpoch
 
 /// <summary>
 /// Metrics of one stage on one part. Stages untrained, round1 and round2 are the trainer's own figures;
-/// stage <see cref="ModelStage"/> is the exported ONNX model evaluated by the evaluator the CLI's
+/// stage <see cref="TrainingStage.Model"/> is the exported ONNX model evaluated by the evaluator the CLI's
 /// <c>evaluate</c> uses, on the run's own validation/test parts or elsewhere (<see cref="Source"/>), with its
 /// full report and per-image predictions.
 /// </summary>
 public sealed class RunEvaluation
 {
-    public const string ModelStage = "model";
-
     public int Id { get; set; }
     public int RunId { get; set; }
-    public required string Stage { get; set; }
+    /// <summary>Stored as its name ("untrained", "round1", "round2", "model").</summary>
+    public required TrainingStage Stage { get; set; }
     public required string Part { get; set; }
     public double Accuracy { get; set; }
     public double MacroF1 { get; set; }
