@@ -34,7 +34,7 @@ public sealed class ModelCalibrationServiceTests : IAsyncLifetime
         var test = await db.RunEvaluations.Include(e => e.Predictions).SingleAsync(e => e.Id == seed.EvaluationId, Ct);
         var val = new RunEvaluation
         {
-            RunId = seed.RunId, Stage = TrainingStage.Model, Part = "val", Source = test.Source!.Replace("/ test", "/ val"),
+            RunId = seed.RunId, Stage = TrainingStage.Model, Part = "val", Source = WbcPortal.Engine.Evaluation.EvaluationSource.Split(test.Source!.Name, "val"),
             Accuracy = test.Accuracy, MacroF1 = test.MacroF1, MetricsJson = "{}", ReportJson = test.ReportJson, CreatedAt = DateTimeOffset.UtcNow,
         };
         foreach (var p in test.Predictions)

@@ -66,7 +66,7 @@ public sealed record ReviewSeed(int DatasetId, int RunId, int EvaluationId, IRea
         var report = EvaluationReport.Build(Labels, predictions, 1, evaluated.ToDictionary(r => r.Image.Id.ToString(), r => r.Image.SourceGroup));
         var evaluation = new RunEvaluation
         {
-            RunId = run.Id, Stage = TrainingStage.Model, Part = "test", Source = $"split {split.Name} / test", Accuracy = report.Accuracy, MacroF1 = report.MacroF1,
+            RunId = run.Id, Stage = TrainingStage.Model, Part = "test", Source = WbcPortal.Engine.Evaluation.EvaluationSource.Split(split.Name, "test"), Accuracy = report.Accuracy, MacroF1 = report.MacroF1,
             MetricsJson = "{}", ReportJson = JsonSerializer.Serialize(report, EvaluationService.Json), CreatedAt = DateTimeOffset.UtcNow,
         };
         foreach (var (r, p) in evaluated.Zip(predictions))

@@ -86,7 +86,7 @@ public static class RunSeeds
         {
             Stage = TrainingStage.Model,
             Part = "test",
-            Source = $"split {split} / test",
+            Source = WbcPortal.Engine.Evaluation.EvaluationSource.Split(split, "test"),
             Accuracy = report.Accuracy,
             MacroF1 = report.MacroF1,
             Ece = report.Calibrated.Ece,

@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 using WbcPortal.Engine.Compute;
 using WbcPortal.Engine.Datasets.Splitting;
+using WbcPortal.Engine.Evaluation;
 using WbcPortal.Engine.Training;
 
 namespace WbcPortal.Storage;
@@ -14,4 +15,5 @@ internal static class TypedValueConversions
     public static readonly ValueConverter<ComputeDevice, string> Device = new(v => v.Name(), v => ComputeDevices.Parse(v));
     public static readonly ValueConverter<SplitStrategy, string> Strategy = new(v => v.Name(), v => SplitStrategies.Parse(v));
     public static readonly ValueConverter<TrainingStage, string> Stage = new(v => v.Name(), v => TrainingStages.Parse(v));
+    public static readonly ValueConverter<EvaluationSourceKind, string> SourceKind = new(v => EvaluationSource.KindName(v), v => EvaluationSource.ParseKind(v));
 }

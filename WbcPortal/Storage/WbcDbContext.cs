@@ -173,6 +173,11 @@ public class WbcDbContext : IdentityDbContext<PortalUser>
         {
             e.ToTable("run_evaluations");
             e.Property(x => x.Stage).HasConversion(TypedValueConversions.Stage);
+            e.Ignore(x => x.Source);
+            e.Ignore(x => x.SourceTitle);
+            e.Property(x => x.SourceKind).HasConversion(TypedValueConversions.SourceKind).HasMaxLength(8);
+            e.Property(x => x.SourcePart).HasMaxLength(8);
+            e.HasIndex(x => new { x.RunId, x.SourceKind, x.SourceName, x.SourcePart });
             e.HasMany(x => x.Predictions).WithOne().HasForeignKey(p => p.EvaluationId).OnDelete(DeleteBehavior.Cascade);
         });
         modelBuilder.Entity<RunPrediction>(e =>

@@ -2,6 +2,7 @@ using WbcPortal.Engine.Compute;
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
+using WbcPortal.Engine.Datasets.Splitting;
 using WbcPortal.Engine.Evaluation;
 using WbcPortal.Engine.Evaluation.Reject;
 using WbcPortal.Engine.Evaluation.Reports;
@@ -60,7 +61,7 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var rows = await db.RunEvaluations.AsNoTracking()
             .Where(e => e.RunId == runId && e.Stage == TrainingStage.Model)
-            .Select(e => new ModelEvaluationSummary(e.Id, e.Source ?? e.Part, e.Part, e.Predictions.Count, e.Accuracy, e.MacroF1, e.Ece, e.EceUncalibrated, e.CreatedAt))
+            .Select(e => new ModelEvaluationSummary(e.Id, RunEvaluationQueries.Title(e.SourceKind, e.SourceName, e.SourcePart, e.SourceFlips, e.Part), e.Part, e.Predictions.Count, e.Accuracy, e.MacroF1, e.Ece, e.EceUncalibrated, e.CreatedAt))
             .ToListAsync(cancellationToken);
         return rows.OrderBy(e => PartOrder(e.Part)).ThenBy(e => e.Source, StringComparer.Ordinal).ToList();
     }
@@ -69,7 +70,7 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
     private static int? DefaultEvaluationId(IReadOnlyList<RunEvaluation> evaluations)
     {
         var models = evaluations.Where(e => e.Stage == TrainingStage.Model && e.ReportJson is not null)
-            .OrderBy(e => PartOrder(e.Part)).ThenBy(e => e.Source, StringComparer.Ordinal).ToList();
+            .OrderBy(e => PartOrder(e.Part)).ThenBy(e => e.SourceTitle, StringComparer.Ordinal).ToList();
         return (models.FirstOrDefault(e => e.Part == "test") ?? models.FirstOrDefault())?.Id;
     }
 
@@ -89,11 +90,11 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var e = await db.RunEvaluations.AsNoTracking()
             .Where(x => x.Id == evaluationId && x.RunId == runId && x.Stage == TrainingStage.Model && x.ReportJson != null)
-            .Select(x => new { x.Id, x.Source, x.Part, Images = x.Predictions.Count, x.Accuracy, x.MacroF1, x.Ece, x.EceUncalibrated, x.CreatedAt, x.ReportJson })
+            .Select(x => new { x.Id, Source = RunEvaluationQueries.Title(x.SourceKind, x.SourceName, x.SourcePart, x.SourceFlips, x.Part), x.Part, Images = x.Predictions.Count, x.Accuracy, x.MacroF1, x.Ece, x.EceUncalibrated, x.CreatedAt, x.ReportJson })
             .SingleOrDefaultAsync(cancellationToken);
         if (e is null) return null;
         var report = Read(e.ReportJson!);
-        return new ModelEvaluationReport(new ModelEvaluationSummary(e.Id, e.Source ?? e.Part, e.Part, e.Images, e.Accuracy, e.MacroF1, e.Ece, e.EceUncalibrated, e.CreatedAt), report);
+        return new ModelEvaluationReport(new ModelEvaluationSummary(e.Id, e.Source, e.Part, e.Images, e.Accuracy, e.MacroF1, e.Ece, e.EceUncalibrated, e.CreatedAt), report);
     }
 
     /// <summary>
@@ -135,7 +136,7 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var evaluation = await db.RunEvaluations.AsNoTracking()
             .Where(e => e.Id == evaluationId && e.RunId == runId && e.Stage == TrainingStage.Model && e.ReportJson != null)
-            .Select(e => new { e.Source, e.Part, e.ReportJson }).SingleOrDefaultAsync(cancellationToken);
+            .Select(e => new { Source = RunEvaluationQueries.Title(e.SourceKind, e.SourceName, e.SourcePart, e.SourceFlips, e.Part), e.Part, e.ReportJson }).SingleOrDefaultAsync(cancellationToken);
         if (evaluation is null) return null;
         var report = Read(evaluation.ReportJson!);
         double threshold = report.Coverage?.Threshold ?? 0;
@@ -154,7 +155,7 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
             return new RunReportPrediction(r.Path ?? r.File ?? "", r.Original ?? r.Group, labels[r.Label], decision.Answer(labels), labels[decision.Predicted],
                 decision.Predicted == r.Label, decision.Unidentified, probabilities);
         }).ToList();
-        return new PredictionTable(new RunReportPredictions(evaluation.Source ?? evaluation.Part, evaluation.Part, labels, threshold, images),
+        return new PredictionTable(new RunReportPredictions(evaluation.Source, evaluation.Part, labels, threshold, images),
             rows.Select(r => EvaluatedImageUrls.Thumbnail(runId, r.DatasetImageId, r.Sha256)).ToList());
     }
 
@@ -248,8 +249,8 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
         var epochs = await db.RunEpochs.AsNoTracking().Where(e => e.RunId == runId).OrderBy(e => e.Round).ThenBy(e => e.Epoch).ToListAsync(cancellationToken);
         var evaluations = await db.RunEvaluations.AsNoTracking().Where(e => e.RunId == runId).OrderBy(e => e.Id).ToListAsync(cancellationToken);
         var models = evaluations.Where(e => e.Stage == TrainingStage.Model && e.ReportJson is not null)
-            .OrderBy(e => PartOrder(e.Part)).ThenBy(e => e.Source, StringComparer.Ordinal)
-            .Select(e => new RunReportEvaluation(e.Source ?? e.Part, e.Part, e.CreatedAt, Read(e.ReportJson!))).ToList();
+            .OrderBy(e => PartOrder(e.Part)).ThenBy(e => e.SourceTitle, StringComparer.Ordinal)
+            .Select(e => new RunReportEvaluation(e.SourceTitle, e.Part, e.CreatedAt, Read(e.ReportJson!))).ToList();
         return new RunReportDocument
         {
             RunName = run.Name,
@@ -281,8 +282,8 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
         var rounds = evaluations.Where(e => e.Stage != TrainingStage.Model).GroupBy(e => e.Stage).OrderBy(g => g.Min(e => e.Id))
             .Select(g => Round(g.Key, g.FirstOrDefault(e => e.Part == "val"), g.FirstOrDefault(e => e.Part == "test"))).ToList();
         var model = evaluations.Where(e => e.Stage == TrainingStage.Model).ToList();
-        var modelVal = model.FirstOrDefault(e => e.Source == $"split {split} / val");
-        var modelTest = model.FirstOrDefault(e => e.Source == $"split {split} / test");
+        var modelVal = split is null ? null : model.FirstOrDefault(e => e.Source == EvaluationSource.Split(split, SplitParts.Val));
+        var modelTest = split is null ? null : model.FirstOrDefault(e => e.Source == EvaluationSource.Split(split, SplitParts.Test));
         if (modelVal is not null || modelTest is not null) rounds.Add(Round(TrainingStage.Model, modelVal, modelTest));
         return rounds;
     }

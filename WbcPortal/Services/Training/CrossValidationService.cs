@@ -230,13 +230,13 @@ public sealed class CrossValidationService(IDbContextFactory<WbcDbContext> conte
         var runIds = foldRuns.Select(r => r.Id).ToList();
         var evaluations = await db.RunEvaluations.AsNoTracking()
             .Where(e => runIds.Contains(e.RunId) && e.Stage == TrainingStage.Model && e.Part == SplitParts.Test && e.ReportJson != null)
-            .Select(e => new { e.RunId, e.Source, e.ReportJson, Images = e.Predictions.Count }).ToListAsync(cancellationToken);
+            .Select(e => new { e.RunId, e.SourceKind, e.SourceName, e.SourcePart, e.ReportJson, Images = e.Predictions.Count }).ToListAsync(cancellationToken);
 
         IReadOnlyList<string> labels = [];
         var folds = new List<CrossValidationFold>();
         foreach (var r in foldRuns)
         {
-            var own = evaluations.FirstOrDefault(e => e.RunId == r.Id && e.Source == $"split {r.Split} / test");
+            var own = evaluations.FirstOrDefault(e => e.RunId == r.Id && e.SourceKind == EvaluationSourceKind.Split && e.SourceName == r.Split && e.SourcePart == SplitParts.Test);
             FoldFigures? figures = null;
             if (own is not null)
             {

@@ -238,10 +238,10 @@ public sealed class RunComparison(IDbContextFactory<WbcDbContext> contexts)
     private static ModelFigures? Model(IReadOnlyList<RunEvaluation> evaluations, string split)
     {
         var tests = evaluations.Where(e => e.Stage == TrainingStage.Model && e.Part == "test" && e.ReportJson is not null).ToList();
-        var evaluation = tests.LastOrDefault(e => e.Source == $"split {split} / test") ?? tests.LastOrDefault();
+        var evaluation = (split.Length == 0 ? null : tests.LastOrDefault(e => e.Source == EvaluationSource.Split(split, SplitParts.Test))) ?? tests.LastOrDefault();
         if (evaluation is null) return null;
         var report = EvaluationService.ReadReport(evaluation);
-        return new ModelFigures(evaluation.Source, report.Total, report.Accuracy, report.AccuracyCi, report.MacroF1, report.WeightedF1,
+        return new ModelFigures(evaluation.SourceTitle, report.Total, report.Accuracy, report.AccuracyCi, report.MacroF1, report.WeightedF1,
             report.PerClass.Select(c => new ClassFigures(c.Label, c.Recall, c.RecallCi, c.F1, c.Support)).ToList(),
             report.Uncalibrated.Ece, report.Calibrated.Ece, report.Temperature, report.ByOriginal?.Originals, report.ByOriginal?.AccuracyCi)
         {
