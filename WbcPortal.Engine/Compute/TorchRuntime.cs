@@ -62,5 +62,5 @@ public sealed class TorchRuntime
     }
 
     /// <summary>"cuda" or "cpu" for the device <see cref="Resolve"/> gives by default.</summary>
-    public string DefaultDeviceName => Resolve().type == DeviceType.CUDA ? "cuda" : "cpu";
+    public string DefaultDeviceName => ComputeDevices.Of(Resolve()).Name();
 }

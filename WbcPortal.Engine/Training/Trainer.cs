@@ -18,7 +18,7 @@ public sealed record TrainingRequest(
     IReadOnlyList<LabeledImage> Test,
     string CheckpointDirectory);
 
-public sealed record RoundResult(string Stage, ClassificationMetrics Validation, ClassificationMetrics? Test)
+public sealed record RoundResult(TrainingStage Stage, ClassificationMetrics Validation, ClassificationMetrics? Test)
 {
     /// <summary>Per-image logits on the validation and test parts (kept for the final model's review and calibration).</summary>
     public IReadOnlyList<ImagePrediction> ValidationPredictions { get; init; } = [];
@@ -26,7 +26,7 @@ public sealed record RoundResult(string Stage, ClassificationMetrics Validation,
 }
 
 /// <summary>The trained model (caller disposes) and what was measured on the way.</summary>
-public sealed record TrainingOutcome(WbcClassifier Model, IReadOnlyList<EpochRecord> History, IReadOnlyList<RoundResult> Rounds, string Device, double Seconds);
+public sealed record TrainingOutcome(WbcClassifier Model, IReadOnlyList<EpochRecord> History, IReadOnlyList<RoundResult> Rounds, ComputeDevice Device, double Seconds);
 
 /// <summary>
 /// The two-round transfer-learning loop: evaluate the untrained model, train the head on a frozen
@@ -104,8 +104,8 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
             if (resume is null)
             {
                 rounds.Add(features is not null
-                    ? EvaluateFeatures("untrained", model, features, request, device, progress)
-                    : Evaluate("untrained", model, loader, request, device, false, progress, cancellationToken));
+                    ? EvaluateFeatures(TrainingStage.Untrained, model, features, request, device, progress)
+                    : Evaluate(TrainingStage.Untrained, model, loader, request, device, false, progress, cancellationToken));
             }
         }
 
@@ -162,15 +162,15 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
                 progress?.Report(new BestEpochRestored(r, EpochOf(bestWeights)));
             }
             rounds.Add(onFeatures
-                ? EvaluateFeatures($"round{r}", model, features!, request, device, progress)
-                : Evaluate($"round{r}", model, loader, request, device, false, progress, cancellationToken));
+                ? EvaluateFeatures(TrainingStages.AfterRound(r), model, features!, request, device, progress)
+                : Evaluate(TrainingStages.AfterRound(r), model, loader, request, device, false, progress, cancellationToken));
             if (onFeatures) { features!.Dispose(); features = null; }
         }
         features?.Dispose();
 
         model.to(CPU);
         model.eval();
-        return new TrainingOutcome(model, history, rounds, device.type == DeviceType.CUDA ? "cuda" : "cpu", watch.Elapsed.TotalSeconds);
+        return new TrainingOutcome(model, history, rounds, ComputeDevices.Of(device), watch.Elapsed.TotalSeconds);
     }
 
     private static EpochRecord TrainEpoch(WbcClassifier model, OptimizerHelper optimizer, BatchLoader loader, TrainingRequest request, Tensor? classWeights,
@@ -218,21 +218,21 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
             progress?.Report(new BatchCompleted(round, epoch, batchIndex, batches, lossSum / seen, seen / watch.Elapsed.TotalSeconds));
         }
         double trainSeconds = watch.Elapsed.TotalSeconds;
-        var (valLoss, valPredictions) = Predict(model, loader, request.Validation, device, false, cancellationToken, b => progress?.Report(new EvaluationProgress($"round{round}", b.Batch, b.Batches)));
+        var (valLoss, valPredictions) = Predict(model, loader, request.Validation, device, false, cancellationToken, b => progress?.Report(new EvaluationProgress(TrainingStages.AfterRound(round).Name(), b.Batch, b.Batches)));
         var valMetrics = Metrics(request.Labels, valPredictions);
         return new EpochRecord(round, epoch, lossSum / seen, (double)correct / seen, valLoss, valMetrics.Accuracy, watch.Elapsed.TotalSeconds, seen / trainSeconds, lr);
     }
 
-    private static RoundResult Evaluate(string stage, WbcClassifier model, BatchLoader loader, TrainingRequest request, Device device, bool tta,
+    private static RoundResult Evaluate(TrainingStage stage, WbcClassifier model, BatchLoader loader, TrainingRequest request, Device device, bool tta,
         IProgress<TrainingEvent>? progress, CancellationToken cancellationToken)
     {
-        void Report((int Batch, int Batches) b) => progress?.Report(new EvaluationProgress(stage, b.Batch, b.Batches));
+        void Report((int Batch, int Batches) b) => progress?.Report(new EvaluationProgress(stage.Name(), b.Batch, b.Batches));
         var (_, val) = Predict(model, loader, request.Validation, device, tta, cancellationToken, Report);
         var test = request.Test.Count > 0 ? Predict(model, loader, request.Test, device, tta, cancellationToken, Report).Predictions : [];
         return Reported(stage, request, val, test, progress);
     }
 
-    private static RoundResult Reported(string stage, TrainingRequest request, IReadOnlyList<ImagePrediction> val, IReadOnlyList<ImagePrediction> test, IProgress<TrainingEvent>? progress)
+    private static RoundResult Reported(TrainingStage stage, TrainingRequest request, IReadOnlyList<ImagePrediction> val, IReadOnlyList<ImagePrediction> test, IProgress<TrainingEvent>? progress)
     {
         var valMetrics = Metrics(request.Labels, val);
         var testMetrics = request.Test.Count > 0 ? Metrics(request.Labels, test) : null;
@@ -390,7 +390,7 @@ public sealed class Trainer(TorchRuntime runtime, BackboneRegistry backbones)
         return new EpochRecord(1, epoch, lossSum / n, (double)correct / n, valLoss, valAccuracy, watch.Elapsed.TotalSeconds, n / trainSeconds, lr);
     }
 
-    private static RoundResult EvaluateFeatures(string stage, WbcClassifier model, FeatureSet features, TrainingRequest request, Device device, IProgress<TrainingEvent>? progress)
+    private static RoundResult EvaluateFeatures(TrainingStage stage, WbcClassifier model, FeatureSet features, TrainingRequest request, Device device, IProgress<TrainingEvent>? progress)
     {
         model.eval();
         using var _ = no_grad();

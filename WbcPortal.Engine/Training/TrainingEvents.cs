@@ -8,13 +8,14 @@ public abstract record TrainingEvent;
 public sealed record BatchCompleted(int Round, int Epoch, int Batch, int Batches, double Loss, double ImagesPerSecond) : TrainingEvent;
 
 /// <summary>A batch of an evaluation pass (validation or test) went through the model.</summary>
+/// <param name="Stage">What is evaluated, as the live phase reads: a stage's name (<see cref="TrainingStages.Name"/>) or "features".</param>
 public sealed record EvaluationProgress(string Stage, int Batch, int Batches) : TrainingEvent;
 
 /// <summary>An epoch whose checkpoint is saved. <paramref name="Replayed"/>: re-reported from the checkpoint when a run resumes,
 /// so a record lost between checkpoint and listener (a crash) is delivered again; listeners upsert.</summary>
 public sealed record EpochCompleted(EpochRecord Record, bool Replayed = false) : TrainingEvent;
 
-public sealed record Evaluated(string Stage, ClassificationMetrics Validation, ClassificationMetrics? Test) : TrainingEvent;
+public sealed record Evaluated(TrainingStage Stage, ClassificationMetrics Validation, ClassificationMetrics? Test) : TrainingEvent;
 
 /// <summary>Early stopping went back to the weights of the round's best validation epoch.</summary>
 public sealed record BestEpochRestored(int Round, int Epoch) : TrainingEvent;

@@ -1,3 +1,4 @@
+using WbcPortal.Engine.Training;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
@@ -77,7 +78,7 @@ public sealed class PortalPagesFixture : IAsyncLifetime
             RunId = run.Id;
             SplitId = run.SplitId;
             DatasetId = await db.Splits.Where(s => s.Id == run.SplitId).Select(s => s.DatasetId).SingleAsync(ct);
-            TestEvaluationId = run.Evaluations.Single(e => e.Stage == RunEvaluation.ModelStage && e.Part == "test").Id;
+            TestEvaluationId = run.Evaluations.Single(e => e.Stage == TrainingStage.Model && e.Part == "test").Id;
             var cvs = new List<CrossValidation>();
             var folds = new List<Run>();
             foreach (var name in new[] { "layout-cv-a", "layout-cv-b" })

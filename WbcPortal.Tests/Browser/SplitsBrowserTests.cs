@@ -142,10 +142,10 @@ public class SplitsBrowserTests(BrowserFixture fixture) : IClassFixture<BrowserF
         var parts = SplitParts.All.ToDictionary(p => p, p => (IReadOnlyDictionary<string, int>)(p == SplitParts.Test
             ? new Dictionary<string, int>()
             : new Dictionary<string, int> { ["EOSINOPHIL"] = 10, ["NEUTROPHIL"] = 10 }));
-        var report = new SplitReport("folders", "0.7,0.15,0.15", 42, parts, 0, SplitParts.All.ToDictionary(p => p, _ => 0), 0, 0, false, 0);
+        var report = new SplitReport(SplitStrategy.Folders, "0.7,0.15,0.15", 42, parts, 0, SplitParts.All.ToDictionary(p => p, _ => 0), 0, 0, false, 0);
         db.Splits.Add(new Split
         {
-            DatasetId = datasetId, Name = name, Strategy = "folders", Ratios = "0.7,0.15,0.15", CreatedAt = DateTimeOffset.UtcNow,
+            DatasetId = datasetId, Name = name, Strategy = SplitStrategy.Folders, Ratios = "0.7,0.15,0.15", CreatedAt = DateTimeOffset.UtcNow,
             ReportJson = JsonSerializer.Serialize(report, new JsonSerializerOptions(JsonSerializerDefaults.Web)),
         });
         await db.SaveChangesAsync();

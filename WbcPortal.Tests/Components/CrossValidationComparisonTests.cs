@@ -24,7 +24,7 @@ public class CrossValidationComparisonTests
             Honesty = honesty ?? LeakFree,
         }).ToList();
         return new CrossValidationSummary(id, $"cv{id}", split, accuracy.Length, seed, new TrainingConfig(), DateTimeOffset.UnixEpoch,
-            RunStatus.Succeeded, labels, folds, mean, spread, 60, "cpu");
+            RunStatus.Succeeded, labels, folds, mean, spread, 60, WbcPortal.Engine.Compute.ComputeDevice.Cpu);
     }
 
     [Fact]

@@ -23,7 +23,7 @@ public class CrossValidationComponentTests : PortalTestContext
             new(2, 12, "cv-fold2", "cv-fold2", RunStatus.Succeeded, null, figures[1]),
             new(3, 13, "cv-fold3", "cv-fold3", RunStatus.Running, null, null),
         };
-        return new CrossValidationSummary(1, "cv", "src", 3, 7, new TrainingConfig(), DateTimeOffset.UnixEpoch, RunStatus.Running, labels, folds, mean, spread, 120, "cpu");
+        return new CrossValidationSummary(1, "cv", "src", 3, 7, new TrainingConfig(), DateTimeOffset.UnixEpoch, RunStatus.Running, labels, folds, mean, spread, 120, WbcPortal.Engine.Compute.ComputeDevice.Cpu);
     }
 
     [Fact]

@@ -54,7 +54,7 @@ public class SplitPageComponentTests : PortalTestContext
             ["EOSINOPHIL"] = p == SplitParts.Train ? 15.5 : 2.4,
             ["NEUTROPHIL"] = p == SplitParts.Train ? 38 : 7.5,
         });
-        var report = new SplitReport(strategy, "0.7,0.15,0.15", 42, counts, 12, SplitParts.All.ToDictionary(p => p, _ => 4), 0, 0, strategy == "random", 0.01,
+        var report = new SplitReport(SplitStrategies.Parse(strategy), "0.7,0.15,0.15", 42, counts, 12, SplitParts.All.ToDictionary(p => p, _ => 4), 0, 0, strategy == "random", 0.01,
             strategy == "random" ? null : originals, strategy == "random" ? null : effective)
         {
             LeakCheck = leakCheck is null ? null : leakCheck with { Pairs = leakCheck.Pairs.Select(p => p with { ImageA = images[p.ImageA - 1].Id, ImageB = images[p.ImageB - 1].Id }).ToList() },
@@ -62,7 +62,7 @@ public class SplitPageComponentTests : PortalTestContext
         };
         var split = db.Splits.Add(new Split
         {
-            DatasetId = dataset.Id, Name = $"cells-{strategy}", Strategy = strategy, Ratios = "0.7,0.15,0.15", Seed = 42, CreatedAt = DateTimeOffset.UtcNow,
+            DatasetId = dataset.Id, Name = $"cells-{strategy}", Strategy = SplitStrategies.Parse(strategy), Ratios = "0.7,0.15,0.15", Seed = 42, CreatedAt = DateTimeOffset.UtcNow,
             ReportJson = JsonSerializer.Serialize(report, new JsonSerializerOptions(JsonSerializerDefaults.Web)),
             Members = images.Select((im, k) => new SplitMember { DatasetImageId = im.Id, Part = PartOf(k + 1) }).ToList(),
         }).Entity;
@@ -191,10 +191,10 @@ public class TrainingChoicesOriginalsTests
         var parts = SplitParts.All.ToDictionary(p => p, p => (IReadOnlyDictionary<string, int>)new Dictionary<string, int> { ["A"] = 10, ["B"] = 10 });
         var originals = SplitParts.All.ToDictionary(p => p, p => (IReadOnlyDictionary<string, int>)new Dictionary<string, int> { ["A"] = p == SplitParts.Train ? 50 : 5, ["B"] = 2 });
         var effective = SplitParts.All.ToDictionary(p => p, p => (IReadOnlyDictionary<string, double>)new Dictionary<string, double> { ["A"] = 4, ["B"] = p == SplitParts.Test ? 1.5 : 2 });
-        var report = new SplitReport("grouped", "0.7,0.15,0.15", 1, parts, 10, SplitParts.All.ToDictionary(p => p, _ => 3), 0, 0, false, 0, originals, effective);
+        var report = new SplitReport(SplitStrategy.Grouped, "0.7,0.15,0.15", 1, parts, 10, SplitParts.All.ToDictionary(p => p, _ => 3), 0, 0, false, 0, originals, effective);
         var split = new WbcPortal.Services.Splits.SplitSummary(1, "s", 1, "d", DateTimeOffset.UtcNow, report);
         Assert.Equal("originals: train 52 · validation 7 · test 7 · fewest: b in test, ≈1.5", WbcPortal.Components.Pages.Training.TrainingChoices.OriginalsLine(split));
-        var random = split with { Report = report with { Strategy = "random", OriginalsPerPart = null, EffectiveOriginalsPerPart = null } };
+        var random = split with { Report = report with { Strategy = SplitStrategy.Random, OriginalsPerPart = null, EffectiveOriginalsPerPart = null } };
         Assert.Contains("random", WbcPortal.Components.Pages.Training.TrainingChoices.OriginalsLine(random));
     }
 }

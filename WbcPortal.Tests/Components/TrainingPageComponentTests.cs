@@ -50,10 +50,10 @@ public class TrainingPageComponentTests : PortalTestContext
         var parts = SplitParts.All.ToDictionary(p => p, p => (IReadOnlyDictionary<string, int>)(empty.Contains(p)
             ? new Dictionary<string, int>()
             : new Dictionary<string, int> { ["EOSINOPHIL"] = 10, ["NEUTROPHIL"] = 10 }));
-        var report = new SplitReport("grouped", "0.7,0.15,0.15", 42, parts, 20, SplitParts.All.ToDictionary(p => p, _ => 5), 0, 0, false, 0.01);
+        var report = new SplitReport(SplitStrategy.Grouped, "0.7,0.15,0.15", 42, parts, 20, SplitParts.All.ToDictionary(p => p, _ => 5), 0, 0, false, 0.01);
         db.Splits.Add(new Split
         {
-            DatasetId = dataset.Id, Name = name, Strategy = "grouped", Ratios = "0.7,0.15,0.15", CreatedAt = DateTimeOffset.UtcNow,
+            DatasetId = dataset.Id, Name = name, Strategy = SplitStrategy.Grouped, Ratios = "0.7,0.15,0.15", CreatedAt = DateTimeOffset.UtcNow,
             ReportJson = JsonSerializer.Serialize(report, new JsonSerializerOptions(JsonSerializerDefaults.Web)),
         });
         await db.SaveChangesAsync();

@@ -1,3 +1,4 @@
+using WbcPortal.Engine.Training;
 using System.Net;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -62,7 +63,7 @@ public sealed class ExportsByTokenTests : IAsyncLifetime
             runId = await RunSeeds.AddRunAsync(services, "seeded-run", WbcPortal.Tests.Integration.Training.RunComparisonTests.ConfigA, quality: 0.8, storePredictions: true);
             await using (var db = await contexts.CreateDbContextAsync(Ct))
             {
-                evaluationId = await db.RunEvaluations.Where(e => e.RunId == runId && e.Stage == RunEvaluation.ModelStage).Select(e => e.Id).SingleAsync(Ct);
+                evaluationId = await db.RunEvaluations.Where(e => e.RunId == runId && e.Stage == TrainingStage.Model).Select(e => e.Id).SingleAsync(Ct);
             }
             datasetId = (await ReviewSeed.WriteAsync(services)).DatasetId;
         }

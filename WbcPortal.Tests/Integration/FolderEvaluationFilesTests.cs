@@ -60,7 +60,7 @@ public sealed class FolderEvaluationFilesTests : IAsyncLifetime
         var evaluation = services.GetRequiredService<EvaluationService>();
         var previews = evaluation.PreviewsOf(runId);
 
-        var images = await evaluation.ResolveAsync(labels, new EvaluationTarget.Folder(folder.Path, "folder cells"), ct, previews);
+        var images = await evaluation.ResolveAsync(labels, new EvaluationTarget.Folder(folder.Path, WbcPortal.Engine.Evaluation.EvaluationSource.Folder("cells")), ct, previews);
         Assert.Equal(15, images.Images.Count);
         string OriginalOf(string key) => Path.GetFileName(key).Split('_')[0];
         // Copies of one original share a group; two originals never do.
@@ -103,7 +103,7 @@ public sealed class FolderEvaluationFilesTests : IAsyncLifetime
         // The same source again, with o1's copies gone from the folder: their pictures go, the others stay.
         var goneShas = images.Images.Where(i => OriginalOf(i.Key) == "o1").Select(i => images.ShaOfFile![i.Key]).ToList();
         foreach (var file in Directory.GetFiles(Path.Combine(folder.Path, "EOSINOPHIL"), "o1_*")) File.Delete(file);
-        var again = await evaluation.ResolveAsync(labels, new EvaluationTarget.Folder(folder.Path, "folder cells"), ct, previews);
+        var again = await evaluation.ResolveAsync(labels, new EvaluationTarget.Folder(folder.Path, WbcPortal.Engine.Evaluation.EvaluationSource.Folder("cells")), ct, previews);
         await evaluation.StoreAsync(runId, again, predictions.Where(p => OriginalOf(p.Key) != "o1").ToList(), 1, 0.6, ct);
         Assert.All(goneShas, sha => Assert.False(File.Exists(previews.PreviewPath(sha)), "a replaced evaluation's picture stayed"));
         Assert.All(again.ShaOfFile!.Values, sha => Assert.True(File.Exists(previews.ThumbnailPath(sha))));

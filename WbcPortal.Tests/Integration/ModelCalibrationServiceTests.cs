@@ -1,3 +1,4 @@
+using WbcPortal.Engine.Training;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -33,7 +34,7 @@ public sealed class ModelCalibrationServiceTests : IAsyncLifetime
         var test = await db.RunEvaluations.Include(e => e.Predictions).SingleAsync(e => e.Id == seed.EvaluationId, Ct);
         var val = new RunEvaluation
         {
-            RunId = seed.RunId, Stage = RunEvaluation.ModelStage, Part = "val", Source = test.Source!.Replace("/ test", "/ val"),
+            RunId = seed.RunId, Stage = TrainingStage.Model, Part = "val", Source = WbcPortal.Engine.Evaluation.EvaluationSource.Split(test.Source!.Name, "val"),
             Accuracy = test.Accuracy, MacroF1 = test.MacroF1, MetricsJson = "{}", ReportJson = test.ReportJson, CreatedAt = DateTimeOffset.UtcNow,
         };
         foreach (var p in test.Predictions)
@@ -69,7 +70,7 @@ public sealed class ModelCalibrationServiceTests : IAsyncLifetime
         var contexts = services.GetRequiredService<IDbContextFactory<WbcDbContext>>();
         await using var db = await contexts.CreateDbContextAsync(Ct);
         Assert.Equal(result.Fit.Temperature, (await db.Runs.SingleAsync(r => r.Id == seed.RunId, Ct)).Temperature);
-        var evaluations = await db.RunEvaluations.Include(e => e.Predictions).Where(e => e.RunId == seed.RunId && e.Stage == RunEvaluation.ModelStage).ToListAsync(Ct);
+        var evaluations = await db.RunEvaluations.Include(e => e.Predictions).Where(e => e.RunId == seed.RunId && e.Stage == TrainingStage.Model).ToListAsync(Ct);
         Assert.Equal(2, evaluations.Count);
         foreach (var evaluation in evaluations)
         {

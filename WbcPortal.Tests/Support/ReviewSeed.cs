@@ -1,3 +1,4 @@
+using WbcPortal.Engine.Training;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -51,7 +52,7 @@ public sealed record ReviewSeed(int DatasetId, int RunId, int EvaluationId, IRea
         }
         await db.SaveChangesAsync();
 
-        var split = new Split { DatasetId = dataset.Id, Name = $"{name}-split", Strategy = "grouped", Ratios = "0.6,0.2,0.2", CreatedAt = DateTimeOffset.UtcNow, ReportJson = "{}" };
+        var split = new Split { DatasetId = dataset.Id, Name = $"{name}-split", Strategy = WbcPortal.Engine.Datasets.Splitting.SplitStrategy.Grouped, Ratios = "0.6,0.2,0.2", CreatedAt = DateTimeOffset.UtcNow, ReportJson = "{}" };
         db.Splits.Add(split);
         await db.SaveChangesAsync();
         foreach (var r in rows) db.SplitMembers.Add(new SplitMember { SplitId = split.Id, DatasetImageId = r.Image.Id, Part = r.Evaluated ? "test" : "train" });
@@ -65,7 +66,7 @@ public sealed record ReviewSeed(int DatasetId, int RunId, int EvaluationId, IRea
         var report = EvaluationReport.Build(Labels, predictions, 1, evaluated.ToDictionary(r => r.Image.Id.ToString(), r => r.Image.SourceGroup));
         var evaluation = new RunEvaluation
         {
-            RunId = run.Id, Stage = RunEvaluation.ModelStage, Part = "test", Source = $"split {split.Name} / test", Accuracy = report.Accuracy, MacroF1 = report.MacroF1,
+            RunId = run.Id, Stage = TrainingStage.Model, Part = "test", Source = WbcPortal.Engine.Evaluation.EvaluationSource.Split(split.Name, "test"), Accuracy = report.Accuracy, MacroF1 = report.MacroF1,
             MetricsJson = "{}", ReportJson = JsonSerializer.Serialize(report, EvaluationService.Json), CreatedAt = DateTimeOffset.UtcNow,
         };
         foreach (var (r, p) in evaluated.Zip(predictions))

@@ -43,7 +43,7 @@ public static class RunSeeds
             SplitId = splitRow.Id,
             ConfigJson = config.ToJson(),
             Status = RunStatus.Succeeded,
-            Device = "cpu",
+            Device = WbcPortal.Engine.Compute.ComputeDevice.Cpu,
             Seed = config.Seed,
             CreatedAt = now,
             StartedAt = now,
@@ -72,7 +72,7 @@ public static class RunSeeds
                 });
             }
         }
-        foreach (var (stage, accuracy) in new[] { ("untrained", 0.25), ("round1", quality - 0.05), ("round2", quality) })
+        foreach (var (stage, accuracy) in new[] { (WbcPortal.Engine.Training.TrainingStage.Untrained, 0.25), (WbcPortal.Engine.Training.TrainingStage.Round1, quality - 0.05), (WbcPortal.Engine.Training.TrainingStage.Round2, quality) })
         {
             foreach (var part in new[] { "val", "test" })
                 run.Evaluations.Add(new RunEvaluation { Stage = stage, Part = part, Accuracy = accuracy, MacroF1 = accuracy - 0.02, MetricsJson = "{}" });
@@ -84,9 +84,9 @@ public static class RunSeeds
         var report = EvaluationReport.Build(Labels, predictions, temperature, groups);
         var modelEvaluation = new RunEvaluation
         {
-            Stage = RunEvaluation.ModelStage,
+            Stage = TrainingStage.Model,
             Part = "test",
-            Source = $"split {split} / test",
+            Source = WbcPortal.Engine.Evaluation.EvaluationSource.Split(split, "test"),
             Accuracy = report.Accuracy,
             MacroF1 = report.MacroF1,
             Ece = report.Calibrated.Ece,
@@ -176,7 +176,7 @@ public static class RunSeeds
     private static async Task<Split> AddSplitAsync(WbcDbContext db, string name, SplitStrategy strategy, int suspectPairs)
     {
         var counts = (IReadOnlyDictionary<string, int>)Labels.ToDictionary(l => l, _ => PerClass);
-        var report = new SplitReport(strategy.ToString().ToLowerInvariant(), "0.7,0.15,0.15", 1,
+        var report = new SplitReport(strategy, "0.7,0.15,0.15", 1,
             SplitParts.All.ToDictionary(p => p, _ => counts), strategy == SplitStrategy.Grouped ? 24 : 0, new Dictionary<string, int>(), 0, 0, false, 0,
             OriginalsPerPart: strategy == SplitStrategy.Grouped
                 ? SplitParts.All.ToDictionary(p => p, _ => (IReadOnlyDictionary<string, int>)Labels.ToDictionary(l => l, _ => PerClass / ImagesPerOriginal))
@@ -189,7 +189,7 @@ public static class RunSeeds
         var dataset = new Dataset { Name = $"{name}-cells", CreatedAt = DateTimeOffset.UtcNow };
         db.Datasets.Add(dataset);
         await db.SaveChangesAsync();
-        var split = new Split { DatasetId = dataset.Id, Name = name, Strategy = "grouped", Ratios = "0.7,0.15,0.15", ReportJson = WbcPortal.Services.Splits.SplitReports.Write(report), CreatedAt = DateTimeOffset.UtcNow };
+        var split = new Split { DatasetId = dataset.Id, Name = name, Strategy = strategy, Ratios = "0.7,0.15,0.15", ReportJson = WbcPortal.Services.Splits.SplitReports.Write(report), CreatedAt = DateTimeOffset.UtcNow };
         db.Splits.Add(split);
         await db.SaveChangesAsync();
         return split;

@@ -139,6 +139,7 @@ public class WbcDbContext : IdentityDbContext<PortalUser>
             e.ToTable("splits");
             e.HasOne(s => s.Dataset).WithMany().HasForeignKey(s => s.DatasetId).OnDelete(DeleteBehavior.Cascade);
             e.HasIndex(s => s.Name).IsUnique();
+            e.Property(s => s.Strategy).HasConversion(TypedValueConversions.Strategy);
             e.HasMany(s => s.Members).WithOne().HasForeignKey(m => m.SplitId).OnDelete(DeleteBehavior.Cascade);
         });
         modelBuilder.Entity<Run>(e =>
@@ -148,6 +149,7 @@ public class WbcDbContext : IdentityDbContext<PortalUser>
             e.HasIndex(r => r.Name).IsUnique();
             e.Property(r => r.Notes).HasMaxLength(Services.Training.RunEdits.MaxNotesLength);
             e.Property(r => r.Status).HasConversion<string>().HasMaxLength(16);
+            e.Property(r => r.Device).HasConversion(TypedValueConversions.Device);
             e.HasOne(r => r.Split).WithMany().HasForeignKey(r => r.SplitId).OnDelete(DeleteBehavior.Restrict);
             e.HasMany(r => r.Epochs).WithOne().HasForeignKey(x => x.RunId).OnDelete(DeleteBehavior.Cascade);
             e.HasMany(r => r.Evaluations).WithOne().HasForeignKey(x => x.RunId).OnDelete(DeleteBehavior.Cascade);
@@ -170,6 +172,12 @@ public class WbcDbContext : IdentityDbContext<PortalUser>
         modelBuilder.Entity<RunEvaluation>(e =>
         {
             e.ToTable("run_evaluations");
+            e.Property(x => x.Stage).HasConversion(TypedValueConversions.Stage);
+            e.Ignore(x => x.Source);
+            e.Ignore(x => x.SourceTitle);
+            e.Property(x => x.SourceKind).HasConversion(TypedValueConversions.SourceKind).HasMaxLength(8);
+            e.Property(x => x.SourcePart).HasMaxLength(8);
+            e.HasIndex(x => new { x.RunId, x.SourceKind, x.SourceName, x.SourcePart });
             e.HasMany(x => x.Predictions).WithOne().HasForeignKey(p => p.EvaluationId).OnDelete(DeleteBehavior.Cascade);
         });
         modelBuilder.Entity<RunPrediction>(e =>

@@ -361,7 +361,7 @@ public sealed class DatasetSplitter
                 ? "the dataset's own TRAIN/VAL/TEST folders"
                 : $"the dataset's own folders; {string.Join(" and ", carved.Select(PartName))} carved from TRAIN by source group at {ratios}"
             : null;
-        return new SplitReport(strategy.ToString().ToLowerInvariant(), usedRatios, seed, perPart,
+        return new SplitReport(strategy, usedRatios, seed, perPart,
             grouped ? groupSides.Count : 0, groupsPerPart, grouped ? several : 0, leaks,
             Leaky: grouped && several > 0, Math.Round(maxDev, 4), originals, effective)
         {

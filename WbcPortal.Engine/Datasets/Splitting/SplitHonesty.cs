@@ -46,7 +46,7 @@ public sealed record SplitHonesty(SplitHonestyStatus Status, string Label, strin
     public static SplitHonesty Of(SplitReport report)
     {
         ArgumentNullException.ThrowIfNull(report);
-        if (report.Strategy == "random")
+        if (report.Strategy == SplitStrategy.Random)
             return new(SplitHonestyStatus.LeakyByDesign, "leaky by design",
                 "Random split, image by image: copies of one original sit in train and in the held-out parts, so its validation and test figures are optimistic.");
         if (report.Leaky || report.GroupsOnSeveralSides > 0)

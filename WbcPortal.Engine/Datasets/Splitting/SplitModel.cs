@@ -10,6 +10,41 @@ public enum SplitStrategy
     Folders,
 }
 
+/// <summary>The one mapping of <see cref="SplitStrategy"/> to and from its stored and printed name ("random", "grouped", "folders").</summary>
+public static class SplitStrategies
+{
+    public static string Name(this SplitStrategy strategy) => strategy switch
+    {
+        SplitStrategy.Random => "random",
+        SplitStrategy.Grouped => "grouped",
+        SplitStrategy.Folders => "folders",
+        _ => throw new ArgumentOutOfRangeException(nameof(strategy), strategy, null),
+    };
+
+    /// <summary>The strategy named <paramref name="name"/>, in any case (people type it).</summary>
+    public static bool TryParse(string? name, out SplitStrategy strategy)
+    {
+        foreach (var s in Enum.GetValues<SplitStrategy>())
+        {
+            if (string.Equals(Name(s), name?.Trim(), StringComparison.OrdinalIgnoreCase)) { strategy = s; return true; }
+        }
+        strategy = default;
+        return false;
+    }
+
+    public static SplitStrategy Parse(string name) =>
+        TryParse(name, out var strategy) ? strategy : throw new FormatException($"Unknown split strategy '{name}'; expected random, grouped or folders.");
+}
+
+/// <summary>Writes a <see cref="SplitStrategy"/> as its name ("grouped") in JSON, and reads it back.</summary>
+public sealed class SplitStrategyNameConverter : System.Text.Json.Serialization.JsonConverter<SplitStrategy>
+{
+    public override SplitStrategy Read(ref System.Text.Json.Utf8JsonReader reader, Type typeToConvert, System.Text.Json.JsonSerializerOptions options) =>
+        SplitStrategies.TryParse(reader.GetString(), out var strategy) ? strategy : throw new System.Text.Json.JsonException($"Unknown split strategy '{reader.GetString()}'.");
+
+    public override void Write(System.Text.Json.Utf8JsonWriter writer, SplitStrategy value, System.Text.Json.JsonSerializerOptions options) => writer.WriteStringValue(value.Name());
+}
+
 public static class SplitParts
 {
     public const string Train = "train";
@@ -57,7 +92,7 @@ public sealed record SplitItem(int Id, string ClassName, int Group, string? Fold
 public sealed record SplitAssignment(int Id, string Part);
 
 public sealed record SplitReport(
-    string Strategy,
+    [property: System.Text.Json.Serialization.JsonConverter(typeof(SplitStrategyNameConverter))] SplitStrategy Strategy,
     /// <summary>The part shares used; null where they do not apply (the folders strategy keeping the dataset's own parts).</summary>
     string? Ratios,
     int Seed,
@@ -102,7 +137,7 @@ public sealed record SplitReport(
 
     /// <summary>The ratios as people should read them: the shares, or what the parts are where ratios do not apply.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
-    public string RatiosText => Strategy == "folders"
+    public string RatiosText => Strategy == SplitStrategy.Folders
         ? CarvedFromTrain is { Count: > 0 } carved
             ? $"own folders; {string.Join(", ", carved)} carved from TRAIN at {Ratios}"
             : "the dataset's own folders"

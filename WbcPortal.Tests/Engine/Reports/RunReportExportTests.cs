@@ -171,7 +171,7 @@ public class RunReportExportTests
     {
         var leaky = Document() with
         {
-            SplitHonesty = SplitHonestyExport.From(SplitHonesty.Of(new SplitReport("random", "0.7,0.15,0.15", 1,
+            SplitHonesty = SplitHonestyExport.From(SplitHonesty.Of(new SplitReport(SplitStrategy.Random, "0.7,0.15,0.15", 1,
                 new Dictionary<string, IReadOnlyDictionary<string, int>>(), 0, new Dictionary<string, int>(), 0, 0, false, 0))),
         };
         var csv = ReportCsv.Write(leaky).Split("\r\n");
@@ -185,7 +185,7 @@ public class RunReportExportTests
 
         var clean = Document() with
         {
-            SplitHonesty = SplitHonestyExport.From(SplitHonesty.Of(new SplitReport("grouped", "0.7,0.15,0.15", 1,
+            SplitHonesty = SplitHonestyExport.From(SplitHonesty.Of(new SplitReport(SplitStrategy.Grouped, "0.7,0.15,0.15", 1,
                 new Dictionary<string, IReadOnlyDictionary<string, int>>(), 10, new Dictionary<string, int>(), 0, 0, false, 0)
                 { LeakCheck = new LeakCheckReport("test", 1, 100, 0, [], 0.1) })),
         };

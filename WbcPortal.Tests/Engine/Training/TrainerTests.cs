@@ -58,7 +58,7 @@ public sealed class TrainerTests : IDisposable
         var outcome = trainer.Train(Request("run"), new SyncProgress(events.Add), TestContext.Current.CancellationToken);
         using var model = outcome.Model;
 
-        Assert.Equal(["untrained", "round1", "round2"], outcome.Rounds.Select(r => r.Stage));
+        Assert.Equal(["untrained", "round1", "round2"], outcome.Rounds.Select(r => r.Stage.Name()));
         Assert.Equal([(1, 1), (1, 2), (1, 3), (2, 1), (2, 2)], outcome.History.Select(h => (h.Round, h.Epoch)));
         Assert.True(outcome.Rounds[2].Validation.Accuracy >= 0.9, $"val accuracy {outcome.Rounds[2].Validation.Accuracy}");
         Assert.NotNull(outcome.Rounds[2].Test);
@@ -125,7 +125,7 @@ public sealed class TrainerTests : IDisposable
         foreach (var round in new[] { 1, 2 })
         {
             var best = outcome.History.Where(h => h.Round == round).Max(h => h.ValAccuracy);
-            Assert.Equal(best, outcome.Rounds.Single(r => r.Stage == $"round{round}").Validation.Accuracy, 6);
+            Assert.Equal(best, outcome.Rounds.Single(r => r.Stage == TrainingStages.AfterRound(round)).Validation.Accuracy, 6);
         }
         Assert.Contains(events, e => e is EvaluationProgress { Stage: "features" });
         var final = outcome.Rounds[^1];

@@ -303,7 +303,7 @@ public sealed class HostileInputsTableTests(HostileInputsFixture fixture)
             var skipped = fixture.Services.GetRequiredService<EvaluationZipUnpacker>().Unpack("upload.zip", zipPath, Path.Combine(folder, "unpacked"), Ct);
             if (skipped.Count > 0) return (false, skipped[0].Reason);
             var images = await fixture.Services.GetRequiredService<EvaluationService>().ResolveAsync(HostileInputsFixture.Labels,
-                new EvaluationTarget.Folder(Path.Combine(folder, "unpacked"), "zip upload.zip"), Ct);
+                new EvaluationTarget.Folder(Path.Combine(folder, "unpacked"), WbcPortal.Engine.Evaluation.EvaluationSource.Zip("upload.zip")), Ct);
             if (images.Rejected.Count > 0) return (false, images.Rejected[0].Item2);
             Assert.Equal(2, images.Images.Count);
             return (true, "");

@@ -138,7 +138,7 @@ public sealed class RunComparisonTests : IAsyncLifetime
         Assert.Equal("seed-split", runB.Split);
         Assert.Equal(40, runB.MeanImagesPerSecond);
         Assert.Equal(1.2, runB.Temperature);
-        Assert.Equal(["untrained", "round1", "round2"], runB.Stages.Select(s => s.Stage));
+        Assert.Equal(["untrained", "round1", "round2"], runB.Stages.Select(s => s.Stage.Name()));
         Assert.Equal(0.8, runB.Model!.Accuracy, 9);
         Assert.Equal(RunSeeds.Labels, runB.Model.PerClass.Select(c => c.Label));
         Assert.True(runB.Model.AccuracyCi.Low < 0.8 && runB.Model.AccuracyCi.High > 0.8);
@@ -220,7 +220,7 @@ public sealed class RunComparisonTests : IAsyncLifetime
         var contexts = services.GetRequiredService<Microsoft.EntityFrameworkCore.IDbContextFactory<WbcPortal.Storage.WbcDbContext>>();
         await using (var db = await contexts.CreateDbContextAsync(TestContext.Current.CancellationToken))
         {
-            db.RunEvaluations.RemoveRange(db.RunEvaluations.Where(e => e.RunId == c && e.Stage == "model"));
+            db.RunEvaluations.RemoveRange(db.RunEvaluations.Where(e => e.RunId == c && e.Stage == WbcPortal.Engine.Training.TrainingStage.Model));
             await db.SaveChangesAsync(TestContext.Current.CancellationToken);
         }
 

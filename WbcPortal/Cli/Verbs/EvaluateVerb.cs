@@ -54,7 +54,7 @@ public sealed class EvaluateVerb : ICliVerb
         {
             evaluation = result.EvaluationId,
             run = result.RunId,
-            source = result.Source,
+            source = result.Source.ToString(),
             images = r.Total,
             accuracy = r.Accuracy,
             accuracyCi95 = new[] { r.AccuracyCi.Low, r.AccuracyCi.High },

@@ -46,7 +46,7 @@ public sealed class SplitVerb : ICliVerb
         }
         else
         {
-            if (!Enum.TryParse<SplitStrategy>(parse.GetValue(strategy), ignoreCase: true, out var chosen) || !Enum.IsDefined(chosen))
+            if (!SplitStrategies.TryParse(parse.GetValue(strategy), out var chosen))
             {
                 throw new CliException($"unknown strategy '{parse.GetValue(strategy)}': use random, grouped or folders", 2);
             }
@@ -72,7 +72,7 @@ public sealed class SplitVerb : ICliVerb
             split = split.Name,
             id = split.Id,
             dataset = split.Dataset,
-            strategy = r.Strategy,
+            strategy = r.Strategy.Name(),
             ratios = r.Ratios,
             carvedFromTrain = r.CarvedFromTrain,
             note = r.Note,
@@ -103,7 +103,7 @@ public sealed class SplitVerb : ICliVerb
             members,
         }, w =>
         {
-            w.WriteLine($"Split '{split.Name}' of '{split.Dataset}' ({r.Strategy}, {r.RatiosText}, seed {r.Seed})");
+            w.WriteLine($"Split '{split.Name}' of '{split.Dataset}' ({r.Strategy.Name()}, {r.RatiosText}, seed {r.Seed})");
             var classes = r.Parts.Values.SelectMany(p => p.Keys).Distinct().Order(StringComparer.Ordinal).ToList();
             w.WriteLine($"  {"part",-6} {string.Join(" ", classes.Select(c => $"{c,12}"))} {"total",8} {"groups",7}");
             foreach (var (part, counts) in r.Parts)

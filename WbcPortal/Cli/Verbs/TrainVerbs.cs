@@ -1,3 +1,4 @@
+using WbcPortal.Engine.Compute;
 using System.CommandLine;
 using Hangfire;
 using WbcPortal.Engine.Training;
@@ -131,13 +132,13 @@ internal static class RunVerbs
             // every figure below is read through its split's honesty: leakFree, suspectPairs, leaky, leakyByDesign or unchecked
             splitHonesty = honesty is null ? null : new { status = System.Text.Json.JsonNamingPolicy.CamelCase.ConvertName(honesty.Status.ToString()), label = honesty.Label, detail = honesty.Detail },
             status = summary.Status.ToString(),
-            device = summary.Device,
+            device = summary.Device?.Name(),
             seconds = Math.Round(summary.Seconds, 1),
             rounds = summary.Rounds.Select(r => new { name = r.Name, valAccuracy = r.ValAccuracy, testAccuracy = r.TestAccuracy, testMacroF1 = r.TestMacroF1 }),
             model = summary.ModelPath,
         }, w =>
         {
-            w.WriteLine($"Run '{summary.Name}': {summary.Status} on {summary.Device} in {summary.Seconds / 60:0.0} min; model {summary.ModelPath}");
+            w.WriteLine($"Run '{summary.Name}': {summary.Status} on {summary.Device?.Name()} in {summary.Seconds / 60:0.0} min; model {summary.ModelPath}");
             if (honesty is { Trustworthy: false }) w.WriteLine($"  ** split {honesty.Label}: {honesty.Detail}");
             w.WriteLine($"  {"stage",-10} {"val acc",8} {"test acc",9} {"test F1",8}");
             foreach (var r in summary.Rounds) w.WriteLine($"  {r.Name,-10} {r.ValAccuracy,8:P1} {r.TestAccuracy,9:P1} {r.TestMacroF1,8:0.000}");
@@ -194,7 +195,7 @@ internal static class CrossValidationVerbs
             run = cv.Name,
             id = cv.Id,
             status = cv.Status.ToString(),
-            device = cv.Device,
+            device = cv.Device?.Name(),
             seconds = Math.Round(cv.Seconds, 1),
             rounds,
             model = (string?)null,

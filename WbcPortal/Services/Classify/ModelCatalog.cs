@@ -1,3 +1,4 @@
+using WbcPortal.Engine.Training;
 using WbcPortal.Services.Accounts;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
@@ -246,15 +247,16 @@ public sealed class ModelCatalog(IDbContextFactory<WbcDbContext> contexts, Stora
         if (run is not null)
         {
             var evaluations = await db.RunEvaluations.AsNoTracking()
-                .Where(e => e.RunId == run.Id && e.Stage == RunEvaluation.ModelStage && e.ReportJson != null && (e.Part == SplitParts.Test || e.Part == SplitParts.Val))
+                .Where(e => e.RunId == run.Id && e.Stage == TrainingStage.Model && e.ReportJson != null && (e.Part == SplitParts.Test || e.Part == SplitParts.Val))
                 .ToListAsync(cancellationToken);
-            var own = evaluations.FirstOrDefault(e => e.Part == SplitParts.Test && e.Source == $"split {run.Split?.Name} / test")
-                ?? evaluations.FirstOrDefault(e => e.Part == SplitParts.Val && e.Source == $"split {run.Split?.Name} / val");
+            var own = run.Split is not { } split ? null
+                : evaluations.FirstOrDefault(e => e.Part == SplitParts.Test && e.Source == EvaluationSource.Split(split.Name, SplitParts.Test))
+                  ?? evaluations.FirstOrDefault(e => e.Part == SplitParts.Val && e.Source == EvaluationSource.Split(split.Name, SplitParts.Val));
             if (own is not null)
             {
                 var r = EvaluationService.ReadReport(own);
                 var byOriginal = r.ByOriginal;
-                figures = new ModelFigures(own.Source ?? own.Part, r.Total, byOriginal?.Originals, r.Accuracy, byOriginal?.AccuracyCi ?? r.AccuracyCi, byOriginal is not null,
+                figures = new ModelFigures(own.SourceTitle, r.Total, byOriginal?.Originals, r.Accuracy, byOriginal?.AccuracyCi ?? r.AccuracyCi, byOriginal is not null,
                     r.MacroF1, r.Calibrated.Ece, r.Coverage is { Threshold: > 0 } c ? c.AtThreshold.Coverage : null, r.Coverage is { Threshold: > 0 } s ? s.AtThreshold.DecidedAccuracy : null);
             }
         }

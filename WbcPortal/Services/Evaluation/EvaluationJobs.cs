@@ -1,3 +1,4 @@
+using WbcPortal.Engine.Evaluation;
 using WbcPortal.Services.Accounts;
 
 namespace WbcPortal.Services.Evaluation;
@@ -51,7 +52,7 @@ public sealed class EvaluationJobs(Jobs.PortalJobs jobs, Storage.ServerFolders s
         var request = target switch
         {
             EvaluationTarget.SplitPart sp => new EvaluateJob(runId, description, Split: sp.Split, Part: sp.Part),
-            EvaluationTarget.Folder f => new EvaluateJob(runId, description, Folder: Path.GetFullPath(f.Path.Trim()), Source: f.Source),
+            EvaluationTarget.Folder f => new EvaluateJob(runId, description, Folder: Path.GetFullPath(f.Path.Trim()), Source: f.Source?.ToString()),
             EvaluationTarget.UploadedZip z => new EvaluateJob(runId, description, ZipName: z.Name, ZipPath: z.ZipPath),
             _ => throw new ArgumentOutOfRangeException(nameof(target)),
         };
@@ -66,15 +67,15 @@ public sealed class EvaluationJobs(Jobs.PortalJobs jobs, Storage.ServerFolders s
             case EvaluationTarget.SplitPart sp:
                 if (string.IsNullOrWhiteSpace(sp.Split)) throw new ArgumentException("Choose a split.");
                 if (sp.Part is not ("train" or "val" or "test")) throw new ArgumentException($"Unknown part '{sp.Part}'; use train, val or test.");
-                return $"split {sp.Split} / {sp.Part}";
+                return EvaluationSource.Split(sp.Split, sp.Part).ToString();
             case EvaluationTarget.Folder f:
                 if (string.IsNullOrWhiteSpace(f.Path)) throw new ArgumentException("Type the path of a folder of class folders on the server.");
                 if (!Path.IsPathFullyQualified(f.Path.Trim())) throw new ArgumentException($"'{f.Path}' is not a full path: give the folder's full path on the server (for example /data/cells).");
                 if (!Directory.Exists(f.Path.Trim())) throw new ArgumentException($"There is no folder {f.Path.Trim()} on the server.");
-                return f.Source ?? $"folder {Path.GetFullPath(f.Path.Trim())}";
+                return (f.Source ?? EvaluationSource.Folder(Path.GetFullPath(f.Path.Trim()))).ToString();
             case EvaluationTarget.UploadedZip z:
                 if (!File.Exists(z.ZipPath)) throw new ArgumentException("The uploaded zip is gone; upload it again.");
-                return $"zip {z.Name}";
+                return EvaluationSource.Zip(z.Name).ToString();
             default:
                 throw new ArgumentOutOfRangeException(nameof(target));
         }
@@ -98,9 +99,9 @@ internal sealed class EvaluateJobHandler(EvaluationService evaluations, Evaluati
             {
                 string root = Path.Combine(Path.GetDirectoryName(zip)!, "unpacked");
                 unpackedSkipped = unpacker.Unpack(job.ZipName ?? "upload.zip", zip, root, ct);
-                target = new EvaluationTarget.Folder(root, job.Description);
+                target = new EvaluationTarget.Folder(root, EvaluationSource.Zip(job.ZipName ?? "upload.zip"));
             }
-            else if (job.Folder is { } folder) target = new EvaluationTarget.Folder(folder, job.Source);
+            else if (job.Folder is { } folder) target = new EvaluationTarget.Folder(folder, EvaluationSource.TryParse(job.Source, out var source) ? source : null);
             else target = new EvaluationTarget.SplitPart(job.Split ?? "", job.Part ?? "");
             var result = await Task.Run(() => evaluations.EvaluateAsync(job.RunId, target, progress, ct), ct);
             return new EvaluationDone(result.EvaluationId, [.. unpackedSkipped.Concat(result.Rejected).Select(s => new Classify.SkippedFile(s.File, s.Reason))]);

@@ -20,8 +20,8 @@ namespace WbcPortal.Services.Evaluation;
 public abstract record EvaluationTarget
 {
     public sealed record SplitPart(string Split, string Part) : EvaluationTarget;
-    /// <param name="Source">How the stored evaluation names it; default "folder FULL_PATH".</param>
-    public sealed record Folder(string Path, string? Source = null) : EvaluationTarget;
+    /// <param name="Source">What the stored evaluation says it ran on; default the folder (its full path).</param>
+    public sealed record Folder(string Path, EvaluationSource? Source = null) : EvaluationTarget;
     /// <summary>A zip of class folders uploaded on the dashboard, copied into its staging <paramref name="Lease"/> (the job takes it over and releases it when it ends).</summary>
     public sealed record UploadedZip(string Name, string ZipPath, Datasets.StagingLease Lease) : EvaluationTarget
     {
@@ -33,12 +33,12 @@ public abstract record EvaluationTarget
 /// <param name="GroupOfKey">Each image's original: the dataset's source group for a split image, the group the grouper found
 /// among a folder's images (copies of one cell in one class folder) for a folder image.</param>
 /// <param name="ShaOfFile">A folder image's SHA-256 by key (its pictures are stored under it, <see cref="EvaluationPreviews"/>).</param>
-public sealed record EvaluationImages(IReadOnlyList<string> Labels, IReadOnlyList<LabeledImage> Images, string Source, string Part,
+public sealed record EvaluationImages(IReadOnlyList<string> Labels, IReadOnlyList<LabeledImage> Images, EvaluationSource Source, string Part,
     IReadOnlyDictionary<int, string> ShaById, IReadOnlyList<(string File, string Reason)> Rejected, IReadOnlyDictionary<string, int?>? GroupOfKey = null,
     IReadOnlyDictionary<string, string>? ShaOfFile = null);
 
 /// <summary>A stored model-stage evaluation with its report; <paramref name="Rejected"/> lists folder files that could not be read.</summary>
-public sealed record EvaluationResult(int EvaluationId, int RunId, string Source, EvaluationReport Report, IReadOnlyList<(string File, string Reason)> Rejected);
+public sealed record EvaluationResult(int EvaluationId, int RunId, EvaluationSource Source, EvaluationReport Report, IReadOnlyList<(string File, string Reason)> Rejected);
 
 /// <summary>
 /// Evaluates a run's exported ONNX model (the artifact users classify with) on labelled images and stores
@@ -71,7 +71,7 @@ public sealed class EvaluationService(
         var images = await ResolveAsync(classifier.Labels, target, cancellationToken, PreviewsOf(runId));
         if (testTimeAugmentation is bool tta && tta != classifier.Metadata.TestTimeAugmentation)
         {
-            images = images with { Source = $"{images.Source} (flips {(tta ? "on" : "off")})" };
+            images = images with { Source = images.Source.WithFlips(tta) };
         }
         var predictions = await PredictAsync(classifier, images, progress, cancellationToken);
         return await StoreAsync(runId, images, predictions, classifier.Metadata.Temperature, classifier.Metadata.RejectThreshold, cancellationToken);
@@ -108,7 +108,8 @@ public sealed class EvaluationService(
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         List<LabeledImage> images;
         var rejected = new List<(string, string)>();
-        string source, part;
+        EvaluationSource source;
+        string part;
         var shaById = new Dictionary<int, string>();
         Dictionary<string, int?>? groupOfKey = null;
         switch (target)
@@ -128,7 +129,7 @@ public sealed class EvaluationService(
                 images = members.Select(m => new LabeledImage(m.Id.ToString(CultureInfo.InvariantCulture), store.ImagePath(m.Sha256, m.Format), IndexOf(labels, m.ClassName))).ToList();
                 foreach (var m in members) shaById[m.Id] = m.Sha256;
                 groupOfKey = members.ToDictionary(m => m.Id.ToString(CultureInfo.InvariantCulture), m => m.SourceGroup);
-                source = $"split {split.Name} / {sp.Part}";
+                source = EvaluationSource.Split(split.Name, sp.Part);
                 part = sp.Part;
                 break;
             }
@@ -159,7 +160,7 @@ public sealed class EvaluationService(
                         images.Add(new LabeledImage(relative, file, label));
                     }
                 }
-                source = folder.Source ?? $"folder {root}";
+                source = folder.Source ?? EvaluationSource.Folder(root);
                 part = "folder";
                 break;
             }
@@ -232,13 +233,14 @@ public sealed class EvaluationService(
         if (!await db.Runs.AnyAsync(r => r.Id == runId, cancellationToken)) throw new ArgumentException($"No run {runId}.");
         var labels = images.Labels;
         var report = EvaluationReport.Build(labels, predictions, temperature, images.GroupOfKey, rejectThreshold);
-        string source = images.Source, part = images.Part;
+        EvaluationSource source = images.Source;
+        string part = images.Part;
         var shaById = images.ShaById;
         var rejected = images.Rejected;
         var evaluation = new RunEvaluation
         {
             RunId = runId,
-            Stage = RunEvaluation.ModelStage,
+            Stage = TrainingStage.Model,
             Part = part,
             Source = source,
             Accuracy = report.Accuracy,
@@ -267,7 +269,7 @@ public sealed class EvaluationService(
         // One transaction: a reader never sees the source with no evaluation, or with two.
         await using (var transaction = await db.Database.BeginTransactionAsync(cancellationToken))
         {
-            await db.RunEvaluations.Where(e => e.RunId == runId && e.Stage == RunEvaluation.ModelStage && e.Source == source).ExecuteDeleteAsync(cancellationToken);
+            await db.RunEvaluations.Where(e => e.RunId == runId && e.Stage == TrainingStage.Model).WithSource(source).ExecuteDeleteAsync(cancellationToken);
             db.RunEvaluations.Add(evaluation);
             await db.SaveChangesAsync(cancellationToken);
             await transaction.CommitAsync(cancellationToken);
@@ -302,8 +304,8 @@ public sealed class EvaluationService(
     private static string DescribeTarget(EvaluationTarget target) => target switch
     {
         EvaluationTarget.SplitPart sp => $"split {sp.Split} / {sp.Part}",
-        EvaluationTarget.Folder f => f.Source ?? f.Path,
-        EvaluationTarget.UploadedZip z => $"zip {z.Name}",
+        EvaluationTarget.Folder f => f.Source?.ToString() ?? f.Path,
+        EvaluationTarget.UploadedZip z => EvaluationSource.Zip(z.Name).ToString(),
         _ => "?",
     };
 }

@@ -1,3 +1,4 @@
+using WbcPortal.Engine.Training;
 using WbcPortal.Services.Accounts;
 using System.Globalization;
 using System.Text.Json;
@@ -34,8 +35,8 @@ public sealed class ModelCalibrationService(IDbContextFactory<WbcDbContext> cont
         if (run.ModelPath is null) throw new InvalidOperationException($"Run '{run.Name}' has no exported model (it is {run.Status}).");
         string modelPath = Path.Combine(storage.DataDirectoryFullPath, run.ModelPath);
         var split = await db.Splits.AsNoTracking().SingleAsync(s => s.Id == run.SplitId, cancellationToken);
-        var evaluations = await db.RunEvaluations.Where(e => e.RunId == runId && e.Stage == RunEvaluation.ModelStage).ToListAsync(cancellationToken);
-        var validation = evaluations.SingleOrDefault(e => e.Source == $"split {split.Name} / {Engine.Datasets.Splitting.SplitParts.Val}")
+        var evaluations = await db.RunEvaluations.Where(e => e.RunId == runId && e.Stage == TrainingStage.Model).ToListAsync(cancellationToken);
+        var validation = evaluations.SingleOrDefault(e => e.Source == EvaluationSource.Split(split.Name, Engine.Datasets.Splitting.SplitParts.Val))
             ?? throw new InvalidOperationException($"Run '{run.Name}' has no stored evaluation of its validation part to calibrate on.");
 
         var groups = await GroupsAsync(db, evaluations.Select(e => e.Id).ToList(), cancellationToken);
@@ -66,7 +67,7 @@ public sealed class ModelCalibrationService(IDbContextFactory<WbcDbContext> cont
                     var logits = JsonSerializer.Deserialize<float[]>(p.LogitsJson) ?? [];
                     p.Confidence = Calibration.Softmax(logits, fit.Temperature)[p.Predicted];
                 }
-                rebuilt.Add((evaluation.Source ?? evaluation.Part, report.Coverage!.AtThreshold, report.Calibrated.Ece));
+                rebuilt.Add((evaluation.SourceTitle, report.Coverage!.AtThreshold, report.Calibrated.Ece));
             }
             await db.SaveChangesAsync(cancellationToken);
             await transaction.CommitAsync(cancellationToken);

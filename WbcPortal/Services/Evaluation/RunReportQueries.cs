@@ -1,6 +1,8 @@
+using WbcPortal.Engine.Compute;
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
+using WbcPortal.Engine.Datasets.Splitting;
 using WbcPortal.Engine.Evaluation;
 using WbcPortal.Engine.Evaluation.Reject;
 using WbcPortal.Engine.Evaluation.Reports;
@@ -39,7 +41,7 @@ public sealed record GalleryPage(int Actual, int Predicted, int Total, int Page,
 
 /// <summary>The facts beside a run's report; training speed is the mean over the finished epochs, overall and per round
 /// (a frozen round on cached features runs far faster than a fine-tune, so the overall mean alone misleads).</summary>
-public sealed record RunFacts(double Seconds, string? Device, double? MeanImagesPerSecond, IReadOnlyDictionary<int, double> MeanImagesPerSecondByRound,
+public sealed record RunFacts(double Seconds, WbcPortal.Engine.Compute.ComputeDevice? Device, double? MeanImagesPerSecond, IReadOnlyDictionary<int, double> MeanImagesPerSecondByRound,
     double? Temperature, bool Round1OnCachedFeatures, double? RejectTargetAccuracy = null)
 {
     /// <summary>What the figures alone would hide, in words: a round stopped early, a round below chance, a temperature at its bound.</summary>
@@ -58,8 +60,8 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var rows = await db.RunEvaluations.AsNoTracking()
-            .Where(e => e.RunId == runId && e.Stage == RunEvaluation.ModelStage)
-            .Select(e => new ModelEvaluationSummary(e.Id, e.Source ?? e.Part, e.Part, e.Predictions.Count, e.Accuracy, e.MacroF1, e.Ece, e.EceUncalibrated, e.CreatedAt))
+            .Where(e => e.RunId == runId && e.Stage == TrainingStage.Model)
+            .Select(e => new ModelEvaluationSummary(e.Id, RunEvaluationQueries.Title(e.SourceKind, e.SourceName, e.SourcePart, e.SourceFlips, e.Part), e.Part, e.Predictions.Count, e.Accuracy, e.MacroF1, e.Ece, e.EceUncalibrated, e.CreatedAt))
             .ToListAsync(cancellationToken);
         return rows.OrderBy(e => PartOrder(e.Part)).ThenBy(e => e.Source, StringComparer.Ordinal).ToList();
     }
@@ -67,8 +69,8 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
     /// <summary>The evaluation whose images the report lists: the test part, else the first, as <see cref="DefaultSelection"/>.</summary>
     private static int? DefaultEvaluationId(IReadOnlyList<RunEvaluation> evaluations)
     {
-        var models = evaluations.Where(e => e.Stage == RunEvaluation.ModelStage && e.ReportJson is not null)
-            .OrderBy(e => PartOrder(e.Part)).ThenBy(e => e.Source, StringComparer.Ordinal).ToList();
+        var models = evaluations.Where(e => e.Stage == TrainingStage.Model && e.ReportJson is not null)
+            .OrderBy(e => PartOrder(e.Part)).ThenBy(e => e.SourceTitle, StringComparer.Ordinal).ToList();
         return (models.FirstOrDefault(e => e.Part == "test") ?? models.FirstOrDefault())?.Id;
     }
 
@@ -87,12 +89,12 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var e = await db.RunEvaluations.AsNoTracking()
-            .Where(x => x.Id == evaluationId && x.RunId == runId && x.Stage == RunEvaluation.ModelStage && x.ReportJson != null)
-            .Select(x => new { x.Id, x.Source, x.Part, Images = x.Predictions.Count, x.Accuracy, x.MacroF1, x.Ece, x.EceUncalibrated, x.CreatedAt, x.ReportJson })
+            .Where(x => x.Id == evaluationId && x.RunId == runId && x.Stage == TrainingStage.Model && x.ReportJson != null)
+            .Select(x => new { x.Id, Source = RunEvaluationQueries.Title(x.SourceKind, x.SourceName, x.SourcePart, x.SourceFlips, x.Part), x.Part, Images = x.Predictions.Count, x.Accuracy, x.MacroF1, x.Ece, x.EceUncalibrated, x.CreatedAt, x.ReportJson })
             .SingleOrDefaultAsync(cancellationToken);
         if (e is null) return null;
         var report = Read(e.ReportJson!);
-        return new ModelEvaluationReport(new ModelEvaluationSummary(e.Id, e.Source ?? e.Part, e.Part, e.Images, e.Accuracy, e.MacroF1, e.Ece, e.EceUncalibrated, e.CreatedAt), report);
+        return new ModelEvaluationReport(new ModelEvaluationSummary(e.Id, e.Source, e.Part, e.Images, e.Accuracy, e.MacroF1, e.Ece, e.EceUncalibrated, e.CreatedAt), report);
     }
 
     /// <summary>
@@ -133,8 +135,8 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var evaluation = await db.RunEvaluations.AsNoTracking()
-            .Where(e => e.Id == evaluationId && e.RunId == runId && e.Stage == RunEvaluation.ModelStage && e.ReportJson != null)
-            .Select(e => new { e.Source, e.Part, e.ReportJson }).SingleOrDefaultAsync(cancellationToken);
+            .Where(e => e.Id == evaluationId && e.RunId == runId && e.Stage == TrainingStage.Model && e.ReportJson != null)
+            .Select(e => new { Source = RunEvaluationQueries.Title(e.SourceKind, e.SourceName, e.SourcePart, e.SourceFlips, e.Part), e.Part, e.ReportJson }).SingleOrDefaultAsync(cancellationToken);
         if (evaluation is null) return null;
         var report = Read(evaluation.ReportJson!);
         double threshold = report.Coverage?.Threshold ?? 0;
@@ -153,7 +155,7 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
             return new RunReportPrediction(r.Path ?? r.File ?? "", r.Original ?? r.Group, labels[r.Label], decision.Answer(labels), labels[decision.Predicted],
                 decision.Predicted == r.Label, decision.Unidentified, probabilities);
         }).ToList();
-        return new PredictionTable(new RunReportPredictions(evaluation.Source ?? evaluation.Part, evaluation.Part, labels, threshold, images),
+        return new PredictionTable(new RunReportPredictions(evaluation.Source, evaluation.Part, labels, threshold, images),
             rows.Select(r => EvaluatedImageUrls.Thumbnail(runId, r.DatasetImageId, r.Sha256)).ToList());
     }
 
@@ -246,9 +248,9 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
         if (run is null) return null;
         var epochs = await db.RunEpochs.AsNoTracking().Where(e => e.RunId == runId).OrderBy(e => e.Round).ThenBy(e => e.Epoch).ToListAsync(cancellationToken);
         var evaluations = await db.RunEvaluations.AsNoTracking().Where(e => e.RunId == runId).OrderBy(e => e.Id).ToListAsync(cancellationToken);
-        var models = evaluations.Where(e => e.Stage == RunEvaluation.ModelStage && e.ReportJson is not null)
-            .OrderBy(e => PartOrder(e.Part)).ThenBy(e => e.Source, StringComparer.Ordinal)
-            .Select(e => new RunReportEvaluation(e.Source ?? e.Part, e.Part, e.CreatedAt, Read(e.ReportJson!))).ToList();
+        var models = evaluations.Where(e => e.Stage == TrainingStage.Model && e.ReportJson is not null)
+            .OrderBy(e => PartOrder(e.Part)).ThenBy(e => e.SourceTitle, StringComparer.Ordinal)
+            .Select(e => new RunReportEvaluation(e.SourceTitle, e.Part, e.CreatedAt, Read(e.ReportJson!))).ToList();
         return new RunReportDocument
         {
             RunName = run.Name,
@@ -256,7 +258,7 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
             SplitHonesty = SplitHonestyExport.From(Splits.SplitReports.HonestyOf(run.Split)),
             SplitOriginals = Splits.SplitReports.OriginalsPerPart(run.Split),
             Status = run.Status.ToString(),
-            Device = run.Device,
+            Device = run.Device?.Name(),
             Seconds = run.Seconds,
             CreatedAt = run.CreatedAt,
             FinishedAt = run.FinishedAt,
@@ -277,26 +279,17 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
     /// </summary>
     public static IReadOnlyList<RunReportRound> Rounds(IReadOnlyList<RunEvaluation> evaluations, string? split)
     {
-        var rounds = evaluations.Where(e => e.Stage != RunEvaluation.ModelStage).GroupBy(e => e.Stage).OrderBy(g => g.Min(e => e.Id))
+        var rounds = evaluations.Where(e => e.Stage != TrainingStage.Model).GroupBy(e => e.Stage).OrderBy(g => g.Min(e => e.Id))
             .Select(g => Round(g.Key, g.FirstOrDefault(e => e.Part == "val"), g.FirstOrDefault(e => e.Part == "test"))).ToList();
-        var model = evaluations.Where(e => e.Stage == RunEvaluation.ModelStage).ToList();
-        var modelVal = model.FirstOrDefault(e => e.Source == $"split {split} / val");
-        var modelTest = model.FirstOrDefault(e => e.Source == $"split {split} / test");
-        if (modelVal is not null || modelTest is not null) rounds.Add(Round(RunEvaluation.ModelStage, modelVal, modelTest));
+        var model = evaluations.Where(e => e.Stage == TrainingStage.Model).ToList();
+        var modelVal = split is null ? null : model.FirstOrDefault(e => e.Source == EvaluationSource.Split(split, SplitParts.Val));
+        var modelTest = split is null ? null : model.FirstOrDefault(e => e.Source == EvaluationSource.Split(split, SplitParts.Test));
+        if (modelVal is not null || modelTest is not null) rounds.Add(Round(TrainingStage.Model, modelVal, modelTest));
         return rounds;
     }
 
-    public static string StageName(string stage) => stage switch
-    {
-        "untrained" => "Untrained head",
-        "round1" => "Round 1 (frozen backbone)",
-        "round2" => "Round 2 (fine-tuned)",
-        RunEvaluation.ModelStage => "Exported model (ONNX, calibrated)",
-        _ => stage,
-    };
-
-    private static RunReportRound Round(string stage, RunEvaluation? val, RunEvaluation? test) =>
-        new(stage, StageName(stage), val?.Accuracy, test?.Accuracy, test?.MacroF1);
+    private static RunReportRound Round(TrainingStage stage, RunEvaluation? val, RunEvaluation? test) =>
+        new(stage.Name(), stage.Title(), val?.Accuracy, test?.Accuracy, test?.MacroF1);
 
     private static int PartOrder(string part) => part switch { "val" => 0, "test" => 1, "train" => 2, _ => 3 };
 

@@ -2,6 +2,7 @@ using WbcPortal.Services.Datasets;
 using WbcPortal.Services.Grouping;
 using WbcPortal.Services.Review;
 using WbcPortal.Services.Splits;
+using WbcPortal.Engine.Datasets.Splitting;
 
 namespace WbcPortal.Services.Jobs;
 
@@ -32,7 +33,7 @@ public sealed record SplitJob(string Dataset, SplitRequest Request) : JobRequest
     {
         Engine.Datasets.Splitting.SplitStrategy.Folders when Request.CarveMissing => $"folders split, missing parts carved from TRAIN at {Request.Ratios} seed {Request.Seed}",
         Engine.Datasets.Splitting.SplitStrategy.Folders => "folders split (the dataset's own TRAIN/VAL/TEST)",
-        _ => $"{Request.Strategy.ToString().ToLowerInvariant()} split {Request.Ratios} seed {Request.Seed}",
+        _ => $"{Request.Strategy.Name()} split {Request.Ratios} seed {Request.Seed}",
     };
     public override string CancelledNote => "no split was stored";
 }

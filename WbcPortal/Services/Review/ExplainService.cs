@@ -74,7 +74,7 @@ public sealed class ExplainService(IDbContextFactory<WbcDbContext> contexts, Gra
         var run = await db.Runs.AsNoTracking().Where(r => r.Id == runId).Select(r => new { r.Status, r.ConfigJson, r.CheckpointDirectory }).SingleOrDefaultAsync(cancellationToken);
         if (run is null) return null;
         if (run.Status != RunStatus.Succeeded) throw new ArgumentException($"The run is {run.Status}: only a finished run's network can be explained.");
-        var reportJson = await db.RunEvaluations.AsNoTracking().Where(e => e.RunId == runId && e.Stage == RunEvaluation.ModelStage && e.ReportJson != null)
+        var reportJson = await db.RunEvaluations.AsNoTracking().Where(e => e.RunId == runId && e.Stage == TrainingStage.Model && e.ReportJson != null)
             .Select(e => e.ReportJson).FirstOrDefaultAsync(cancellationToken) ?? throw new ArgumentException("The run has no evaluated model to explain.");
         var labels = JsonSerializer.Deserialize<EvaluationReport>(reportJson, EvaluationService.Json)!.Labels;
         CheckClass(targetClass, labels);
@@ -107,7 +107,7 @@ public sealed class ExplainService(IDbContextFactory<WbcDbContext> contexts, Gra
 
     private static async Task<IReadOnlyList<string>?> LabelsAsync(WbcDbContext db, int runId, CancellationToken cancellationToken)
     {
-        var reportJson = await db.RunEvaluations.AsNoTracking().Where(e => e.RunId == runId && e.Stage == RunEvaluation.ModelStage && e.ReportJson != null)
+        var reportJson = await db.RunEvaluations.AsNoTracking().Where(e => e.RunId == runId && e.Stage == TrainingStage.Model && e.ReportJson != null)
             .Select(e => e.ReportJson).FirstOrDefaultAsync(cancellationToken);
         return reportJson is null ? null : JsonSerializer.Deserialize<EvaluationReport>(reportJson, EvaluationService.Json)!.Labels;
     }

@@ -1,3 +1,4 @@
+using WbcPortal.Engine.Training;
 using WbcPortal.Services.Accounts;
 using System.Globalization;
 using System.Text;
@@ -80,12 +81,12 @@ public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, Stor
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var rows = await db.RunEvaluations.AsNoTracking()
-            .Where(e => e.Stage == RunEvaluation.ModelStage && e.ReportJson != null)
-            .Join(db.Runs, e => e.RunId, r => r.Id, (e, r) => new { e.Id, e.RunId, r.Name, e.Source, e.Part, Images = e.Predictions.Count, e.Accuracy, e.CreatedAt, IsFold = r.CrossValidationId != null })
+            .Where(e => e.Stage == TrainingStage.Model && e.ReportJson != null)
+            .Join(db.Runs, e => e.RunId, r => r.Id, (e, r) => new { e.Id, e.RunId, r.Name, e.SourceKind, e.SourceName, e.SourcePart, e.SourceFlips, e.Part, Images = e.Predictions.Count, e.Accuracy, e.CreatedAt, IsFold = r.CrossValidationId != null })
             .ToListAsync(cancellationToken);
         return rows.Where(r => r.Images > 0)
             .OrderByDescending(r => r.RunId).ThenBy(r => r.Part == "test" ? 0 : r.Part == "val" ? 1 : 2).ThenBy(r => r.Id)
-            .Select(r => new ReviewableEvaluation(r.Id, r.RunId, r.Name, r.Source ?? r.Part, r.Part, r.Images, r.Accuracy, r.CreatedAt, r.IsFold)).ToList();
+            .Select(r => new ReviewableEvaluation(r.Id, r.RunId, r.Name, RunEvaluationQueries.Title(r.SourceKind, r.SourceName, r.SourcePart, r.SourceFlips, r.Part), r.Part, r.Images, r.Accuracy, r.CreatedAt, r.IsFold)).ToList();
     }
 
     /// <summary>Everything that opens as a review queue: model evaluations (newest run first), then label-issue searches (newest first).</summary>
@@ -136,8 +137,8 @@ public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, Stor
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var evaluation = await db.RunEvaluations.AsNoTracking()
-            .Where(e => e.Id == evaluationId && e.Stage == RunEvaluation.ModelStage && e.ReportJson != null)
-            .Join(db.Runs, e => e.RunId, r => r.Id, (e, r) => new { e.Id, e.RunId, r.Name, e.Source, e.Part, e.Accuracy, e.CreatedAt, e.ReportJson, IsFold = r.CrossValidationId != null })
+            .Where(e => e.Id == evaluationId && e.Stage == TrainingStage.Model && e.ReportJson != null)
+            .Join(db.Runs, e => e.RunId, r => r.Id, (e, r) => new { e.Id, e.RunId, r.Name, e.SourceKind, e.SourceName, e.SourcePart, e.SourceFlips, e.Part, e.Accuracy, e.CreatedAt, e.ReportJson, IsFold = r.CrossValidationId != null })
             .SingleOrDefaultAsync(cancellationToken);
         if (evaluation is null) return null;
         var report = JsonSerializer.Deserialize<EvaluationReport>(evaluation.ReportJson!, EvaluationService.Json) ?? throw new InvalidDataException("Empty evaluation report.");
@@ -175,7 +176,7 @@ public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, Stor
             datasetName = await db.Datasets.AsNoTracking().Where(d => d.Id == ds).Select(d => d.Name).SingleAsync(cancellationToken);
             classes = await db.DatasetImages.AsNoTracking().Where(i => i.DatasetId == ds).Select(i => i.ClassName).Distinct().OrderBy(c => c).ToListAsync(cancellationToken);
         }
-        var summary = new ReviewableEvaluation(evaluation.Id, evaluation.RunId, evaluation.Name, evaluation.Source ?? evaluation.Part, evaluation.Part, predictions.Count, evaluation.Accuracy, evaluation.CreatedAt, evaluation.IsFold);
+        var summary = new ReviewableEvaluation(evaluation.Id, evaluation.RunId, evaluation.Name, RunEvaluationQueries.Title(evaluation.SourceKind, evaluation.SourceName, evaluation.SourcePart, evaluation.SourceFlips, evaluation.Part), evaluation.Part, predictions.Count, evaluation.Accuracy, evaluation.CreatedAt, evaluation.IsFold);
         var source = new ReviewSource(ReviewSource.EvaluationKey(summary.EvaluationId), summary.Title, summary.Source, summary.RunId, summary.RunName, summary.EvaluationId, null, summary.Part, summary.IsFold);
         return new ReviewSession(source, queue, infos, datasetId, datasetName, classes);
     }

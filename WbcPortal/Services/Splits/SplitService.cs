@@ -89,7 +89,7 @@ public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, Group
         {
             DatasetId = dataset.Id,
             Name = name,
-            Strategy = request.Strategy.ToString().ToLowerInvariant(),
+            Strategy = request.Strategy,
             Ratios = report.Ratios ?? "", // none where the dataset's own folders made the parts
             Seed = request.Seed,
             CreatedAt = clock.GetUtcNow(),
@@ -170,7 +170,7 @@ public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, Group
 
     private static async Task<string> DefaultNameAsync(WbcDbContext db, string dataset, SplitRequest request, CancellationToken cancellationToken)
     {
-        string baseName = $"{dataset}-{request.Strategy.ToString().ToLowerInvariant()}{(request.CarveMissing ? "-carved" : "")}-s{request.Seed}";
+        string baseName = $"{dataset}-{request.Strategy.Name()}{(request.CarveMissing ? "-carved" : "")}-s{request.Seed}";
         string name = baseName;
         for (int n = 2; await db.Splits.AnyAsync(s => s.Name == name, cancellationToken); n++) name = $"{baseName}-{n}";
         return name;

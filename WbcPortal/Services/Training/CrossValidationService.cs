@@ -55,7 +55,7 @@ public sealed record DeletedFold(int Fold, string? Run = null, DateTimeOffset? A
 }
 
 public sealed record CrossValidationSummary(int Id, string Name, string SourceSplit, int Folds, int Seed, TrainingConfig Config, DateTimeOffset CreatedAt,
-    RunStatus Status, IReadOnlyList<string> Labels, IReadOnlyList<CrossValidationFold> FoldRuns, FoldStatistic Mean, FoldStatistic Spread, double Seconds, string? Device)
+    RunStatus Status, IReadOnlyList<string> Labels, IReadOnlyList<CrossValidationFold> FoldRuns, FoldStatistic Mean, FoldStatistic Spread, double Seconds, WbcPortal.Engine.Compute.ComputeDevice? Device)
 {
     public bool CanResume => CrossValidationLifecycle.CanResume(FoldRuns.Select(f => f.Status).ToList());
     public bool CanStop => CrossValidationLifecycle.CanStop(FoldRuns.Select(f => f.Status).ToList());
@@ -152,7 +152,7 @@ public sealed class CrossValidationService(IDbContextFactory<WbcDbContext> conte
             {
                 DatasetId = split.DatasetId,
                 Name = foldNames[f],
-                Strategy = SplitStrategy.Grouped.ToString().ToLowerInvariant(),
+                Strategy = SplitStrategy.Grouped,
                 Ratios = ratios.ToString(),
                 Seed = foldSeed,
                 CreatedAt = now,
@@ -229,14 +229,14 @@ public sealed class CrossValidationService(IDbContextFactory<WbcDbContext> conte
             .Select(r => new { r.Id, r.Name, r.Fold, r.Status, r.Error, r.Seconds, r.Device, Split = r.Split!.Name, SplitRow = r.Split }).ToListAsync(cancellationToken);
         var runIds = foldRuns.Select(r => r.Id).ToList();
         var evaluations = await db.RunEvaluations.AsNoTracking()
-            .Where(e => runIds.Contains(e.RunId) && e.Stage == RunEvaluation.ModelStage && e.Part == SplitParts.Test && e.ReportJson != null)
-            .Select(e => new { e.RunId, e.Source, e.ReportJson, Images = e.Predictions.Count }).ToListAsync(cancellationToken);
+            .Where(e => runIds.Contains(e.RunId) && e.Stage == TrainingStage.Model && e.Part == SplitParts.Test && e.ReportJson != null)
+            .Select(e => new { e.RunId, e.SourceKind, e.SourceName, e.SourcePart, e.ReportJson, Images = e.Predictions.Count }).ToListAsync(cancellationToken);
 
         IReadOnlyList<string> labels = [];
         var folds = new List<CrossValidationFold>();
         foreach (var r in foldRuns)
         {
-            var own = evaluations.FirstOrDefault(e => e.RunId == r.Id && e.Source == $"split {r.Split} / test");
+            var own = evaluations.FirstOrDefault(e => e.RunId == r.Id && e.SourceKind == EvaluationSourceKind.Split && e.SourceName == r.Split && e.SourcePart == SplitParts.Test);
             FoldFigures? figures = null;
             if (own is not null)
             {

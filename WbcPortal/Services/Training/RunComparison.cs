@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Microsoft.EntityFrameworkCore;
 using WbcPortal.Engine.Datasets.Splitting;
 using WbcPortal.Engine.Evaluation;
+using WbcPortal.Engine.Training;
 using WbcPortal.Services.Splits;
 using WbcPortal.Services.Evaluation;
 using WbcPortal.Storage;
@@ -66,7 +67,7 @@ public sealed record FigureCell(double? Value, Interval? Ci, double? Delta, Verd
 public sealed record FigureRow(string Section, string Key, string Label, FigureKind Kind, Better Better, IReadOnlyList<FigureCell> Cells);
 
 /// <summary>The trainer's own figures of one stage (untrained, round1, round2).</summary>
-public sealed record StageFigures(string Stage, double? ValAccuracy, double? TestAccuracy, double? TestMacroF1);
+public sealed record StageFigures(TrainingStage Stage, double? ValAccuracy, double? TestAccuracy, double? TestMacroF1);
 
 public sealed record ClassFigures(string Label, double Recall, Interval RecallCi, double F1, int Support);
 
@@ -94,7 +95,7 @@ public sealed record ComparedRun(
     string Name,
     string Split,
     RunStatus Status,
-    string? Device,
+    WbcPortal.Engine.Compute.ComputeDevice? Device,
     DateTimeOffset CreatedAt,
     double Seconds,
     double? MeanImagesPerSecond,
@@ -152,18 +153,9 @@ public sealed class RunComparison(IDbContextFactory<WbcDbContext> contexts)
     public const string ModelSection = "Exported model on test";
     public const string ClassSection = "Per class (exported model on test)";
 
-    public static readonly IReadOnlyList<string> Stages = ["untrained", "round1", "round2"];
 
     /// <summary>Differences smaller than this are "the same" (stored figures are doubles computed from counts).</summary>
     private const double Tolerance = 1e-9;
-
-    public static string StageName(string stage) => stage switch
-    {
-        "untrained" => "Untrained head",
-        "round1" => "Round 1 (frozen backbone)",
-        "round2" => "Round 2 (fine-tuned)",
-        _ => stage,
-    };
 
     /// <summary>Compares the runs with these ids, in this order (repeats dropped); ids that are no run are reported, not thrown.</summary>
     public async Task<RunComparisonResult> CompareAsync(IReadOnlyList<int> ids, CancellationToken cancellationToken = default)
@@ -226,8 +218,8 @@ public sealed class RunComparison(IDbContextFactory<WbcDbContext> contexts)
         string split = run.Split?.Name ?? "";
 
         // The latest figure of a stage on a part wins: a resumed run may have measured a stage again.
-        RunEvaluation? Last(string stage, string part) => evaluations.LastOrDefault(e => e.Stage == stage && e.Part == part);
-        var stages = Stages
+        RunEvaluation? Last(TrainingStage stage, string part) => evaluations.LastOrDefault(e => e.Stage == stage && e.Part == part);
+        var stages = TrainingStages.Trainer
             .Select(s => (Stage: s, Val: Last(s, "val"), Test: Last(s, "test")))
             .Where(s => s.Val is not null || s.Test is not null)
             .Select(s => new StageFigures(s.Stage, s.Val?.Accuracy, s.Test?.Accuracy, s.Test?.MacroF1))
@@ -245,11 +237,11 @@ public sealed class RunComparison(IDbContextFactory<WbcDbContext> contexts)
     /// <summary>The exported model on the run's own test part; another test evaluation (e.g. an older source name) when that is missing.</summary>
     private static ModelFigures? Model(IReadOnlyList<RunEvaluation> evaluations, string split)
     {
-        var tests = evaluations.Where(e => e.Stage == RunEvaluation.ModelStage && e.Part == "test" && e.ReportJson is not null).ToList();
-        var evaluation = tests.LastOrDefault(e => e.Source == $"split {split} / test") ?? tests.LastOrDefault();
+        var tests = evaluations.Where(e => e.Stage == TrainingStage.Model && e.Part == "test" && e.ReportJson is not null).ToList();
+        var evaluation = (split.Length == 0 ? null : tests.LastOrDefault(e => e.Source == EvaluationSource.Split(split, SplitParts.Test))) ?? tests.LastOrDefault();
         if (evaluation is null) return null;
         var report = EvaluationService.ReadReport(evaluation);
-        return new ModelFigures(evaluation.Source, report.Total, report.Accuracy, report.AccuracyCi, report.MacroF1, report.WeightedF1,
+        return new ModelFigures(evaluation.SourceTitle, report.Total, report.Accuracy, report.AccuracyCi, report.MacroF1, report.WeightedF1,
             report.PerClass.Select(c => new ClassFigures(c.Label, c.Recall, c.RecallCi, c.F1, c.Support)).ToList(),
             report.Uncalibrated.Ece, report.Calibrated.Ece, report.Temperature, report.ByOriginal?.Originals, report.ByOriginal?.AccuracyCi)
         {
@@ -300,14 +292,14 @@ public sealed class RunComparison(IDbContextFactory<WbcDbContext> contexts)
         AddPlain(RunSection, "imagesPerSecond", "Mean fine-tune speed", FigureKind.ImagesPerSecond, Better.Higher, r => r.MeanImagesPerSecond);
         AddPlain(RunSection, "temperature", "Calibration temperature", FigureKind.Temperature, Better.Neither, r => r.Temperature);
 
-        foreach (var stage in Stages)
+        foreach (var stage in TrainingStages.Trainer)
         {
             if (!runs.Any(r => r.Stages.Any(s => s.Stage == stage))) continue;
             StageFigures? Of(ComparedRun r) => r.Stages.FirstOrDefault(s => s.Stage == stage);
-            string name = StageName(stage);
-            AddPlain(StageSection, $"{stage}.val.accuracy", $"{name}: validation accuracy", FigureKind.Percent, Better.Higher, r => Of(r)?.ValAccuracy);
-            AddPlain(StageSection, $"{stage}.test.accuracy", $"{name}: test accuracy", FigureKind.Percent, Better.Higher, r => Of(r)?.TestAccuracy);
-            AddPlain(StageSection, $"{stage}.test.macroF1", $"{name}: test macro-F1", FigureKind.Score, Better.Higher, r => Of(r)?.TestMacroF1);
+            string name = stage.Title();
+            AddPlain(StageSection, $"{stage.Name()}.val.accuracy", $"{name}: validation accuracy", FigureKind.Percent, Better.Higher, r => Of(r)?.ValAccuracy);
+            AddPlain(StageSection, $"{stage.Name()}.test.accuracy", $"{name}: test accuracy", FigureKind.Percent, Better.Higher, r => Of(r)?.TestAccuracy);
+            AddPlain(StageSection, $"{stage.Name()}.test.macroF1", $"{name}: test macro-F1", FigureKind.Score, Better.Higher, r => Of(r)?.TestMacroF1);
         }
 
         if (runs.Any(r => r.Model is not null))

@@ -6,7 +6,7 @@ using WbcPortal.Storage.Entities;
 
 namespace WbcPortal.Services.Training;
 
-public sealed record RunListItem(int Id, string Name, string Split, RunStatus Status, string? Device, DateTimeOffset CreatedAt, double Seconds, double? ValAccuracy, double? TestAccuracy)
+public sealed record RunListItem(int Id, string Name, string Split, RunStatus Status, WbcPortal.Engine.Compute.ComputeDevice? Device, DateTimeOffset CreatedAt, double Seconds, double? ValAccuracy, double? TestAccuracy)
 {
     /// <summary>The cross-validation this run is a fold of: its id, name, this fold (1-based) and its number of folds.</summary>
     public (int Id, string Name, int Fold, int Folds)? CrossValidation { get; init; }
@@ -42,7 +42,7 @@ public sealed class RunQueries(IDbContextFactory<WbcDbContext> contexts)
         return runs.Select(r =>
         {
             // the latest stage on the run's own parts: the exported model once evaluated (never its evaluations on other data)
-            var last = Evaluation.RunReportQueries.Rounds(r.Evaluations.OrderBy(e => e.Id).ToList(), r.Split?.Name).LastOrDefault(x => x.Stage != "untrained");
+            var last = Evaluation.RunReportQueries.Rounds(r.Evaluations.OrderBy(e => e.Id).ToList(), r.Split?.Name).LastOrDefault(x => x.Stage != WbcPortal.Engine.Training.TrainingStages.Name(WbcPortal.Engine.Training.TrainingStage.Untrained));
             return new RunListItem(r.Id, r.Name, r.Split?.Name ?? "", r.Status, r.Device, r.CreatedAt, r.Seconds, last?.ValAccuracy, last?.TestAccuracy)
             {
                 CrossValidation = r.CrossValidation is { } cv ? (cv.Id, cv.Name, r.Fold ?? 0, cv.Folds) : null,

@@ -20,7 +20,7 @@ public sealed record RunLiveProgress(int Round, int Epoch, int EpochsInRound, in
 
 public sealed record RunRoundSummary(string Name, double? ValAccuracy, double? TestAccuracy, double? TestMacroF1);
 
-public sealed record RunSummary(int Id, string Name, RunStatus Status, string? Device, double Seconds, IReadOnlyList<RunRoundSummary> Rounds, string? ModelPath, string? Error);
+public sealed record RunSummary(int Id, string Name, RunStatus Status, WbcPortal.Engine.Compute.ComputeDevice? Device, double Seconds, IReadOnlyList<RunRoundSummary> Rounds, string? ModelPath, string? Error);
 
 /// <summary>
 /// Creates runs, executes them (from a background job or the CLI) and records everything on the way:
@@ -171,7 +171,7 @@ public sealed class TrainingRunService(
         {
             var split = await db.Runs.AsNoTracking().Where(r => r.Id == runId).Select(r => r.Split).SingleAsync(cancellationToken);
             // a random split is leaky by design whatever a check finds
-            if (split is null || Splits.SplitReports.Read(split.ReportJson) is { LeakCheck: not null } or { Strategy: "random" }) return;
+            if (split is null || Splits.SplitReports.Read(split.ReportJson) is { LeakCheck: not null } or { Strategy: WbcPortal.Engine.Datasets.Splitting.SplitStrategy.Random }) return;
             splitName = split.Name;
         }
         logger.LogInformation("Run {Run}: leak-checking split {Split} before training", runId, splitName);
@@ -187,7 +187,7 @@ public sealed class TrainingRunService(
             var run = await db.Runs.SingleAsync(r => r.Id == runId, cancellationToken);
             request = await BuildRequestAsync(db, run, cancellationToken);
             // Resolved here, after the claim: a device this machine lacks fails the run with its reason instead of leaving it queued.
-            run.Device = runtime.Resolve(request.Config.Device).type == TorchSharp.DeviceType.CUDA ? "cuda" : "cpu";
+            run.Device = WbcPortal.Engine.Compute.ComputeDevices.Of(runtime.Resolve(request.Config.Device));
             run.EnvironmentJson = JsonSerializer.Serialize(RunEnvironment.Capture(), (JsonSerializerOptions?)null);
             await db.SaveChangesAsync(cancellationToken);
         }
@@ -220,7 +220,7 @@ public sealed class TrainingRunService(
             var now = clock.GetUtcNow();
             if (await db.Runs.Where(r => r.Id == runId && running.Contains(r.Status) && r.LeaseOwner == lease).ExecuteUpdateAsync(s => s
                     .SetProperty(r => r.Status, RunLifecycle.To(RunTransition.Finish, RunStatus.Succeeded))
-                    .SetProperty(r => r.Device, outcome.Device)
+                    .SetProperty(r => r.Device, (WbcPortal.Engine.Compute.ComputeDevice?)outcome.Device)
                     .SetProperty(r => r.Seconds, r => r.Seconds + wall.Elapsed.TotalSeconds)
                     .SetProperty(r => r.LeaseOwner, (string?)null)
                     .SetProperty(r => r.FinishedAt, now), CancellationToken.None) == 0)
@@ -469,7 +469,7 @@ public sealed class TrainingRunService(
             }
         }
 
-        private RunEvaluation Row(string stage, string part, ClassificationMetrics m) => new()
+        private RunEvaluation Row(TrainingStage stage, string part, ClassificationMetrics m) => new()
         {
             RunId = runId,
             Stage = stage,

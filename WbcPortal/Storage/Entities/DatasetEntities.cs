@@ -88,7 +88,8 @@ public sealed class Split
     public int DatasetId { get; set; }
     public Dataset? Dataset { get; set; }
     public required string Name { get; set; }
-    public required string Strategy { get; set; }
+    /// <summary>Stored as its name ("random", "grouped", "folders").</summary>
+    public required WbcPortal.Engine.Datasets.Splitting.SplitStrategy Strategy { get; set; }
     public required string Ratios { get; set; }
     public int Seed { get; set; }
     public DateTimeOffset CreatedAt { get; set; }

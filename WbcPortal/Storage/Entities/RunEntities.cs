@@ -1,3 +1,6 @@
+using WbcPortal.Engine.Evaluation;
+using WbcPortal.Engine.Training;
+
 namespace WbcPortal.Storage.Entities;
 
 public enum RunStatus
@@ -19,7 +22,8 @@ public sealed class Run
     public Split? Split { get; set; }
     public required string ConfigJson { get; set; }
     public RunStatus Status { get; set; }
-    public string? Device { get; set; }
+    /// <summary>Where the run trained (stored as "cpu" or "cuda"); null until it starts.</summary>
+    public WbcPortal.Engine.Compute.ComputeDevice? Device { get; set; }
     public int Seed { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset? StartedAt { get; set; }
@@ -101,24 +105,43 @@ public sealed class RunEpoch
 
 /// <summary>
 /// Metrics of one stage on one part. Stages untrained, round1 and round2 are the trainer's own figures;
-/// stage <see cref="ModelStage"/> is the exported ONNX model evaluated by the evaluator the CLI's
+/// stage <see cref="TrainingStage.Model"/> is the exported ONNX model evaluated by the evaluator the CLI's
 /// <c>evaluate</c> uses, on the run's own validation/test parts or elsewhere (<see cref="Source"/>), with its
 /// full report and per-image predictions.
 /// </summary>
 public sealed class RunEvaluation
 {
-    public const string ModelStage = "model";
-
     public int Id { get; set; }
     public int RunId { get; set; }
-    public required string Stage { get; set; }
+    /// <summary>Stored as its name ("untrained", "round1", "round2", "model").</summary>
+    public required TrainingStage Stage { get; set; }
     public required string Part { get; set; }
     public double Accuracy { get; set; }
     public double MacroF1 { get; set; }
     /// <summary>Per-class metrics and the confusion matrix as JSON.</summary>
     public required string MetricsJson { get; set; }
-    /// <summary>What was evaluated, for the model stage: "split NAME / PART" or "folder PATH".</summary>
-    public string? Source { get; set; }
+    /// <summary>What was evaluated (model stage; null for the trainer's stages): <see cref="Source"/>, stored as typed columns.</summary>
+    public EvaluationSourceKind? SourceKind { get; set; }
+    /// <summary>The split's name, the folder's full path or the zip's name.</summary>
+    public string? SourceName { get; set; }
+    /// <summary>The split's part, for a split source.</summary>
+    public string? SourcePart { get; set; }
+    /// <summary>Whether the evaluation forced flip averaging on or off; null when it used the model's own.</summary>
+    public bool? SourceFlips { get; set; }
+
+    /// <summary>What was evaluated, for the model stage (not mapped: <see cref="SourceKind"/> and the columns after it hold it; queries use
+    /// <see cref="RunEvaluationQueries.WithSource"/>).</summary>
+    public EvaluationSource? Source
+    {
+        get => SourceKind is { } kind ? EvaluationSource.Of(kind, SourceName!, SourcePart, SourceFlips) : null;
+        set
+        {
+            SourceKind = value?.Kind;
+            SourceName = value?.Name;
+            SourcePart = value?.Part;
+            SourceFlips = value?.Flips;
+        }
+    }
     /// <summary>ECE after temperature scaling, and before it.</summary>
     public double? Ece { get; set; }
     public double? EceUncalibrated { get; set; }
@@ -126,6 +149,9 @@ public sealed class RunEvaluation
     public string? ReportJson { get; set; }
     public DateTimeOffset? CreatedAt { get; set; }
     public List<RunPrediction> Predictions { get; set; } = [];
+
+    /// <summary>How people read what it ran on (not mapped): the source's printed form, or the part for a trainer's stage.</summary>
+    public string SourceTitle => Source?.ToString() ?? Part;
 }
 
 /// <summary>One image's prediction in a model-stage evaluation: the review gallery and the calibration are built from these.</summary>
@@ -150,4 +176,21 @@ public sealed class RunPrediction
     public double Confidence { get; set; }
     /// <summary>Raw logits, JSON array in label order.</summary>
     public required string LogitsJson { get; set; }
+}
+
+/// <summary>Queries on the typed evaluation columns.</summary>
+public static class RunEvaluationQueries
+{
+    /// <summary>How people read what an evaluation ran on: its source's printed form, or the part for a trainer's stage (usable in a query's final projection).</summary>
+    public static string Title(EvaluationSourceKind? kind, string? name, string? sourcePart, bool? flips, string part) =>
+        kind is { } k ? EvaluationSource.Of(k, name!, sourcePart, flips).ToString() : part;
+
+    /// <summary>The evaluations of exactly <paramref name="source"/> (kind, name, part and flips), translated to the typed columns.</summary>
+    public static IQueryable<RunEvaluation> WithSource(this IQueryable<RunEvaluation> evaluations, EvaluationSource source)
+    {
+        EvaluationSourceKind? kind = source.Kind;
+        string? name = source.Name, part = source.Part;
+        bool? flips = source.Flips;
+        return evaluations.Where(e => e.SourceKind == kind && e.SourceName == name && e.SourcePart == part && e.SourceFlips == flips);
+    }
 }

@@ -955,7 +955,18 @@ namespace WbcPortal.Storage.Migrations
                     b.Property<int>("RunId")
                         .HasColumnType("INTEGER");
 
-                    b.Property<string>("Source")
+                    b.Property<bool?>("SourceFlips")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("SourceKind")
+                        .HasMaxLength(8)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("SourceName")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("SourcePart")
+                        .HasMaxLength(8)
                         .HasColumnType("TEXT");
 
                     b.Property<string>("Stage")
@@ -964,7 +975,7 @@ namespace WbcPortal.Storage.Migrations
 
                     b.HasKey("Id");
 
-                    b.HasIndex("RunId");
+                    b.HasIndex("RunId", "SourceKind", "SourceName", "SourcePart");
 
                     b.ToTable("run_evaluations", (string)null);
                 });

@@ -97,7 +97,7 @@ public partial class SplitsPanel
     }
 
     private static string RatiosCell(SplitReport report) =>
-        report.Strategy == "folders" && report.CarvedFromTrain is not { Count: > 0 } ? report.RatiosText : $"{report.RatiosText} · {report.Seed}";
+        report.Strategy == SplitStrategy.Folders && report.CarvedFromTrain is not { Count: > 0 } ? report.RatiosText : $"{report.RatiosText} · {report.Seed}";
 
     private static string PartTooltip(SplitSummary split, string part)
     {

@@ -1,3 +1,4 @@
+using WbcPortal.Engine.Compute;
 using Microsoft.AspNetCore.Components;
 using MudBlazor;
 using WbcPortal.Engine.Evaluation.Reports;
@@ -74,7 +75,7 @@ public partial class RunDetailPage
     }
 
     /// <summary>What the run ran on; before it ran (or when it failed before its device was settled), what it asked for.</summary>
-    private string DeviceText => detail!.Run.Device
+    private string DeviceText => detail!.Run.Device?.Name()
         ?? (detail.Run.Status == RunStatus.Queued ? "device pending" : $"asked for {config?.Device ?? "auto"}");
 
     private static string Sentence(string text) => text.Length == 0 ? text : char.ToUpperInvariant(text[0]) + text[1..];

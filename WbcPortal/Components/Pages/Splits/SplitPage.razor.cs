@@ -45,7 +45,7 @@ public partial class SplitPage
     private bool Busy => LeakJobs.Any(j => !j.Finished);
 
 
-    private string RatiosText => split is null ? "" : split.Report.Strategy == "folders" && split.Report.CarvedFromTrain is not { Count: > 0 }
+    private string RatiosText => split is null ? "" : split.Report.Strategy == SplitStrategy.Folders && split.Report.CarvedFromTrain is not { Count: > 0 }
         ? split.Report.RatiosText
         : $"{split.Report.RatiosText} · seed {split.Report.Seed}";
 
@@ -60,7 +60,7 @@ public partial class SplitPage
     private string NoOriginalsReason => split?.Report switch
     {
         { Groups: 0 } => "No source groups: every image counts as its own original.",
-        { Strategy: "random" } or { Leaky: true } => "Leaky split: the same originals sit in several parts, so a part has no originals of its own to count.",
+        { Strategy: SplitStrategy.Random } or { Leaky: true } => "Leaky split: the same originals sit in several parts, so a part has no originals of its own to count.",
         _ => "Not recorded: this split was made before originals were counted.",
     };
 

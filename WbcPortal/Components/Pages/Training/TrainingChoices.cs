@@ -22,7 +22,7 @@ public static class TrainingChoices
     public static string OriginalsLine(SplitSummary split)
     {
         var report = split.Report;
-        if (report.OriginalsPerPart is not { } originals) return report.Strategy == "random" ? "originals: shared by all parts (random split)" : "originals per part: not recorded for this split";
+        if (report.OriginalsPerPart is not { } originals) return report.Strategy == SplitStrategy.Random ? "originals: shared by all parts (random split)" : "originals per part: not recorded for this split";
         string line = "originals: " + string.Join(" · ", SplitParts.All.Select(p => $"{(p == SplitParts.Val ? "validation" : p)} {originals.GetValueOrDefault(p)?.Values.Sum() ?? 0:N0}"));
         return report.Thinnest is { } thin
             ? line + FormattableString.Invariant($" · fewest: {thin.ClassName.ToLowerInvariant()} in {(thin.Part == SplitParts.Val ? "validation" : thin.Part)}, ≈{thin.Originals:0.0}")
@@ -40,7 +40,7 @@ public static class TrainingChoices
 
     public static string Label(SplitSummary split)
     {
-        var marks = new List<string> { split.Report.Strategy };
+        var marks = new List<string> { split.Report.Strategy.Name() };
         if (split.Report.Leaky) marks.Add("leaky");
         if (MissingText(split) is { } missing) marks.Add(missing);
         return $"{split.Name} ({string.Join(", ", marks)})";

@@ -992,8 +992,19 @@ namespace WbcPortal.Storage.Migrations.PostgreSql
                     b.Property<int>("RunId")
                         .HasColumnType("integer");
 
-                    b.Property<string>("Source")
+                    b.Property<bool?>("SourceFlips")
+                        .HasColumnType("boolean");
+
+                    b.Property<string>("SourceKind")
+                        .HasMaxLength(8)
+                        .HasColumnType("character varying(8)");
+
+                    b.Property<string>("SourceName")
                         .HasColumnType("text");
+
+                    b.Property<string>("SourcePart")
+                        .HasMaxLength(8)
+                        .HasColumnType("character varying(8)");
 
                     b.Property<string>("Stage")
                         .IsRequired()
@@ -1001,7 +1012,7 @@ namespace WbcPortal.Storage.Migrations.PostgreSql
 
                     b.HasKey("Id");
 
-                    b.HasIndex("RunId");
+                    b.HasIndex("RunId", "SourceKind", "SourceName", "SourcePart");
 
                     b.ToTable("run_evaluations", (string)null);
                 });
