@@ -1,4 +1,6 @@
+using Microsoft.EntityFrameworkCore;
 using WbcPortal.Services.Accounts;
+using WbcPortal.Storage;
 using WbcPortal.Services.Jobs;
 
 namespace WbcPortal.Services.Training;
@@ -26,7 +28,7 @@ internal sealed class CrossValidationModelJobHandler(CrossValidationModels model
 /// The cross-validation page's side of making its model: a typed way to queue it, and its newest job on the board (its
 /// progress, Cancel, the failure's reason, or the model made: the job's stored result, found again after a restart).
 /// </summary>
-public sealed class CrossValidationModelJobs(PortalJobs jobs, CrossValidationService crossValidations, AccessControl access)
+public sealed class CrossValidationModelJobs(PortalJobs jobs, IDbContextFactory<WbcDbContext> contexts, AccessControl access)
 {
     /// <summary>The newest job making the model of a cross-validation, or null.</summary>
     public JobView? Latest(int crossValidationId) => jobs.Recent(JobKind.CrossValidationModel, CrossValidationModelJob.SubjectOf(crossValidationId)).FirstOrDefault();
@@ -40,7 +42,12 @@ public sealed class CrossValidationModelJobs(PortalJobs jobs, CrossValidationSer
     {
         access.Demand(PortalAction.ManageModels);
         if (Latest(crossValidationId) is { Finished: false } going) return going;
-        var cv = await crossValidations.GetAsync(crossValidationId, cancellationToken);
-        return await jobs.EnqueueAsync(new CrossValidationModelJob(crossValidationId, cv.Name), cancellationToken: cancellationToken);
+        string name;
+        await using (var db = await contexts.CreateDbContextAsync(cancellationToken))
+        {
+            name = await db.CrossValidations.AsNoTracking().Where(c => c.Id == crossValidationId).Select(c => c.Name).SingleOrDefaultAsync(cancellationToken)
+                   ?? throw new ArgumentException($"No cross-validation {crossValidationId}.");
+        }
+        return await jobs.EnqueueAsync(new CrossValidationModelJob(crossValidationId, name), cancellationToken: cancellationToken);
     }
 }
