@@ -318,7 +318,7 @@ public sealed class DerivedJobKindsTests(ClassifierOnnxExportFixture fixture) : 
             Assert.Equal(12, (await measurements.GetAsync(dataset, cancellationToken: Ct)).Result!.Measured);
 
             // Making a model writes: refused here with the reason, nothing queued.
-            var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => services.GetRequiredService<CrossValidationModelJobs>().EnqueueAsync(1, Ct));
+            var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => board.EnqueueAsync(new CrossValidationModelJob(1, "cv1"), cancellationToken: Ct));
             Assert.Contains("read-only", refused.Message);
         }
         Assert.Equal(before, Snapshot());
