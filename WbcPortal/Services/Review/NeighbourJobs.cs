@@ -7,7 +7,7 @@ public sealed record NeighbourIndexJob(int RunId) : JobRequest
 {
     public override JobKind Kind => JobKind.NeighbourIndex;
     public override string Subject => SubjectOf(RunId);
-    public override string Description => $"nearest-image index of run {RunId} (its training images' features)";
+    public override string Description => "nearest-image index of its training images";
     public override string CancelledNote => "no index was stored; it is computed again when its nearest images are asked for";
     /// <summary>It writes nothing to the database, only its index beside the run, which a read-only portal keeps in memory instead.</summary>
     public override bool RunsOnReadOnlyPortal => true;
