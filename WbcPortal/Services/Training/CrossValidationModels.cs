@@ -105,6 +105,7 @@ public sealed class CrossValidationModels(IDbContextFactory<WbcDbContext> contex
             };
             db.Models.Add(model);
             await db.SaveChangesAsync(cancellationToken);
+            progress?.Report(new JobProgress(1, $"registered as model {name}"));
             await audit.RecordAsync(AuditAction.ModelMadeFromCrossValidation, $"cross-validation {crossValidationId}", $"model {model.Id} '{name}', {members.Count} folds", cancellationToken: CancellationToken.None);
             return new CrossValidationModel(model.Id, name, relative, members.Count, fit.Temperature, fit.RejectThreshold, fit.ByOriginal, test, model.ReportSource, ms, memberMs);
         }
