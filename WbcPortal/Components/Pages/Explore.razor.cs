@@ -94,8 +94,8 @@ public partial class Explore
             sample = await Exploration.GetSampleAsync(id, GridPerClass, EffectiveSeed);
             sampleKey = (id, EffectiveSeed);
         }
-        var key = await Exploration.KeyAsync(current.Id);
-        if (measurement?.Key != key) await MeasureAsync(key);
+        // The content's key reads every image row: once per dataset shown, not on each change of the levels or the colour.
+        if (measurement?.Key.DatasetId != current.Id) await MeasureAsync(await Exploration.KeyAsync(current.Id));
         else if (levelsChanged && result is not null)
         {
             ExploreCharts.FillThresholds(thresholdTraces, result, levels);
