@@ -10,6 +10,9 @@ namespace WbcPortal.Tests.Components;
 
 public class ExploreComponentTests : PortalTestContext
 {
+    /// <summary>The measurement is a job: the board and its workers, as the portal runs them.</summary>
+    public ExploreComponentTests() => Services.AddJobsForTests(DataDirectory);
+
     /// <summary>Generous: with the browser tests beside it on two cores, the renderer can wait seconds for a thread.</summary>
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
@@ -46,6 +49,7 @@ public class ExploreComponentTests : PortalTestContext
     public async Task A_dataset_shows_its_samples_in_grayscale_and_its_measures()
     {
         int id = await ImportAsync();
+        await using var running = await Services.StartJobsAsync(TestContext.Current.CancellationToken);
         Render<MudBlazor.MudPopoverProvider>();
         var navigation = Services.GetRequiredService<NavigationManager>();
         navigation.NavigateTo($"explore?dataset={id}&gray=true&levels=190,120");

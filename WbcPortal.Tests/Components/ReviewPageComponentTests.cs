@@ -19,6 +19,7 @@ public class ReviewPageComponentTests : PortalTestContext
     {
         Services.AddDataProtection().UseEphemeralDataProtectionProvider();
         Services.AddScoped<ProtectedLocalStorage>();
+        Services.AddJobsForTests(DataDirectory); // the page follows a run's nearest-image index job on the board
     }
 
     [Fact]

@@ -22,7 +22,7 @@ public sealed class DatasetExplorer(ImageDecoding decoding)
         {
             try
             {
-                using var image = decoding.DecodeRgb(sample[i].Path);
+                using var image = decoding.DecodeRgb(sample[i].Path, cancellationToken);
                 measures[i] = PixelMeasures.Measure(image, options.BlackLevel);
             }
             catch (Exception ex) when (ex is IOException or ImageRejectedException or ImageFormatException or UnauthorizedAccessException)

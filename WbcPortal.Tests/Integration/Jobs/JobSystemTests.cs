@@ -199,6 +199,9 @@ public sealed class JobKindsTests
         new ProbeJob("1 of 10"),
         new WbcPortal.Services.Classify.ClassifyBatchJob("b1", "model-3", 4),
         new WbcPortal.Services.Smears.SmearBatchJob("s1", "model-3", 2),
+        new WbcPortal.Services.Review.NeighbourIndexJob(12),
+        new WbcPortal.Services.Exploration.ExplorationJob(3, "cells", "0123456789abcdef", 300),
+        new WbcPortal.Services.Training.CrossValidationModelJob(4, "cv-s42"),
     };
 
     [Fact]

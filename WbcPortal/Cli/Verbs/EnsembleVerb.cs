@@ -23,7 +23,7 @@ public sealed class EnsembleVerb : ICliVerb
         string given = parse.GetRequiredValue(cv);
         int id = await services.GetRequiredService<CrossValidationService>().FindAsync(given, cancellationToken)
             ?? throw new CliException($"no cross-validation '{given}'", 2);
-        var made = await services.GetRequiredService<CrossValidationModels>().MakeAsync(id, new Progress<string>(output.Error.WriteLine), cancellationToken);
+        var made = await services.GetRequiredService<CrossValidationModels>().MakeAsync(id, new WbcPortal.Services.Jobs.InlineProgress<WbcPortal.Services.Jobs.JobProgress>(p => output.Error.WriteLine(p.Text)), cancellationToken);
         var t = made.Test;
         output.WriteResult(new
         {

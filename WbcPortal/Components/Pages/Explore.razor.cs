@@ -11,7 +11,8 @@ namespace WbcPortal.Components.Pages;
 
 /// <summary>
 /// The Explore area. All its state is in the address (dataset, seed, grayscale, levels), so a refresh
-/// shows the same page; the measurement itself is kept by <see cref="ExplorationService"/>.
+/// shows the same page; the measurement itself is a job on the portal's job system, queued on first view
+/// (<see cref="ExplorationJobs"/>), followed on the board while it runs, and kept by <see cref="ExplorationService"/>.
 /// </summary>
 public partial class Explore
 {
@@ -21,6 +22,8 @@ public partial class Explore
     public static readonly IReadOnlyList<int> DefaultLevels = [200, 180, 150];
 
     [Inject] private ExplorationService Exploration { get; set; } = default!;
+    [Inject] private ExplorationJobs Measurements { get; set; } = default!;
+    [Inject] private WbcPortal.Services.Jobs.PortalJobs Jobs { get; set; } = default!;
     [Inject] private NavigationManager Navigation { get; set; } = default!;
 
     [SupplyParameterFromQuery(Name = "dataset")] public int? Dataset { get; set; }
@@ -33,9 +36,9 @@ public partial class Explore
     private bool notFound;
     private IReadOnlyList<ClassSample> sample = [];
     private (int Dataset, int Seed)? sampleKey;
-    private ExplorationRun? run;
-    private IDisposable? subscription;
+    private ExplorationMeasurement? measurement;
     private ExplorationResult? result;
+    /// <summary>Why the measurement could not be queued (its job's own failure is on its card).</summary>
     private string? error;
     private int[] levels = [.. DefaultLevels];
 
@@ -91,13 +94,54 @@ public partial class Explore
             sample = await Exploration.GetSampleAsync(id, GridPerClass, EffectiveSeed);
             sampleKey = (id, EffectiveSeed);
         }
-        var wanted = Exploration.Explore(current);
-        if (!ReferenceEquals(wanted, run)) Watch(wanted);
+        // The content's key reads every image row: once per dataset shown, not on each change of the levels or the colour.
+        if (measurement?.Key.DatasetId != current.Id) await MeasureAsync(await Exploration.KeyAsync(current.Id));
         else if (levelsChanged && result is not null)
         {
             ExploreCharts.FillThresholds(thresholdTraces, result, levels);
             thresholdChartStale = true;
         }
+        if (!Following) Follow<WbcPortal.Services.Jobs.JobView>(Jobs.Subscribe, j => current is { } shown && ExplorationJobs.Concerns(j, shown.Id), ReloadMeasurementAsync);
+    }
+
+    /// <summary>Shows the dataset's measurement: made (here or by any node), running, or queued now when never asked for.</summary>
+    private async Task MeasureAsync(ExplorationKey key)
+    {
+        result = null;
+        error = null;
+        measurement = Measurements.For(current!, key);
+        if (measurement.NeverAsked) await QueueAsync();
+        ShowIfMeasured();
+    }
+
+    private async Task QueueAsync()
+    {
+        error = null;
+        try
+        {
+            measurement = await Measurements.EnqueueAsync(current!);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            error = WbcPortal.Services.UserFacingError.Describe(ex);
+        }
+        ShowIfMeasured();
+    }
+
+    /// <summary>On a change of its job on the board: its progress, its end, and the measures once made.</summary>
+    private Task ReloadMeasurementAsync()
+    {
+        if (current is not null && measurement is not null && measurement.Key.DatasetId == current.Id)
+        {
+            measurement = Measurements.For(current, measurement.Key);
+            ShowIfMeasured();
+        }
+        return Task.CompletedTask;
+    }
+
+    private void ShowIfMeasured()
+    {
+        if (measurement?.Result is { } measured && !ReferenceEquals(measured, result)) Show(measured);
     }
 
     protected override async Task OnAfterRenderAsync(bool firstRender)
@@ -107,35 +151,6 @@ public partial class Explore
             thresholdChartStale = false;
             await thresholdChart.React();
         }
-    }
-
-    private void Watch(ExplorationRun next)
-    {
-        subscription?.Dispose();
-        run = next;
-        result = null;
-        error = null;
-        if (next.Completion.IsCompletedSuccessfully)
-        {
-            Show(next.Completion.Result); // measured before: the page shows at once
-            return;
-        }
-        subscription = next.Subscribe(() => _ = InvokeAsync(StateHasChanged));
-        _ = AwaitAsync(next);
-    }
-
-    private async Task AwaitAsync(ExplorationRun watched)
-    {
-        try
-        {
-            var measured = await watched.Completion;
-            if (ReferenceEquals(watched, run)) Show(measured);
-        }
-        catch (Exception ex) when (ReferenceEquals(watched, run))
-        {
-            error = ex is OperationCanceledException ? "the portal is stopping." : ex.Message;
-        }
-        await InvokeAsync(StateHasChanged);
     }
 
     private void Show(ExplorationResult measured)
@@ -152,9 +167,7 @@ public partial class Explore
         current = null;
         sample = [];
         sampleKey = null;
-        subscription?.Dispose();
-        subscription = null;
-        run = null;
+        measurement = null;
         result = null;
         error = null;
     }
@@ -201,6 +214,4 @@ public partial class Explore
         Navigation.NavigateTo(Navigation.GetUriWithQueryParameters(changes), new NavigationOptions { ReplaceHistoryEntry = replace });
         return Task.CompletedTask;
     }
-
-    public void Dispose() => subscription?.Dispose();
 }

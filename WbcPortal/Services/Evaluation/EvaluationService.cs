@@ -89,7 +89,7 @@ public sealed class EvaluationService(
 
     /// <summary>Logits of every image, decoded with the hardened limits.</summary>
     public Task<IReadOnlyList<ImagePrediction>> PredictAsync(OnnxClassifier classifier, EvaluationImages images, IProgress<(int Done, int Total)>? progress, CancellationToken cancellationToken) =>
-        Task.Run(() => classifier.Predict(images.Images, progress, cancellationToken, decode: decoding.DecodeRgb), cancellationToken);
+        Task.Run(() => classifier.Predict(images.Images, progress, cancellationToken, decode: path => decoding.DecodeRgb(path, cancellationToken)), cancellationToken);
 
     /// <summary>The pictures of a run's folder and zip evaluations (the images themselves are never imported).</summary>
     public EvaluationPreviews PreviewsOf(int runId) =>

@@ -1,3 +1,9 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using Microsoft.EntityFrameworkCore;
 using WbcPortal.Engine.Datasets.Exploration;
 using WbcPortal.Engine.Datasets.Storage;
@@ -8,22 +14,25 @@ using WbcPortal.Storage;
 namespace WbcPortal.Services.Exploration;
 
 /// <summary>
-/// The Explore area: seeded sample grids and the dataset measures. A measurement runs once per
-/// dataset content and sample size, off the circuit, and is kept in memory; every page that asks
-/// for it while it runs watches the same run.
+/// The Explore area: seeded sample grids and the dataset measures. A measurement is an <see cref="ExplorationJob"/> on the job
+/// system (<see cref="ExplorationJobs"/>), run once per dataset content (its images and their classes) and sample size, and kept
+/// as a file in the data folder (<c>exploration/&lt;dataset&gt;/&lt;content&gt;-&lt;sample&gt;.json</c>, written atomically), so a
+/// page on any node, or after a restart, finds it; a read-only portal keeps the measurements it makes in memory.
 /// </summary>
 public sealed class ExplorationService(
     DatasetService datasets,
     IDbContextFactory<WbcDbContext> contexts,
     ImageStore store,
     ImageDecoding decoding,
-    ILogger<ExplorationService> logger) : IDisposable
+    Options.StorageOptions storage,
+    ILogger<ExplorationService> logger)
 {
     public const int DefaultSamplePerClass = 300;
+    public const string Folder = "exploration";
 
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
     private readonly DatasetExplorer explorer = new(decoding);
-    private readonly Dictionary<RunKey, ExplorationRun> runs = [];
-    private readonly CancellationTokenSource stopping = new();
+    private readonly ConcurrentDictionary<ExplorationKey, ExplorationResult> measured = new();
 
     public Task<IReadOnlyList<DatasetSummary>> ListDatasetsAsync(CancellationToken cancellationToken = default) => datasets.ListAsync(cancellationToken);
 
@@ -38,31 +47,70 @@ public sealed class ExplorationService(
             .ToList();
     }
 
-    /// <summary>The measurement of <paramref name="dataset"/>: the finished one from memory, the one running, or a new one.</summary>
-    public ExplorationRun Explore(DatasetSummary dataset, int samplePerClass = DefaultSamplePerClass)
+    /// <summary>Which measurement a dataset's content asks for now: a dataset whose images or classes changed is measured again.</summary>
+    public async Task<ExplorationKey> KeyAsync(int datasetId, int samplePerClass = DefaultSamplePerClass, CancellationToken cancellationToken = default) =>
+        KeyOf(datasetId, await LoadImagesAsync(datasetId, cancellationToken), samplePerClass);
+
+    /// <summary>The measurement of <paramref name="key"/> when it was made (here, or its file by any node), else null.</summary>
+    public ExplorationResult? Measured(ExplorationKey key)
     {
-        // The image count is in the key: a dataset that gained images is measured again.
-        var key = new RunKey(dataset.Id, dataset.Images, samplePerClass);
-        lock (runs)
+        if (measured.TryGetValue(key, out var result)) return result;
+        string path = PathOf(key);
+        if (!File.Exists(path)) return null;
+        try
         {
-            if (runs.TryGetValue(key, out var run) && !run.Completion.IsFaulted && !run.Completion.IsCanceled) return run;
-            run = new ExplorationRun(r => MeasureAsync(key, r), stopping.Token); // a failed run is retried, not kept
-            runs[key] = run;
-            return run;
+            result = JsonSerializer.Deserialize<ExplorationResult>(File.ReadAllBytes(path), Json);
         }
+        catch (Exception ex) when (ex is JsonException or IOException or UnauthorizedAccessException or NotSupportedException)
+        {
+            logger.LogWarning(ex, "The stored measurement {Path} could not be read; it is measured again", path);
+            return null;
+        }
+        return result is null ? null : measured.GetOrAdd(key, result);
     }
 
-    private async Task<ExplorationResult> MeasureAsync(RunKey key, ExplorationRun run)
+    /// <summary>Measures the dataset as it is now (the job's work: <see cref="ExplorationJobHandler"/>) and keeps the result under its content's key.</summary>
+    internal async Task<(ExplorationKey Key, ExplorationResult Result)> MeasureAsync(int datasetId, int samplePerClass, IProgress<double> progress, CancellationToken cancellationToken)
     {
-        var images = await LoadImagesAsync(key.DatasetId, run.CancellationToken);
+        var images = await LoadImagesAsync(datasetId, cancellationToken);
+        if (images.Count == 0) throw new ArgumentException("The dataset has no images to measure.");
+        var key = KeyOf(datasetId, images, samplePerClass);
         var items = images.Select(i => new ExplorationImage(i.ClassName, store.ImagePath(i.Sha256, i.Format))).ToList();
-        var options = new ExplorationOptions { SamplePerClass = key.SamplePerClass };
+        var options = new ExplorationOptions { SamplePerClass = samplePerClass };
         // A thread of its own (and the explorer's own second one): the measurement never holds pool threads the circuits need.
-        var result = await Task.Factory.StartNew(() => explorer.Explore(items, options, run, run.CancellationToken),
-            run.CancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        var result = await Task.Factory.StartNew(() => explorer.Explore(items, options, progress, cancellationToken),
+            cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         logger.LogInformation("Explored dataset {Dataset}: {Measured} images measured ({Failed} unreadable) in {Seconds:F1} s",
-            key.DatasetId, result.Measured, result.Failed, result.Elapsed.TotalSeconds);
-        return result;
+            datasetId, result.Measured, result.Failed, result.Elapsed.TotalSeconds);
+        if (!storage.ReadOnly)
+        {
+            // A temporary file moved in place: a page on another node never reads half of it.
+            string path = PathOf(key);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            string temp = $"{path}.{Guid.NewGuid():N}.tmp";
+            try
+            {
+                await File.WriteAllBytesAsync(temp, JsonSerializer.SerializeToUtf8Bytes(result, Json), CancellationToken.None);
+                File.Move(temp, path, overwrite: true);
+            }
+            finally
+            {
+                if (File.Exists(temp)) File.Delete(temp);
+            }
+        }
+        measured[key] = result;
+        return (key, result);
+    }
+
+    private string PathOf(ExplorationKey key) => Path.Combine(storage.DataDirectoryFullPath, Folder, key.DatasetId.ToString(CultureInfo.InvariantCulture),
+        $"{key.Content}-{key.SamplePerClass.ToString(CultureInfo.InvariantCulture)}.json");
+
+    /// <summary>The content's fingerprint: every image's class and bytes (by hash), in order.</summary>
+    private static ExplorationKey KeyOf(int datasetId, List<ImageRow> images, int samplePerClass)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var i in images) hash.AppendData(Encoding.UTF8.GetBytes($"{i.ClassName}\n{i.Sha256}\n"));
+        return new ExplorationKey(datasetId, Convert.ToHexStringLower(hash.GetHashAndReset())[..16], samplePerClass);
     }
 
     private async Task<List<ImageRow>> LoadImagesAsync(int datasetId, CancellationToken cancellationToken)
@@ -73,80 +121,12 @@ public sealed class ExplorationService(
             .ToListAsync(cancellationToken);
     }
 
-    public void Dispose()
-    {
-        stopping.Cancel();
-        stopping.Dispose();
-    }
-
-    private sealed record RunKey(int DatasetId, int Images, int SamplePerClass);
-
     private sealed record ImageRow(string ClassName, string RelativePath, string Sha256, string Format);
 }
+
+/// <summary>One measurement: a dataset, its content's fingerprint, the sample size per class.</summary>
+public sealed record ExplorationKey(int DatasetId, string Content, int SamplePerClass);
 
 public sealed record SampleImage(string Sha256, string RelativePath);
 
 public sealed record ClassSample(string ClassName, int Total, IReadOnlyList<SampleImage> Images);
-
-/// <summary>
-/// One measurement in progress or done. Pages subscribe to its progress and dispose the subscription;
-/// the run itself belongs to the service, so a page that goes away does not cancel it.
-/// </summary>
-public sealed class ExplorationRun : IProgress<double>
-{
-    private readonly Lock gate = new();
-    private readonly List<Action> listeners = [];
-    private int lastPercent = -1;
-
-    internal ExplorationRun(Func<ExplorationRun, Task<ExplorationResult>> measure, CancellationToken cancellationToken)
-    {
-        CancellationToken = cancellationToken;
-        Completion = Task.Run(async () =>
-        {
-            try
-            {
-                return await measure(this);
-            }
-            finally
-            {
-                Notify();
-            }
-        }, cancellationToken);
-    }
-
-    internal CancellationToken CancellationToken { get; }
-
-    public Task<ExplorationResult> Completion { get; }
-
-    /// <summary>0 to 1.</summary>
-    public double Progress { get; private set; }
-
-    /// <summary>Calls <paramref name="onChange"/> (on a pool thread) when progress moves by a percent and when the run ends.</summary>
-    public IDisposable Subscribe(Action onChange)
-    {
-        lock (gate) listeners.Add(onChange);
-        return new Subscription(this, onChange);
-    }
-
-    void IProgress<double>.Report(double value)
-    {
-        Progress = value;
-        int percent = (int)(value * 100);
-        if (Interlocked.Exchange(ref lastPercent, percent) != percent) Notify();
-    }
-
-    private void Notify()
-    {
-        Action[] current;
-        lock (gate) current = [.. listeners];
-        foreach (var listener in current) listener();
-    }
-
-    private sealed class Subscription(ExplorationRun run, Action listener) : IDisposable
-    {
-        public void Dispose()
-        {
-            lock (run.gate) run.listeners.Remove(listener);
-        }
-    }
-}

@@ -18,6 +18,12 @@ public enum JobKind
     ClassifyBatch,
     /// <summary>A Smears batch: every white cell of uploaded smears found and classified (kept by <c>SmearBatchStore</c>).</summary>
     SmearBatch,
+    /// <summary>A run's nearest-image index: its training images' features with its own model (kept beside the run by <c>NeighbourService</c>).</summary>
+    NeighbourIndex,
+    /// <summary>Explore's measurements of a dataset's content (kept in the data folder by <c>ExplorationService</c>).</summary>
+    Exploration,
+    /// <summary>One deployable model from a cross-validation's fold models (registered by <c>CrossValidationModels</c>).</summary>
+    CrossValidationModel,
 }
 
 public enum JobState
@@ -84,10 +90,12 @@ public static class JobKinds
         string.Concat(kind.ToString().Select((c, i) => char.IsUpper(c) && i > 0 ? $"-{char.ToLowerInvariant(c)}" : char.ToLowerInvariant(c).ToString()));
 
     /// <summary>
-    /// Hangfire's queue a kind runs on: dataset work is CPU work, one job at a time; Classify and Smears batches are the
-    /// model's, on their own workers, so a batch never waits behind an import.
+    /// Hangfire's queue a kind runs on: dataset work (Explore's measurements included) is CPU work, one job at a time; the
+    /// model's work (Classify and Smears batches, a run's nearest-image index, a cross-validation's model) runs on its own
+    /// workers, so it never waits behind an import.
     /// </summary>
-    public static string Queue(JobKind kind) => kind is JobKind.ClassifyBatch or JobKind.SmearBatch ? InferenceQueue : CpuQueue;
+    public static string Queue(JobKind kind) =>
+        kind is JobKind.ClassifyBatch or JobKind.SmearBatch or JobKind.NeighbourIndex or JobKind.CrossValidationModel ? InferenceQueue : CpuQueue;
 
     /// <summary>Every job but training: import, grouping, splits, evaluations, … (<c>Jobs:CpuWorkers</c> at once per node).</summary>
     public const string CpuQueue = "cpu";
@@ -95,7 +103,7 @@ public static class JobKinds
     /// <summary>Training runs and cross-validation folds: one at a time per node, on its device (CUDA when present).</summary>
     public const string GpuQueue = "gpu";
 
-    /// <summary>Classify and Smears batches: the model's work, on their own workers (<c>Jobs:InferenceWorkers</c>), so a batch never waits behind an import.</summary>
+    /// <summary>The model's work: Classify and Smears batches, a run's nearest-image index, a cross-validation's model, on their own workers (<c>Jobs:InferenceWorkers</c>), so it never waits behind an import.</summary>
     public const string InferenceQueue = "inference";
 
     public static readonly IReadOnlyList<string> AllQueues = [GpuQueue, CpuQueue, InferenceQueue];

@@ -29,6 +29,12 @@ public static class JobServiceExtensions
         services.AddSingleton<Smears.SmearBatches>();
         services.AddSingleton<Smears.SmearJobs>();
         services.AddJobHandler<Smears.SmearBatchJobHandler>();
+        services.AddSingleton<Review.NeighbourJobs>();
+        services.AddJobHandler<Review.NeighbourIndexJobHandler>();
+        services.AddSingleton<Exploration.ExplorationJobs>();
+        services.AddJobHandler<Exploration.ExplorationJobHandler>();
+        services.AddSingleton<Training.CrossValidationModelJobs>();
+        services.AddJobHandler<Training.CrossValidationModelJobHandler>();
         return services;
     }
 

@@ -12,6 +12,7 @@ using WbcPortal.Engine.Models.Onnx;
 using WbcPortal.Engine.Training;
 using WbcPortal.Options;
 using WbcPortal.Services.Evaluation;
+using WbcPortal.Services.Jobs;
 using WbcPortal.Storage;
 using WbcPortal.Storage.Entities;
 
@@ -26,57 +27,15 @@ public sealed record CrossValidationModel(int ModelId, string Name, string OnnxP
 /// averaged), calibrated on the source split's validation part (temperature and "Unidentified" threshold fitted with each original
 /// weighted once, at the cross-validation's target accuracy), judged on the split's test part, which no fold ever trained, validated or
 /// was tested on, and registered with those figures on its card. The cost per image beside one fold model's is measured on the test images.
+/// The portal makes it as a <see cref="CrossValidationModelJob"/> (<see cref="CrossValidationModelJobs"/>); the CLI's <c>ensemble</c> calls <see cref="MakeAsync"/> itself.
 /// </summary>
 public sealed class CrossValidationModels(IDbContextFactory<WbcDbContext> contexts, StorageOptions storage, EvaluationService evaluations,
-    OnnxSessionFactory sessions, BackboneRegistry backbones, TimeProvider clock, ILogger<CrossValidationModels> logger, Accounts.AccessControl access, Accounts.AuditLog audit)
+    OnnxSessionFactory sessions, BackboneRegistry backbones, TimeProvider clock, Accounts.AccessControl access, Accounts.AuditLog audit)
 {
     public const string Folder = "models/ensembles";
 
-    /// <summary>A model being made for a cross-validation's page: its last progress line, then the model or the reason it was not made.</summary>
-    public sealed class Making
-    {
-        public required int CrossValidationId { get; init; }
-        public string Progress { get; internal set; } = "queued";
-        public bool Finished { get; internal set; }
-        public CrossValidationModel? Result { get; internal set; }
-        public string? Error { get; internal set; }
-    }
-
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, Making> making = new();
-    private readonly ChangeNotifier<int> changes = new(logger);
-
-    public IDisposable Subscribe(Action<int> onChange) => changes.Subscribe(onChange);
-
-    /// <summary>The model being made (or last made in this process) for a cross-validation, or null.</summary>
-    public Making? For(int crossValidationId) => making.TryGetValue(crossValidationId, out var m) ? m : null;
-
-    /// <summary>Starts making the model in the background (never on a page's circuit); one at a time per cross-validation.</summary>
     [Demands(PortalAction.ManageModels)]
-    public Making Start(int crossValidationId)
-    {
-        access.Demand(PortalAction.ManageModels);
-        var job = new Making { CrossValidationId = crossValidationId };
-        if (making.TryGetValue(crossValidationId, out var running) && !running.Finished) return running;
-        making[crossValidationId] = job;
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                job.Result = await MakeAsync(crossValidationId, new Progress<string>(line => { job.Progress = line; changes.Notify(crossValidationId); }), CancellationToken.None);
-            }
-            catch (Exception ex)
-            {
-                logger.LogWarning(ex, "The model of cross-validation {Id} was not made", crossValidationId);
-                job.Error = UserFacingError.Describe(ex);
-            }
-            job.Finished = true;
-            changes.Notify(crossValidationId);
-        });
-        return job;
-    }
-
-    [Demands(PortalAction.ManageModels)]
-    public async Task<CrossValidationModel> MakeAsync(int crossValidationId, IProgress<string>? progress, CancellationToken cancellationToken)
+    public async Task<CrossValidationModel> MakeAsync(int crossValidationId, IProgress<JobProgress>? progress, CancellationToken cancellationToken)
     {
         access.Demand(PortalAction.ManageModels);
         if (storage.ReadOnly) throw new InvalidOperationException(storage.ReadOnlyRefusal("models are made on the portal that holds the data folder"));
@@ -93,7 +52,7 @@ public sealed class CrossValidationModels(IDbContextFactory<WbcDbContext> contex
         var missing = paths.Where(p => !File.Exists(p)).ToList();
         if (missing.Count > 0) throw new ArgumentException($"{missing.Count} fold model file(s) are not on disk any more, e.g. {Path.GetFileName(Path.GetDirectoryName(missing[0]))}.");
 
-        progress?.Report($"averaging {members.Count} fold models");
+        progress?.Report(new JobProgress(0, $"averaging {members.Count} fold models"));
         var first = ClassifierOnnxMetadata.Read(paths[0]);
         var metadata = first with { Temperature = 1, RejectThreshold = 0, RejectTargetAccuracy = config.RejectTargetAccuracy, Properties = null };
         var proto = EnsembleOnnxBuilder.Build(paths.Select(OnnxGraphEdits.Load).ToList(), metadata);
@@ -109,17 +68,17 @@ public sealed class CrossValidationModels(IDbContextFactory<WbcDbContext> contex
             double ms, memberMs;
             using (var ensemble = OnnxClassifier.Load(full, sessions, backbones))
             {
-                progress?.Report("calibrating on the split's validation part");
+                progress?.Report(new JobProgress(0.05, "calibrating on the split's validation part"));
                 var val = await evaluations.ResolveAsync(ensemble.Labels, new EvaluationTarget.SplitPart(split, SplitParts.Val), cancellationToken);
                 if (val.Images.Count == 0) throw new ArgumentException($"Split '{split}' has no validation part to calibrate on.");
-                var valPredictions = await evaluations.PredictAsync(ensemble, val, Progress(progress, "validation"), cancellationToken);
+                var valPredictions = await evaluations.PredictAsync(ensemble, val, Progress(progress, "validation", 0.05, 0.5), cancellationToken);
                 fit = ModelCalibrationFit.Fit(valPredictions, val.GroupOfKey, config.RejectTargetAccuracy);
 
-                progress?.Report("judging on the split's test part");
+                progress?.Report(new JobProgress(0.5, "judging on the split's test part"));
                 testImages = await evaluations.ResolveAsync(ensemble.Labels, new EvaluationTarget.SplitPart(split, SplitParts.Test), cancellationToken);
                 if (testImages.Images.Count == 0) throw new ArgumentException($"Split '{split}' has no test part to judge the model on.");
                 var watch = Stopwatch.StartNew();
-                var testPredictions = await evaluations.PredictAsync(ensemble, testImages, Progress(progress, "test"), cancellationToken);
+                var testPredictions = await evaluations.PredictAsync(ensemble, testImages, Progress(progress, "test", 0.5, 0.95), cancellationToken);
                 ms = watch.Elapsed.TotalMilliseconds / testImages.Images.Count;
                 test = EvaluationReport.Build(ensemble.Labels, testPredictions, fit.Temperature, testImages.GroupOfKey, fit.RejectThreshold);
             }
@@ -146,6 +105,7 @@ public sealed class CrossValidationModels(IDbContextFactory<WbcDbContext> contex
             };
             db.Models.Add(model);
             await db.SaveChangesAsync(cancellationToken);
+            progress?.Report(new JobProgress(1, $"registered as model {name}"));
             await audit.RecordAsync(AuditAction.ModelMadeFromCrossValidation, $"cross-validation {crossValidationId}", $"model {model.Id} '{name}', {members.Count} folds", cancellationToken: CancellationToken.None);
             return new CrossValidationModel(model.Id, name, relative, members.Count, fit.Temperature, fit.RejectThreshold, fit.ByOriginal, test, model.ReportSource, ms, memberMs);
         }
@@ -156,8 +116,13 @@ public sealed class CrossValidationModels(IDbContextFactory<WbcDbContext> contex
         }
     }
 
-    private static IProgress<(int Done, int Total)>? Progress(IProgress<string>? progress, string part) => progress is null ? null
-        : new Progress<(int Done, int Total)>(p => { if (p.Done == p.Total || p.Done % 256 == 0) progress.Report(string.Create(CultureInfo.InvariantCulture, $"{part}: {p.Done}/{p.Total}")); });
+    /// <summary>A part's predictions as the job's progress: from <paramref name="from"/> to <paramref name="to"/> of the whole, a line every 256 images.</summary>
+    private static IProgress<(int Done, int Total)>? Progress(IProgress<JobProgress>? progress, string part, double from, double to) => progress is null ? null
+        : new InlineProgress<(int Done, int Total)>(p =>
+        {
+            if (p.Done == p.Total || p.Done % 256 == 0)
+                progress.Report(new JobProgress(from + (to - from) * (p.Total == 0 ? 1 : (double)p.Done / p.Total), string.Create(CultureInfo.InvariantCulture, $"{part}: {p.Done}/{p.Total}")));
+        });
 
     private static string ReportEndpointsStem(string name) => Endpoints.ReportEndpoints.SafeStem(name, "cv");
 }

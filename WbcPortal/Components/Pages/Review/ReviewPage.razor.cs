@@ -24,6 +24,8 @@ public partial class ReviewPage : IAsyncDisposable
     [Inject] private IJSRuntime JS { get; set; } = default!;
     [Inject] private ProtectedLocalStorage Local { get; set; } = default!;
     [Inject] private NeighbourService Neighbours { get; set; } = default!;
+    [Inject] private NeighbourJobs NeighbourIndex { get; set; } = default!;
+    [Inject] private WbcPortal.Services.Jobs.PortalJobs Jobs { get; set; } = default!;
 
     [SupplyParameterFromQuery(Name = "evaluation")] public int? Evaluation { get; set; }
     [SupplyParameterFromQuery(Name = "labelIssues")] public int? LabelIssues { get; set; }
@@ -54,7 +56,8 @@ public partial class ReviewPage : IAsyncDisposable
     private IReadOnlyList<NeighbourImage>? neighbours;
     private string? neighboursFor;
     private string? neighboursError;
-    private bool neighboursWaiting;
+    /// <summary>The run and image whose nearest images the reviewer asked for (shown once the run's index is ready).</summary>
+    private (int Run, int Image)? neighboursWanted;
     private readonly CancellationTokenSource closing = new();
     private ElementReference grid;
     private IJSObjectReference? module;
@@ -101,6 +104,8 @@ public partial class ReviewPage : IAsyncDisposable
 
     protected override async Task OnParametersSetAsync()
     {
+        // The run's index job on the board: its progress, its end, then the nearest images asked for.
+        if (!Following) Follow<WbcPortal.Services.Jobs.JobView>(Jobs.Subscribe, j => neighboursWanted is { } w && NeighbourJobs.Concerns(j, w.Run), NeighbourIndexChangedAsync);
         sources ??= await Review.ListSourcesAsync();
         string? key = LabelIssues is { } l ? ReviewSource.LabelIssuesKey(l)
             : Evaluation is { } e ? ReviewSource.EvaluationKey(e)
@@ -320,38 +325,50 @@ public partial class ReviewPage : IAsyncDisposable
         }
     }
 
-    /// <summary>The nearest training images of the shown image; builds the run's index first (once, in the background) when it is missing.</summary>
+    /// <summary>
+    /// The nearest training images of the shown image; when the run's index is missing, queues its job first (once per run,
+    /// on the job system) and shows them when the job is done.
+    /// </summary>
     private async Task ShowNeighboursAsync(int runId, int imageId)
     {
         neighboursError = null;
-        string key = $"{runId}:{imageId}";
-        try
+        neighboursWanted = (runId, imageId);
+        if (NeighbourIndex.Status(runId).State != NeighbourIndexState.Ready)
         {
-            if (Neighbours.Status(runId).State is NeighbourIndexState.Missing or NeighbourIndexState.Failed) Neighbours.StartBuild(runId);
-            neighboursWaiting = true;
-            while (Neighbours.Status(runId).State == NeighbourIndexState.Building)
+            try
             {
-                StateHasChanged();
-                await Task.Delay(1000, closing.Token);
+                if ((await NeighbourIndex.EnqueueBuildAsync(runId, closing.Token)).State != NeighbourIndexState.Ready) return;
             }
-            neighboursWaiting = false;
-            var status = Neighbours.Status(runId);
-            if (status.State == NeighbourIndexState.Failed)
+            catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                neighboursError = $"The training images' features could not be computed: {status.Error}";
+                neighboursWanted = null;
+                neighboursError = $"The training images' features could not be computed: {WbcPortal.Services.UserFacingError.Describe(ex)}";
                 return;
             }
+        }
+        await FindNeighboursAsync(runId, imageId);
+    }
+
+    private async Task NeighbourIndexChangedAsync()
+    {
+        if (neighboursWanted is { } w && neighboursFor != $"{w.Run}:{w.Image}" && NeighbourIndex.Status(w.Run).State == NeighbourIndexState.Ready)
+            await FindNeighboursAsync(w.Run, w.Image);
+    }
+
+    private async Task FindNeighboursAsync(int runId, int imageId)
+    {
+        try
+        {
             neighbours = await Neighbours.NearestAsync(runId, imageId, cancellationToken: closing.Token);
-            neighboursFor = key;
+            neighboursFor = $"{runId}:{imageId}";
         }
         catch (OperationCanceledException) when (closing.IsCancellationRequested)
         {
-            // The page closed while waiting.
+            // The page closed while searching.
         }
         catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
         {
             // A damaged index or image, a missing model: the reviewer reads why, the page goes on.
-            neighboursWaiting = false;
             neighboursError = ex.Message;
         }
     }
@@ -382,6 +399,8 @@ public partial class ReviewPage : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // Blazor calls only this of a component that has both: the live updates end here too.
+        Dispose();
         await closing.CancelAsync();
         closing.Dispose();
         if (module is not null)

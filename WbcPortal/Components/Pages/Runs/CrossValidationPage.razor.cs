@@ -15,8 +15,10 @@ public partial class CrossValidationPage
     [Inject] private ISnackbar Snackbar { get; set; } = default!;
     [Inject] private Options.StorageOptions Storage { get; set; } = default!;
     [Inject] private NavigationManager Navigation { get; set; } = default!;
-    [Inject] private CrossValidationModels Models { get; set; } = default!;
-    private CrossValidationModels.Making? making;
+    [Inject] private CrossValidationModelJobs Models { get; set; } = default!;
+    [Inject] private WbcPortal.Services.Jobs.PortalJobs Jobs { get; set; } = default!;
+    /// <summary>The newest job making this cross-validation's model (from the board: found again after a refresh or a restart).</summary>
+    private WbcPortal.Services.Jobs.JobView? making;
 
     [Parameter] public int Id { get; set; }
 
@@ -33,8 +35,8 @@ public partial class CrossValidationPage
             if (status == RunStatus.Running) await Store.CheckLeaseAsync(runId);
         }
         await ReloadAsync();
-        // A model being made (or made) in this process is found again after a refresh.
-        making = Models.For(Id);
+        // The model being made (or made) is a job on the board: found again after a refresh, on any node, after a restart.
+        making = Models.Latest(Id);
         others = (await CrossValidations.ListAsync()).Where(c => c.Id != Id).ToList();
         loaded = true;
         if (Following) return;
@@ -43,7 +45,7 @@ public partial class CrossValidationPage
         // after the last change, so a fold's final state is never dropped.
         Follow<int>(RunEvents.Subscribe, Mine, every: TimeSpan.FromMilliseconds(500));
         Follow<int>(RunEvents.Subscribe, Mine, ReloadAsync, TimeSpan.FromSeconds(2));
-        Follow<int>(Models.Subscribe, id => id == Id);
+        Follow<WbcPortal.Services.Jobs.JobView>(Jobs.Subscribe, j => CrossValidationModelJobs.Concerns(j, Id), () => { making = Models.Latest(Id); return Task.CompletedTask; });
     }
 
     private async Task ReloadAsync()
@@ -93,9 +95,16 @@ public partial class CrossValidationPage
         await ReloadAsync();
     }
 
-    private void MakeModel()
+    private async Task MakeModelAsync()
     {
-        making = Models.Start(Id);
+        try
+        {
+            making = await Models.EnqueueAsync(Id);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Snackbar.Add($"Not queued: {WbcPortal.Services.UserFacingError.Describe(ex)}", Severity.Error);
+        }
     }
 
 }
