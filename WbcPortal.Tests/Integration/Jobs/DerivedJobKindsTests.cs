@@ -59,7 +59,7 @@ public sealed class DerivedJobKindsTests(ClassifierOnnxExportFixture fixture) : 
         var imported = await datasets.ImportFolderAsync("cells", folder.Path, cancellationToken: Ct);
         await using var db = await services.GetRequiredService<IDbContextFactory<WbcDbContext>>().CreateDbContextAsync(Ct);
         var images = await db.DatasetImages.AsNoTracking().Where(i => i.DatasetId == imported.DatasetId).OrderBy(i => i.Id).ToListAsync(Ct);
-        var split = new Split { DatasetId = imported.DatasetId, Name = "s1", Strategy = "random", Ratios = "1/1/1", Seed = 1, CreatedAt = DateTimeOffset.UtcNow, ReportJson = "{}" };
+        var split = new Split { DatasetId = imported.DatasetId, Name = "s1", Strategy = WbcPortal.Engine.Datasets.Splitting.SplitStrategy.Random, Ratios = "1/1/1", Seed = 1, CreatedAt = DateTimeOffset.UtcNow, ReportJson = "{}" };
         var val = new List<DatasetImage>();
         foreach (var cls in images.GroupBy(i => i.ClassName))
         {
