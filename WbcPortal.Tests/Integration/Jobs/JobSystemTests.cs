@@ -151,6 +151,35 @@ public sealed class JobSystemTests : IDisposable
     }
 
     [Fact]
+    public async Task The_last_step_reported_before_a_long_wait_reaches_the_board_while_the_job_waits()
+    {
+        await using var services = new ServiceCollection().AddPortalCoreForTests(data.Path).AddJobsForTests(data.Path).AddScriptedJobs<ProbeJob>().BuildServiceProvider();
+        await services.MigrateAsync();
+        var release = new TaskCompletionSource();
+        services.GetRequiredService<ScriptedWork>().On("probe trailing", async c =>
+        {
+            // Two steps within the throttle's quarter second, then a long wait (a model calibrating after averaging).
+            c.Progress.Report(new JobProgress(0.1, "averaging"));
+            c.Progress.Report(new JobProgress(0.2, "calibrating"));
+            await release.Task.WaitAsync(c.CancellationToken);
+            return new ProbeDone("scripted");
+        });
+        var jobs = services.GetRequiredService<PortalJobs>();
+        await using (await services.StartJobsAsync(Ct))
+        {
+            var id = (await jobs.EnqueueAsync(new ProbeJob("trailing"), cancellationToken: Ct)).Id;
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (jobs.Find(id) is not { State: JobState.Running, Progress.Text: "calibrating" })
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"the board shows {jobs.Find(id)?.State} '{jobs.Find(id)?.Progress.Text}' while the job waits after 'calibrating'");
+                await Task.Delay(20, Ct);
+            }
+            release.SetResult();
+            Assert.Equal(JobState.Succeeded, (await jobs.FinishedAsync(id)).State);
+        }
+    }
+
+    [Fact]
     public async Task A_job_changed_by_another_node_shows_on_this_nodes_board()
     {
         await using var portal = await PortalAsync();

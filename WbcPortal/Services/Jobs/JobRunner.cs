@@ -48,15 +48,37 @@ public sealed class JobRunner(
         var gate = new object();
         JobProgress progress = view.Progress;
         long lastNotified = 0;
+        bool trailing = false, ended_ = false;
+        // Throttled to one notice a quarter second, with a trailing one: the last step reported before a long wait (a model
+        // calibrating after "averaging") shows within that time, not only at the next step. Never after the job's end.
+        void PublishLatest()
+        {
+            JobProgress latest;
+            lock (gate)
+            {
+                trailing = false;
+                if (ended_) return;
+                latest = progress;
+                lastNotified = Environment.TickCount64;
+            }
+            jobs.Publish(view with { Progress = latest });
+        }
         var reporter = new InlineProgress<JobProgress>(p =>
         {
-            lock (gate) progress = p;
-            long now = Environment.TickCount64;
-            if (now - Interlocked.Read(ref lastNotified) > 250 || p.Fraction >= 1)
+            bool now_;
+            lock (gate)
             {
-                Interlocked.Exchange(ref lastNotified, now);
-                jobs.Publish(view with { Progress = p });
+                progress = p;
+                if (ended_) return;
+                now_ = Environment.TickCount64 - lastNotified > 250 || p.Fraction >= 1;
+                if (!now_)
+                {
+                    if (trailing) return;
+                    trailing = true;
+                }
             }
+            if (now_) PublishLatest();
+            else _ = Task.Delay(260, CancellationToken.None).ContinueWith(_ => PublishLatest(), TaskScheduler.Default);
         });
         using var heartbeatStop = new CancellationTokenSource();
         var heartbeat = HeartbeatAsync(jobId, () => { lock (gate) return progress; }, cancel, heartbeatStop.Token);
@@ -108,6 +130,8 @@ public sealed class JobRunner(
             // Finished only once cleaned up: a job seen as ended has given its staged upload back (one handed back keeps it).
             if (!handBack) jobs.ReleaseInput(jobId, record.InputFolder);
         }
+        // From here the job's end is what the board shows: no trailing progress notice may come after it.
+        lock (gate) ended_ = true;
         if (handBack)
         {
             await using (var db = await contexts.CreateDbContextAsync(CancellationToken.None))
