@@ -1,3 +1,4 @@
+using WbcPortal.Engine.Datasets.Splitting;
 using WbcPortal.Engine.Evaluation;
 using WbcPortal.Services.Accounts;
 
@@ -66,8 +67,8 @@ public sealed class EvaluationJobs(Jobs.PortalJobs jobs, Storage.ServerFolders s
         {
             case EvaluationTarget.SplitPart sp:
                 if (string.IsNullOrWhiteSpace(sp.Split)) throw new ArgumentException("Choose a split.");
-                if (sp.Part is not ("train" or "val" or "test")) throw new ArgumentException($"Unknown part '{sp.Part}'; use train, val or test.");
-                return EvaluationSource.Split(sp.Split, sp.Part).ToString();
+                if (!SplitParts.TryParse(sp.Part, out var part)) throw new ArgumentException($"Unknown part '{sp.Part}'; use train, val or test.");
+                return EvaluationSource.Split(sp.Split, part).ToString();
             case EvaluationTarget.Folder f:
                 if (string.IsNullOrWhiteSpace(f.Path)) throw new ArgumentException("Type the path of a folder of class folders on the server.");
                 if (!Path.IsPathFullyQualified(f.Path.Trim())) throw new ArgumentException($"'{f.Path}' is not a full path: give the folder's full path on the server (for example /data/cells).");

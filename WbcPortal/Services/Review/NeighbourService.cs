@@ -106,7 +106,7 @@ public sealed class NeighbourService(IDbContextFactory<WbcDbContext> contexts, O
                       ?? throw new ArgumentException($"Run {runId} has not succeeded: it has no model to search with.");
         var images = await (from m in db.SplitMembers.AsNoTracking()
                             join i in db.DatasetImages.AsNoTracking() on m.DatasetImageId equals i.Id
-                            where m.SplitId == splitId && m.Part == SplitParts.Train
+                            where m.SplitId == splitId && m.Part == SplitPart.Train
                             orderby i.Id
                             select new { i.Id, i.ClassName, i.Sha256, i.Stored!.Format }).ToListAsync();
         using var classifier = FeatureModel(runId);

@@ -142,7 +142,7 @@ public sealed class CrossValidationModels(IDbContextFactory<WbcDbContext> contex
                 CreatedAt = clock.GetUtcNow(),
                 CrossValidationId = cv.Id,
                 ReportJson = JsonSerializer.Serialize(test, EvaluationService.Json),
-                ReportSource = Engine.Evaluation.EvaluationSource.Split(split, Engine.Datasets.Splitting.SplitParts.Test).ToString(),
+                ReportSource = Engine.Evaluation.EvaluationSource.Split(split, Engine.Datasets.Splitting.SplitPart.Test).ToString(),
             };
             db.Models.Add(model);
             await db.SaveChangesAsync(cancellationToken);
