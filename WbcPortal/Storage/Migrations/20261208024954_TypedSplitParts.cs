@@ -4,7 +4,8 @@
 
 namespace WbcPortal.Storage.Migrations
 {
-    /// <inheritdoc />
+    /// <summary>An evaluation's part may be none (a folder or zip evaluation); <c>TypedSplitPartsData</c>, next, moves the data, since
+    /// SQLite rebuilds the table only at the end of a migration.</summary>
     public partial class TypedSplitParts : Migration
     {
         /// <inheritdoc />
@@ -17,17 +18,11 @@ namespace WbcPortal.Storage.Migrations
                 nullable: true,
                 oldClrType: typeof(string),
                 oldType: "TEXT");
-
-            // A folder or zip evaluation has no part: the old "folder" becomes NULL (same SQL on both engines).
-            migrationBuilder.Sql(TypedSplitPartsSql.Up());
         }
 
         /// <inheritdoc />
         protected override void Down(MigrationBuilder migrationBuilder)
         {
-            // "folder" back where there is no part, before the column is NOT NULL again.
-            migrationBuilder.Sql(TypedSplitPartsSql.Down());
-
             migrationBuilder.AlterColumn<string>(
                 name: "Part",
                 table: "run_evaluations",
