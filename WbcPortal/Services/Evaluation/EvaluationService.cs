@@ -20,7 +20,11 @@ namespace WbcPortal.Services.Evaluation;
 /// <summary>What to evaluate a run's model on: a part of a split, or a folder of class folders that was never imported.</summary>
 public abstract record EvaluationTarget
 {
-    public sealed record SplitPart(string Split, string Part) : EvaluationTarget;
+    public sealed record SplitPart(string Split, Engine.Datasets.Splitting.SplitPart Part) : EvaluationTarget;
+
+    /// <summary>The part of a split as people name it ("train", "val", "test"): refused, naming the parts, when it is none of them.</summary>
+    public static SplitPart OfSplit(string split, string part) =>
+        new(split, SplitParts.TryParse(part, out var p) ? p : throw new ArgumentException($"Unknown part '{part}'; use train, val or test."));
     /// <param name="Source">What the stored evaluation says it ran on; default the folder (its full path).</param>
     public sealed record Folder(string Path, EvaluationSource? Source = null) : EvaluationTarget;
     /// <summary>A zip of class folders uploaded on the dashboard, copied into its staging <paramref name="Lease"/> (the job takes it over and releases it when it ends).</summary>
@@ -117,7 +121,7 @@ public sealed class EvaluationService(
         {
             case EvaluationTarget.SplitPart sp:
             {
-                if (!SplitParts.TryParse(sp.Part, out var splitPart)) throw new ArgumentException($"Unknown part '{sp.Part}'; use train, val or test.");
+                var splitPart = sp.Part;
                 var split = await db.Splits.AsNoTracking().Where(s => s.Name == sp.Split || s.Id.ToString() == sp.Split).SingleOrDefaultAsync(cancellationToken)
                     ?? throw new ArgumentException($"No split '{sp.Split}'.");
                 var members = await (from m in db.SplitMembers.AsNoTracking()
@@ -304,7 +308,7 @@ public sealed class EvaluationService(
 
     private static string DescribeTarget(EvaluationTarget target) => target switch
     {
-        EvaluationTarget.SplitPart sp => $"split {sp.Split} / {sp.Part}",
+        EvaluationTarget.SplitPart sp => $"split {sp.Split} / {sp.Part.Name()}",
         EvaluationTarget.Folder f => f.Source?.ToString() ?? f.Path,
         EvaluationTarget.UploadedZip z => EvaluationSource.Zip(z.Name).ToString(),
         _ => "?",

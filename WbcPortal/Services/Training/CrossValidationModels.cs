@@ -110,13 +110,13 @@ public sealed class CrossValidationModels(IDbContextFactory<WbcDbContext> contex
             using (var ensemble = OnnxClassifier.Load(full, sessions, backbones))
             {
                 progress?.Report("calibrating on the split's validation part");
-                var val = await evaluations.ResolveAsync(ensemble.Labels, new EvaluationTarget.SplitPart(split, SplitParts.Val), cancellationToken);
+                var val = await evaluations.ResolveAsync(ensemble.Labels, new EvaluationTarget.SplitPart(split, SplitPart.Validation), cancellationToken);
                 if (val.Images.Count == 0) throw new ArgumentException($"Split '{split}' has no validation part to calibrate on.");
                 var valPredictions = await evaluations.PredictAsync(ensemble, val, Progress(progress, "validation"), cancellationToken);
                 fit = ModelCalibrationFit.Fit(valPredictions, val.GroupOfKey, config.RejectTargetAccuracy);
 
                 progress?.Report("judging on the split's test part");
-                testImages = await evaluations.ResolveAsync(ensemble.Labels, new EvaluationTarget.SplitPart(split, SplitParts.Test), cancellationToken);
+                testImages = await evaluations.ResolveAsync(ensemble.Labels, new EvaluationTarget.SplitPart(split, SplitPart.Test), cancellationToken);
                 if (testImages.Images.Count == 0) throw new ArgumentException($"Split '{split}' has no test part to judge the model on.");
                 var watch = Stopwatch.StartNew();
                 var testPredictions = await evaluations.PredictAsync(ensemble, testImages, Progress(progress, "test"), cancellationToken);

@@ -347,7 +347,7 @@ public sealed class TrainingRunService(
         IReadOnlyList<ImagePrediction> valPredictions;
         using (var classifier = await evaluations.OpenAsync(runId, cancellationToken))
         {
-            valImages = await evaluations.ResolveAsync(classifier.Labels, new EvaluationTarget.SplitPart(split, "val"), cancellationToken);
+            valImages = await evaluations.ResolveAsync(classifier.Labels, new EvaluationTarget.SplitPart(split, SplitPart.Validation), cancellationToken);
             valPredictions = await evaluations.PredictAsync(classifier, valImages, Phase("model val"), cancellationToken);
         }
         var fit = ModelCalibrationFit.Fit(valPredictions, valImages.GroupOfKey, request.Config.RejectTargetAccuracy);
@@ -360,7 +360,7 @@ public sealed class TrainingRunService(
         if (request.Test.Count > 0)
         {
             using var classifier = await evaluations.OpenAsync(runId, cancellationToken);
-            var testImages = await evaluations.ResolveAsync(classifier.Labels, new EvaluationTarget.SplitPart(split, "test"), cancellationToken);
+            var testImages = await evaluations.ResolveAsync(classifier.Labels, new EvaluationTarget.SplitPart(split, SplitPart.Test), cancellationToken);
             var testPredictions = await evaluations.PredictAsync(classifier, testImages, Phase("model test"), cancellationToken);
             await evaluations.StoreAsync(runId, testImages, testPredictions, classifier.Metadata.Temperature, classifier.Metadata.RejectThreshold, cancellationToken);
         }
