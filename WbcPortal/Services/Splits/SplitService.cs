@@ -144,13 +144,12 @@ public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, Group
     }
 
     /// <summary>A page of a split's members in one part, optionally of one class, in path order.</summary>
-    public async Task<SplitMemberPage> GetMemberPageAsync(int splitId, string part, string? className, int skip, int take, CancellationToken cancellationToken = default)
+    public async Task<SplitMemberPage> GetMemberPageAsync(int splitId, SplitPart part, string? className, int skip, int take, CancellationToken cancellationToken = default)
     {
-        var inPart = SplitParts.Parse(part);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var query = from m in db.SplitMembers.AsNoTracking()
                     join i in db.DatasetImages.AsNoTracking() on m.DatasetImageId equals i.Id
-                    where m.SplitId == splitId && m.Part == inPart && (className == null || i.ClassName == className)
+                    where m.SplitId == splitId && m.Part == part && (className == null || i.ClassName == className)
                     select new { i.Id, m.Part, i.ClassName, i.RelativePath, i.Sha256 };
         int total = await query.CountAsync(cancellationToken);
         var rows = await query.OrderBy(x => x.RelativePath).Skip(Math.Max(0, skip)).Take(Math.Clamp(take, 1, 500)).ToListAsync(cancellationToken);
