@@ -21,11 +21,11 @@ public enum EvaluationSourceKind
 /// </summary>
 public sealed record EvaluationSource
 {
-    private EvaluationSource(EvaluationSourceKind kind, string name, string? part, bool? flips)
+    private EvaluationSource(EvaluationSourceKind kind, string name, SplitPart? part, bool? flips)
     {
         if (string.IsNullOrEmpty(name)) throw new ArgumentException("An evaluation source needs a name.", nameof(name));
         if ((kind == EvaluationSourceKind.Split) != (part is not null)) throw new ArgumentException("A split source has a part; a folder or zip has none.", nameof(part));
-        if (part is not null && !SplitParts.All.Contains(part)) throw new ArgumentException($"Unknown part '{part}'; use train, val or test.", nameof(part));
+        if (part is { } p && !Enum.IsDefined(p)) throw new ArgumentException($"Unknown part '{p}'; use train, val or test.", nameof(part));
         Kind = kind;
         Name = name;
         Part = part;
@@ -35,17 +35,17 @@ public sealed record EvaluationSource
     public EvaluationSourceKind Kind { get; }
     /// <summary>The split's name, the folder's full path or the zip's file name.</summary>
     public string Name { get; }
-    /// <summary>The split's part (<see cref="SplitParts"/>), for a split source only.</summary>
-    public string? Part { get; }
+    /// <summary>The split's part, for a split source only.</summary>
+    public SplitPart? Part { get; }
     /// <summary>Whether the evaluation forced flip averaging on or off; null when it used the model's own setting.</summary>
     public bool? Flips { get; }
 
-    public static EvaluationSource Split(string split, string part) => new(EvaluationSourceKind.Split, split, part, null);
+    public static EvaluationSource Split(string split, SplitPart part) => new(EvaluationSourceKind.Split, split, part, null);
     public static EvaluationSource Folder(string path) => new(EvaluationSourceKind.Folder, path, null, null);
     public static EvaluationSource Zip(string name) => new(EvaluationSourceKind.Zip, name, null, null);
 
     /// <summary>The source as stored: throws where the parts do not make a source (a split without a part, an empty name).</summary>
-    public static EvaluationSource Of(EvaluationSourceKind kind, string name, string? part, bool? flips) => new(kind, name, part, flips);
+    public static EvaluationSource Of(EvaluationSourceKind kind, string name, SplitPart? part, bool? flips) => new(kind, name, part, flips);
 
     /// <summary>The same images, evaluated with flip averaging forced on or off.</summary>
     public EvaluationSource WithFlips(bool flips) => new(Kind, Name, Part, flips);
@@ -71,7 +71,7 @@ public sealed record EvaluationSource
 
     public override string ToString()
     {
-        string what = Kind == EvaluationSourceKind.Split ? $"split {Name} / {Part}" : $"{KindName(Kind)} {Name}";
+        string what = Kind == EvaluationSourceKind.Split ? $"split {Name} / {Part!.Value.Name()}" : $"{KindName(Kind)} {Name}";
         return Flips switch { true => what + FlipsOn, false => what + FlipsOff, null => what };
     }
 
@@ -90,8 +90,8 @@ public sealed record EvaluationSource
         {
             case "split":
                 int slash = rest.LastIndexOf(" / ", StringComparison.Ordinal);
-                if (slash <= 0 || !SplitParts.All.Contains(rest[(slash + 3)..])) return false;
-                source = new(EvaluationSourceKind.Split, rest[..slash], rest[(slash + 3)..], flips);
+                if (slash <= 0 || !SplitParts.TryParse(rest[(slash + 3)..], out var part)) return false;
+                source = new(EvaluationSourceKind.Split, rest[..slash], part, flips);
                 return true;
             case "folder":
                 source = new(EvaluationSourceKind.Folder, rest, null, flips);

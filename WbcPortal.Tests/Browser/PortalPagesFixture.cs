@@ -78,7 +78,7 @@ public sealed class PortalPagesFixture : IAsyncLifetime
             RunId = run.Id;
             SplitId = run.SplitId;
             DatasetId = await db.Splits.Where(s => s.Id == run.SplitId).Select(s => s.DatasetId).SingleAsync(ct);
-            TestEvaluationId = run.Evaluations.Single(e => e.Stage == TrainingStage.Model && e.Part == "test").Id;
+            TestEvaluationId = run.Evaluations.Single(e => e.Stage == TrainingStage.Model && e.Part == WbcPortal.Engine.Datasets.Splitting.SplitPart.Test).Id;
             var cvs = new List<CrossValidation>();
             var folds = new List<Run>();
             foreach (var name in new[] { "layout-cv-a", "layout-cv-b" })

@@ -64,7 +64,7 @@ public class SplitPageComponentTests : PortalTestContext
         {
             DatasetId = dataset.Id, Name = $"cells-{strategy}", Strategy = SplitStrategies.Parse(strategy), Ratios = "0.7,0.15,0.15", Seed = 42, CreatedAt = DateTimeOffset.UtcNow,
             ReportJson = JsonSerializer.Serialize(report, new JsonSerializerOptions(JsonSerializerDefaults.Web)),
-            Members = images.Select((im, k) => new SplitMember { DatasetImageId = im.Id, Part = PartOf(k + 1) }).ToList(),
+            Members = images.Select((im, k) => new SplitMember { DatasetImageId = im.Id, Part = SplitParts.Parse(PartOf(k + 1)) }).ToList(),
         }).Entity;
         await db.SaveChangesAsync();
         return split.Id;

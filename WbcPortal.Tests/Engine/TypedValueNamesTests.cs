@@ -25,6 +25,15 @@ public sealed class TypedValueNamesTests
         Assert.True(SplitStrategies.TryParse("Grouped", out var grouped));
         Assert.Equal(SplitStrategy.Grouped, grouped);
         Assert.False(SplitStrategies.TryParse("stratified", out _));
+
+        Assert.Equal(["train", "val", "test"], Enum.GetValues<SplitPart>().Select(p => p.Name()));
+        Assert.Equal(SplitParts.All, SplitParts.Values.Select(p => p.Name()));
+        Assert.All(Enum.GetValues<SplitPart>(), p => Assert.Equal(p, SplitParts.Parse(p.Name())));
+        Assert.Equal("validation", SplitPart.Validation.Title());
+        Assert.False(SplitParts.TryParse("validation", out _));
+        Assert.False(SplitParts.TryParse("folder", out _));
+        Assert.Throws<FormatException>(() => SplitParts.Parse("Val"));
+        Assert.Throws<ArgumentOutOfRangeException>(() => ((SplitPart)7).Name());
     }
 
     [Theory]
@@ -43,13 +52,14 @@ public sealed class TypedValueNamesTests
     public void Sources_take_apart_and_refuse_what_is_none()
     {
         var source = EvaluationSource.Parse("split a / b / test (flips on)");
-        Assert.Equal((EvaluationSourceKind.Split, "a / b", "test", (bool?)true), (source.Kind, source.Name, source.Part, source.Flips));
-        Assert.NotEqual(EvaluationSource.Split("a", "test"), EvaluationSource.Split("a", "test").WithFlips(false));
+        Assert.Equal((EvaluationSourceKind.Split, "a / b", (SplitPart?)SplitPart.Test, (bool?)true), (source.Kind, source.Name, source.Part, source.Flips));
+        Assert.NotEqual(EvaluationSource.Split("a", SplitPart.Test), EvaluationSource.Split("a", SplitPart.Test).WithFlips(false));
+        Assert.Equal("split a / val", EvaluationSource.Split("a", SplitPart.Validation).ToString());
         Assert.False(EvaluationSource.TryParse("split cells / holdout", out _));
         Assert.False(EvaluationSource.TryParse("url http://x", out _));
         Assert.False(EvaluationSource.TryParse("folder", out _));
-        Assert.Throws<ArgumentException>(() => EvaluationSource.Split("cells", "holdout"));
-        Assert.Throws<ArgumentException>(() => EvaluationSource.Of(EvaluationSourceKind.Folder, "/x", "val", null));
+        Assert.Throws<ArgumentException>(() => EvaluationSource.Split("cells", (SplitPart)7));
+        Assert.Throws<ArgumentException>(() => EvaluationSource.Of(EvaluationSourceKind.Folder, "/x", SplitPart.Validation, null));
     }
 
     [Fact]

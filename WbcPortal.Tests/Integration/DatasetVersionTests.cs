@@ -167,6 +167,6 @@ public sealed class DatasetVersionTests : IAsyncLifetime
     {
         await using var db = await services.GetRequiredService<IDbContextFactory<WbcDbContext>>().CreateDbContextAsync(ct);
         return await (from m in db.SplitMembers join i in db.DatasetImages on m.DatasetImageId equals i.Id where m.SplitId == splitId select new { i.RelativePath, m.Part })
-            .ToDictionaryAsync(x => x.RelativePath, x => x.Part, ct);
+            .ToDictionaryAsync(x => x.RelativePath, x => x.Part.Name(), ct);
     }
 }

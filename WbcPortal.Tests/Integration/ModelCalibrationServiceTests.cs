@@ -34,7 +34,7 @@ public sealed class ModelCalibrationServiceTests : IAsyncLifetime
         var test = await db.RunEvaluations.Include(e => e.Predictions).SingleAsync(e => e.Id == seed.EvaluationId, Ct);
         var val = new RunEvaluation
         {
-            RunId = seed.RunId, Stage = TrainingStage.Model, Part = "val", Source = WbcPortal.Engine.Evaluation.EvaluationSource.Split(test.Source!.Name, "val"),
+            RunId = seed.RunId, Stage = TrainingStage.Model, Part = WbcPortal.Engine.Datasets.Splitting.SplitPart.Validation, Source = WbcPortal.Engine.Evaluation.EvaluationSource.Split(test.Source!.Name, WbcPortal.Engine.Datasets.Splitting.SplitPart.Validation),
             Accuracy = test.Accuracy, MacroF1 = test.MacroF1, MetricsJson = "{}", ReportJson = test.ReportJson, CreatedAt = DateTimeOffset.UtcNow,
         };
         foreach (var p in test.Predictions)
@@ -97,7 +97,7 @@ public sealed class ModelCalibrationServiceTests : IAsyncLifetime
         var contexts = services.GetRequiredService<IDbContextFactory<WbcDbContext>>();
         await using (var db = await contexts.CreateDbContextAsync(Ct))
         {
-            await db.RunEvaluations.Where(e => e.RunId == seed.RunId && e.Part == "val").ExecuteDeleteAsync(Ct);
+            await db.RunEvaluations.Where(e => e.RunId == seed.RunId && e.Part == WbcPortal.Engine.Datasets.Splitting.SplitPart.Validation).ExecuteDeleteAsync(Ct);
         }
         byte[] before = await File.ReadAllBytesAsync(modelPath, Ct);
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => services.GetRequiredService<ModelCalibrationService>().RecalibrateAsync(seed.RunId, 0.95, Ct));

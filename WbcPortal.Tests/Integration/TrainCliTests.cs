@@ -108,6 +108,7 @@ public sealed class TrainCliTests : IDisposable
         Assert.InRange(folder.GetProperty("originals").GetProperty("count").GetInt32(), 2, 24);
         Assert.Contains(folder.GetProperty("rejected").EnumerateArray(), r => r.GetProperty("file").GetString()!.EndsWith("notes.jpg", StringComparison.Ordinal));
         Assert.Equal(3, StoredModelEvaluations().Count);
+        Assert.Single(StoredModelEvaluations(), e => e.Part is null); // a folder evaluation has no part
 
         Directory.CreateDirectory(Path.Combine(source.Path, "BASOPHIL"));
         var (badCode, _, badErr) = await Run("evaluate", "--run", "tiny-run", "--folder", source.Path);
@@ -124,15 +125,16 @@ public sealed class TrainCliTests : IDisposable
         Assert.Equal("tiny-run", JsonDocument.Parse(info).RootElement.GetProperty("activeModel").GetString());
     }
 
-    private List<(string Part, string ReportJson)> StoredModelEvaluations()
+    /// <summary>The stored model-stage evaluations: their part as stored ("train", "val", "test"; null for a folder) and report.</summary>
+    private List<(string? Part, string ReportJson)> StoredModelEvaluations()
     {
         using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(data.Path, "wbcportal.db")};Pooling=False");
         connection.Open();
         using var command = connection.CreateCommand();
         command.CommandText = "SELECT Part, ReportJson FROM run_evaluations WHERE Stage = 'model'";
         using var reader = command.ExecuteReader();
-        var list = new List<(string, string)>();
-        while (reader.Read()) list.Add((reader.GetString(0), reader.GetString(1)));
+        var list = new List<(string?, string)>();
+        while (reader.Read()) list.Add((reader.IsDBNull(0) ? null : reader.GetString(0), reader.GetString(1)));
         return list;
     }
 

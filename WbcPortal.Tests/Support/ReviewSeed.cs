@@ -55,7 +55,7 @@ public sealed record ReviewSeed(int DatasetId, int RunId, int EvaluationId, IRea
         var split = new Split { DatasetId = dataset.Id, Name = $"{name}-split", Strategy = WbcPortal.Engine.Datasets.Splitting.SplitStrategy.Grouped, Ratios = "0.6,0.2,0.2", CreatedAt = DateTimeOffset.UtcNow, ReportJson = "{}" };
         db.Splits.Add(split);
         await db.SaveChangesAsync();
-        foreach (var r in rows) db.SplitMembers.Add(new SplitMember { SplitId = split.Id, DatasetImageId = r.Image.Id, Part = r.Evaluated ? "test" : "train" });
+        foreach (var r in rows) db.SplitMembers.Add(new SplitMember { SplitId = split.Id, DatasetImageId = r.Image.Id, Part = r.Evaluated ? WbcPortal.Engine.Datasets.Splitting.SplitPart.Test : WbcPortal.Engine.Datasets.Splitting.SplitPart.Train });
 
         var run = new Run { Name = $"{name}-run", SplitId = split.Id, ConfigJson = "{}", Status = RunStatus.Succeeded, CreatedAt = DateTimeOffset.UtcNow, CheckpointDirectory = "runs/x" };
         db.Runs.Add(run);
@@ -66,7 +66,7 @@ public sealed record ReviewSeed(int DatasetId, int RunId, int EvaluationId, IRea
         var report = EvaluationReport.Build(Labels, predictions, 1, evaluated.ToDictionary(r => r.Image.Id.ToString(), r => r.Image.SourceGroup));
         var evaluation = new RunEvaluation
         {
-            RunId = run.Id, Stage = TrainingStage.Model, Part = "test", Source = WbcPortal.Engine.Evaluation.EvaluationSource.Split(split.Name, "test"), Accuracy = report.Accuracy, MacroF1 = report.MacroF1,
+            RunId = run.Id, Stage = TrainingStage.Model, Part = WbcPortal.Engine.Datasets.Splitting.SplitPart.Test, Source = WbcPortal.Engine.Evaluation.EvaluationSource.Split(split.Name, WbcPortal.Engine.Datasets.Splitting.SplitPart.Test), Accuracy = report.Accuracy, MacroF1 = report.MacroF1,
             MetricsJson = "{}", ReportJson = JsonSerializer.Serialize(report, EvaluationService.Json), CreatedAt = DateTimeOffset.UtcNow,
         };
         foreach (var (r, p) in evaluated.Zip(predictions))

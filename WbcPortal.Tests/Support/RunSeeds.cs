@@ -74,7 +74,7 @@ public static class RunSeeds
         }
         foreach (var (stage, accuracy) in new[] { (WbcPortal.Engine.Training.TrainingStage.Untrained, 0.25), (WbcPortal.Engine.Training.TrainingStage.Round1, quality - 0.05), (WbcPortal.Engine.Training.TrainingStage.Round2, quality) })
         {
-            foreach (var part in new[] { "val", "test" })
+            foreach (var part in new[] { WbcPortal.Engine.Datasets.Splitting.SplitPart.Validation, WbcPortal.Engine.Datasets.Splitting.SplitPart.Test })
                 run.Evaluations.Add(new RunEvaluation { Stage = stage, Part = part, Accuracy = accuracy, MacroF1 = accuracy - 0.02, MetricsJson = "{}" });
         }
 
@@ -85,8 +85,8 @@ public static class RunSeeds
         var modelEvaluation = new RunEvaluation
         {
             Stage = TrainingStage.Model,
-            Part = "test",
-            Source = WbcPortal.Engine.Evaluation.EvaluationSource.Split(split, "test"),
+            Part = WbcPortal.Engine.Datasets.Splitting.SplitPart.Test,
+            Source = WbcPortal.Engine.Evaluation.EvaluationSource.Split(split, WbcPortal.Engine.Datasets.Splitting.SplitPart.Test),
             Accuracy = report.Accuracy,
             MacroF1 = report.MacroF1,
             Ece = report.Calibrated.Ece,

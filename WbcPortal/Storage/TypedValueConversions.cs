@@ -15,5 +15,6 @@ internal static class TypedValueConversions
     public static readonly ValueConverter<ComputeDevice, string> Device = new(v => v.Name(), v => ComputeDevices.Parse(v));
     public static readonly ValueConverter<SplitStrategy, string> Strategy = new(v => v.Name(), v => SplitStrategies.Parse(v));
     public static readonly ValueConverter<TrainingStage, string> Stage = new(v => v.Name(), v => TrainingStages.Parse(v));
+    public static readonly ValueConverter<SplitPart, string> Part = new(v => v.Name(), v => SplitParts.Parse(v));
     public static readonly ValueConverter<EvaluationSourceKind, string> SourceKind = new(v => EvaluationSource.KindName(v), v => EvaluationSource.ParseKind(v));
 }

@@ -176,7 +176,8 @@ public class WbcDbContext : IdentityDbContext<PortalUser>
             e.Ignore(x => x.Source);
             e.Ignore(x => x.SourceTitle);
             e.Property(x => x.SourceKind).HasConversion(TypedValueConversions.SourceKind).HasMaxLength(8);
-            e.Property(x => x.SourcePart).HasMaxLength(8);
+            e.Property(x => x.Part).HasConversion(TypedValueConversions.Part);
+            e.Property(x => x.SourcePart).HasConversion(TypedValueConversions.Part).HasMaxLength(8);
             e.HasIndex(x => new { x.RunId, x.SourceKind, x.SourceName, x.SourcePart });
             e.HasMany(x => x.Predictions).WithOne().HasForeignKey(p => p.EvaluationId).OnDelete(DeleteBehavior.Cascade);
         });
@@ -208,6 +209,7 @@ public class WbcDbContext : IdentityDbContext<PortalUser>
         {
             e.ToTable("split_members");
             e.HasKey(m => new { m.SplitId, m.DatasetImageId });
+            e.Property(m => m.Part).HasConversion(TypedValueConversions.Part);
             e.HasOne<DatasetImage>().WithMany().HasForeignKey(m => m.DatasetImageId).OnDelete(DeleteBehavior.Cascade);
         });
     }

@@ -45,12 +45,52 @@ public sealed class SplitStrategyNameConverter : System.Text.Json.Serialization.
     public override void Write(System.Text.Json.Utf8JsonWriter writer, SplitStrategy value, System.Text.Json.JsonSerializerOptions options) => writer.WriteStringValue(value.Name());
 }
 
+/// <summary>A part of a split: the images a model trains on, the validation images it is tuned and calibrated on, the test images it is judged on.</summary>
+public enum SplitPart
+{
+    Train,
+    Validation,
+    Test,
+}
+
+/// <summary>
+/// The one mapping of <see cref="SplitPart"/> to and from its stored and printed name ("train", "val", "test"). The string constants
+/// <see cref="Train"/>, <see cref="Val"/>, <see cref="Test"/> and <see cref="All"/> are those names, kept for what is keyed by them
+/// (the split report's per-part dictionaries, which are the CLI's and the API's JSON).
+/// </summary>
 public static class SplitParts
 {
     public const string Train = "train";
     public const string Val = "val";
     public const string Test = "test";
+    /// <summary>The names, in train, val, test order (the keys of the split report's dictionaries).</summary>
     public static IReadOnlyList<string> All { get; } = [Train, Val, Test];
+    /// <summary>The parts, in train, validation, test order.</summary>
+    public static IReadOnlyList<SplitPart> Values { get; } = [SplitPart.Train, SplitPart.Validation, SplitPart.Test];
+
+    public static string Name(this SplitPart part) => part switch
+    {
+        SplitPart.Train => Train,
+        SplitPart.Validation => Val,
+        SplitPart.Test => Test,
+        _ => throw new ArgumentOutOfRangeException(nameof(part), part, null),
+    };
+
+    /// <summary>For people: "train", "validation", "test".</summary>
+    public static string Title(this SplitPart part) => part == SplitPart.Validation ? "validation" : part.Name();
+
+    public static bool TryParse(string? name, out SplitPart part)
+    {
+        foreach (var p in Values)
+        {
+            if (string.Equals(Name(p), name, StringComparison.Ordinal)) { part = p; return true; }
+        }
+        part = default;
+        return false;
+    }
+
+    public static SplitPart Parse(string name) =>
+        TryParse(name, out var part) ? part : throw new FormatException($"Unknown part '{name}'; use train, val or test.");
 }
 
 /// <summary>Part shares; each must be above 0 (every split has train, validation and test) and they sum to 1 (within rounding).</summary>

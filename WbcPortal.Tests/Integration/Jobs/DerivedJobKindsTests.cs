@@ -63,11 +63,11 @@ public sealed class DerivedJobKindsTests(ClassifierOnnxExportFixture fixture) : 
         var val = new List<DatasetImage>();
         foreach (var cls in images.GroupBy(i => i.ClassName))
         {
-            var parts = cls.Select((image, i) => (image, Part: SplitParts.All[i % 3])).ToList();
+            var parts = cls.Select((image, i) => (image, Part: SplitParts.Values[i % 3])).ToList();
             foreach (var (image, part) in parts)
             {
                 split.Members.Add(new SplitMember { DatasetImageId = image.Id, Part = part });
-                if (part == SplitParts.Val) val.Add(image);
+                if (part == SplitPart.Validation) val.Add(image);
             }
         }
         db.Splits.Add(split);

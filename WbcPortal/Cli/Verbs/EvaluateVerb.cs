@@ -26,7 +26,7 @@ public sealed class EvaluateVerb : ICliVerb
         string? splitName = parse.GetValue(split), folderPath = parse.GetValue(folder);
         if ((splitName is null) == (folderPath is null)) throw new CliException("give either --split SPLIT [--part PART] or --folder PATH", 2);
         int runId = await services.GetRequiredService<TrainingRunService>().ResolveAsync(parse.GetRequiredValue(run), cancellationToken);
-        EvaluationTarget target = splitName is not null ? new EvaluationTarget.SplitPart(splitName, parse.GetRequiredValue(part)) : new EvaluationTarget.Folder(folderPath!);
+        EvaluationTarget target = splitName is not null ? EvaluationTarget.OfSplit(splitName, parse.GetRequiredValue(part)) : new EvaluationTarget.Folder(folderPath!);
         var last = DateTime.MinValue;
         var progress = new Progress<(int Done, int Total)>(p =>
         {

@@ -247,11 +247,11 @@ public sealed class ModelCatalog(IDbContextFactory<WbcDbContext> contexts, Stora
         if (run is not null)
         {
             var evaluations = await db.RunEvaluations.AsNoTracking()
-                .Where(e => e.RunId == run.Id && e.Stage == TrainingStage.Model && e.ReportJson != null && (e.Part == SplitParts.Test || e.Part == SplitParts.Val))
+                .Where(e => e.RunId == run.Id && e.Stage == TrainingStage.Model && e.ReportJson != null && (e.Part == SplitPart.Test || e.Part == SplitPart.Validation))
                 .ToListAsync(cancellationToken);
             var own = run.Split is not { } split ? null
-                : evaluations.FirstOrDefault(e => e.Part == SplitParts.Test && e.Source == EvaluationSource.Split(split.Name, SplitParts.Test))
-                  ?? evaluations.FirstOrDefault(e => e.Part == SplitParts.Val && e.Source == EvaluationSource.Split(split.Name, SplitParts.Val));
+                : evaluations.FirstOrDefault(e => e.Part == SplitPart.Test && e.Source == EvaluationSource.Split(split.Name, SplitPart.Test))
+                  ?? evaluations.FirstOrDefault(e => e.Part == SplitPart.Validation && e.Source == EvaluationSource.Split(split.Name, SplitPart.Validation));
             if (own is not null)
             {
                 var r = EvaluationService.ReadReport(own);

@@ -156,7 +156,7 @@ public sealed class DatasetVersionService(IDbContextFactory<WbcDbContext> contex
             Split? newSplit = null;
             if (carried is not null)
             {
-                var parts = await db.SplitMembers.AsNoTracking().Where(m => m.SplitId == carried.Id).ToDictionaryAsync(m => m.DatasetImageId, m => m.Part, cancellationToken);
+                var parts = await db.SplitMembers.AsNoTracking().Where(m => m.SplitId == carried.Id).ToDictionaryAsync(m => m.DatasetImageId, m => m.Part.Name(), cancellationToken);
                 var members = parts.Where(p => newId.ContainsKey(p.Key)).ToDictionary(p => newId[p.Key], p => p.Value);
                 var items = copies.Values.Where(c => members.ContainsKey(c.Id))
                     .Select(c => new SplitItem(c.Id, c.ClassName, child.GroupedAt is not null && c.SourceGroup is { } g ? g : -c.Id, c.FolderPart)).ToList();
@@ -176,7 +176,7 @@ public sealed class DatasetVersionService(IDbContextFactory<WbcDbContext> contex
                     Seed = carried.Seed,
                     CreatedAt = now,
                     ReportJson = SplitReports.Write(report),
-                    Members = members.Select(m => new SplitMember { DatasetImageId = m.Key, Part = m.Value }).ToList(),
+                    Members = members.Select(m => new SplitMember { DatasetImageId = m.Key, Part = SplitParts.Parse(m.Value) }).ToList(),
                 };
                 db.Splits.Add(newSplit);
             }

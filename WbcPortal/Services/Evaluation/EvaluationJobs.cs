@@ -1,3 +1,4 @@
+using WbcPortal.Engine.Datasets.Splitting;
 using WbcPortal.Engine.Evaluation;
 using WbcPortal.Services.Accounts;
 
@@ -51,7 +52,7 @@ public sealed class EvaluationJobs(Jobs.PortalJobs jobs, Storage.ServerFolders s
         }
         var request = target switch
         {
-            EvaluationTarget.SplitPart sp => new EvaluateJob(runId, description, Split: sp.Split, Part: sp.Part),
+            EvaluationTarget.SplitPart sp => new EvaluateJob(runId, description, Split: sp.Split, Part: sp.Part.Name()),
             EvaluationTarget.Folder f => new EvaluateJob(runId, description, Folder: Path.GetFullPath(f.Path.Trim()), Source: f.Source?.ToString()),
             EvaluationTarget.UploadedZip z => new EvaluateJob(runId, description, ZipName: z.Name, ZipPath: z.ZipPath),
             _ => throw new ArgumentOutOfRangeException(nameof(target)),
@@ -66,7 +67,6 @@ public sealed class EvaluationJobs(Jobs.PortalJobs jobs, Storage.ServerFolders s
         {
             case EvaluationTarget.SplitPart sp:
                 if (string.IsNullOrWhiteSpace(sp.Split)) throw new ArgumentException("Choose a split.");
-                if (sp.Part is not ("train" or "val" or "test")) throw new ArgumentException($"Unknown part '{sp.Part}'; use train, val or test.");
                 return EvaluationSource.Split(sp.Split, sp.Part).ToString();
             case EvaluationTarget.Folder f:
                 if (string.IsNullOrWhiteSpace(f.Path)) throw new ArgumentException("Type the path of a folder of class folders on the server.");
@@ -102,7 +102,7 @@ internal sealed class EvaluateJobHandler(EvaluationService evaluations, Evaluati
                 target = new EvaluationTarget.Folder(root, EvaluationSource.Zip(job.ZipName ?? "upload.zip"));
             }
             else if (job.Folder is { } folder) target = new EvaluationTarget.Folder(folder, EvaluationSource.TryParse(job.Source, out var source) ? source : null);
-            else target = new EvaluationTarget.SplitPart(job.Split ?? "", job.Part ?? "");
+            else target = EvaluationTarget.OfSplit(job.Split ?? "", job.Part ?? "");
             var result = await Task.Run(() => evaluations.EvaluateAsync(job.RunId, target, progress, ct), ct);
             return new EvaluationDone(result.EvaluationId, [.. unpackedSkipped.Concat(result.Rejected).Select(s => new Classify.SkippedFile(s.File, s.Reason))]);
         }

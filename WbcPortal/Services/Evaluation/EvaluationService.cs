@@ -1,3 +1,4 @@
+using WbcPortal.Engine.Datasets.Splitting;
 using WbcPortal.Services.Accounts;
 using System.Globalization;
 using System.Text.Json;
@@ -19,7 +20,11 @@ namespace WbcPortal.Services.Evaluation;
 /// <summary>What to evaluate a run's model on: a part of a split, or a folder of class folders that was never imported.</summary>
 public abstract record EvaluationTarget
 {
-    public sealed record SplitPart(string Split, string Part) : EvaluationTarget;
+    public sealed record SplitPart(string Split, Engine.Datasets.Splitting.SplitPart Part) : EvaluationTarget;
+
+    /// <summary>The part of a split as people name it ("train", "val", "test"): refused, naming the parts, when it is none of them.</summary>
+    public static SplitPart OfSplit(string split, string part) =>
+        new(split, SplitParts.TryParse(part, out var p) ? p : throw new ArgumentException($"Unknown part '{part}'; use train, val or test."));
     /// <param name="Source">What the stored evaluation says it ran on; default the folder (its full path).</param>
     public sealed record Folder(string Path, EvaluationSource? Source = null) : EvaluationTarget;
     /// <summary>A zip of class folders uploaded on the dashboard, copied into its staging <paramref name="Lease"/> (the job takes it over and releases it when it ends).</summary>
@@ -33,7 +38,7 @@ public abstract record EvaluationTarget
 /// <param name="GroupOfKey">Each image's original: the dataset's source group for a split image, the group the grouper found
 /// among a folder's images (copies of one cell in one class folder) for a folder image.</param>
 /// <param name="ShaOfFile">A folder image's SHA-256 by key (its pictures are stored under it, <see cref="EvaluationPreviews"/>).</param>
-public sealed record EvaluationImages(IReadOnlyList<string> Labels, IReadOnlyList<LabeledImage> Images, EvaluationSource Source, string Part,
+public sealed record EvaluationImages(IReadOnlyList<string> Labels, IReadOnlyList<LabeledImage> Images, EvaluationSource Source, SplitPart? Part,
     IReadOnlyDictionary<int, string> ShaById, IReadOnlyList<(string File, string Reason)> Rejected, IReadOnlyDictionary<string, int?>? GroupOfKey = null,
     IReadOnlyDictionary<string, string>? ShaOfFile = null);
 
@@ -109,19 +114,19 @@ public sealed class EvaluationService(
         List<LabeledImage> images;
         var rejected = new List<(string, string)>();
         EvaluationSource source;
-        string part;
+        SplitPart? part;
         var shaById = new Dictionary<int, string>();
         Dictionary<string, int?>? groupOfKey = null;
         switch (target)
         {
             case EvaluationTarget.SplitPart sp:
             {
-                if (sp.Part is not ("train" or "val" or "test")) throw new ArgumentException($"Unknown part '{sp.Part}'; use train, val or test.");
+                var splitPart = sp.Part;
                 var split = await db.Splits.AsNoTracking().Where(s => s.Name == sp.Split || s.Id.ToString() == sp.Split).SingleOrDefaultAsync(cancellationToken)
                     ?? throw new ArgumentException($"No split '{sp.Split}'.");
                 var members = await (from m in db.SplitMembers.AsNoTracking()
                                      join i in db.DatasetImages.AsNoTracking() on m.DatasetImageId equals i.Id
-                                     where m.SplitId == split.Id && m.Part == sp.Part
+                                     where m.SplitId == split.Id && m.Part == splitPart
                                      orderby i.Id
                                      select new { i.Id, i.ClassName, i.Sha256, i.Stored!.Format, i.SourceGroup }).ToListAsync(cancellationToken);
                 var unknown = members.Select(m => m.ClassName).Distinct().Where(c => !labels.Contains(c)).ToList();
@@ -129,8 +134,8 @@ public sealed class EvaluationService(
                 images = members.Select(m => new LabeledImage(m.Id.ToString(CultureInfo.InvariantCulture), store.ImagePath(m.Sha256, m.Format), IndexOf(labels, m.ClassName))).ToList();
                 foreach (var m in members) shaById[m.Id] = m.Sha256;
                 groupOfKey = members.ToDictionary(m => m.Id.ToString(CultureInfo.InvariantCulture), m => m.SourceGroup);
-                source = EvaluationSource.Split(split.Name, sp.Part);
-                part = sp.Part;
+                source = EvaluationSource.Split(split.Name, splitPart);
+                part = splitPart;
                 break;
             }
             case EvaluationTarget.Folder folder:
@@ -161,7 +166,7 @@ public sealed class EvaluationService(
                     }
                 }
                 source = folder.Source ?? EvaluationSource.Folder(root);
-                part = "folder";
+                part = null;
                 break;
             }
             default:
@@ -234,7 +239,7 @@ public sealed class EvaluationService(
         var labels = images.Labels;
         var report = EvaluationReport.Build(labels, predictions, temperature, images.GroupOfKey, rejectThreshold);
         EvaluationSource source = images.Source;
-        string part = images.Part;
+        SplitPart? part = images.Part;
         var shaById = images.ShaById;
         var rejected = images.Rejected;
         var evaluation = new RunEvaluation
@@ -253,7 +258,7 @@ public sealed class EvaluationService(
         };
         foreach (var p in predictions)
         {
-            int? imageId = images.Part != "folder" ? int.Parse(p.Key, CultureInfo.InvariantCulture) : null;
+            int? imageId = images.Part is not null ? int.Parse(p.Key, CultureInfo.InvariantCulture) : null;
             evaluation.Predictions.Add(new RunPrediction
             {
                 DatasetImageId = imageId,
@@ -274,7 +279,7 @@ public sealed class EvaluationService(
             await db.SaveChangesAsync(cancellationToken);
             await transaction.CommitAsync(cancellationToken);
         }
-        if (images.ShaOfFile is not null || images.Part == "folder") await SweepPreviewsAsync(runId, cancellationToken);
+        if (images.ShaOfFile is not null || images.Part is null) await SweepPreviewsAsync(runId, cancellationToken);
         changes.Notify(runId);
         await audit.RecordAsync(AuditAction.Evaluated, $"run {runId}", null, cancellationToken: CancellationToken.None);
         return new EvaluationResult(evaluation.Id, runId, source, report, rejected);
@@ -303,7 +308,7 @@ public sealed class EvaluationService(
 
     private static string DescribeTarget(EvaluationTarget target) => target switch
     {
-        EvaluationTarget.SplitPart sp => $"split {sp.Split} / {sp.Part}",
+        EvaluationTarget.SplitPart sp => $"split {sp.Split} / {sp.Part.Name()}",
         EvaluationTarget.Folder f => f.Source?.ToString() ?? f.Path,
         EvaluationTarget.UploadedZip z => EvaluationSource.Zip(z.Name).ToString(),
         _ => "?",

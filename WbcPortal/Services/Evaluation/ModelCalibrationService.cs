@@ -1,3 +1,4 @@
+using WbcPortal.Engine.Datasets.Splitting;
 using WbcPortal.Engine.Training;
 using WbcPortal.Services.Accounts;
 using System.Globalization;
@@ -36,7 +37,7 @@ public sealed class ModelCalibrationService(IDbContextFactory<WbcDbContext> cont
         string modelPath = Path.Combine(storage.DataDirectoryFullPath, run.ModelPath);
         var split = await db.Splits.AsNoTracking().SingleAsync(s => s.Id == run.SplitId, cancellationToken);
         var evaluations = await db.RunEvaluations.Where(e => e.RunId == runId && e.Stage == TrainingStage.Model).ToListAsync(cancellationToken);
-        var validation = evaluations.SingleOrDefault(e => e.Source == EvaluationSource.Split(split.Name, Engine.Datasets.Splitting.SplitParts.Val))
+        var validation = evaluations.SingleOrDefault(e => e.Source == EvaluationSource.Split(split.Name, Engine.Datasets.Splitting.SplitPart.Validation))
             ?? throw new InvalidOperationException($"Run '{run.Name}' has no stored evaluation of its validation part to calibrate on.");
 
         var groups = await GroupsAsync(db, evaluations.Select(e => e.Id).ToList(), cancellationToken);

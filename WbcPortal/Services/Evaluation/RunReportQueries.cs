@@ -61,7 +61,7 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var rows = await db.RunEvaluations.AsNoTracking()
             .Where(e => e.RunId == runId && e.Stage == TrainingStage.Model)
-            .Select(e => new ModelEvaluationSummary(e.Id, RunEvaluationQueries.Title(e.SourceKind, e.SourceName, e.SourcePart, e.SourceFlips, e.Part), e.Part, e.Predictions.Count, e.Accuracy, e.MacroF1, e.Ece, e.EceUncalibrated, e.CreatedAt))
+            .Select(e => new ModelEvaluationSummary(e.Id, RunEvaluationQueries.Title(e.SourceKind, e.SourceName, e.SourcePart, e.SourceFlips, e.Part), RunEvaluationQueries.PartName(e.Part), e.Predictions.Count, e.Accuracy, e.MacroF1, e.Ece, e.EceUncalibrated, e.CreatedAt))
             .ToListAsync(cancellationToken);
         return rows.OrderBy(e => PartOrder(e.Part)).ThenBy(e => e.Source, StringComparer.Ordinal).ToList();
     }
@@ -71,7 +71,7 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
     {
         var models = evaluations.Where(e => e.Stage == TrainingStage.Model && e.ReportJson is not null)
             .OrderBy(e => PartOrder(e.Part)).ThenBy(e => e.SourceTitle, StringComparer.Ordinal).ToList();
-        return (models.FirstOrDefault(e => e.Part == "test") ?? models.FirstOrDefault())?.Id;
+        return (models.FirstOrDefault(e => e.Part == SplitPart.Test) ?? models.FirstOrDefault())?.Id;
     }
 
     /// <summary>A run's name, or null for an unknown run.</summary>
@@ -83,7 +83,7 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
 
     /// <summary>The evaluation the dashboard opens with: the test part, else the first.</summary>
     public static ModelEvaluationSummary? DefaultSelection(IReadOnlyList<ModelEvaluationSummary> evaluations) =>
-        evaluations.FirstOrDefault(e => e.Part == "test") ?? evaluations.FirstOrDefault();
+        evaluations.FirstOrDefault(e => e.Part == SplitParts.Test) ?? evaluations.FirstOrDefault();
 
     public async Task<ModelEvaluationReport?> GetReportAsync(int runId, int evaluationId, CancellationToken cancellationToken = default)
     {
@@ -94,7 +94,7 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
             .SingleOrDefaultAsync(cancellationToken);
         if (e is null) return null;
         var report = Read(e.ReportJson!);
-        return new ModelEvaluationReport(new ModelEvaluationSummary(e.Id, e.Source, e.Part, e.Images, e.Accuracy, e.MacroF1, e.Ece, e.EceUncalibrated, e.CreatedAt), report);
+        return new ModelEvaluationReport(new ModelEvaluationSummary(e.Id, e.Source, RunEvaluationQueries.PartName(e.Part), e.Images, e.Accuracy, e.MacroF1, e.Ece, e.EceUncalibrated, e.CreatedAt), report);
     }
 
     /// <summary>
@@ -155,7 +155,7 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
             return new RunReportPrediction(r.Path ?? r.File ?? "", r.Original ?? r.Group, labels[r.Label], decision.Answer(labels), labels[decision.Predicted],
                 decision.Predicted == r.Label, decision.Unidentified, probabilities);
         }).ToList();
-        return new PredictionTable(new RunReportPredictions(evaluation.Source, evaluation.Part, labels, threshold, images),
+        return new PredictionTable(new RunReportPredictions(evaluation.Source, RunEvaluationQueries.PartName(evaluation.Part), labels, threshold, images),
             rows.Select(r => EvaluatedImageUrls.Thumbnail(runId, r.DatasetImageId, r.Sha256)).ToList());
     }
 
@@ -250,7 +250,7 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
         var evaluations = await db.RunEvaluations.AsNoTracking().Where(e => e.RunId == runId).OrderBy(e => e.Id).ToListAsync(cancellationToken);
         var models = evaluations.Where(e => e.Stage == TrainingStage.Model && e.ReportJson is not null)
             .OrderBy(e => PartOrder(e.Part)).ThenBy(e => e.SourceTitle, StringComparer.Ordinal)
-            .Select(e => new RunReportEvaluation(e.SourceTitle, e.Part, e.CreatedAt, Read(e.ReportJson!))).ToList();
+            .Select(e => new RunReportEvaluation(e.SourceTitle, RunEvaluationQueries.PartName(e.Part), e.CreatedAt, Read(e.ReportJson!))).ToList();
         return new RunReportDocument
         {
             RunName = run.Name,
@@ -280,10 +280,10 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
     public static IReadOnlyList<RunReportRound> Rounds(IReadOnlyList<RunEvaluation> evaluations, string? split)
     {
         var rounds = evaluations.Where(e => e.Stage != TrainingStage.Model).GroupBy(e => e.Stage).OrderBy(g => g.Min(e => e.Id))
-            .Select(g => Round(g.Key, g.FirstOrDefault(e => e.Part == "val"), g.FirstOrDefault(e => e.Part == "test"))).ToList();
+            .Select(g => Round(g.Key, g.FirstOrDefault(e => e.Part == SplitPart.Validation), g.FirstOrDefault(e => e.Part == SplitPart.Test))).ToList();
         var model = evaluations.Where(e => e.Stage == TrainingStage.Model).ToList();
-        var modelVal = split is null ? null : model.FirstOrDefault(e => e.Source == EvaluationSource.Split(split, SplitParts.Val));
-        var modelTest = split is null ? null : model.FirstOrDefault(e => e.Source == EvaluationSource.Split(split, SplitParts.Test));
+        var modelVal = split is null ? null : model.FirstOrDefault(e => e.Source == EvaluationSource.Split(split, SplitPart.Validation));
+        var modelTest = split is null ? null : model.FirstOrDefault(e => e.Source == EvaluationSource.Split(split, SplitPart.Test));
         if (modelVal is not null || modelTest is not null) rounds.Add(Round(TrainingStage.Model, modelVal, modelTest));
         return rounds;
     }
@@ -291,7 +291,8 @@ public sealed class RunReportQueries(IDbContextFactory<WbcDbContext> contexts, T
     private static RunReportRound Round(TrainingStage stage, RunEvaluation? val, RunEvaluation? test) =>
         new(stage.Name(), stage.Title(), val?.Accuracy, test?.Accuracy, test?.MacroF1);
 
-    private static int PartOrder(string part) => part switch { "val" => 0, "test" => 1, "train" => 2, _ => 3 };
+    private static int PartOrder(string part) => PartOrder(SplitParts.TryParse(part, out var p) ? p : null);
+    private static int PartOrder(SplitPart? part) => part switch { SplitPart.Validation => 0, SplitPart.Test => 1, SplitPart.Train => 2, _ => 3 };
 
     private static EvaluationReport Read(string json) =>
         JsonSerializer.Deserialize<EvaluationReport>(json, EvaluationService.Json) ?? throw new InvalidDataException("Empty evaluation report.");

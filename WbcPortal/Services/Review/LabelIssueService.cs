@@ -155,7 +155,7 @@ public sealed class LabelIssueService(IDbContextFactory<WbcDbContext> contexts, 
         var groups = await db.DatasetImages.AsNoTracking().Where(i => i.DatasetId == cv.SourceSplit!.DatasetId).ToDictionaryAsync(i => i.Id, i => i.SourceGroup, cancellationToken);
         foreach (var run in folds)
         {
-            var source = Engine.Evaluation.EvaluationSource.Split(run.Split!.Name, Engine.Datasets.Splitting.SplitParts.Test);
+            var source = Engine.Evaluation.EvaluationSource.Split(run.Split!.Name, Engine.Datasets.Splitting.SplitPart.Test);
             var evaluation = await db.RunEvaluations.AsNoTracking().Where(e => e.RunId == run.Id && e.Stage == TrainingStage.Model && e.ReportJson != null).WithSource(source)
                                  .Select(e => new { e.Id, e.ReportJson }).SingleOrDefaultAsync(cancellationToken)
                              ?? throw new ArgumentException($"Fold {run.Fold} has no stored evaluation of its test fold.");

@@ -90,7 +90,7 @@ public sealed class NeighbourService(IDbContextFactory<WbcDbContext> contexts, O
         if (!File.Exists(ModelPath(runId))) throw new ArgumentException($"Run {runId}'s model is not in the data folder any more: there is nothing to compute the features with.");
         var images = await (from m in db.SplitMembers.AsNoTracking()
                             join i in db.DatasetImages.AsNoTracking() on m.DatasetImageId equals i.Id
-                            where m.SplitId == splitId && m.Part == SplitParts.Train
+                            where m.SplitId == splitId && m.Part == SplitPart.Train
                             orderby i.Id
                             select new { i.Id, i.ClassName, i.Sha256, i.Stored!.Format }).ToListAsync(cancellationToken);
         using var classifier = FeatureModel(runId);

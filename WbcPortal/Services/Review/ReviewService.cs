@@ -1,3 +1,4 @@
+using WbcPortal.Engine.Datasets.Splitting;
 using WbcPortal.Engine.Training;
 using WbcPortal.Services.Accounts;
 using System.Globalization;
@@ -85,8 +86,8 @@ public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, Stor
             .Join(db.Runs, e => e.RunId, r => r.Id, (e, r) => new { e.Id, e.RunId, r.Name, e.SourceKind, e.SourceName, e.SourcePart, e.SourceFlips, e.Part, Images = e.Predictions.Count, e.Accuracy, e.CreatedAt, IsFold = r.CrossValidationId != null })
             .ToListAsync(cancellationToken);
         return rows.Where(r => r.Images > 0)
-            .OrderByDescending(r => r.RunId).ThenBy(r => r.Part == "test" ? 0 : r.Part == "val" ? 1 : 2).ThenBy(r => r.Id)
-            .Select(r => new ReviewableEvaluation(r.Id, r.RunId, r.Name, RunEvaluationQueries.Title(r.SourceKind, r.SourceName, r.SourcePart, r.SourceFlips, r.Part), r.Part, r.Images, r.Accuracy, r.CreatedAt, r.IsFold)).ToList();
+            .OrderByDescending(r => r.RunId).ThenBy(r => r.Part == SplitPart.Test ? 0 : r.Part == SplitPart.Validation ? 1 : 2).ThenBy(r => r.Id)
+            .Select(r => new ReviewableEvaluation(r.Id, r.RunId, r.Name, RunEvaluationQueries.Title(r.SourceKind, r.SourceName, r.SourcePart, r.SourceFlips, r.Part), RunEvaluationQueries.PartName(r.Part), r.Images, r.Accuracy, r.CreatedAt, r.IsFold)).ToList();
     }
 
     /// <summary>Everything that opens as a review queue: model evaluations (newest run first), then label-issue searches (newest first).</summary>
@@ -176,7 +177,7 @@ public sealed class ReviewService(IDbContextFactory<WbcDbContext> contexts, Stor
             datasetName = await db.Datasets.AsNoTracking().Where(d => d.Id == ds).Select(d => d.Name).SingleAsync(cancellationToken);
             classes = await db.DatasetImages.AsNoTracking().Where(i => i.DatasetId == ds).Select(i => i.ClassName).Distinct().OrderBy(c => c).ToListAsync(cancellationToken);
         }
-        var summary = new ReviewableEvaluation(evaluation.Id, evaluation.RunId, evaluation.Name, RunEvaluationQueries.Title(evaluation.SourceKind, evaluation.SourceName, evaluation.SourcePart, evaluation.SourceFlips, evaluation.Part), evaluation.Part, predictions.Count, evaluation.Accuracy, evaluation.CreatedAt, evaluation.IsFold);
+        var summary = new ReviewableEvaluation(evaluation.Id, evaluation.RunId, evaluation.Name, RunEvaluationQueries.Title(evaluation.SourceKind, evaluation.SourceName, evaluation.SourcePart, evaluation.SourceFlips, evaluation.Part), RunEvaluationQueries.PartName(evaluation.Part), predictions.Count, evaluation.Accuracy, evaluation.CreatedAt, evaluation.IsFold);
         var source = new ReviewSource(ReviewSource.EvaluationKey(summary.EvaluationId), summary.Title, summary.Source, summary.RunId, summary.RunName, summary.EvaluationId, null, summary.Part, summary.IsFold);
         return new ReviewSession(source, queue, infos, datasetId, datasetName, classes);
     }

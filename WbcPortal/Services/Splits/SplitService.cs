@@ -94,7 +94,7 @@ public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, Group
             Seed = request.Seed,
             CreatedAt = clock.GetUtcNow(),
             ReportJson = SplitReports.Write(report),
-            Members = result.Assignments.Select(a => new SplitMember { DatasetImageId = a.Id, Part = a.Part }).ToList(),
+            Members = result.Assignments.Select(a => new SplitMember { DatasetImageId = a.Id, Part = SplitParts.Parse(a.Part) }).ToList(),
         };
         db.ChangeTracker.AutoDetectChangesEnabled = false;
         db.Splits.Add(split);
@@ -115,7 +115,7 @@ public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, Group
         var summary = await GetAsync(idOrName, cancellationToken);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var parts = await db.SplitMembers.AsNoTracking().Where(m => m.SplitId == summary.Id).Select(m => new { m.DatasetImageId, m.Part }).ToListAsync(cancellationToken);
-        var leakCheck = await CheckAsync(db, summary.DatasetId, parts.ToDictionary(m => m.DatasetImageId, m => m.Part), progress, cancellationToken);
+        var leakCheck = await CheckAsync(db, summary.DatasetId, parts.ToDictionary(m => m.DatasetImageId, m => m.Part.Name()), progress, cancellationToken);
         var report = summary.Report with { LeakCheck = leakCheck };
         string json = SplitReports.Write(report);
         await db.Splits.Where(s => s.Id == summary.Id).ExecuteUpdateAsync(s => s.SetProperty(x => x.ReportJson, json), cancellationToken);
@@ -144,7 +144,7 @@ public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, Group
     }
 
     /// <summary>A page of a split's members in one part, optionally of one class, in path order.</summary>
-    public async Task<SplitMemberPage> GetMemberPageAsync(int splitId, string part, string? className, int skip, int take, CancellationToken cancellationToken = default)
+    public async Task<SplitMemberPage> GetMemberPageAsync(int splitId, SplitPart part, string? className, int skip, int take, CancellationToken cancellationToken = default)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var query = from m in db.SplitMembers.AsNoTracking()
@@ -153,7 +153,7 @@ public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, Group
                     select new { i.Id, m.Part, i.ClassName, i.RelativePath, i.Sha256 };
         int total = await query.CountAsync(cancellationToken);
         var rows = await query.OrderBy(x => x.RelativePath).Skip(Math.Max(0, skip)).Take(Math.Clamp(take, 1, 500)).ToListAsync(cancellationToken);
-        return new SplitMemberPage(rows.Select(x => new SplitMemberImage(x.Id, x.Part, x.ClassName, x.RelativePath, x.Sha256)).ToList(), total);
+        return new SplitMemberPage(rows.Select(x => new SplitMemberImage(x.Id, x.Part.Name(), x.ClassName, x.RelativePath, x.Sha256)).ToList(), total);
     }
 
     /// <summary>Dataset images by id (the two sides of the leak check's suspect pairs), with their part in the split.</summary>
@@ -165,7 +165,7 @@ public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, Group
                           join i in db.DatasetImages.AsNoTracking() on m.DatasetImageId equals i.Id
                           where m.SplitId == splitId && ids.Contains(i.Id)
                           select new { i.Id, m.Part, i.ClassName, i.RelativePath, i.Sha256 }).ToListAsync(cancellationToken);
-        return rows.ToDictionary(r => r.Id, r => new SplitMemberImage(r.Id, r.Part, r.ClassName, r.RelativePath, r.Sha256));
+        return rows.ToDictionary(r => r.Id, r => new SplitMemberImage(r.Id, r.Part.Name(), r.ClassName, r.RelativePath, r.Sha256));
     }
 
     private static async Task<string> DefaultNameAsync(WbcDbContext db, string dataset, SplitRequest request, CancellationToken cancellationToken)
@@ -202,7 +202,7 @@ public sealed class SplitService(IDbContextFactory<WbcDbContext> contexts, Group
                           join i in db.DatasetImages.AsNoTracking() on m.DatasetImageId equals i.Id
                           where m.SplitId == splitId
                           select new { m.Part, i.RelativePath }).ToListAsync(cancellationToken);
-        return SplitParts.All.ToDictionary(p => p, p => (IReadOnlyList<string>)rows.Where(r => r.Part == p).Select(r => r.RelativePath).Order(StringComparer.Ordinal).ToList());
+        return SplitParts.Values.ToDictionary(p => p.Name(), p => (IReadOnlyList<string>)rows.Where(r => r.Part == p).Select(r => r.RelativePath).Order(StringComparer.Ordinal).ToList());
     }
 
     private static SplitSummary ToSummary(Split s) =>

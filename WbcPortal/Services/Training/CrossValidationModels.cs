@@ -69,13 +69,13 @@ public sealed class CrossValidationModels(IDbContextFactory<WbcDbContext> contex
             using (var ensemble = OnnxClassifier.Load(full, sessions, backbones))
             {
                 progress?.Report(new JobProgress(0.05, "calibrating on the split's validation part"));
-                var val = await evaluations.ResolveAsync(ensemble.Labels, new EvaluationTarget.SplitPart(split, SplitParts.Val), cancellationToken);
+                var val = await evaluations.ResolveAsync(ensemble.Labels, new EvaluationTarget.SplitPart(split, SplitPart.Validation), cancellationToken);
                 if (val.Images.Count == 0) throw new ArgumentException($"Split '{split}' has no validation part to calibrate on.");
                 var valPredictions = await evaluations.PredictAsync(ensemble, val, Progress(progress, "validation", 0.05, 0.5), cancellationToken);
                 fit = ModelCalibrationFit.Fit(valPredictions, val.GroupOfKey, config.RejectTargetAccuracy);
 
                 progress?.Report(new JobProgress(0.5, "judging on the split's test part"));
-                testImages = await evaluations.ResolveAsync(ensemble.Labels, new EvaluationTarget.SplitPart(split, SplitParts.Test), cancellationToken);
+                testImages = await evaluations.ResolveAsync(ensemble.Labels, new EvaluationTarget.SplitPart(split, SplitPart.Test), cancellationToken);
                 if (testImages.Images.Count == 0) throw new ArgumentException($"Split '{split}' has no test part to judge the model on.");
                 var watch = Stopwatch.StartNew();
                 var testPredictions = await evaluations.PredictAsync(ensemble, testImages, Progress(progress, "test", 0.5, 0.95), cancellationToken);
@@ -101,7 +101,7 @@ public sealed class CrossValidationModels(IDbContextFactory<WbcDbContext> contex
                 CreatedAt = clock.GetUtcNow(),
                 CrossValidationId = cv.Id,
                 ReportJson = JsonSerializer.Serialize(test, EvaluationService.Json),
-                ReportSource = Engine.Evaluation.EvaluationSource.Split(split, Engine.Datasets.Splitting.SplitParts.Test).ToString(),
+                ReportSource = Engine.Evaluation.EvaluationSource.Split(split, Engine.Datasets.Splitting.SplitPart.Test).ToString(),
             };
             db.Models.Add(model);
             await db.SaveChangesAsync(cancellationToken);

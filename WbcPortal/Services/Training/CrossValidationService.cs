@@ -113,7 +113,7 @@ public sealed class CrossValidationService(IDbContextFactory<WbcDbContext> conte
         }
         var members = await (from m in db.SplitMembers.AsNoTracking()
                              join i in db.DatasetImages.AsNoTracking() on m.DatasetImageId equals i.Id
-                             where m.SplitId == split.Id && (m.Part == SplitParts.Train || m.Part == SplitParts.Val)
+                             where m.SplitId == split.Id && (m.Part == SplitPart.Train || m.Part == SplitPart.Validation)
                              select new { i.Id, i.ClassName, i.SourceGroup, i.FolderPart }).ToListAsync(cancellationToken);
         if (members.Count == 0) throw new ArgumentException($"Split '{split.Name}' has no train or validation images to cross-validate.");
         // Groups the split joined to keep the leak check's suspect pairs together stay joined in every fold.
@@ -157,7 +157,7 @@ public sealed class CrossValidationService(IDbContextFactory<WbcDbContext> conte
                 Seed = foldSeed,
                 CreatedAt = now,
                 ReportJson = Splits.SplitReports.Write(report),
-                Members = parts.Select(p => new SplitMember { DatasetImageId = p.Key, Part = p.Value }).ToList(),
+                Members = parts.Select(p => new SplitMember { DatasetImageId = p.Key, Part = SplitParts.Parse(p.Value) }).ToList(),
             };
             db.Splits.Add(foldSplit);
             var run = TrainingRunService.NewRun(foldNames[f], foldSplit, config, now);
@@ -229,14 +229,14 @@ public sealed class CrossValidationService(IDbContextFactory<WbcDbContext> conte
             .Select(r => new { r.Id, r.Name, r.Fold, r.Status, r.Error, r.Seconds, r.Device, Split = r.Split!.Name, SplitRow = r.Split }).ToListAsync(cancellationToken);
         var runIds = foldRuns.Select(r => r.Id).ToList();
         var evaluations = await db.RunEvaluations.AsNoTracking()
-            .Where(e => runIds.Contains(e.RunId) && e.Stage == TrainingStage.Model && e.Part == SplitParts.Test && e.ReportJson != null)
+            .Where(e => runIds.Contains(e.RunId) && e.Stage == TrainingStage.Model && e.Part == SplitPart.Test && e.ReportJson != null)
             .Select(e => new { e.RunId, e.SourceKind, e.SourceName, e.SourcePart, e.ReportJson, Images = e.Predictions.Count }).ToListAsync(cancellationToken);
 
         IReadOnlyList<string> labels = [];
         var folds = new List<CrossValidationFold>();
         foreach (var r in foldRuns)
         {
-            var own = evaluations.FirstOrDefault(e => e.RunId == r.Id && e.SourceKind == EvaluationSourceKind.Split && e.SourceName == r.Split && e.SourcePart == SplitParts.Test);
+            var own = evaluations.FirstOrDefault(e => e.RunId == r.Id && e.SourceKind == EvaluationSourceKind.Split && e.SourceName == r.Split && e.SourcePart == SplitPart.Test);
             FoldFigures? figures = null;
             if (own is not null)
             {

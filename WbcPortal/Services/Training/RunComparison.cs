@@ -218,9 +218,9 @@ public sealed class RunComparison(IDbContextFactory<WbcDbContext> contexts)
         string split = run.Split?.Name ?? "";
 
         // The latest figure of a stage on a part wins: a resumed run may have measured a stage again.
-        RunEvaluation? Last(TrainingStage stage, string part) => evaluations.LastOrDefault(e => e.Stage == stage && e.Part == part);
+        RunEvaluation? Last(TrainingStage stage, SplitPart part) => evaluations.LastOrDefault(e => e.Stage == stage && e.Part == part);
         var stages = TrainingStages.Trainer
-            .Select(s => (Stage: s, Val: Last(s, "val"), Test: Last(s, "test")))
+            .Select(s => (Stage: s, Val: Last(s, SplitPart.Validation), Test: Last(s, SplitPart.Test)))
             .Where(s => s.Val is not null || s.Test is not null)
             .Select(s => new StageFigures(s.Stage, s.Val?.Accuracy, s.Test?.Accuracy, s.Test?.MacroF1))
             .ToList();
@@ -237,8 +237,8 @@ public sealed class RunComparison(IDbContextFactory<WbcDbContext> contexts)
     /// <summary>The exported model on the run's own test part; another test evaluation (e.g. an older source name) when that is missing.</summary>
     private static ModelFigures? Model(IReadOnlyList<RunEvaluation> evaluations, string split)
     {
-        var tests = evaluations.Where(e => e.Stage == TrainingStage.Model && e.Part == "test" && e.ReportJson is not null).ToList();
-        var evaluation = (split.Length == 0 ? null : tests.LastOrDefault(e => e.Source == EvaluationSource.Split(split, SplitParts.Test))) ?? tests.LastOrDefault();
+        var tests = evaluations.Where(e => e.Stage == TrainingStage.Model && e.Part == SplitPart.Test && e.ReportJson is not null).ToList();
+        var evaluation = (split.Length == 0 ? null : tests.LastOrDefault(e => e.Source == EvaluationSource.Split(split, SplitPart.Test))) ?? tests.LastOrDefault();
         if (evaluation is null) return null;
         var report = EvaluationService.ReadReport(evaluation);
         return new ModelFigures(evaluation.SourceTitle, report.Total, report.Accuracy, report.AccuracyCi, report.MacroF1, report.WeightedF1,

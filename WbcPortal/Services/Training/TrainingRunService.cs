@@ -1,3 +1,4 @@
+using WbcPortal.Engine.Datasets.Splitting;
 using WbcPortal.Engine.Compute;
 using WbcPortal.Services.Accounts;
 using System.Collections.Concurrent;
@@ -346,7 +347,7 @@ public sealed class TrainingRunService(
         IReadOnlyList<ImagePrediction> valPredictions;
         using (var classifier = await evaluations.OpenAsync(runId, cancellationToken))
         {
-            valImages = await evaluations.ResolveAsync(classifier.Labels, new EvaluationTarget.SplitPart(split, "val"), cancellationToken);
+            valImages = await evaluations.ResolveAsync(classifier.Labels, new EvaluationTarget.SplitPart(split, SplitPart.Validation), cancellationToken);
             valPredictions = await evaluations.PredictAsync(classifier, valImages, Phase("model val"), cancellationToken);
         }
         var fit = ModelCalibrationFit.Fit(valPredictions, valImages.GroupOfKey, request.Config.RejectTargetAccuracy);
@@ -359,7 +360,7 @@ public sealed class TrainingRunService(
         if (request.Test.Count > 0)
         {
             using var classifier = await evaluations.OpenAsync(runId, cancellationToken);
-            var testImages = await evaluations.ResolveAsync(classifier.Labels, new EvaluationTarget.SplitPart(split, "test"), cancellationToken);
+            var testImages = await evaluations.ResolveAsync(classifier.Labels, new EvaluationTarget.SplitPart(split, SplitPart.Test), cancellationToken);
             var testPredictions = await evaluations.PredictAsync(classifier, testImages, Phase("model test"), cancellationToken);
             await evaluations.StoreAsync(runId, testImages, testPredictions, classifier.Metadata.Temperature, classifier.Metadata.RejectThreshold, cancellationToken);
         }
@@ -390,9 +391,9 @@ public sealed class TrainingRunService(
                              select new { m.Part, i.Id, i.ClassName, i.Sha256, i.Stored!.Format, i.SourceGroup }).ToListAsync(cancellationToken);
         var labels = members.Select(m => m.ClassName).Distinct().Order(StringComparer.Ordinal).ToList();
         var index = labels.Select((l, i) => (l, i)).ToDictionary(x => x.l, x => x.i);
-        List<LabeledImage> Part(string part) => members.Where(m => m.Part == part).OrderBy(m => m.Id)
+        List<LabeledImage> Part(SplitPart part) => members.Where(m => m.Part == part).OrderBy(m => m.Id)
             .Select(m => new LabeledImage(m.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), store.ImagePath(m.Sha256, m.Format), index[m.ClassName], m.SourceGroup)).ToList();
-        return new TrainingRequest(config, labels, Part("train"), Part("val"), Part("test"),
+        return new TrainingRequest(config, labels, Part(SplitPart.Train), Part(SplitPart.Validation), Part(SplitPart.Test),
             Path.Combine(storage.DataDirectoryFullPath, run.CheckpointDirectory));
     }
 
@@ -462,14 +463,14 @@ public sealed class TrainingRunService(
                     {
                         // A resumed run evaluates again a round whose evaluation may have been recorded before the stop.
                         await db.RunEvaluations.Where(x => x.RunId == runId && x.Stage == ev.Stage).ExecuteDeleteAsync();
-                        db.RunEvaluations.Add(Row(ev.Stage, "val", ev.Validation));
-                        if (ev.Test is not null) db.RunEvaluations.Add(Row(ev.Stage, "test", ev.Test));
+                        db.RunEvaluations.Add(Row(ev.Stage, SplitPart.Validation, ev.Validation));
+                        if (ev.Test is not null) db.RunEvaluations.Add(Row(ev.Stage, SplitPart.Test, ev.Test));
                     });
                     break;
             }
         }
 
-        private RunEvaluation Row(TrainingStage stage, string part, ClassificationMetrics m) => new()
+        private RunEvaluation Row(TrainingStage stage, SplitPart part, ClassificationMetrics m) => new()
         {
             RunId = runId,
             Stage = stage,

@@ -1,3 +1,5 @@
+using WbcPortal.Engine.Datasets.Splitting;
+
 namespace WbcPortal.Storage.Entities;
 
 /// <summary>A named collection of labelled images, imported from folders, zips or uploads.</summary>
@@ -102,5 +104,6 @@ public sealed class SplitMember
 {
     public int SplitId { get; set; }
     public int DatasetImageId { get; set; }
-    public required string Part { get; set; }
+    /// <summary>Stored as its name ("train", "val", "test").</summary>
+    public required SplitPart Part { get; set; }
 }

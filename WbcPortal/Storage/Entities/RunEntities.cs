@@ -1,3 +1,4 @@
+using WbcPortal.Engine.Datasets.Splitting;
 using WbcPortal.Engine.Evaluation;
 using WbcPortal.Engine.Training;
 
@@ -115,7 +116,9 @@ public sealed class RunEvaluation
     public int RunId { get; set; }
     /// <summary>Stored as its name ("untrained", "round1", "round2", "model").</summary>
     public required TrainingStage Stage { get; set; }
-    public required string Part { get; set; }
+    /// <summary>The split part evaluated, stored as its name ("train", "val", "test"); null for a folder or zip evaluation, whose
+    /// <see cref="Source"/> says what it ran on (printed "folder", <see cref="RunEvaluationQueries.PartName"/>).</summary>
+    public SplitPart? Part { get; set; }
     public double Accuracy { get; set; }
     public double MacroF1 { get; set; }
     /// <summary>Per-class metrics and the confusion matrix as JSON.</summary>
@@ -125,7 +128,7 @@ public sealed class RunEvaluation
     /// <summary>The split's name, the folder's full path or the zip's name.</summary>
     public string? SourceName { get; set; }
     /// <summary>The split's part, for a split source.</summary>
-    public string? SourcePart { get; set; }
+    public SplitPart? SourcePart { get; set; }
     /// <summary>Whether the evaluation forced flip averaging on or off; null when it used the model's own.</summary>
     public bool? SourceFlips { get; set; }
 
@@ -151,7 +154,7 @@ public sealed class RunEvaluation
     public List<RunPrediction> Predictions { get; set; } = [];
 
     /// <summary>How people read what it ran on (not mapped): the source's printed form, or the part for a trainer's stage.</summary>
-    public string SourceTitle => Source?.ToString() ?? Part;
+    public string SourceTitle => Source?.ToString() ?? RunEvaluationQueries.PartName(Part);
 }
 
 /// <summary>One image's prediction in a model-stage evaluation: the review gallery and the calibration are built from these.</summary>
@@ -182,14 +185,22 @@ public sealed class RunPrediction
 public static class RunEvaluationQueries
 {
     /// <summary>How people read what an evaluation ran on: its source's printed form, or the part for a trainer's stage (usable in a query's final projection).</summary>
-    public static string Title(EvaluationSourceKind? kind, string? name, string? sourcePart, bool? flips, string part) =>
-        kind is { } k ? EvaluationSource.Of(k, name!, sourcePart, flips).ToString() : part;
+    public static string Title(EvaluationSourceKind? kind, string? name, SplitPart? sourcePart, bool? flips, SplitPart? part) =>
+        kind is { } k ? EvaluationSource.Of(k, name!, sourcePart, flips).ToString() : PartName(part);
+
+    /// <summary>What the CLI, the API and the pages print as an evaluation's part: its name ("train", "val", "test"), or "folder" for a
+    /// folder or zip evaluation (no part).</summary>
+    public static string PartName(SplitPart? part) => part is { } p ? p.Name() : FolderPartName;
+
+    /// <summary>The part printed for a folder or zip evaluation (stored as no part; older databases stored this word).</summary>
+    public const string FolderPartName = "folder";
 
     /// <summary>The evaluations of exactly <paramref name="source"/> (kind, name, part and flips), translated to the typed columns.</summary>
     public static IQueryable<RunEvaluation> WithSource(this IQueryable<RunEvaluation> evaluations, EvaluationSource source)
     {
         EvaluationSourceKind? kind = source.Kind;
-        string? name = source.Name, part = source.Part;
+        string? name = source.Name;
+        SplitPart? part = source.Part;
         bool? flips = source.Flips;
         return evaluations.Where(e => e.SourceKind == kind && e.SourceName == name && e.SourcePart == part && e.SourceFlips == flips);
     }

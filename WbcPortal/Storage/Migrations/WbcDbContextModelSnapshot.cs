@@ -946,7 +946,6 @@ namespace WbcPortal.Storage.Migrations
                         .HasColumnType("TEXT");
 
                     b.Property<string>("Part")
-                        .IsRequired()
                         .HasColumnType("TEXT");
 
                     b.Property<string>("ReportJson")

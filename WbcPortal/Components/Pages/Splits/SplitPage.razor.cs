@@ -32,7 +32,7 @@ public partial class SplitPage
     private int pageIndex = 1;
     private SplitMemberPage members = new([], 0);
 
-    private string Part => SplitParts.All[Math.Clamp(partIndex, 0, SplitParts.All.Count - 1)];
+    private SplitPart Part => SplitParts.Values[Math.Clamp(partIndex, 0, SplitParts.Values.Count - 1)];
     private int Skip => (pageIndex - 1) * PageSize;
     private int PageCount => Math.Max(1, (members.Total + PageSize - 1) / PageSize);
 
@@ -133,7 +133,7 @@ public partial class SplitPage
         await Jobs.EnqueueOrSayWhyAsync(new LeakCheckJob(split.Dataset, split.Name), Snackbar);
     }
 
-    private static string PartName(string part) => part == SplitParts.Val ? "validation" : part;
+    private static string PartName(string part) => SplitParts.TryParse(part, out var p) ? p.Title() : part;
 
     private static Color PartColor(string part) => part switch
     {

@@ -983,7 +983,6 @@ namespace WbcPortal.Storage.Migrations.PostgreSql
                         .HasColumnType("text");
 
                     b.Property<string>("Part")
-                        .IsRequired()
                         .HasColumnType("text");
 
                     b.Property<string>("ReportJson")
