@@ -92,7 +92,8 @@ public sealed class ScaleOutTests : IDisposable
             var held = await jobs.EnqueueAsync(new ProbeJob("held", HoldSeconds: 6), cancellationToken: ct);
             await WaitAsync(async () => await pg.ScalarAsync<string>($"SELECT \"State\" FROM jobs WHERE \"Id\" = '{held.Id}'") == "Running"
                 && await pg.ScalarAsync<string>($"SELECT \"ProgressText\" FROM jobs WHERE \"Id\" = '{held.Id}'") is { } text && text.StartsWith("held 2", StringComparison.Ordinal), 60, "the held job under way");
-            var first = workers.Single(w => w.Id == WbcPortal.Storage.ProcessIdentity.Parse(pg.ScalarAsync<string>($"SELECT \"Node\" FROM jobs WHERE \"Id\" = '{held.Id}'").Result)!.ProcessId);
+            int heldBy = WbcPortal.Storage.ProcessIdentity.Parse(await pg.ScalarAsync<string>($"SELECT \"Node\" FROM jobs WHERE \"Id\" = '{held.Id}'"))!.ProcessId;
+            var first = workers.Single(w => w.Id == heldBy);
             first.Kill();
             await first.WaitForExitAsync(ct);
             await WaitAsync(async () => await pg.ScalarAsync<string>($"SELECT \"State\" FROM jobs WHERE \"Id\" = '{held.Id}'") == "Succeeded", 90, "the held job taken over");

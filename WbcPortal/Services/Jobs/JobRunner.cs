@@ -21,6 +21,8 @@ public sealed class JobRunner(
     Microsoft.Extensions.Options.IOptions<JobsOptions> options,
     ILogger<JobRunner> logger)
 {
+    private const string HandedBack = "queued again: the process running it stopped; the next node takes it";
+
     /// <param name="title">What the job is, for Hangfire's dashboard only ("import: zip cells.zip (cells)"); the stored job is authoritative.</param>
     [AutomaticRetry(Attempts = 0)]
     [JobDisplayName("{1}")]
@@ -140,11 +142,11 @@ public sealed class JobRunner(
                 await db.Jobs.Where(j => j.Id == jobId && j.State == JobState.Running && j.Node == node).ExecuteUpdateAsync(s => s
                     .SetProperty(j => j.State, JobState.Queued).SetProperty(j => j.Node, (string?)null)
                     .SetProperty(j => j.Attempts, j => j.Attempts - 1)
-                    .SetProperty(j => j.ProgressText, "queued again: the process running it stopped; the next node takes it")
+                    .SetProperty(j => j.ProgressText, HandedBack)
                     .SetProperty(j => j.UpdatedAt, at), CancellationToken.None);
             }
             jobs.Schedule(jobId, record.Kind, record.Description, record.Subject);
-            jobs.Publish(view with { State = JobState.Queued, Progress = new JobProgress(0, "queued again: the process running it stopped; the next node takes it") });
+            jobs.Publish(view with { State = JobState.Queued, Progress = new JobProgress(0, HandedBack) });
             return;
         }
         var finished = clock.GetUtcNow();
